@@ -1,0 +1,372 @@
+//! ECR behind a narrow trait that speaks the project's own types, and the real adapter over
+//! the AWS SDK. SDK errors are mapped once, in [`map_sdk_error`].
+
+use crate::event::Target;
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+pub mod memory;
+
+/// A policy as ECR holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LivePolicy {
+    /// The account that owns the registry.
+    pub registry_id: String,
+    pub text: String,
+}
+
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Removed,
+    /// The policy, or the repository, was already gone.
+    AlreadyGone,
+}
+
+/// ECR's answers that the lifecycle must act on, in a CloudFormation user's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EcrError {
+    #[error("ECR rejected the policy: {message}")]
+    InvalidPolicy { message: String },
+    #[error("ECR refused {operation}: {message}")]
+    InvalidParameter {
+        operation: &'static str,
+        message: String,
+    },
+    #[error(
+        "repository {name:?} does not exist in {region}; create it first (an AWS::ECR::Repository \
+         in the same stack, passed with !Ref, is created before the policy)"
+    )]
+    RepositoryNotFound { name: String, region: String },
+    #[error(
+        "ECR denied {operation}: {message}; the function's execution role needs \
+         ecr:{operation} (see IAM permissions in the README)"
+    )]
+    AccessDenied {
+        operation: &'static str,
+        message: String,
+    },
+    #[error(
+        "ECR {operation} failed after retries: {detail}; this is usually temporary, so retry \
+         the stack operation"
+    )]
+    Unavailable {
+        operation: &'static str,
+        detail: String,
+    },
+    #[error("ECR {operation} failed with {code}: {message}")]
+    Other {
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+}
+
+impl EcrError {
+    /// ECR's answers to a valid policy whose principals IAM does not know yet (CONTRACT 7).
+    pub fn may_be_iam_propagation(&self) -> bool {
+        match self {
+            EcrError::InvalidPolicy { message } => {
+                let m = message.to_ascii_lowercase();
+                (m.contains("invalid") && m.contains("policy provided"))
+                    || m.contains("principal not found")
+                    || m.contains("invalid principal")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The ECR operations the lifecycle needs, one target at a time.
+pub trait PolicyStore: Send + Sync {
+    /// The live policy, or `None` when there is none.
+    fn get(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<Option<LivePolicy>, EcrError>> + Send;
+
+    /// Writes `policy_text` and returns the registry id it was written to.
+    fn put(
+        &self,
+        target: &Target,
+        policy_text: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<String, EcrError>> + Send;
+
+    /// Deletes the policy. `registry_id` pins repository deletes to the account named in the
+    /// PhysicalResourceId.
+    fn delete(
+        &self,
+        target: &Target,
+        registry_id: Option<&str>,
+    ) -> impl Future<Output = Result<Deleted, EcrError>> + Send;
+}
+
+impl<T: PolicyStore> PolicyStore for Arc<T> {
+    fn get(
+        &self,
+        target: &Target,
+    ) -> impl Future<Output = Result<Option<LivePolicy>, EcrError>> + Send {
+        (**self).get(target)
+    }
+    fn put(
+        &self,
+        target: &Target,
+        policy_text: &str,
+        force: bool,
+    ) -> impl Future<Output = Result<String, EcrError>> + Send {
+        (**self).put(target, policy_text, force)
+    }
+    fn delete(
+        &self,
+        target: &Target,
+        registry_id: Option<&str>,
+    ) -> impl Future<Output = Result<Deleted, EcrError>> + Send {
+        (**self).delete(target, registry_id)
+    }
+}
+
+type ClientFactory = Box<dyn Fn(&str) -> Client + Send + Sync>;
+
+/// The real adapter: one SDK client per region, built on first use and reused across
+/// invocations.
+pub struct SdkEcr {
+    factory: ClientFactory,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl SdkEcr {
+    /// Clients built from the shared SDK configuration (credentials, retry mode, the
+    /// `AWS_ENDPOINT_URL*` overrides), with the region replaced.
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        let config = config.clone();
+        Self::new(move |region| {
+            let conf = aws_sdk_ecr::config::Builder::from(&config)
+                .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                .build();
+            Client::from_conf(conf)
+        })
+    }
+
+    /// Clients from any factory (tests hand in a mocked client).
+    pub fn new(factory: impl Fn(&str) -> Client + Send + Sync + 'static) -> Self {
+        Self {
+            factory: Box::new(factory),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, region: &str) -> Client {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| (self.factory)(region))
+            .clone()
+    }
+}
+
+/// How one SDK error reads to the lifecycle.
+#[derive(Debug)]
+enum Fault {
+    PolicyNotFound,
+    RepositoryNotFound,
+    Error(EcrError),
+}
+
+fn map_sdk_error<E>(
+    operation: &'static str,
+    err: SdkError<E, aws_sdk_ecr::config::http::HttpResponse>,
+) -> Fault
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = err.code().unwrap_or_default().to_owned();
+    let message = err
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+    let status = match &err {
+        SdkError::ServiceError(service) => Some(service.raw().status().as_u16()),
+        SdkError::ResponseError(response) => Some(response.raw().status().as_u16()),
+        _ => None,
+    };
+    match (&err, code.as_str()) {
+        (_, "RegistryPolicyNotFoundException" | "RepositoryPolicyNotFoundException") => {
+            Fault::PolicyNotFound
+        }
+        (_, "RepositoryNotFoundException") => Fault::RepositoryNotFound,
+        (_, "InvalidParameterException" | "ValidationException")
+            if operation.starts_with("Put") || operation.starts_with("Set") =>
+        {
+            Fault::Error(EcrError::InvalidPolicy { message })
+        }
+        (_, "InvalidParameterException" | "ValidationException") => {
+            Fault::Error(EcrError::InvalidParameter { operation, message })
+        }
+        (
+            _,
+            "AccessDeniedException"
+            | "AccessDenied"
+            | "UnrecognizedClientException"
+            | "ExpiredTokenException"
+            | "InvalidSignatureException",
+        ) => Fault::Error(EcrError::AccessDenied { operation, message }),
+        (SdkError::ServiceError(_), _)
+            if status.is_some_and(|s| s < 500) && !is_throttle(&code) =>
+        {
+            Fault::Error(EcrError::Other {
+                operation,
+                code,
+                message,
+            })
+        }
+        _ => Fault::Error(EcrError::Unavailable {
+            operation,
+            detail: match status {
+                Some(status) => format!("HTTP {status}: {message}"),
+                None => DisplayErrorContext(&err).to_string(),
+            },
+        }),
+    }
+}
+
+fn is_throttle(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "LimitExceededException"
+    )
+}
+
+fn unexpected(operation: &'static str, fault: Fault) -> EcrError {
+    match fault {
+        Fault::Error(e) => e,
+        Fault::PolicyNotFound | Fault::RepositoryNotFound => EcrError::Other {
+            operation,
+            code: "NotFound".into(),
+            message: "ECR answered not found where it should not".into(),
+        },
+    }
+}
+
+impl PolicyStore for SdkEcr {
+    async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
+        let client = self.client(target.region());
+        match target {
+            Target::Registry { .. } => {
+                const OP: &str = "GetRegistryPolicy";
+                match client.get_registry_policy().send().await {
+                    Ok(out) => Ok(out.policy_text.map(|text| LivePolicy {
+                        registry_id: out.registry_id.unwrap_or_default(),
+                        text,
+                    })),
+                    Err(e) => match map_sdk_error(OP, e) {
+                        Fault::PolicyNotFound => Ok(None),
+                        other => Err(unexpected(OP, other)),
+                    },
+                }
+            }
+            Target::Repository { region, name } => {
+                const OP: &str = "GetRepositoryPolicy";
+                match client
+                    .get_repository_policy()
+                    .repository_name(name)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out.policy_text.map(|text| LivePolicy {
+                        registry_id: out.registry_id.unwrap_or_default(),
+                        text,
+                    })),
+                    Err(e) => match map_sdk_error(OP, e) {
+                        Fault::PolicyNotFound => Ok(None),
+                        Fault::RepositoryNotFound => Err(EcrError::RepositoryNotFound {
+                            name: name.clone(),
+                            region: region.clone(),
+                        }),
+                        other => Err(unexpected(OP, other)),
+                    },
+                }
+            }
+        }
+    }
+
+    async fn put(
+        &self,
+        target: &Target,
+        policy_text: &str,
+        force: bool,
+    ) -> Result<String, EcrError> {
+        let client = self.client(target.region());
+        match target {
+            Target::Registry { .. } => {
+                const OP: &str = "PutRegistryPolicy";
+                client
+                    .put_registry_policy()
+                    .policy_text(policy_text)
+                    .send()
+                    .await
+                    .map(|out| out.registry_id.unwrap_or_default())
+                    .map_err(|e| unexpected(OP, map_sdk_error(OP, e)))
+            }
+            Target::Repository { region, name } => {
+                const OP: &str = "SetRepositoryPolicy";
+                match client
+                    .set_repository_policy()
+                    .repository_name(name)
+                    .policy_text(policy_text)
+                    .force(force)
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out.registry_id.unwrap_or_default()),
+                    Err(e) => Err(match map_sdk_error(OP, e) {
+                        Fault::RepositoryNotFound => EcrError::RepositoryNotFound {
+                            name: name.clone(),
+                            region: region.clone(),
+                        },
+                        other => unexpected(OP, other),
+                    }),
+                }
+            }
+        }
+    }
+
+    async fn delete(
+        &self,
+        target: &Target,
+        registry_id: Option<&str>,
+    ) -> Result<Deleted, EcrError> {
+        let client = self.client(target.region());
+        let result = match target {
+            Target::Registry { .. } => client
+                .delete_registry_policy()
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| map_sdk_error("DeleteRegistryPolicy", e)),
+            Target::Repository { name, .. } => client
+                .delete_repository_policy()
+                .repository_name(name)
+                .set_registry_id(registry_id.map(str::to_owned))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| map_sdk_error("DeleteRepositoryPolicy", e)),
+        };
+        match result {
+            Ok(()) => Ok(Deleted::Removed),
+            Err(Fault::PolicyNotFound | Fault::RepositoryNotFound) => Ok(Deleted::AlreadyGone),
+            Err(Fault::Error(e)) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! An in-memory ECR for tests and benchmarks: the same answers as the real service for the
+//! operations the provider uses, with counters and injectable faults.
+
+use super::{Deleted, EcrError, LivePolicy, PolicyStore};
+use crate::event::Target;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+/// The account id the in-memory registry belongs to.
+pub const ACCOUNT_ID: &str = "123456789012";
+
+/// Calls counted by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Calls {
+    pub reads: usize,
+    pub writes: usize,
+    pub deletes: usize,
+}
+
+#[derive(Default)]
+struct State {
+    registry: HashMap<String, String>,
+    repositories: HashSet<(String, String)>,
+    repository_policies: HashMap<(String, String), String>,
+    calls: Calls,
+    write_failures: VecDeque<EcrError>,
+    delete_failures: VecDeque<EcrError>,
+    hang: bool,
+}
+
+/// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
+#[derive(Default)]
+pub struct MemoryEcr {
+    state: Mutex<State>,
+}
+
+impl MemoryEcr {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn create_repository(&self, region: &str, name: &str) {
+        self.state()
+            .repositories
+            .insert((region.to_owned(), name.to_owned()));
+    }
+
+    pub fn delete_repository(&self, region: &str, name: &str) {
+        let key = (region.to_owned(), name.to_owned());
+        let mut state = self.state();
+        state.repositories.remove(&key);
+        state.repository_policies.remove(&key);
+    }
+
+    /// Sets a policy out of band, as another tool or a person would.
+    pub fn seed(&self, target: &Target, text: &str) {
+        let mut state = self.state();
+        match target {
+            Target::Registry { region } => {
+                state.registry.insert(region.clone(), text.to_owned());
+            }
+            Target::Repository { region, name } => {
+                let key = (region.clone(), name.clone());
+                state.repositories.insert(key.clone());
+                state.repository_policies.insert(key, text.to_owned());
+            }
+        }
+    }
+
+    /// The live policy text, read without counting a call.
+    pub fn live(&self, target: &Target) -> Option<String> {
+        let state = self.state();
+        match target {
+            Target::Registry { region } => state.registry.get(region).cloned(),
+            Target::Repository { region, name } => state
+                .repository_policies
+                .get(&(region.clone(), name.clone()))
+                .cloned(),
+        }
+    }
+
+    pub fn calls(&self) -> Calls {
+        self.state().calls
+    }
+
+    /// The next writes fail with these errors, in order.
+    pub fn fail_writes(&self, errors: impl IntoIterator<Item = EcrError>) {
+        self.state().write_failures.extend(errors);
+    }
+
+    /// The next deletes fail with these errors, in order.
+    pub fn fail_deletes(&self, errors: impl IntoIterator<Item = EcrError>) {
+        self.state().delete_failures.extend(errors);
+    }
+
+    /// Every call from now on never returns.
+    pub fn hang(&self) {
+        self.state().hang = true;
+    }
+
+    async fn maybe_hang(&self) {
+        if self.state().hang {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+fn reformat(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| text.to_owned())
+}
+
+fn repository_not_found(region: &str, name: &str) -> EcrError {
+    EcrError::RepositoryNotFound {
+        name: name.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+impl PolicyStore for MemoryEcr {
+    async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
+        self.maybe_hang().await;
+        let mut state = self.state();
+        state.calls.reads += 1;
+        let text = match target {
+            Target::Registry { region } => state.registry.get(region).cloned(),
+            Target::Repository { region, name } => {
+                let key = (region.clone(), name.clone());
+                if !state.repositories.contains(&key) {
+                    return Err(repository_not_found(region, name));
+                }
+                state.repository_policies.get(&key).cloned()
+            }
+        };
+        Ok(text.map(|text| LivePolicy {
+            registry_id: ACCOUNT_ID.to_owned(),
+            text: reformat(&text),
+        }))
+    }
+
+    async fn put(
+        &self,
+        target: &Target,
+        policy_text: &str,
+        _force: bool,
+    ) -> Result<String, EcrError> {
+        self.maybe_hang().await;
+        let mut state = self.state();
+        state.calls.writes += 1;
+        if let Some(error) = state.write_failures.pop_front() {
+            return Err(error);
+        }
+        match target {
+            Target::Registry { region } => {
+                state
+                    .registry
+                    .insert(region.clone(), policy_text.to_owned());
+            }
+            Target::Repository { region, name } => {
+                let key = (region.clone(), name.clone());
+                if !state.repositories.contains(&key) {
+                    return Err(repository_not_found(region, name));
+                }
+                state
+                    .repository_policies
+                    .insert(key, policy_text.to_owned());
+            }
+        }
+        Ok(ACCOUNT_ID.to_owned())
+    }
+
+    async fn delete(
+        &self,
+        target: &Target,
+        _registry_id: Option<&str>,
+    ) -> Result<Deleted, EcrError> {
+        self.maybe_hang().await;
+        let mut state = self.state();
+        state.calls.deletes += 1;
+        if let Some(error) = state.delete_failures.pop_front() {
+            return Err(error);
+        }
+        let removed = match target {
+            Target::Registry { region } => state.registry.remove(region),
+            Target::Repository { region, name } => state
+                .repository_policies
+                .remove(&(region.clone(), name.clone())),
+        };
+        Ok(if removed.is_some() {
+            Deleted::Removed
+        } else {
+            Deleted::AlreadyGone
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! Why a request failed. `Display` is the `Reason` CloudFormation shows, so every message
+//! says what is wrong and what to do about it.
+
+use crate::ecr::EcrError;
+use crate::event::{PropertyError, RequestError};
+use std::time::Duration;
+
+/// The actions a registry policy may grant while the registry's policy scope is V1.
+pub const V1_REGISTRY_ACTIONS: [&str; 2] = ["ecr:CreateRepository", "ecr:ReplicateImage"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Request(#[from] RequestError),
+    #[error("{0}")]
+    Property(#[from] PropertyError),
+    #[error("{0}")]
+    Ecr(#[from] EcrError),
+    #[error(
+        "{target} already has a policy that differs from PolicyText; set Adopt: true to take it \
+         over (it is then replaced, and deleted with the stack), or remove it first"
+    )]
+    AlreadyHasPolicy { target: String },
+    #[error(
+        "PhysicalResourceId {0:?} was not issued by this provider, so it cannot be updated; \
+         replace the resource (give it a new logical id) to let this provider manage it"
+    )]
+    ForeignPhysicalId(String),
+    #[error("{}", rejected_message(.error, *.attempts, *.waited, .v1_actions))]
+    PolicyRejected {
+        error: EcrError,
+        attempts: u32,
+        waited: Duration,
+        /// Actions outside the V1 registry scope, for a registry policy.
+        v1_actions: Vec<String>,
+    },
+    #[error(
+        "the request did not finish within the {} s left before the function's timeout; \
+         ECR did not answer in time. Nothing more will be changed by this request; retry the \
+         stack operation, and if this repeats raise the function's Timeout",
+        .0.as_secs()
+    )]
+    TimedOut(Duration),
+    #[error(
+        "internal error: the provider panicked ({0}); nothing more will be changed by this request. Please report it with the logs"
+    )]
+    Panicked(String),
+}
+
+fn rejected_message(
+    error: &EcrError,
+    attempts: u32,
+    waited: Duration,
+    v1_actions: &[String],
+) -> String {
+    let mut message = format!(
+        "{error} (tried {attempts} time{} over {} s). If the policy names IAM users, roles or \
+         accounts that were just created, IAM may not have propagated them yet: check that every \
+         principal exists, or raise IAM_PROPAGATION_TIMEOUT_SECONDS. Check too that every action \
+         is a valid ecr: action.",
+        if attempts == 1 { "" } else { "s" },
+        waited.as_secs()
+    );
+    if !v1_actions.is_empty() {
+        message.push_str(&format!(
+            " If the registry's policy scope is V1, a registry policy may grant only {}, and \
+             this one also grants {}: switch the registry to V2 with `aws ecr \
+             put-account-setting --name REGISTRY_POLICY_SCOPE --value V2`, or drop those actions.",
+            V1_REGISTRY_ACTIONS.join(" and "),
+            v1_actions.join(", ")
+        ));
+    }
+    message
+}

@@ -1,0 +1,533 @@
+//! The CloudFormation request: decoding, resource types and properties (CONTRACT 2 and 3).
+
+use crate::policy::{Policy, PolicyError};
+use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
+use serde_json::{Map, Value};
+
+/// Properties CloudFormation adds itself; never an error.
+const CLOUDFORMATION_PROPERTIES: [&str; 2] = ["ServiceToken", "ServiceTimeout"];
+const KNOWN_PROPERTIES: [&str; 5] = ["PolicyText", "Adopt", "Region", "RepositoryName", "Force"];
+const GENERIC_TYPE: &str = "AWS::CloudFormation::CustomResource";
+
+/// The fields every response needs, read leniently from any payload so that even an event
+/// that fails to decode still gets its answer.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    pub response_url: Option<String>,
+    pub request_type: Option<String>,
+    pub request_id: String,
+    pub stack_id: String,
+    pub logical_resource_id: String,
+    pub physical_resource_id: Option<String>,
+}
+
+impl Envelope {
+    pub fn from_payload(payload: &Value) -> Self {
+        let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            response_url: text("ResponseURL"),
+            request_type: text("RequestType"),
+            request_id: text("RequestId").unwrap_or_default(),
+            stack_id: text("StackId").unwrap_or_default(),
+            logical_resource_id: text("LogicalResourceId").unwrap_or_default(),
+            physical_resource_id: text("PhysicalResourceId").filter(|id| !id.is_empty()),
+        }
+    }
+
+    /// The id a failed Create answers with; CloudFormation's follow-up Delete of it touches
+    /// nothing (CONTRACT 4).
+    pub fn failed_create_id(&self) -> String {
+        format!(
+            "{}{}",
+            crate::lifecycle::FAILED_CREATE_PREFIX,
+            self.request_id
+        )
+    }
+
+    /// The PhysicalResourceId a FAILED response carries: the request's own for Update and
+    /// Delete, the failed-create id otherwise.
+    pub fn failure_physical_id(&self) -> String {
+        match (self.request_type.as_deref(), &self.physical_resource_id) {
+            (Some("Update" | "Delete"), Some(id)) => id.clone(),
+            _ => self.failed_create_id(),
+        }
+    }
+}
+
+/// A decoded request.
+#[derive(Debug, Clone)]
+pub enum Request {
+    Create {
+        resource_type: String,
+        properties: Value,
+    },
+    Update {
+        resource_type: String,
+        physical_id: String,
+        properties: Value,
+    },
+    Delete {
+        physical_id: String,
+    },
+}
+
+/// Why an event is not a request this provider can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("RequestType {0:?} is not one CloudFormation sends; expected Create, Update or Delete")]
+    UnknownRequestType(String),
+    #[error("the event is not a CloudFormation custom-resource request: {0}")]
+    Malformed(String),
+    #[error("the {0} request has no PhysicalResourceId")]
+    MissingPhysicalId(&'static str),
+}
+
+impl Request {
+    pub fn decode(payload: &Value) -> Result<Self, RequestError> {
+        match payload.get("RequestType").and_then(Value::as_str) {
+            Some("Create" | "Update" | "Delete") => {}
+            Some(other) => return Err(RequestError::UnknownRequestType(other.to_owned())),
+            None => return Err(RequestError::Malformed("RequestType is missing".into())),
+        }
+        for (kind, key) in [
+            ("Update", "PhysicalResourceId"),
+            ("Delete", "PhysicalResourceId"),
+        ] {
+            if payload["RequestType"] == kind
+                && payload
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+            {
+                return Err(RequestError::MissingPhysicalId(kind));
+            }
+        }
+        let request: CloudFormationCustomResourceRequest = serde_json::from_value(payload.clone())
+            .map_err(|e| RequestError::Malformed(e.to_string()))?;
+        Ok(match request {
+            CloudFormationCustomResourceRequest::Create(r) => Request::Create {
+                resource_type: r.resource_type,
+                properties: r.resource_properties,
+            },
+            CloudFormationCustomResourceRequest::Update(r) => Request::Update {
+                resource_type: r.resource_type,
+                physical_id: r.physical_resource_id,
+                properties: r.resource_properties,
+            },
+            CloudFormationCustomResourceRequest::Delete(r) => Request::Delete {
+                physical_id: r.physical_resource_id,
+            },
+            other => {
+                return Err(RequestError::Malformed(format!(
+                    "unsupported request {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// What a resource manages: one account's registry policy in a region, or one repository's
+/// policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Registry { region: String },
+    Repository { region: String, name: String },
+}
+
+impl Target {
+    pub fn region(&self) -> &str {
+        match self {
+            Target::Registry { region } | Target::Repository { region, .. } => region,
+        }
+    }
+
+    pub fn repository_name(&self) -> Option<&str> {
+        match self {
+            Target::Registry { .. } => None,
+            Target::Repository { name, .. } => Some(name),
+        }
+    }
+
+    /// How a person would name it in a message.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Registry { region } => format!("the registry in {region}"),
+            Target::Repository { region, name } => format!("repository {name:?} in {region}"),
+        }
+    }
+}
+
+/// The resource's desired state, from validated properties.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub target: Target,
+    pub policy: Policy,
+    pub adopt: bool,
+    pub force: bool,
+}
+
+/// Why the properties cannot be used. Each message names the property and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PropertyError {
+    #[error(
+        "ResourceType {0:?} is not supported; use Custom::ECRRegistryPolicy, \
+         Custom::ECRRepositoryPolicy (any Custom:: name ending in RegistryPolicy or \
+         RepositoryPolicy) or AWS::CloudFormation::CustomResource"
+    )]
+    UnsupportedResourceType(String),
+    #[error("ResourceProperties must be an object of properties, got {0}")]
+    NotAnObject(String),
+    #[error("unknown property {name:?}{hint}")]
+    Unknown { name: String, hint: String },
+    #[error("property PolicyText is required: give the whole policy document")]
+    MissingPolicyText,
+    #[error("property PolicyText {0}")]
+    Policy(#[from] PolicyError),
+    #[error("property {name} must be true or false, got {value}")]
+    NotBoolean { name: &'static str, value: String },
+    #[error("property {name} must be a string, got {value}")]
+    NotString { name: &'static str, value: String },
+    #[error(
+        "property RepositoryName is required for {0}: name the repository whose policy it manages"
+    )]
+    MissingRepositoryName(String),
+    #[error(
+        "property {0} applies to repository policies only; remove it, or use \
+         Custom::ECRRepositoryPolicy with a RepositoryName"
+    )]
+    RepositoryOnly(&'static str),
+    #[error(
+        "property RepositoryName {0:?} is not a valid ECR repository name: 2 to 256 lowercase \
+         letters, digits and . _ - / (for example team/app)"
+    )]
+    BadRepositoryName(String),
+    #[error("property Region {0:?} is not an AWS region name such as us-east-1")]
+    BadRegion(String),
+    #[error("no region: set the Region property, or run the function where AWS_REGION is set")]
+    NoRegion,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Registry,
+    Repository,
+}
+
+impl Kind {
+    fn of(resource_type: &str, properties: &Map<String, Value>) -> Result<Self, PropertyError> {
+        if resource_type == GENERIC_TYPE {
+            return Ok(if properties.contains_key("RepositoryName") {
+                Kind::Repository
+            } else {
+                Kind::Registry
+            });
+        }
+        let custom = resource_type.starts_with("Custom::");
+        if custom && resource_type.ends_with("RegistryPolicy") {
+            Ok(Kind::Registry)
+        } else if custom && resource_type.ends_with("RepositoryPolicy") {
+            Ok(Kind::Repository)
+        } else {
+            Err(PropertyError::UnsupportedResourceType(
+                resource_type.to_owned(),
+            ))
+        }
+    }
+}
+
+/// Validates a resource's properties into its desired state (CONTRACT 3). Nothing here
+/// calls ECR.
+pub fn desired_state(
+    resource_type: &str,
+    properties: &Value,
+    default_region: Option<&str>,
+) -> Result<Desired, PropertyError> {
+    let map = match properties {
+        Value::Object(map) => map,
+        Value::Null => &Map::new(),
+        other => return Err(PropertyError::NotAnObject(other.to_string())),
+    };
+    let kind = Kind::of(resource_type, map)?;
+    for name in map.keys() {
+        let known = KNOWN_PROPERTIES.contains(&name.as_str())
+            || CLOUDFORMATION_PROPERTIES.contains(&name.as_str());
+        if !known {
+            return Err(PropertyError::Unknown {
+                name: name.clone(),
+                hint: unknown_property_hint(name),
+            });
+        }
+    }
+    let adopt = boolean(map, "Adopt")?;
+    let force = boolean(map, "Force")?;
+    let region = string(map, "Region")?;
+    let repository_name = string(map, "RepositoryName")?;
+
+    let region = match region.or(default_region) {
+        Some(region) if valid_region(region) => region.to_owned(),
+        Some(region) => return Err(PropertyError::BadRegion(region.to_owned())),
+        None => return Err(PropertyError::NoRegion),
+    };
+    let target = match kind {
+        Kind::Registry => {
+            if repository_name.is_some() {
+                return Err(PropertyError::RepositoryOnly("RepositoryName"));
+            }
+            if map.contains_key("Force") {
+                return Err(PropertyError::RepositoryOnly("Force"));
+            }
+            Target::Registry { region }
+        }
+        Kind::Repository => {
+            let name = repository_name
+                .ok_or_else(|| PropertyError::MissingRepositoryName(resource_type.to_owned()))?;
+            if !valid_repository_name(name) {
+                return Err(PropertyError::BadRepositoryName(name.to_owned()));
+            }
+            Target::Repository {
+                region,
+                name: name.to_owned(),
+            }
+        }
+    };
+    let policy = Policy::from_property(
+        map.get("PolicyText")
+            .ok_or(PropertyError::MissingPolicyText)?,
+    )?;
+    Ok(Desired {
+        target,
+        policy,
+        adopt,
+        force,
+    })
+}
+
+/// CloudFormation sends every scalar as a string, so `true` and `"true"` are both accepted;
+/// this is the one place that rule lives.
+fn boolean(map: &Map<String, Value>, name: &'static str) -> Result<bool, PropertyError> {
+    match map.get(name) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "true" => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(false),
+        Some(other) => Err(PropertyError::NotBoolean {
+            name,
+            value: other.to_string(),
+        }),
+    }
+}
+
+fn string<'a>(
+    map: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'a str>, PropertyError> {
+    match map.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(PropertyError::NotString {
+            name,
+            value: other.to_string(),
+        }),
+    }
+}
+
+fn unknown_property_hint(name: &str) -> String {
+    let closest = KNOWN_PROPERTIES
+        .iter()
+        .map(|known| {
+            (
+                edit_distance(&name.to_lowercase(), &known.to_lowercase()),
+                known,
+            )
+        })
+        .min();
+    match closest {
+        Some((distance, known)) if distance <= 3 => format!("; did you mean {known}?"),
+        _ => format!("; the properties are {}", KNOWN_PROPERTIES.join(", ")),
+    }
+}
+
+/// Levenshtein distance, for suggesting the property a typo meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// `us-east-1`, `cn-north-1`, `us-gov-west-1`, `eu-isoe-west-1`, ...
+pub fn valid_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 5
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|n| n > 0 && !parts[parts.len() - 1].starts_with('0'))
+}
+
+/// ECR's rule: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2 to 256
+/// characters.
+pub fn valid_repository_name(name: &str) -> bool {
+    (2..=256).contains(&name.len())
+        && name.split('/').all(|component| {
+            !component.is_empty()
+                && component.split(['.', '_', '-']).all(|run| {
+                    !run.is_empty()
+                        && run
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#;
+
+    fn desired(resource_type: &str, props: Value) -> Result<Desired, PropertyError> {
+        desired_state(resource_type, &props, Some("us-east-1"))
+    }
+
+    #[test]
+    fn stringified_booleans_are_accepted_and_others_named() {
+        let ok = desired(
+            "Custom::ECRRepositoryPolicy",
+            json!({"PolicyText": POLICY, "RepositoryName": "app", "Adopt": "true", "Force": false}),
+        )
+        .expect("valid");
+        assert!(ok.adopt && !ok.force);
+        let err = desired(
+            "Custom::ECRRegistryPolicy",
+            json!({"PolicyText": POLICY, "Adopt": "yes"}),
+        )
+        .expect_err("yes is not a boolean");
+        assert_eq!(
+            err.to_string(),
+            "property Adopt must be true or false, got \"yes\""
+        );
+    }
+
+    #[test]
+    fn a_typo_is_named_with_the_property_it_meant() {
+        let err = desired(
+            "AWS::CloudFormation::CustomResource",
+            json!({"PolicyText": POLICY, "RepositoryNmae": "app"}),
+        )
+        .expect_err("typo");
+        assert_eq!(
+            err.to_string(),
+            "unknown property \"RepositoryNmae\"; did you mean RepositoryName?"
+        );
+    }
+
+    #[test]
+    fn the_generic_type_picks_the_target_from_repository_name() {
+        let repo = desired(
+            GENERIC_TYPE,
+            json!({"PolicyText": POLICY, "RepositoryName": "team/app"}),
+        )
+        .expect("repository");
+        assert_eq!(
+            repo.target,
+            Target::Repository {
+                region: "us-east-1".into(),
+                name: "team/app".into()
+            }
+        );
+        let registry = desired(
+            GENERIC_TYPE,
+            json!({"PolicyText": POLICY, "Region": "eu-west-1", "ServiceToken": "arn"}),
+        )
+        .expect("registry");
+        assert_eq!(
+            registry.target,
+            Target::Registry {
+                region: "eu-west-1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn resource_types_outside_the_contract_are_refused() {
+        for t in ["Custom::Bucket", "AWS::ECR::RepositoryPolicy", ""] {
+            let err = desired(t, json!({"PolicyText": POLICY})).expect_err("unsupported");
+            assert!(
+                err.to_string().contains("Custom::ECRRegistryPolicy"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn repository_properties_on_a_registry_policy_are_refused() {
+        let err = desired(
+            "Custom::ECRRegistryPolicy",
+            json!({"PolicyText": POLICY, "RepositoryName": "app"}),
+        )
+        .expect_err("repository name on registry");
+        assert!(
+            err.to_string()
+                .contains("RepositoryName applies to repository policies only")
+        );
+        let err = desired("Custom::ECRRepositoryPolicy", json!({"PolicyText": POLICY}))
+            .expect_err("missing name");
+        assert!(err.to_string().contains("RepositoryName is required"));
+    }
+
+    #[test]
+    fn names_and_regions_follow_ecr_rules() {
+        for ok in ["ab", "team/app", "a.b_c-d/e1", &"a".repeat(256)] {
+            assert!(valid_repository_name(ok), "{ok}");
+        }
+        for bad in [
+            "a",
+            "App",
+            "a//b",
+            "/a",
+            "a-",
+            "-a",
+            "a..b",
+            &"a".repeat(257),
+        ] {
+            assert!(!valid_repository_name(bad), "{bad}");
+        }
+        for ok in ["us-east-1", "cn-north-1", "us-gov-west-1", "eu-isoe-west-1"] {
+            assert!(valid_region(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "us-east-01",
+            "US-EAST-1",
+            "us_east_1",
+            "us-east-1/../x",
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn envelope_survives_a_payload_that_does_not_decode() {
+        let payload = json!({"RequestType": "Upsert", "ResponseURL": "https://x", "RequestId": "r1", "StackId": 5});
+        let envelope = Envelope::from_payload(&payload);
+        assert_eq!(envelope.response_url.as_deref(), Some("https://x"));
+        assert_eq!(envelope.failure_physical_id(), "failed-create:r1");
+        assert_eq!(
+            Request::decode(&payload).expect_err("unknown type"),
+            RequestError::UnknownRequestType("Upsert".into())
+        );
+    }
+}

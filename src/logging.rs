@@ -1,0 +1,31 @@
+//! JSON log lines (CONTRACT 7): one object a line, with the request's ids from the event span.
+
+use tracing_subscriber::EnvFilter;
+
+/// The level filter: `AWS_LAMBDA_LOG_LEVEL` (Lambda's advanced logging controls), else
+/// `RUST_LOG`, else `info`.
+pub fn filter() -> EnvFilter {
+    let directive = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .ok()
+        .map(|level| level.to_ascii_lowercase())
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".to_owned());
+    EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Installs the JSON subscriber for the process, writing to `writer`.
+pub fn init<W>(writer: W)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter())
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(writer)
+        .init();
+}

@@ -1,0 +1,510 @@
+//! Policy documents: parsing, the limits ECR enforces, and equivalence (CONTRACT 3 and 5).
+//!
+//! Documents stay `serde_json::Value`s on purpose: ECR must receive exactly what the user
+//! wrote (compacted, key order kept, CloudFormation's stringified scalars untouched), and a
+//! typed IAM model would re-serialise it. Equivalence works on a canonical form instead.
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The longest policy ECR accepts, in characters of the compact form.
+pub const MAX_POLICY_CHARS: usize = 10_240;
+
+const VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
+
+/// Keys whose values are sets: order and a single value versus a one-element list do not
+/// matter.
+const SET_KEYS: [&str; 4] = ["Action", "NotAction", "Resource", "NotResource"];
+const PRINCIPAL_KEYS: [&str; 2] = ["Principal", "NotPrincipal"];
+
+/// Why a `PolicyText` is not a policy ECR could take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("is not valid JSON ({0}); give a JSON object, or a string holding one")]
+    NotJson(String),
+    #[error("must be a JSON object (or a string holding one), got {0}")]
+    NotObject(&'static str),
+    #[error(
+        "is {chars} characters long in compact form; ECR accepts at most {MAX_POLICY_CHARS}: \
+         merge statements or move grants to IAM policies"
+    )]
+    TooLong { chars: usize },
+    #[error("has Version {0}; use \"2012-10-17\" (or the older \"2008-10-17\")")]
+    BadVersion(String),
+    #[error("has no Statement; add a Statement list with at least one statement")]
+    NoStatement,
+    #[error("has an empty Statement list; add at least one statement")]
+    EmptyStatement,
+    #[error("has a Statement that is {0}; use a statement object or a list of them")]
+    StatementNotListOrObject(&'static str),
+    #[error("{0}")]
+    Statement(StatementError),
+}
+
+/// A problem with one statement, naming it by position and `Sid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementError {
+    /// 1-based position in the `Statement` list.
+    pub position: usize,
+    pub sid: Option<String>,
+    pub problem: String,
+}
+
+impl fmt::Display for StatementError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "statement {}", self.position)?;
+        if let Some(sid) = &self.sid {
+            write!(f, " (Sid {sid:?})")?;
+        }
+        write!(f, " {}", self.problem)
+    }
+}
+
+/// A validated policy document, with the compact text that is sent to ECR.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    document: Map<String, Value>,
+    compact: String,
+}
+
+impl Policy {
+    /// Parses and checks a `PolicyText` property value: a JSON object, or a string holding
+    /// one (CONTRACT 3). Which actions and principals are valid is left to ECR.
+    pub fn from_property(value: &Value) -> Result<Self, PolicyError> {
+        let document = match value {
+            Value::Object(map) => map.clone(),
+            Value::String(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => map,
+                Ok(other) => return Err(PolicyError::NotObject(kind_of(&other))),
+                Err(e) => return Err(PolicyError::NotJson(e.to_string())),
+            },
+            other => return Err(PolicyError::NotObject(kind_of(other))),
+        };
+        let compact = Value::Object(document.clone()).to_string();
+        let chars = compact.chars().count();
+        if chars > MAX_POLICY_CHARS {
+            return Err(PolicyError::TooLong { chars });
+        }
+        validate(&document)?;
+        Ok(Self { document, compact })
+    }
+
+    /// Reads a policy as ECR returns it. No validation: what is live is what it is.
+    /// `None` when the text is not a JSON object, which then never counts as equivalent.
+    pub fn from_live(text: &str) -> Option<Self> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(document)) => {
+                let compact = Value::Object(document.clone()).to_string();
+                Some(Self { document, compact })
+            }
+            _ => None,
+        }
+    }
+
+    /// The compact JSON sent to ECR.
+    pub fn compact(&self) -> &str {
+        &self.compact
+    }
+
+    /// The parsed document.
+    pub fn document(&self) -> &Map<String, Value> {
+        &self.document
+    }
+
+    /// Every action string named in `Action` or `NotAction`, in document order.
+    pub fn actions(&self) -> Vec<&str> {
+        statements(&self.document)
+            .iter()
+            .filter_map(Value::as_object)
+            .flat_map(|s| ["Action", "NotAction"].into_iter().filter_map(|k| s.get(k)))
+            .flat_map(one_or_many)
+            .filter_map(Value::as_str)
+            .collect()
+    }
+
+    /// True when both documents grant the same thing (CONTRACT 5).
+    pub fn equivalent(&self, other: &Policy) -> bool {
+        canonical_document(&self.document) == canonical_document(&other.document)
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn one_or_many(value: &Value) -> &[Value] {
+    match value {
+        Value::Array(items) => items,
+        single => std::slice::from_ref(single),
+    }
+}
+
+fn statements(document: &Map<String, Value>) -> &[Value] {
+    document.get("Statement").map(one_or_many).unwrap_or(&[])
+}
+
+fn validate(document: &Map<String, Value>) -> Result<(), PolicyError> {
+    if let Some(version) = document.get("Version") {
+        if !version.as_str().is_some_and(|v| VERSIONS.contains(&v)) {
+            return Err(PolicyError::BadVersion(version.to_string()));
+        }
+    }
+    let list = match document.get("Statement") {
+        None => return Err(PolicyError::NoStatement),
+        Some(Value::Array(items)) if items.is_empty() => return Err(PolicyError::EmptyStatement),
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(single @ Value::Object(_)) => std::slice::from_ref(single),
+        Some(other) => return Err(PolicyError::StatementNotListOrObject(kind_of(other))),
+    };
+    for (index, statement) in list.iter().enumerate() {
+        validate_statement(index + 1, statement).map_err(PolicyError::Statement)?;
+    }
+    Ok(())
+}
+
+fn validate_statement(position: usize, statement: &Value) -> Result<(), StatementError> {
+    let fail = |sid: Option<&str>, problem: String| StatementError {
+        position,
+        sid: sid.map(str::to_owned),
+        problem,
+    };
+    let Some(map) = statement.as_object() else {
+        return Err(fail(
+            None,
+            format!("is {}, not an object", kind_of(statement)),
+        ));
+    };
+    let sid = map.get("Sid").and_then(Value::as_str);
+    match map.get("Effect").and_then(Value::as_str) {
+        Some("Allow" | "Deny") => {}
+        Some(other) => {
+            return Err(fail(
+                sid,
+                format!("has Effect {other:?}; use \"Allow\" or \"Deny\""),
+            ));
+        }
+        None => return Err(fail(sid, "has no Effect; add \"Effect\": \"Allow\"".into())),
+    }
+    match (map.get("Action"), map.get("NotAction")) {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                sid,
+                "has both Action and NotAction; keep only one".into(),
+            ));
+        }
+        (None, None) => {
+            return Err(fail(
+                sid,
+                "has no Action; add the ECR actions it grants or denies".into(),
+            ));
+        }
+        (Some(actions), None) | (None, Some(actions)) => {
+            check_action_list(actions).map_err(|problem| fail(sid, problem))?
+        }
+    }
+    if !PRINCIPAL_KEYS.iter().any(|k| map.contains_key(*k)) {
+        return Err(fail(
+            sid,
+            "has no Principal; ECR policies are resource policies and must name who they apply \
+             to, e.g. \"Principal\": {\"AWS\": \"arn:aws:iam::111122223333:root\"}"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_action_list(actions: &Value) -> Result<(), String> {
+    match actions {
+        Value::String(_) => Ok(()),
+        Value::Array(items) if items.is_empty() => {
+            Err("has an empty action list; name at least one action".into())
+        }
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(()),
+        other => Err(format!(
+            "has actions given as {}; use a string or a list of strings",
+            kind_of(other)
+        )),
+    }
+}
+
+/// The canonical form behind equivalence: object keys sorted, sets sorted and deduplicated,
+/// statements sorted, scalars compared as the strings IAM reads them as.
+fn canonical_document(document: &Map<String, Value>) -> String {
+    let mut out = Map::new();
+    let mut keys: Vec<&String> = document.keys().collect();
+    keys.sort();
+    for key in keys {
+        let value = &document[key];
+        let canonical = if key == "Statement" {
+            let mut list: Vec<String> = one_or_many(value)
+                .iter()
+                .map(|s| canonical_statement(s).to_string())
+                .collect();
+            list.sort();
+            Value::Array(list.into_iter().map(Value::String).collect())
+        } else {
+            canonical_plain(value)
+        };
+        out.insert(key.clone(), canonical);
+    }
+    Value::Object(out).to_string()
+}
+
+fn canonical_statement(statement: &Value) -> Value {
+    let Some(map) = statement.as_object() else {
+        return canonical_plain(statement);
+    };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    let mut out = Map::new();
+    for key in keys {
+        let value = &map[key];
+        let canonical = if SET_KEYS.contains(&key.as_str()) {
+            canonical_set(value, canonical_scalar)
+        } else if PRINCIPAL_KEYS.contains(&key.as_str()) {
+            canonical_principal(value)
+        } else if key == "Condition" {
+            canonical_condition(value)
+        } else {
+            canonical_plain(value)
+        };
+        out.insert(key.clone(), canonical);
+    }
+    Value::Object(out)
+}
+
+fn canonical_principal(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let mut out = Map::new();
+            for key in keys {
+                let normalise = if key == "AWS" {
+                    canonical_aws_principal
+                } else {
+                    canonical_scalar
+                };
+                out.insert(key.clone(), canonical_set(&map[key], normalise));
+            }
+            Value::Object(out)
+        }
+        other => canonical_plain(other),
+    }
+}
+
+/// IAM reads a bare account id and that account's root ARN as the same principal, and ECR
+/// may return one for the other.
+fn canonical_aws_principal(value: &Value) -> String {
+    let text = canonical_scalar(value);
+    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("account:{text}");
+    }
+    let parts: Vec<&str> = text.splitn(6, ':').collect();
+    if let ["arn", _partition, "iam", "", account, "root"] = parts.as_slice() {
+        if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+            return format!("account:{account}");
+        }
+    }
+    text
+}
+
+fn canonical_condition(value: &Value) -> Value {
+    let Some(operators) = value.as_object() else {
+        return canonical_plain(value);
+    };
+    let mut names: Vec<&String> = operators.keys().collect();
+    names.sort();
+    let mut out = Map::new();
+    for name in names {
+        let canonical = match &operators[name] {
+            Value::Object(keys) => {
+                let mut key_names: Vec<&String> = keys.keys().collect();
+                key_names.sort();
+                let mut inner = Map::new();
+                for key in key_names {
+                    inner.insert(key.clone(), canonical_set(&keys[key], canonical_scalar));
+                }
+                Value::Object(inner)
+            }
+            other => canonical_plain(other),
+        };
+        out.insert(name.clone(), canonical);
+    }
+    Value::Object(out)
+}
+
+/// A set of values: sorted, deduplicated, a single value the same as a one-element list.
+fn canonical_set(value: &Value, normalise: fn(&Value) -> String) -> Value {
+    let mut items: Vec<String> = one_or_many(value).iter().map(normalise).collect();
+    items.sort();
+    items.dedup();
+    Value::Array(items.into_iter().map(Value::String).collect())
+}
+
+/// Scalars as IAM reads them: `3600`, `"3600"`, `true` and `"true"` are the same value.
+fn canonical_scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_owned(),
+        other => canonical_plain(other).to_string(),
+    }
+}
+
+/// Any other value: keys sorted, list order kept, scalars as strings.
+fn canonical_plain(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical_plain(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical_plain).collect()),
+        scalar => Value::String(canonical_scalar(scalar)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(v: Value) -> Policy {
+        Policy::from_property(&v).expect("valid policy")
+    }
+
+    #[test]
+    fn string_and_object_forms_parse_to_the_same_compact_text() {
+        let doc = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]});
+        let from_object = policy(doc.clone());
+        let from_string = policy(Value::String(doc.to_string()));
+        assert_eq!(from_object.compact(), from_string.compact());
+        assert!(from_object.compact().starts_with("{\"Version\""));
+    }
+
+    #[test]
+    fn reports_each_structural_problem_by_statement() {
+        let cases = [
+            (json!("not json"), "is not valid JSON"),
+            (json!([1]), "must be a JSON object"),
+            (json!({"Statement": []}), "empty Statement"),
+            (
+                json!({"Version": "2020-01-01", "Statement": {}}),
+                "Version \"2020-01-01\"",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Permit","Principal":"*","Action":"x"}]}),
+                "Effect \"Permit\"",
+            ),
+            (
+                json!({"Statement": [{"Sid":"A","Effect":"Allow","Principal":"*","Action":"x","NotAction":"y"}]}),
+                "statement 1 (Sid \"A\") has both Action and NotAction",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*"}]}),
+                "has no Action",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Action":"ecr:*"}]}),
+                "has no Principal",
+            ),
+        ];
+        for (input, expected) in cases {
+            let err = Policy::from_property(&input)
+                .expect_err("must be refused")
+                .to_string();
+            assert!(err.contains(expected), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn repeated_sids_and_not_principal_are_accepted() {
+        policy(json!({"Statement": [
+            {"Sid":"S","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
+            {"Sid":"S","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"NotAction":"ecr:BatchGetImage"}
+        ]}));
+    }
+
+    #[test]
+    fn the_size_limit_counts_characters_of_the_compact_form() {
+        let pad = "x".repeat(MAX_POLICY_CHARS);
+        let err = Policy::from_property(
+            &json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":pad}]}),
+        )
+        .expect_err("too long");
+        assert!(matches!(err, PolicyError::TooLong { .. }));
+        // Pretty-printed input is measured after compaction.
+        let doc = json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*"}]});
+        let pretty = serde_json::to_string_pretty(&doc).expect("serialises");
+        policy(Value::String(pretty));
+    }
+
+    #[test]
+    fn ecr_reformatting_is_equivalent() {
+        let ours = policy(
+            json!({"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow",
+            "Principal":{"AWS":["arn:aws:iam::111122223333:root","444455556666"]},
+            "Action":["ecr:ReplicateImage","ecr:CreateRepository"],
+            "Condition":{"NumericLessThan":{"aws:MultiFactorAuthAge":"3600"}}}]}),
+        );
+        let live = Policy::from_live(
+            r#"{
+  "Statement" : [ {
+    "Action" : [ "ecr:CreateRepository", "ecr:ReplicateImage" ],
+    "Condition" : { "NumericLessThan" : { "aws:MultiFactorAuthAge" : 3600 } },
+    "Principal" : { "AWS" : [ "arn:aws:iam::444455556666:root", "arn:aws:iam::111122223333:root" ] },
+    "Effect" : "Allow",
+    "Sid" : "A"
+  } ],
+  "Version" : "2012-10-17"
+}"#,
+        )
+        .expect("json object");
+        assert!(ours.equivalent(&live));
+    }
+
+    #[test]
+    fn sid_version_and_condition_keys_compare_exactly() {
+        let base = json!({"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:PrincipalOrgID":"o-1"}}}]});
+        let p = policy(base.clone());
+        for (pointer, replacement) in [
+            ("/Version", json!("2008-10-17")),
+            ("/Statement/0/Sid", json!("a")),
+            ("/Statement/0/Effect", json!("Deny")),
+        ] {
+            let mut other = base.clone();
+            *other.pointer_mut(pointer).expect("exists") = replacement;
+            assert!(!p.equivalent(&policy(other)), "{pointer}");
+        }
+        let renamed_key = json!({"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"StringEquals":{"aws:principalorgid":"o-1"}}}]});
+        assert!(!p.equivalent(&policy(renamed_key)));
+    }
+
+    #[test]
+    fn actions_lists_action_and_not_action() {
+        let p = policy(json!({"Statement":[
+            {"Effect":"Allow","Principal":"*","Action":["ecr:ReplicateImage","ecr:CreateRepository"]},
+            {"Effect":"Deny","Principal":"*","NotAction":"ecr:BatchGetImage"}]}));
+        assert_eq!(
+            p.actions(),
+            [
+                "ecr:ReplicateImage",
+                "ecr:CreateRepository",
+                "ecr:BatchGetImage"
+            ]
+        );
+    }
+}

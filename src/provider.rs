@@ -1,0 +1,196 @@
+//! One event in, exactly one response out: the glue between the Lambda runtime, the
+//! lifecycle and the response.
+
+use crate::ecr::PolicyStore;
+use crate::error::Failure;
+use crate::event::{Envelope, Request};
+use crate::guard::{Budget, Interrupted, guarded};
+use crate::lifecycle::{self, Applied, Settings};
+use crate::response::{Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The budget used when the invocation's deadline is missing or implausible (local
+/// emulators).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(60);
+
+/// The function's configuration (CONTRACT 8).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub urls: UrlPolicy,
+    pub settings: Settings,
+    pub default_budget: Duration,
+    /// Where this function's logs are, for the Reason: the log group and stream.
+    pub logs: Option<(String, String)>,
+}
+
+impl Config {
+    /// Reads the environment; `default_region` is the SDK's (`AWS_REGION`).
+    pub fn from_env(default_region: Option<String>) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let iam_seconds = var("IAM_PROPAGATION_TIMEOUT_SECONDS")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(120);
+        Self {
+            urls: UrlPolicy::from_allowed_hosts(
+                &var("RESPONSE_URL_ALLOWED_HOSTS").unwrap_or_default(),
+            ),
+            settings: Settings {
+                default_region,
+                iam_propagation_timeout: Duration::from_secs(iam_seconds),
+                iam_retry_base: Duration::from_secs(1),
+            },
+            default_budget: DEFAULT_BUDGET,
+            logs: var("AWS_LAMBDA_LOG_GROUP_NAME").zip(var("AWS_LAMBDA_LOG_STREAM_NAME")),
+        }
+    }
+
+    fn reason_tail(&self) -> String {
+        match &self.logs {
+            Some((group, stream)) => {
+                format!(" (logs: CloudWatch log group {group}, stream {stream})")
+            }
+            None => " (logs: this function's CloudWatch log group)".to_owned(),
+        }
+    }
+}
+
+/// Why an invocation ends in error instead of a response.
+#[derive(Debug, thiserror::Error)]
+pub enum InvocationError {
+    #[error("no response sent: {0}")]
+    Url(#[from] UrlRefused),
+    #[error("the response could not be delivered: {0}")]
+    Send(#[from] SendError),
+}
+
+/// What an invocation did: the response and how its delivery went.
+#[derive(Debug)]
+pub struct Outcome {
+    pub response: Response,
+    pub attempts: u32,
+}
+
+/// The provider: built once per process, then handles every event.
+pub struct Provider<S> {
+    store: S,
+    sender: Sender,
+    config: Config,
+}
+
+impl<S: PolicyStore> Provider<S> {
+    pub fn new(store: S, sender: Sender, config: Config) -> Self {
+        Self {
+            store,
+            sender,
+            config,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Handles one event whose invocation ends at `deadline_ms` (milliseconds since the
+    /// epoch; 0 when unknown).
+    pub async fn handle(
+        &self,
+        payload: Value,
+        deadline_ms: u64,
+    ) -> Result<Outcome, InvocationError> {
+        let envelope = Envelope::from_payload(&payload);
+        let span = tracing::info_span!(
+            "event",
+            request_id = %envelope.request_id,
+            stack_id = %envelope.stack_id,
+            logical_resource_id = %envelope.logical_resource_id,
+            request_type = envelope.request_type.as_deref().unwrap_or(""),
+        );
+        self.handle_in_span(payload, envelope, deadline_ms)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in_span(
+        &self,
+        payload: Value,
+        envelope: Envelope,
+        deadline_ms: u64,
+    ) -> Result<Outcome, InvocationError> {
+        // Nothing is done with an event before its ResponseURL is known to be safe.
+        let url = match self.config.urls.check(envelope.response_url.as_deref()) {
+            Ok(url) => url,
+            Err(refused) => {
+                tracing::error!(error = %refused, "refusing the event: nothing is sent and ECR is not called");
+                return Err(refused.into());
+            }
+        };
+        let budget = Budget::new(deadline_ms, self.config.default_budget);
+        tracing::info!(
+            response_url = %redact(&url),
+            deadline_fallback = budget.fallback,
+            "event received"
+        );
+
+        let work = async {
+            let request = Request::decode(&payload)?;
+            lifecycle::execute(
+                &self.store,
+                &request,
+                &envelope.stack_id,
+                &self.config.settings,
+                budget.work_until,
+            )
+            .await
+        };
+        let result = match guarded(work, budget.work_until).await {
+            Ok(result) => result,
+            Err(Interrupted::TimedOut(allowed)) => Err(Failure::TimedOut(allowed)),
+            Err(Interrupted::Panicked(message)) => Err(Failure::Panicked(message)),
+        };
+        let response = self.response(&envelope, result);
+        let sent = self
+            .sender
+            .send(&url, response.to_body(), budget.respond_until)
+            .await;
+        match sent {
+            Ok(attempts) => {
+                tracing::info!(status = ?response.status, physical_resource_id = %response.physical_resource_id, attempts, "response sent");
+                Ok(Outcome { response, attempts })
+            }
+            Err(error) => {
+                tracing::error!(status = ?response.status, error = %error, "response not delivered");
+                Err(error.into())
+            }
+        }
+    }
+
+    fn response(&self, envelope: &Envelope, result: Result<Applied, Failure>) -> Response {
+        let (status, reason, physical_resource_id, data) = match result {
+            Ok(applied) => {
+                tracing::info!(changed = applied.changed, "request carried out");
+                (Status::Success, None, applied.physical_id, applied.data)
+            }
+            Err(failure) => {
+                tracing::error!(reason = %failure, "request failed");
+                (
+                    Status::Failed,
+                    Some(failure.to_string()),
+                    envelope.failure_physical_id(),
+                    Map::new(),
+                )
+            }
+        };
+        Response {
+            status,
+            reason,
+            reason_tail: self.config.reason_tail(),
+            physical_resource_id,
+            stack_id: envelope.stack_id.clone(),
+            request_id: envelope.request_id.clone(),
+            logical_resource_id: envelope.logical_resource_id.clone(),
+            data,
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The answer to CloudFormation (CONTRACT 6): the body, its 4,096-byte limit, the
+//! `ResponseURL` allow-list, and the PUT with retries.
+
+use reqwest::Url;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The largest body CloudFormation accepts.
+pub const MAX_BODY_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Success,
+    Failed,
+}
+
+/// The response document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: Status,
+    /// Why it failed; shortened from its end when the body would be too large.
+    pub reason: Option<String>,
+    /// Appended to the reason and never shortened: where the logs are.
+    pub reason_tail: String,
+    pub physical_resource_id: String,
+    pub stack_id: String,
+    pub request_id: String,
+    pub logical_resource_id: String,
+    pub data: Map<String, Value>,
+}
+
+/// The JSON CloudFormation reads.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Wire<'a> {
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    physical_resource_id: &'a str,
+    stack_id: &'a str,
+    request_id: &'a str,
+    logical_resource_id: &'a str,
+    data: &'a Map<String, Value>,
+}
+
+impl Response {
+    /// The body to PUT: at most [`MAX_BODY_BYTES`] whenever the ids allow it. First
+    /// `Data.PolicyText` goes, then `Reason` is shortened from its end, on a character
+    /// boundary.
+    pub fn to_body(&self) -> Vec<u8> {
+        let full = self.reason.as_ref().map(String::len);
+        let body = self.wire(&self.data, full);
+        if body.len() <= MAX_BODY_BYTES {
+            return body;
+        }
+        let mut data = self.data.clone();
+        data.remove("PolicyText");
+        let body = self.wire(&data, full);
+        let Some(reason) = self
+            .reason
+            .as_deref()
+            .filter(|_| body.len() > MAX_BODY_BYTES)
+        else {
+            return body;
+        };
+        // The longest prefix of the reason that fits, by bisection over char boundaries.
+        let boundaries: Vec<usize> = reason.char_indices().map(|(i, _)| i).collect();
+        let (mut low, mut high) = (0, boundaries.len().saturating_sub(1));
+        let mut best = self.wire(&data, Some(0));
+        while low < high {
+            let mid = (low + high).div_ceil(2);
+            let candidate = self.wire(&data, Some(boundaries[mid]));
+            if candidate.len() <= MAX_BODY_BYTES {
+                best = candidate;
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        best
+    }
+
+    /// Serialises with the reason cut at byte `reason_end` (a char boundary).
+    fn wire(&self, data: &Map<String, Value>, reason_end: Option<usize>) -> Vec<u8> {
+        let reason = self.reason.as_deref().map(|reason| {
+            let end = reason_end.unwrap_or(reason.len());
+            let cut = if end < reason.len() {
+                " [truncated]"
+            } else {
+                ""
+            };
+            format!("{}{cut}{}", &reason[..end], self.reason_tail)
+        });
+        let wire = Wire {
+            status: self.status,
+            reason,
+            physical_resource_id: &self.physical_resource_id,
+            stack_id: &self.stack_id,
+            request_id: &self.request_id,
+            logical_resource_id: &self.logical_resource_id,
+            data,
+        };
+        // A struct of strings and a JSON map always serialises.
+        serde_json::to_vec(&wire).unwrap_or_default()
+    }
+}
+
+/// Why a `ResponseURL` is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefused {
+    #[error("the event has no ResponseURL")]
+    Missing,
+    #[error("ResponseURL is not a URL: {0}")]
+    Invalid(String),
+    #[error(
+        "ResponseURL host {0:?} is not an Amazon S3 endpoint; add it to \
+         RESPONSE_URL_ALLOWED_HOSTS only if it is a local emulator you trust"
+    )]
+    HostNotAllowed(String),
+    #[error("ResponseURL must use https on the default port, got {0}")]
+    NotHttps(String),
+    #[error("ResponseURL must not carry a user name or password")]
+    UserInfo,
+}
+
+/// Which `ResponseURL`s may be answered: Amazon S3 endpoints over https, plus the hosts
+/// named in `RESPONSE_URL_ALLOWED_HOSTS`.
+#[derive(Debug, Clone, Default)]
+pub struct UrlPolicy {
+    /// `(host, port)`; a `None` port means the scheme's default.
+    extra: Vec<(String, Option<u16>)>,
+}
+
+impl UrlPolicy {
+    /// Parses `RESPONSE_URL_ALLOWED_HOSTS`: comma-separated `host` or `host:port`.
+    pub fn from_allowed_hosts(list: &str) -> Self {
+        let extra = list
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                let entry = entry.to_ascii_lowercase();
+                match entry.rsplit_once(':') {
+                    Some((host, port)) if !host.ends_with(':') => match port.parse() {
+                        Ok(port) => (host.trim_matches(['[', ']']).to_owned(), Some(port)),
+                        Err(_) => (entry, None),
+                    },
+                    _ => (entry, None),
+                }
+            })
+            .collect();
+        Self { extra }
+    }
+
+    pub fn check(&self, raw: Option<&str>) -> Result<Url, UrlRefused> {
+        let raw = raw.ok_or(UrlRefused::Missing)?;
+        let url = Url::parse(raw).map_err(|e| UrlRefused::Invalid(e.to_string()))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(UrlRefused::UserInfo);
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(UrlRefused::HostNotAllowed(String::new())),
+        };
+        let port = url.port();
+        let listed = self.extra.iter().any(|(h, p)| *h == host && *p == port);
+        if listed && matches!(url.scheme(), "http" | "https") {
+            return Ok(url);
+        }
+        if !is_s3_host(&host) {
+            return Err(UrlRefused::HostNotAllowed(host));
+        }
+        if url.scheme() != "https" || port.is_some() {
+            return Err(UrlRefused::NotHttps(redact(&url)));
+        }
+        Ok(url)
+    }
+}
+
+/// `[<bucket>.]s3[.dualstack][.<region>|-<region>].amazonaws.com[.cn]`
+fn is_s3_host(host: &str) -> bool {
+    let Some(rest) = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))
+    else {
+        return false;
+    };
+    let labels: Vec<&str> = rest.split('.').collect();
+    let region = |l: &str| crate::event::valid_region(l);
+    // Where the S3 endpoint starts, counted in labels from the left.
+    let endpoint_start = match labels.as_slice() {
+        [.., "s3", "dualstack", r] if region(r) => labels.len() - 3,
+        [.., "s3", r] if region(r) => labels.len() - 2,
+        [.., "s3"] => labels.len() - 1,
+        [.., last] if last.strip_prefix("s3-").is_some_and(region) => labels.len() - 1,
+        _ => return false,
+    };
+    labels[..endpoint_start].iter().all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })
+}
+
+/// The URL without its query string, which is a credential: the only form that may be
+/// logged.
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+/// Why the PUT did not get through.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the response URL answered HTTP {0}; not retried")]
+    Refused(u16),
+    #[error("no time left to answer after {attempts} attempt(s); last error: {last}")]
+    OutOfTime { attempts: u32, last: String },
+}
+
+/// Sends responses. Built once; the HTTP client is reused across invocations.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    base_pause: Duration,
+}
+
+impl Sender {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self {
+            client,
+            base_pause: Duration::from_millis(200),
+        })
+    }
+
+    /// A shorter first pause between attempts, for tests.
+    pub fn with_base_pause(mut self, pause: Duration) -> Self {
+        self.base_pause = pause;
+        self
+    }
+
+    /// PUTs the body, retrying network errors and 5xx with exponential backoff and jitter
+    /// until `deadline`. Returns the number of attempts.
+    pub async fn send(
+        &self,
+        url: &Url,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<u32, SendError> {
+        let mut attempts = 0;
+        let mut pause = self.base_pause;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SendError::OutOfTime {
+                    attempts,
+                    last: "deadline reached".into(),
+                });
+            }
+            attempts += 1;
+            let sent = self
+                .client
+                .put(url.clone())
+                // CloudFormation's presigned URLs are signed for an empty content type.
+                .header(reqwest::header::CONTENT_TYPE, "")
+                .body(body.clone())
+                .timeout(left)
+                .send()
+                .await;
+            let last = match sent {
+                Ok(response) if response.status().is_success() => return Ok(attempts),
+                Ok(response) if response.status().is_client_error() => {
+                    return Err(SendError::Refused(response.status().as_u16()));
+                }
+                Ok(response) => format!("HTTP {}", response.status().as_u16()),
+                Err(e) => e.without_url().to_string(),
+            };
+            tracing::warn!(attempt = attempts, error = %last, "response PUT failed; retrying");
+            let jittered = pause.mul_f64(0.5 + fastrand::f64());
+            if Instant::now() + jittered >= deadline {
+                return Err(SendError::OutOfTime { attempts, last });
+            }
+            tokio::time::sleep(jittered).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(reason: Option<String>, policy: String) -> Response {
+        let mut data = Map::new();
+        data.insert("PolicyText".into(), policy.into());
+        data.insert("Region".into(), "us-east-1".into());
+        Response {
+            status: Status::Failed,
+            reason,
+            reason_tail: " (logs: group g, stream s)".into(),
+            physical_resource_id: "failed-create:r".into(),
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1".into(),
+            request_id: "r".into(),
+            logical_resource_id: "Policy".into(),
+            data,
+        }
+    }
+
+    #[test]
+    fn a_small_body_is_sent_whole() {
+        let body = response(Some("why".into()), "{}".into()).to_body();
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["Data"]["PolicyText"], "{}");
+        assert_eq!(v["Reason"], "why (logs: group g, stream s)");
+        assert_eq!(v["Status"], "FAILED");
+    }
+
+    #[test]
+    fn policy_text_goes_first_then_the_reason_shrinks_on_a_char_boundary() {
+        let body = response(Some("why".into()), "x".repeat(9000)).to_body();
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        assert!(v["Data"].get("PolicyText").is_none());
+        assert_eq!(v["Reason"], "why (logs: group g, stream s)");
+
+        let long = "é\"ß".repeat(3000);
+        let body = response(Some(long.clone()), "x".repeat(9000)).to_body();
+        assert!(body.len() <= MAX_BODY_BYTES, "{}", body.len());
+        assert!(body.len() > MAX_BODY_BYTES - 16, "kept as much as fits");
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        let reason = v["Reason"].as_str().expect("reason");
+        let kept = reason
+            .strip_suffix(" [truncated] (logs: group g, stream s)")
+            .expect("marked, with the log location kept");
+        assert!(long.starts_with(kept));
+    }
+
+    #[test]
+    fn only_s3_endpoints_are_allowed() {
+        let policy = UrlPolicy::default();
+        for ok in [
+            "https://cloudformation-custom-resource-response-uswest2.s3.us-west-2.amazonaws.com/a?sig=1",
+            "https://s3.amazonaws.com/bucket/key",
+            "https://bucket.s3-eu-west-1.amazonaws.com/k",
+            "https://my.bucket.s3.dualstack.us-east-1.amazonaws.com/k",
+            "https://s3.cn-north-1.amazonaws.com.cn/k",
+            "https://S3.AMAZONAWS.COM/k",
+            "https://s3.amazonaws.com:443/k",
+        ] {
+            assert!(policy.check(Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://s3.amazonaws.com/k",
+            "https://s3.amazonaws.com:8443/k",
+            "https://s3.amazonaws.com.attacker.example/k",
+            "https://attacker.example/s3.amazonaws.com",
+            "https://s3.amazonaws.com@attacker.example/k",
+            "https://user:pw@s3.amazonaws.com/k",
+            "https://abc.execute-api.us-east-1.amazonaws.com/k",
+            "https://s3.amazonaws.com./k",
+            "https://52.216.1.1/k",
+            "https://[::1]/k",
+            "https://s3.evil.amazonaws.com/k",
+            "https://-s3.amazonaws.com/k",
+            "ftp://s3.amazonaws.com/k",
+            "not a url",
+        ] {
+            assert!(policy.check(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(policy.check(None), Err(UrlRefused::Missing));
+    }
+
+    #[test]
+    fn allowed_hosts_admit_local_emulators_on_their_port_only() {
+        let policy = UrlPolicy::from_allowed_hosts("127.0.0.1:5000, localhost");
+        assert!(policy.check(Some("http://127.0.0.1:5000/b/k?x=1")).is_ok());
+        assert!(policy.check(Some("http://localhost/b/k")).is_ok());
+        assert!(policy.check(Some("http://127.0.0.1:5001/b/k")).is_err());
+        assert!(policy.check(Some("http://localhost:81/b/k")).is_err());
+    }
+
+    #[test]
+    fn redaction_drops_the_query_string() {
+        let url = Url::parse("https://s3.amazonaws.com/b/k?X-Amz-Signature=secret#f").expect("url");
+        assert_eq!(redact(&url), "https://s3.amazonaws.com/b/k");
+    }
+}
