@@ -26,6 +26,7 @@ struct State {
     write_failures: VecDeque<EcrError>,
     delete_failures: VecDeque<EcrError>,
     hang: bool,
+    panic_next: bool,
 }
 
 /// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
@@ -104,8 +105,20 @@ impl MemoryEcr {
         self.state().hang = true;
     }
 
+    /// The next call panics, as a bug would.
+    pub fn panic_on_next_call(&self) {
+        self.state().panic_next = true;
+    }
+
     async fn maybe_hang(&self) {
-        if self.state().hang {
+        let (hang, panic) = {
+            let mut state = self.state();
+            (state.hang, std::mem::take(&mut state.panic_next))
+        };
+        if panic {
+            panic!("injected fault: a panic inside an ECR call");
+        }
+        if hang {
             std::future::pending::<()>().await;
         }
     }

@@ -1,0 +1,527 @@
+//! The handler end to end over the in-memory ECR and a recording response server: GIVEN a
+//! state of ECR, WHEN CloudFormation sends an event, THEN exactly one response arrives and ECR
+//! holds what CONTRACT 4 says.
+
+mod support;
+
+use ecr_policy_provider::ecr::EcrError;
+use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
+use ecr_policy_provider::event::Target;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{Recorder, deadline_in, event, provider};
+
+const REPO_ID: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
+const REGISTRY_ID: &str = "registry-policy:us-east-1:123456789012";
+const OTHER_POLICY: &str = r#"{"Version":"2008-10-17","Statement":[{"Sid":"Legacy","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#;
+
+fn repo(name: &str) -> Target {
+    Target::Repository {
+        region: "us-east-1".into(),
+        name: name.into(),
+    }
+}
+
+fn registry() -> Target {
+    Target::Registry {
+        region: "us-east-1".into(),
+    }
+}
+
+struct Harness {
+    store: Arc<MemoryEcr>,
+    recorder: Recorder,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let store = Arc::new(MemoryEcr::new());
+        store.create_repository("us-east-1", "app");
+        Self {
+            store,
+            recorder: Recorder::start(Vec::new()).await,
+        }
+    }
+
+    fn event(&self, name: &str) -> Value {
+        event(name, &self.recorder.url)
+    }
+
+    /// Sends one event and returns the one response CloudFormation received.
+    async fn send(&self, event: Value) -> Value {
+        let before = self.recorder.requests().len();
+        provider(self.store.clone(), &self.recorder)
+            .handle(event, deadline_in(Duration::from_secs(30)))
+            .await
+            .expect("a response was delivered");
+        let requests = self.recorder.requests();
+        assert_eq!(requests.len(), before + 1, "exactly one response per event");
+        requests[before].json()
+    }
+
+    fn live(&self, target: &Target) -> Option<Value> {
+        self.store
+            .live(target)
+            .map(|t| serde_json::from_str(&t).expect("live policy is JSON"))
+    }
+}
+
+fn policy_of(event: &Value) -> Value {
+    match &event["ResourceProperties"]["PolicyText"] {
+        Value::String(s) => serde_json::from_str(s).expect("policy JSON"),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn registry_policy_create_update_delete() {
+    let h = Harness::new().await;
+    let create = h.event("registry-create.json");
+    let r = h.send(create.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], REGISTRY_ID);
+    assert_eq!(r["Data"]["RegistryId"], ACCOUNT_ID);
+    assert_eq!(r["Data"]["Region"], "us-east-1");
+    assert_eq!(r["Data"]["Adopted"], "false");
+    assert_eq!(h.live(&registry()), Some(policy_of(&create)));
+
+    let update = h.event("registry-update.json");
+    let r = h.send(update.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], REGISTRY_ID);
+    assert_eq!(h.live(&registry()), Some(policy_of(&update)));
+
+    let r = h.send(h.event("registry-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.live(&registry()), None);
+    assert_eq!(h.store.calls().writes, 2);
+}
+
+#[tokio::test]
+async fn repository_policy_create_reports_the_repository() {
+    let h = Harness::new().await;
+    let r = h.send(h.event("repository-create.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], REPO_ID);
+    assert_eq!(r["Data"]["RepositoryName"], "app");
+    assert_eq!(r["Data"]["RepositoryArn"], REPO_ID);
+    let written: Value =
+        serde_json::from_str(r["Data"]["PolicyText"].as_str().expect("text")).expect("json");
+    assert_eq!(h.live(&repo("app")), Some(written));
+}
+
+#[tokio::test]
+async fn create_over_a_different_policy_without_adopt_fails_and_its_delete_touches_nothing() {
+    let h = Harness::new().await;
+    h.store.seed(&repo("app"), OTHER_POLICY);
+    let create = h.event("repository-create.json");
+    let r = h.send(create.clone()).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(reason.contains("already has a policy"), "{reason}");
+    assert!(reason.contains("Adopt: true"), "{reason}");
+    assert!(reason.contains(support::LOG_GROUP), "{reason}");
+    assert!(reason.contains(support::LOG_STREAM), "{reason}");
+    let failed_id = format!(
+        "failed-create:{}",
+        create["RequestId"].as_str().expect("id")
+    );
+    assert_eq!(r["PhysicalResourceId"], failed_id.as_str());
+    assert_eq!(h.store.live(&repo("app")).as_deref(), Some(OTHER_POLICY));
+
+    let mut delete = h.event("repository-delete.json");
+    delete["PhysicalResourceId"] = failed_id.into();
+    let r = h.send(delete).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.store.live(&repo("app")).as_deref(), Some(OTHER_POLICY));
+    assert_eq!(h.store.calls().writes + h.store.calls().deletes, 0);
+}
+
+#[tokio::test]
+async fn create_with_adopt_takes_over_a_different_policy() {
+    let h = Harness::new().await;
+    h.store.seed(&repo("app"), OTHER_POLICY);
+    let adopt = h.event("repository-adopt.json");
+    let r = h.send(adopt.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Adopted"], "true");
+    assert_eq!(h.live(&repo("app")), Some(policy_of(&adopt)));
+}
+
+#[tokio::test]
+async fn a_create_delivered_twice_succeeds_twice_with_one_write() {
+    let h = Harness::new().await;
+    let create = h.event("repository-create.json");
+    let first = h.send(create.clone()).await;
+    let second = h.send(create).await;
+    assert_eq!(first["Status"], "SUCCESS");
+    assert_eq!(second["Status"], "SUCCESS", "{second}");
+    assert_eq!(first["PhysicalResourceId"], second["PhysicalResourceId"]);
+    assert_eq!(h.store.calls().writes, 1);
+}
+
+#[tokio::test]
+async fn an_equivalent_update_reads_once_and_writes_nothing() {
+    let h = Harness::new().await;
+    h.send(h.event("repository-create.json")).await;
+    let before = h.store.calls();
+    let mut update = h.event("repository-update.json");
+    // The same grant, reordered and with a one-element list made a string.
+    update["ResourceProperties"]["PolicyText"] = json!({"Statement":[{"Action":["ecr:GetDownloadUrlForLayer","ecr:BatchGetImage","ecr:BatchCheckLayerAvailability"],"Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Effect":"Allow","Sid":"AllowPull"}],"Version":"2012-10-17"});
+    let r = h.send(update).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let after = h.store.calls();
+    assert_eq!(
+        (after.reads - before.reads, after.writes - before.writes),
+        (1, 0)
+    );
+}
+
+#[tokio::test]
+async fn an_update_that_renames_the_repository_replaces_and_the_old_delete_cleans_up() {
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "app-v2");
+    h.send(h.event("repository-create.json")).await;
+
+    let mut update = h.event("repository-update.json");
+    update["ResourceProperties"]["RepositoryName"] = "app-v2".into();
+    let r = h.send(update.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let new_id = "arn:aws:ecr:us-east-1:123456789012:repository/app-v2";
+    assert_eq!(r["PhysicalResourceId"], new_id);
+    assert!(
+        h.live(&repo("app")).is_some(),
+        "the old policy stays until CloudFormation deletes it"
+    );
+    assert_eq!(h.live(&repo("app-v2")), Some(policy_of(&update)));
+
+    // CloudFormation's cleanup: a Delete of the old id.
+    let r = h.send(h.event("repository-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.live(&repo("app")), None);
+    assert_eq!(h.live(&repo("app-v2")), Some(policy_of(&update)));
+}
+
+#[tokio::test]
+async fn a_failed_update_keeps_the_physical_id() {
+    let h = Harness::new().await;
+    h.send(h.event("repository-create.json")).await;
+    h.store.fail_writes([EcrError::AccessDenied {
+        operation: "SetRepositoryPolicy",
+        message: "User is not authorized to perform: ecr:SetRepositoryPolicy".into(),
+    }]);
+    let r = h.send(h.event("repository-update.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert_eq!(r["PhysicalResourceId"], REPO_ID);
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(reason.contains("not authorized"), "{reason}");
+    assert!(reason.contains("ecr:SetRepositoryPolicy"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_replacement_onto_a_foreign_policy_fails_without_touching_either() {
+    let h = Harness::new().await;
+    h.send(h.event("repository-create.json")).await;
+    h.store.seed(&repo("other"), OTHER_POLICY);
+    let mut update = h.event("repository-update.json");
+    update["ResourceProperties"]["RepositoryName"] = "other".into();
+    let r = h.send(update).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert_eq!(r["PhysicalResourceId"], REPO_ID);
+    assert_eq!(h.store.live(&repo("other")).as_deref(), Some(OTHER_POLICY));
+    assert!(h.live(&repo("app")).is_some());
+}
+
+#[tokio::test]
+async fn a_rollback_is_an_update_with_the_old_properties() {
+    let h = Harness::new().await;
+    let create = h.event("repository-create.json");
+    h.send(create.clone()).await;
+    h.send(h.event("repository-update.json")).await;
+    let mut rollback = h.event("repository-update.json");
+    let old = rollback["OldResourceProperties"].clone();
+    rollback["OldResourceProperties"] = rollback["ResourceProperties"].clone();
+    rollback["ResourceProperties"] = old;
+    let r = h.send(rollback).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.live(&repo("app")), Some(policy_of(&create)));
+}
+
+#[tokio::test]
+async fn an_update_rewrites_a_policy_deleted_out_of_band() {
+    let h = Harness::new().await;
+    h.send(h.event("repository-create.json")).await;
+    h.store.seed(&repo("app"), "{}");
+    h.store.delete_repository("us-east-1", "app");
+    h.store.create_repository("us-east-1", "app");
+    let update = h.event("repository-update.json");
+    let r = h.send(update.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.live(&repo("app")), Some(policy_of(&update)));
+}
+
+#[tokio::test]
+async fn a_delete_after_the_repository_is_gone_succeeds() {
+    let h = Harness::new().await;
+    h.send(h.event("repository-create.json")).await;
+    h.store.delete_repository("us-east-1", "app");
+    let r = h.send(h.event("repository-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // And a second delivery of the same Delete, with nothing left at all.
+    let r = h.send(h.event("repository-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+}
+
+#[tokio::test]
+async fn a_delete_that_ecr_refuses_fails() {
+    let h = Harness::new().await;
+    h.send(h.event("registry-create.json")).await;
+    h.store.fail_deletes([EcrError::AccessDenied {
+        operation: "DeleteRegistryPolicy",
+        message: "not authorized".into(),
+    }]);
+    let r = h.send(h.event("registry-delete.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert_eq!(r["PhysicalResourceId"], REGISTRY_ID);
+    assert!(h.live(&registry()).is_some());
+}
+
+#[tokio::test]
+async fn bad_properties_fail_naming_the_property_before_any_ecr_call() {
+    let h = Harness::new().await;
+    let base = h.event("repository-create.json");
+    let with = |key: &str, value: Value| {
+        let mut e = base.clone();
+        e["ResourceProperties"][key] = value;
+        e
+    };
+    let huge_action = "ecr:".to_owned() + &"x".repeat(12_000);
+    let cases = [
+        (
+            with("Adopt", "yes".into()),
+            "property Adopt must be true or false, got \"yes\"",
+        ),
+        (
+            with("RepositoryNmae", "app".into()),
+            "unknown property \"RepositoryNmae\"; did you mean RepositoryName?",
+        ),
+        (
+            with("PolicyText", "not json".into()),
+            "property PolicyText is not valid JSON",
+        ),
+        (
+            with(
+                "PolicyText",
+                json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":huge_action}]}),
+            ),
+            "property PolicyText is 12",
+        ),
+    ];
+    for (event, expected) in cases {
+        let r = h.send(event).await;
+        assert_eq!(r["Status"], "FAILED");
+        let reason = r["Reason"].as_str().expect("reason");
+        assert!(reason.starts_with(expected), "{reason}");
+        assert!(
+            r["PhysicalResourceId"]
+                .as_str()
+                .expect("id")
+                .starts_with("failed-create:")
+        );
+    }
+    let r = h.send(h.event("bad-input.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert_eq!(h.store.calls(), Default::default(), "no ECR call at all");
+}
+
+#[tokio::test]
+async fn an_unsupported_resource_type_names_the_accepted_ones() {
+    let h = Harness::new().await;
+    let mut e = h.event("registry-create.json");
+    e["ResourceType"] = "Custom::S3BucketPolicy".into();
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("Custom::ECRRegistryPolicy")
+            && reason.contains("Custom::ECRRepositoryPolicy"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn an_ecr_call_that_never_returns_still_gets_failed_in_time() {
+    let h = Harness::new().await;
+    h.store.hang();
+    let started = Instant::now();
+    let deadline = Duration::from_secs(3);
+    provider(h.store.clone(), &h.recorder)
+        .handle(h.event("repository-create.json"), deadline_in(deadline))
+        .await
+        .expect("delivered");
+    let took = started.elapsed();
+    assert!(
+        took < deadline - Duration::from_millis(500),
+        "answered after {took:?}"
+    );
+    let r = h.recorder.delivered();
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("did not finish"),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn a_panic_in_the_work_still_answers_failed() {
+    let h = Harness::new().await;
+    h.store.panic_on_next_call();
+    let r = h.send(h.event("registry-create.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"].as_str().expect("reason").contains("panicked"),
+        "{r}"
+    );
+    // The process keeps serving.
+    let r = h.send(h.event("registry-create.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+}
+
+#[tokio::test]
+async fn responses_stay_under_4096_bytes() {
+    let h = Harness::new().await;
+    // A 9,000-character policy that ECR accepts: its text is dropped from Data.
+    let mut e = h.event("repository-create.json");
+    let actions: Vec<String> = (0..500).map(|i| format!("ecr:Action{i:05}")).collect();
+    e["ResourceProperties"]["PolicyText"] = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":actions}]});
+    let compact = serde_json::to_string(&e["ResourceProperties"]["PolicyText"]).expect("json");
+    assert!(
+        compact.len() > 9000 && compact.len() < 10_240,
+        "{}",
+        compact.len()
+    );
+    h.send(e).await;
+    let body = &h.recorder.requests().last().expect("sent").body.clone();
+    assert!(body.len() <= 4096, "{}", body.len());
+    let r: Value = serde_json::from_slice(body).expect("valid JSON");
+    assert_eq!(r["Status"], "SUCCESS");
+    assert!(r["Data"].get("PolicyText").is_none());
+
+    // A 5,000-character message from ECR: the reason is cut, the body stays valid.
+    h.store.fail_writes([EcrError::Other {
+        operation: "SetRepositoryPolicy",
+        code: "SomethingOdd".into(),
+        message: "ü".repeat(5000),
+    }]);
+    let mut e = h.event("repository-update.json");
+    e["ResourceProperties"]["PolicyText"] = json!({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"ecr:*"}]});
+    h.send(e).await;
+    let body = h.recorder.requests().last().expect("sent").body.clone();
+    assert!(body.len() <= 4096, "{}", body.len());
+    let r: Value = serde_json::from_slice(&body).expect("valid JSON");
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("[truncated]")
+    );
+}
+
+#[tokio::test]
+async fn iam_propagation_rejections_are_retried_until_accepted() {
+    let h = Harness::new().await;
+    let rejected = || {
+        EcrError::InvalidPolicy {
+        message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'".into(),
+    }
+    };
+    h.store.fail_writes([rejected(), rejected(), rejected()]);
+    let r = h.send(h.event("repository-create.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.store.calls().writes, 4);
+}
+
+#[tokio::test]
+async fn iam_propagation_retries_are_bounded_and_explained() {
+    let h = Harness::new().await;
+    let rejected = EcrError::InvalidPolicy {
+        message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'".into(),
+    };
+    h.store.fail_writes(std::iter::repeat_n(rejected, 10_000));
+    let mut e = h.event("registry-create.json");
+    e["ResourceProperties"]["PolicyText"]["Statement"][0]["Action"] =
+        json!(["ecr:ReplicateImage", "ecr:BatchImportUpstreamImage"]);
+    let started = Instant::now();
+    let r = h.send(e).await;
+    // The test configuration allows 2 s of retrying.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("Invalid registry policy provided"),
+        "{reason}"
+    );
+    assert!(reason.contains("IAM may not have propagated"), "{reason}");
+    assert!(
+        reason.contains("REGISTRY_POLICY_SCOPE") && reason.contains("ecr:BatchImportUpstreamImage"),
+        "{reason}"
+    );
+    assert!(h.store.calls().writes > 3);
+}
+
+#[tokio::test]
+async fn a_response_url_off_the_allow_list_gets_nothing_and_ecr_is_not_called() {
+    let h = Harness::new().await;
+    let mut e = h.event("registry-create.json");
+    e["ResponseURL"] = "https://attacker.example/collect".into();
+    let result = provider(h.store.clone(), &h.recorder)
+        .handle(e, deadline_in(Duration::from_secs(30)))
+        .await;
+    assert!(result.is_err());
+    assert!(h.recorder.requests().is_empty());
+    assert_eq!(h.store.calls(), Default::default());
+}
+
+#[tokio::test]
+async fn an_unknown_request_type_and_a_missing_physical_id_fail_cleanly() {
+    let h = Harness::new().await;
+    let mut e = h.event("registry-create.json");
+    e["RequestType"] = "Upsert".into();
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(r["Reason"].as_str().expect("reason").contains("Upsert"));
+
+    let mut e = h.event("registry-delete.json");
+    e.as_object_mut()
+        .expect("object")
+        .remove("PhysicalResourceId");
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("PhysicalResourceId")
+    );
+    assert_eq!(h.store.calls(), Default::default());
+}
+
+#[tokio::test]
+async fn an_update_of_an_id_this_provider_never_issued_is_refused() {
+    let h = Harness::new().await;
+    let mut e = h.event("repository-update.json");
+    e["PhysicalResourceId"] = "some-other-provider-id".into();
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert_eq!(r["PhysicalResourceId"], "some-other-provider-id");
+    assert_eq!(h.store.calls().writes, 0);
+}

@@ -1,0 +1,190 @@
+//! Shared test fixtures: a recording HTTP server standing in for the S3 response URL, the
+//! sample events, and a provider over the in-memory ECR.
+#![allow(dead_code)]
+
+use ecr_policy_provider::ecr::memory::MemoryEcr;
+use ecr_policy_provider::lifecycle::Settings;
+use ecr_policy_provider::provider::{Config, Provider};
+use ecr_policy_provider::response::{Sender, UrlPolicy};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One request as it arrived, byte for byte.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub request_line: String,
+    /// Header names lowercased, values as sent, in order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("the response body is JSON")
+    }
+}
+
+/// How the server answers each request, in order; after the list it answers 200.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    Status(u16),
+    /// Accept the connection and never answer.
+    Hang,
+}
+
+/// A loopback HTTP server that records every request.
+pub struct Recorder {
+    pub host_port: String,
+    pub url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl Recorder {
+    pub async fn start(answers: Vec<Answer>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let host_port = listener.local_addr().expect("address").to_string();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let answers = Arc::new(Mutex::new(answers.into_iter()));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let seen = seen.clone();
+                let answers = answers.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, seen, answers).await;
+                });
+            }
+        });
+        Self {
+            url: format!(
+                "http://{host_port}/cloudformation-responses/stack%7CLogical%7Crequest?X-Amz-Signature=secret-signature&X-Amz-Credential=AKIDSECRET"
+            ),
+            host_port,
+            requests,
+        }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().expect("lock").clone()
+    }
+
+    /// The one response that was delivered (a 2xx), failing if there was not exactly one.
+    pub fn delivered(&self) -> Value {
+        let requests = self.requests();
+        assert!(!requests.is_empty(), "no response was sent");
+        requests.last().expect("one").json()
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    seen: Arc<Mutex<Vec<Recorded>>>,
+    answers: Arc<Mutex<std::vec::IntoIter<Answer>>>,
+) -> std::io::Result<()> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos;
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buffer[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    seen.lock().expect("lock").push(Recorded {
+        request_line,
+        headers,
+        body,
+    });
+    let answer = answers.lock().expect("lock").next();
+    let status = match answer {
+        Some(Answer::Hang) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return Ok(());
+        }
+        Some(Answer::Status(status)) => status,
+        None => 200,
+    };
+    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    stream.write_all(reply.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// A sample event from `events/`, answering to `response_url`.
+pub fn event(name: &str, response_url: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut event: Value = serde_json::from_str(&text).expect("event JSON");
+    event["ResponseURL"] = response_url.into();
+    event
+}
+
+/// The deadline the Runtime API would send for an invocation with `left` to run.
+pub fn deadline_in(left: Duration) -> u64 {
+    (SystemTime::now() + left)
+        .duration_since(UNIX_EPOCH)
+        .expect("after epoch")
+        .as_millis() as u64
+}
+
+pub const LOG_GROUP: &str = "/aws/lambda/ecr-policy-provider";
+pub const LOG_STREAM: &str = "2026/11/23/[$LATEST]0123456789abcdef";
+
+pub fn config(recorder: &Recorder) -> Config {
+    Config {
+        urls: UrlPolicy::from_allowed_hosts(&recorder.host_port),
+        settings: Settings {
+            default_region: Some("us-east-1".into()),
+            iam_propagation_timeout: Duration::from_secs(2),
+            iam_retry_base: Duration::from_millis(10),
+        },
+        default_budget: Duration::from_secs(30),
+        logs: Some((LOG_GROUP.into(), LOG_STREAM.into())),
+    }
+}
+
+pub fn provider(store: Arc<MemoryEcr>, recorder: &Recorder) -> Provider<Arc<MemoryEcr>> {
+    provider_with(store, config(recorder))
+}
+
+pub fn provider_with(store: Arc<MemoryEcr>, config: Config) -> Provider<Arc<MemoryEcr>> {
+    let sender = Sender::new()
+        .expect("http client")
+        .with_base_pause(Duration::from_millis(10));
+    Provider::new(store, sender, config)
+}
