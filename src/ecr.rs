@@ -8,6 +8,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub mod memory;
 
@@ -147,6 +148,14 @@ impl SdkEcr {
         Self::new(move |region| {
             let conf = aws_sdk_ecr::config::Builder::from(&config)
                 .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                // A stuck attempt is abandoned and retried by the SDK's standard retry
+                // mode; the deadline guard still bounds the whole request.
+                .timeout_config(
+                    aws_sdk_ecr::config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(3))
+                        .operation_attempt_timeout(Duration::from_secs(20))
+                        .build(),
+                )
                 .build();
             Client::from_conf(conf)
         })

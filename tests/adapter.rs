@@ -1,0 +1,222 @@
+//! The real ECR adapter against canned HTTP answers (aws-smithy-mocks): proves that each
+//! error ECR sends is mapped to what the lifecycle expects.
+
+use aws_sdk_ecr::Client;
+use aws_sdk_ecr::operation::get_registry_policy::GetRegistryPolicyOutput;
+use aws_sdk_ecr::operation::set_repository_policy::SetRepositoryPolicyOutput;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use ecr_policy_provider::ecr::{Deleted, EcrError, LivePolicy, PolicyStore, SdkEcr};
+use ecr_policy_provider::event::Target;
+
+fn error(status: u16, code: &str, message: &str) -> HttpResponse {
+    let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(body),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1");
+    response
+}
+
+fn adapter(rules: &[&Rule]) -> SdkEcr {
+    let client: Client = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, rules);
+    SdkEcr::new(move |_region| client.clone())
+}
+
+fn registry() -> Target {
+    Target::Registry {
+        region: "us-east-1".into(),
+    }
+}
+
+fn repo() -> Target {
+    Target::Repository {
+        region: "us-east-1".into(),
+        name: "app".into(),
+    }
+}
+
+#[tokio::test]
+async fn registry_policy_not_found_reads_as_no_policy_and_deletes_as_gone() {
+    let get = mock!(Client::get_registry_policy).then_http_response(|| {
+        error(
+            400,
+            "RegistryPolicyNotFoundException",
+            "Registry policy does not exist in the registry with id '123456789012'",
+        )
+    });
+    let delete = mock!(Client::delete_registry_policy)
+        .then_http_response(|| error(400, "RegistryPolicyNotFoundException", "no policy"));
+    let ecr = adapter(&[&get, &delete]);
+    assert_eq!(ecr.get(&registry()).await, Ok(None));
+    assert_eq!(
+        ecr.delete(&registry(), None).await,
+        Ok(Deleted::AlreadyGone)
+    );
+}
+
+#[tokio::test]
+async fn a_live_registry_policy_is_returned_with_its_registry() {
+    let get = mock!(Client::get_registry_policy).then_output(|| {
+        GetRegistryPolicyOutput::builder()
+            .registry_id("123456789012")
+            .policy_text("{\"Statement\":[]}")
+            .build()
+    });
+    let ecr = adapter(&[&get]);
+    assert_eq!(
+        ecr.get(&registry()).await,
+        Ok(Some(LivePolicy {
+            registry_id: "123456789012".into(),
+            text: "{\"Statement\":[]}".into()
+        }))
+    );
+}
+
+#[tokio::test]
+async fn repository_policy_not_found_and_repository_not_found_are_told_apart() {
+    let no_policy = mock!(Client::get_repository_policy)
+        .match_requests(|r| r.repository_name() == Some("app"))
+        .then_http_response(|| error(400, "RepositoryPolicyNotFoundException", "no policy"));
+    let ecr = adapter(&[&no_policy]);
+    assert_eq!(ecr.get(&repo()).await, Ok(None));
+
+    let no_repo = mock!(Client::get_repository_policy).then_http_response(|| {
+        error(
+            400,
+            "RepositoryNotFoundException",
+            "The repository with name 'app' does not exist",
+        )
+    });
+    let ecr = adapter(&[&no_repo]);
+    let err = ecr.get(&repo()).await.expect_err("no repository");
+    assert_eq!(
+        err,
+        EcrError::RepositoryNotFound {
+            name: "app".into(),
+            region: "us-east-1".into()
+        }
+    );
+    assert!(err.to_string().contains("create it first"));
+}
+
+#[tokio::test]
+async fn deleting_from_a_deleted_repository_is_gone_and_pins_the_registry() {
+    let delete = mock!(Client::delete_repository_policy)
+        .match_requests(|r| r.registry_id() == Some("123456789012"))
+        .then_http_response(|| error(400, "RepositoryNotFoundException", "gone"));
+    let ecr = adapter(&[&delete]);
+    assert_eq!(
+        ecr.delete(&repo(), Some("123456789012")).await,
+        Ok(Deleted::AlreadyGone)
+    );
+}
+
+#[tokio::test]
+async fn invalid_parameter_on_a_write_is_a_rejected_policy_that_may_be_iam_propagation() {
+    let set = mock!(Client::set_repository_policy).then_http_response(|| {
+        error(
+            400,
+            "InvalidParameterException",
+            "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'",
+        )
+    });
+    let ecr = adapter(&[&set]);
+    let err = ecr.put(&repo(), "{}", false).await.expect_err("rejected");
+    assert!(matches!(err, EcrError::InvalidPolicy { .. }), "{err:?}");
+    assert!(err.may_be_iam_propagation());
+    assert!(
+        err.to_string()
+            .contains("Invalid repository policy provided")
+    );
+}
+
+#[tokio::test]
+async fn access_denied_names_the_operation_and_the_permission() {
+    let put = mock!(Client::put_registry_policy).then_http_response(|| {
+        error(
+            400,
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/r/f is not authorized to perform: ecr:PutRegistryPolicy",
+        )
+    });
+    let ecr = adapter(&[&put]);
+    let err = ecr.put(&registry(), "{}", false).await.expect_err("denied");
+    assert!(
+        matches!(
+            err,
+            EcrError::AccessDenied {
+                operation: "PutRegistryPolicy",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("needs ecr:PutRegistryPolicy"));
+    assert!(!err.may_be_iam_propagation());
+}
+
+#[tokio::test]
+async fn a_5xx_that_outlasts_the_sdk_retries_is_unavailable() {
+    let get = mock!(Client::get_registry_policy)
+        .sequence()
+        .http_response(|| error(500, "ServerException", "internal failure"))
+        .repeatedly()
+        .build();
+    let ecr = adapter(&[&get]);
+    let err = ecr.get(&registry()).await.expect_err("5xx");
+    assert!(
+        matches!(
+            err,
+            EcrError::Unavailable {
+                operation: "GetRegistryPolicy",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("HTTP 500"), "{err}");
+    assert!(
+        get.num_calls() >= 2,
+        "the SDK retried a 5xx: {}",
+        get.num_calls()
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_then_success_is_retried_by_the_sdk() {
+    let set = mock!(Client::set_repository_policy)
+        .sequence()
+        .http_response(|| error(503, "ServerException", "busy"))
+        .output(|| {
+            SetRepositoryPolicyOutput::builder()
+                .registry_id("123456789012")
+                .build()
+        })
+        .build();
+    let ecr = adapter(&[&set]);
+    assert_eq!(
+        ecr.put(&repo(), "{}", true).await,
+        Ok("123456789012".into())
+    );
+    assert_eq!(set.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_is_unavailable() {
+    let put = mock!(Client::put_registry_policy)
+        .sequence()
+        .http_response(|| error(400, "ThrottlingException", "Rate exceeded"))
+        .repeatedly()
+        .build();
+    let ecr = adapter(&[&put]);
+    let err = ecr
+        .put(&registry(), "{}", false)
+        .await
+        .expect_err("throttled");
+    assert!(matches!(err, EcrError::Unavailable { .. }), "{err:?}");
+}
