@@ -13,19 +13,25 @@ pub fn filter() -> EnvFilter {
     EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
-/// Installs the JSON subscriber for the process, writing to `writer`.
-pub fn init<W>(writer: W)
+/// The subscriber the function logs through, writing JSON lines to `writer`.
+pub fn subscriber<W>(writer: W, filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter())
+        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
         .with_target(false)
         .with_ansi(false)
         .with_writer(writer)
-        .init();
+        .finish()
+}
+
+/// Installs the JSON subscriber for the process, on standard output.
+pub fn init() {
+    // Only fails if a subscriber is already installed, which then keeps logging.
+    let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout, filter()));
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    ecr_policy_provider::logging::init(std::io::stdout);
+    ecr_policy_provider::logging::init();
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let config = Config::from_env(sdk.region().map(ToString::to_string));
     let provider = Provider::new(SdkEcr::from_sdk_config(&sdk), Sender::new()?, config);
