@@ -10,6 +10,10 @@ use std::fmt;
 /// The longest policy ECR accepts, in characters of the compact form.
 pub const MAX_POLICY_CHARS: usize = 10_240;
 
+/// How deep a policy may nest: the deepest IAM element, a condition's value list, sits six
+/// levels down; beyond ten is not a policy.
+pub const MAX_DEPTH: usize = 10;
+
 const VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
 
 /// Keys whose values are sets: order and a single value versus a one-element list do not
@@ -29,6 +33,11 @@ pub enum PolicyError {
          merge statements or move grants to IAM policies"
     )]
     TooLong { chars: usize },
+    #[error(
+        "nests deeper than {MAX_DEPTH} levels; an IAM policy needs six at most \
+         (document, statements, statement, Condition, operator, values)"
+    )]
+    TooDeep,
     #[error("has Version {0}; use \"2012-10-17\" (or the older \"2008-10-17\")")]
     BadVersion(String),
     #[error("has no Statement; add a Statement list with at least one statement")]
@@ -85,6 +94,9 @@ impl Policy {
         if chars > MAX_POLICY_CHARS {
             return Err(PolicyError::TooLong { chars });
         }
+        if 1 + document.values().map(depth).max().unwrap_or(0) > MAX_DEPTH {
+            return Err(PolicyError::TooDeep);
+        }
         validate(&document)?;
         Ok(Self { document, compact })
     }
@@ -136,6 +148,15 @@ fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+/// Nesting depth, counting objects and lists.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
