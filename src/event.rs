@@ -2,6 +2,8 @@
 
 use crate::policy::{Policy, PolicyError};
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// Properties CloudFormation adds itself; never an error.
@@ -21,7 +23,47 @@ pub struct Envelope {
     pub physical_resource_id: Option<String>,
 }
 
+/// The envelope's fields, borrowed raw: reading them never descends into the properties, so
+/// even an event nested past the JSON parser's depth limit still yields its `ResponseURL`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawFields<'a> {
+    #[serde(rename = "ResponseURL", borrow, default)]
+    response_url: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    request_type: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    request_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    stack_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    logical_resource_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    physical_resource_id: Option<&'a RawValue>,
+}
+
 impl Envelope {
+    /// Reads the envelope from the event's raw JSON text.
+    pub fn from_raw(raw: &str) -> Self {
+        let Ok(fields) = serde_json::from_str::<RawFields<'_>>(raw) else {
+            // Duplicate keys, say: fall back to a full parse, where the last key wins.
+            return serde_json::from_str::<Value>(raw)
+                .map(|payload| Self::from_payload(&payload))
+                .unwrap_or_default();
+        };
+        let text = |field: Option<&RawValue>| {
+            field.and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+        };
+        Self {
+            response_url: text(fields.response_url),
+            request_type: text(fields.request_type),
+            request_id: text(fields.request_id).unwrap_or_default(),
+            stack_id: text(fields.stack_id).unwrap_or_default(),
+            logical_resource_id: text(fields.logical_resource_id).unwrap_or_default(),
+            physical_resource_id: text(fields.physical_resource_id).filter(|id| !id.is_empty()),
+        }
+    }
+
     pub fn from_payload(payload: &Value) -> Self {
         let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
         Self {
@@ -78,11 +120,20 @@ pub enum RequestError {
     UnknownRequestType(String),
     #[error("the event is not a CloudFormation custom-resource request: {0}")]
     Malformed(String),
+    #[error("the event is not JSON this provider can read: {0}")]
+    Unreadable(String),
     #[error("the {0} request has no PhysicalResourceId")]
     MissingPhysicalId(&'static str),
 }
 
 impl Request {
+    /// Decodes the event's raw JSON text.
+    pub fn decode_raw(raw: &str) -> Result<Self, RequestError> {
+        let payload: Value =
+            serde_json::from_str(raw).map_err(|e| RequestError::Unreadable(e.to_string()))?;
+        Self::decode(&payload)
+    }
+
     pub fn decode(payload: &Value) -> Result<Self, RequestError> {
         match payload.get("RequestType").and_then(Value::as_str) {
             Some("Create" | "Update" | "Delete") => {}

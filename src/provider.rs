@@ -92,14 +92,23 @@ impl<S: PolicyStore> Provider<S> {
         &self.store
     }
 
-    /// Handles one event whose invocation ends at `deadline_ms` (milliseconds since the
-    /// epoch; 0 when unknown).
+    /// Handles one event, given as a JSON value.
     pub async fn handle(
         &self,
         payload: Value,
         deadline_ms: u64,
     ) -> Result<Outcome, InvocationError> {
-        let envelope = Envelope::from_payload(&payload);
+        self.handle_raw(&payload.to_string(), deadline_ms).await
+    }
+
+    /// Handles one event, given as the JSON text the runtime received, whose invocation ends
+    /// at `deadline_ms` (milliseconds since the epoch; 0 when unknown).
+    pub async fn handle_raw(
+        &self,
+        payload: &str,
+        deadline_ms: u64,
+    ) -> Result<Outcome, InvocationError> {
+        let envelope = Envelope::from_raw(payload);
         let span = tracing::info_span!(
             "event",
             request_id = %envelope.request_id,
@@ -114,7 +123,7 @@ impl<S: PolicyStore> Provider<S> {
 
     async fn handle_in_span(
         &self,
-        payload: Value,
+        payload: &str,
         envelope: Envelope,
         deadline_ms: u64,
     ) -> Result<Outcome, InvocationError> {
@@ -134,7 +143,7 @@ impl<S: PolicyStore> Provider<S> {
         );
 
         let work = async {
-            let request = Request::decode(&payload)?;
+            let request = Request::decode_raw(payload)?;
             lifecycle::execute(
                 &self.store,
                 &request,

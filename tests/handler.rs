@@ -525,3 +525,22 @@ async fn an_update_of_an_id_this_provider_never_issued_is_refused() {
     assert_eq!(r["PhysicalResourceId"], "some-other-provider-id");
     assert_eq!(h.store.calls().writes, 0);
 }
+
+#[tokio::test]
+async fn an_event_nested_past_the_parser_limit_still_gets_its_failed_answer() {
+    let h = Harness::new().await;
+    let e = h.event("repository-create.json");
+    let text = e.to_string();
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let raw = text.replacen("\"ResourceProperties\":{", &format!("\"Deep\":{deep},\"ResourceProperties\":{{"), 1);
+    assert!(raw.contains("\"Deep\""));
+    provider(h.store.clone(), &h.recorder)
+        .handle_raw(&raw, deadline_in(Duration::from_secs(30)))
+        .await
+        .expect("delivered");
+    let r = h.recorder.delivered();
+    assert_eq!(r["Status"], "FAILED");
+    assert_eq!(r["RequestId"], e["RequestId"]);
+    assert!(r["Reason"].as_str().expect("reason").contains("recursion limit"), "{r}");
+    assert_eq!(h.store.calls(), Default::default());
+}
