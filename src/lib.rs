@@ -12,6 +12,8 @@
 pub mod ecr;
 pub mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod lifecycle;
 pub mod logging;

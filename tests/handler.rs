@@ -532,7 +532,11 @@ async fn an_event_nested_past_the_parser_limit_still_gets_its_failed_answer() {
     let e = h.event("repository-create.json");
     let text = e.to_string();
     let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
-    let raw = text.replacen("\"ResourceProperties\":{", &format!("\"Deep\":{deep},\"ResourceProperties\":{{"), 1);
+    let raw = text.replacen(
+        "\"ResourceProperties\":{",
+        &format!("\"Deep\":{deep},\"ResourceProperties\":{{"),
+        1,
+    );
     assert!(raw.contains("\"Deep\""));
     provider(h.store.clone(), &h.recorder)
         .handle_raw(&raw, deadline_in(Duration::from_secs(30)))
@@ -541,6 +545,12 @@ async fn an_event_nested_past_the_parser_limit_still_gets_its_failed_answer() {
     let r = h.recorder.delivered();
     assert_eq!(r["Status"], "FAILED");
     assert_eq!(r["RequestId"], e["RequestId"]);
-    assert!(r["Reason"].as_str().expect("reason").contains("recursion limit"), "{r}");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("recursion limit"),
+        "{r}"
+    );
     assert_eq!(h.store.calls(), Default::default());
 }
