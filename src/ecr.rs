@@ -379,3 +379,74 @@ impl PolicyStore for SdkEcr {
         }
     }
 }
+
+/// What one request asked of ECR: calls by kind and the time spent waiting on them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    pub reads: u32,
+    pub writes: u32,
+    pub deletes: u32,
+    pub waited: Duration,
+}
+
+/// Counts and times the calls made through it, for the logs and the benchmark.
+pub struct Metered<'a, S> {
+    inner: &'a S,
+    stats: Mutex<CallStats>,
+}
+
+impl<'a, S: PolicyStore> Metered<'a, S> {
+    pub fn new(inner: &'a S) -> Self {
+        Self {
+            inner,
+            stats: Mutex::new(CallStats::default()),
+        }
+    }
+
+    pub fn stats(&self) -> CallStats {
+        *self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn timed<T>(&self, count: fn(&mut CallStats), call: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let mut stats = self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        count(&mut stats);
+        stats.waited += started.elapsed();
+        result
+    }
+}
+
+impl<S: PolicyStore> PolicyStore for Metered<'_, S> {
+    async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
+        self.timed(|s| s.reads += 1, self.inner.get(target)).await
+    }
+
+    async fn put(
+        &self,
+        target: &Target,
+        policy_text: &str,
+        force: bool,
+    ) -> Result<String, EcrError> {
+        self.timed(
+            |s| s.writes += 1,
+            self.inner.put(target, policy_text, force),
+        )
+        .await
+    }
+
+    async fn delete(
+        &self,
+        target: &Target,
+        registry_id: Option<&str>,
+    ) -> Result<Deleted, EcrError> {
+        self.timed(|s| s.deletes += 1, self.inner.delete(target, registry_id))
+            .await
+    }
+}

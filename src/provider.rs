@@ -1,7 +1,7 @@
 //! One event in, exactly one response out: the glue between the Lambda runtime, the
 //! lifecycle and the response.
 
-use crate::ecr::PolicyStore;
+use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
 use crate::event::{Envelope, Request};
 use crate::guard::{Budget, Interrupted, guarded};
@@ -65,11 +65,32 @@ pub enum InvocationError {
     Send(#[from] SendError),
 }
 
-/// What an invocation did: the response and how its delivery went.
+/// What an invocation did: the response, how its delivery went and where the time went.
 #[derive(Debug)]
 pub struct Outcome {
     pub response: Response,
     pub attempts: u32,
+    pub timing: Timing,
+}
+
+/// Where an invocation's time went.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// From the event's arrival to the response's delivery.
+    pub total: Duration,
+    /// Calls made to ECR, and the time spent waiting on them.
+    pub ecr: CallStats,
+    /// Sending the response, retries included.
+    pub response: Duration,
+}
+
+impl Timing {
+    /// The provider's own time: everything but waiting on ECR and on the response URL.
+    pub fn own(&self) -> Duration {
+        self.total
+            .saturating_sub(self.ecr.waited)
+            .saturating_sub(self.response)
+    }
 }
 
 /// The provider: built once per process, then handles every event.
@@ -142,10 +163,12 @@ impl<S: PolicyStore> Provider<S> {
             "event received"
         );
 
+        let started = std::time::Instant::now();
+        let ecr = Metered::new(&self.store);
         let work = async {
             let request = Request::decode_raw(payload)?;
             lifecycle::execute(
-                &self.store,
+                &ecr,
                 &request,
                 &envelope.stack_id,
                 &self.config.settings,
@@ -159,14 +182,34 @@ impl<S: PolicyStore> Provider<S> {
             Err(Interrupted::Panicked(message)) => Err(Failure::Panicked(message)),
         };
         let response = self.response(&envelope, result);
-        let sent = self
-            .sender
-            .send(&url, response.to_body(), budget.respond_until)
-            .await;
+        let body = response.to_body();
+        let sending = std::time::Instant::now();
+        let sent = self.sender.send(&url, body, budget.respond_until).await;
+        let timing = Timing {
+            total: started.elapsed(),
+            ecr: ecr.stats(),
+            response: sending.elapsed(),
+        };
         match sent {
             Ok(attempts) => {
-                tracing::info!(status = ?response.status, physical_resource_id = %response.physical_resource_id, attempts, "response sent");
-                Ok(Outcome { response, attempts })
+                tracing::info!(
+                    status = ?response.status,
+                    physical_resource_id = %response.physical_resource_id,
+                    attempts,
+                    total_us = timing.total.as_micros() as u64,
+                    own_us = timing.own().as_micros() as u64,
+                    ecr_us = timing.ecr.waited.as_micros() as u64,
+                    response_us = timing.response.as_micros() as u64,
+                    ecr_reads = timing.ecr.reads,
+                    ecr_writes = timing.ecr.writes,
+                    ecr_deletes = timing.ecr.deletes,
+                    "response sent"
+                );
+                Ok(Outcome {
+                    response,
+                    attempts,
+                    timing,
+                })
             }
             Err(error) => {
                 tracing::error!(status = ?response.status, error = %error, "response not delivered");
