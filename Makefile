@@ -1,8 +1,27 @@
-.PHONY: test lint
-# The project's whole check: formatting, lints, then every test.
-test: lint
-	cargo test --all-targets
+.PHONY: test lint unit e2e templates demo fuzz bench
+
+# Everything that proves the provider works: formatting, lints, unit, property and handler
+# tests, the template checks, and the end-to-end suite against moto and a real Lambda
+# runtime emulator. Installs its Python tools into .venv on first use.
+test: lint unit templates e2e
 
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+
+unit:
+	cargo test --all-targets
+
+templates:
+	scripts/lint-templates
+
+e2e:
+	scripts/e2e
+
+# The provider's main job, locally, in one command.
+demo:
+	scripts/demo
+
+# Fuzz every target for 10 minutes each (needs `cargo install cargo-fuzz`).
+fuzz:
+	scripts/fuzz 600

@@ -26,6 +26,11 @@ pub enum Failure {
          replace the resource (give it a new logical id) to let this provider manage it"
     )]
     ForeignPhysicalId(String),
+    #[error(
+        "PhysicalResourceId {0:?} is that of a create that failed, so there is nothing to \
+         update; delete the resource and create it again"
+    )]
+    UpdateOfFailedCreate(String),
     #[error("{}", rejected_message(.error, *.attempts, *.waited, .v1_actions))]
     PolicyRejected {
         error: EcrError,

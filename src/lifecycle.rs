@@ -204,9 +204,8 @@ pub async fn execute<S: PolicyStore>(
                 Issued::Managed { .. } => {
                     create(store, &desired, stack_id, settings, deadline).await
                 }
-                Issued::FailedCreate | Issued::Foreign => {
-                    Err(Failure::ForeignPhysicalId(physical_id.clone()))
-                }
+                Issued::FailedCreate => Err(Failure::UpdateOfFailedCreate(physical_id.clone())),
+                Issued::Foreign => Err(Failure::ForeignPhysicalId(physical_id.clone())),
             }
         }
         Request::Delete { physical_id } => match plan_delete(physical_id) {

@@ -560,17 +560,29 @@ async fn the_outcome_counts_ecr_calls_fresh_create_one_read_one_write_equivalent
     let h = Harness::new().await;
     let p = provider(h.store.clone(), &h.recorder);
     let created = p
-        .handle(h.event("registry-create.json"), deadline_in(Duration::from_secs(30)))
+        .handle(
+            h.event("registry-create.json"),
+            deadline_in(Duration::from_secs(30)),
+        )
         .await
         .expect("delivered");
-    assert_eq!((created.timing.ecr.reads, created.timing.ecr.writes), (1, 1));
+    assert_eq!(
+        (created.timing.ecr.reads, created.timing.ecr.writes),
+        (1, 1)
+    );
     let mut same = h.event("registry-update.json");
     same["ResourceProperties"] = same["OldResourceProperties"].clone();
     let updated = p
         .handle(same, deadline_in(Duration::from_secs(30)))
         .await
         .expect("delivered");
-    assert_eq!(updated.response.status, ecr_policy_provider::response::Status::Success);
-    assert_eq!((updated.timing.ecr.reads, updated.timing.ecr.writes), (1, 0));
+    assert_eq!(
+        updated.response.status,
+        ecr_policy_provider::response::Status::Success
+    );
+    assert_eq!(
+        (updated.timing.ecr.reads, updated.timing.ecr.writes),
+        (1, 0)
+    );
     assert!(updated.timing.own() <= updated.timing.total);
 }

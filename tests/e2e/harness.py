@@ -463,6 +463,8 @@ class Sent:
     key: str | None
     invocation: Invocation
     response: dict[str, Any] | None
+    # The provider's JSON log lines written during this invocation.
+    log: list[dict[str, Any]]
 
     @property
     def status(self) -> str | None:
@@ -479,6 +481,14 @@ class Sent:
     @property
     def data(self) -> dict[str, Any]:
         return (self.response or {}).get("Data") or {}
+
+    @property
+    def ecr_calls(self) -> dict[str, int] | None:
+        """ECR reads, writes and deletes, from the provider's "response sent" log line."""
+        for line in self.log:
+            if line.get("message") == "response sent" and "ecr_reads" in line:
+                return {k: line[f"ecr_{k}"] for k in ("reads", "writes", "deletes")}
+        return None
 
 
 class Harness:
@@ -581,8 +591,14 @@ class Harness:
         event = copy.deepcopy(event)
         event["ResponseURL"] = self.response_url(key, response_host)
         self.keys[key] = 0 if response_host else 1
+        log_offset = self.provider_log_size()
         invocation = self.runtime.invoke(event)
-        return Sent(name or key, event, key, invocation, self.read_response(key))
+        log = []
+        for line in self.provider_log_since(log_offset).splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    log.append(json.loads(line))
+        return Sent(name or key, event, key, invocation, self.read_response(key), log)
 
     def read_response(self, key: str) -> dict[str, Any] | None:
         try:

@@ -100,6 +100,14 @@ def assert_failed(sent: h.Sent, physical_id: str, *fragments: str) -> str:
     return reason
 
 
+def assert_ecr_calls(sent: h.Sent, **expected: int) -> None:
+    """What the provider's own meter says it asked of ECR for this event."""
+    calls = sent.ecr_calls
+    assert calls is not None, "no metered 'response sent' line in the provider's log"
+    for kind, count in expected.items():
+        assert calls[kind] == count, f"ECR {kind}: {calls}"
+
+
 def test_registry_policy_whole_life(stack):
     create = h.load_event("registry-create.json")
     created = stack.send(create)
@@ -113,6 +121,7 @@ def test_registry_policy_whole_life(stack):
     stack.ecr.put_registry_policy(policyText=live)
     again = stack.send(create)
     assert_success(again, h.REGISTRY_ID, expected_data(create))
+    assert_ecr_calls(again, writes=0)
     assert stack.registry_policy() == live
 
     update = h.load_event("registry-update.json")
@@ -126,7 +135,9 @@ def test_registry_policy_whole_life(stack):
     assert stack.registry_policy() == h.compact(policy)
 
     delete = h.load_event("registry-delete.json")
-    assert_success(stack.send(delete), h.REGISTRY_ID)
+    deleted = stack.send(delete)
+    assert_success(deleted, h.REGISTRY_ID)
+    assert_ecr_calls(deleted, writes=0, deletes=1)
     assert stack.registry_policy() is None
 
     # Deleting what is already gone succeeds.
@@ -143,7 +154,9 @@ def test_repository_policy_whole_life_with_a_replacement(stack):
 
     live = reformatted(first)
     stack.ecr.set_repository_policy(repositoryName="app", policyText=live)
-    assert_success(stack.send(create), APP, expected_data(create))
+    again = stack.send(create)
+    assert_success(again, APP, expected_data(create))
+    assert_ecr_calls(again, writes=0)
     assert stack.repository_policy("app") == live
 
     update = h.load_event("repository-update.json")
@@ -177,6 +190,32 @@ def test_repository_policy_whole_life_with_a_replacement(stack):
     assert stack.repository_policy("app-v2") is None
 
 
+def test_a_rolled_back_replacement_returns_to_the_old_repository(stack):
+    create = h.load_event("repository-create.json")
+    first = h.policy_of(create["ResourceProperties"])
+    assert_success(stack.send(create), APP, expected_data(create))
+
+    update = h.load_event("repository-update.json")
+    renamed = dict(update["ResourceProperties"], RepositoryName="app-v2")
+    replace = h.follow_up(create, "Update", physical_id=APP, properties=renamed)
+    assert_success(stack.send(replace), APP_V2, expected_data(replace))
+    assert stack.repository_policy("app-v2") == h.compact(h.policy_of(renamed))
+
+    # The stack update fails later: CloudFormation sends the old properties to the new
+    # resource. The old repository still holds its policy, so nothing is written there and
+    # the old id comes back; the cleanup then deletes the new resource.
+    rollback = dict(h.rollback_of(replace), PhysicalResourceId=APP_V2)
+    rolled_back = stack.send(rollback)
+    assert_success(rolled_back, APP, expected_data(rollback))
+    assert_ecr_calls(rolled_back, writes=0)
+    assert stack.repository_policy("app") == h.compact(first)
+
+    cleanup = h.follow_up(replace, "Delete", physical_id=APP_V2)
+    assert_success(stack.send(cleanup), APP_V2)
+    assert stack.repository_policy("app-v2") is None
+    assert stack.repository_policy("app") == h.compact(first)
+
+
 def _failed_create_cases():
     return [
         (
@@ -208,12 +247,16 @@ def test_failed_create_and_its_delete_leave_an_existing_policy_alone(stack, fail
     put_existing(stack)
     create = h.load_event(name)
     failed_id = "failed-create:" + create["RequestId"]
-    assert_failed(stack.send(create), failed_id, says, "Adopt: true")
+    failed = stack.send(create)
+    assert_failed(failed, failed_id, says, "Adopt: true")
+    assert_ecr_calls(failed, writes=0, deletes=0)
     assert live(stack) == existing
 
     # CloudFormation follows a failed Create with a Delete of the id it answered with.
     delete = h.follow_up(create, "Delete", physical_id=failed_id)
-    assert_success(stack.send(delete), failed_id)
+    deleted = stack.send(delete)
+    assert_success(deleted, failed_id)
+    assert_ecr_calls(deleted, reads=0, writes=0, deletes=0)
     assert live(stack) == existing
 
 
@@ -234,12 +277,14 @@ def test_adopt_takes_over_an_existing_policy(stack):
 
 def test_bad_input_fails_naming_the_property_and_writes_nothing(stack):
     bad = h.load_event("bad-input.json")
+    sent = stack.send(bad)
     assert_failed(
-        stack.send(bad),
+        sent,
         "failed-create:" + bad["RequestId"],
         '"RepositoryNmae"',
         "did you mean RepositoryName?",
     )
+    assert_ecr_calls(sent, reads=0, writes=0, deletes=0)
     assert stack.repository_policy("app") is None
     assert stack.registry_policy() is None
 
@@ -263,6 +308,7 @@ def test_a_registry_policy_refused_by_the_v1_scope_fails_after_the_bounded_retry
     )
     tries = re.search(r"tried (\d+) times?", reason)
     assert tries and int(tries.group(1)) >= 2, reason
+    assert_ecr_calls(sent, writes=int(tries.group(1)))
     # IAM_PROPAGATION_TIMEOUT_SECONDS=2 bounds the retry; the first pause is at least 1 s.
     assert 1.0 <= sent.invocation.seconds <= 10, sent.invocation.seconds
     assert "IAM has not propagated" in stack.provider_log_since(log_offset)
@@ -275,4 +321,5 @@ def test_a_response_url_outside_the_allow_list_gets_nothing_and_ecr_is_not_calle
     assert not sent.invocation.ok
     assert "is not an Amazon S3 endpoint" in sent.invocation.error_message
     assert sent.response is None
+    assert not any(line.get("message") == "response sent" for line in sent.log)
     assert stack.repository_policy("app") is None
