@@ -20,7 +20,7 @@ async fn main() -> Result<(), Error> {
                 .handle_raw(event.payload.get(), event.context.deadline)
                 .await
                 .map(|_| ())
-                .map_err(Error::from)
+                .map_err(lambda_runtime::Diagnostic::from)
         },
     ))
     .await

@@ -246,3 +246,16 @@ impl<S: PolicyStore> Provider<S> {
         }
     }
 }
+
+impl From<InvocationError> for lambda_runtime::Diagnostic {
+    fn from(error: InvocationError) -> Self {
+        let error_type = match error {
+            InvocationError::Url(_) => "ResponseUrlRefused",
+            InvocationError::Send(_) => "ResponseNotDelivered",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}

@@ -1,0 +1,231 @@
+"""A Lambda Runtime API (2018-06-01) on loopback, for tests and the benchmark that need what
+`cargo lambda watch` does not give: a chosen invocation deadline (or none, or one already
+past), and timestamps of the process start, its first `next` request, each event handed out
+and each answer.
+
+The function is the real binary, started with ``AWS_LAMBDA_RUNTIME_API`` pointing here, as
+Lambda starts a ``provided.al2023`` bootstrap. One event at a time, like Lambda.
+
+    api = RuntimeApi()
+    proc = api.start_function(binary, env)
+    api.wait_ready(10)
+    inv = api.invoke(event, deadline_in=3.0, timeout=10)
+    inv.response / inv.error / inv.latency
+    api.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+PREFIX = "/2018-06-01/runtime"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:ecr-policy-provider"
+# How long a `next` request is held before the emulator answers it with nothing to do; the
+# runtime then asks again. Bounded so that the server threads end on their own.
+NEXT_POLL_SECONDS = 1.0
+
+
+@dataclass
+class Invocation:
+    request_id: str
+    payload: bytes
+    deadline_ms: int
+    handed_at: float | None = None
+    answered_at: float | None = None
+    response: Any = None
+    error: Any = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def latency(self) -> float:
+        """Seconds from handing the event to the function to its answer."""
+        assert self.handed_at is not None and self.answered_at is not None
+        return self.answered_at - self.handed_at
+
+
+class RuntimeApi:
+    def __init__(self) -> None:
+        self.pending: queue.Queue[Invocation] = queue.Queue()
+        self.invocations: dict[str, Invocation] = {}
+        self.first_next_at: float | None = None
+        self.started_at: float | None = None
+        self.init_error: Any = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready = threading.Event()
+        self.stopping = threading.Event()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+                self.send_response(status)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path != f"{PREFIX}/invocation/next":
+                    return self._reply(404)
+                if api.first_next_at is None:
+                    api.first_next_at = time.monotonic()
+                    api.ready.set()
+                while not api.stopping.is_set():
+                    try:
+                        inv = api.pending.get(timeout=NEXT_POLL_SECONDS)
+                    except queue.Empty:
+                        continue
+                    inv.handed_at = time.monotonic()
+                    return self._reply(
+                        200,
+                        inv.payload,
+                        {
+                            "Content-Type": "application/json",
+                            "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+                            "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
+                            "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+                            "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
+                        },
+                    )
+                self._reply(503)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = self.path[len(PREFIX) :].strip("/").split("/")
+                if parts == ["init", "error"]:
+                    api.init_error = body
+                    return self._reply(202, b"{}")
+                if len(parts) == 3 and parts[0] == "invocation" and parts[1] in api.invocations:
+                    inv = api.invocations[parts[1]]
+                    decoded = _decode(body)
+                    if parts[2] == "response":
+                        inv.response = decoded
+                    elif parts[2] == "error":
+                        inv.error = decoded
+                    else:
+                        return self._reply(404)
+                    inv.answered_at = time.monotonic()
+                    inv.done.set()
+                    return self._reply(202, b"{}")
+                self._reply(404)
+
+        return Handler
+
+    def start_function(self, binary: Path | str, env: dict[str, str], log: Any = None) -> subprocess.Popen[bytes]:
+        """Starts the function process as Lambda would, in a session of its own."""
+        full_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AWS_LAMBDA_RUNTIME_API": self.address,
+            "AWS_LAMBDA_FUNCTION_NAME": "ecr-policy-provider",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            **env,
+        }
+        self.started_at = time.monotonic()
+        self.process = subprocess.Popen(
+            [str(binary)],
+            env=full_env,
+            stdout=log if log is not None else subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self.process
+
+    def wait_ready(self, timeout: float) -> float:
+        """Waits for the first `next` request; returns the init time in seconds."""
+        if not self.ready.wait(timeout):
+            raise TimeoutError(f"the function did not ask for an event within {timeout}s")
+        assert self.started_at is not None and self.first_next_at is not None
+        return self.first_next_at - self.started_at
+
+    def invoke(
+        self,
+        event: dict[str, Any] | str | bytes,
+        *,
+        deadline_in: float | None = 30.0,
+        deadline_ms: int | None = None,
+        timeout: float = 90.0,
+    ) -> Invocation:
+        """Hands one event to the function and waits for its answer.
+
+        ``deadline_in`` seconds from now sets the deadline header; ``deadline_ms`` sets it
+        exactly (0 for an emulator that has none, a past time for one already gone).
+        """
+        if isinstance(event, dict):
+            payload = json.dumps(event).encode()
+        elif isinstance(event, str):
+            payload = event.encode()
+        else:
+            payload = event
+        if deadline_ms is None:
+            deadline_ms = int((time.time() + (deadline_in or 0)) * 1000)
+        inv = Invocation(str(uuid.uuid4()), payload, deadline_ms)
+        self.invocations[inv.request_id] = inv
+        self.pending.put(inv)
+        if not inv.done.wait(timeout):
+            raise TimeoutError(f"no answer within {timeout}s")
+        return inv
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def peak_rss_kib(self) -> int:
+        """The function's peak resident set (VmHWM) so far, in KiB."""
+        assert self.process is not None
+        with open(f"/proc/{self.process.pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        raise RuntimeError("no VmHWM in /proc status")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                with _suppress():
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait(5)
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return body.decode("utf-8", "replace")
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> bool:
+        return True
