@@ -30,8 +30,12 @@ where
         .finish()
 }
 
-/// Installs the JSON subscriber for the process, on standard output.
+/// Installs the JSON subscriber for the process, on standard output, and routes panic
+/// messages through it so that they are JSON lines too (the guard still answers FAILED).
 pub fn init() {
     // Only fails if a subscriber is already installed, which then keeps logging.
     let _ = tracing::subscriber::set_global_default(subscriber(std::io::stdout, filter()));
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!(panic = %info, "panic");
+    }));
 }

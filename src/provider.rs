@@ -29,9 +29,13 @@ impl Config {
     /// Reads the environment; `default_region` is the SDK's (`AWS_REGION`).
     pub fn from_env(default_region: Option<String>) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let iam_seconds = var("IAM_PROPAGATION_TIMEOUT_SECONDS")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(120);
+        let iam_seconds = match var("IAM_PROPAGATION_TIMEOUT_SECONDS") {
+            None => 120,
+            Some(v) => v.trim().parse::<u64>().unwrap_or_else(|_| {
+                tracing::warn!(value = %v, "IAM_PROPAGATION_TIMEOUT_SECONDS is not a whole number of seconds; using 120");
+                120
+            }),
+        };
         Self {
             urls: UrlPolicy::from_allowed_hosts(
                 &var("RESPONSE_URL_ALLOWED_HOSTS").unwrap_or_default(),
