@@ -3,7 +3,7 @@
 
 use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyStore};
 use crate::error::{Failure, V1_REGISTRY_ACTIONS};
-use crate::event::{Desired, Request, Target, desired_state};
+use crate::event::{Desired, PropertyError, Request, Target};
 use crate::policy::Policy;
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -171,11 +171,7 @@ pub async fn execute<S: PolicyStore>(
             resource_type,
             properties,
         } => {
-            let desired = desired_state(
-                resource_type,
-                properties,
-                settings.default_region.as_deref(),
-            )?;
+            let desired = desired_state(resource_type, properties, settings)?;
             create(store, &desired, stack_id, settings, deadline).await
         }
         Request::Update {
@@ -183,11 +179,7 @@ pub async fn execute<S: PolicyStore>(
             physical_id,
             properties,
         } => {
-            let desired = desired_state(
-                resource_type,
-                properties,
-                settings.default_region.as_deref(),
-            )?;
+            let desired = desired_state(resource_type, properties, settings)?;
             match parse_physical_id(physical_id) {
                 Issued::Managed { target, .. } if target == desired.target => {
                     let live = store.get(&desired.target).await?;
@@ -225,6 +217,18 @@ pub async fn execute<S: PolicyStore>(
             }
         },
     }
+}
+
+fn desired_state(
+    resource_type: &str,
+    properties: &Value,
+    settings: &Settings,
+) -> Result<Desired, PropertyError> {
+    crate::event::desired_state(
+        resource_type,
+        properties,
+        settings.default_region.as_deref(),
+    )
 }
 
 async fn create<S: PolicyStore>(
