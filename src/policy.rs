@@ -515,6 +515,17 @@ mod tests {
     }
 
     #[test]
+    fn numbers_reach_ecr_exactly_as_written() {
+        // Found by fuzzing: without arbitrary precision a long number was rounded to a float.
+        let text = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"NumericLessThan":{"n":[1111011111111111111111111115111,1.0,3600]}}}]}"#;
+        let p = policy(Value::String(text.into()));
+        assert_eq!(p.compact(), text);
+        let reformatted = serde_json::to_string_pretty(&Value::Object(p.document().clone()))
+            .expect("serialises");
+        assert!(p.equivalent(&Policy::from_live(&reformatted).expect("object")));
+    }
+
+    #[test]
     fn actions_lists_action_and_not_action() {
         let p = policy(json!({"Statement":[
             {"Effect":"Allow","Principal":"*","Action":["ecr:ReplicateImage","ecr:CreateRepository"]},
