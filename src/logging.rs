@@ -10,7 +10,13 @@ pub fn filter() -> EnvFilter {
         .map(|level| level.to_ascii_lowercase())
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "info".to_owned());
-    EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"))
+    let filter = EnvFilter::try_new(directive).unwrap_or_else(|_| EnvFilter::new("info"));
+    // lambda_runtime logs every raw event at TRACE, and an event's ResponseURL carries a
+    // presigned query, a credential: that module never logs below DEBUG (CONTRACT 7).
+    match "lambda_runtime::layers::api_response=debug".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
 }
 
 /// The subscriber the function logs through, writing JSON lines to `writer`.
