@@ -4,7 +4,6 @@
 use crate::event::Target;
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -200,7 +199,7 @@ where
     let message = err
         .message()
         .map(str::to_owned)
-        .unwrap_or_else(|| DisplayErrorContext(&err).to_string());
+        .unwrap_or_else(|| error_chain(&err));
     let status = match &err {
         SdkError::ServiceError(service) => Some(service.raw().status().as_u16()),
         SdkError::ResponseError(response) => Some(response.raw().status().as_u16()),
@@ -240,10 +239,25 @@ where
             operation,
             detail: match status {
                 Some(status) => format!("HTTP {status}: {message}"),
-                None => DisplayErrorContext(&err).to_string(),
+                None => error_chain(&err),
             },
         }),
     }
+}
+
+/// The error and its causes in words, without the debug dump `DisplayErrorContext` adds:
+/// "dispatch failure: io error: connection reset by peer".
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
 }
 
 fn is_throttle(code: &str) -> bool {
