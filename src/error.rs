@@ -46,10 +46,30 @@ pub enum Failure {
         .0.as_secs()
     )]
     TimedOut(Duration),
+    #[error("{failure} {undo}")]
+    Undone { failure: Box<Failure>, undo: Undo },
     #[error(
         "internal error: the provider panicked ({0}); nothing more will be changed by this request. Please report it with the logs"
     )]
     Panicked(String),
+}
+
+/// What became of a Create's write whose outcome was unclear.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Undo {
+    #[error("The new policy had not landed: ECR is as it was.")]
+    NothingLanded,
+    #[error("The new policy had landed after all and was removed again: ECR is as it was.")]
+    Removed,
+    #[error(
+        "The new policy had landed after all and the previous one was put back: ECR is as it was."
+    )]
+    Restored,
+    #[error(
+        "Whether the new policy landed could not be checked ({0}): the target may hold it \
+         now; look with `aws ecr get-registry-policy` or `get-repository-policy` before retrying."
+    )]
+    Unknown(String),
 }
 
 fn rejected_message(

@@ -2,7 +2,7 @@
 //! the live policy, then a thin layer that carries them out against a [`PolicyStore`].
 
 use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyStore};
-use crate::error::{Failure, V1_REGISTRY_ACTIONS};
+use crate::error::{Failure, Undo, V1_REGISTRY_ACTIONS};
 use crate::event::{Desired, PropertyError, Request, Target};
 use crate::policy::Policy;
 use serde_json::{Map, Value};
@@ -184,9 +184,17 @@ pub async fn execute<S: PolicyStore>(
                 Issued::Managed { target, .. } if target == desired.target => {
                     let live = store.get(&desired.target).await?;
                     let plan = plan_update(&desired, live.as_ref());
-                    let applied =
-                        carry_out(store, &desired, live, plan, stack_id, settings, deadline)
-                            .await?;
+                    let applied = carry_out(
+                        store,
+                        &desired,
+                        live,
+                        plan,
+                        Write::Plain,
+                        stack_id,
+                        settings,
+                        deadline,
+                    )
+                    .await?;
                     Ok(Applied {
                         // The id does not change while the target stays.
                         physical_id: physical_id.clone(),
@@ -240,14 +248,31 @@ async fn create<S: PolicyStore>(
 ) -> Result<Applied, Failure> {
     let live = store.get(&desired.target).await?;
     let plan = plan_create(desired, live.as_ref());
-    carry_out(store, desired, live, plan, stack_id, settings, deadline).await
+    let write = Write::OrUndo;
+    carry_out(
+        store, desired, live, plan, write, stack_id, settings, deadline,
+    )
+    .await
 }
 
+/// How a write is carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    /// An Update of the target the resource already manages: a failure is followed by
+    /// CloudFormation's rollback, which writes the old policy again.
+    Plain,
+    /// A Create (or the Create half of a replacement): if it fails, ECR must be left as it
+    /// was found, so a write whose outcome is unclear is undone.
+    OrUndo,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn carry_out<S: PolicyStore>(
     store: &S,
     desired: &Desired,
     live: Option<LivePolicy>,
     plan: Plan,
+    write: Write,
     stack_id: &str,
     settings: &Settings,
     deadline: Instant,
@@ -263,11 +288,17 @@ async fn carry_out<S: PolicyStore>(
             adopted,
             false,
         ),
-        Plan::Write { adopted } => (
-            write_with_propagation_retry(store, desired, settings, deadline).await?,
-            adopted,
-            true,
-        ),
+        Plan::Write { adopted } => {
+            let registry_id = match write {
+                Write::Plain => {
+                    write_with_propagation_retry(store, desired, settings, deadline).await?
+                }
+                Write::OrUndo => {
+                    write_or_undo(store, desired, live.as_ref(), settings, deadline).await?
+                }
+            };
+            (registry_id, adopted, true)
+        }
     };
     let region = desired.target.region();
     let partition = partition(stack_id, region);
@@ -293,6 +324,66 @@ async fn carry_out<S: PolicyStore>(
         data,
         changed,
     })
+}
+
+/// The least and most time kept back from a Create's write to undo it.
+const UNDO_RESERVE_MIN: Duration = Duration::from_millis(250);
+const UNDO_RESERVE_MAX: Duration = Duration::from_secs(5);
+
+/// Writes for a Create. A write that ECR refused changed nothing; one whose outcome is
+/// unclear (ECR unreachable or failing, or no answer in the time allowed) may have landed,
+/// so the time kept back puts back what was there before.
+async fn write_or_undo<S: PolicyStore>(
+    store: &S,
+    desired: &Desired,
+    before: Option<&LivePolicy>,
+    settings: &Settings,
+    deadline: Instant,
+) -> Result<String, Failure> {
+    let now = Instant::now();
+    let reserve =
+        (deadline.saturating_duration_since(now) / 4).clamp(UNDO_RESERVE_MIN, UNDO_RESERVE_MAX);
+    let write_until = deadline.checked_sub(reserve).unwrap_or(now).max(now);
+    let writing = write_with_propagation_retry(store, desired, settings, write_until);
+    let failure = match tokio::time::timeout_at(write_until, writing).await {
+        Ok(Ok(registry_id)) => return Ok(registry_id),
+        Ok(Err(failure @ Failure::Ecr(EcrError::Unavailable { .. }))) => failure,
+        Ok(Err(failure)) => return Err(failure),
+        Err(_) => Failure::TimedOut(write_until - now),
+    };
+    tracing::warn!(error = %failure, "the write's outcome is unclear; undoing it");
+    let undo = undo_write(store, desired, before).await;
+    Err(Failure::Undone {
+        failure: Box::new(failure),
+        undo,
+    })
+}
+
+/// Puts the target back as it was before a Create's write, if that write landed.
+async fn undo_write<S: PolicyStore>(
+    store: &S,
+    desired: &Desired,
+    before: Option<&LivePolicy>,
+) -> Undo {
+    let landed = match store.get(&desired.target).await {
+        Ok(Some(now)) => equivalent(&desired.policy, &now),
+        Ok(None) => false,
+        Err(e) => return Undo::Unknown(e.to_string()),
+    };
+    if !landed {
+        return Undo::NothingLanded;
+    }
+    let result = match before {
+        None => store
+            .delete(&desired.target, None)
+            .await
+            .map(|_| Undo::Removed),
+        Some(previous) => store
+            .put(&desired.target, &previous.text, desired.force)
+            .await
+            .map(|_| Undo::Restored),
+    };
+    result.unwrap_or_else(|e| Undo::Unknown(e.to_string()))
 }
 
 fn account_of_stack(stack_id: &str) -> String {

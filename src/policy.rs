@@ -520,8 +520,8 @@ mod tests {
         let text = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*","Condition":{"NumericLessThan":{"n":[1111011111111111111111111115111,1.0,3600]}}}]}"#;
         let p = policy(Value::String(text.into()));
         assert_eq!(p.compact(), text);
-        let reformatted = serde_json::to_string_pretty(&Value::Object(p.document().clone()))
-            .expect("serialises");
+        let reformatted =
+            serde_json::to_string_pretty(&Value::Object(p.document().clone())).expect("serialises");
         assert!(p.equivalent(&Policy::from_live(&reformatted).expect("object")));
     }
 

@@ -586,3 +586,84 @@ async fn the_outcome_counts_ecr_calls_fresh_create_one_read_one_write_equivalent
     );
     assert!(updated.timing.own() <= updated.timing.total);
 }
+
+fn unavailable() -> EcrError {
+    EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "HTTP 503: service unavailable".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_create_whose_write_landed_anyway_is_undone() {
+    let h = Harness::new().await;
+    h.store.lose_write_answers([Some(unavailable())]);
+    let r = h.send(h.event("repository-create.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("had landed after all and was removed again"),
+        "{reason}"
+    );
+    assert_eq!(h.store.live(&repo("app")), None);
+}
+
+#[tokio::test]
+async fn a_failed_adopt_whose_write_landed_anyway_puts_the_old_policy_back() {
+    let h = Harness::new().await;
+    h.store.seed(&repo("app"), OTHER_POLICY);
+    h.store.lose_write_answers([Some(unavailable())]);
+    let r = h.send(h.event("repository-adopt.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("previous one was put back"),
+        "{r}"
+    );
+    let live = h.live(&repo("app")).expect("a policy");
+    assert_eq!(
+        live,
+        serde_json::from_str::<Value>(OTHER_POLICY).expect("json")
+    );
+}
+
+#[tokio::test]
+async fn a_create_whose_write_never_answers_is_undone_before_the_deadline() {
+    let h = Harness::new().await;
+    h.store.lose_write_answers([None]);
+    let started = Instant::now();
+    provider(h.store.clone(), &h.recorder)
+        .handle(
+            h.event("registry-create.json"),
+            deadline_in(Duration::from_secs(4)),
+        )
+        .await
+        .expect("delivered");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let r = h.recorder.delivered();
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("did not finish") && reason.contains("removed again"),
+        "{reason}"
+    );
+    assert_eq!(h.live(&registry()), None);
+}
+
+#[tokio::test]
+async fn a_refused_write_is_not_undone() {
+    let h = Harness::new().await;
+    h.store.fail_writes([unavailable()]);
+    let r = h.send(h.event("repository-create.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("had not landed"),
+        "{r}"
+    );
+    assert_eq!(h.store.calls().deletes, 0);
+}

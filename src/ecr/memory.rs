@@ -24,6 +24,7 @@ struct State {
     repository_policies: HashMap<(String, String), String>,
     calls: Calls,
     write_failures: VecDeque<EcrError>,
+    lost_write_answers: VecDeque<Option<EcrError>>,
     delete_failures: VecDeque<EcrError>,
     hang: bool,
     panic_next: bool,
@@ -95,6 +96,12 @@ impl MemoryEcr {
         self.state().write_failures.extend(errors);
     }
 
+    /// The next writes land, but their answers are lost: `Some(error)` answers with that
+    /// error, `None` never answers (a connection that dies after the request went through).
+    pub fn lose_write_answers(&self, answers: impl IntoIterator<Item = Option<EcrError>>) {
+        self.state().lost_write_answers.extend(answers);
+    }
+
     /// The next deletes fail with these errors, in order.
     pub fn fail_deletes(&self, errors: impl IntoIterator<Item = EcrError>) {
         self.state().delete_failures.extend(errors);
@@ -121,6 +128,38 @@ impl MemoryEcr {
         if hang {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+impl MemoryEcr {
+    /// Applies a write; returns how its answer is lost, if it is.
+    fn write_now(
+        &self,
+        target: &Target,
+        policy_text: &str,
+    ) -> Result<Option<Option<EcrError>>, EcrError> {
+        let mut state = self.state();
+        state.calls.writes += 1;
+        if let Some(error) = state.write_failures.pop_front() {
+            return Err(error);
+        }
+        match target {
+            Target::Registry { region } => {
+                state
+                    .registry
+                    .insert(region.clone(), policy_text.to_owned());
+            }
+            Target::Repository { region, name } => {
+                let key = (region.clone(), name.clone());
+                if !state.repositories.contains(&key) {
+                    return Err(repository_not_found(region, name));
+                }
+                state
+                    .repository_policies
+                    .insert(key, policy_text.to_owned());
+            }
+        }
+        Ok(state.lost_write_answers.pop_front())
     }
 }
 
@@ -165,28 +204,11 @@ impl PolicyStore for MemoryEcr {
         _force: bool,
     ) -> Result<String, EcrError> {
         self.maybe_hang().await;
-        let mut state = self.state();
-        state.calls.writes += 1;
-        if let Some(error) = state.write_failures.pop_front() {
-            return Err(error);
+        match self.write_now(target, policy_text)? {
+            None => Ok(ACCOUNT_ID.to_owned()),
+            Some(Some(error)) => Err(error),
+            Some(None) => std::future::pending().await,
         }
-        match target {
-            Target::Registry { region } => {
-                state
-                    .registry
-                    .insert(region.clone(), policy_text.to_owned());
-            }
-            Target::Repository { region, name } => {
-                let key = (region.clone(), name.clone());
-                if !state.repositories.contains(&key) {
-                    return Err(repository_not_found(region, name));
-                }
-                state
-                    .repository_policies
-                    .insert(key, policy_text.to_owned());
-            }
-        }
-        Ok(ACCOUNT_ID.to_owned())
     }
 
     async fn delete(
