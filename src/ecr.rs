@@ -418,21 +418,21 @@ impl<'a, S: PolicyStore> Metered<'a, S> {
     }
 
     pub fn stats(&self) -> CallStats {
-        *self
-            .stats
+        *self.lock()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallStats> {
+        self.stats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn timed<T>(&self, count: fn(&mut CallStats), call: impl Future<Output = T>) -> T {
+        // Counted before the call, so that a call abandoned at the deadline counts too.
+        count(&mut self.lock());
         let started = std::time::Instant::now();
         let result = call.await;
-        let mut stats = self
-            .stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        count(&mut stats);
-        stats.waited += started.elapsed();
+        self.lock().waited += started.elapsed();
         result
     }
 }

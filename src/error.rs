@@ -42,7 +42,7 @@ pub enum Failure {
     #[error(
         "the request did not finish within the {} s left before the function's timeout; \
          ECR did not answer in time. Nothing more will be changed by this request; retry the \
-         stack operation, and if this repeats raise the function's Timeout",
+         stack operation, and if this repeats raise the function's Timeout.",
         .0.as_secs()
     )]
     TimedOut(Duration),

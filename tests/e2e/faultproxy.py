@@ -1,0 +1,421 @@
+"""A fault-injecting HTTP proxy on loopback, between the provider and moto.
+
+The provider's ``AWS_ENDPOINT_URL`` points here, and so does the host of every ``ResponseURL``
+(a presigned moto S3 URL with its host rewritten; moto does not check signatures, and the
+provider's ``RESPONSE_URL_ALLOWED_HOSTS`` lists this proxy's ``127.0.0.1:port``). Every
+request is forwarded to moto unless a rule says otherwise.
+
+Requests are sorted into kinds:
+
+* an ECR operation, by the ``X-Amz-Target`` header
+  (``AmazonEC2ContainerRegistry_V20150921.PutRegistryPolicy`` is ``PutRegistryPolicy``);
+* ``response``: a ``PUT`` to the response bucket's path (CloudFormation's ``ResponseURL``);
+* ``other``: anything else (the tests' own calls never come through here).
+
+A rule applies a fault to the first N requests of a kind (``ECR_ANY`` matches every ECR
+operation that has no rule of its own). Rules can be changed between invocations; requests
+are counted per kind, and each one is recorded with its wall-clock times.
+
+    proxy = FaultProxy(upstream_port=moto_port, bucket="b", lifetime=600)
+    proxy.set_rule("PutRegistryPolicy", Fault.http(500), times=2)
+    proxy.set_rule(RESPONSE, Fault.hang(15))
+    ...
+    proxy.count("PutRegistryPolicy"), proxy.injected("PutRegistryPolicy")
+    proxy.clear(); proxy.stop()
+
+Everything here is bounded: the server stops by itself after ``lifetime`` seconds, a hang
+ends after its own bound, when the client goes away or when the proxy stops, and every
+upstream call has a timeout. Loopback only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
+RESPONSE = "response"
+OTHER = "other"
+# A rule under this kind applies to every ECR operation without a rule of its own.
+ECR_ANY = "ecr:*"
+
+UPSTREAM_TIMEOUT_SECONDS = 30
+# The longest any hang may last, whatever a rule asks.
+MAX_HANG_SECONDS = 120
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "host",
+    "expect",
+}
+
+# IAM's wording; registry actions have no resource type, so IAM names "*".
+ACCESS_DENIED_MESSAGE = (
+    "User: arn:aws:sts::123456789012:assumed-role/ecr-policy-provider-FunctionRole/"
+    "ecr-policy-provider is not authorized to perform: ecr:{operation} on resource: "
+    "{resource} because no identity-based policy allows the ecr:{operation} action"
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do with a matching request instead of forwarding it."""
+
+    kind: str  # "status" | "throttle" | "access_denied" | "hang" | "reset"
+    status: int = 0
+    seconds: float = 0.0
+    # Hang or reset only after the request has reached moto: the call took effect, but its
+    # answer is lost (a write that landed while the network failed).
+    after_forward: bool = False
+
+    @staticmethod
+    def http(status: int) -> "Fault":
+        """An HTTP error status with a body in the service's own format (JSON for ECR, XML
+        for S3): 500, 503, 403..."""
+        return Fault("status", status=status)
+
+    @staticmethod
+    def throttle() -> "Fault":
+        """ECR's ThrottlingException: HTTP 400, ``{"__type":"ThrottlingException",...}``."""
+        return Fault("throttle", status=400)
+
+    @staticmethod
+    def access_denied() -> "Fault":
+        """ECR's AccessDeniedException: HTTP 400, as IAM denies an action."""
+        return Fault("access_denied", status=400)
+
+    @staticmethod
+    def hang(seconds: float, after_forward: bool = False) -> "Fault":
+        """Read the request, then hold the connection open without answering for up to
+        ``seconds`` (less if the client gives up or the proxy stops); then close it."""
+        return Fault("hang", seconds=min(seconds, MAX_HANG_SECONDS), after_forward=after_forward)
+
+    @staticmethod
+    def reset(after_forward: bool = False) -> "Fault":
+        """Read the request, then close the socket with SO_LINGER 0: the client sees a
+        connection reset (RST) instead of an answer."""
+        return Fault("reset", after_forward=after_forward)
+
+    def __str__(self) -> str:
+        after = " after forwarding" if self.after_forward else ""
+        if self.kind == "status":
+            return f"HTTP {self.status}"
+        if self.kind == "hang":
+            return f"hang {self.seconds:g}s{after}"
+        return self.kind + after
+
+
+@dataclass
+class Rule:
+    fault: Fault
+    remaining: int
+
+
+@dataclass
+class Record:
+    """One request the proxy received."""
+
+    kind: str
+    method: str
+    path: str  # without the query string (a presigned URL's query is a credential)
+    received_at: float  # time.time()
+    fault: Fault | None = None
+    status: int | None = None  # what the client was answered; None for a hang or a reset
+    done_at: float | None = None
+    note: str = ""
+
+
+@dataclass
+class _State:
+    rules: dict[str, Rule] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    injected: dict[str, int] = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Keeps handler errors (a client that went away mid-answer, say) instead of printing
+    them."""
+
+    errors: list[str]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        self.errors.append(repr(sys.exc_info()[1]))
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, bucket: str, lifetime: float = 600.0) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.bucket = bucket
+        self._lock = threading.Lock()
+        self._state = _State()
+        self.stopping = threading.Event()
+        self.errors: list[str] = []
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self.server.errors = self.errors
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.endpoint = f"http://{self.address}"
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+        self._thread.start()
+        # Stops by itself even if nobody calls stop().
+        self._timer = threading.Timer(lifetime, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
+        self._stopped = False
+
+    # rules and counters
+
+    def set_rule(self, kind: str, fault: Fault, times: int = 1) -> None:
+        with self._lock:
+            self._state.rules[kind] = Rule(fault, times)
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self._state.rules.clear()
+
+    def clear(self) -> None:
+        """No rules, counters at zero, no records."""
+        with self._lock:
+            self._state = _State()
+
+    def count(self, kind: str) -> int:
+        """Requests of this kind received (faulted or forwarded)."""
+        with self._lock:
+            if kind == ECR_ANY:
+                return sum(n for k, n in self._state.counts.items() if k not in (RESPONSE, OTHER))
+            return self._state.counts.get(kind, 0)
+
+    def injected(self, kind: str) -> int:
+        """Faults applied to requests of this kind."""
+        with self._lock:
+            return self._state.injected.get(kind, 0)
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._state.counts)
+
+    def records(self, kind: str | None = None) -> list[Record]:
+        with self._lock:
+            return [r for r in self._state.records if kind is None or r.kind == kind]
+
+    def _take(self, kind: str, record: Record) -> Fault | None:
+        """Counts the request and returns the fault to apply, if any."""
+        with self._lock:
+            state = self._state
+            state.counts[kind] = state.counts.get(kind, 0) + 1
+            state.records.append(record)
+            rule = state.rules.get(kind)
+            if rule is None and kind not in (RESPONSE, OTHER):
+                rule = state.rules.get(ECR_ANY)
+            if rule is None or rule.remaining <= 0:
+                return None
+            rule.remaining -= 1
+            state.injected[kind] = state.injected.get(kind, 0) + 1
+            return rule.fault
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stopping.set()
+        self._timer.cancel()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def classify(self, method: str, path: str, headers: Any) -> str:
+        target = headers.get("X-Amz-Target") or ""
+        if target.startswith(ECR_TARGET_PREFIX):
+            return target[len(ECR_TARGET_PREFIX) :]
+        if method == "PUT" and path.split("?", 1)[0].startswith(f"/{self.bucket}/"):
+            return RESPONSE
+        return OTHER
+
+    # the server
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _read_body(self) -> bytes:
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                        if size == 0:
+                            # trailers, up to the empty line
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _handle(self) -> None:
+                self.connection.settimeout(UPSTREAM_TIMEOUT_SECONDS)
+                body = self._read_body()
+                kind = proxy.classify(self.command, self.path, self.headers)
+                record = Record(kind, self.command, self.path.split("?", 1)[0], time.time())
+                fault = proxy._take(kind, record)
+                record.fault = fault
+                # One request per connection: the client never reuses a socket the proxy
+                # may have to hang or reset.
+                self.close_connection = True
+                if fault is None:
+                    self._answer(*self._upstream(body, record), record)
+                    return
+                if fault.after_forward:
+                    status, _, _ = self._upstream(body, record)
+                    record.note = f"moto answered {status}, not passed on; "
+                if fault.kind == "hang":
+                    self._hang(fault.seconds, record)
+                elif fault.kind == "reset":
+                    self._reset(record)
+                else:
+                    status, headers, payload = _fault_answer(fault, kind, body)
+                    self._answer(status, headers, payload, record)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+            def _answer(
+                self, status: int, headers: list[tuple[str, str]], body: bytes, record: Record
+            ) -> None:
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                self.wfile.flush()
+                record.status = status
+                record.done_at = time.time()
+
+            def _upstream(
+                self, body: bytes, record: Record
+            ) -> tuple[int, list[tuple[str, str]], bytes]:
+                """Forwards the request to moto; returns its answer."""
+                headers = {
+                    name: value
+                    for name, value in self.headers.items()
+                    if name.lower() not in _HOP_BY_HOP
+                }
+                headers["Host"] = f"{proxy.upstream[0]}:{proxy.upstream[1]}"
+                upstream = http.client.HTTPConnection(
+                    *proxy.upstream, timeout=UPSTREAM_TIMEOUT_SECONDS
+                )
+                try:
+                    upstream.request(self.command, self.path, body=body, headers=headers)
+                    answer = upstream.getresponse()
+                    payload = answer.read()
+                    status = answer.status
+                    # send_response() adds its own Server and Date.
+                    answer_headers = [
+                        (n, v)
+                        for n, v in answer.getheaders()
+                        if n.lower() not in _HOP_BY_HOP and n.lower() not in ("server", "date")
+                    ]
+                except OSError as e:
+                    record.note = f"upstream failed: {e}"
+                    status, answer_headers, payload = 502, [], b"upstream failed"
+                finally:
+                    upstream.close()
+                return status, answer_headers, payload
+
+            def _hang(self, seconds: float, record: Record) -> None:
+                until = time.monotonic() + seconds
+                sock = self.connection
+                while not proxy.stopping.is_set():
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        record.note += "hang ended by its bound"
+                        break
+                    readable, _, _ = select.select([sock], [], [], min(left, 0.2))
+                    if readable:
+                        try:
+                            if not sock.recv(1, socket.MSG_PEEK):
+                                record.note += "client closed the connection"
+                                break
+                        except OSError:
+                            record.note += "client reset the connection"
+                            break
+                record.done_at = time.time()
+
+            def _reset(self, record: Record) -> None:
+                sock = self.connection
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # Closing the descriptor itself, with linger 0, sends an RST. detach() leaves
+                # the socket object (and the handler's files on it) without a descriptor, so
+                # nothing later touches the one just closed.
+                os.close(sock.detach())
+                record.done_at = time.time()
+
+        return Handler
+
+
+def _fault_answer(
+    fault: Fault, kind: str, request_body: bytes
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The status, headers and body of an error answer, in the service's own format."""
+    if kind in (RESPONSE, OTHER):
+        code = {403: "AccessDenied", 503: "SlowDown", 500: "InternalError"}.get(
+            fault.status, "InjectedFault"
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>injected by faultproxy</Message>"
+            "<RequestId>FAULTPROXY</RequestId></Error>"
+        ).encode()
+        return fault.status, [("Content-Type", "application/xml")], body
+    if fault.kind == "throttle":
+        error_type, message = "ThrottlingException", "Rate exceeded"
+    elif fault.kind == "access_denied":
+        try:
+            repository = json.loads(request_body or b"{}").get("repositoryName")
+        except (ValueError, AttributeError):
+            repository = None
+        resource = (
+            f"arn:aws:ecr:us-east-1:123456789012:repository/{repository}" if repository else "*"
+        )
+        error_type = "AccessDeniedException"
+        message = ACCESS_DENIED_MESSAGE.format(operation=kind, resource=resource)
+    elif fault.status >= 500:
+        error_type, message = "ServerException", "injected by faultproxy: internal failure"
+    else:
+        error_type, message = "InjectedFault", f"injected by faultproxy: HTTP {fault.status}"
+    body = json.dumps({"__type": error_type, "message": message}).encode()
+    headers = [
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("x-amzn-ErrorType", error_type),
+        ("x-amzn-RequestId", "00000000-0000-0000-0000-00000000fa17"),
+    ]
+    return fault.status, headers, body
