@@ -14,6 +14,7 @@ unit:
 
 templates:
 	scripts/lint-templates
+	scripts/checkov
 
 e2e:
 	scripts/e2e
