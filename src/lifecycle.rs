@@ -166,13 +166,18 @@ pub async fn execute<S: PolicyStore>(
     settings: &Settings,
     deadline: Instant,
 ) -> Result<Applied, Failure> {
+    let cx = Context {
+        stack_id,
+        settings,
+        deadline,
+    };
     match request {
         Request::Create {
             resource_type,
             properties,
         } => {
             let desired = desired_state(resource_type, properties, settings)?;
-            create(store, &desired, stack_id, settings, deadline).await
+            create(store, &desired, &cx).await
         }
         Request::Update {
             resource_type,
@@ -184,26 +189,14 @@ pub async fn execute<S: PolicyStore>(
                 Issued::Managed { target, .. } if target == desired.target => {
                     let live = store.get(&desired.target).await?;
                     let plan = plan_update(&desired, live.as_ref());
-                    let applied = carry_out(
-                        store,
-                        &desired,
-                        live,
-                        plan,
-                        Write::Plain,
-                        stack_id,
-                        settings,
-                        deadline,
-                    )
-                    .await?;
+                    let applied = carry_out(store, &desired, live, plan, Write::Plain, &cx).await?;
                     Ok(Applied {
                         // The id does not change while the target stays.
                         physical_id: physical_id.clone(),
                         ..applied
                     })
                 }
-                Issued::Managed { .. } => {
-                    create(store, &desired, stack_id, settings, deadline).await
-                }
+                Issued::Managed { .. } => create(store, &desired, &cx).await,
                 Issued::FailedCreate => Err(Failure::UpdateOfFailedCreate(physical_id.clone())),
                 Issued::Foreign => Err(Failure::ForeignPhysicalId(physical_id.clone())),
             }
@@ -239,20 +232,22 @@ fn desired_state(
     )
 }
 
+/// What every step of one request needs.
+struct Context<'a> {
+    stack_id: &'a str,
+    settings: &'a Settings,
+    /// When the work must be done (the guard's); bounds the retries and the undo.
+    deadline: Instant,
+}
+
 async fn create<S: PolicyStore>(
     store: &S,
     desired: &Desired,
-    stack_id: &str,
-    settings: &Settings,
-    deadline: Instant,
+    cx: &Context<'_>,
 ) -> Result<Applied, Failure> {
     let live = store.get(&desired.target).await?;
     let plan = plan_create(desired, live.as_ref());
-    let write = Write::OrUndo;
-    carry_out(
-        store, desired, live, plan, write, stack_id, settings, deadline,
-    )
-    .await
+    carry_out(store, desired, live, plan, Write::OrUndo, cx).await
 }
 
 /// How a write is carried out.
@@ -266,16 +261,13 @@ enum Write {
     OrUndo,
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn carry_out<S: PolicyStore>(
     store: &S,
     desired: &Desired,
     live: Option<LivePolicy>,
     plan: Plan,
     write: Write,
-    stack_id: &str,
-    settings: &Settings,
-    deadline: Instant,
+    cx: &Context<'_>,
 ) -> Result<Applied, Failure> {
     let (registry_id, adopted, changed) = match plan {
         Plan::Refuse => {
@@ -291,19 +283,19 @@ async fn carry_out<S: PolicyStore>(
         Plan::Write { adopted } => {
             let registry_id = match write {
                 Write::Plain => {
-                    write_with_propagation_retry(store, desired, settings, deadline).await?
+                    write_with_propagation_retry(store, desired, cx.settings, cx.deadline).await?
                 }
                 Write::OrUndo => {
-                    write_or_undo(store, desired, live.as_ref(), settings, deadline).await?
+                    write_or_undo(store, desired, live.as_ref(), cx.settings, cx.deadline).await?
                 }
             };
             (registry_id, adopted, true)
         }
     };
     let region = desired.target.region();
-    let partition = partition(stack_id, region);
+    let partition = partition(cx.stack_id, region);
     let account = if registry_id.is_empty() {
-        account_of_stack(stack_id)
+        account_of_stack(cx.stack_id)
     } else {
         registry_id
     };
