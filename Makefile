@@ -26,3 +26,8 @@ demo:
 # Fuzz every target for 10 minutes each (needs `cargo install cargo-fuzz`).
 fuzz:
 	scripts/fuzz 600
+
+# Cold start, latency, memory and package size, side by side with a minimal lambda_runtime
+# function (README, Performance). Builds release binaries and the package first.
+bench:
+	scripts/bench

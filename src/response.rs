@@ -4,6 +4,7 @@
 use reqwest::Url;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -223,26 +224,44 @@ pub fn redact(url: &Url) -> String {
 pub enum SendError {
     #[error("the response URL answered HTTP {0}; not retried")]
     Refused(u16),
+    #[error("the HTTP client could not be set up: {0}")]
+    Client(String),
     #[error("no time left to answer after {attempts} attempt(s); last error: {last}")]
     OutOfTime { attempts: u32, last: String },
 }
 
-/// Sends responses. Built once; the HTTP client is reused across invocations.
-#[derive(Debug, Clone)]
+/// Sends responses. Built once per process; its HTTP client is made on the first send and
+/// reused: making it loads the platform's TLS roots, which would otherwise cost every cold
+/// start several milliseconds before the first event even arrives.
+#[derive(Debug)]
 pub struct Sender {
-    client: reqwest::Client,
+    client: OnceLock<reqwest::Client>,
     base_pause: Duration,
 }
 
+impl Default for Sender {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Sender {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    pub fn new() -> Self {
+        Self {
+            client: OnceLock::new(),
+            base_pause: Duration::from_millis(200),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, SendError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .build()?;
-        Ok(Self {
-            client,
-            base_pause: Duration::from_millis(200),
-        })
+            .build()
+            .map_err(|e| SendError::Client(e.to_string()))?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// A shorter first pause between attempts, for tests.
@@ -259,6 +278,7 @@ impl Sender {
         body: Vec<u8>,
         deadline: Instant,
     ) -> Result<u32, SendError> {
+        let client = self.client()?;
         let mut attempts = 0;
         let mut pause = self.base_pause;
         loop {
@@ -270,8 +290,7 @@ impl Sender {
                 });
             }
             attempts += 1;
-            let sent = self
-                .client
+            let sent = client
                 .put(url.clone())
                 // CloudFormation's presigned URLs are signed for an empty content type.
                 .header(reqwest::header::CONTENT_TYPE, "")

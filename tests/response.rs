@@ -10,9 +10,7 @@ use support::{Answer, Recorder};
 use tokio::time::Instant;
 
 fn sender() -> Sender {
-    Sender::new()
-        .expect("client")
-        .with_base_pause(Duration::from_millis(20))
+    Sender::new().with_base_pause(Duration::from_millis(20))
 }
 
 const BODY: &[u8] = br#"{"Status":"SUCCESS","PhysicalResourceId":"registry-policy:us-east-1:123456789012","StackId":"s","RequestId":"r","LogicalResourceId":"l","Data":{"Region":"us-east-1"}}"#;

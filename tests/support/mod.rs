@@ -183,8 +183,6 @@ pub fn provider(store: Arc<MemoryEcr>, recorder: &Recorder) -> Provider<Arc<Memo
 }
 
 pub fn provider_with(store: Arc<MemoryEcr>, config: Config) -> Provider<Arc<MemoryEcr>> {
-    let sender = Sender::new()
-        .expect("http client")
-        .with_base_pause(Duration::from_millis(10));
+    let sender = Sender::new().with_base_pause(Duration::from_millis(10));
     Provider::new(store, sender, config)
 }

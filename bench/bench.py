@@ -1,0 +1,470 @@
+"""Cold start, latency, memory and size of the provider, side by side with the floor.
+
+The floor is the smallest function `lambda_runtime` can run (bench/floor.rs, an echo), built
+with the same release profile. Both binaries are started fresh for every run behind the
+Runtime API emulator of tests/e2e (runtime_api.py), as Lambda starts a `provided.al2023`
+bootstrap; ECR and the response bucket are moto's server on loopback. Runs alternate
+ours/floor so that both see the same machine.
+
+Per run, ours: init (process start to the first `next`); a registry-policy Create on a fresh
+target (moto's registry policy deleted first); peak RSS; then warm Updates whose policy is
+equivalent to the live one but written differently. Each event's latency is the emulator's
+(hand-out to answer); own, ECR and response time and the ECR call counts come from the
+provider's "response sent" log line. The floor: init, one echo event, peak RSS, then as many
+warm echoes.
+
+Prints one table (medians with min and max, ratio to the floor, target, pass/fail) and
+writes the raw figures as JSON. Exit status: 1 when the provider made the wrong ECR calls or
+answered wrongly (correctness); timing targets are shown, never asserted. 2 on set-up
+errors.
+
+    .venv/bin/python bench/bench.py --ours BIN --floor BIN [--zip bootstrap.zip] [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+import harness  # noqa: E402  (tests/e2e)
+from harness import ACCOUNT, BUCKET, CREDENTIALS, REGION  # noqa: E402
+from runtime_api import RuntimeApi  # noqa: E402
+
+MIB = 1024 * 1024
+READY_SECONDS = 10
+INVOKE_SECONDS = 60
+PHYSICAL_ID = f"registry-policy:{REGION}:{ACCOUNT}"
+
+# The issue's targets (issue 5).
+INIT_RATIO = 1.5
+RSS_RATIO = 3.0
+RSS_MAX_MIB = 16.0
+ZIP_MAX_MIB = 5.0
+WARM_OWN_MAX_MS = 1.0
+
+
+class CheckFailed(Exception):
+    """The provider did something wrong: a correctness failure, not a slow run."""
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def runtime_api() -> RuntimeApi:
+    """The emulator, without its tracebacks when a stopped function drops a held `next`."""
+    api = RuntimeApi()
+    api.server.handle_error = lambda request, address: None
+    return api
+
+
+def create_event() -> dict[str, Any]:
+    event = harness.load_event("registry-create.json")
+    event["RequestId"] = str(uuid.uuid4())
+    return event
+
+
+def equivalent_policy(policy: dict[str, Any]) -> dict[str, Any]:
+    """The same grant written another way, as a template edit that changes nothing would
+    give: keys reordered, a one-statement list as a single statement, lists reversed, single
+    values as one-element lists and one-element lists as single values."""
+    doc = copy.deepcopy(policy)
+    (statement,) = doc["Statement"]
+    out: dict[str, Any] = {}
+    for key in reversed(list(statement)):
+        value = statement[key]
+        if key in ("Action", "Resource") and isinstance(value, list):
+            value = value[0] if len(value) == 1 else list(reversed(value))
+        elif key == "Principal":
+            value = {k: v if isinstance(v, list) else [v] for k, v in value.items()}
+        out[key] = value
+    return {"Statement": out, "Version": doc["Version"]}
+
+
+def update_event(create: dict[str, Any]) -> dict[str, Any]:
+    old = copy.deepcopy(create["ResourceProperties"])
+    new = copy.deepcopy(old)
+    new["PolicyText"] = equivalent_policy(harness.policy_of(old))
+    event = copy.deepcopy(create)
+    event.update(
+        RequestType="Update",
+        RequestId=str(uuid.uuid4()),
+        PhysicalResourceId=PHYSICAL_ID,
+        ResourceProperties=new,
+        OldResourceProperties=old,
+    )
+    return event
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, workdir: Path):
+        self.args = args
+        self.workdir = workdir
+        self.marker = uuid.uuid4().hex
+        self.moto = harness.Moto(workdir, self.marker, lifetime=1800)
+        self.moto.wait_ready()
+        self.s3 = self.moto.client("s3")
+        self.ecr = self.moto.client("ecr")
+        self.s3.create_bucket(Bucket=BUCKET)
+        self.moto_host = self.moto.endpoint.removeprefix("http://")
+        # Private copies: a rebuild in target/ while this runs changes nothing here.
+        self.ours = self._copy(args.ours, "ours")
+        self.floor = self._copy(args.floor, "floor")
+        self.count = 0
+
+    def _copy(self, binary: Path, name: str) -> Path:
+        dest = self.workdir / name
+        shutil.copy2(binary, dest)
+        return dest
+
+    def stop(self) -> None:
+        self.moto.service.stop()
+        harness._end_marked(self.marker)
+
+    def env(self) -> dict[str, str]:
+        """What Lambda would set, pointed at moto; nothing from the caller's AWS setup."""
+        return {
+            "AWS_ENDPOINT_URL": self.moto.endpoint,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_CONFIG_FILE": str(self.workdir / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_LAMBDA_LOG_GROUP_NAME": harness.LOG_GROUP,
+            "AWS_LAMBDA_LOG_STREAM_NAME": harness.LOG_STREAM,
+            "RESPONSE_URL_ALLOWED_HOSTS": self.moto_host,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "RUST_LOG": "info",
+            "ECR_E2E_RUN": self.marker,
+        }
+
+    def with_url(self, event: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        self.count += 1
+        key = f"{self.count:04d}-{event['RequestType']}-{event['RequestId']}"
+        event = copy.deepcopy(event)
+        event["ResponseURL"] = self.s3.generate_presigned_url(
+            "put_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=3600
+        )
+        return event, key
+
+    def response(self, key: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        except self.s3.exceptions.NoSuchKey:
+            return None
+
+    def reset_registry_policy(self) -> None:
+        with contextlib.suppress(self.ecr.exceptions.RegistryPolicyNotFoundException):
+            self.ecr.delete_registry_policy()
+
+    # one run of each binary
+
+    def run_ours(self) -> dict[str, Any]:
+        self.reset_registry_policy()
+        log_path = self.workdir / f"ours-{self.count:04d}.log"
+        api = runtime_api()
+        with open(log_path, "wb") as log:
+            try:
+                api.start_function(self.ours, self.env(), log=log)
+                init = api.wait_ready(READY_SECONDS)
+                create = create_event()
+                first = self._invoke_ours(api, create, log_path, want=(1, 1))
+                rss_first = api.peak_rss_kib()
+                warm = [
+                    self._invoke_ours(api, update_event(create), log_path, want=(1, 0))
+                    for _ in range(self.args.warm)
+                ]
+                rss_warm = api.peak_rss_kib()
+            finally:
+                api.stop()
+        return {
+            "init_ms": init * 1e3,
+            "first": first,
+            "warm": warm,
+            "rss_first_kib": rss_first,
+            "rss_warm_kib": rss_warm,
+        }
+
+    def _invoke_ours(
+        self, api: RuntimeApi, event: dict[str, Any], log_path: Path, want: tuple[int, int]
+    ) -> dict[str, Any]:
+        event, key = self.with_url(event)
+        offset = log_path.stat().st_size
+        inv = api.invoke(event, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10)
+        kind = event["RequestType"]
+        if inv.error is not None:
+            raise CheckFailed(f"{kind}: the invocation ended in error: {inv.error}")
+        with open(log_path, "rb") as f:
+            f.seek(offset)
+            lines = [json.loads(l) for l in f.read().splitlines() if l.startswith(b"{")]
+        sent = [l for l in lines if l.get("message") == "response sent"]
+        if len(sent) != 1:
+            raise CheckFailed(f"{kind}: {len(sent)} 'response sent' log lines, expected 1")
+        (line,) = sent
+        response = self.response(key)
+        if response is None or response.get("Status") != "SUCCESS":
+            raise CheckFailed(f"{kind}: response {response!r}, expected SUCCESS")
+        calls = (line["ecr_reads"], line["ecr_writes"], line["ecr_deletes"])
+        if calls != (*want, 0):
+            # Shown as FAIL in the table, and the exit status says so.
+            print(
+                f"\nbench: {kind}: {calls[0]} ECR read(s), {calls[1]} write(s), "
+                f"{calls[2]} delete(s); expected {want[0]}, {want[1]}, 0",
+                file=sys.stderr,
+            )
+        return {
+            "latency_ms": inv.latency * 1e3,
+            "total_ms": line["total_us"] / 1e3,
+            "own_ms": line["own_us"] / 1e3,
+            "ecr_ms": line["ecr_us"] / 1e3,
+            "response_ms": line["response_us"] / 1e3,
+            "reads": calls[0],
+            "writes": calls[1],
+            "deletes": calls[2],
+        }
+
+    def run_floor(self) -> dict[str, Any]:
+        api = runtime_api()
+        try:
+            api.start_function(self.floor, self.env())
+            init = api.wait_ready(READY_SECONDS)
+            events = []
+            for i in range(1 + self.args.warm):
+                event, _ = self.with_url(create_event())
+                inv = api.invoke(event, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10)
+                if inv.response != event:
+                    raise CheckFailed(f"the floor did not echo its event: {inv.response!r}")
+                events.append(inv.latency * 1e3)
+                if i == 0:
+                    rss_first = api.peak_rss_kib()
+            rss_warm = api.peak_rss_kib()
+        finally:
+            api.stop()
+        return {
+            "init_ms": init * 1e3,
+            "first_ms": events[0],
+            "warm_ms": events[1:],
+            "rss_first_kib": rss_first,
+            "rss_warm_kib": rss_warm,
+        }
+
+
+# --- the table ------------------------------------------------------------------------------
+
+
+class Stat:
+    def __init__(self, values: list[float]):
+        self.values = values
+        self.median = statistics.median(values) if values else float("nan")
+        self.min = min(values) if values else float("nan")
+        self.max = max(values) if values else float("nan")
+
+    def show(self, digits: int) -> str:
+        if not self.values:
+            return "-"
+        if self.min == self.max:
+            return f"{self.median:.{digits}f}"
+        return f"{self.median:.{digits}f} ({self.min:.{digits}f}–{self.max:.{digits}f})"
+
+
+def table(rows: list[list[str]]) -> str:
+    header = ["metric", "ours: median (min–max)", "floor: median (min–max)", "ratio", "target", "result"]
+    rows = [header, *rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i in (0, 4, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+            ).rstrip()
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def row(
+    name: str,
+    ours: Stat | None,
+    floor: Stat | None,
+    digits: int,
+    target: str = "",
+    check: Callable[[float, float | None], bool] | None = None,
+) -> list[str]:
+    ratio = ""
+    if ours is not None and floor is not None and floor.median > 0:
+        ratio = f"{ours.median / floor.median:.2f}x"
+    verdict = ""
+    if check is not None and ours is not None:
+        verdict = "pass" if check(ours.median, floor.median if floor else None) else "FAIL"
+    return [
+        name,
+        ours.show(digits) if ours else "-",
+        floor.show(digits) if floor else "-",
+        ratio,
+        target,
+        verdict,
+    ]
+
+
+def zipped_size(path: Path, workdir: Path) -> int:
+    """The size of `path` zipped as a Lambda package (one `bootstrap`, deflate level 9)."""
+    dest = workdir / f"{path.name}.zip"
+    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.write(path, "bootstrap")
+    return dest.stat().st_size
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    load = os.getloadavg()[0]
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}, {rustc}, "
+        f"load {load:.2f} at start"
+    )
+
+
+def report(
+    args: argparse.Namespace, bench: Bench, ours: list[dict], floor: list[dict]
+) -> tuple[str, bool]:
+    """The table, and whether the ECR call counts were right."""
+    o = lambda f: Stat([f(r) for r in ours])  # noqa: E731
+    f = lambda g: Stat([g(r) for r in floor])  # noqa: E731
+    warm = lambda key: Stat([w[key] for r in ours for w in r["warm"]])  # noqa: E731
+    mib = lambda kib: kib / 1024  # noqa: E731
+
+    init_o, init_f = o(lambda r: r["init_ms"]), f(lambda r: r["init_ms"])
+    rss_o, rss_f = o(lambda r: mib(r["rss_first_kib"])), f(lambda r: mib(r["rss_first_kib"]))
+    rows = [
+        row("init (ms)", init_o, init_f, 2, f"<= {INIT_RATIO}x floor",
+            lambda a, b: a <= INIT_RATIO * b),
+        row("first event (ms)", o(lambda r: r["first"]["latency_ms"]),
+            f(lambda r: r["first_ms"]), 2),
+        row("  own", o(lambda r: r["first"]["own_ms"]), None, 3),
+        row("  waiting on ECR", o(lambda r: r["first"]["ecr_ms"]), None, 2),
+        row("  waiting on S3 (response)", o(lambda r: r["first"]["response_ms"]), None, 2),
+        row("warm event (ms)", warm("latency_ms"),
+            Stat([w for r in floor for w in r["warm_ms"]]), 2),
+        row("  own", warm("own_ms"), None, 3, f"< {WARM_OWN_MAX_MS} ms",
+            lambda a, _: a < WARM_OWN_MAX_MS),
+        row("  waiting on ECR", warm("ecr_ms"), None, 2),
+        row("  waiting on S3 (response)", warm("response_ms"), None, 2),
+        row("peak RSS after first event (MiB)", rss_o, rss_f, 2,
+            f"<= {RSS_RATIO:g}x floor, < {RSS_MAX_MIB:g} MiB",
+            lambda a, b: a <= RSS_RATIO * b and a < RSS_MAX_MIB),
+        row("peak RSS after warm events (MiB)", o(lambda r: mib(r["rss_warm_kib"])),
+            f(lambda r: mib(r["rss_warm_kib"])), 2),
+        row("release binary (MiB)", Stat([args.ours.stat().st_size / MIB]),
+            Stat([args.floor.stat().st_size / MIB]), 2),
+    ]
+    floor_zip = Stat([zipped_size(bench.floor, bench.workdir) / MIB])
+    if args.zip:
+        with zipfile.ZipFile(args.zip) as z:
+            unzipped = sum(i.file_size for i in z.infolist() if i.filename == "bootstrap")
+        rows += [
+            row("bootstrap, unzipped (MiB)", Stat([unzipped / MIB]), None, 2),
+            row("package, zipped (MiB)", Stat([args.zip.stat().st_size / MIB]), floor_zip, 2,
+                f"<= {ZIP_MAX_MIB:g} MiB", lambda a, _: a <= ZIP_MAX_MIB),
+        ]
+    calls = lambda e: (e["reads"], e["writes"], e["deletes"])  # noqa: E731
+    creates = {calls(r["first"]) for r in ours}
+    updates = {calls(w) for r in ours for w in r["warm"]}
+    show = lambda s: ", ".join("/".join(map(str, c)) for c in sorted(s))  # noqa: E731
+    counts_ok = creates == {(1, 1, 0)} and updates == {(1, 0, 0)}
+    rows += [
+        ["ECR reads/writes/deletes, Create", show(creates), "", "", "1/1/0",
+         "pass" if creates == {(1, 1, 0)} else "FAIL"],
+        ["ECR reads/writes/deletes, equivalent Update", show(updates), "", "", "1/0/0",
+         "pass" if updates == {(1, 0, 0)} else "FAIL"],
+    ]
+    n_warm = sum(len(r["warm"]) for r in ours)
+    text = (
+        f"{len(ours)} runs each, alternating; {n_warm} warm events of ours in all. "
+        f"{machine()}.\n"
+        "floor = bench/floor.rs, a lambda_runtime echo built with the same profile. init = "
+        "process start to the first Runtime API `next`; event = hand-out to answer; own = "
+        "event minus waiting on ECR (SDK client set-up on first use included) and on the "
+        "response PUT (S3), from the provider's \"response sent\" log line. package = cargo "
+        "lambda build --release --output-format zip (floor: its release binary zipped here).\n\n"
+        + table(rows)
+    )
+    return text, counts_ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ours", type=Path, required=True, help="our release binary")
+    parser.add_argument("--floor", type=Path, required=True, help="the floor's release binary")
+    parser.add_argument("--zip", type=Path, help="cargo lambda's bootstrap.zip")
+    parser.add_argument("--runs", type=int, default=30, help="runs of each binary (30)")
+    parser.add_argument("--warm", type=int, default=5, help="warm events per run (5)")
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    args = parser.parse_args()
+    for path in (args.ours, args.floor, *([args.zip] if args.zip else [])):
+        if not path.is_file():
+            print(f"bench: {path} is missing; scripts/bench builds it", file=sys.stderr)
+            return 2
+    if not os.access(harness.MOTO_SERVER, os.X_OK):
+        print(f"bench: {harness.MOTO_SERVER} is missing: run scripts/bootstrap", file=sys.stderr)
+        return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="ecr-policy-bench-"))
+    bench = Bench(args, workdir)
+    ours: list[dict] = []
+    floor: list[dict] = []
+    started = time.monotonic()
+    try:
+        # One run of each, not counted: page cache, moto's first requests.
+        bench.run_ours()
+        bench.run_floor()
+        for i in range(args.runs):
+            pair = [("ours", bench.run_ours, ours), ("floor", bench.run_floor, floor)]
+            for _, run, into in pair if i % 2 == 0 else reversed(pair):
+                into.append(run())
+            if sys.stderr.isatty():
+                print(f"\rrun {i + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
+        print(f"\r{args.runs} runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    except CheckFailed as e:
+        print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
+        return 1
+    finally:
+        bench.stop()
+    text, counts_ok = report(args, bench, ours, floor)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"ours": ours, "floor": floor, "table": text}, indent=1))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if counts_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
