@@ -394,16 +394,10 @@ class Rig:
     # ECR's side, read from moto directly (not through the proxy)
 
     def registry_policy(self) -> str | None:
-        try:
-            return self.ecr.get_registry_policy()["policyText"]
-        except self.ecr.exceptions.RegistryPolicyNotFoundException:
-            return None
+        return h.registry_policy(self.ecr)
 
     def repository_policy(self, name: str) -> str | None:
-        try:
-            return self.ecr.get_repository_policy(repositoryName=name)["policyText"]
-        except self.ecr.exceptions.RepositoryPolicyNotFoundException:
-            return None
+        return h.repository_policy(self.ecr, name)
 
 
 def _sigv2_url(endpoint: str, key: str) -> str:

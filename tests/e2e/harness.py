@@ -71,6 +71,22 @@ class HarnessError(RuntimeError):
     """The harness could not start or talk to one of its parts."""
 
 
+def registry_policy(ecr: Any) -> str | None:
+    """The registry's live policy text, read through a boto3 ECR client; None when there is none."""
+    try:
+        return ecr.get_registry_policy()["policyText"]
+    except ecr.exceptions.RegistryPolicyNotFoundException:
+        return None
+
+
+def repository_policy(ecr: Any, name: str) -> str | None:
+    """A repository's live policy text; None when there is none."""
+    try:
+        return ecr.get_repository_policy(repositoryName=name)["policyText"]
+    except ecr.exceptions.RepositoryPolicyNotFoundException:
+        return None
+
+
 def repository_arn(name: str) -> str:
     return f"arn:{PARTITION}:ecr:{REGION}:{ACCOUNT}:repository/{name}"
 
@@ -631,16 +647,10 @@ class Harness:
     # ECR's side
 
     def registry_policy(self) -> str | None:
-        try:
-            return self.ecr.get_registry_policy()["policyText"]
-        except self.ecr.exceptions.RegistryPolicyNotFoundException:
-            return None
+        return registry_policy(self.ecr)
 
     def repository_policy(self, name: str) -> str | None:
-        try:
-            return self.ecr.get_repository_policy(repositoryName=name)["policyText"]
-        except self.ecr.exceptions.RepositoryPolicyNotFoundException:
-            return None
+        return repository_policy(self.ecr, name)
 
     def create_repository(self, name: str) -> None:
         self.ecr.create_repository(repositoryName=name)
