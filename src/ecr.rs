@@ -1,7 +1,7 @@
 //! ECR behind a narrow trait that speaks the project's own types, and the real adapter over
 //! the AWS SDK. SDK errors are mapped once, in [`map_sdk_error`].
 
-use crate::event::Target;
+use crate::identity::Target;
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use std::collections::HashMap;
@@ -9,7 +9,16 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// An in-memory ECR with fault switches, for tests and benchmarks.
+#[cfg(feature = "test-util")]
 pub mod memory;
+
+/// Attempts per ECR operation: the SDK's standard retry mode, which retries throttling,
+/// 5xx and attempts that time out (CONTRACT 7).
+pub const SDK_MAX_ATTEMPTS: u32 = 3;
+/// How long one attempt may take before the SDK abandons and retries it.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A policy as ECR holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,12 +156,16 @@ impl SdkEcr {
         Self::new(move |region| {
             let conf = aws_sdk_ecr::config::Builder::from(&config)
                 .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                .retry_config(
+                    aws_sdk_ecr::config::retry::RetryConfig::standard()
+                        .with_max_attempts(SDK_MAX_ATTEMPTS),
+                )
                 // A stuck attempt is abandoned and retried by the SDK's standard retry
                 // mode; the deadline guard still bounds the whole request.
                 .timeout_config(
                     aws_sdk_ecr::config::timeout::TimeoutConfig::builder()
-                        .connect_timeout(Duration::from_secs(3))
-                        .operation_attempt_timeout(Duration::from_secs(20))
+                        .connect_timeout(CONNECT_TIMEOUT)
+                        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                         .build(),
                 )
                 .build();
@@ -188,6 +201,15 @@ enum Fault {
     Error(EcrError),
 }
 
+/// What an SDK error says, read once: ECR's error code, its message, the HTTP status.
+struct Answer {
+    code: String,
+    message: String,
+    status: Option<u16>,
+    /// Whether ECR answered (a service error), rather than the call failing on the way.
+    service: bool,
+}
+
 fn map_sdk_error<E>(
     operation: &'static str,
     err: SdkError<E, aws_sdk_ecr::config::http::HttpResponse>,
@@ -195,40 +217,51 @@ fn map_sdk_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let code = err.code().unwrap_or_default().to_owned();
-    let message = err
-        .message()
-        .map(str::to_owned)
-        .unwrap_or_else(|| error_chain(&err));
     let status = match &err {
         SdkError::ServiceError(service) => Some(service.raw().status().as_u16()),
         SdkError::ResponseError(response) => Some(response.raw().status().as_u16()),
         _ => None,
     };
-    match (&err, code.as_str()) {
-        (_, "RegistryPolicyNotFoundException" | "RepositoryPolicyNotFoundException") => {
+    let answer = Answer {
+        code: err.code().unwrap_or_default().to_owned(),
+        message: err
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| error_chain(&err)),
+        status,
+        service: matches!(err, SdkError::ServiceError(_)),
+    };
+    classify(operation, answer, || error_chain(&err))
+}
+
+/// How ECR's answer reads to the lifecycle; `chain` describes a failure with no status.
+fn classify(operation: &'static str, answer: Answer, chain: impl FnOnce() -> String) -> Fault {
+    let Answer {
+        code,
+        message,
+        status,
+        service,
+    } = answer;
+    let write = operation.starts_with("Put") || operation.starts_with("Set");
+    match code.as_str() {
+        "RegistryPolicyNotFoundException" | "RepositoryPolicyNotFoundException" => {
             Fault::PolicyNotFound
         }
-        (_, "RepositoryNotFoundException") => Fault::RepositoryNotFound,
-        (_, "InvalidParameterException" | "ValidationException")
-            if operation.starts_with("Put") || operation.starts_with("Set") =>
-        {
+        "RepositoryNotFoundException" => Fault::RepositoryNotFound,
+        "InvalidParameterException" | "ValidationException" if write => {
             Fault::Error(EcrError::InvalidPolicy { message })
         }
-        (_, "InvalidParameterException" | "ValidationException") => {
+        "InvalidParameterException" | "ValidationException" => {
             Fault::Error(EcrError::InvalidParameter { operation, message })
         }
-        (
-            _,
-            "AccessDeniedException"
-            | "AccessDenied"
-            | "UnrecognizedClientException"
-            | "ExpiredTokenException"
-            | "InvalidSignatureException",
-        ) => Fault::Error(EcrError::AccessDenied { operation, message }),
-        (SdkError::ServiceError(_), _)
-            if status.is_some_and(|s| s < 500) && !is_throttle(&code) =>
-        {
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "ExpiredTokenException"
+        | "InvalidSignatureException" => {
+            Fault::Error(EcrError::AccessDenied { operation, message })
+        }
+        _ if service && status.is_some_and(|s| s < 500) && !is_throttle(&code) => {
             Fault::Error(EcrError::Other {
                 operation,
                 code,
@@ -239,7 +272,7 @@ where
             operation,
             detail: match status {
                 Some(status) => format!("HTTP {status}: {message}"),
-                None => error_chain(&err),
+                None => chain(),
             },
         }),
     }

@@ -1,5 +1,6 @@
 //! The CloudFormation request: decoding, resource types and properties (CONTRACT 2 and 3).
 
+use crate::identity::{Target, failed_create_id, valid_region, valid_repository_name};
 use crate::policy::{Policy, PolicyError};
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
 use serde::Deserialize;
@@ -13,7 +14,7 @@ const GENERIC_TYPE: &str = "AWS::CloudFormation::CustomResource";
 
 /// The fields every response needs, read leniently from any payload so that even an event
 /// that fails to decode still gets its answer.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Envelope {
     pub response_url: Option<String>,
     pub request_type: Option<String>,
@@ -79,11 +80,7 @@ impl Envelope {
     /// The id a failed Create answers with; CloudFormation's follow-up Delete of it touches
     /// nothing (CONTRACT 4).
     pub fn failed_create_id(&self) -> String {
-        format!(
-            "{}{}",
-            crate::lifecycle::FAILED_CREATE_PREFIX,
-            self.request_id
-        )
+        failed_create_id(&self.request_id)
     }
 
     /// The PhysicalResourceId a FAILED response carries: the request's own for Update and
@@ -129,32 +126,25 @@ pub enum RequestError {
 impl Request {
     /// Decodes the event's raw JSON text.
     pub fn decode_raw(raw: &str) -> Result<Self, RequestError> {
-        let payload: Value =
-            serde_json::from_str(raw).map_err(|e| RequestError::Unreadable(e.to_string()))?;
-        Self::decode(&payload)
+        Self::decode(parse_event(raw)?)
     }
 
-    pub fn decode(payload: &Value) -> Result<Self, RequestError> {
-        match payload.get("RequestType").and_then(Value::as_str) {
+    /// Decodes a parsed event, taking it over (nothing is copied).
+    pub fn decode(payload: Value) -> Result<Self, RequestError> {
+        let request_type = payload.get("RequestType").and_then(Value::as_str);
+        match request_type {
             Some("Create" | "Update" | "Delete") => {}
             Some(other) => return Err(RequestError::UnknownRequestType(other.to_owned())),
             None => return Err(RequestError::Malformed("RequestType is missing".into())),
         }
-        for (kind, key) in [
-            ("Update", "PhysicalResourceId"),
-            ("Delete", "PhysicalResourceId"),
-        ] {
-            if payload["RequestType"] == kind
-                && payload
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-            {
+        for kind in ["Update", "Delete"] {
+            let id = payload.get("PhysicalResourceId").and_then(Value::as_str);
+            if request_type == Some(kind) && id.is_none_or(str::is_empty) {
                 return Err(RequestError::MissingPhysicalId(kind));
             }
         }
-        let request: CloudFormationCustomResourceRequest = serde_json::from_value(payload.clone())
-            .map_err(|e| RequestError::Malformed(e.to_string()))?;
+        let request: CloudFormationCustomResourceRequest =
+            serde_json::from_value(payload).map_err(|e| RequestError::Malformed(e.to_string()))?;
         Ok(match request {
             CloudFormationCustomResourceRequest::Create(r) => Request::Create {
                 resource_type: r.resource_type,
@@ -177,35 +167,10 @@ impl Request {
     }
 }
 
-/// What a resource manages: one account's registry policy in a region, or one repository's
-/// policy.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
-    Registry { region: String },
-    Repository { region: String, name: String },
-}
-
-impl Target {
-    pub fn region(&self) -> &str {
-        match self {
-            Target::Registry { region } | Target::Repository { region, .. } => region,
-        }
-    }
-
-    pub fn repository_name(&self) -> Option<&str> {
-        match self {
-            Target::Registry { .. } => None,
-            Target::Repository { name, .. } => Some(name),
-        }
-    }
-
-    /// How a person would name it in a message.
-    pub fn describe(&self) -> String {
-        match self {
-            Target::Registry { region } => format!("the registry in {region}"),
-            Target::Repository { region, name } => format!("repository {name:?} in {region}"),
-        }
-    }
+/// Parses the event's JSON text, once. An event that does not parse (not JSON, or nested
+/// past the parser's limit) still has its envelope read by [`Envelope::from_raw`].
+pub fn parse_event(raw: &str) -> Result<Value, RequestError> {
+    serde_json::from_str(raw).map_err(|e| RequestError::Unreadable(e.to_string()))
 }
 
 /// The resource's desired state, from validated properties.
@@ -299,48 +264,10 @@ pub fn desired_state(
         other => return Err(PropertyError::NotAnObject(other.to_string())),
     };
     let kind = Kind::of(resource_type, map)?;
-    for name in map.keys() {
-        let known = KNOWN_PROPERTIES.contains(&name.as_str())
-            || CLOUDFORMATION_PROPERTIES.contains(&name.as_str());
-        if !known {
-            return Err(PropertyError::Unknown {
-                name: name.clone(),
-                hint: unknown_property_hint(name),
-            });
-        }
-    }
+    check_known(map)?;
     let adopt = boolean(map, "Adopt")?;
     let force = boolean(map, "Force")?;
-    let region = string(map, "Region")?;
-    let repository_name = string(map, "RepositoryName")?;
-
-    let region = match region.or(default_region) {
-        Some(region) if valid_region(region) => region.to_owned(),
-        Some(region) => return Err(PropertyError::BadRegion(region.to_owned())),
-        None => return Err(PropertyError::NoRegion),
-    };
-    let target = match kind {
-        Kind::Registry => {
-            if repository_name.is_some() {
-                return Err(PropertyError::RepositoryOnly("RepositoryName"));
-            }
-            if map.contains_key("Force") {
-                return Err(PropertyError::RepositoryOnly("Force"));
-            }
-            Target::Registry { region }
-        }
-        Kind::Repository => {
-            let name = repository_name
-                .ok_or_else(|| PropertyError::MissingRepositoryName(resource_type.to_owned()))?;
-            if !valid_repository_name(name) {
-                return Err(PropertyError::BadRepositoryName(name.to_owned()));
-            }
-            Target::Repository {
-                region,
-                name: name.to_owned(),
-            }
-        }
-    };
+    let target = target(kind, resource_type, map, default_region)?;
     let policy = Policy::from_property(
         map.get("PolicyText")
             .ok_or(PropertyError::MissingPolicyText)?,
@@ -351,6 +278,59 @@ pub fn desired_state(
         adopt,
         force,
     })
+}
+
+/// Every property is one this provider knows, or one CloudFormation adds itself.
+fn check_known(map: &Map<String, Value>) -> Result<(), PropertyError> {
+    let unknown = map.keys().find(|name| {
+        !KNOWN_PROPERTIES.contains(&name.as_str())
+            && !CLOUDFORMATION_PROPERTIES.contains(&name.as_str())
+    });
+    match unknown {
+        Some(name) => Err(PropertyError::Unknown {
+            name: name.clone(),
+            hint: unknown_property_hint(name),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The target the properties name: the region, and the repository for repository policies.
+fn target(
+    kind: Kind,
+    resource_type: &str,
+    map: &Map<String, Value>,
+    default_region: Option<&str>,
+) -> Result<Target, PropertyError> {
+    let region = string(map, "Region")?;
+    let repository_name = string(map, "RepositoryName")?;
+    let region = match region.or(default_region) {
+        Some(region) if valid_region(region) => region.to_owned(),
+        Some(region) => return Err(PropertyError::BadRegion(region.to_owned())),
+        None => return Err(PropertyError::NoRegion),
+    };
+    match kind {
+        Kind::Registry => {
+            if repository_name.is_some() {
+                return Err(PropertyError::RepositoryOnly("RepositoryName"));
+            }
+            if map.contains_key("Force") {
+                return Err(PropertyError::RepositoryOnly("Force"));
+            }
+            Ok(Target::Registry { region })
+        }
+        Kind::Repository => {
+            let name = repository_name
+                .ok_or_else(|| PropertyError::MissingRepositoryName(resource_type.to_owned()))?;
+            if !valid_repository_name(name) {
+                return Err(PropertyError::BadRepositoryName(name.to_owned()));
+            }
+            Ok(Target::Repository {
+                region,
+                name: name.to_owned(),
+            })
+        }
+    }
 }
 
 /// CloudFormation sends every scalar as a string, so `true` and `"true"` are both accepted;
@@ -411,34 +391,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
-}
-
-/// `us-east-1`, `cn-north-1`, `us-gov-west-1`, `eu-isoe-west-1`, ...
-pub fn valid_region(region: &str) -> bool {
-    let parts: Vec<&str> = region.split('-').collect();
-    parts.len() >= 3
-        && parts.len() <= 5
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| n > 0 && !parts[parts.len() - 1].starts_with('0'))
-}
-
-/// ECR's rule: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2 to 256
-/// characters.
-pub fn valid_repository_name(name: &str) -> bool {
-    (2..=256).contains(&name.len())
-        && name.split('/').all(|component| {
-            !component.is_empty()
-                && component.split(['.', '_', '-']).all(|run| {
-                    !run.is_empty()
-                        && run
-                            .bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                })
-        })
 }
 
 #[cfg(test)]
@@ -539,45 +491,13 @@ mod tests {
     }
 
     #[test]
-    fn names_and_regions_follow_ecr_rules() {
-        for ok in ["ab", "team/app", "a.b_c-d/e1", &"a".repeat(256)] {
-            assert!(valid_repository_name(ok), "{ok}");
-        }
-        for bad in [
-            "a",
-            "App",
-            "a//b",
-            "/a",
-            "a-",
-            "-a",
-            "a..b",
-            &"a".repeat(257),
-        ] {
-            assert!(!valid_repository_name(bad), "{bad}");
-        }
-        for ok in ["us-east-1", "cn-north-1", "us-gov-west-1", "eu-isoe-west-1"] {
-            assert!(valid_region(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "us-east",
-            "us-east-01",
-            "US-EAST-1",
-            "us_east_1",
-            "us-east-1/../x",
-        ] {
-            assert!(!valid_region(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn envelope_survives_a_payload_that_does_not_decode() {
         let payload = json!({"RequestType": "Upsert", "ResponseURL": "https://x", "RequestId": "r1", "StackId": 5});
         let envelope = Envelope::from_payload(&payload);
         assert_eq!(envelope.response_url.as_deref(), Some("https://x"));
         assert_eq!(envelope.failure_physical_id(), "failed-create:r1");
         assert_eq!(
-            Request::decode(&payload).expect_err("unknown type"),
+            Request::decode(payload).expect_err("unknown type"),
             RequestError::UnknownRequestType("Upsert".into())
         );
     }

@@ -1,22 +1,36 @@
 //! A CloudFormation custom-resource provider for Amazon ECR registry permission policies and
 //! repository policies.
 //!
-//! - [`event`]: the request, resource types and properties;
-//! - [`policy`]: policy documents, limits and equivalence;
-//! - [`lifecycle`]: the Create/Update/Delete decisions and their execution;
-//! - [`ecr`]: ECR behind a narrow trait, the SDK adapter and an in-memory ECR;
-//! - [`response`]: the response body, the `ResponseURL` allow-list and the PUT;
-//! - [`guard`]: deadline and panic safety;
-//! - [`provider`]: one event in, exactly one response out.
+//! The modules, from the bottom layer up; each uses only the layers below it (README,
+//! Development):
+//!
+//! 1. [`identity`]: targets, ECR's naming rules, ARNs and PhysicalResourceIds;
+//!    [`retry`]: the one backoff-until-a-deadline; [`guard`]: deadline and panic safety;
+//!    [`logging`]: JSON log lines.
+//! 2. [`policy`]: policy documents, limits and equivalence.
+//! 3. [`event`]: the request, resource types and properties; [`ecr`]: ECR behind a narrow
+//!    trait, and the SDK adapter; [`response`]: the response body and `Data`, the
+//!    `ResponseURL` allow-list and the PUT.
+//! 4. [`error`]: why a request failed, in the user's words.
+//! 5. [`plan`]: the Create/Update/Delete decisions, as plain functions.
+//! 6. [`lifecycle`]: carries the decisions out against ECR.
+//! 7. [`provider`]: one event in, exactly one response out.
+//!
+//! Test support (the in-memory ECR, the fuzz entry points) is compiled only with the
+//! `test-util` feature, never into the function.
 
 pub mod ecr;
 pub mod error;
 pub mod event;
+#[cfg(feature = "test-util")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
+pub mod identity;
 pub mod lifecycle;
 pub mod logging;
+pub mod plan;
 pub mod policy;
 pub mod provider;
 pub mod response;
+pub mod retry;

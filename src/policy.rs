@@ -453,10 +453,14 @@ mod tests {
 
     #[test]
     fn repeated_sids_and_not_principal_are_accepted() {
-        policy(json!({"Statement": [
+        let p = policy(json!({"Statement": [
             {"Sid":"S","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
             {"Sid":"S","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"NotAction":"ecr:BatchGetImage"}
         ]}));
+        let statements = p.document()["Statement"].as_array().expect("list");
+        assert_eq!(statements.len(), 2, "both statements kept");
+        assert!(statements.iter().all(|s| s["Sid"] == "S"));
+        assert!(statements[1].get("NotPrincipal").is_some());
     }
 
     #[test]

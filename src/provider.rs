@@ -3,11 +3,12 @@
 
 use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
-use crate::event::{Envelope, Request};
+use crate::event::{Envelope, Request, RequestError, parse_event};
 use crate::guard::{Budget, Interrupted, guarded};
 use crate::lifecycle::{self, Applied, Settings};
-use crate::response::{Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
-use serde_json::{Map, Value};
+use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
+use reqwest::Url;
+use serde_json::Value;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -113,11 +114,14 @@ impl<S: PolicyStore> Provider<S> {
         }
     }
 
+    /// The store it acts on, for tests to inspect.
+    #[cfg(feature = "test-util")]
     pub fn store(&self) -> &S {
         &self.store
     }
 
     /// Handles one event, given as a JSON value.
+    #[cfg(feature = "test-util")]
     pub async fn handle(
         &self,
         payload: Value,
@@ -127,13 +131,18 @@ impl<S: PolicyStore> Provider<S> {
     }
 
     /// Handles one event, given as the JSON text the runtime received, whose invocation ends
-    /// at `deadline_ms` (milliseconds since the epoch; 0 when unknown).
+    /// at `deadline_ms` (milliseconds since the epoch; 0 when unknown). The text is parsed
+    /// once; an event that does not parse still has its envelope read, and is answered.
     pub async fn handle_raw(
         &self,
         payload: &str,
         deadline_ms: u64,
     ) -> Result<Outcome, InvocationError> {
-        let envelope = Envelope::from_raw(payload);
+        let parsed = parse_event(payload);
+        let envelope = match &parsed {
+            Ok(event) => Envelope::from_payload(event),
+            Err(_) => Envelope::from_raw(payload),
+        };
         let span = tracing::info_span!(
             "event",
             request_id = %envelope.request_id,
@@ -141,54 +150,27 @@ impl<S: PolicyStore> Provider<S> {
             logical_resource_id = %envelope.logical_resource_id,
             request_type = envelope.request_type.as_deref().unwrap_or(""),
         );
-        self.handle_in_span(payload, envelope, deadline_ms)
+        self.handle_in_span(parsed, envelope, deadline_ms)
             .instrument(span)
             .await
     }
 
     async fn handle_in_span(
         &self,
-        payload: &str,
+        parsed: Result<Value, RequestError>,
         envelope: Envelope,
         deadline_ms: u64,
     ) -> Result<Outcome, InvocationError> {
-        // Nothing is done with an event before its ResponseURL is known to be safe.
-        let url = match self.config.urls.check(envelope.response_url.as_deref()) {
-            Ok(url) => url,
-            Err(refused) => {
-                tracing::error!(error = %refused, "refusing the event: nothing is sent and ECR is not called");
-                return Err(refused.into());
-            }
-        };
-        let budget = Budget::new(deadline_ms, self.config.default_budget);
-        tracing::info!(
-            response_url = %redact(&url),
-            deadline_fallback = budget.fallback,
-            "event received"
-        );
-
+        let (url, budget) = self.admit(&envelope, deadline_ms)?;
         let started = std::time::Instant::now();
         let ecr = Metered::new(&self.store);
-        let work = async {
-            let request = Request::decode_raw(payload)?;
-            lifecycle::execute(
-                &ecr,
-                &request,
-                &envelope.stack_id,
-                &self.config.settings,
-                budget.work_until,
-            )
-            .await
-        };
-        let result = match guarded(work, budget.work_until).await {
-            Ok(result) => result,
-            Err(Interrupted::TimedOut(allowed)) => Err(Failure::TimedOut(allowed)),
-            Err(Interrupted::Panicked(message)) => Err(Failure::Panicked(message)),
-        };
+        let result = self.work(&ecr, parsed, &envelope, &budget).await;
         let response = self.response(&envelope, result);
-        let body = response.to_body();
         let sending = std::time::Instant::now();
-        let sent = self.sender.send(&url, body, budget.respond_until).await;
+        let sent = self
+            .sender
+            .send(&url, response.to_body(), budget.respond_until)
+            .await;
         let timing = Timing {
             total: started.elapsed(),
             ecr: ecr.stats(),
@@ -196,19 +178,7 @@ impl<S: PolicyStore> Provider<S> {
         };
         match sent {
             Ok(attempts) => {
-                tracing::info!(
-                    status = ?response.status,
-                    physical_resource_id = %response.physical_resource_id,
-                    attempts,
-                    total_us = timing.total.as_micros() as u64,
-                    own_us = timing.own().as_micros() as u64,
-                    ecr_us = timing.ecr.waited.as_micros() as u64,
-                    response_us = timing.response.as_micros() as u64,
-                    ecr_reads = timing.ecr.reads,
-                    ecr_writes = timing.ecr.writes,
-                    ecr_deletes = timing.ecr.deletes,
-                    "response sent"
-                );
+                log_sent(&response, attempts, &timing);
                 Ok(Outcome {
                     response,
                     attempts,
@@ -219,6 +189,52 @@ impl<S: PolicyStore> Provider<S> {
                 tracing::error!(status = ?response.status, error = %error, "response not delivered");
                 Err(error.into())
             }
+        }
+    }
+
+    /// Nothing is done with an event before its ResponseURL is known to be safe; then its
+    /// time is budgeted.
+    fn admit(&self, envelope: &Envelope, deadline_ms: u64) -> Result<(Url, Budget), UrlRefused> {
+        let url = match self.config.urls.check(envelope.response_url.as_deref()) {
+            Ok(url) => url,
+            Err(refused) => {
+                tracing::error!(error = %refused, "refusing the event: nothing is sent and ECR is not called");
+                return Err(refused);
+            }
+        };
+        let budget = Budget::new(deadline_ms, self.config.default_budget);
+        tracing::info!(
+            response_url = %redact(&url),
+            deadline_fallback = budget.fallback,
+            "event received"
+        );
+        Ok((url, budget))
+    }
+
+    /// Decodes and carries out the request within the budget, whatever it does: a hang or
+    /// a panic becomes a failure.
+    async fn work<E: PolicyStore>(
+        &self,
+        ecr: &E,
+        parsed: Result<Value, RequestError>,
+        envelope: &Envelope,
+        budget: &Budget,
+    ) -> Result<Applied, Failure> {
+        let work = async {
+            let request = Request::decode(parsed?)?;
+            lifecycle::execute(
+                ecr,
+                &request,
+                &envelope.stack_id,
+                &self.config.settings,
+                budget.work_until,
+            )
+            .await
+        };
+        match guarded(work, budget.work_until).await {
+            Ok(result) => result,
+            Err(Interrupted::TimedOut(allowed)) => Err(Failure::TimedOut(allowed)),
+            Err(Interrupted::Panicked(message)) => Err(Failure::Panicked(message)),
         }
     }
 
@@ -234,7 +250,7 @@ impl<S: PolicyStore> Provider<S> {
                     Status::Failed,
                     Some(failure.to_string()),
                     envelope.failure_physical_id(),
-                    Map::new(),
+                    Data::default(),
                 )
             }
         };
@@ -249,6 +265,24 @@ impl<S: PolicyStore> Provider<S> {
             data,
         }
     }
+}
+
+/// The "response sent" line: the one the benchmark and the end-to-end suite read
+/// (`tests/interface.json` names its fields; `tests/interface.rs` pins them).
+fn log_sent(response: &Response, attempts: u32, timing: &Timing) {
+    tracing::info!(
+        status = ?response.status,
+        physical_resource_id = %response.physical_resource_id,
+        attempts,
+        total_us = timing.total.as_micros() as u64,
+        own_us = timing.own().as_micros() as u64,
+        ecr_us = timing.ecr.waited.as_micros() as u64,
+        response_us = timing.response.as_micros() as u64,
+        ecr_reads = timing.ecr.reads,
+        ecr_writes = timing.ecr.writes,
+        ecr_deletes = timing.ecr.deletes,
+        "response sent"
+    );
 }
 
 impl From<InvocationError> for lambda_runtime::Diagnostic {

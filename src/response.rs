@@ -1,9 +1,10 @@
 //! The answer to CloudFormation (CONTRACT 6): the body, its 4,096-byte limit, the
 //! `ResponseURL` allow-list, and the PUT with retries.
 
+use crate::identity::{Target, repository_arn, valid_region};
+use crate::retry::{self, Attempt, Backoff};
 use reqwest::Url;
 use serde::Serialize;
-use serde_json::{Map, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -30,7 +31,55 @@ pub struct Response {
     pub stack_id: String,
     pub request_id: String,
     pub logical_resource_id: String,
-    pub data: Map<String, Value>,
+    pub data: Data,
+}
+
+/// The response's `Data` (CONTRACT 6): what a stack reads with `!GetAtt`. Empty for a
+/// Delete and for FAILED.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Data {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `"true"` or `"false"`: CloudFormation reads every attribute as a string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<String>,
+    /// The compact policy as written; the first thing dropped when the body is too large.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_arn: Option<String>,
+}
+
+impl Data {
+    /// The data of a whole policy on `target`, owned by `account`.
+    pub fn policy(
+        target: &Target,
+        account: &str,
+        partition: &str,
+        adopted: bool,
+        policy_text: &str,
+    ) -> Self {
+        let (repository_name, repository_arn) = match target {
+            Target::Registry { .. } => (None, None),
+            Target::Repository { region, name } => (
+                Some(name.clone()),
+                Some(repository_arn(partition, region, account, name)),
+            ),
+        };
+        Self {
+            registry_id: Some(account.to_owned()),
+            region: Some(target.region().to_owned()),
+            adopted: Some(adopted.to_string()),
+            policy_text: Some(policy_text.to_owned()),
+            repository_name,
+            repository_arn,
+        }
+    }
 }
 
 /// The JSON CloudFormation reads.
@@ -44,7 +93,7 @@ struct Wire<'a> {
     stack_id: &'a str,
     request_id: &'a str,
     logical_resource_id: &'a str,
-    data: &'a Map<String, Value>,
+    data: &'a Data,
 }
 
 impl Response {
@@ -57,8 +106,10 @@ impl Response {
         if body.len() <= MAX_BODY_BYTES {
             return body;
         }
-        let mut data = self.data.clone();
-        data.remove("PolicyText");
+        let data = Data {
+            policy_text: None,
+            ..self.data.clone()
+        };
         let body = self.wire(&data, full);
         let Some(reason) = self
             .reason
@@ -85,7 +136,7 @@ impl Response {
     }
 
     /// Serialises with the reason cut at byte `reason_end` (a char boundary).
-    fn wire(&self, data: &Map<String, Value>, reason_end: Option<usize>) -> Vec<u8> {
+    fn wire(&self, data: &Data, reason_end: Option<usize>) -> Vec<u8> {
         let reason = self.reason.as_deref().map(|reason| {
             let end = reason_end.unwrap_or(reason.len());
             let cut = if end < reason.len() {
@@ -192,7 +243,7 @@ fn is_s3_host(host: &str) -> bool {
         return false;
     };
     let labels: Vec<&str> = rest.split('.').collect();
-    let region = |l: &str| crate::event::valid_region(l);
+    let region = |l: &str| valid_region(l);
     // Where the S3 endpoint starts, counted in labels from the left.
     let endpoint_start = match labels.as_slice() {
         [.., "s3", "dualstack", r] if region(r) => labels.len() - 3,
@@ -265,6 +316,7 @@ impl Sender {
     }
 
     /// A shorter first pause between attempts, for tests.
+    #[cfg(any(test, feature = "test-util"))]
     pub fn with_base_pause(mut self, pause: Duration) -> Self {
         self.base_pause = pause;
         self
@@ -279,52 +331,67 @@ impl Sender {
         deadline: Instant,
     ) -> Result<u32, SendError> {
         let client = self.client()?;
-        let mut attempts = 0;
-        let mut pause = self.base_pause;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(SendError::OutOfTime {
-                    attempts,
-                    last: "deadline reached".into(),
-                });
-            }
-            attempts += 1;
-            let sent = client
-                .put(url.clone())
-                // CloudFormation's presigned URLs are signed for an empty content type.
-                .header(reqwest::header::CONTENT_TYPE, "")
-                .body(body.clone())
-                .timeout(left)
-                .send()
-                .await;
-            let last = match sent {
-                Ok(response) if response.status().is_success() => return Ok(attempts),
-                Ok(response) if response.status().is_client_error() => {
-                    return Err(SendError::Refused(response.status().as_u16()));
+        let backoff = Backoff {
+            first: self.base_pause,
+            max: Duration::from_secs(5),
+            jitter: 0.5..1.5,
+        };
+        let put = |attempt: u32| {
+            let body = body.clone();
+            async move {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Attempt::Stop(SendError::OutOfTime {
+                        attempts: attempt - 1,
+                        last: "deadline reached".into(),
+                    });
                 }
-                Ok(response) => format!("HTTP {}", response.status().as_u16()),
-                Err(e) => e.without_url().to_string(),
-            };
-            tracing::warn!(attempt = attempts, error = %last, "response PUT failed; retrying");
-            let jittered = pause.mul_f64(0.5 + fastrand::f64());
-            if Instant::now() + jittered >= deadline {
-                return Err(SendError::OutOfTime { attempts, last });
+                let sent = client
+                    .put(url.clone())
+                    // CloudFormation's presigned URLs are signed for an empty content type.
+                    .header(reqwest::header::CONTENT_TYPE, "")
+                    .body(body)
+                    .timeout(left)
+                    .send()
+                    .await;
+                let last = match sent {
+                    Ok(response) if response.status().is_success() => {
+                        return Attempt::Done(attempt);
+                    }
+                    Ok(response) if response.status().is_client_error() => {
+                        return Attempt::Stop(SendError::Refused(response.status().as_u16()));
+                    }
+                    Ok(response) => format!("HTTP {}", response.status().as_u16()),
+                    Err(e) => e.without_url().to_string(),
+                };
+                Attempt::Retry(SendError::OutOfTime {
+                    attempts: attempt,
+                    last,
+                })
             }
-            tokio::time::sleep(jittered).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
-        }
+        };
+        let retried = |error: &SendError, attempt: u32| {
+            if let SendError::OutOfTime { last, .. } = error {
+                tracing::warn!(attempt, error = %last, "response PUT failed; retrying");
+            }
+        };
+        retry::until(&backoff, deadline, put, retried)
+            .await
+            .map_err(|gave_up| gave_up.error)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn response(reason: Option<String>, policy: String) -> Response {
-        let mut data = Map::new();
-        data.insert("PolicyText".into(), policy.into());
-        data.insert("Region".into(), "us-east-1".into());
+        let data = Data {
+            policy_text: Some(policy),
+            region: Some("us-east-1".into()),
+            ..Data::default()
+        };
         Response {
             status: Status::Failed,
             reason,

@@ -8,7 +8,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use ecr_policy_provider::ecr::{Deleted, EcrError, LivePolicy, PolicyStore, SdkEcr};
-use ecr_policy_provider::event::Target;
+use ecr_policy_provider::identity::Target;
 
 fn error(status: u16, code: &str, message: &str) -> HttpResponse {
     let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);

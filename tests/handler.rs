@@ -6,7 +6,7 @@ mod support;
 
 use ecr_policy_provider::ecr::EcrError;
 use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
-use ecr_policy_provider::event::Target;
+use ecr_policy_provider::identity::Target;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -652,8 +652,10 @@ async fn a_create_whose_write_never_answers_is_undone_before_the_deadline() {
     assert_eq!(h.live(&registry()), None);
 }
 
+/// The write failed with ECR unavailable, so its outcome was unclear: the target is read
+/// again, nothing had landed, and nothing is deleted.
 #[tokio::test]
-async fn a_refused_write_is_not_undone() {
+async fn an_unclear_write_that_did_not_land_is_not_undone() {
     let h = Harness::new().await;
     h.store.fail_writes([unavailable()]);
     let r = h.send(h.event("repository-create.json")).await;
@@ -666,4 +668,26 @@ async fn a_refused_write_is_not_undone() {
         "{r}"
     );
     assert_eq!(h.store.calls().deletes, 0);
+}
+
+/// ECR refused the Create's write outright (not an IAM-propagation message, not unclear): it
+/// changed nothing, so there is nothing to undo and the target is not read again.
+#[tokio::test]
+async fn a_create_whose_write_ecr_refuses_is_not_undone() {
+    let h = Harness::new().await;
+    h.store.fail_writes([EcrError::AccessDenied {
+        operation: "SetRepositoryPolicy",
+        message: "not authorized".into(),
+    }]);
+    let r = h.send(h.event("repository-create.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("ECR denied SetRepositoryPolicy: not authorized"),
+        "{reason}"
+    );
+    assert!(!reason.contains("landed"), "no undo was needed: {reason}");
+    let calls = h.store.calls();
+    assert_eq!((calls.reads, calls.writes, calls.deletes), (1, 1, 0));
+    assert_eq!(h.live(&repo("app")), None);
 }

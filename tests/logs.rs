@@ -4,59 +4,33 @@
 mod support;
 
 use ecr_policy_provider::ecr::memory::MemoryEcr;
-use ecr_policy_provider::logging;
 use serde_json::Value;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use support::{Recorder, deadline_in, event, provider};
-use tracing_subscriber::EnvFilter;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::{Recorder, capture_logs, deadline_in, event, provider};
 
 #[test]
 fn a_lifecycle_logs_json_lines_with_ids_and_no_presigned_query() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = logging::subscriber(move || writer.clone(), EnvFilter::new("debug"));
-    tracing::subscriber::with_default(subscriber, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let store = Arc::new(MemoryEcr::new());
-            store.create_repository("us-east-1", "app");
-            let recorder = Recorder::start(Vec::new()).await;
-            let provider = provider(store, &recorder);
-            for name in [
-                "repository-create.json",
-                "repository-update.json",
-                "bad-input.json",
-                "repository-delete.json",
-            ] {
-                provider
-                    .handle(
-                        event(name, &recorder.url),
-                        deadline_in(Duration::from_secs(30)),
-                    )
-                    .await
-                    .expect("delivered");
-            }
-        });
+    let text = capture_logs("debug", || async {
+        let store = Arc::new(MemoryEcr::new());
+        store.create_repository("us-east-1", "app");
+        let recorder = Recorder::start(Vec::new()).await;
+        let provider = provider(store, &recorder);
+        for name in [
+            "repository-create.json",
+            "repository-update.json",
+            "bad-input.json",
+            "repository-delete.json",
+        ] {
+            provider
+                .handle(
+                    event(name, &recorder.url),
+                    deadline_in(Duration::from_secs(30)),
+                )
+                .await
+                .expect("delivered");
+        }
     });
-    let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
     assert!(
         !text.contains("secret-signature"),
         "the presigned signature leaked"

@@ -2,7 +2,7 @@
 //! operations the provider uses, with counters and injectable faults.
 
 use super::{Deleted, EcrError, LivePolicy, PolicyStore};
-use crate::event::Target;
+use crate::identity::Target;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 

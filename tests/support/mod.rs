@@ -186,3 +186,40 @@ pub fn provider_with(store: Arc<MemoryEcr>, config: Config) -> Provider<Arc<Memo
     let sender = Sender::new().with_base_pause(Duration::from_millis(10));
     Provider::new(store, sender, config)
 }
+
+/// A log writer that keeps what it is given.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `work` on a fresh runtime under the provider's own JSON log subscriber at `level`,
+/// and returns everything it logged.
+pub fn capture_logs<F: std::future::Future<Output = ()>>(
+    level: &str,
+    work: impl FnOnce() -> F,
+) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = ecr_policy_provider::logging::subscriber(
+        move || writer.clone(),
+        tracing_subscriber::EnvFilter::new(level),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work())
+    });
+    let text = captured.0.lock().expect("lock").clone();
+    String::from_utf8(text).expect("utf-8")
+}

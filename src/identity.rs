@@ -1,0 +1,389 @@
+//! What a resource manages and how it is named: the target (a registry or a repository in a
+//! region), ECR's naming rules, partitions and ARNs, and the PhysicalResourceId of every kind
+//! of resource (CONTRACT 4 and 9). The bottom layer: it imports nothing else of this crate.
+
+/// The prefix of the PhysicalResourceId a failed Create answers with.
+pub const FAILED_CREATE_PREFIX: &str = "failed-create:";
+/// The prefix of a registry policy's PhysicalResourceId.
+const REGISTRY_PREFIX: &str = "registry-policy:";
+/// The prefix of a statement resource's PhysicalResourceId.
+const STATEMENTS_PREFIX: &str = "ecr-policy-statements/";
+/// The longest PhysicalResourceId CloudFormation accepts.
+pub const MAX_PHYSICAL_ID_BYTES: usize = 1024;
+
+/// What a resource manages: one account's registry policy in a region, or one repository's
+/// policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Registry { region: String },
+    Repository { region: String, name: String },
+}
+
+impl Target {
+    pub fn region(&self) -> &str {
+        match self {
+            Target::Registry { region } | Target::Repository { region, .. } => region,
+        }
+    }
+
+    pub fn repository_name(&self) -> Option<&str> {
+        match self {
+            Target::Registry { .. } => None,
+            Target::Repository { name, .. } => Some(name),
+        }
+    }
+
+    /// How a person would name it in a message.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Registry { region } => format!("the registry in {region}"),
+            Target::Repository { region, name } => format!("repository {name:?} in {region}"),
+        }
+    }
+}
+
+/// `us-east-1`, `cn-north-1`, `us-gov-west-1`, `eu-isoe-west-1`, ...
+pub fn valid_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 5
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1]
+            .parse::<u8>()
+            .is_ok_and(|n| n > 0 && !parts[parts.len() - 1].starts_with('0'))
+}
+
+/// ECR's rule: `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`, 2 to 256
+/// characters.
+pub fn valid_repository_name(name: &str) -> bool {
+    (2..=256).contains(&name.len())
+        && name.split('/').all(|component| {
+            !component.is_empty()
+                && component.split(['.', '_', '-']).all(|run| {
+                    !run.is_empty()
+                        && run
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+        })
+}
+
+/// An AWS account id: twelve digits.
+pub fn valid_account(account: &str) -> bool {
+    account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The partition of the stack's ARN, else the one the region belongs to.
+pub fn partition(stack_id: &str, region: &str) -> String {
+    match stack_id.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", partition, ..] if partition.starts_with("aws") => (*partition).to_owned(),
+        _ if region.starts_with("cn-") => "aws-cn".to_owned(),
+        _ if region.starts_with("us-gov-") => "aws-us-gov".to_owned(),
+        _ => "aws".to_owned(),
+    }
+}
+
+/// The account in a stack's ARN (`arn:aws:cloudformation:<region>:<account>:stack/...`);
+/// empty when the id is not an ARN.
+pub fn account_of_stack(stack_id: &str) -> &str {
+    stack_id.split(':').nth(4).unwrap_or_default()
+}
+
+/// `arn:<partition>:ecr:<region>:<account>:repository/<name>`.
+pub fn repository_arn(partition: &str, region: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:ecr:{region}:{account}:repository/{name}")
+}
+
+/// The id a failed Create answers with; CloudFormation's follow-up Delete of it touches
+/// nothing (CONTRACT 4).
+pub fn failed_create_id(request_id: &str) -> String {
+    format!("{FAILED_CREATE_PREFIX}{request_id}")
+}
+
+/// What a PhysicalResourceId names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhysicalId {
+    /// A whole policy this provider manages, in the account that owns it.
+    Policy { target: Target, account: String },
+    /// Some statements, by Sid, inside a policy (CONTRACT 9). `tag` tells apart two resources
+    /// that name the same Sids on one target.
+    Statements {
+        target: Target,
+        account: String,
+        tag: String,
+        sids: Vec<String>,
+    },
+    /// The id of a failed Create.
+    FailedCreate,
+    /// Not an id this provider issues.
+    Foreign,
+}
+
+impl PhysicalId {
+    /// Reads a PhysicalResourceId back into what it names.
+    pub fn parse(id: &str) -> Self {
+        if id.starts_with(FAILED_CREATE_PREFIX) {
+            return PhysicalId::FailedCreate;
+        }
+        if let Some(rest) = id.strip_prefix(STATEMENTS_PREFIX) {
+            return parse_statements(rest).unwrap_or(PhysicalId::Foreign);
+        }
+        match parse_policy(id) {
+            Some((target, account)) => PhysicalId::Policy { target, account },
+            None => PhysicalId::Foreign,
+        }
+    }
+
+    /// The id's text. `partition` only shows in repository ids (they are the repository's
+    /// ARN). `None` for the ids that carry no target.
+    pub fn format(&self, partition: &str) -> Option<String> {
+        match self {
+            PhysicalId::Policy { target, account } => Some(policy_id(target, account, partition)),
+            PhysicalId::Statements {
+                target,
+                account,
+                tag,
+                sids,
+            } => {
+                let sids: Vec<String> = sids.iter().map(|s| encode_sid(s)).collect();
+                Some(format!(
+                    "{STATEMENTS_PREFIX}{tag}/{}/{}",
+                    sids.join(","),
+                    policy_id(target, account, partition)
+                ))
+            }
+            PhysicalId::FailedCreate | PhysicalId::Foreign => None,
+        }
+    }
+}
+
+/// The id of a whole policy: `registry-policy:<region>:<account>`, or the repository's ARN.
+fn policy_id(target: &Target, account: &str, partition: &str) -> String {
+    match target {
+        Target::Registry { region } => format!("{REGISTRY_PREFIX}{region}:{account}"),
+        Target::Repository { region, name } => repository_arn(partition, region, account, name),
+    }
+}
+
+fn parse_policy(id: &str) -> Option<(Target, String)> {
+    let account_ok = |a: &str| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = id.strip_prefix(REGISTRY_PREFIX) {
+        let (region, account) = rest.split_once(':')?;
+        return (account_ok(account) && valid_region(region)).then(|| {
+            let target = Target::Registry {
+                region: region.to_owned(),
+            };
+            (target, account.to_owned())
+        });
+    }
+    let parts: Vec<&str> = id.splitn(6, ':').collect();
+    let ["arn", partition, "ecr", region, account, resource] = parts.as_slice() else {
+        return None;
+    };
+    let name = resource.strip_prefix("repository/")?;
+    (partition.starts_with("aws")
+        && valid_region(region)
+        && account_ok(account)
+        && valid_repository_name(name))
+    .then(|| {
+        let target = Target::Repository {
+            region: (*region).to_owned(),
+            name: name.to_owned(),
+        };
+        (target, (*account).to_owned())
+    })
+}
+
+/// `<tag>/<sid>,<sid>/<policy id>`; the policy id may itself hold `/` (a repository name).
+fn parse_statements(rest: &str) -> Option<PhysicalId> {
+    let mut parts = rest.splitn(3, '/');
+    let (tag, sids, policy) = (parts.next()?, parts.next()?, parts.next()?);
+    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return None;
+    }
+    let sids = sids
+        .split(',')
+        .map(decode_sid)
+        .collect::<Option<Vec<String>>>()?;
+    if sids.iter().any(String::is_empty) {
+        return None;
+    }
+    let (target, account) = parse_policy(policy)?;
+    Some(PhysicalId::Statements {
+        target,
+        account,
+        tag: tag.to_owned(),
+        sids,
+    })
+}
+
+/// Sids are free text to ECR; in an id, every byte outside `[A-Za-z0-9._-]` is written as
+/// `%XX`, so `,` and `/` can separate.
+fn encode_sid(sid: &str) -> String {
+    let mut out = String::with_capacity(sid.len());
+    for byte in sid.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn decode_sid(encoded: &str) -> Option<String> {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = encoded.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn registry() -> Target {
+        Target::Registry {
+            region: "us-west-2".into(),
+        }
+    }
+
+    fn repo() -> Target {
+        Target::Repository {
+            region: "eu-central-1".into(),
+            name: "team/app".into(),
+        }
+    }
+
+    #[test]
+    fn policy_ids_round_trip() {
+        for target in [registry(), repo()] {
+            let id = PhysicalId::Policy {
+                target,
+                account: ACCOUNT.into(),
+            };
+            let text = id.format("aws").expect("a target id");
+            assert!(text.len() <= MAX_PHYSICAL_ID_BYTES);
+            assert_eq!(PhysicalId::parse(&text), id);
+        }
+        let registry_id = PhysicalId::Policy {
+            target: registry(),
+            account: ACCOUNT.into(),
+        };
+        assert_eq!(
+            registry_id.format("aws").as_deref(),
+            Some("registry-policy:us-west-2:123456789012")
+        );
+        let repo_id = PhysicalId::Policy {
+            target: repo(),
+            account: ACCOUNT.into(),
+        };
+        assert_eq!(
+            repo_id.format("aws-cn").as_deref(),
+            Some("arn:aws-cn:ecr:eu-central-1:123456789012:repository/team/app")
+        );
+    }
+
+    #[test]
+    fn statement_ids_round_trip_whatever_the_sids_hold() {
+        for target in [registry(), repo()] {
+            let id = PhysicalId::Statements {
+                target,
+                account: ACCOUNT.into(),
+                tag: "5f0c2a9e".into(),
+                sids: vec!["AllowPull".into(), "a,b/c %d é".into()],
+            };
+            let text = id.format("aws").expect("a target id");
+            assert!(text.starts_with("ecr-policy-statements/5f0c2a9e/AllowPull,a%2Cb%2Fc"));
+            assert_eq!(PhysicalId::parse(&text), id, "{text}");
+        }
+    }
+
+    #[test]
+    fn ids_this_provider_does_not_issue_are_foreign() {
+        for id in [
+            "",
+            "registry-policy:nowhere:1",
+            "arn:aws:s3:::bucket",
+            "arn:aws:ecr:us-east-1:123456789012:repository/UPPER",
+            "my-policy",
+            "ecr-policy-statements/t/S/my-policy",
+            "ecr-policy-statements//S/registry-policy:us-east-1:123456789012",
+            "ecr-policy-statements/t//registry-policy:us-east-1:123456789012",
+            "ecr-policy-statements/t/%ZZ/registry-policy:us-east-1:123456789012",
+            "ecr-policy-statements/t/S",
+        ] {
+            assert_eq!(PhysicalId::parse(id), PhysicalId::Foreign, "{id}");
+        }
+        assert_eq!(
+            PhysicalId::parse(&failed_create_id("5f0c")),
+            PhysicalId::FailedCreate
+        );
+    }
+
+    #[test]
+    fn names_and_regions_follow_ecr_rules() {
+        for ok in ["ab", "team/app", "a.b_c-d/e1", &"a".repeat(256)] {
+            assert!(valid_repository_name(ok), "{ok}");
+        }
+        for bad in [
+            "a",
+            "App",
+            "a//b",
+            "/a",
+            "a-",
+            "-a",
+            "a..b",
+            &"a".repeat(257),
+        ] {
+            assert!(!valid_repository_name(bad), "{bad}");
+        }
+        for ok in ["us-east-1", "cn-north-1", "us-gov-west-1", "eu-isoe-west-1"] {
+            assert!(valid_region(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "us-east",
+            "us-east-01",
+            "US-EAST-1",
+            "us_east_1",
+            "us-east-1/../x",
+        ] {
+            assert!(!valid_region(bad), "{bad}");
+        }
+        assert!(valid_account(ACCOUNT));
+        assert!(!valid_account("12345678901"));
+    }
+
+    #[test]
+    fn partition_comes_from_the_stack_or_the_region() {
+        assert_eq!(
+            partition(
+                "arn:aws-cn:cloudformation:cn-north-1:1:stack/s/x",
+                "cn-north-1"
+            ),
+            "aws-cn"
+        );
+        assert_eq!(partition("", "us-gov-west-1"), "aws-us-gov");
+        assert_eq!(partition("", "us-east-1"), "aws");
+        assert_eq!(
+            account_of_stack("arn:aws:cloudformation:us-east-1:123456789012:stack/s/1"),
+            ACCOUNT
+        );
+        assert_eq!(account_of_stack("not an arn"), "");
+    }
+}
