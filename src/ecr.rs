@@ -28,6 +28,17 @@ pub struct LivePolicy {
     pub text: String,
 }
 
+/// A registry's policy scope (CONTRACT 10): under V1 a registry policy may grant only the
+/// replication and pull-through-cache actions; under V2 any ECR action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyScope {
+    V1,
+    V2,
+}
+
+/// The account setting that holds the registry policy scope.
+pub const POLICY_SCOPE_SETTING: &str = "REGISTRY_POLICY_SCOPE";
+
 /// What a delete found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {
@@ -113,6 +124,12 @@ pub trait PolicyStore: Send + Sync {
         target: &Target,
         registry_id: Option<&str>,
     ) -> impl Future<Output = Result<Deleted, EcrError>> + Send;
+
+    /// The registry's policy scope in `region` (`GetAccountSetting`).
+    fn policy_scope(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Result<PolicyScope, EcrError>> + Send;
 }
 
 impl<T: PolicyStore> PolicyStore for Arc<T> {
@@ -136,6 +153,12 @@ impl<T: PolicyStore> PolicyStore for Arc<T> {
         registry_id: Option<&str>,
     ) -> impl Future<Output = Result<Deleted, EcrError>> + Send {
         (**self).delete(target, registry_id)
+    }
+    fn policy_scope(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Result<PolicyScope, EcrError>> + Send {
+        (**self).policy_scope(region)
     }
 }
 
@@ -425,6 +448,26 @@ impl PolicyStore for SdkEcr {
             Err(Fault::Error(e)) => Err(e),
         }
     }
+
+    async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
+        const OP: &str = "GetAccountSetting";
+        let out = self
+            .client(region)
+            .get_account_setting()
+            .name(POLICY_SCOPE_SETTING)
+            .send()
+            .await
+            .map_err(|e| unexpected(OP, map_sdk_error(OP, e)))?;
+        match out.value() {
+            Some("V1") => Ok(PolicyScope::V1),
+            Some("V2") => Ok(PolicyScope::V2),
+            other => Err(EcrError::Other {
+                operation: OP,
+                code: "UnexpectedValue".into(),
+                message: format!("{POLICY_SCOPE_SETTING} is {other:?}, not V1 or V2"),
+            }),
+        }
+    }
 }
 
 /// What one request asked of ECR: calls by kind and the time spent waiting on them.
@@ -494,6 +537,11 @@ impl<S: PolicyStore> PolicyStore for Metered<'_, S> {
         registry_id: Option<&str>,
     ) -> Result<Deleted, EcrError> {
         self.timed(|s| s.deletes += 1, self.inner.delete(target, registry_id))
+            .await
+    }
+
+    async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
+        self.timed(|s| s.reads += 1, self.inner.policy_scope(region))
             .await
     }
 }

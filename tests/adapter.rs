@@ -2,12 +2,13 @@
 //! error ECR sends is mapped to what the lifecycle expects.
 
 use aws_sdk_ecr::Client;
+use aws_sdk_ecr::operation::get_account_setting::GetAccountSettingOutput;
 use aws_sdk_ecr::operation::get_registry_policy::GetRegistryPolicyOutput;
 use aws_sdk_ecr::operation::set_repository_policy::SetRepositoryPolicyOutput;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
-use ecr_policy_provider::ecr::{Deleted, EcrError, LivePolicy, PolicyStore, SdkEcr};
+use ecr_policy_provider::ecr::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore, SdkEcr};
 use ecr_policy_provider::identity::Target;
 
 fn error(status: u16, code: &str, message: &str) -> HttpResponse {
@@ -219,4 +220,65 @@ async fn throttling_that_outlasts_the_retries_is_unavailable() {
         .await
         .expect_err("throttled");
     assert!(matches!(err, EcrError::Unavailable { .. }), "{err:?}");
+}
+
+fn setting(value: &'static str) -> Rule {
+    mock!(Client::get_account_setting)
+        .match_requests(|r| r.name() == Some("REGISTRY_POLICY_SCOPE"))
+        .then_output(move || {
+            GetAccountSettingOutput::builder()
+                .name("REGISTRY_POLICY_SCOPE")
+                .value(value)
+                .build()
+        })
+}
+
+#[tokio::test]
+async fn the_registry_policy_scope_is_read_from_the_account_setting() {
+    for (value, scope) in [("V1", PolicyScope::V1), ("V2", PolicyScope::V2)] {
+        let rule = setting(value);
+        assert_eq!(adapter(&[&rule]).policy_scope("us-east-1").await, Ok(scope));
+    }
+    let odd = setting("V3");
+    let err = adapter(&[&odd])
+        .policy_scope("us-east-1")
+        .await
+        .expect_err("not a scope");
+    assert!(err.to_string().contains("not V1 or V2"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreadable_policy_scope_is_an_error_not_a_scope() {
+    let denied = mock!(Client::get_account_setting).then_http_response(|| {
+        error(
+            400,
+            "AccessDeniedException",
+            "User is not authorized to perform: ecr:GetAccountSetting",
+        )
+    });
+    let err = adapter(&[&denied])
+        .policy_scope("us-east-1")
+        .await
+        .expect_err("denied");
+    assert!(
+        matches!(
+            err,
+            EcrError::AccessDenied {
+                operation: "GetAccountSetting",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // An emulator without the operation (moto) answers as for an unknown action.
+    let unknown = mock!(Client::get_account_setting)
+        .then_http_response(|| error(400, "UnknownOperationException", ""));
+    let err = adapter(&[&unknown])
+        .policy_scope("us-east-1")
+        .await
+        .expect_err("unknown operation");
+    assert!(
+        matches!(err, EcrError::Other { operation: "GetAccountSetting", ref code, .. } if code == "UnknownOperationException"),
+        "{err:?}"
+    );
 }

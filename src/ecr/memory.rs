@@ -1,7 +1,7 @@
 //! An in-memory ECR for tests and benchmarks: the same answers as the real service for the
 //! operations the provider uses, with counters and injectable faults.
 
-use super::{Deleted, EcrError, LivePolicy, PolicyStore};
+use super::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore};
 use crate::identity::Target;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -15,6 +15,8 @@ pub struct Calls {
     pub reads: usize,
     pub writes: usize,
     pub deletes: usize,
+    /// `GetAccountSetting` calls.
+    pub settings: usize,
 }
 
 #[derive(Default)]
@@ -28,6 +30,8 @@ struct State {
     delete_failures: VecDeque<EcrError>,
     hang: bool,
     panic_next: bool,
+    /// `None` answers V2, the scope of registries created since 2023.
+    scope: Option<Result<PolicyScope, EcrError>>,
 }
 
 /// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
@@ -105,6 +109,11 @@ impl MemoryEcr {
     /// The next deletes fail with these errors, in order.
     pub fn fail_deletes(&self, errors: impl IntoIterator<Item = EcrError>) {
         self.state().delete_failures.extend(errors);
+    }
+
+    /// What `GetAccountSetting` answers for the registry policy scope.
+    pub fn set_policy_scope(&self, scope: Result<PolicyScope, EcrError>) {
+        self.state().scope = Some(scope);
     }
 
     /// Every call from now on never returns.
@@ -233,5 +242,12 @@ impl PolicyStore for MemoryEcr {
         } else {
             Deleted::AlreadyGone
         })
+    }
+
+    async fn policy_scope(&self, _region: &str) -> Result<PolicyScope, EcrError> {
+        self.maybe_hang().await;
+        let mut state = self.state();
+        state.calls.settings += 1;
+        state.scope.clone().unwrap_or(Ok(PolicyScope::V2))
     }
 }
