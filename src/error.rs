@@ -3,6 +3,8 @@
 
 use crate::ecr::EcrError;
 use crate::event::{PropertyError, RequestError};
+use crate::lock::{LockError, TABLE_VARIABLE};
+use crate::policy::MAX_POLICY_CHARS;
 use std::time::Duration;
 
 /// The actions a registry policy may grant while the registry's policy scope is V1.
@@ -31,6 +33,48 @@ pub enum Failure {
          update; delete the resource and create it again"
     )]
     UpdateOfFailedCreate(String),
+    #[error(
+        "PhysicalResourceId {0:?} names a whole policy or statements, and the properties now \
+         ask for the other kind; a resource cannot change kind: give it a new logical id"
+    )]
+    KindChanged(String),
+    #[error(
+        "{target} already has statements with Sid {} that differ from this resource's; set \
+         Adopt: true to take them over (they are then replaced, and removed with the stack), \
+         or give this resource's statements other Sids",
+        quote_list(.sids)
+    )]
+    SidsDiffer { target: String, sids: Vec<String> },
+    #[error(
+        "with these statements the policy of {target} would be {chars} characters long; ECR \
+         accepts at most {MAX_POLICY_CHARS}, so the statements do not fit: shorten them, \
+         merge them, or move grants to IAM policies. Nothing was written."
+    )]
+    MergedTooLong { target: String, chars: usize },
+    #[error(
+        "the live policy of {0} is not a JSON object, so no statement can be merged into it; \
+         replace it with a whole-policy resource (Adopt: true) or delete it first"
+    )]
+    LiveNotJson(String),
+    #[error(
+        "statement resources need the lock table: set the function's {TABLE_VARIABLE} \
+         environment variable to the DynamoDB table that template.yaml creates (deploying \
+         with template.yaml sets it)"
+    )]
+    NoLockTable,
+    #[error(
+        "another change to {target} held its lock for all of the {} s this request could \
+         wait; nothing was changed. Retry the stack operation.",
+        .waited.as_secs()
+    )]
+    Busy { target: String, waited: Duration },
+    #[error("{0}")]
+    Lock(#[from] LockError),
+    #[error(
+        "the PhysicalResourceId naming these Sids would be {0} bytes long; CloudFormation \
+         allows 1024: split the statements over several resources, or shorten their Sids"
+    )]
+    IdTooLong(usize),
     #[error("{}", rejected_message(.error, *.attempts, *.waited, .v1_actions))]
     PolicyRejected {
         error: EcrError,
@@ -96,4 +140,12 @@ fn rejected_message(
         ));
     }
     message
+}
+
+fn quote_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -1,7 +1,7 @@
 //! The CloudFormation request: decoding, resource types and properties (CONTRACT 2 and 3).
 
 use crate::identity::{Target, failed_create_id, valid_region, valid_repository_name};
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{Policy, PolicyError, Statements};
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 /// Properties CloudFormation adds itself; never an error.
 const CLOUDFORMATION_PROPERTIES: [&str; 2] = ["ServiceToken", "ServiceTimeout"];
 const KNOWN_PROPERTIES: [&str; 5] = ["PolicyText", "Adopt", "Region", "RepositoryName", "Force"];
+const STATEMENT_PROPERTIES: [&str; 5] = ["Statement", "Adopt", "Region", "RepositoryName", "Force"];
 const GENERIC_TYPE: &str = "AWS::CloudFormation::CustomResource";
 
 /// The fields every response needs, read leniently from any payload so that even an event
@@ -177,9 +178,36 @@ pub fn parse_event(raw: &str) -> Result<Value, RequestError> {
 #[derive(Debug, Clone)]
 pub struct Desired {
     pub target: Target,
-    pub policy: Policy,
+    pub content: Content,
     pub adopt: bool,
     pub force: bool,
+}
+
+/// What a resource owns of its target's policy.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// The whole document (`PolicyText`).
+    Policy(Policy),
+    /// Some statements, by Sid; the rest of the document belongs to others (CONTRACT 9).
+    Statements(Statements),
+}
+
+impl Desired {
+    /// The whole policy, for a whole-policy resource.
+    pub fn policy(&self) -> Option<&Policy> {
+        match &self.content {
+            Content::Policy(policy) => Some(policy),
+            Content::Statements(_) => None,
+        }
+    }
+
+    /// The statements, for a statement resource.
+    pub fn statements(&self) -> Option<&Statements> {
+        match &self.content {
+            Content::Policy(_) => None,
+            Content::Statements(statements) => Some(statements),
+        }
+    }
 }
 
 /// Why the properties cannot be used. Each message names the property and the fix.
@@ -188,7 +216,9 @@ pub enum PropertyError {
     #[error(
         "ResourceType {0:?} is not supported; use Custom::ECRRegistryPolicy, \
          Custom::ECRRepositoryPolicy (any Custom:: name ending in RegistryPolicy or \
-         RepositoryPolicy) or AWS::CloudFormation::CustomResource"
+         RepositoryPolicy), Custom::ECRRegistryPolicyStatement, \
+         Custom::ECRRepositoryPolicyStatement (ending in RegistryPolicyStatement or \
+         RepositoryPolicyStatement) or AWS::CloudFormation::CustomResource"
     )]
     UnsupportedResourceType(String),
     #[error("ResourceProperties must be an object of properties, got {0}")]
@@ -199,6 +229,13 @@ pub enum PropertyError {
     MissingPolicyText,
     #[error("property PolicyText {0}")]
     Policy(#[from] PolicyError),
+    #[error(
+        "property Statement is required: give the statement, or a list of them, that this \
+         resource adds to the policy"
+    )]
+    MissingStatement,
+    #[error("property Statement {0}")]
+    Statement(PolicyError),
     #[error("property {name} must be true or false, got {value}")]
     NotBoolean { name: &'static str, value: String },
     #[error("property {name} must be a string, got {value}")]
@@ -229,24 +266,43 @@ enum Kind {
     Repository,
 }
 
-impl Kind {
+/// Which kind of target a resource type manages, and whether it owns the whole policy or
+/// some statements of it (CONTRACT 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ResourceKind {
+    target: Kind,
+    statements: bool,
+}
+
+impl ResourceKind {
     fn of(resource_type: &str, properties: &Map<String, Value>) -> Result<Self, PropertyError> {
         if resource_type == GENERIC_TYPE {
-            return Ok(if properties.contains_key("RepositoryName") {
+            let target = if properties.contains_key("RepositoryName") {
                 Kind::Repository
             } else {
                 Kind::Registry
-            });
+            };
+            let statements = properties.contains_key("Statement");
+            return Ok(Self { target, statements });
         }
         let custom = resource_type.starts_with("Custom::");
-        if custom && resource_type.ends_with("RegistryPolicy") {
-            Ok(Kind::Registry)
-        } else if custom && resource_type.ends_with("RepositoryPolicy") {
-            Ok(Kind::Repository)
-        } else {
-            Err(PropertyError::UnsupportedResourceType(
+        let kind = |target, statements| Ok(Self { target, statements });
+        match resource_type {
+            t if custom && t.ends_with("RegistryPolicy") => kind(Kind::Registry, false),
+            t if custom && t.ends_with("RepositoryPolicy") => kind(Kind::Repository, false),
+            t if custom && t.ends_with("RegistryPolicyStatement") => kind(Kind::Registry, true),
+            t if custom && t.ends_with("RepositoryPolicyStatement") => kind(Kind::Repository, true),
+            _ => Err(PropertyError::UnsupportedResourceType(
                 resource_type.to_owned(),
-            ))
+            )),
+        }
+    }
+
+    fn properties(&self) -> &'static [&'static str] {
+        if self.statements {
+            &STATEMENT_PROPERTIES
+        } else {
+            &KNOWN_PROPERTIES
         }
     }
 }
@@ -263,33 +319,39 @@ pub fn desired_state(
         Value::Null => &Map::new(),
         other => return Err(PropertyError::NotAnObject(other.to_string())),
     };
-    let kind = Kind::of(resource_type, map)?;
-    check_known(map)?;
+    let kind = ResourceKind::of(resource_type, map)?;
+    check_known(map, kind.properties())?;
     let adopt = boolean(map, "Adopt")?;
     let force = boolean(map, "Force")?;
-    let target = target(kind, resource_type, map, default_region)?;
-    let policy = Policy::from_property(
-        map.get("PolicyText")
-            .ok_or(PropertyError::MissingPolicyText)?,
-    )?;
+    let target = target(kind.target, resource_type, map, default_region)?;
+    let content = if kind.statements {
+        let statement = map
+            .get("Statement")
+            .ok_or(PropertyError::MissingStatement)?;
+        Content::Statements(Statements::from_property(statement).map_err(PropertyError::Statement)?)
+    } else {
+        let policy_text = map
+            .get("PolicyText")
+            .ok_or(PropertyError::MissingPolicyText)?;
+        Content::Policy(Policy::from_property(policy_text)?)
+    };
     Ok(Desired {
         target,
-        policy,
+        content,
         adopt,
         force,
     })
 }
 
 /// Every property is one this provider knows, or one CloudFormation adds itself.
-fn check_known(map: &Map<String, Value>) -> Result<(), PropertyError> {
+fn check_known(map: &Map<String, Value>, known: &[&str]) -> Result<(), PropertyError> {
     let unknown = map.keys().find(|name| {
-        !KNOWN_PROPERTIES.contains(&name.as_str())
-            && !CLOUDFORMATION_PROPERTIES.contains(&name.as_str())
+        !known.contains(&name.as_str()) && !CLOUDFORMATION_PROPERTIES.contains(&name.as_str())
     });
     match unknown {
         Some(name) => Err(PropertyError::Unknown {
             name: name.clone(),
-            hint: unknown_property_hint(name),
+            hint: unknown_property_hint(name, known),
         }),
         None => Ok(()),
     }
@@ -362,8 +424,8 @@ fn string<'a>(
     }
 }
 
-fn unknown_property_hint(name: &str) -> String {
-    let closest = KNOWN_PROPERTIES
+fn unknown_property_hint(name: &str, known_properties: &[&str]) -> String {
+    let closest = known_properties
         .iter()
         .map(|known| {
             (
@@ -374,7 +436,7 @@ fn unknown_property_hint(name: &str) -> String {
         .min();
     match closest {
         Some((distance, known)) if distance <= 3 => format!("; did you mean {known}?"),
-        _ => format!("; the properties are {}", KNOWN_PROPERTIES.join(", ")),
+        _ => format!("; the properties are {}", known_properties.join(", ")),
     }
 }
 

@@ -13,7 +13,8 @@
 //!    `ResponseURL` allow-list and the PUT.
 //! 4. [`error`]: why a request failed, in the user's words.
 //! 5. [`plan`]: the Create/Update/Delete decisions, as plain functions.
-//! 6. [`lifecycle`]: carries the decisions out against ECR.
+//! 6. [`lock`]: the per-target lease and record in DynamoDB (beside [`ecr`], used by the
+//!    lifecycle); [`lifecycle`]: carries the decisions out against ECR, under the lease.
 //! 7. [`provider`]: one event in, exactly one response out.
 //!
 //! Test support (the in-memory ECR, the fuzz entry points) is compiled only with the
@@ -28,6 +29,7 @@ pub mod fuzzing;
 pub mod guard;
 pub mod identity;
 pub mod lifecycle;
+pub mod lock;
 pub mod logging;
 pub mod plan;
 pub mod policy;

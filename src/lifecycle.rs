@@ -1,16 +1,20 @@
-//! Carries out Create, Update and Delete (CONTRACT 4) against a [`PolicyStore`]: reads the
-//! target, asks [`crate::plan`] what to do, and does it, with the IAM-propagation retry and
-//! the undo of a failed Create's unclear write.
+//! Carries out Create, Update and Delete (CONTRACT 4 and 9) against a [`PolicyStore`]: takes
+//! the target's lease when there is a lock table, reads the target (again, briefly, when the
+//! read does not match the last write), asks [`crate::plan`] what to do, and does it, with
+//! the IAM-propagation retry and the undo of a failed Create's unclear write.
 
 use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyStore};
 use crate::error::{Failure, Undo, V1_REGISTRY_ACTIONS};
-use crate::event::{Desired, PropertyError, Request};
-use crate::identity::{PhysicalId, Target, account_of_stack, partition};
-use crate::plan::{self, Approach, DeletePlan, Plan};
+use crate::event::{Content, Desired, PropertyError, Request};
+use crate::identity::{MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition};
+use crate::lock::{self, LockError, LockStore, NO_POLICY, Record};
+use crate::plan::{self, Approach, DeletePlan, Next, Refusal};
+use crate::policy::Policy;
 use crate::response::Data;
 use crate::retry::{self, Attempt, Backoff};
 use serde_json::Value;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 /// Settings the lifecycle needs from the function's configuration.
@@ -32,53 +36,77 @@ pub struct Applied {
     pub changed: bool,
 }
 
-/// What every step of one request needs.
-struct Context<'a> {
-    stack_id: &'a str,
-    settings: &'a Settings,
-    /// When the work must be done (the guard's); bounds the retries and the undo.
-    deadline: Instant,
+/// The lease this request holds, if any: kept outside the work, so that when the work is
+/// abandoned (timeout, panic) the provider still gives the lease back.
+#[derive(Debug, Default)]
+pub struct HeldLease(Mutex<Option<(String, String)>>);
+
+impl HeldLease {
+    fn set(&self, held: Option<(String, String)>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = held;
+    }
+
+    /// The lease still held (key and owner), taken out.
+    pub fn take(&self) -> Option<(String, String)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
 }
 
-/// Carries out one decoded request. `deadline` bounds the IAM-propagation retry.
-pub async fn execute<S: PolicyStore>(
+/// What every step of one request needs.
+pub struct Context<'a, L> {
+    pub stack_id: &'a str,
+    /// The request's id: the lease's owner, and the tag of a new statement resource.
+    pub request_id: &'a str,
+    pub settings: &'a Settings,
+    /// When the work must be done (the guard's); bounds the retries, the wait for the lock
+    /// and the undo.
+    pub deadline: Instant,
+    /// When the invocation must have answered, in milliseconds since the epoch: a lease
+    /// lasts no longer.
+    pub lease_until_ms: u64,
+    /// The lock table, when one is configured.
+    pub lock: Option<&'a L>,
+    pub held: &'a HeldLease,
+}
+
+/// Carries out one decoded request.
+pub async fn execute<S: PolicyStore, L: LockStore>(
     store: &S,
     request: &Request,
-    stack_id: &str,
-    settings: &Settings,
-    deadline: Instant,
+    cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
-    let cx = Context {
-        stack_id,
-        settings,
-        deadline,
-    };
     match request {
         Request::Create {
             resource_type,
             properties,
         } => {
-            let desired = desired_state(resource_type, properties, settings)?;
-            apply(store, Approach::Create, &desired, &cx).await
+            let desired = desired_state(resource_type, properties, cx.settings)?;
+            apply(store, &Approach::Create, &desired, cx).await
         }
         Request::Update {
             resource_type,
             physical_id,
             properties,
         } => {
-            let desired = desired_state(resource_type, properties, settings)?;
+            let desired = desired_state(resource_type, properties, cx.settings)?;
             let approach = plan::approach_update(physical_id, &desired)?;
-            let applied = apply(store, approach, &desired, &cx).await?;
+            let applied = apply(store, &approach, &desired, cx).await?;
             Ok(match approach {
-                // The id does not change while the target stays.
+                // The id does not change while the target (and the Sids) stay.
                 Approach::UpdateInPlace => Applied {
                     physical_id: physical_id.clone(),
                     ..applied
                 },
-                Approach::Create => applied,
+                Approach::Create | Approach::Replace { .. } => applied,
             })
         }
-        Request::Delete { physical_id } => delete(store, physical_id).await,
+        Request::Delete { physical_id } => delete(store, physical_id, cx).await,
     }
 }
 
@@ -94,76 +122,163 @@ fn desired_state(
     )
 }
 
-/// Reads the target, plans, and writes if the plan says so.
-async fn apply<S: PolicyStore>(
-    store: &S,
-    approach: Approach,
-    desired: &Desired,
-    cx: &Context<'_>,
-) -> Result<Applied, Failure> {
-    let live = store.get(&desired.target).await?;
-    let (registry_id, adopted, changed) = match plan::plan(approach, desired, live.as_ref()) {
-        Plan::Refuse => {
-            return Err(Failure::AlreadyHasPolicy {
-                target: desired.target.describe(),
-            });
-        }
-        Plan::Keep { adopted } => (
-            live.map(|l| l.registry_id).unwrap_or_default(),
-            adopted,
-            false,
-        ),
-        Plan::Write { adopted } => {
-            let registry_id = match approach {
-                Approach::UpdateInPlace => {
-                    write_with_propagation_retry(store, desired, cx.settings, cx.deadline).await?
-                }
-                Approach::Create => write_or_undo(store, desired, live.as_ref(), cx).await?,
-            };
-            (registry_id, adopted, true)
-        }
-    };
-    Ok(applied(desired, registry_id, adopted, changed, cx.stack_id))
+/// The tag that tells apart two statement resources naming the same Sids: from the
+/// RequestId of the request that created the resource.
+fn tag_of(request_id: &str) -> String {
+    let tag: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(36)
+        .collect();
+    if tag.is_empty() { "r".into() } else { tag }
 }
 
-/// The answer for a policy now in place: its id and `Data`.
-fn applied(
+/// Reads, plans and writes a Create or Update, under the target's lease.
+async fn apply<S: PolicyStore, L: LockStore>(
+    store: &S,
+    approach: &Approach,
     desired: &Desired,
-    registry_id: String,
-    adopted: bool,
-    changed: bool,
-    stack_id: &str,
-) -> Applied {
-    let partition = partition(stack_id, desired.target.region());
+    cx: &Context<'_, L>,
+) -> Result<Applied, Failure> {
+    let statements = matches!(desired.content, Content::Statements(_));
+    let lease = take_lease(&desired.target, statements, cx).await?;
+    let result = apply_leased(store, approach, desired, lease.as_ref(), cx).await;
+    let record = match &result {
+        Ok((_, record)) => Some(record),
+        Err(_) => None,
+    };
+    give_back(lease.as_ref(), record, cx).await;
+    result.map(|(applied, _)| applied)
+}
+
+async fn apply_leased<S: PolicyStore, L: LockStore>(
+    store: &S,
+    approach: &Approach,
+    desired: &Desired,
+    lease: Option<&Record>,
+    cx: &Context<'_, L>,
+) -> Result<(Applied, Record), Failure> {
+    let target = &desired.target;
+    let live = read_fresh(store, target, lease.and_then(|r| r.digest.as_deref()), cx).await?;
+    let live_text = live.as_ref().map(|l| l.text.as_str());
+    let decision = plan::decide(approach, desired, live_text).map_err(|r| refused(target, r))?;
+    let (registry_id, digest) = match &decision.next {
+        Next::Keep | Next::Delete => (
+            live.as_ref()
+                .map(|l| l.registry_id.clone())
+                .unwrap_or_default(),
+            digest_of(live_text),
+        ),
+        Next::Write(text) => {
+            let registry_id = if approach.creates() {
+                write_or_undo(store, desired, text, live.as_ref(), cx).await?
+            } else {
+                write_with_propagation_retry(store, desired, text, cx.settings, cx.deadline).await?
+            };
+            (registry_id, digest_of(Some(text)))
+        }
+    };
+    let changed = matches!(decision.next, Next::Write(_));
     let account = if registry_id.is_empty() {
-        account_of_stack(stack_id).to_owned()
+        account_of_stack(cx.stack_id).to_owned()
     } else {
         registry_id
     };
-    let data = Data::policy(
-        &desired.target,
-        &account,
-        &partition,
-        adopted,
-        desired.policy.compact(),
-    );
-    let id = PhysicalId::Policy {
-        target: desired.target.clone(),
-        account,
+    let partition = partition(cx.stack_id, target.region());
+    let mut record = lease.cloned().unwrap_or_default();
+    record.digest = Some(digest);
+    let (id, data) = match &desired.content {
+        Content::Policy(policy) => (
+            PhysicalId::Policy {
+                target: target.clone(),
+                account: account.clone(),
+            },
+            Data::policy(
+                target,
+                &account,
+                &partition,
+                decision.adopted,
+                policy.compact(),
+            ),
+        ),
+        Content::Statements(statements) => {
+            let sids = statements.sids();
+            let tag = match approach {
+                Approach::UpdateInPlace => String::new(),
+                _ => tag_of(cx.request_id),
+            };
+            if !tag.is_empty() {
+                record.holders = plan::hold_sids(&tag, &sids, &record.holders);
+            }
+            let data = Data::statements(target, &account, &partition, decision.adopted, &sids);
+            let id = PhysicalId::Statements {
+                target: target.clone(),
+                account: account.clone(),
+                tag,
+                sids,
+            };
+            (id, data)
+        }
     };
-    Applied {
-        physical_id: id.format(&partition).unwrap_or_default(),
+    let physical_id = id.format(&partition).unwrap_or_default();
+    if physical_id.len() > MAX_PHYSICAL_ID_BYTES {
+        return Err(Failure::IdTooLong(physical_id.len()));
+    }
+    let applied = Applied {
+        physical_id,
         data,
         changed,
+    };
+    Ok((applied, record))
+}
+
+fn refused(target: &Target, refusal: Refusal) -> Failure {
+    let target = target.describe();
+    match refusal {
+        Refusal::AlreadyHasPolicy => Failure::AlreadyHasPolicy { target },
+        Refusal::SidsDiffer(sids) => Failure::SidsDiffer { target, sids },
+        Refusal::TooLong(chars) => Failure::MergedTooLong { target, chars },
+        Refusal::LiveNotJson => Failure::LiveNotJson(target),
     }
 }
 
-async fn delete<S: PolicyStore>(store: &S, physical_id: &str) -> Result<Applied, Failure> {
-    let changed = match plan::plan_delete(physical_id) {
+/// The digest recorded for what is now live.
+fn digest_of(text: Option<&str>) -> String {
+    match text {
+        None => NO_POLICY.to_owned(),
+        Some(text) => match Policy::from_live(text) {
+            Some(policy) => policy.digest(),
+            None => format!("text:{}", text.len()),
+        },
+    }
+}
+
+async fn delete<S: PolicyStore, L: LockStore>(
+    store: &S,
+    physical_id: &str,
+    cx: &Context<'_, L>,
+) -> Result<Applied, Failure> {
+    let plan = plan::plan_delete(physical_id);
+    let changed = match &plan {
         DeletePlan::Nothing => false,
         DeletePlan::Delete { target, account } => {
+            let lease = take_lease(target, false, cx).await?;
             let registry_id = matches!(target, Target::Repository { .. }).then_some(account);
-            store.delete(&target, registry_id.as_deref()).await? == Deleted::Removed
+            let result = store.delete(target, registry_id.map(String::as_str)).await;
+            let record = Record {
+                digest: Some(NO_POLICY.to_owned()),
+                holders: Default::default(),
+            };
+            give_back(lease.as_ref(), result.is_ok().then_some(&record), cx).await;
+            result? == Deleted::Removed
+        }
+        DeletePlan::Statements {
+            target, tag, sids, ..
+        } => {
+            let lease = take_lease(target, true, cx).await?;
+            let result = remove_statements(store, target, tag, sids, lease.as_ref(), cx).await;
+            give_back(lease.as_ref(), result.as_ref().ok().map(|(_, r)| r), cx).await;
+            result?.0
         }
     };
     Ok(Applied {
@@ -173,6 +288,176 @@ async fn delete<S: PolicyStore>(store: &S, physical_id: &str) -> Result<Applied,
     })
 }
 
+/// A statement resource's Delete: its Sids out of the policy, the policy deleted when no
+/// statement is left; a repository that is gone has nothing to remove.
+async fn remove_statements<S: PolicyStore, L: LockStore>(
+    store: &S,
+    target: &Target,
+    tag: &str,
+    sids: &[String],
+    lease: Option<&Record>,
+    cx: &Context<'_, L>,
+) -> Result<(bool, Record), Failure> {
+    let mut record = lease.cloned().unwrap_or_default();
+    let live = match read_fresh(store, target, record.digest.as_deref(), cx).await {
+        Ok(live) => live,
+        Err(Failure::Ecr(EcrError::RepositoryNotFound { .. })) => None,
+        Err(other) => return Err(other),
+    };
+    let live_text = live.as_ref().map(|l| l.text.as_str());
+    let next = plan::after_delete(live_text, tag, sids, &record.holders);
+    let changed = match &next {
+        Next::Keep => {
+            record.digest = Some(digest_of(live_text));
+            false
+        }
+        Next::Write(text) => {
+            write_with_propagation_retry_text(store, target, text, false, cx.settings, cx.deadline)
+                .await?;
+            record.digest = Some(digest_of(Some(text)));
+            true
+        }
+        Next::Delete => {
+            let removed = store.delete(target, None).await? == Deleted::Removed;
+            record.digest = Some(NO_POLICY.to_owned());
+            removed
+        }
+    };
+    record.holders = plan::release_sids(tag, sids, &record.holders);
+    Ok((changed, record))
+}
+
+/// Takes the target's lease, waiting (with jittered pauses) while another request holds
+/// it, until the deadline. No lock table: whole policies go ahead without one, statement
+/// resources are refused.
+async fn take_lease<L: LockStore>(
+    target: &Target,
+    statements: bool,
+    cx: &Context<'_, L>,
+) -> Result<Option<Record>, Failure> {
+    let Some(lock) = cx.lock else {
+        return if statements {
+            Err(Failure::NoLockTable)
+        } else {
+            Ok(None)
+        };
+    };
+    let key = lock::key(target);
+    let started = Instant::now();
+    let backoff = Backoff {
+        first: Duration::from_millis(50),
+        max: Duration::from_secs(1),
+        jitter: 0.5..1.5,
+    };
+    let attempt = |_| async {
+        match lock
+            .acquire(&key, cx.request_id, epoch_ms(), cx.lease_until_ms)
+            .await
+        {
+            Ok(record) => Attempt::Done(record),
+            Err(LockError::Busy) => Attempt::Retry(LockError::Busy),
+            Err(other) => Attempt::Stop(other),
+        }
+    };
+    let waiting = |_: &LockError, attempt: u32| {
+        if attempt == 1 {
+            tracing::info!(lock = %key, "another request holds the target's lock; waiting");
+        }
+    };
+    let record = retry::until(&backoff, cx.deadline, attempt, waiting)
+        .await
+        .map_err(|gave_up| match gave_up.error {
+            LockError::Busy => Failure::Busy {
+                target: target.describe(),
+                waited: started.elapsed(),
+            },
+            other => Failure::Lock(other),
+        })?;
+    cx.held.set(Some((key, cx.request_id.to_owned())));
+    Ok(Some(record))
+}
+
+/// Gives the lease back, storing the record when the work succeeded. A failure to do so is
+/// logged: the lease ends by itself at the invocation's deadline.
+async fn give_back<L: LockStore>(
+    lease: Option<&Record>,
+    record: Option<&Record>,
+    cx: &Context<'_, L>,
+) {
+    let (Some(_), Some(lock)) = (lease, cx.lock) else {
+        return;
+    };
+    let Some((key, owner)) = cx.held.take() else {
+        return;
+    };
+    if let Err(error) = lock.release(&key, &owner, record).await {
+        tracing::warn!(lock = %key, error = %error, "could not give the lock back; it ends with this invocation's deadline");
+    }
+}
+
+/// Milliseconds since the epoch, now.
+pub fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// How long a read that does not match the last write is retried before it is trusted as a
+/// change made out of band.
+const LAG_WAIT: Duration = Duration::from_millis(1500);
+
+/// Reads the target's policy. When the lock's record says what this provider last wrote
+/// there and the read differs, ECR's read may lag that write: read again, briefly.
+async fn read_fresh<S: PolicyStore, L>(
+    store: &S,
+    target: &Target,
+    expected: Option<&str>,
+    cx: &Context<'_, L>,
+) -> Result<Option<LivePolicy>, Failure> {
+    let live = store.get(target).await?;
+    let Some(expected) = expected else {
+        return Ok(live);
+    };
+    if digest_of(live.as_ref().map(|l| l.text.as_str())) == expected {
+        return Ok(live);
+    }
+    let backoff = Backoff {
+        first: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        jitter: 1.0..1.0,
+    };
+    let until = cx.deadline.min(Instant::now() + LAG_WAIT);
+    let reread = |_| async {
+        match store.get(target).await {
+            Ok(live) if digest_of(live.as_ref().map(|l| l.text.as_str())) == expected => {
+                Attempt::Done(live)
+            }
+            Ok(live) => Attempt::Retry(Ok(live)),
+            Err(e) => Attempt::Stop(Err(e)),
+        }
+    };
+    // The first read already missed: wait before the next one.
+    tokio::time::sleep(
+        backoff
+            .first
+            .min(until.saturating_duration_since(Instant::now())),
+    )
+    .await;
+    match retry::until(&backoff, until, reread, |_, _| {}).await {
+        Ok(live) => Ok(live),
+        Err(gave_up) => match gave_up.error {
+            Ok(live) => {
+                tracing::info!(
+                    "the live policy differs from the last one written here; taking it as a change made out of band"
+                );
+                Ok(live)
+            }
+            Err(e) => Err(e.into()),
+        },
+    }
+}
+
 /// The least and most time kept back from a Create's write to undo it.
 const UNDO_RESERVE_MIN: Duration = Duration::from_millis(250);
 const UNDO_RESERVE_MAX: Duration = Duration::from_secs(5);
@@ -180,17 +465,18 @@ const UNDO_RESERVE_MAX: Duration = Duration::from_secs(5);
 /// Writes for a Create. A write that ECR refused changed nothing; one whose outcome is
 /// unclear (ECR unreachable or failing, or no answer in the time allowed) may have landed,
 /// so the time kept back puts back what was there before.
-async fn write_or_undo<S: PolicyStore>(
+async fn write_or_undo<S: PolicyStore, L>(
     store: &S,
     desired: &Desired,
+    text: &str,
     before: Option<&LivePolicy>,
-    cx: &Context<'_>,
+    cx: &Context<'_, L>,
 ) -> Result<String, Failure> {
     let now = Instant::now();
     let reserve =
         (cx.deadline.saturating_duration_since(now) / 4).clamp(UNDO_RESERVE_MIN, UNDO_RESERVE_MAX);
     let write_until = cx.deadline.checked_sub(reserve).unwrap_or(now).max(now);
-    let writing = write_with_propagation_retry(store, desired, cx.settings, write_until);
+    let writing = write_with_propagation_retry(store, desired, text, cx.settings, write_until);
     let failure = match tokio::time::timeout_at(write_until, writing).await {
         Ok(Ok(registry_id)) => return Ok(registry_id),
         Ok(Err(failure @ Failure::Ecr(EcrError::Unavailable { .. }))) => failure,
@@ -198,21 +484,25 @@ async fn write_or_undo<S: PolicyStore>(
         Err(_) => Failure::TimedOut(write_until - now),
     };
     tracing::warn!(error = %failure, "the write's outcome is unclear; undoing it");
-    let undo = undo_write(store, desired, before).await;
+    let undo = undo_write(store, desired, text, before).await;
     Err(Failure::Undone {
         failure: Box::new(failure),
         undo,
     })
 }
 
-/// Puts the target back as it was before a Create's write, if that write landed.
+/// Puts the target back as it was before a Create's write of `text`, if that write landed.
 async fn undo_write<S: PolicyStore>(
     store: &S,
     desired: &Desired,
+    text: &str,
     before: Option<&LivePolicy>,
 ) -> Undo {
+    let Some(written) = Policy::from_live(text) else {
+        return Undo::NothingLanded;
+    };
     let landed = match store.get(&desired.target).await {
-        Ok(Some(now)) => plan::equivalent(&desired.policy, &now),
+        Ok(Some(now)) => plan::equivalent(&written, &now.text),
         Ok(None) => false,
         Err(e) => return Undo::Unknown(e.to_string()),
     };
@@ -232,11 +522,32 @@ async fn undo_write<S: PolicyStore>(
     result.unwrap_or_else(|e| Undo::Unknown(e.to_string()))
 }
 
-/// Writes the policy, retrying ECR's rejections that IAM's eventual consistency can cause
-/// until `IAM_PROPAGATION_TIMEOUT_SECONDS` or the deadline, whichever comes first.
+/// Writes `text` to the desired target, with the IAM-propagation retry.
 async fn write_with_propagation_retry<S: PolicyStore>(
     store: &S,
     desired: &Desired,
+    text: &str,
+    settings: &Settings,
+    deadline: Instant,
+) -> Result<String, Failure> {
+    write_with_propagation_retry_text(
+        store,
+        &desired.target,
+        text,
+        desired.force,
+        settings,
+        deadline,
+    )
+    .await
+}
+
+/// Writes the policy, retrying ECR's rejections that IAM's eventual consistency can cause
+/// until `IAM_PROPAGATION_TIMEOUT_SECONDS` or the deadline, whichever comes first.
+async fn write_with_propagation_retry_text<S: PolicyStore>(
+    store: &S,
+    target: &Target,
+    text: &str,
+    force: bool,
     settings: &Settings,
     deadline: Instant,
 ) -> Result<String, Failure> {
@@ -248,10 +559,7 @@ async fn write_with_propagation_retry<S: PolicyStore>(
         jitter: 1.0..1.5,
     };
     let write = |_| async {
-        match store
-            .put(&desired.target, desired.policy.compact(), desired.force)
-            .await
-        {
+        match store.put(target, text, force).await {
             Ok(registry_id) => Attempt::Done(registry_id),
             Err(error) if error.may_be_iam_propagation() => Attempt::Retry(error),
             Err(error) => Attempt::Stop(error),
@@ -262,17 +570,30 @@ async fn write_with_propagation_retry<S: PolicyStore>(
     };
     retry::until(&backoff, give_up, write, retried)
         .await
-        .map_err(|gave_up| rejection(desired, gave_up.error, gave_up.attempts, started.elapsed()))
+        .map_err(|gave_up| {
+            rejection(
+                target,
+                text,
+                gave_up.error,
+                gave_up.attempts,
+                started.elapsed(),
+            )
+        })
 }
 
-fn rejection(desired: &Desired, error: EcrError, attempts: u32, waited: Duration) -> Failure {
+fn rejection(
+    target: &Target,
+    text: &str,
+    error: EcrError,
+    attempts: u32,
+    waited: Duration,
+) -> Failure {
     if !matches!(error, EcrError::InvalidPolicy { .. }) {
         return Failure::Ecr(error);
     }
-    let v1_actions = match desired.target {
-        Target::Registry { .. } => {
-            let mut outside: Vec<String> = desired
-                .policy
+    let v1_actions = match (target, Policy::from_live(text)) {
+        (Target::Registry { .. }, Some(policy)) => {
+            let mut outside: Vec<String> = policy
                 .actions()
                 .into_iter()
                 .filter(|a| !V1_REGISTRY_ACTIONS.contains(a))
@@ -281,7 +602,7 @@ fn rejection(desired: &Desired, error: EcrError, attempts: u32, waited: Duration
             outside.dedup();
             outside
         }
-        Target::Repository { .. } => Vec::new(),
+        _ => Vec::new(),
     };
     Failure::PolicyRejected {
         error,

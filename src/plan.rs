@@ -1,82 +1,298 @@
-//! The Create/Update/Delete decisions (CONTRACT 4), as plain functions of the request and the
-//! live policy: no I/O here. [`crate::lifecycle`] carries them out.
+//! The Create/Update/Delete decisions (CONTRACT 4 and 9), as plain functions of the request,
+//! the live policy and the record of who holds which Sid: no I/O here.
+//! [`crate::lifecycle`] carries them out.
+//!
+//! One planning function serves every resource type: from the live document and what the
+//! resource wants, the next document. A whole-policy resource replaces the document; a
+//! statement resource adds, replaces or removes its Sids and leaves every other statement as
+//! it was (same content, same order).
 
-use crate::ecr::LivePolicy;
 use crate::error::Failure;
-use crate::event::Desired;
+use crate::event::{Content, Desired};
 use crate::identity::{PhysicalId, Target};
-use crate::policy::Policy;
+use crate::policy::{NEW_POLICY_VERSION, Policy, PolicyError, sid_of, statement_equivalent};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 /// How a request treats its target, decided from the event alone, before ECR is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Approach {
-    /// A Create, or the Create half of a replacement (an Update onto another target):
-    /// `Adopt` rules apply, and a failure must leave ECR as it was found.
+    /// A Create: `Adopt` rules apply, and a failure must leave ECR as it was found.
     Create,
-    /// An Update of the target the resource already manages: the PhysicalResourceId is
-    /// kept, and a failure is followed by CloudFormation's rollback.
+    /// The Create half of a replacement (an Update onto another target or another set of
+    /// Sids): a Create, except that the Sids the replaced resource holds are its own to
+    /// take (CloudFormation's cleanup Delete of the old id then leaves them).
+    Replace { predecessor: PhysicalId },
+    /// An Update of what the resource already manages: the PhysicalResourceId is kept, and
+    /// a failure is followed by CloudFormation's rollback.
     UpdateInPlace,
 }
 
-/// An Update: the same target (in place), another one (a replacement, acted on as a
-/// Create), or an id it cannot update.
+impl Approach {
+    /// Whether a failure must leave ECR as it was found (a write whose outcome is unclear
+    /// is undone).
+    pub fn creates(&self) -> bool {
+        !matches!(self, Approach::UpdateInPlace)
+    }
+}
+
+/// An Update: the same target (and Sids), in place; another one, a replacement; or an id it
+/// cannot update.
 pub fn approach_update(physical_id: &str, desired: &Desired) -> Result<Approach, Failure> {
-    match PhysicalId::parse(physical_id) {
-        PhysicalId::Policy { target, .. } if target == desired.target => {
-            Ok(Approach::UpdateInPlace)
+    let parsed = PhysicalId::parse(physical_id);
+    let same = match (&parsed, &desired.content) {
+        (PhysicalId::Policy { target, .. }, Content::Policy(_)) => *target == desired.target,
+        (PhysicalId::Statements { target, sids, .. }, Content::Statements(statements)) => {
+            let mut old = sids.clone();
+            let mut new = statements.sids();
+            old.sort();
+            new.sort();
+            *target == desired.target && old == new
         }
-        PhysicalId::Policy { .. } => Ok(Approach::Create),
-        PhysicalId::FailedCreate => Err(Failure::UpdateOfFailedCreate(physical_id.to_owned())),
-        PhysicalId::Statements { .. } | PhysicalId::Foreign => {
-            Err(Failure::ForeignPhysicalId(physical_id.to_owned()))
+        (PhysicalId::Policy { .. } | PhysicalId::Statements { .. }, _) => {
+            return Err(Failure::KindChanged(physical_id.to_owned()));
+        }
+        (PhysicalId::FailedCreate, _) => {
+            return Err(Failure::UpdateOfFailedCreate(physical_id.to_owned()));
+        }
+        (PhysicalId::Foreign, _) => return Err(Failure::ForeignPhysicalId(physical_id.to_owned())),
+    };
+    Ok(if same {
+        Approach::UpdateInPlace
+    } else {
+        Approach::Replace {
+            predecessor: parsed,
+        }
+    })
+}
+
+/// Who holds each Sid of a target's policy: the tag of the statement resource that created
+/// it or last took it over (CONTRACT 9). Kept beside the lock.
+pub type Holders = BTreeMap<String, String>;
+
+/// The next state of the target's document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Nothing to change: no write.
+    Keep,
+    /// Write this document (compact JSON, exactly as it is sent to ECR).
+    Write(String),
+    /// Delete the policy.
+    Delete,
+}
+
+/// A decision for a Create or Update.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub next: Next,
+    /// Whether this request took over what someone else had (CONTRACT 6, `Adopted`).
+    pub adopted: bool,
+}
+
+/// Why a Create or Update cannot go ahead; nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A different whole policy is there and `Adopt` is not set.
+    AlreadyHasPolicy,
+    /// These Sids are there with other content and `Adopt` is not set.
+    SidsDiffer(Vec<String>),
+    /// The merged document would be this many characters long.
+    TooLong(usize),
+    /// The live policy is not a JSON object, so no statement can be merged into it.
+    LiveNotJson,
+}
+
+/// The next document for a Create or Update, given the live policy text.
+pub fn decide(
+    approach: &Approach,
+    desired: &Desired,
+    live: Option<&str>,
+) -> Result<Decision, Refusal> {
+    match &desired.content {
+        Content::Policy(policy) => decide_whole(approach, policy, desired.adopt, live),
+        Content::Statements(statements) => {
+            let live = match live {
+                None => None,
+                Some(text) => Some(Policy::from_live(text).ok_or(Refusal::LiveNotJson)?),
+            };
+            let theirs: &[String] = match approach {
+                Approach::Replace {
+                    predecessor: PhysicalId::Statements { sids, .. },
+                } => sids,
+                _ => &[],
+            };
+            merge(
+                approach,
+                statements.items(),
+                desired.adopt,
+                theirs,
+                live.as_ref().map(Policy::document),
+            )
         }
     }
 }
 
-/// What to do with a target, given its live policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
-    /// Write the desired policy.
-    Write { adopted: bool },
-    /// The live policy already grants the same thing: no write.
-    Keep { adopted: bool },
-    /// A different policy is there and `Adopt` is not set.
-    Refuse,
-}
-
-/// The plan for a target, by approach.
-pub fn plan(approach: Approach, desired: &Desired, live: Option<&LivePolicy>) -> Plan {
-    match approach {
-        Approach::Create => plan_create(desired, live),
-        Approach::UpdateInPlace => plan_update(desired, live),
+fn decide_whole(
+    approach: &Approach,
+    policy: &Policy,
+    adopt: bool,
+    live: Option<&str>,
+) -> Result<Decision, Refusal> {
+    let equivalent = live.is_some_and(|text| equivalent(policy, text));
+    let write = Next::Write(policy.compact().to_owned());
+    let decision = |next, adopted| Ok(Decision { next, adopted });
+    match (approach, live) {
+        (Approach::UpdateInPlace, _) if equivalent => decision(Next::Keep, false),
+        (Approach::UpdateInPlace, _) => decision(write, false),
+        (_, None) => decision(write, false),
+        (_, Some(_)) if equivalent => decision(Next::Keep, adopt),
+        (_, Some(_)) if adopt => decision(write, true),
+        (_, Some(_)) => Err(Refusal::AlreadyHasPolicy),
     }
 }
 
-/// Create on a target (also an Update that moves to a new target).
-pub fn plan_create(desired: &Desired, live: Option<&LivePolicy>) -> Plan {
-    match live {
-        None => Plan::Write { adopted: false },
-        Some(live) if equivalent(&desired.policy, live) => Plan::Keep {
-            adopted: desired.adopt,
-        },
-        Some(_) if desired.adopt => Plan::Write { adopted: true },
-        Some(_) => Plan::Refuse,
+/// Whether the live text grants what `policy` does; text that is not a JSON object never
+/// does.
+pub fn equivalent(policy: &Policy, live: &str) -> bool {
+    Policy::from_live(live).is_some_and(|live| policy.equivalent(&live))
+}
+
+/// Merges a statement resource's statements into the live document. `predecessors` are
+/// Sids of the resource this one replaces: taken without `Adopt`.
+fn merge(
+    approach: &Approach,
+    ours: &[Value],
+    adopt: bool,
+    predecessors: &[String],
+    live: Option<&Map<String, Value>>,
+) -> Result<Decision, Refusal> {
+    let mut statements: Vec<Value> = live.map(|d| statements_of(d).to_vec()).unwrap_or_default();
+    let mut changed = false;
+    let mut adopted = false;
+    let mut differ = Vec::new();
+    for statement in ours {
+        let sid = sid_of(statement).unwrap_or_default();
+        let present: Vec<usize> = positions(&statements, sid);
+        match present.as_slice() {
+            [] => {
+                statements.push(statement.clone());
+                changed = true;
+            }
+            [only] if statement_equivalent(&statements[*only], statement) => {
+                adopted |= adopt && *approach == Approach::Create;
+            }
+            [first, rest @ ..] => {
+                let ours_already =
+                    *approach == Approach::UpdateInPlace || predecessors.iter().any(|p| p == sid);
+                if !(ours_already || adopt) {
+                    differ.push(sid.to_owned());
+                    continue;
+                }
+                adopted |= !ours_already;
+                statements[*first] = statement.clone();
+                for index in rest.iter().rev() {
+                    statements.remove(*index);
+                }
+                changed = true;
+            }
+        }
+    }
+    if !differ.is_empty() {
+        return Err(Refusal::SidsDiffer(differ));
+    }
+    if !changed {
+        return Ok(Decision {
+            next: Next::Keep,
+            adopted,
+        });
+    }
+    let document = with_statements(live, statements);
+    let policy = Policy::from_document(document).map_err(|e| match e {
+        PolicyError::TooLong { chars } => Refusal::TooLong(chars),
+        _ => Refusal::LiveNotJson,
+    })?;
+    Ok(Decision {
+        next: Next::Write(policy.compact().to_owned()),
+        adopted,
+    })
+}
+
+/// The next document after a statement resource's Delete: its Sids gone, except those
+/// another resource now holds; no statement left, no policy.
+pub fn after_delete(live: Option<&str>, tag: &str, sids: &[String], holders: &Holders) -> Next {
+    let Some(live) = live.and_then(Policy::from_live) else {
+        return Next::Keep;
+    };
+    let ours = |sid: &str| {
+        sids.iter().any(|s| s == sid) && holders.get(sid).is_none_or(|holder| holder == tag)
+    };
+    let before = live.statements();
+    let kept: Vec<Value> = before
+        .iter()
+        .filter(|s| !sid_of(s).is_some_and(ours))
+        .cloned()
+        .collect();
+    if kept.len() == before.len() {
+        return Next::Keep;
+    }
+    if kept.is_empty() {
+        return Next::Delete;
+    }
+    let document = with_statements(Some(live.document()), kept);
+    // Fewer statements than a policy ECR holds: never over the limit.
+    Next::Write(Value::Object(document).to_string())
+}
+
+/// The Sids a statement resource's Delete may remove, and the record after it.
+pub fn release_sids(tag: &str, sids: &[String], holders: &Holders) -> Holders {
+    let mut after = holders.clone();
+    for sid in sids {
+        if after.get(sid).is_none_or(|holder| holder == tag) {
+            after.remove(sid);
+        }
+    }
+    after
+}
+
+/// The record after a statement resource's Create or Update: its Sids are its own.
+pub fn hold_sids(tag: &str, sids: &[String], holders: &Holders) -> Holders {
+    let mut after = holders.clone();
+    for sid in sids {
+        after.insert(sid.clone(), tag.to_owned());
+    }
+    after
+}
+
+fn statements_of(document: &Map<String, Value>) -> &[Value] {
+    match document.get("Statement") {
+        Some(Value::Array(items)) => items,
+        Some(single) => std::slice::from_ref(single),
+        None => &[],
     }
 }
 
-/// Update on the target the resource already manages: a policy deleted out of band is
-/// written again.
-pub fn plan_update(desired: &Desired, live: Option<&LivePolicy>) -> Plan {
-    match live {
-        Some(live) if equivalent(&desired.policy, live) => Plan::Keep { adopted: false },
-        _ => Plan::Write { adopted: false },
-    }
+fn positions(statements: &[Value], sid: &str) -> Vec<usize> {
+    statements
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| sid_of(s) == Some(sid))
+        .map(|(i, _)| i)
+        .collect()
 }
 
-/// Whether the live policy grants what `desired` does; live text that is not a JSON object
-/// never does.
-pub fn equivalent(desired: &Policy, live: &LivePolicy) -> bool {
-    Policy::from_live(&live.text).is_some_and(|live| desired.equivalent(&live))
+/// The live document with its statements replaced (every other key kept, in place); a new
+/// document when there was none.
+fn with_statements(
+    live: Option<&Map<String, Value>>,
+    statements: Vec<Value>,
+) -> Map<String, Value> {
+    let mut document = live.cloned().unwrap_or_else(|| {
+        let mut new = Map::new();
+        new.insert("Version".into(), NEW_POLICY_VERSION.into());
+        new
+    });
+    document.insert("Statement".into(), Value::Array(statements));
+    document
 }
 
 /// What a Delete acts on: only its PhysicalResourceId.
@@ -84,161 +300,34 @@ pub fn equivalent(desired: &Policy, live: &LivePolicy) -> bool {
 pub enum DeletePlan {
     /// A failed-create id or an id this provider never issues: touch nothing.
     Nothing,
-    Delete {
+    /// The whole policy.
+    Delete { target: Target, account: String },
+    /// Some statements of the policy.
+    Statements {
         target: Target,
         account: String,
+        tag: String,
+        sids: Vec<String>,
     },
 }
 
 pub fn plan_delete(physical_id: &str) -> DeletePlan {
     match PhysicalId::parse(physical_id) {
         PhysicalId::Policy { target, account } => DeletePlan::Delete { target, account },
-        PhysicalId::Statements { .. } | PhysicalId::FailedCreate | PhysicalId::Foreign => {
-            DeletePlan::Nothing
-        }
+        PhysicalId::Statements {
+            target,
+            account,
+            tag,
+            sids,
+        } => DeletePlan::Statements {
+            target,
+            account,
+            tag,
+            sids,
+        },
+        PhysicalId::FailedCreate | PhysicalId::Foreign => DeletePlan::Nothing,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const ACCOUNT: &str = "123456789012";
-
-    fn desired(target: Target, adopt: bool) -> Desired {
-        Desired {
-            target,
-            policy: Policy::from_property(&json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam::111122223333:root","arn:aws:iam::444455556666:root"]},"Action":["ecr:ReplicateImage","ecr:CreateRepository"]}]}))
-                .expect("valid"),
-            adopt,
-            force: false,
-        }
-    }
-
-    fn live(text: &str) -> LivePolicy {
-        LivePolicy {
-            registry_id: ACCOUNT.into(),
-            text: text.into(),
-        }
-    }
-
-    fn registry() -> Target {
-        Target::Registry {
-            region: "us-west-2".into(),
-        }
-    }
-
-    const REORDERED: &str = r#"{"Statement":[{"Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Principal":{"AWS":["arn:aws:iam::444455556666:root","arn:aws:iam::111122223333:root"]},"Effect":"Allow"}],"Version":"2012-10-17"}"#;
-    const OTHER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:ReplicateImage"}]}"#;
-
-    #[test]
-    fn create_writes_when_nothing_is_live() {
-        assert_eq!(
-            plan_create(&desired(registry(), false), None),
-            Plan::Write { adopted: false }
-        );
-    }
-
-    #[test]
-    fn create_keeps_an_equivalent_live_policy() {
-        assert_eq!(
-            plan_create(&desired(registry(), false), Some(&live(REORDERED))),
-            Plan::Keep { adopted: false }
-        );
-    }
-
-    #[test]
-    fn create_refuses_a_different_policy_without_adopt_and_takes_it_with_adopt() {
-        assert_eq!(
-            plan_create(&desired(registry(), false), Some(&live(OTHER))),
-            Plan::Refuse
-        );
-        assert_eq!(
-            plan_create(&desired(registry(), true), Some(&live(OTHER))),
-            Plan::Write { adopted: true }
-        );
-    }
-
-    #[test]
-    fn update_writes_unless_equivalent_and_rewrites_a_deleted_policy() {
-        let d = desired(registry(), false);
-        assert_eq!(
-            plan_update(&d, Some(&live(REORDERED))),
-            Plan::Keep { adopted: false }
-        );
-        assert_eq!(
-            plan_update(&d, Some(&live(OTHER))),
-            Plan::Write { adopted: false }
-        );
-        assert_eq!(plan_update(&d, None), Plan::Write { adopted: false });
-    }
-
-    #[test]
-    fn live_text_that_is_not_json_is_never_equivalent() {
-        assert_eq!(
-            plan_update(&desired(registry(), false), Some(&live("garbage"))),
-            Plan::Write { adopted: false }
-        );
-    }
-
-    #[test]
-    fn an_update_stays_in_place_on_its_target_and_replaces_onto_another() {
-        let d = desired(registry(), true);
-        assert_eq!(
-            approach_update("registry-policy:us-west-2:123456789012", &d).ok(),
-            Some(Approach::UpdateInPlace)
-        );
-        assert_eq!(
-            approach_update("registry-policy:eu-west-1:123456789012", &d).ok(),
-            Some(Approach::Create)
-        );
-        // The replacement is a Create: Adopt applies to what is live there.
-        assert_eq!(
-            plan(Approach::Create, &d, Some(&live(OTHER))),
-            Plan::Write { adopted: true }
-        );
-        assert_eq!(
-            plan(Approach::UpdateInPlace, &d, Some(&live(OTHER))),
-            Plan::Write { adopted: false }
-        );
-    }
-
-    #[test]
-    fn an_update_of_a_failed_create_or_a_foreign_id_is_refused() {
-        let d = desired(registry(), false);
-        let failed = approach_update("failed-create:r1", &d).expect_err("failed create");
-        assert!(
-            matches!(failed, Failure::UpdateOfFailedCreate(_)),
-            "{failed}"
-        );
-        for id in ["my-policy", "arn:aws:s3:::bucket"] {
-            let foreign = approach_update(id, &d).expect_err("foreign");
-            assert!(
-                matches!(foreign, Failure::ForeignPhysicalId(_)),
-                "{foreign}"
-            );
-        }
-    }
-
-    #[test]
-    fn delete_touches_nothing_for_ids_it_did_not_issue() {
-        for id in [
-            "failed-create:5f0c",
-            "",
-            "registry-policy:nowhere:1",
-            "arn:aws:s3:::bucket",
-            "arn:aws:ecr:us-east-1:123456789012:repository/UPPER",
-            "my-policy",
-        ] {
-            assert_eq!(plan_delete(id), DeletePlan::Nothing, "{id}");
-        }
-        assert_eq!(
-            plan_delete("registry-policy:us-west-2:123456789012"),
-            DeletePlan::Delete {
-                target: registry(),
-                account: ACCOUNT.into()
-            }
-        );
-    }
-}
+mod tests;

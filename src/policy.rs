@@ -5,6 +5,7 @@
 //! typed IAM model would re-serialise it. Equivalence works on a canonical form instead.
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The longest policy ECR accepts, in characters of the compact form.
@@ -15,6 +16,8 @@ pub const MAX_POLICY_CHARS: usize = 10_240;
 pub const MAX_DEPTH: usize = 10;
 
 const VERSIONS: [&str; 2] = ["2012-10-17", "2008-10-17"];
+/// The `Version` of a policy this provider starts (CONTRACT 9).
+pub const NEW_POLICY_VERSION: &str = "2012-10-17";
 
 /// Keys whose values are sets: order and a single value versus a one-element list do not
 /// matter.
@@ -48,6 +51,15 @@ pub enum PolicyError {
     StatementNotListOrObject(&'static str),
     #[error("{0}")]
     Statement(StatementError),
+    #[error("is an empty list; give at least one statement")]
+    NoStatements,
+    #[error(
+        "statement {position} has no Sid; a statement resource names its statements by Sid: \
+         give each a unique, non-empty \"Sid\""
+    )]
+    NoSid { position: usize },
+    #[error("statement {position} repeats Sid {sid:?}; give each statement its own Sid")]
+    RepeatedSid { position: usize, sid: String },
 }
 
 /// A problem with one statement, naming it by position and `Sid`.
@@ -138,6 +150,105 @@ impl Policy {
     pub fn equivalent(&self, other: &Policy) -> bool {
         canonical_document(&self.document) == canonical_document(&other.document)
     }
+
+    /// A document built by this provider (a merge of statements): its compact form, or how
+    /// long that form would be when it is over ECR's limit.
+    pub fn from_document(document: Map<String, Value>) -> Result<Self, PolicyError> {
+        let compact = Value::Object(document.clone()).to_string();
+        let chars = compact.chars().count();
+        if chars > MAX_POLICY_CHARS {
+            return Err(PolicyError::TooLong { chars });
+        }
+        Ok(Self { document, compact })
+    }
+
+    /// The statements, as a list whether the document holds a list or one object.
+    pub fn statements(&self) -> &[Value] {
+        statements(&self.document)
+    }
+
+    /// A digest of what the policy grants: equal for equivalent policies, so a read of what
+    /// this provider wrote matches it however ECR reformats it.
+    pub fn digest(&self) -> String {
+        let hash = Sha256::digest(canonical_document(&self.document).as_bytes());
+        hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// True when two statements grant the same thing (CONTRACT 5, statement by statement).
+pub fn statement_equivalent(a: &Value, b: &Value) -> bool {
+    canonical_statement(a) == canonical_statement(b)
+}
+
+/// The `Sid` of a statement, when it has a string one.
+pub fn sid_of(statement: &Value) -> Option<&str> {
+    statement.get("Sid").and_then(Value::as_str)
+}
+
+/// The statements of a statement resource (CONTRACT 9): each checked as in a whole policy,
+/// each with its own non-empty `Sid`, in the order given.
+#[derive(Debug, Clone)]
+pub struct Statements {
+    items: Vec<Value>,
+}
+
+impl Statements {
+    /// Parses a `Statement` property: a statement object, a non-empty list of them, or a
+    /// string holding either.
+    pub fn from_property(value: &Value) -> Result<Self, PolicyError> {
+        let parsed;
+        let value = match value {
+            Value::String(text) => {
+                parsed = serde_json::from_str::<Value>(text)
+                    .map_err(|e| PolicyError::NotJson(e.to_string()))?;
+                &parsed
+            }
+            other => other,
+        };
+        let items = match value {
+            Value::Array(items) if items.is_empty() => return Err(PolicyError::NoStatements),
+            Value::Array(items) => items.clone(),
+            single @ Value::Object(_) => vec![single.clone()],
+            other => return Err(PolicyError::StatementNotListOrObject(kind_of(other))),
+        };
+        let chars = Value::Array(items.clone()).to_string().chars().count();
+        if chars > MAX_POLICY_CHARS {
+            return Err(PolicyError::TooLong { chars });
+        }
+        if items.iter().map(depth).max().unwrap_or(0) + 2 > MAX_DEPTH {
+            return Err(PolicyError::TooDeep);
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for (index, statement) in items.iter().enumerate() {
+            let position = index + 1;
+            validate_statement(position, statement).map_err(PolicyError::Statement)?;
+            match sid_of(statement) {
+                None | Some("") => return Err(PolicyError::NoSid { position }),
+                Some(sid) if seen.contains(&sid) => {
+                    return Err(PolicyError::RepeatedSid {
+                        position,
+                        sid: sid.to_owned(),
+                    });
+                }
+                Some(sid) => seen.push(sid),
+            }
+        }
+        Ok(Self { items })
+    }
+
+    /// The statements, in the order given.
+    pub fn items(&self) -> &[Value] {
+        &self.items
+    }
+
+    /// Their Sids, in the order given.
+    pub fn sids(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter_map(sid_of)
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -172,10 +283,10 @@ fn statements(document: &Map<String, Value>) -> &[Value] {
 }
 
 fn validate(document: &Map<String, Value>) -> Result<(), PolicyError> {
-    if let Some(version) = document.get("Version") {
-        if !version.as_str().is_some_and(|v| VERSIONS.contains(&v)) {
-            return Err(PolicyError::BadVersion(version.to_string()));
-        }
+    if let Some(version) = document.get("Version")
+        && !version.as_str().is_some_and(|v| VERSIONS.contains(&v))
+    {
+        return Err(PolicyError::BadVersion(version.to_string()));
     }
     let list = match document.get("Statement") {
         None => return Err(PolicyError::NoStatement),
@@ -329,10 +440,11 @@ fn canonical_aws_principal(value: &Value) -> String {
         return format!("account:{text}");
     }
     let parts: Vec<&str> = text.splitn(6, ':').collect();
-    if let ["arn", _partition, "iam", "", account, "root"] = parts.as_slice() {
-        if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
-            return format!("account:{account}");
-        }
+    if let ["arn", _partition, "iam", "", account, "root"] = parts.as_slice()
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("account:{account}");
     }
     text
 }

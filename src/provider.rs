@@ -5,7 +5,8 @@ use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
 use crate::event::{Envelope, Request, RequestError, parse_event};
 use crate::guard::{Budget, Interrupted, guarded};
-use crate::lifecycle::{self, Applied, Settings};
+use crate::lifecycle::{self, Applied, Context, HeldLease, Settings};
+use crate::lock::{LockStore, NoLock};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
 use reqwest::Url;
 use serde_json::Value;
@@ -99,18 +100,34 @@ impl Timing {
 }
 
 /// The provider: built once per process, then handles every event.
-pub struct Provider<S> {
+pub struct Provider<S, L = NoLock> {
     store: S,
+    /// The lock table, when one is configured (CONTRACT 9).
+    lock: Option<L>,
     sender: Sender,
     config: Config,
 }
 
-impl<S: PolicyStore> Provider<S> {
+impl<S: PolicyStore> Provider<S, NoLock> {
+    /// A provider without a lock table: whole-policy resources only.
     pub fn new(store: S, sender: Sender, config: Config) -> Self {
         Self {
             store,
+            lock: None,
             sender,
             config,
+        }
+    }
+}
+
+impl<S: PolicyStore, L: LockStore> Provider<S, L> {
+    /// The same provider with a lock table (or none, for `None`).
+    pub fn with_lock<L2: LockStore>(self, lock: Option<L2>) -> Provider<S, L2> {
+        Provider {
+            store: self.store,
+            lock,
+            sender: self.sender,
+            config: self.config,
         }
     }
 
@@ -220,21 +237,50 @@ impl<S: PolicyStore> Provider<S> {
         envelope: &Envelope,
         budget: &Budget,
     ) -> Result<Applied, Failure> {
+        let held = HeldLease::default();
+        let left = budget
+            .respond_until
+            .saturating_duration_since(tokio::time::Instant::now());
+        let cx = Context {
+            stack_id: &envelope.stack_id,
+            request_id: &envelope.request_id,
+            settings: &self.config.settings,
+            deadline: budget.work_until,
+            lease_until_ms: lifecycle::epoch_ms() + left.as_millis() as u64,
+            lock: self.lock.as_ref(),
+            held: &held,
+        };
         let work = async {
             let request = Request::decode(parsed?)?;
-            lifecycle::execute(
-                ecr,
-                &request,
-                &envelope.stack_id,
-                &self.config.settings,
-                budget.work_until,
-            )
-            .await
+            lifecycle::execute(ecr, &request, &cx).await
         };
-        match guarded(work, budget.work_until).await {
+        let result = match guarded(work, budget.work_until).await {
             Ok(result) => result,
             Err(Interrupted::TimedOut(allowed)) => Err(Failure::TimedOut(allowed)),
             Err(Interrupted::Panicked(message)) => Err(Failure::Panicked(message)),
+        };
+        self.give_back_abandoned(&held, budget).await;
+        result
+    }
+
+    /// A lease still held here belongs to work that was abandoned (a timeout or a panic):
+    /// give it back before answering, within part of the margin kept for the answer.
+    async fn give_back_abandoned(&self, held: &HeldLease, budget: &Budget) {
+        let (Some(lock), Some((key, owner))) = (self.lock.as_ref(), held.take()) else {
+            return;
+        };
+        let margin = budget
+            .respond_until
+            .saturating_duration_since(tokio::time::Instant::now());
+        let release = lock.release(&key, &owner, None);
+        match tokio::time::timeout(margin / 3, release).await {
+            Ok(Ok(())) => tracing::info!(lock = %key, "gave back the lock of abandoned work"),
+            Ok(Err(error)) => {
+                tracing::warn!(lock = %key, error = %error, "could not give back the lock of abandoned work; it ends with this invocation's deadline")
+            }
+            Err(_) => {
+                tracing::warn!(lock = %key, "giving back the lock of abandoned work took too long; it ends with this invocation's deadline")
+            }
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Data {
     pub registry_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// A statement resource's Sids, comma-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sids: Option<String>,
     /// `"true"` or `"false"`: CloudFormation reads every attribute as a string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopted: Option<String>,
@@ -74,10 +77,26 @@ impl Data {
         Self {
             registry_id: Some(account.to_owned()),
             region: Some(target.region().to_owned()),
+            sids: None,
             adopted: Some(adopted.to_string()),
             policy_text: Some(policy_text.to_owned()),
             repository_name,
             repository_arn,
+        }
+    }
+
+    /// The data of some statements, by Sid, in `target`'s policy (CONTRACT 9).
+    pub fn statements(
+        target: &Target,
+        account: &str,
+        partition: &str,
+        adopted: bool,
+        sids: &[String],
+    ) -> Self {
+        Self {
+            sids: Some(sids.join(",")),
+            policy_text: None,
+            ..Self::policy(target, account, partition, adopted, "")
         }
     }
 }
