@@ -15,6 +15,7 @@
 
 pub mod actions;
 
+use crate::identity::valid_account;
 use crate::text::quote;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -482,14 +483,10 @@ fn may_be_account(field: &str) -> bool {
         }
 }
 
-fn is_account_id(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// Why an `AWS` principal cannot exist: it must be `*`, a 12-digit account id, or an IAM or
 /// STS ARN of a 12-digit account.
 fn aws_principal(text: &str) -> Result<(), String> {
-    if text == "*" || is_account_id(text) {
+    if text == "*" || valid_account(text) {
         return Ok(());
     }
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
@@ -520,7 +517,7 @@ fn aws_principal(text: &str) -> Result<(), String> {
             quote(region)
         ));
     }
-    if !is_account_id(account) {
+    if !valid_account(account) {
         return Err(format!(
             "its account id {} is not 12 digits",
             quote(account)
