@@ -6,8 +6,9 @@
 //!
 //! 1. [`identity`]: targets, ECR's naming rules, ARNs and PhysicalResourceIds;
 //!    [`retry`]: the one backoff-until-a-deadline; [`guard`]: deadline and panic safety;
-//!    [`logging`]: JSON log lines.
-//! 2. [`policy`]: policy documents, limits and equivalence.
+//!    [`logging`]: JSON log lines; [`text`]: values quoted in a `Reason`, shortened.
+//! 2. [`policy`]: policy documents, limits and equivalence; [`diagnosis`]: the checks that
+//!    refuse a policy that can never work, and the ECR action catalog.
 //! 3. [`event`]: the request, resource types and properties; [`ecr`]: ECR behind a narrow
 //!    trait, and the SDK adapter; [`response`]: the response body and `Data`, the
 //!    `ResponseURL` allow-list and the PUT.
@@ -20,6 +21,7 @@
 //! Test support (the in-memory ECR, the fuzz entry points) is compiled only with the
 //! `test-util` feature, never into the function.
 
+pub mod diagnosis;
 pub mod ecr;
 pub mod error;
 pub mod event;
@@ -36,3 +38,4 @@ pub mod policy;
 pub mod provider;
 pub mod response;
 pub mod retry;
+pub mod text;

@@ -1,0 +1,299 @@
+//! The catalog of Amazon ECR actions: the one table the action check reads (CONTRACT 10).
+
+use super::wildcard_match;
+
+/// Every action of the `ecr:` service prefix.
+///
+/// Source: the Service Authorization Reference, "Actions, resources, and condition keys for
+/// Amazon Elastic Container Registry",
+/// <https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html>.
+/// Read on 2026-11-23 without internet access, so through copies of it:
+/// - the page's own opening (stored search copy): the prefix `ecr` and its table layout;
+/// - a public repository's constants generated from the reference's programmatic form
+///   (`servicereference.us-east-1.amazonaws.com/v1/ecr/ecr.json`): 60 actions, every one
+///   below except the five noted;
+/// - `cloudtools/awacs`, `awacs/ecr.py` as of commit bd46f9d ("Action Update 2025-50",
+///   2025-12-08), also generated from the reference: the same 60 plus
+///   `ecr:DescribeRepositoryCreationTemplate`, kept because a policy granting it must never
+///   be refused by us (ECR remains the judge of it);
+/// - the operations of `aws-sdk-ecr` 1.138 (this project's SDK): every operation is one of
+///   the 60 except `ListImageReferrers` (authorised by `ecr:BatchGetImage`, as its API
+///   reference says, so not an action) and the four replication-backfill operations, newer
+///   than both copies above, listed here as actions of the same names
+///   (`ecr:DescribeReplicationBackfillResults`, `ecr:ListReplicationBackfills`,
+///   `ecr:StartReplicationBackfill`, `ecr:StopReplicationBackfill`) so that granting them
+///   is never refused.
+///
+/// When a stack names an action that is missing here it is refused with "not an ECR action":
+/// add the action, with its source and date, rather than loosening the check.
+pub const ECR_ACTIONS: &[&str] = &[
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchDeleteImage",
+    "ecr:BatchGetImage",
+    "ecr:BatchGetRepositoryScanningConfiguration",
+    "ecr:BatchImportUpstreamImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:CreatePullThroughCacheRule",
+    "ecr:CreateRepository",
+    "ecr:CreateRepositoryCreationTemplate",
+    "ecr:DeleteLifecyclePolicy",
+    "ecr:DeletePullThroughCacheRule",
+    "ecr:DeleteRegistryPolicy",
+    "ecr:DeleteRepository",
+    "ecr:DeleteRepositoryCreationTemplate",
+    "ecr:DeleteRepositoryPolicy",
+    "ecr:DeleteSigningConfiguration",
+    "ecr:DeregisterPullTimeUpdateExclusion",
+    "ecr:DescribeImageReplicationStatus",
+    "ecr:DescribeImageScanFindings",
+    "ecr:DescribeImageSigningStatus",
+    "ecr:DescribeImages",
+    "ecr:DescribePullThroughCacheRules",
+    "ecr:DescribeRegistry",
+    "ecr:DescribeReplicationBackfillResults",
+    "ecr:DescribeRepositories",
+    "ecr:DescribeRepositoryCreationTemplate",
+    "ecr:DescribeRepositoryCreationTemplates",
+    "ecr:GetAccountSetting",
+    "ecr:GetAuthorizationToken",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:GetImageCopyStatus",
+    "ecr:GetLifecyclePolicy",
+    "ecr:GetLifecyclePolicyPreview",
+    "ecr:GetRegistryPolicy",
+    "ecr:GetRegistryScanningConfiguration",
+    "ecr:GetRepositoryPolicy",
+    "ecr:GetSigningConfiguration",
+    "ecr:InitiateLayerUpload",
+    "ecr:ListImages",
+    "ecr:ListPullTimeUpdateExclusions",
+    "ecr:ListReplicationBackfills",
+    "ecr:ListTagsForResource",
+    "ecr:PutAccountSetting",
+    "ecr:PutImage",
+    "ecr:PutImageScanningConfiguration",
+    "ecr:PutImageTagMutability",
+    "ecr:PutLifecyclePolicy",
+    "ecr:PutRegistryPolicy",
+    "ecr:PutRegistryScanningConfiguration",
+    "ecr:PutReplicationConfiguration",
+    "ecr:PutSigningConfiguration",
+    "ecr:RegisterPullTimeUpdateExclusion",
+    "ecr:ReplicateImage",
+    "ecr:SetRepositoryPolicy",
+    "ecr:StartImageScan",
+    "ecr:StartLifecyclePolicyPreview",
+    "ecr:StartReplicationBackfill",
+    "ecr:StopReplicationBackfill",
+    "ecr:TagResource",
+    "ecr:UntagResource",
+    "ecr:UpdateImageStorageClass",
+    "ecr:UpdatePullThroughCacheRule",
+    "ecr:UpdateRepositoryCreationTemplate",
+    "ecr:UploadLayerPart",
+    "ecr:ValidatePullThroughCacheRule",
+];
+
+/// True when `action` carries the `ecr:` service prefix, in any case (`ECR:PutImage` too).
+pub fn has_ecr_prefix(action: &str) -> bool {
+    action
+        .get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("ecr:"))
+}
+
+/// The catalog actions that an action pattern names, compared case-insensitively as IAM
+/// does; `*` and `?` are wildcards (`ecr:Batch*`, `ecr:*`, `ecr:Put?mage`).
+pub fn matching(pattern: &str) -> Vec<&'static str> {
+    let pattern = pattern.to_ascii_lowercase();
+    ECR_ACTIONS
+        .iter()
+        .copied()
+        .filter(|action| wildcard_match(&pattern, &action.to_ascii_lowercase()))
+        .collect()
+}
+
+/// True when the pattern names at least one catalog action.
+pub fn is_known(pattern: &str) -> bool {
+    !matching(pattern).is_empty()
+}
+
+/// The catalog action closest to a misspelt `action`, when it is close enough to be what the
+/// author meant: at most three edits (insertions, deletions, substitutions, swaps of
+/// neighbours), and at most one for every five characters of the suggestion, so that
+/// `ecr:BatchGetImages` gives `ecr:BatchGetImage` but `ecr:GetImage` suggests nothing (the
+/// nearest, `ecr:PutImage`, is a different grant, not a typo). `None` for a wildcard
+/// pattern and for an action that is in the catalog.
+pub fn closest(action: &str) -> Option<&'static str> {
+    if action.contains(['*', '?']) || !has_ecr_prefix(action) {
+        return None;
+    }
+    let name = action[4..].to_ascii_lowercase();
+    let name_len = name.chars().count();
+    let mut best: Option<(usize, &'static str)> = None;
+    for &candidate in ECR_ACTIONS {
+        let candidate_name = candidate[4..].to_ascii_lowercase();
+        let candidate_len = candidate_name.len();
+        // The distance is at least the difference in length: skip the work (and a long
+        // value's quadratic cost) when it cannot be close.
+        if name_len.abs_diff(candidate_len) > 3 {
+            continue;
+        }
+        let distance = strsim::damerau_levenshtein(&name, &candidate_name);
+        let close = distance > 0 && distance <= 3 && distance * 5 <= candidate_len;
+        if close && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The actions CONTRACT 10's issue lists as a minimum.
+    const REQUIRED: &[&str] = &[
+        "BatchCheckLayerAvailability",
+        "BatchDeleteImage",
+        "BatchGetImage",
+        "BatchGetRepositoryScanningConfiguration",
+        "BatchImportUpstreamImage",
+        "CompleteLayerUpload",
+        "CreatePullThroughCacheRule",
+        "CreateRepository",
+        "CreateRepositoryCreationTemplate",
+        "DeleteLifecyclePolicy",
+        "DeletePullThroughCacheRule",
+        "DeleteRegistryPolicy",
+        "DeleteRepository",
+        "DeleteRepositoryCreationTemplate",
+        "DeleteRepositoryPolicy",
+        "DescribeImageReplicationStatus",
+        "DescribeImageScanFindings",
+        "DescribeImages",
+        "DescribePullThroughCacheRules",
+        "DescribeRegistry",
+        "DescribeRepositories",
+        "DescribeRepositoryCreationTemplates",
+        "GetAccountSetting",
+        "GetAuthorizationToken",
+        "GetDownloadUrlForLayer",
+        "GetLifecyclePolicy",
+        "GetLifecyclePolicyPreview",
+        "GetRegistryPolicy",
+        "GetRegistryScanningConfiguration",
+        "GetRepositoryPolicy",
+        "InitiateLayerUpload",
+        "ListImages",
+        "ListTagsForResource",
+        "PutAccountSetting",
+        "PutImage",
+        "PutImageScanningConfiguration",
+        "PutImageTagMutability",
+        "PutLifecyclePolicy",
+        "PutRegistryPolicy",
+        "PutRegistryScanningConfiguration",
+        "PutReplicationConfiguration",
+        "ReplicateImage",
+        "SetRepositoryPolicy",
+        "StartImageScan",
+        "StartLifecyclePolicyPreview",
+        "TagResource",
+        "UntagResource",
+        "UpdatePullThroughCacheRule",
+        "UpdateRepositoryCreationTemplate",
+        "UploadLayerPart",
+        "ValidatePullThroughCacheRule",
+        // Newer: managed signing, pull-time exclusions, archival storage, copy status.
+        "DescribeImageSigningStatus",
+        "GetSigningConfiguration",
+        "PutSigningConfiguration",
+        "DeleteSigningConfiguration",
+        "RegisterPullTimeUpdateExclusion",
+        "DeregisterPullTimeUpdateExclusion",
+        "ListPullTimeUpdateExclusions",
+        "UpdateImageStorageClass",
+        "GetImageCopyStatus",
+    ];
+
+    #[test]
+    fn the_catalog_holds_every_required_action_once_sorted_and_well_formed() {
+        for name in REQUIRED {
+            let action = format!("ecr:{name}");
+            assert!(ECR_ACTIONS.contains(&action.as_str()), "{action}");
+        }
+        let mut sorted = ECR_ACTIONS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, ECR_ACTIONS, "sorted, no duplicates");
+        for action in ECR_ACTIONS {
+            let name = action.strip_prefix("ecr:").expect("ecr: prefix");
+            assert!(
+                name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && name.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{action}"
+            );
+        }
+    }
+
+    #[test]
+    fn matching_ignores_case_and_expands_wildcards() {
+        assert_eq!(matching("ecr:BatchGetImage"), ["ecr:BatchGetImage"]);
+        assert_eq!(matching("ECR:batchgetimage"), ["ecr:BatchGetImage"]);
+        assert_eq!(matching("ecr:*").len(), ECR_ACTIONS.len());
+        assert_eq!(matching("ecr:*"), ECR_ACTIONS);
+        let batch = matching("ecr:Batch*");
+        assert!(batch.len() >= 5 && batch.iter().all(|a| a.starts_with("ecr:Batch")));
+        assert_eq!(matching("ecr:Put?mage"), ["ecr:PutImage"]);
+        assert_eq!(matching("ecr:Replicate*"), ["ecr:ReplicateImage"]);
+        assert!(matching("ecr:Bacth*").is_empty());
+        assert!(matching("ecr:").is_empty());
+        assert!(matching("ecr:BatchGetImages").is_empty());
+        assert!(!is_known("ecr:*Images?"));
+        assert!(is_known("ecr:*Images"));
+    }
+
+    #[test]
+    fn the_prefix_is_recognised_in_any_case_and_only_as_a_prefix() {
+        assert!(has_ecr_prefix("ecr:PutImage"));
+        assert!(has_ecr_prefix("ECR:PutImage"));
+        assert!(has_ecr_prefix("Ecr:*"));
+        assert!(!has_ecr_prefix("ecr-public:PutImage"));
+        assert!(!has_ecr_prefix("*"));
+        assert!(!has_ecr_prefix("ecr"));
+        assert!(!has_ecr_prefix(" ecr:PutImage"));
+        assert!(!has_ecr_prefix("é:x"));
+    }
+
+    #[test]
+    fn typos_get_the_nearest_action() {
+        for (typo, meant) in [
+            ("ecr:BatchGetImages", "ecr:BatchGetImage"),
+            ("ecr:batchgetimages", "ecr:BatchGetImage"),
+            ("ecr:BatchGetImgae", "ecr:BatchGetImage"),
+            ("ecr:PutImages", "ecr:PutImage"),
+            ("ecr:GetDownloadURLForLayers", "ecr:GetDownloadUrlForLayer"),
+            ("ecr:DescribeRepository", "ecr:DescribeRepositories"),
+            ("ecr:InitiateLayerUploads", "ecr:InitiateLayerUpload"),
+            ("ecr:ReplicateImages", "ecr:ReplicateImage"),
+        ] {
+            assert_eq!(closest(typo), Some(meant), "{typo}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_suggested_when_nothing_is_close() {
+        for action in [
+            "ecr:GetImage",
+            "ecr:Foo",
+            "ecr:DoEverything",
+            "ecr:Batch*s",
+            "ecr:BatchGetImage",
+            "s3:GetObject",
+        ] {
+            assert_eq!(closest(action), None, "{action}");
+        }
+        let long = format!("ecr:{}", "x".repeat(12_000));
+        assert_eq!(closest(&long), None);
+    }
+}

@@ -1,0 +1,107 @@
+//! Values quoted in a `Reason`, kept to a readable length.
+//!
+//! A `Reason` shares the response's 4,096 bytes with everything else (CONTRACT 6), so a value
+//! the user wrote (a 2,500-character `Sid`, a 10,000-character action, ECR's own message) must
+//! never crowd out the explanation around it (CONTRACT 10). A leaf module: it depends on
+//! nothing else of the crate, so every layer may use it.
+
+/// The most characters of a value that a `Reason` quotes.
+pub const MAX_QUOTED_CHARS: usize = 80;
+
+const ELLIPSIS: char = '…';
+
+/// `value` cut to at most `max_chars` characters (not bytes), on a character boundary, with an
+/// ellipsis as its last character when something was cut.
+pub fn shorten(value: &str, max_chars: usize) -> String {
+    if max_chars == 0 {
+        return String::new();
+    }
+    match value.char_indices().nth(max_chars) {
+        // Fewer than max_chars + 1 characters: it fits as it is.
+        None => value.to_owned(),
+        Some(_) => {
+            let keep = value
+                .char_indices()
+                .nth(max_chars - 1)
+                .map_or(value.len(), |(at, _)| at);
+            let mut short = String::with_capacity(keep + ELLIPSIS.len_utf8());
+            short.push_str(&value[..keep]);
+            short.push(ELLIPSIS);
+            short
+        }
+    }
+}
+
+/// `value` shortened to [`MAX_QUOTED_CHARS`] and quoted as `format!("{:?}")` quotes a string,
+/// so a short value reads exactly as the provider's messages always quoted it.
+pub fn quote(value: &str) -> String {
+    format!("{:?}", shorten(value, MAX_QUOTED_CHARS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_are_quoted_as_debug_quotes_them() {
+        for value in [
+            "",
+            "AllowPull",
+            "with \"quotes\" and \\",
+            "tab\there",
+            "Zugriff 🚀",
+        ] {
+            assert_eq!(quote(value), format!("{value:?}"));
+        }
+    }
+
+    #[test]
+    fn an_empty_value_stays_empty() {
+        assert_eq!(shorten("", 80), "");
+        assert_eq!(quote(""), "\"\"");
+    }
+
+    #[test]
+    fn exactly_the_limit_is_kept_whole() {
+        let value = "x".repeat(MAX_QUOTED_CHARS);
+        assert_eq!(shorten(&value, MAX_QUOTED_CHARS), value);
+        assert_eq!(quote(&value), format!("\"{value}\""));
+    }
+
+    #[test]
+    fn one_past_the_limit_is_cut_with_an_ellipsis() {
+        let value = "x".repeat(MAX_QUOTED_CHARS + 1);
+        let short = shorten(&value, MAX_QUOTED_CHARS);
+        assert_eq!(short.chars().count(), MAX_QUOTED_CHARS);
+        assert_eq!(short, "x".repeat(MAX_QUOTED_CHARS - 1) + "…");
+        assert_eq!(quote(&value), format!("\"{short}\""));
+    }
+
+    #[test]
+    fn multi_byte_characters_are_counted_and_cut_whole() {
+        // 2-, 3- and 4-byte characters: the cut never splits one.
+        for unit in ["ü", "€", "🚀"] {
+            let value = unit.repeat(100);
+            let short = shorten(&value, MAX_QUOTED_CHARS);
+            assert_eq!(short.chars().count(), MAX_QUOTED_CHARS);
+            assert!(short.starts_with(&unit.repeat(MAX_QUOTED_CHARS - 1)));
+            assert!(short.ends_with('…'));
+            let exact = unit.repeat(MAX_QUOTED_CHARS);
+            assert_eq!(shorten(&exact, MAX_QUOTED_CHARS), exact);
+        }
+    }
+
+    #[test]
+    fn a_2500_character_sid_quotes_in_under_100_bytes_of_characters() {
+        let quoted = quote(&"S".repeat(2500));
+        assert_eq!(quoted.chars().count(), MAX_QUOTED_CHARS + 2);
+    }
+
+    #[test]
+    fn tiny_limits_still_hold() {
+        assert_eq!(shorten("abc", 0), "");
+        assert_eq!(shorten("abc", 1), "…");
+        assert_eq!(shorten("abc", 2), "a…");
+        assert_eq!(shorten("abc", 3), "abc");
+    }
+}
