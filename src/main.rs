@@ -5,6 +5,7 @@ use aws_config::environment::{
     EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider,
 };
 use ecr_policy_provider::ecr::SdkEcr;
+use ecr_policy_provider::lock::{TABLE_VARIABLE, dynamo::DynamoLock};
 use ecr_policy_provider::provider::{Config, Provider};
 use ecr_policy_provider::response::Sender;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -15,7 +16,13 @@ async fn main() -> Result<(), Error> {
     ecr_policy_provider::logging::init();
     let sdk = sdk_config().await;
     let config = Config::from_env(sdk.region().map(ToString::to_string));
-    let provider = Provider::new(SdkEcr::from_sdk_config(&sdk), Sender::new(), config);
+    // The lock table's client is made on its first use: start-up pays nothing for it.
+    let lock = std::env::var(TABLE_VARIABLE)
+        .ok()
+        .filter(|table| !table.is_empty())
+        .map(|table| DynamoLock::new(table, &sdk));
+    let provider =
+        Provider::new(SdkEcr::from_sdk_config(&sdk), Sender::new(), config).with_lock(lock);
     let provider = &provider;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
