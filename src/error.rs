@@ -1,14 +1,12 @@
 //! Why a request failed. `Display` is the `Reason` CloudFormation shows, so every message
 //! says what is wrong and what to do about it.
 
+use crate::diagnosis::{Defects, V1_REGISTRY_ACTIONS};
 use crate::ecr::EcrError;
 use crate::event::{PropertyError, RequestError};
 use crate::lock::{LockError, TABLE_VARIABLE};
 use crate::policy::MAX_POLICY_CHARS;
 use std::time::Duration;
-
-/// The actions a registry policy may grant while the registry's policy scope is V1.
-pub const V1_REGISTRY_ACTIONS: [&str; 2] = ["ecr:CreateRepository", "ecr:ReplicateImage"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -18,6 +16,22 @@ pub enum Failure {
     Property(#[from] PropertyError),
     #[error("{0}")]
     Ecr(#[from] EcrError),
+    /// A policy that can never work (CONTRACT 10), refused before any write.
+    #[error("property {property} {defects}")]
+    Defective {
+        property: &'static str,
+        defects: Defects,
+    },
+    #[error(
+        "ECR refused the registry policy because the registry's policy scope is V1, where a \
+         registry policy may grant only {}; this one also grants {}. Switch the registry to \
+         V2 with `aws ecr put-account-setting --name REGISTRY_POLICY_SCOPE --value V2` (see it \
+         with `aws ecr get-account-setting --name REGISTRY_POLICY_SCOPE`), or drop those \
+         actions.",
+        V1_REGISTRY_ACTIONS.join(", "),
+        crate::text::quote_all(.0)
+    )]
+    RegistryScopeV1(Vec<String>),
     #[error(
         "{target} already has a policy that differs from PolicyText; set Adopt: true to take it \
          over (it is then replaced, and deleted with the stack), or remove it first"
@@ -42,7 +56,7 @@ pub enum Failure {
         "{target} already has statements with Sid {} that differ from this resource's; set \
          Adopt: true to take them over (they are then replaced, and removed with the stack), \
          or give this resource's statements other Sids",
-        quote_list(.sids)
+        crate::text::quote_all(.sids)
     )]
     SidsDiffer { target: String, sids: Vec<String> },
     #[error(
@@ -75,13 +89,17 @@ pub enum Failure {
          allows 1024: split the statements over several resources, or shorten their Sids"
     )]
     IdTooLong(usize),
-    #[error("{}", rejected_message(.error, *.attempts, *.waited, .v1_actions))]
+    #[error("{}", rejected_message(self))]
     PolicyRejected {
         error: EcrError,
         attempts: u32,
         waited: Duration,
-        /// Actions outside the V1 registry scope, for a registry policy.
+        /// Actions outside the V1 registry scope, for a registry policy whose scope could
+        /// not be read.
         v1_actions: Vec<String>,
+        /// Whether a principal not yet propagated by IAM could explain the refusal (the
+        /// only case that is retried).
+        iam_possible: bool,
     },
     #[error(
         "the request did not finish within the {} s left before the function's timeout; \
@@ -116,36 +134,40 @@ pub enum Undo {
     Unknown(String),
 }
 
-fn rejected_message(
-    error: &EcrError,
-    attempts: u32,
-    waited: Duration,
-    v1_actions: &[String],
-) -> String {
-    let mut message = format!(
-        "{error} (tried {attempts} time{} over {} s). If the policy names IAM users, roles or \
-         accounts that were just created, IAM may not have propagated them yet: check that every \
-         principal exists, or raise IAM_PROPAGATION_TIMEOUT_SECONDS. Check too that every action \
-         is a valid ecr: action.",
-        if attempts == 1 { "" } else { "s" },
-        waited.as_secs()
-    );
+fn rejected_message(failure: &Failure) -> String {
+    let Failure::PolicyRejected {
+        error,
+        attempts,
+        waited,
+        v1_actions,
+        iam_possible,
+    } = failure
+    else {
+        return String::new();
+    };
+    let mut message = if *iam_possible {
+        format!(
+            "{error} (tried {attempts} time{} over {} s). If the policy names IAM users, roles \
+             or accounts that were just created, IAM may not have propagated them yet: check \
+             that every principal exists, or raise IAM_PROPAGATION_TIMEOUT_SECONDS.",
+            if *attempts == 1 { "" } else { "s" },
+            waited.as_secs()
+        )
+    } else {
+        format!(
+            "{error}. It names no IAM principal that could still be propagating, so it was not \
+             retried: check each Condition and principal against the ECR documentation."
+        )
+    };
     if !v1_actions.is_empty() {
         message.push_str(&format!(
             " If the registry's policy scope is V1, a registry policy may grant only {}, and \
              this one also grants {}: switch the registry to V2 with `aws ecr \
-             put-account-setting --name REGISTRY_POLICY_SCOPE --value V2`, or drop those actions.",
-            V1_REGISTRY_ACTIONS.join(" and "),
-            v1_actions.join(", ")
+             put-account-setting --name REGISTRY_POLICY_SCOPE --value V2`, or drop those actions \
+             (the function could not read the scope: its role needs ecr:GetAccountSetting).",
+            V1_REGISTRY_ACTIONS.join(", "),
+            crate::text::quote_all(v1_actions)
         ));
     }
     message
-}
-
-fn quote_list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

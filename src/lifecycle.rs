@@ -3,10 +3,13 @@
 //! read does not match the last write), asks [`crate::plan`] what to do, and does it, with
 //! the IAM-propagation retry and the undo of a failed Create's unclear write.
 
-use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyStore};
-use crate::error::{Failure, Undo, V1_REGISTRY_ACTIONS};
+use crate::diagnosis::{self, PolicyKind, Scope};
+use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore};
+use crate::error::{Failure, Undo};
 use crate::event::{Content, Desired, PropertyError, Request};
-use crate::identity::{MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition};
+use crate::identity::{
+    MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition, valid_account,
+};
 use crate::lock::{self, LockError, LockStore, NO_POLICY, Record};
 use crate::plan::{self, Approach, DeletePlan, Next, Refusal};
 use crate::policy::Policy;
@@ -87,6 +90,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             properties,
         } => {
             let desired = desired_state(resource_type, properties, cx.settings)?;
+            diagnose(&desired, cx.stack_id)?;
             apply(store, &Approach::Create, &desired, cx).await
         }
         Request::Update {
@@ -96,6 +100,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
         } => {
             let desired = desired_state(resource_type, properties, cx.settings)?;
             let approach = plan::approach_update(physical_id, &desired)?;
+            diagnose(&desired, cx.stack_id)?;
             let applied = apply(store, &approach, &desired, cx).await?;
             Ok(match approach {
                 // The id does not change while the target (and the Sids) stay.
@@ -120,6 +125,31 @@ fn desired_state(
         properties,
         settings.default_region.as_deref(),
     )
+}
+
+/// Refuses, before any ECR call, a policy that can never work (CONTRACT 10): the same
+/// checks for every resource type.
+fn diagnose(desired: &Desired, stack_id: &str) -> Result<(), Failure> {
+    let target = &desired.target;
+    let account = Some(account_of_stack(stack_id)).filter(|a| valid_account(a));
+    let partition = partition(stack_id, target.region());
+    let scope = Scope {
+        kind: match target {
+            Target::Registry { .. } => PolicyKind::Registry,
+            Target::Repository { .. } => PolicyKind::Repository,
+        },
+        partition: &partition,
+        region: target.region(),
+        account,
+    };
+    let (property, checked) = match &desired.content {
+        Content::Policy(policy) => ("PolicyText", diagnosis::check(policy.document(), &scope)),
+        Content::Statements(statements) => (
+            "Statement",
+            diagnosis::check_statements(statements.items(), &scope),
+        ),
+    };
+    checked.map_err(|defects| Failure::Defective { property, defects })
 }
 
 /// The tag that tells apart two statement resources naming the same Sids: from the
@@ -541,8 +571,63 @@ async fn write_with_propagation_retry<S: PolicyStore>(
     .await
 }
 
-/// Writes the policy, retrying ECR's rejections that IAM's eventual consistency can cause
-/// until `IAM_PROPAGATION_TIMEOUT_SECONDS` or the deadline, whichever comes first.
+/// Why ECR refused a write, as far as the provider can tell (CONTRACT 10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Why {
+    /// A principal IAM has not propagated yet may explain it: worth retrying. `scope_unread`:
+    /// the policy grants actions beyond V1 and the registry's scope could not be read.
+    MaybeIam { scope_unread: bool },
+    /// No principal could be waiting on IAM.
+    NotIam,
+    /// The registry's policy scope is V1 and the policy grants these actions beyond it.
+    ScopeV1(Vec<String>),
+}
+
+/// Works out, once per write, what can explain ECR's "invalid policy" answer: the registry
+/// policy scope (read when the policy grants actions beyond V1), else a principal.
+async fn explain<S: PolicyStore>(store: &S, target: &Target, policy: Option<&Policy>) -> Why {
+    let beyond_v1 = match (target, policy) {
+        (Target::Registry { .. }, Some(policy)) => diagnosis::actions_beyond_v1(policy.document()),
+        _ => Vec::new(),
+    };
+    if !beyond_v1.is_empty() {
+        match store.policy_scope(target.region()).await {
+            Ok(PolicyScope::V1) => return Why::ScopeV1(beyond_v1),
+            Ok(PolicyScope::V2) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "could not read the registry policy scope; retrying in case IAM explains the refusal");
+                return Why::MaybeIam { scope_unread: true };
+            }
+        }
+    }
+    if policy.is_some_and(names_iam_principal) {
+        Why::MaybeIam {
+            scope_unread: false,
+        }
+    } else {
+        Why::NotIam
+    }
+}
+
+/// Whether the policy names an AWS principal other than everyone: an account, user or role
+/// that IAM could still be propagating.
+fn names_iam_principal(policy: &Policy) -> bool {
+    policy.statements().iter().any(|statement| {
+        ["Principal", "NotPrincipal"].iter().any(|key| {
+            let aws = statement.get(*key).and_then(|p| p.get("AWS"));
+            let list = match aws {
+                Some(Value::Array(items)) => items.as_slice(),
+                Some(single) => std::slice::from_ref(single),
+                None => &[],
+            };
+            list.iter().any(|p| p.as_str() != Some("*"))
+        })
+    })
+}
+
+/// Writes the policy. ECR's "invalid policy" answer is retried, with backoff, until
+/// `IAM_PROPAGATION_TIMEOUT_SECONDS` or the deadline, only when a principal IAM has not yet
+/// propagated is the one explanation left (CONTRACT 7 and 10).
 async fn write_with_propagation_retry_text<S: PolicyStore>(
     store: &S,
     target: &Target,
@@ -558,56 +643,53 @@ async fn write_with_propagation_retry_text<S: PolicyStore>(
         max: settings.iam_retry_base * 16,
         jitter: 1.0..1.5,
     };
+    let policy = Policy::from_live(text);
+    let why: tokio::sync::OnceCell<Why> = tokio::sync::OnceCell::new();
     let write = |_| async {
-        match store.put(target, text, force).await {
-            Ok(registry_id) => Attempt::Done(registry_id),
-            Err(error) if error.may_be_iam_propagation() => Attempt::Retry(error),
-            Err(error) => Attempt::Stop(error),
+        let error = match store.put(target, text, force).await {
+            Ok(registry_id) => return Attempt::Done(registry_id),
+            Err(error) if error.may_be_iam_propagation() => error,
+            Err(error) => return Attempt::Stop(error),
+        };
+        let why = why
+            .get_or_init(|| explain(store, target, policy.as_ref()))
+            .await;
+        match why {
+            Why::MaybeIam { .. } => Attempt::Retry(error),
+            Why::NotIam | Why::ScopeV1(_) => Attempt::Stop(error),
         }
     };
     let retried = |error: &EcrError, attempt: u32| {
         tracing::warn!(attempt, error = %error, "ECR rejected the policy; retrying in case IAM has not propagated a principal yet");
     };
-    retry::until(&backoff, give_up, write, retried)
-        .await
-        .map_err(|gave_up| {
-            rejection(
-                target,
-                text,
-                gave_up.error,
-                gave_up.attempts,
-                started.elapsed(),
-            )
-        })
-}
-
-fn rejection(
-    target: &Target,
-    text: &str,
-    error: EcrError,
-    attempts: u32,
-    waited: Duration,
-) -> Failure {
-    if !matches!(error, EcrError::InvalidPolicy { .. }) {
-        return Failure::Ecr(error);
-    }
-    let v1_actions = match (target, Policy::from_live(text)) {
-        (Target::Registry { .. }, Some(policy)) => {
-            let mut outside: Vec<String> = policy
-                .actions()
-                .into_iter()
-                .filter(|a| !V1_REGISTRY_ACTIONS.contains(a))
-                .map(str::to_owned)
-                .collect();
-            outside.dedup();
-            outside
-        }
-        _ => Vec::new(),
+    let gave_up = match retry::until(&backoff, give_up, write, retried).await {
+        Ok(registry_id) => return Ok(registry_id),
+        Err(gave_up) => gave_up,
     };
-    Failure::PolicyRejected {
-        error,
-        attempts,
-        waited,
-        v1_actions,
+    if !matches!(gave_up.error, EcrError::InvalidPolicy { .. }) {
+        return Err(Failure::Ecr(gave_up.error));
     }
+    let (iam_possible, v1_actions) = match why.get() {
+        Some(Why::ScopeV1(actions)) => return Err(Failure::RegistryScopeV1(actions.clone())),
+        Some(Why::NotIam) => (false, Vec::new()),
+        // The scope could not be read: the V1 hint stays.
+        Some(Why::MaybeIam { scope_unread: true }) => (
+            true,
+            policy
+                .as_ref()
+                .map(|p| diagnosis::actions_beyond_v1(p.document()))
+                .unwrap_or_default(),
+        ),
+        Some(Why::MaybeIam {
+            scope_unread: false,
+        })
+        | None => (true, Vec::new()),
+    };
+    Err(Failure::PolicyRejected {
+        error: gave_up.error,
+        attempts: gave_up.attempts,
+        waited: started.elapsed(),
+        v1_actions,
+        iam_possible,
+    })
 }

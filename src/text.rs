@@ -38,6 +38,16 @@ pub fn quote(value: &str) -> String {
     format!("{:?}", shorten(value, MAX_QUOTED_CHARS))
 }
 
+/// Each value quoted and shortened, comma-separated, at most `MAX_LISTED` of them.
+pub fn quote_all(values: &[String]) -> String {
+    const MAX_LISTED: usize = 10;
+    let mut listed: Vec<String> = values.iter().take(MAX_LISTED).map(|v| quote(v)).collect();
+    if values.len() > MAX_LISTED {
+        listed.push(format!("and {} more", values.len() - MAX_LISTED));
+    }
+    listed.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

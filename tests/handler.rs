@@ -4,8 +4,9 @@
 
 mod support;
 
-use ecr_policy_provider::ecr::EcrError;
+use ecr_policy_provider::diagnosis::actions::ECR_ACTIONS;
 use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
+use ecr_policy_provider::ecr::{EcrError, PolicyScope};
 use ecr_policy_provider::identity::Target;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -396,7 +397,11 @@ async fn responses_stay_under_4096_bytes() {
     let h = Harness::new().await;
     // A 9,000-character policy that ECR accepts: its text is dropped from Data.
     let mut e = h.event("repository-create.json");
-    let actions: Vec<String> = (0..500).map(|i| format!("ecr:Action{i:05}")).collect();
+    // Real actions, repeated (ECR accepts repeats), until the policy is over 9,000 characters.
+    let mut actions: Vec<&str> = Vec::new();
+    while serde_json::to_string(&actions).expect("json").len() < 9100 {
+        actions.push(ECR_ACTIONS[actions.len() % ECR_ACTIONS.len()]);
+    }
     e["ResourceProperties"]["PolicyText"] = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":actions}]});
     let compact = serde_json::to_string(&e["ResourceProperties"]["PolicyText"]).expect("json");
     assert!(
@@ -446,16 +451,27 @@ async fn iam_propagation_rejections_are_retried_until_accepted() {
     assert_eq!(h.store.calls().writes, 4);
 }
 
+fn invalid_registry_policy() -> EcrError {
+    EcrError::InvalidPolicy {
+        message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'".into(),
+    }
+}
+
+/// The registry's policy scope cannot be read (the role lacks ecr:GetAccountSetting, or an
+/// emulator lacks the call): a refused registry policy with actions beyond V1 is retried in
+/// case IAM explains it, and the Reason keeps the V1 hint.
 #[tokio::test]
 async fn iam_propagation_retries_are_bounded_and_explained() {
     let h = Harness::new().await;
-    let rejected = EcrError::InvalidPolicy {
-        message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'".into(),
-    };
-    h.store.fail_writes(std::iter::repeat_n(rejected, 10_000));
+    h.store
+        .fail_writes(std::iter::repeat_n(invalid_registry_policy(), 10_000));
+    h.store.set_policy_scope(Err(EcrError::AccessDenied {
+        operation: "GetAccountSetting",
+        message: "not authorized".into(),
+    }));
     let mut e = h.event("registry-create.json");
     e["ResourceProperties"]["PolicyText"]["Statement"][0]["Action"] =
-        json!(["ecr:ReplicateImage", "ecr:BatchImportUpstreamImage"]);
+        json!(["ecr:ReplicateImage", "ecr:BatchGetImage"]);
     let started = Instant::now();
     let r = h.send(e).await;
     // The test configuration allows 2 s of retrying.
@@ -472,10 +488,97 @@ async fn iam_propagation_retries_are_bounded_and_explained() {
     );
     assert!(reason.contains("IAM may not have propagated"), "{reason}");
     assert!(
-        reason.contains("REGISTRY_POLICY_SCOPE") && reason.contains("ecr:BatchImportUpstreamImage"),
+        reason.contains("REGISTRY_POLICY_SCOPE") && reason.contains("\"ecr:BatchGetImage\""),
         "{reason}"
     );
     assert!(h.store.calls().writes > 3);
+    assert_eq!(h.store.calls().settings, 1, "the scope is asked once");
+}
+
+/// Under the V1 scope a registry policy with actions beyond V1 fails at once, naming them
+/// and the command that switches to V2; nothing is retried.
+#[tokio::test]
+async fn a_registry_policy_beyond_the_v1_scope_fails_at_once() {
+    let h = Harness::new().await;
+    h.store
+        .fail_writes(std::iter::repeat_n(invalid_registry_policy(), 10_000));
+    h.store.set_policy_scope(Ok(PolicyScope::V1));
+    let mut e = h.event("registry-create.json");
+    e["ResourceProperties"]["PolicyText"]["Statement"][0]["Action"] = json!([
+        "ecr:ReplicateImage",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer"
+    ]);
+    let started = Instant::now();
+    let r = h.send(e).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(reason.contains("policy scope is V1"), "{reason}");
+    assert!(
+        reason.contains("\"ecr:BatchGetImage\", \"ecr:GetDownloadUrlForLayer\""),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("aws ecr put-account-setting --name REGISTRY_POLICY_SCOPE --value V2"),
+        "{reason}"
+    );
+    assert_eq!(h.store.calls().writes, 1);
+    assert_eq!(h.live(&registry()), None);
+}
+
+/// A V2 registry, and a refused policy whose only principal is everyone: no principal can
+/// be waiting on IAM, so it fails at once with ECR's message.
+#[tokio::test]
+async fn a_refusal_no_principal_can_explain_is_not_retried() {
+    let h = Harness::new().await;
+    h.store.fail_writes(std::iter::repeat_n(
+        EcrError::InvalidPolicy {
+            message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'".into(),
+        },
+        10_000,
+    ));
+    let mut e = h.event("repository-create.json");
+    e["ResourceProperties"]["PolicyText"] = json!({"Version":"2012-10-17","Statement":[{"Sid":"S","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"Bogus":{"x":"y"}}}]});
+    let started = Instant::now();
+    let r = h.send(e).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("Invalid repository policy provided"),
+        "{reason}"
+    );
+    assert!(reason.contains("was not retried"), "{reason}");
+    assert_eq!(h.store.calls().writes, 1);
+    assert_eq!(
+        h.store.calls().settings,
+        0,
+        "a repository policy has no scope"
+    );
+}
+
+/// A V2 registry: actions beyond V1 are fine, so a principal is what is left; retried.
+#[tokio::test]
+async fn a_v2_registry_retries_for_iam_until_accepted() {
+    let h = Harness::new().await;
+    h.store
+        .fail_writes([invalid_registry_policy(), invalid_registry_policy()]);
+    h.store.set_policy_scope(Ok(PolicyScope::V2));
+    let mut e = h.event("registry-create.json");
+    e["ResourceProperties"]["PolicyText"]["Statement"][0]["Action"] =
+        json!(["ecr:ReplicateImage", "ecr:BatchGetImage"]);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.store.calls().writes, 3);
+    assert_eq!(h.store.calls().settings, 1);
 }
 
 #[tokio::test]
