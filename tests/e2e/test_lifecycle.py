@@ -289,11 +289,13 @@ def test_bad_input_fails_naming_the_property_and_writes_nothing(stack):
     assert stack.registry_policy() is None
 
 
-def test_a_registry_policy_refused_by_the_v1_scope_fails_after_the_bounded_retry(stack):
+def test_a_registry_policy_refused_when_the_scope_cannot_be_read_gets_the_bounded_retry(stack):
+    # moto validates registry policies as under V1 and has no GetAccountSetting: the scope
+    # cannot be read, so the refusal may still be IAM's and is retried, with the V1 hint.
     create = h.load_event("registry-create.json")
     create["RequestId"] = str(uuid.uuid4())
     statement = create["ResourceProperties"]["PolicyText"]["Statement"][0]
-    statement["Action"].append("ecr:BatchImportUpstreamImage")
+    statement["Action"].append("ecr:BatchGetImage")
     log_offset = stack.provider_log_size()
 
     sent = stack.send(create)
@@ -303,8 +305,9 @@ def test_a_registry_policy_refused_by_the_v1_scope_fails_after_the_bounded_retry
         "ECR rejected the policy",
         "Invalid registry policy provided",  # ECR's own words
         "REGISTRY_POLICY_SCOPE",
-        "ecr:BatchImportUpstreamImage",
+        '"ecr:BatchGetImage"',
         "IAM_PROPAGATION_TIMEOUT_SECONDS",
+        "ecr:GetAccountSetting",
     )
     tries = re.search(r"tried (\d+) times?", reason)
     assert tries and int(tries.group(1)) >= 2, reason
