@@ -32,6 +32,12 @@ struct State {
     panic_next: bool,
     /// `None` answers V2, the scope of registries created since 2023.
     scope: Option<Result<PolicyScope, EcrError>>,
+    /// How many reads after each write still see the policy from before it.
+    lag: usize,
+    /// The target last written, what it held before, and how many reads still see that.
+    stale: Option<(Target, Option<String>, usize)>,
+    /// How long each read takes, so that concurrent requests overlap.
+    read_delay: std::time::Duration,
 }
 
 /// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
@@ -116,6 +122,17 @@ impl MemoryEcr {
         self.state().scope = Some(scope);
     }
 
+    /// From now on, the `reads` reads of a target after each write to it still return what
+    /// it held before the write, as ECR's eventually consistent reads can.
+    pub fn lag_reads(&self, reads: usize) {
+        self.state().lag = reads;
+    }
+
+    /// From now on, each read takes `delay`.
+    pub fn delay_reads(&self, delay: std::time::Duration) {
+        self.state().read_delay = delay;
+    }
+
     /// Every call from now on never returns.
     pub fn hang(&self) {
         self.state().hang = true;
@@ -152,6 +169,7 @@ impl MemoryEcr {
         if let Some(error) = state.write_failures.pop_front() {
             return Err(error);
         }
+        state.remember_before_write(target);
         match target {
             Target::Registry { region } => {
                 state
@@ -172,6 +190,37 @@ impl MemoryEcr {
     }
 }
 
+impl State {
+    fn current(&self, target: &Target) -> Option<String> {
+        match target {
+            Target::Registry { region } => self.registry.get(region).cloned(),
+            Target::Repository { region, name } => self
+                .repository_policies
+                .get(&(region.clone(), name.clone()))
+                .cloned(),
+        }
+    }
+
+    /// With lagging reads on, what the target holds now is what the next reads see.
+    fn remember_before_write(&mut self, target: &Target) {
+        if self.lag > 0 {
+            let before = self.current(target);
+            self.stale = Some((target.clone(), before, self.lag));
+        }
+    }
+
+    /// A lagging read's answer, if this read lags.
+    fn stale_read(&mut self, target: &Target) -> Option<Option<String>> {
+        match &mut self.stale {
+            Some((stale_target, before, left)) if stale_target == target && *left > 0 => {
+                *left -= 1;
+                Some(before.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
 fn reformat(text: &str) -> String {
     serde_json::from_str::<serde_json::Value>(text)
         .and_then(|v| serde_json::to_string_pretty(&v))
@@ -185,11 +234,24 @@ fn repository_not_found(region: &str, name: &str) -> EcrError {
     }
 }
 
-impl PolicyStore for MemoryEcr {
-    async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
-        self.maybe_hang().await;
+impl MemoryEcr {
+    fn read_now(
+        &self,
+        target: &Target,
+    ) -> (Result<Option<LivePolicy>, EcrError>, std::time::Duration) {
         let mut state = self.state();
+        let delay = state.read_delay;
+        (Self::read_state(&mut state, target), delay)
+    }
+
+    fn read_state(state: &mut State, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
         state.calls.reads += 1;
+        if let Some(before) = state.stale_read(target) {
+            return Ok(before.map(|text| LivePolicy {
+                registry_id: ACCOUNT_ID.to_owned(),
+                text: reformat(&text),
+            }));
+        }
         let text = match target {
             Target::Registry { region } => state.registry.get(region).cloned(),
             Target::Repository { region, name } => {
@@ -204,6 +266,18 @@ impl PolicyStore for MemoryEcr {
             registry_id: ACCOUNT_ID.to_owned(),
             text: reformat(&text),
         }))
+    }
+}
+
+impl PolicyStore for MemoryEcr {
+    async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
+        self.maybe_hang().await;
+        let (answer, delay) = self.read_now(target);
+        // The answer travels back while others may write: the window a lock must close.
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        answer
     }
 
     async fn put(
@@ -231,6 +305,7 @@ impl PolicyStore for MemoryEcr {
         if let Some(error) = state.delete_failures.pop_front() {
             return Err(error);
         }
+        state.remember_before_write(target);
         let removed = match target {
             Target::Registry { region } => state.registry.remove(region),
             Target::Repository { region, name } => state

@@ -223,3 +223,12 @@ pub fn capture_logs<F: std::future::Future<Output = ()>>(
     let text = captured.0.lock().expect("lock").clone();
     String::from_utf8(text).expect("utf-8")
 }
+
+/// A provider over the in-memory ECR with an in-memory lock table.
+pub fn provider_with_lock(
+    store: Arc<MemoryEcr>,
+    lock: Arc<ecr_policy_provider::lock::memory::MemoryLock>,
+    recorder: &Recorder,
+) -> Provider<Arc<MemoryEcr>, Arc<ecr_policy_provider::lock::memory::MemoryLock>> {
+    provider(store, recorder).with_lock(Some(lock))
+}

@@ -1,0 +1,631 @@
+//! Statement resources (CONTRACT 9) and whole policies under the lock (CONTRACT 9, last
+//! paragraph), end to end over the in-memory ECR and an in-memory lock table: GIVEN a
+//! policy others share, WHEN CloudFormation sends an event, THEN exactly one response
+//! arrives and only this resource's statements changed.
+
+mod support;
+
+use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
+use ecr_policy_provider::identity::Target;
+use ecr_policy_provider::lock::memory::MemoryLock;
+use ecr_policy_provider::lock::{Record, key};
+use ecr_policy_provider::response::Status;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Recorder, deadline_in, event, provider, provider_with_lock};
+
+const REGISTRY_STATEMENTS_ID: &str = "ecr-policy-statements/4c9e1a20-7b3d-4f5e-8a6b-1c2d3e4f5a01/ReplicationFromTeamA/registry-policy:us-east-1:123456789012";
+
+/// What the console adds, and what Lambda adds to a repository its functions pull from.
+fn console() -> Value {
+    json!({"Sid": "ConsoleAddedPull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": ["ecr:BatchGetImage"], "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/*"})
+}
+
+fn lambda_grant() -> Value {
+    json!({"Sid": "LambdaECRImageRetrievalPolicy", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Condition": {"StringLike": {"aws:sourceArn": "arn:aws:lambda:us-east-1:123456789012:function:*"}}})
+}
+
+fn registry() -> Target {
+    Target::Registry {
+        region: "us-east-1".into(),
+    }
+}
+
+fn repo() -> Target {
+    Target::Repository {
+        region: "us-east-1".into(),
+        name: "app".into(),
+    }
+}
+
+struct Harness {
+    store: Arc<MemoryEcr>,
+    lock: Arc<MemoryLock>,
+    recorder: Recorder,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let store = Arc::new(MemoryEcr::new());
+        store.create_repository("us-east-1", "app");
+        Self {
+            store,
+            lock: Arc::new(MemoryLock::new()),
+            recorder: Recorder::start(Vec::new()).await,
+        }
+    }
+
+    fn event(&self, name: &str) -> Value {
+        event(name, &self.recorder.url)
+    }
+
+    async fn send_within(&self, event: Value, left: Duration) -> Value {
+        let before = self.recorder.requests().len();
+        provider_with_lock(self.store.clone(), self.lock.clone(), &self.recorder)
+            .handle(event, deadline_in(left))
+            .await
+            .expect("a response was delivered");
+        let requests = self.recorder.requests();
+        assert_eq!(requests.len(), before + 1, "exactly one response per event");
+        requests[before].json()
+    }
+
+    async fn send(&self, event: Value) -> Value {
+        self.send_within(event, Duration::from_secs(30)).await
+    }
+
+    /// Sends one event among others in flight: the response is this invocation's own (the
+    /// test counts the responses received once all are done).
+    async fn send_concurrently(&self, event: Value) -> Value {
+        let outcome = provider_with_lock(self.store.clone(), self.lock.clone(), &self.recorder)
+            .handle(event, deadline_in(Duration::from_secs(30)))
+            .await
+            .expect("a response was delivered");
+        serde_json::from_slice(&outcome.response.to_body()).expect("JSON")
+    }
+
+    fn live(&self, target: &Target) -> Option<Value> {
+        self.store
+            .live(target)
+            .map(|t| serde_json::from_str(&t).expect("live policy is JSON"))
+    }
+
+    fn sids(&self, target: &Target) -> Vec<String> {
+        self.live(target)
+            .map(|p| {
+                p["Statement"]
+                    .as_array()
+                    .expect("a list")
+                    .iter()
+                    .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn seed(&self, target: &Target, statements: &[Value]) {
+        let doc = json!({"Version": "2008-10-17", "Statement": statements});
+        self.store.seed(target, &doc.to_string());
+    }
+
+    fn lease_free(&self, target: &Target) -> bool {
+        self.lock.lease(&key(target)).is_none()
+    }
+}
+
+fn statement_of(event: &Value) -> Value {
+    let s = &event["ResourceProperties"]["Statement"];
+    match s {
+        Value::Array(items) => items[0].clone(),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn a_registry_statement_lives_beside_the_others_through_its_whole_life() {
+    let h = Harness::new().await;
+    h.seed(&registry(), &[console()]);
+
+    let create = h.event("registry-statement-create.json");
+    let r = h.send(create.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], REGISTRY_STATEMENTS_ID);
+    assert_eq!(
+        r["Data"],
+        json!({"RegistryId": ACCOUNT_ID, "Region": "us-east-1", "Sids": "ReplicationFromTeamA", "Adopted": "false"})
+    );
+    let live = h.live(&registry()).expect("a policy");
+    assert_eq!(
+        live["Version"], "2008-10-17",
+        "the policy keeps its Version"
+    );
+    assert_eq!(live["Statement"], json!([console(), statement_of(&create)]));
+    let record = h.lock.record(&key(&registry()));
+    assert_eq!(
+        record
+            .holders
+            .get("ReplicationFromTeamA")
+            .map(String::as_str),
+        Some("4c9e1a20-7b3d-4f5e-8a6b-1c2d3e4f5a01")
+    );
+    assert!(h.lease_free(&registry()));
+
+    let update = h.event("registry-statement-update.json");
+    let r = h.send(update.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        r["PhysicalResourceId"], REGISTRY_STATEMENTS_ID,
+        "same Sids: id kept"
+    );
+    let live = h.live(&registry()).expect("a policy");
+    assert_eq!(live["Statement"], json!([console(), statement_of(&update)]));
+
+    let r = h.send(h.event("registry-statement-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        h.live(&registry()).expect("a policy")["Statement"],
+        json!([console()])
+    );
+    assert!(h.lock.record(&key(&registry())).holders.is_empty());
+    assert!(h.lease_free(&registry()));
+}
+
+#[tokio::test]
+async fn the_last_statement_out_deletes_the_policy_and_a_new_policy_starts_at_2012() {
+    let h = Harness::new().await;
+    let r = h.send(h.event("repository-statement-create.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["RepositoryName"], "app");
+    assert_eq!(
+        r["Data"]["RepositoryArn"],
+        "arn:aws:ecr:us-east-1:123456789012:repository/app"
+    );
+    assert_eq!(h.live(&repo()).expect("policy")["Version"], "2012-10-17");
+    let r = h.send(h.event("repository-statement-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.live(&repo()), None);
+    // Again: Sids and policy already gone.
+    let writes = h.store.calls().writes + h.store.calls().deletes;
+    let r = h.send(h.event("repository-statement-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.store.calls().writes + h.store.calls().deletes, writes);
+    // And with the repository gone.
+    h.store.delete_repository("us-east-1", "app");
+    let r = h.send(h.event("repository-statement-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+}
+
+#[tokio::test]
+async fn lambdas_grant_survives_every_step_on_a_repository() {
+    let h = Harness::new().await;
+    h.seed(&repo(), &[lambda_grant()]);
+    for name in [
+        "repository-statement-create.json",
+        "repository-statement-update.json",
+    ] {
+        let r = h.send(h.event(name)).await;
+        assert_eq!(r["Status"], "SUCCESS", "{name}: {r}");
+        let live = h.live(&repo()).expect("policy");
+        assert_eq!(live["Statement"][0], lambda_grant(), "{name}");
+    }
+    let r = h.send(h.event("repository-statement-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        h.live(&repo()).expect("policy")["Statement"],
+        json!([lambda_grant()])
+    );
+}
+
+#[tokio::test]
+async fn an_equivalent_statement_already_there_is_not_written_again() {
+    let h = Harness::new().await;
+    let create = h.event("registry-statement-create.json");
+    let mut reordered = statement_of(&create);
+    reordered["Action"] = json!(["ecr:ReplicateImage", "ecr:CreateRepository"]);
+    h.seed(&registry(), &[console(), reordered]);
+    let r = h.send(create).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.store.calls().writes, 0);
+}
+
+#[tokio::test]
+async fn a_conflicting_sid_fails_without_adopt_is_taken_with_it_and_the_failed_delete_touches_nothing()
+ {
+    let h = Harness::new().await;
+    let mut theirs = statement_of(&h.event("registry-statement-create.json"));
+    theirs["Principal"] = json!({"AWS": "arn:aws:iam::999988887777:root"});
+    h.seed(&registry(), &[console(), theirs.clone()]);
+
+    let create = h.event("registry-statement-create.json");
+    let r = h.send(create.clone()).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("already has statements with Sid \"ReplicationFromTeamA\"")
+            && reason.contains("Adopt: true"),
+        "{reason}"
+    );
+    assert_eq!(h.store.calls().writes, 0);
+    let failed_id = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    assert!(failed_id.starts_with("failed-create:"));
+    let mut delete = h.event("registry-statement-delete.json");
+    delete["PhysicalResourceId"] = failed_id.into();
+    let r = h.send(delete).await;
+    assert_eq!(r["Status"], "SUCCESS");
+    assert_eq!(
+        h.live(&registry()).expect("policy")["Statement"],
+        json!([console(), theirs])
+    );
+
+    let mut adopt = create;
+    adopt["ResourceProperties"]["Adopt"] = "true".into();
+    let r = h.send(adopt.clone()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Adopted"], "true");
+    assert_eq!(
+        h.live(&registry()).expect("policy")["Statement"],
+        json!([console(), statement_of(&adopt)])
+    );
+}
+
+#[tokio::test]
+async fn a_sid_rename_is_a_replacement_whose_cleanup_removes_only_the_old_sid() {
+    let h = Harness::new().await;
+    h.seed(&registry(), &[console()]);
+    let create = h.event("registry-statement-create.json");
+    h.send(create.clone()).await;
+
+    let mut update = h.event("registry-statement-update.json");
+    let mut renamed = statement_of(&update);
+    renamed["Sid"] = "ReplicationFromTeamAToo".into();
+    update["ResourceProperties"]["Statement"] = json!([renamed.clone(), statement_of(&create)]);
+    let r = h.send(update).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let new_id = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    assert_ne!(
+        new_id, REGISTRY_STATEMENTS_ID,
+        "another set of Sids: a new id"
+    );
+    assert!(
+        new_id.contains("ReplicationFromTeamAToo,ReplicationFromTeamA/"),
+        "{new_id}"
+    );
+    assert_eq!(
+        h.sids(&registry()),
+        [
+            "ConsoleAddedPull",
+            "ReplicationFromTeamA",
+            "ReplicationFromTeamAToo"
+        ]
+    );
+
+    // CloudFormation's cleanup Delete of the old id: ReplicationFromTeamA is now held by
+    // the new resource, so it stays.
+    let r = h.send(h.event("registry-statement-delete.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        h.sids(&registry()),
+        [
+            "ConsoleAddedPull",
+            "ReplicationFromTeamA",
+            "ReplicationFromTeamAToo"
+        ]
+    );
+
+    let mut delete = h.event("registry-statement-delete.json");
+    delete["PhysicalResourceId"] = new_id.into();
+    let r = h.send(delete).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.sids(&registry()), ["ConsoleAddedPull"]);
+}
+
+#[tokio::test]
+async fn a_merge_that_does_not_fit_says_how_long_it_would_be_and_writes_nothing() {
+    let h = Harness::new().await;
+    let mut big = console();
+    big["Condition"] = json!({"StringEquals": {"aws:PrincipalTag/team": "x".repeat(7000)}});
+    h.seed(&registry(), &[big]);
+    let mut create = h.event("registry-statement-create.json");
+    create["ResourceProperties"]["Statement"]["Condition"] =
+        json!({"StringEquals": {"aws:PrincipalTag/team": "y".repeat(4000)}});
+    let r = h.send(create).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("would be 11") && reason.contains("do not fit"),
+        "{reason}"
+    );
+    assert_eq!(h.store.calls().writes, 0);
+    assert!(h.lease_free(&registry()));
+}
+
+#[tokio::test]
+async fn without_a_lock_table_a_statement_resource_says_what_to_set() {
+    let h = Harness::new().await;
+    let recorder = &h.recorder;
+    provider(h.store.clone(), recorder)
+        .handle(
+            h.event("registry-statement-create.json"),
+            deadline_in(Duration::from_secs(30)),
+        )
+        .await
+        .expect("delivered");
+    let r = recorder.delivered();
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("set the function's POLICY_LOCK_TABLE"),
+        "{r}"
+    );
+    assert_eq!(h.store.calls().reads, 0);
+}
+
+#[tokio::test]
+async fn bad_statements_are_refused_before_any_call() {
+    let h = Harness::new().await;
+    let cases = [
+        (json!([]), "property Statement is an empty list"),
+        (
+            json!({"Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}),
+            "statement 1 has no Sid",
+        ),
+        (
+            json!([{"Sid": "A", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"}, {"Sid": "A", "Effect": "Deny", "Principal": "*", "Action": "ecr:BatchGetImage"}]),
+            "statement 2 repeats Sid \"A\"",
+        ),
+        (json!(["x"]), "statement 1 is a string, not an object"),
+        (json!("not json"), "property Statement is not valid JSON"),
+        (
+            json!({"Sid": "A", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImages"}),
+            "did you mean \"ecr:BatchGetImage\"",
+        ),
+    ];
+    for (statement, expected) in cases {
+        let mut e = h.event("repository-statement-create.json");
+        e["ResourceProperties"]["Statement"] = statement.clone();
+        let r = h.send(e).await;
+        assert_eq!(r["Status"], "FAILED", "{statement}");
+        let reason = r["Reason"].as_str().expect("reason");
+        assert!(reason.contains(expected), "{statement}: {reason}");
+    }
+    let mut e = h.event("repository-statement-create.json");
+    e["ResourceProperties"]["PolicyText"] = json!({});
+    let r = h.send(e).await;
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("unknown property \"PolicyText\""),
+        "{r}"
+    );
+    assert_eq!(h.store.calls().reads + h.store.calls().writes, 0);
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_crashed_invocation_is_taken_once_it_ends() {
+    let h = Harness::new().await;
+    let ended = support::deadline_in(Duration::ZERO) - 1;
+    h.lock.hold(&key(&registry()), "crashed-request", ended);
+    let r = h.send(h.event("registry-statement-create.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(h.lease_free(&registry()));
+}
+
+#[tokio::test]
+async fn a_lease_held_past_the_deadline_gets_failed_in_time_and_writes_nothing() {
+    let h = Harness::new().await;
+    let later = support::deadline_in(Duration::from_secs(600));
+    h.lock.hold(&key(&registry()), "slow-request", later);
+    let started = std::time::Instant::now();
+    let r = h
+        .send_within(
+            h.event("registry-statement-create.json"),
+            Duration::from_secs(3),
+        )
+        .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("held its lock"),
+        "{r}"
+    );
+    assert_eq!(h.store.calls().reads, 0);
+    assert!(h.lock.calls().busy > 1, "waited with retries");
+    assert_eq!(
+        h.lock.lease(&key(&registry())).map(|(owner, _)| owner),
+        Some("slow-request".into()),
+        "another's lease is not taken"
+    );
+}
+
+#[tokio::test]
+async fn the_lease_is_given_back_after_a_failure_a_hang_and_a_panic() {
+    let h = Harness::new().await;
+    h.store
+        .fail_writes([ecr_policy_provider::ecr::EcrError::AccessDenied {
+            operation: "PutRegistryPolicy",
+            message: "no".into(),
+        }]);
+    let r = h.send(h.event("registry-statement-create.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(h.lease_free(&registry()), "after FAILED");
+
+    h.store.panic_on_next_call();
+    let r = h.send(h.event("registry-statement-create.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(r["Reason"].as_str().expect("reason").contains("panicked"));
+    assert!(h.lease_free(&registry()), "after a panic");
+
+    h.store.hang();
+    let r = h
+        .send_within(
+            h.event("registry-statement-create.json"),
+            Duration::from_secs(2),
+        )
+        .await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(h.lease_free(&registry()), "after a timeout");
+}
+
+#[tokio::test]
+async fn a_read_that_lags_the_last_write_is_read_again_and_no_statement_is_lost() {
+    let h = Harness::new().await;
+    h.seed(&registry(), &[console()]);
+    h.store.lag_reads(2);
+    h.send(h.event("registry-statement-create.json")).await;
+    // Another resource's statement, while reads still show the policy before that write.
+    let mut other = h.event("registry-statement-create.json");
+    other["RequestId"] = "5d0f2b31-8c4e-4a6f-9b7c-2d3e4f5a6b01".into();
+    let mut statement = statement_of(&other);
+    statement["Sid"] = "ReplicationFromTeamB".into();
+    other["ResourceProperties"]["Statement"] = statement;
+    let r = h.send(other).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    h.store.lag_reads(0);
+    assert_eq!(
+        h.sids(&registry()),
+        [
+            "ConsoleAddedPull",
+            "ReplicationFromTeamA",
+            "ReplicationFromTeamB"
+        ]
+    );
+}
+
+/// A read that differs from the last write for longer than a lag lasts is a change made
+/// out of band, and is trusted.
+#[tokio::test]
+async fn a_change_made_out_of_band_is_trusted_after_a_brief_reread() {
+    let h = Harness::new().await;
+    h.send(h.event("registry-statement-create.json")).await;
+    h.seed(&registry(), &[console()]);
+    let started = std::time::Instant::now();
+    let r = h.send(h.event("registry-statement-update.json")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        h.sids(&registry()),
+        ["ConsoleAddedPull", "ReplicationFromTeamA"]
+    );
+}
+
+/// Many statement resources at once on one target: every statement lands, none is lost;
+/// then every Delete at once: only the others' statement is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_statement_creates_and_deletes_lose_nothing() {
+    let h = Arc::new(Harness::new().await);
+    h.seed(&registry(), &[console()]);
+    h.store.delay_reads(Duration::from_millis(5));
+    let sids: Vec<String> = (0..24).map(|i| format!("Team{i:02}")).collect();
+    let mut ids = Vec::new();
+    let mut tasks = Vec::new();
+    for (i, sid) in sids.iter().enumerate() {
+        let h = h.clone();
+        let mut e = h.event("registry-statement-create.json");
+        e["RequestId"] = format!("00000000-0000-4000-8000-{i:012}").into();
+        let mut s = statement_of(&e);
+        s["Sid"] = sid.clone().into();
+        e["ResourceProperties"]["Statement"] = s;
+        tasks.push(tokio::spawn(async move { h.send_concurrently(e).await }));
+    }
+    for task in tasks {
+        let r = task.await.expect("task");
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+        ids.push(r["PhysicalResourceId"].as_str().expect("id").to_owned());
+    }
+    assert_eq!(h.recorder.requests().len(), 24, "one response per event");
+    let mut live = h.sids(&registry());
+    live.sort();
+    let mut expected = sids.clone();
+    expected.push("ConsoleAddedPull".into());
+    expected.sort();
+    assert_eq!(live, expected);
+
+    let mut tasks = Vec::new();
+    for id in ids {
+        let h = h.clone();
+        let mut e = h.event("registry-statement-delete.json");
+        e["PhysicalResourceId"] = id.into();
+        tasks.push(tokio::spawn(async move { h.send_concurrently(e).await }));
+    }
+    for task in tasks {
+        let r = task.await.expect("task");
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+    }
+    assert_eq!(h.recorder.requests().len(), 48, "one response per event");
+    assert_eq!(h.sids(&registry()), ["ConsoleAddedPull"]);
+    let record: Record = h.lock.record(&key(&registry()));
+    assert!(record.holders.is_empty(), "{record:?}");
+}
+
+/// Two stacks create one registry policy at the same moment (CONTRACT 9, whole policies
+/// under the lock): exactly one is told SUCCESS, and the live policy is its.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_two_concurrent_whole_policy_creates_exactly_one_succeeds() {
+    for with_lock in [true, false] {
+        let h = Arc::new(Harness::new().await);
+        h.store.delay_reads(Duration::from_millis(20));
+        let mut tasks = Vec::new();
+        for (i, account) in ["111122223333", "444455556666"].iter().enumerate() {
+            let h = h.clone();
+            let mut e = h.event("registry-create.json");
+            e["RequestId"] = format!("00000000-0000-4000-8000-00000000000{i}").into();
+            e["ResourceProperties"]["PolicyText"]["Statement"][0]["Principal"]["AWS"] =
+                format!("arn:aws:iam::{account}:root").into();
+            let policy = e["ResourceProperties"]["PolicyText"].clone();
+            tasks.push(tokio::spawn(async move {
+                let p = if with_lock {
+                    provider_with_lock(h.store.clone(), h.lock.clone(), &h.recorder)
+                        .handle(e, deadline_in(Duration::from_secs(30)))
+                        .await
+                } else {
+                    provider(h.store.clone(), &h.recorder)
+                        .handle(e, deadline_in(Duration::from_secs(30)))
+                        .await
+                };
+                let outcome = p.expect("delivered");
+                (outcome.response.status, policy)
+            }));
+        }
+        let mut succeeded = Vec::new();
+        for task in tasks {
+            let (status, policy) = task.await.expect("task");
+            if status == Status::Success {
+                succeeded.push(policy);
+            }
+        }
+        assert_eq!(h.recorder.requests().len(), 2, "one response per event");
+        if with_lock {
+            assert_eq!(succeeded.len(), 1, "exactly one SUCCESS");
+            assert_eq!(h.live(&registry()), Some(succeeded[0].clone()));
+            let failed = h
+                .recorder
+                .requests()
+                .iter()
+                .map(|r| r.json())
+                .find(|r| r["Status"] == "FAILED")
+                .expect("one FAILED");
+            assert!(
+                failed["Reason"]
+                    .as_str()
+                    .expect("reason")
+                    .contains("already has a policy that differs"),
+                "{failed}"
+            );
+        } else {
+            // Without the table, the race this closes is real: both are told SUCCESS.
+            let responses: Vec<Value> = h.recorder.requests().iter().map(|r| r.json()).collect();
+            assert_eq!(
+                succeeded.len(),
+                2,
+                "the race is reproduced without the lock: {responses:?}"
+            );
+        }
+    }
+}
