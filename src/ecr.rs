@@ -2,6 +2,7 @@
 //! the AWS SDK. SDK errors are mapped once, in [`map_sdk_error`].
 
 use crate::identity::Target;
+use crate::text::{quote, shorten};
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use std::collections::HashMap;
@@ -19,6 +20,9 @@ pub const SDK_MAX_ATTEMPTS: u32 = 3;
 /// How long one attempt may take before the SDK abandons and retries it.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The longest part of ECR's own message a Reason quotes.
+const MAX_ECR_MESSAGE: usize = 300;
 
 /// A policy as ECR holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,21 +54,23 @@ pub enum Deleted {
 /// ECR's answers that the lifecycle must act on, in a CloudFormation user's words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EcrError {
-    #[error("ECR rejected the policy: {message}")]
+    #[error("ECR rejected the policy: {}", shorten(.message, MAX_ECR_MESSAGE))]
     InvalidPolicy { message: String },
-    #[error("ECR refused {operation}: {message}")]
+    #[error("ECR refused {operation}: {}", shorten(.message, MAX_ECR_MESSAGE))]
     InvalidParameter {
         operation: &'static str,
         message: String,
     },
     #[error(
-        "repository {name:?} does not exist in {region}; create it first (an AWS::ECR::Repository \
-         in the same stack, passed with !Ref, is created before the policy)"
+        "repository {} does not exist in {region}; create it first (an AWS::ECR::Repository \
+         in the same stack, passed with !Ref, is created before the policy)",
+        quote(.name)
     )]
     RepositoryNotFound { name: String, region: String },
     #[error(
-        "ECR denied {operation}: {message}; the function's execution role needs \
-         ecr:{operation} (see IAM permissions in the README)"
+        "ECR denied {operation}: {}; the function's execution role needs \
+         ecr:{operation} (see IAM permissions in the README)",
+        shorten(.message, MAX_ECR_MESSAGE)
     )]
     AccessDenied {
         operation: &'static str,
@@ -78,7 +84,7 @@ pub enum EcrError {
         operation: &'static str,
         detail: String,
     },
-    #[error("ECR {operation} failed with {code}: {message}")]
+    #[error("ECR {operation} failed with {}: {}", quote(.code), shorten(.message, MAX_ECR_MESSAGE))]
     Other {
         operation: &'static str,
         code: String,

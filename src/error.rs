@@ -38,18 +38,21 @@ pub enum Failure {
     )]
     AlreadyHasPolicy { target: String },
     #[error(
-        "PhysicalResourceId {0:?} was not issued by this provider, so it cannot be updated; \
-         replace the resource (give it a new logical id) to let this provider manage it"
+        "PhysicalResourceId {} was not issued by this provider, so it cannot be updated; \
+         replace the resource (give it a new logical id) to let this provider manage it",
+        crate::text::quote(.0)
     )]
     ForeignPhysicalId(String),
     #[error(
-        "PhysicalResourceId {0:?} is that of a create that failed, so there is nothing to \
-         update; delete the resource and create it again"
+        "PhysicalResourceId {} is that of a create that failed, so there is nothing to \
+         update; delete the resource and create it again",
+        crate::text::quote(.0)
     )]
     UpdateOfFailedCreate(String),
     #[error(
-        "PhysicalResourceId {0:?} names a whole policy or statements, and the properties now \
-         ask for the other kind; a resource cannot change kind: give it a new logical id"
+        "PhysicalResourceId {} names a whole policy or statements, and the properties now \
+         ask for the other kind; a resource cannot change kind: give it a new logical id",
+        crate::text::quote(.0)
     )]
     KindChanged(String),
     #[error(

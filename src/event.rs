@@ -114,9 +114,9 @@ pub enum Request {
 /// Why an event is not a request this provider can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error("RequestType {0:?} is not one CloudFormation sends; expected Create, Update or Delete")]
+    #[error("RequestType {} is not one CloudFormation sends; expected Create, Update or Delete", crate::text::quote(.0))]
     UnknownRequestType(String),
-    #[error("the event is not a CloudFormation custom-resource request: {0}")]
+    #[error("the event is not a CloudFormation custom-resource request: {}", crate::text::shorten(.0, 300))]
     Malformed(String),
     #[error("the event is not JSON this provider can read: {0}")]
     Unreadable(String),
@@ -214,16 +214,17 @@ impl Desired {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PropertyError {
     #[error(
-        "ResourceType {0:?} is not supported; use Custom::ECRRegistryPolicy, \
+        "ResourceType {} is not supported; use Custom::ECRRegistryPolicy, \
          Custom::ECRRepositoryPolicy (any Custom:: name ending in RegistryPolicy or \
          RepositoryPolicy), Custom::ECRRegistryPolicyStatement, \
          Custom::ECRRepositoryPolicyStatement (ending in RegistryPolicyStatement or \
-         RepositoryPolicyStatement) or AWS::CloudFormation::CustomResource"
+         RepositoryPolicyStatement) or AWS::CloudFormation::CustomResource",
+        crate::text::quote(.0)
     )]
     UnsupportedResourceType(String),
-    #[error("ResourceProperties must be an object of properties, got {0}")]
+    #[error("ResourceProperties must be an object of properties, got {}", crate::text::shorten(.0, 80))]
     NotAnObject(String),
-    #[error("unknown property {name:?}{hint}")]
+    #[error("unknown property {}{hint}", crate::text::quote(.name))]
     Unknown { name: String, hint: String },
     #[error("property PolicyText is required: give the whole policy document")]
     MissingPolicyText,
@@ -236,9 +237,9 @@ pub enum PropertyError {
     MissingStatement,
     #[error("property Statement {0}")]
     Statement(PolicyError),
-    #[error("property {name} must be true or false, got {value}")]
+    #[error("property {name} must be true or false, got {}", crate::text::shorten(.value, 80))]
     NotBoolean { name: &'static str, value: String },
-    #[error("property {name} must be a string, got {value}")]
+    #[error("property {name} must be a string, got {}", crate::text::shorten(.value, 80))]
     NotString { name: &'static str, value: String },
     #[error(
         "property RepositoryName is required for {0}: name the repository whose policy it manages"
@@ -250,11 +251,12 @@ pub enum PropertyError {
     )]
     RepositoryOnly(&'static str),
     #[error(
-        "property RepositoryName {0:?} is not a valid ECR repository name: 2 to 256 lowercase \
-         letters, digits and . _ - / (for example team/app)"
+        "property RepositoryName {} is not a valid ECR repository name: 2 to 256 lowercase \
+         letters, digits and . _ - / (for example team/app)",
+        crate::text::quote(.0)
     )]
     BadRepositoryName(String),
-    #[error("property Region {0:?} is not an AWS region name such as us-east-1")]
+    #[error("property Region {} is not an AWS region name such as us-east-1", crate::text::quote(.0))]
     BadRegion(String),
     #[error("no region: set the Region property, or run the function where AWS_REGION is set")]
     NoRegion,

@@ -58,7 +58,7 @@ pub enum PolicyError {
          give each a unique, non-empty \"Sid\""
     )]
     NoSid { position: usize },
-    #[error("statement {position} repeats Sid {sid:?}; give each statement its own Sid")]
+    #[error("statement {position} repeats Sid {}; give each statement its own Sid", crate::text::quote(.sid))]
     RepeatedSid { position: usize, sid: String },
 }
 
@@ -75,7 +75,7 @@ impl fmt::Display for StatementError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "statement {}", self.position)?;
         if let Some(sid) = &self.sid {
-            write!(f, " (Sid {sid:?})")?;
+            write!(f, " (Sid {})", crate::text::quote(sid))?;
         }
         write!(f, " {}", self.problem)
     }
@@ -286,7 +286,10 @@ fn validate(document: &Map<String, Value>) -> Result<(), PolicyError> {
     if let Some(version) = document.get("Version")
         && !version.as_str().is_some_and(|v| VERSIONS.contains(&v))
     {
-        return Err(PolicyError::BadVersion(version.to_string()));
+        return Err(PolicyError::BadVersion(crate::text::shorten(
+            &version.to_string(),
+            80,
+        )));
     }
     let list = match document.get("Statement") {
         None => return Err(PolicyError::NoStatement),
@@ -319,7 +322,10 @@ fn validate_statement(position: usize, statement: &Value) -> Result<(), Statemen
         Some(other) => {
             return Err(fail(
                 sid,
-                format!("has Effect {other:?}; use \"Allow\" or \"Deny\""),
+                format!(
+                    "has Effect {}; use \"Allow\" or \"Deny\"",
+                    crate::text::quote(other)
+                ),
             ));
         }
         None => return Err(fail(sid, "has no Effect; add \"Effect\": \"Allow\"".into())),

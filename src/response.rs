@@ -187,8 +187,9 @@ pub enum UrlRefused {
     #[error("ResponseURL is not a URL: {0}")]
     Invalid(String),
     #[error(
-        "ResponseURL host {0:?} is not an Amazon S3 endpoint; add it to \
-         RESPONSE_URL_ALLOWED_HOSTS only if it is a local emulator you trust"
+        "ResponseURL host {} is not an Amazon S3 endpoint; add it to \
+         RESPONSE_URL_ALLOWED_HOSTS only if it is a local emulator you trust",
+        crate::text::quote(.0)
     )]
     HostNotAllowed(String),
     #[error("ResponseURL must use https on the default port, got {0}")]

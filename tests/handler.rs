@@ -11,7 +11,7 @@ use ecr_policy_provider::identity::Target;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{Recorder, deadline_in, event, provider};
+use support::{LOG_STREAM, Recorder, deadline_in, event, provider};
 
 const REPO_ID: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
 const REGISTRY_ID: &str = "registry-policy:us-east-1:123456789012";
@@ -416,7 +416,8 @@ async fn responses_stay_under_4096_bytes() {
     assert_eq!(r["Status"], "SUCCESS");
     assert!(r["Data"].get("PolicyText").is_none());
 
-    // A 5,000-character message from ECR: the reason is cut, the body stays valid.
+    // A 5,000-character message from ECR: the Reason quotes the start of it, shortened, so
+    // what the provider says about it is never the part that is cut.
     h.store.fail_writes([EcrError::Other {
         operation: "SetRepositoryPolicy",
         code: "SomethingOdd".into(),
@@ -429,12 +430,26 @@ async fn responses_stay_under_4096_bytes() {
     assert!(body.len() <= 4096, "{}", body.len());
     let r: Value = serde_json::from_slice(&body).expect("valid JSON");
     assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
     assert!(
-        r["Reason"]
-            .as_str()
-            .expect("reason")
-            .contains("[truncated]")
+        reason.contains("ECR SetRepositoryPolicy failed with \"SomethingOdd\": üüü"),
+        "{reason}"
     );
+    assert!(reason.contains("ü…"), "{reason}");
+    assert!(
+        reason.ends_with(&format!("stream {LOG_STREAM})")),
+        "{reason}"
+    );
+    assert!(!reason.contains("[truncated]"), "{reason}");
+
+    // A 2,500-character Sid on a statement with no Principal: the Sid is shortened and the
+    // diagnosis is whole.
+    let mut e = h.event("repository-create.json");
+    e["ResourceProperties"]["PolicyText"] = json!({"Statement":[{"Sid": "S".repeat(2500), "Effect":"Allow","Action":"ecr:BatchGetImage"}]});
+    let r = h.send(e).await;
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(reason.contains("S…\") has no Principal"), "{reason}");
+    assert!(reason.len() < 600, "{}", reason.len());
 }
 
 #[tokio::test]
