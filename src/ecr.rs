@@ -2,7 +2,7 @@
 //! the AWS SDK. SDK errors are mapped once, in [`map_sdk_error`].
 
 use crate::identity::Target;
-use crate::text::{quote, shorten};
+use crate::text::{error_chain, quote, shorten};
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use std::collections::HashMap;
@@ -305,21 +305,6 @@ fn classify(operation: &'static str, answer: Answer, chain: impl FnOnce() -> Str
             },
         }),
     }
-}
-
-/// The error and its causes in words, without the debug dump `DisplayErrorContext` adds:
-/// "dispatch failure: io error: connection reset by peer".
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 fn is_throttle(code: &str) -> bool {

@@ -48,6 +48,21 @@ pub fn quote_all(values: &[String]) -> String {
     listed.join(", ")
 }
 
+/// An error and its causes in words, without a debug dump: "dispatch failure: io error:
+/// connection reset by peer".
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

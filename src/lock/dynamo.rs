@@ -67,26 +67,13 @@ impl DynamoLock {
                 table,
                 operation,
                 detail: if message.is_empty() {
-                    chain(&err)
+                    crate::text::error_chain(&err)
                 } else {
                     message
                 },
             },
         }
     }
-}
-
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
 }
 
 fn string(value: &str) -> AttributeValue {
