@@ -114,6 +114,64 @@ impl<T: LockStore> LockStore for std::sync::Arc<T> {
     }
 }
 
+/// Times the lock calls made through it, for the logs and the benchmark: how long a
+/// request spent taking (and waiting for) and giving back leases.
+pub struct Timed<'a, L> {
+    inner: &'a L,
+    stats: std::sync::Mutex<(u32, std::time::Duration)>,
+}
+
+impl<'a, L: LockStore> Timed<'a, L> {
+    pub fn new(inner: &'a L) -> Self {
+        Self {
+            inner,
+            stats: std::sync::Mutex::new((0, std::time::Duration::ZERO)),
+        }
+    }
+
+    /// Calls made, and the time spent in them.
+    pub fn stats(&self) -> (u32, std::time::Duration) {
+        *self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn timed<T>(&self, call: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let mut stats = self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stats.0 += 1;
+        stats.1 += started.elapsed();
+        result
+    }
+}
+
+impl<L: LockStore> LockStore for Timed<'_, L> {
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<Record, LockError> {
+        self.timed(self.inner.acquire(key, owner, now_ms, until_ms))
+            .await
+    }
+
+    async fn release(
+        &self,
+        key: &str,
+        owner: &str,
+        record: Option<&Record>,
+    ) -> Result<(), LockError> {
+        self.timed(self.inner.release(key, owner, record)).await
+    }
+}
+
 /// No lock table configured: whole-policy resources go ahead without a lease, statement
 /// resources are refused (CONTRACT 9).
 pub struct NoLock;

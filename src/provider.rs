@@ -6,7 +6,7 @@ use crate::error::Failure;
 use crate::event::{Envelope, Request, RequestError, parse_event};
 use crate::guard::{Budget, Interrupted, guarded};
 use crate::lifecycle::{self, Applied, Context, HeldLease, Settings};
-use crate::lock::{LockStore, NoLock};
+use crate::lock::{LockStore, NoLock, Timed};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
 use reqwest::Url;
 use serde_json::Value;
@@ -88,14 +88,19 @@ pub struct Timing {
     pub ecr: CallStats,
     /// Sending the response, retries included.
     pub response: Duration,
+    /// Calls to the lock table, and the time spent in them (waiting for a lease included).
+    pub lock_calls: u32,
+    pub lock: Duration,
 }
 
 impl Timing {
-    /// The provider's own time: everything but waiting on ECR and on the response URL.
+    /// The provider's own time: everything but waiting on ECR, the lock table and the
+    /// response URL.
     pub fn own(&self) -> Duration {
         self.total
             .saturating_sub(self.ecr.waited)
             .saturating_sub(self.response)
+            .saturating_sub(self.lock)
     }
 }
 
@@ -181,17 +186,23 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         let (url, budget) = self.admit(&envelope, deadline_ms)?;
         let started = std::time::Instant::now();
         let ecr = Metered::new(&self.store);
-        let result = self.work(&ecr, parsed, &envelope, &budget).await;
+        let lock = self.lock.as_ref().map(Timed::new);
+        let result = self
+            .work(&ecr, lock.as_ref(), parsed, &envelope, &budget)
+            .await;
         let response = self.response(&envelope, result);
         let sending = std::time::Instant::now();
         let sent = self
             .sender
             .send(&url, response.to_body(), budget.respond_until)
             .await;
+        let (lock_calls, lock_time) = lock.as_ref().map(Timed::stats).unwrap_or_default();
         let timing = Timing {
             total: started.elapsed(),
             ecr: ecr.stats(),
             response: sending.elapsed(),
+            lock_calls,
+            lock: lock_time,
         };
         match sent {
             Ok(attempts) => {
@@ -230,9 +241,10 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
 
     /// Decodes and carries out the request within the budget, whatever it does: a hang or
     /// a panic becomes a failure.
-    async fn work<E: PolicyStore>(
+    async fn work<E: PolicyStore, K: LockStore>(
         &self,
         ecr: &E,
+        lock: Option<&K>,
         parsed: Result<Value, RequestError>,
         envelope: &Envelope,
         budget: &Budget,
@@ -247,7 +259,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             settings: &self.config.settings,
             deadline: budget.work_until,
             lease_until_ms: lifecycle::epoch_ms() + left.as_millis() as u64,
-            lock: self.lock.as_ref(),
+            lock,
             held: &held,
         };
         let work = async {
@@ -327,6 +339,8 @@ fn log_sent(response: &Response, attempts: u32, timing: &Timing) {
         ecr_reads = timing.ecr.reads,
         ecr_writes = timing.ecr.writes,
         ecr_deletes = timing.ecr.deletes,
+        lock_us = timing.lock.as_micros() as u64,
+        lock_calls = timing.lock_calls,
         "response sent"
     );
 }
