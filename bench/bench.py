@@ -2,15 +2,15 @@
 
 The floor is the smallest function `lambda_runtime` can run (bench/floor.rs, an echo), built
 with the same release profile. Both binaries are started fresh for every run behind the
-Runtime API emulator of tests/e2e (runtime_api.py), as Lambda starts a `provided.al2023`
-bootstrap; ECR and the response bucket are moto's server on loopback. Runs alternate
-ours/floor so that both see the same machine.
+Runtime API emulator of the test rig (tests/rig/runtime_api.py), as Lambda starts a
+`provided.al2023` bootstrap; ECR and the response bucket are moto's server on loopback. Runs
+alternate ours/floor so that both see the same machine.
 
 Per run, ours: init (process start to the first `next`); a registry-policy Create on a fresh
 target (moto's registry policy deleted first); peak RSS; then warm Updates whose policy is
 equivalent to the live one but written differently. Each event's latency is the emulator's
 (hand-out to answer); own, ECR and response time and the ECR call counts come from the
-provider's "response sent" log line. The floor: init, one echo event, peak RSS, then as many
+provider's "response sent" log line (read through rig.interface). The floor: init, one echo event, peak RSS, then as many
 warm echoes.
 
 Prints one table (medians with min and max, ratio to the floor, target, pass/fail) and
@@ -18,7 +18,7 @@ writes the raw figures as JSON. Exit status: 1 when the provider made the wrong 
 answered wrongly (correctness); timing targets are shown, never asserted. 2 on set-up
 errors.
 
-    .venv/bin/python bench/bench.py --ours BIN --floor BIN [--zip bootstrap.zip] [--runs 30]
+    PYTHONPATH=tests .venv/bin/python bench/bench.py --ours BIN --floor BIN [--zip bootstrap.zip] [--runs 30]
 """
 
 from __future__ import annotations
@@ -35,22 +35,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-import harness  # noqa: E402  (tests/e2e)
-from harness import ACCOUNT, BUCKET, CREDENTIALS, REGION  # noqa: E402
-from runtime_api import RuntimeApi  # noqa: E402
+from rig import interface
+from rig.asserts import assert_success
+from rig.cloud import Cloud, Function
+from rig.constants import REGISTRY_ID
+from rig.events import follow_up, policy_of, registry_create
+from rig.procs import RigError
+from rig.runtimes import Emulator
 
 MIB = 1024 * 1024
-READY_SECONDS = 10
 INVOKE_SECONDS = 60
-PHYSICAL_ID = f"registry-policy:{REGION}:{ACCOUNT}"
+LIFETIME_SECONDS = 1800
 
 # The issue's targets (issue 5).
 INIT_RATIO = 1.5
@@ -65,19 +64,6 @@ class CheckFailed(Exception):
 
 
 # --- events ---------------------------------------------------------------------------------
-
-
-def runtime_api() -> RuntimeApi:
-    """The emulator, without its tracebacks when a stopped function drops a held `next`."""
-    api = RuntimeApi()
-    api.server.handle_error = lambda request, address: None
-    return api
-
-
-def create_event() -> dict[str, Any]:
-    event = harness.load_event("registry-create.json")
-    event["RequestId"] = str(uuid.uuid4())
-    return event
 
 
 def equivalent_policy(policy: dict[str, Any]) -> dict[str, Any]:
@@ -98,18 +84,10 @@ def equivalent_policy(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_event(create: dict[str, Any]) -> dict[str, Any]:
-    old = copy.deepcopy(create["ResourceProperties"])
-    new = copy.deepcopy(old)
-    new["PolicyText"] = equivalent_policy(harness.policy_of(old))
-    event = copy.deepcopy(create)
-    event.update(
-        RequestType="Update",
-        RequestId=str(uuid.uuid4()),
-        PhysicalResourceId=PHYSICAL_ID,
-        ResourceProperties=new,
-        OldResourceProperties=old,
-    )
-    return event
+    """An Update of ``create``'s resource whose policy is equivalent to the live one."""
+    new = copy.deepcopy(create["ResourceProperties"])
+    new["PolicyText"] = equivalent_policy(policy_of(new))
+    return follow_up(create, "Update", physical_id=REGISTRY_ID, properties=new)
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -119,17 +97,11 @@ class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path):
         self.args = args
         self.workdir = workdir
-        self.marker = uuid.uuid4().hex
-        self.moto = harness.Moto(workdir, self.marker, lifetime=1800)
-        self.moto.wait_ready()
-        self.s3 = self.moto.client("s3")
-        self.ecr = self.moto.client("ecr")
-        self.s3.create_bucket(Bucket=BUCKET)
-        self.moto_host = self.moto.endpoint.removeprefix("http://")
+        self.cloud = Cloud(workdir, lifetime=LIFETIME_SECONDS).start()
         # Private copies: a rebuild in target/ while this runs changes nothing here.
         self.ours = self._copy(args.ours, "ours")
         self.floor = self._copy(args.floor, "floor")
-        self.count = 0
+        self.runs = 0
 
     def _copy(self, binary: Path, name: str) -> Path:
         dest = self.workdir / name
@@ -137,68 +109,31 @@ class Bench:
         return dest
 
     def stop(self) -> None:
-        self.moto.service.stop()
-        harness._end_marked(self.marker)
-
-    def env(self) -> dict[str, str]:
-        """What Lambda would set, pointed at moto; nothing from the caller's AWS setup."""
-        return {
-            "AWS_ENDPOINT_URL": self.moto.endpoint,
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_CONFIG_FILE": str(self.workdir / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(self.workdir / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_LAMBDA_LOG_GROUP_NAME": harness.LOG_GROUP,
-            "AWS_LAMBDA_LOG_STREAM_NAME": harness.LOG_STREAM,
-            "RESPONSE_URL_ALLOWED_HOSTS": self.moto_host,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "RUST_LOG": "info",
-            "ECR_E2E_RUN": self.marker,
-        }
-
-    def with_url(self, event: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        self.count += 1
-        key = f"{self.count:04d}-{event['RequestType']}-{event['RequestId']}"
-        event = copy.deepcopy(event)
-        event["ResponseURL"] = self.s3.generate_presigned_url(
-            "put_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=3600
-        )
-        return event, key
-
-    def response(self, key: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
-        except self.s3.exceptions.NoSuchKey:
-            return None
+        self.cloud.stop()
 
     def reset_registry_policy(self) -> None:
-        with contextlib.suppress(self.ecr.exceptions.RegistryPolicyNotFoundException):
-            self.ecr.delete_registry_policy()
+        ecr = self.cloud.ecr
+        with contextlib.suppress(ecr.exceptions.RegistryPolicyNotFoundException):
+            ecr.delete_registry_policy()
 
     # one run of each binary
 
     def run_ours(self) -> dict[str, Any]:
         self.reset_registry_policy()
-        log_path = self.workdir / f"ours-{self.count:04d}.log"
-        api = runtime_api()
-        with open(log_path, "wb") as log:
-            try:
-                api.start_function(self.ours, self.env(), log=log)
-                init = api.wait_ready(READY_SECONDS)
-                create = create_event()
-                first = self._invoke_ours(api, create, log_path, want=(1, 1))
-                rss_first = api.peak_rss_kib()
-                warm = [
-                    self._invoke_ours(api, update_event(create), log_path, want=(1, 0))
-                    for _ in range(self.args.warm)
-                ]
-                rss_warm = api.peak_rss_kib()
-            finally:
-                api.stop()
+        self.runs += 1
+        function = self.cloud.start_emulator(f"ours-{self.runs:04d}", binary=self.ours)
+        try:
+            init = function.runtime.init_seconds
+            create = registry_create()
+            first = self._invoke_ours(function, create, want=(1, 1))
+            rss_first = function.runtime.peak_rss_kib()
+            warm = [
+                self._invoke_ours(function, update_event(create), want=(1, 0))
+                for _ in range(self.args.warm)
+            ]
+            rss_warm = function.runtime.peak_rss_kib()
+        finally:
+            function.stop()
         return {
             "init_ms": init * 1e3,
             "first": first,
@@ -208,62 +143,49 @@ class Bench:
         }
 
     def _invoke_ours(
-        self, api: RuntimeApi, event: dict[str, Any], log_path: Path, want: tuple[int, int]
+        self, function: Function, event: dict[str, Any], want: tuple[int, int]
     ) -> dict[str, Any]:
-        event, key = self.with_url(event)
-        offset = log_path.stat().st_size
-        inv = api.invoke(event, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10)
+        outcome = function.send(event, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10)
         kind = event["RequestType"]
-        if inv.error is not None:
-            raise CheckFailed(f"{kind}: the invocation ended in error: {inv.error}")
-        with open(log_path, "rb") as f:
-            f.seek(offset)
-            lines = [json.loads(l) for l in f.read().splitlines() if l.startswith(b"{")]
-        sent = [l for l in lines if l.get("message") == "response sent"]
+        try:
+            assert_success(outcome, REGISTRY_ID)
+        except AssertionError as e:
+            raise CheckFailed(f"{kind}: {e}") from None
+        sent = outcome.metered
         if len(sent) != 1:
             raise CheckFailed(f"{kind}: {len(sent)} 'response sent' log lines, expected 1")
-        (line,) = sent
-        response = self.response(key)
-        if response is None or response.get("Status") != "SUCCESS":
-            raise CheckFailed(f"{kind}: response {response!r}, expected SUCCESS")
-        calls = (line["ecr_reads"], line["ecr_writes"], line["ecr_deletes"])
-        if calls != (*want, 0):
+        calls = interface.ecr_calls(sent[0])
+        if (calls["reads"], calls["writes"], calls["deletes"]) != (*want, 0):
             # Shown as FAIL in the table, and the exit status says so.
             print(
-                f"\nbench: {kind}: {calls[0]} ECR read(s), {calls[1]} write(s), "
-                f"{calls[2]} delete(s); expected {want[0]}, {want[1]}, 0",
+                f"\nbench: {kind}: {calls['reads']} ECR read(s), {calls['writes']} write(s), "
+                f"{calls['deletes']} delete(s); expected {want[0]}, {want[1]}, 0",
                 file=sys.stderr,
             )
-        return {
-            "latency_ms": inv.latency * 1e3,
-            "total_ms": line["total_us"] / 1e3,
-            "own_ms": line["own_us"] / 1e3,
-            "ecr_ms": line["ecr_us"] / 1e3,
-            "response_ms": line["response_us"] / 1e3,
-            "reads": calls[0],
-            "writes": calls[1],
-            "deletes": calls[2],
-        }
+        return {"latency_ms": outcome.seconds * 1e3, **interface.timings_ms(sent[0]), **calls}
 
     def run_floor(self) -> dict[str, Any]:
-        api = runtime_api()
+        self.runs += 1
+        floor = Emulator(
+            self.cloud.run, self.cloud.provider_env(), f"floor-{self.runs:04d}", self.floor
+        )
         try:
-            api.start_function(self.floor, self.env())
-            init = api.wait_ready(READY_SECONDS)
+            floor.start()
             events = []
             for i in range(1 + self.args.warm):
-                event, _ = self.with_url(create_event())
-                inv = api.invoke(event, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10)
-                if inv.response != event:
-                    raise CheckFailed(f"the floor did not echo its event: {inv.response!r}")
-                events.append(inv.latency * 1e3)
+                event = registry_create()
+                event["ResponseURL"] = self.cloud.response_url(f"floor-{self.runs}-{i}")
+                inv = floor.invoke(event, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10)
+                if inv.result != event:
+                    raise CheckFailed(f"the floor did not echo its event: {inv.result!r}")
+                events.append((inv.answered - inv.handed) * 1e3)
                 if i == 0:
-                    rss_first = api.peak_rss_kib()
-            rss_warm = api.peak_rss_kib()
+                    rss_first = floor.peak_rss_kib()
+            rss_warm = floor.peak_rss_kib()
         finally:
-            api.stop()
+            floor.stop()
         return {
-            "init_ms": init * 1e3,
+            "init_ms": floor.init_seconds * 1e3,
             "first_ms": events[0],
             "warm_ms": events[1:],
             "rss_first_kib": rss_first,
@@ -432,12 +354,12 @@ def main() -> int:
         if not path.is_file():
             print(f"bench: {path} is missing; scripts/bench builds it", file=sys.stderr)
             return 2
-    if not os.access(harness.MOTO_SERVER, os.X_OK):
-        print(f"bench: {harness.MOTO_SERVER} is missing: run scripts/bootstrap", file=sys.stderr)
-        return 2
-
     workdir = Path(tempfile.mkdtemp(prefix="ecr-policy-bench-"))
-    bench = Bench(args, workdir)
+    try:
+        bench = Bench(args, workdir)
+    except RigError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
     ours: list[dict] = []
     floor: list[dict] = []
     started = time.monotonic()

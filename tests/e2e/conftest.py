@@ -1,63 +1,63 @@
-"""Session fixtures: one moto server and one `cargo lambda watch` for the whole run, a clean
-account (moto reset, empty response bucket) for every test. See harness.py."""
+"""Fixtures shared by the end-to-end modules; the rig (tests/rig) does the work. A missing
+part is a failure, never a skip: the suite exists to run them."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import contextlib
+from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rig.cloud import Cloud, Function
+from rig.logs import LogFile
+from rig.procs import RigError
 
-import harness as h  # noqa: E402
-
-# Longer than the suite can take; every server ends by itself after it.
+# Longer than the suite, or a module, can take; every server ends by itself after it.
 SESSION_LIFETIME_SECONDS = 900
+MODULE_LIFETIME_SECONDS = 600
+
+
+@contextlib.contextmanager
+def _running(cloud: Cloud) -> Iterator[Cloud]:
+    try:
+        cloud.start()  # stops what it started if it fails
+    except RigError as e:
+        pytest.fail(f"{e}\n(logs in {cloud.workdir})", pytrace=False)
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
 
 
 @pytest.fixture(scope="session")
-def harness(tmp_path_factory):
-    # Missing parts are a failure, never a skip: the suite exists to run them.
-    problems = h.missing_tools()
-    if problems:
-        pytest.fail(
-            "the end-to-end suite cannot run:\n  " + "\n  ".join(problems), pytrace=False
-        )
-    running = h.Harness(tmp_path_factory.mktemp("e2e"), lifetime=SESSION_LIFETIME_SECONDS)
-    try:
-        running.start()
-    except h.HarnessError as e:
-        running.stop()
-        pytest.fail(f"{e}\n(logs in {running.workdir})", pytrace=False)
-    except BaseException:
-        running.stop()
-        raise
-    try:
+def watched(tmp_path_factory) -> Iterator[Function]:
+    """moto and the provider under `cargo lambda watch`, one for the whole run."""
+    cloud = Cloud(tmp_path_factory.mktemp("e2e"), lifetime=SESSION_LIFETIME_SECONDS)
+    with _running(cloud):
+        try:
+            function = cloud.start_watch()
+        except RigError as e:
+            pytest.fail(f"{e}\n(logs in {cloud.workdir})", pytrace=False)
+        yield function
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory, request) -> Iterator[Cloud]:
+    """moto behind the fault proxy, for one test module; functions are started per test."""
+    workdir = tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))
+    with _running(Cloud(workdir, lifetime=MODULE_LIFETIME_SECONDS, proxy=True)) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
-def stack(harness, request):
-    """A clean account with repositories `app` and `app-v2`; after the test, exactly one
-    response per event with a usable ResponseURL, and no signed URL in the provider's logs."""
-    harness.prepare()
-    harness.create_repository("app")
-    harness.create_repository("app-v2")
-    log_offset = harness.provider_log_size()
-    request.node.e2e_log = (harness, log_offset)
-    yield harness
-    problems = harness.unexpected_responses()
-    assert not problems, "responses in the bucket:\n" + "\n".join(problems)
-    provider_lines = [
-        line
-        for line in harness.provider_log_since(log_offset).splitlines()
-        if line.startswith("{")
-    ]
-    leaked = [line for line in provider_lines if "X-Amz-Signature" in line]
-    assert not leaked, f"the provider logged a signed ResponseURL: {leaked[0]}"
+def show_log(request):
+    """``show_log(log, offset)``: a failed test's report ends with what the provider wrote
+    to ``log`` from ``offset`` on."""
+
+    def show(log: LogFile, offset: int = 0) -> None:
+        request.node.e2e_log = (log, offset)
+
+    return show
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -65,9 +65,5 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed and hasattr(item, "e2e_log"):
-        running, offset = item.e2e_log
-        text = running.provider_log_since(offset)
-        tail = "\n".join(text.splitlines()[-60:])
-        report.sections.append(
-            ("provider log (cargo lambda watch)", f"{running.provider_log}\n{tail}")
-        )
+        log, offset = item.e2e_log
+        report.sections.append(("provider log", f"{log}\n{log.tail(offset)}"))

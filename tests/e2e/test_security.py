@@ -18,23 +18,25 @@ import urllib.parse
 
 import pytest
 
-import harness as h
-from faultproxy import RESPONSE, Fault
-from faultrig import (
+from rig.asserts import assert_failed, assert_no_response, assert_success
+from rig.constants import (
     PRESIGN_ACCESS_KEY_ID,
     PRESIGN_SECRET_ACCESS_KEY,
     PROVIDER_SECRET_ACCESS_KEY,
     PROVIDER_SESSION_TOKEN,
-    Rig,
-    assert_failed,
-    assert_no_response,
-    assert_success,
+    REGISTRY_ID,
+    failed_create_id,
+    repository_arn,
+)
+from rig.events import (
+    follow_up,
+    load_event,
     registry_create,
     registry_delete,
     repository_create,
 )
+from rig.faultproxy import RESPONSE, Fault
 
-MODULE_LIFETIME_SECONDS = 300
 # A session token in the presigned query too, as URLs presigned with temporary credentials
 # carry.
 URL_SESSION_TOKEN = "FwoGZXIvYXdzE2eUrlSessionTokenQ7mK2xV9pL4tR8wN3bY6"
@@ -46,18 +48,6 @@ CREDENTIAL_PARAMETERS = (
     "Signature",
     "AWSAccessKeyId",
 )
-
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory):
-    try:
-        running = Rig(tmp_path_factory.mktemp("security"), lifetime=MODULE_LIFETIME_SECONDS)
-    except AssertionError as e:  # a missing part: a failure, never a skip
-        pytest.fail(str(e), pytrace=False)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _query_secrets(url: str) -> dict[str, str]:
@@ -83,50 +73,50 @@ def _leaks(text: str, secrets: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.parametrize("level", ["debug", "trace"])
-def test_no_credential_reaches_the_output_over_a_whole_life(rig, level, request):
-    rig.prepare()
-    rig.extra_query = "&X-Amz-Security-Token=" + URL_SESSION_TOKEN
-    function = rig.start_function(f"security-{level}", RUST_LOG=level)
-    request.node.e2e_log = (function, 0)  # conftest.py shows the output of a failed test
+def test_no_credential_reaches_the_output_over_a_whole_life(cloud, level, show_log):
+    cloud.prepare(repositories=("app",))
+    cloud.extra_query = "&X-Amz-Security-Token=" + URL_SESSION_TOKEN
+    function = cloud.start_emulator(f"security-{level}", RUST_LOG=level)
+    show_log(function.log)
     outcomes = []
     try:
         # Create, with the first response PUT answered 503 (retried, logged as a warning).
         create = registry_create()
-        rig.proxy.set_rule(RESPONSE, Fault.http(503), times=1)
+        cloud.proxy.set_rule(RESPONSE, Fault.http(503), times=1)
         outcomes.append(function.send(create, "create"))
-        assert_success(outcomes[-1], h.REGISTRY_ID)
+        assert_success(outcomes[-1], REGISTRY_ID)
 
         # Update, with the write answered 500 once (retried by the SDK).
-        update = h.follow_up(
+        update = follow_up(
             create,
             "Update",
-            physical_id=h.REGISTRY_ID,
-            properties=h.load_event("registry-update.json")["ResourceProperties"],
+            physical_id=REGISTRY_ID,
+            properties=load_event("registry-update.json")["ResourceProperties"],
         )
-        rig.proxy.set_rule("PutRegistryPolicy", Fault.http(500), times=1)
+        cloud.proxy.set_rule("PutRegistryPolicy", Fault.http(500), times=1)
         outcomes.append(function.send(update, "update"))
-        assert_success(outcomes[-1], h.REGISTRY_ID)
+        assert_success(outcomes[-1], REGISTRY_ID)
 
         # Update, with every read reset: FAILED with the SDK's error chain in the Reason.
-        reset = h.follow_up(update, "Update", physical_id=h.REGISTRY_ID)
-        rig.proxy.set_rule("GetRegistryPolicy", Fault.reset(), times=3)
+        reset = follow_up(update, "Update", physical_id=REGISTRY_ID)
+        cloud.proxy.set_rule("GetRegistryPolicy", Fault.reset(), times=3)
         outcomes.append(function.send(reset, "update under resets"))
-        assert_failed(outcomes[-1], h.REGISTRY_ID, "failed after retries")
+        assert_failed(outcomes[-1], REGISTRY_ID, "failed after retries")
 
         # A repository policy the role may not write: FAILED with IAM's message.
         denied = repository_create("app")
-        rig.proxy.set_rule("SetRepositoryPolicy", Fault.access_denied(), times=1)
+        cloud.proxy.set_rule("SetRepositoryPolicy", Fault.access_denied(), times=1)
         outcomes.append(function.send(denied, "access denied"))
-        assert_failed(outcomes[-1], "failed-create:" + denied["RequestId"], "ECR denied")
+        assert_failed(outcomes[-1], failed_create_id(denied), "ECR denied")
 
         # A bad input.
-        bad = h.load_event("bad-input.json")
+        bad = load_event("bad-input.json")
         outcomes.append(function.send(bad, "bad input"))
-        assert_failed(outcomes[-1], "failed-create:" + bad["RequestId"], "RepositoryNmae")
+        assert_failed(outcomes[-1], failed_create_id(bad), "RepositoryNmae")
 
         # A response PUT refused with 403: the invocation ends in error.
         refused_put = repository_create("app")
-        rig.proxy.set_rule(RESPONSE, Fault.http(403), times=1)
+        cloud.proxy.set_rule(RESPONSE, Fault.http(403), times=1)
         outcomes.append(function.send(refused_put, "response 403"))
         assert_no_response(outcomes[-1], "ResponseNotDelivered")
 
@@ -138,22 +128,22 @@ def test_no_credential_reaches_the_output_over_a_whole_life(rig, level, request)
         assert_no_response(outcomes[-1], "ResponseUrlRefused")
 
         # A Create whose ResponseURL is in the older Signature Version 2 form.
-        rig.sigv2 = True
+        cloud.sigv2 = True
         sigv2 = repository_create("app")
         outcomes.append(function.send(sigv2, "SigV2 URL"))
-        assert_success(outcomes[-1], h.repository_arn("app"))
-        rig.sigv2 = False
+        assert_success(outcomes[-1], repository_arn("app"))
+        cloud.sigv2 = False
 
         # Delete.
         delete = registry_delete()
         outcomes.append(function.send(delete, "delete"))
-        assert_success(outcomes[-1], h.REGISTRY_ID)
-        assert rig.registry_policy() is None
+        assert_success(outcomes[-1], REGISTRY_ID)
+        assert cloud.registry_policy() is None
         assert function.alive()
     finally:
         function.stop()
 
-    output = function.log_text()
+    output = function.log.since()
     lines = [line for line in output.splitlines() if line.startswith("{")]
     # The level really is the one asked for, and the URL really is logged (without its
     # query): the search below would see a leak.
@@ -181,7 +171,7 @@ def test_no_credential_reaches_the_output_over_a_whole_life(rig, level, request)
     places = {"provider output (stdout and stderr)": output}
     for outcome in outcomes:
         places[f"{outcome.name}: invocation error"] = json.dumps(outcome.error)
-        places[f"{outcome.name}: invocation result"] = json.dumps(outcome.answer)
+        places[f"{outcome.name}: invocation result"] = json.dumps(outcome.result)
         places[f"{outcome.name}: stored response"] = json.dumps(outcome.response)
     found = {place: _leaks(text, secrets) for place, text in places.items()}
     found = {place: leaks for place, leaks in found.items() if leaks}

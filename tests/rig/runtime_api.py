@@ -4,9 +4,11 @@ past), and timestamps of the process start, its first `next` request, each event
 and each answer.
 
 The function is the real binary, started with ``AWS_LAMBDA_RUNTIME_API`` pointing here, as
-Lambda starts a ``provided.al2023`` bootstrap. One event at a time, like Lambda.
+Lambda starts a ``provided.al2023`` bootstrap. One event at a time, like Lambda. The function
+process dies with this process (Linux PR_SET_PDEATHSIG) and carries the run's marker; the
+emulator stops by itself after ``lifetime`` seconds.
 
-    api = RuntimeApi()
+    api = RuntimeApi(lifetime=600, marker=run)
     proc = api.start_function(binary, env)
     api.wait_ready(10)
     inv = api.invoke(event, deadline_in=3.0, timeout=10)
@@ -29,8 +31,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from rig.constants import FUNCTION, FUNCTION_ARN
+from rig.procs import MARKER_VARIABLE, die_with_parent
+
 PREFIX = "/2018-06-01/runtime"
-FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:ecr-policy-provider"
 # How long a `next` request is held before the emulator answers it with nothing to do; the
 # runtime then asks again. Bounded so that the server threads end on their own.
 NEXT_POLL_SECONDS = 1.0
@@ -55,7 +59,8 @@ class Invocation:
 
 
 class RuntimeApi:
-    def __init__(self) -> None:
+    def __init__(self, lifetime: float = 600.0, marker: str = "") -> None:
+        self.marker = marker
         self.pending: queue.Queue[Invocation] = queue.Queue()
         self.invocations: dict[str, Invocation] = {}
         self.first_next_at: float | None = None
@@ -67,8 +72,16 @@ class RuntimeApi:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        # A pending `next` request fails when the function is stopped: quiet.
+        self.server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        # Stops by itself even if nobody calls stop().
+        self._timer = threading.Timer(lifetime, self.stop)
+        self._timer.daemon = True
+        self._timer.start()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -136,22 +149,27 @@ class RuntimeApi:
         return Handler
 
     def start_function(self, binary: Path | str, env: dict[str, str], log: Any = None) -> subprocess.Popen[bytes]:
-        """Starts the function process as Lambda would, in a session of its own."""
+        """Starts the function process as Lambda would, in a session of its own, with only
+        ``env`` and the variables Lambda sets."""
         full_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "AWS_LAMBDA_RUNTIME_API": self.address,
-            "AWS_LAMBDA_FUNCTION_NAME": "ecr-policy-provider",
+            "AWS_LAMBDA_FUNCTION_NAME": FUNCTION,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            MARKER_VARIABLE: self.marker,
             **env,
         }
+        parent = os.getpid()
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             [str(binary)],
             env=full_env,
+            stdin=subprocess.DEVNULL,
             stdout=log if log is not None else subprocess.DEVNULL,
             stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=lambda: die_with_parent(parent),
         )
         return self.process
 
@@ -203,6 +221,11 @@ class RuntimeApi:
         raise RuntimeError("no VmHWM in /proc status")
 
     def stop(self) -> None:
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._timer.cancel()
         self.stopping.set()
         if self.process is not None and self.process.poll() is None:
             try:

@@ -140,6 +140,8 @@ class Record:
     status: int | None = None  # what the client was answered; None for a hang or a reset
     done_at: float | None = None
     note: str = ""
+    content_type: str | None = None  # the request's Content-Type header; None when absent
+    size: int = 0  # the request body's length in bytes
 
 
 @dataclass
@@ -283,7 +285,14 @@ class FaultProxy:
                 self.connection.settimeout(UPSTREAM_TIMEOUT_SECONDS)
                 body = self._read_body()
                 kind = proxy.classify(self.command, self.path, self.headers)
-                record = Record(kind, self.command, self.path.split("?", 1)[0], time.time())
+                record = Record(
+                    kind,
+                    self.command,
+                    self.path.split("?", 1)[0],
+                    time.time(),
+                    content_type=self.headers.get("Content-Type"),
+                    size=len(body),
+                )
                 fault = proxy._take(kind, record)
                 record.fault = fault
                 # One request per connection: the client never reuses a socket the proxy

@@ -1,0 +1,21 @@
+"""The project's test rig: everything that runs the provider's real binary locally, for the
+end-to-end suite (tests/e2e), the benchmark (bench/bench.py), the demo (scripts/demo.py) and
+scripts/invoke. Importable as ``rig`` with ``tests`` on the Python path (the scripts set
+PYTHONPATH=tests; tests/e2e/pytest.ini sets ``pythonpath``).
+
+    constants    where things are, the account, credentials, others' policies
+    interface    what the rig reads of the Rust provider (tests/interface.json), only here
+    procs        processes that end by themselves; ports; the run marker
+    logs         slicing a log file that is still being written
+    moto         moto's server (ECR, S3, DynamoDB), the response bucket, live policies
+    env          the provider's environment, pointed at the local parts
+    template     the function's settings as template.yaml declares them
+    events       the sample events and the ones that follow them
+    runtime_api  the Runtime API emulator that sets each invocation's deadline
+    faultproxy   the fault-injecting proxy between the provider and moto
+    runtimes     cargo lambda watch, the emulator and AWS's RIE behind one interface
+    cloud        moto + bucket (+ proxy) + functions; sending events, getting Outcomes
+    outcome      one event and what came of it
+    asserts      what a right answer is, once
+    show         printing requests, responses and live policies for people
+"""

@@ -1,0 +1,85 @@
+"""What the rig knows of the Rust provider, read from ``tests/interface.json`` and nowhere else.
+
+A Rust test pins every value of that file to the code (the log line's message and field names,
+the fallback budget, the SDK's attempts and attempt timeout, the response size limit), so a
+change on either side fails a test instead of drifting. Python code reads those values only
+through this module: ``INTERFACE`` for the numbers, ``response_sent`` for the log line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+FILE = Path(__file__).resolve().parents[1] / "interface.json"
+
+
+@dataclass(frozen=True)
+class Interface:
+    response_sent_message: str
+    response_sent_fields: tuple[str, ...]
+    span_fields: tuple[str, ...]
+    default_budget_seconds: float
+    sdk_max_attempts: int
+    ecr_attempt_timeout_seconds: float
+    max_response_bytes: int
+
+
+def load(path: Path = FILE) -> Interface:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    sent = raw["response_sent"]
+    return Interface(
+        response_sent_message=sent["message"],
+        response_sent_fields=tuple(sent["fields"]),
+        span_fields=tuple(sent["span_fields"]),
+        default_budget_seconds=float(raw["default_budget_seconds"]),
+        sdk_max_attempts=int(raw["sdk_max_attempts"]),
+        ecr_attempt_timeout_seconds=float(raw["ecr_attempt_timeout_seconds"]),
+        max_response_bytes=int(raw["max_response_bytes"]),
+    )
+
+
+INTERFACE = load()
+
+# One "response sent" line, its attributes named by interface.json (a renamed field in Rust
+# is an AttributeError here, not a silent None).
+ResponseSent = namedtuple("ResponseSent", INTERFACE.response_sent_fields)  # type: ignore[misc]
+
+
+def response_sent(log: Iterable[dict[str, Any]]) -> list[Any]:
+    """The provider's "response sent" lines among ``log`` (JSON log lines), as ResponseSent
+    values; a line that lacks one of the declared fields, or of its span's, is an error, not
+    skipped."""
+    found = []
+    for line in log:
+        if line.get("message") != INTERFACE.response_sent_message:
+            continue
+        span = line.get("span") or {}
+        missing = [f for f in INTERFACE.response_sent_fields if f not in line]
+        missing += [f"span.{f}" for f in INTERFACE.span_fields if f not in span]
+        if missing:
+            raise ValueError(
+                f"a {INTERFACE.response_sent_message!r} line lacks {missing} "
+                f"(declared in {FILE.name}): {line}"
+            )
+        found.append(ResponseSent(**{f: line[f] for f in INTERFACE.response_sent_fields}))
+    return found
+
+
+def ecr_calls(line: Any) -> dict[str, int]:
+    """ECR reads, writes and deletes of one answered event."""
+    return {"reads": line.ecr_reads, "writes": line.ecr_writes, "deletes": line.ecr_deletes}
+
+
+def timings_ms(line: Any) -> dict[str, float]:
+    """Where one event's time went, in milliseconds: the whole event, the provider's own
+    share, waiting on ECR, waiting on the response PUT."""
+    return {
+        "total_ms": line.total_us / 1e3,
+        "own_ms": line.own_us / 1e3,
+        "ecr_ms": line.ecr_us / 1e3,
+        "response_ms": line.response_us / 1e3,
+    }
