@@ -1,4 +1,4 @@
-.PHONY: test lint unit e2e templates demo fuzz bench
+.PHONY: test lint unit e2e templates demo invoke fuzz bench
 
 # Everything that proves the provider works: formatting, lints, unit, property and handler
 # tests, the template checks, and the end-to-end suite against moto and a real Lambda
@@ -22,6 +22,12 @@ e2e:
 # The provider's main job, locally, in one command.
 demo:
 	scripts/demo
+
+# Sample events as `sam local invoke -e` runs them, through AWS's Lambda Runtime Interface
+# Emulator, without Docker: make invoke EVENTS="events/registry-create.json events/registry-delete.json"
+EVENTS ?= events/registry-create.json
+invoke:
+	scripts/invoke $(EVENTS)
 
 # Fuzz every target for 10 minutes each (needs `cargo install cargo-fuzz`).
 fuzz:

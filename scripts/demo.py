@@ -9,7 +9,6 @@ not start, 130 when interrupted. Everything it starts is stopped, Ctrl-C include
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from typing import Any, Callable
@@ -25,7 +24,7 @@ from rig.constants import (
 )
 from rig.events import compact, follow_up, load_event, policy_of
 from rig.outcome import Outcome
-from rig.procs import RigError
+from rig.procs import RigError, run_script
 
 # Longer than the demo can take; the servers end by themselves after it.
 LIFETIME_SECONDS = 300
@@ -73,142 +72,147 @@ class Demo:
             print("  -> as expected")
         return outcome
 
+    def delete(
+        self, title: str, event: dict[str, Any], target: str, also_show: tuple[str, ...] = ()
+    ) -> Outcome:
+        """A Delete step: SUCCESS with the event's PhysicalResourceId, and ``target`` (the
+        registry, or a repository) left with no policy."""
+
+        def gone(outcome: Outcome) -> list[str]:
+            live = (
+                self.cloud.registry_policy()
+                if target == "registry"
+                else self.cloud.repository_policy(target)
+            )
+            return [] if live is None else [f"{target} still has a policy"]
+
+        return self.run(
+            title,
+            event,
+            expect_status="SUCCESS",
+            expect_physical_id=event["PhysicalResourceId"],
+            show_live=[target, *also_show],
+            check=gone,
+        )
+
 
 def main() -> int:
-    started = time.monotonic()
     cloud = Cloud(lifetime=LIFETIME_SECONDS)
+    return run_script(lambda: walk_through(cloud), cloud.stop)
 
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupted)
+def walk_through(cloud: Cloud) -> int:
+    """The demo's steps; 0 when all ended as expected, 1 when one did not, 2 when it could
+    not start."""
+    started = time.monotonic()
+    print("Starting moto (ECR and S3) and the provider under `cargo lambda watch`...")
     try:
-        print("Starting moto (ECR and S3) and the provider under `cargo lambda watch`...")
-        try:
-            cloud.start()
-            provider = cloud.start_watch()
-        except RigError as e:
-            print(f"The demo could not start: {e}", file=sys.stderr)
-            return 2
-        print(f"  moto: {cloud.moto.endpoint}; Lambda invoke endpoint: {provider.runtime.url}")
-        print(f"  logs: {cloud.workdir}")
-        cloud.create_repository("app")
-        cloud.create_repository("app-v2")
-        cloud.ecr.set_repository_policy(repositoryName="app", policyText=EXISTING_REPOSITORY_POLICY)
-        print("  account 123456789012, us-east-1: repositories 'app' and 'app-v2';")
-        print("  'app' already has a policy someone set by hand:")
-        print(show.indent(show.pretty_policy(EXISTING_REPOSITORY_POLICY), 4))
+        cloud.start()
+        provider = cloud.start_watch()
+    except RigError as e:
+        print(f"The demo could not start: {e}", file=sys.stderr)
+        return 2
+    print(f"  moto: {cloud.moto.endpoint}; Lambda invoke endpoint: {provider.runtime.url}")
+    print(f"  logs: {cloud.workdir}")
+    cloud.create_repository("app")
+    cloud.create_repository("app-v2")
+    cloud.ecr.set_repository_policy(repositoryName="app", policyText=EXISTING_REPOSITORY_POLICY)
+    print("  account 123456789012, us-east-1: repositories 'app' and 'app-v2';")
+    print("  'app' already has a policy someone set by hand:")
+    print(show.indent(show.pretty_policy(EXISTING_REPOSITORY_POLICY), 4))
 
-        demo = Demo(cloud, provider)
-        registry = load_event("registry-create.json")
-        demo.run(
-            "Create the registry replication policy",
-            registry,
-            expect_status="SUCCESS",
-            expect_physical_id=REGISTRY_ID,
-            show_live=["registry"],
-            check=lambda o: []
-            if cloud.registry_policy() == o.data.get("PolicyText")
-            else ["the live registry policy is not the one written"],
-        )
+    demo = Demo(cloud, provider)
+    registry = load_event("registry-create.json")
+    demo.run(
+        "Create the registry replication policy",
+        registry,
+        expect_status="SUCCESS",
+        expect_physical_id=REGISTRY_ID,
+        show_live=["registry"],
+        check=lambda o: []
+        if cloud.registry_policy() == o.data.get("PolicyText")
+        else ["the live registry policy is not the one written"],
+    )
 
-        adopt = load_event("repository-adopt.json")
-        app = repository_arn("app")
-        demo.run(
-            "Create the repository policy, adopting the hand-made one (Adopt: true)",
-            adopt,
-            expect_status="SUCCESS",
-            expect_physical_id=app,
-            show_live=["app"],
-            check=lambda o: [] if o.data.get("Adopted") == "true" else ['Data.Adopted is not "true"'],
-        )
+    adopt = load_event("repository-adopt.json")
+    app = repository_arn("app")
+    demo.run(
+        "Create the repository policy, adopting the hand-made one (Adopt: true)",
+        adopt,
+        expect_status="SUCCESS",
+        expect_physical_id=app,
+        show_live=["app"],
+        check=lambda o: [] if o.data.get("Adopted") == "true" else ['Data.Adopted is not "true"'],
+    )
 
-        more = load_event("repository-update.json")["ResourceProperties"]
-        update = follow_up(adopt, "Update", physical_id=app, properties=dict(more, Adopt="true"))
-        demo.run(
-            "Update it: add a push statement for the CI role",
-            update,
-            expect_status="SUCCESS",
-            expect_physical_id=app,
-            show_live=["app"],
-            check=lambda o: []
-            if cloud.repository_policy("app") == compact(policy_of(update["ResourceProperties"]))
-            else ["the live policy is not the updated one"],
-        )
+    more = load_event("repository-update.json")["ResourceProperties"]
+    update = follow_up(adopt, "Update", physical_id=app, properties=dict(more, Adopt="true"))
+    demo.run(
+        "Update it: add a push statement for the CI role",
+        update,
+        expect_status="SUCCESS",
+        expect_physical_id=app,
+        show_live=["app"],
+        check=lambda o: []
+        if cloud.repository_policy("app") == compact(policy_of(update["ResourceProperties"]))
+        else ["the live policy is not the updated one"],
+    )
 
-        app_v2 = repository_arn("app-v2")
-        replace = follow_up(
-            update,
-            "Update",
-            physical_id=app,
-            properties=dict(update["ResourceProperties"], RepositoryName="app-v2"),
-        )
-        demo.run(
-            "Replace it: the template now names repository 'app-v2'",
-            replace,
-            expect_status="SUCCESS",
-            expect_physical_id=app_v2,
-            show_live=["app", "app-v2"],
-        )
+    app_v2 = repository_arn("app-v2")
+    replace = follow_up(
+        update,
+        "Update",
+        physical_id=app,
+        properties=dict(update["ResourceProperties"], RepositoryName="app-v2"),
+    )
+    demo.run(
+        "Replace it: the template now names repository 'app-v2'",
+        replace,
+        expect_status="SUCCESS",
+        expect_physical_id=app_v2,
+        show_live=["app", "app-v2"],
+    )
 
-        cleanup = follow_up(update, "Delete", physical_id=app)
-        demo.run(
-            "CloudFormation's cleanup: Delete of the old PhysicalResourceId",
-            cleanup,
-            expect_status="SUCCESS",
-            expect_physical_id=app,
-            show_live=["app", "app-v2"],
-            check=lambda o: [] if cloud.repository_policy("app") is None else ["'app' still has a policy"],
-        )
+    demo.delete(
+        "CloudFormation's cleanup: Delete of the old PhysicalResourceId",
+        follow_up(update, "Delete", physical_id=app),
+        "app",
+        also_show=("app-v2",),
+    )
+    demo.delete(
+        "Delete the stack: the repository policy",
+        follow_up(replace, "Delete", physical_id=app_v2),
+        "app-v2",
+    )
+    demo.delete(
+        "Delete the stack: the registry policy",
+        follow_up(registry, "Delete", physical_id=REGISTRY_ID),
+        "registry",
+    )
 
-        demo.run(
-            "Delete the stack: the repository policy",
-            follow_up(replace, "Delete", physical_id=app_v2),
-            expect_status="SUCCESS",
-            expect_physical_id=app_v2,
-            show_live=["app-v2"],
-            check=lambda o: [] if cloud.repository_policy("app-v2") is None else ["'app-v2' still has a policy"],
-        )
-        demo.run(
-            "Delete the stack: the registry policy",
-            follow_up(registry, "Delete", physical_id=REGISTRY_ID),
-            expect_status="SUCCESS",
-            expect_physical_id=REGISTRY_ID,
-            show_live=["registry"],
-            check=lambda o: [] if cloud.registry_policy() is None else ["the registry still has a policy"],
-        )
+    bad = load_event("bad-input.json")
+    demo.run(
+        "A template with a typo (RepositoryNmae) and Adopt: yes",
+        bad,
+        expect_status="FAILED",
+        expect_physical_id=failed_create_id(bad),
+        show_live=["app"],
+        check=lambda o: []
+        if "RepositoryNmae" in o.reason and cloud.repository_policy("app") is None
+        else ["the Reason does not name RepositoryNmae, or ECR was written"],
+    )
 
-        bad = load_event("bad-input.json")
-        demo.run(
-            "A template with a typo (RepositoryNmae) and Adopt: yes",
-            bad,
-            expect_status="FAILED",
-            expect_physical_id=failed_create_id(bad),
-            show_live=["app"],
-            check=lambda o: []
-            if "RepositoryNmae" in o.reason and cloud.repository_policy("app") is None
-            else ["the Reason does not name RepositoryNmae, or ECR was written"],
-        )
-
-        problems = cloud.unexpected_responses()
-        demo.failures += [f"responses: {p}" for p in problems]
-        print(
-            f"\n{demo.step} steps, {len(demo.failures)} unexpected, "
-            f"one response per event: {'yes' if not problems else 'NO'}; "
-            f"{time.monotonic() - started:.1f} s"
-        )
-        for failure in demo.failures:
-            print(f"  UNEXPECTED {failure}")
-        print(f"Provider log: {provider.log}")
-        return 1 if demo.failures else 0
-    except KeyboardInterrupt:
-        print("\nInterrupted: stopping everything the demo started.", file=sys.stderr)
-        return 130
-    finally:
-        # A second Ctrl-C must not cut the clean-up short.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        cloud.stop()
+    problems = cloud.unexpected_responses()
+    demo.failures += [f"responses: {p}" for p in problems]
+    print(
+        f"\n{demo.step} steps, {len(demo.failures)} unexpected, "
+        f"one response per event: {'yes' if not problems else 'NO'}; "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    for failure in demo.failures:
+        print(f"  UNEXPECTED {failure}")
+    print(f"Provider log: {provider.log}")
+    return 1 if demo.failures else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The project's test rig: everything that runs the provider's real binary locally, for the
 end-to-end suite (tests/e2e), the benchmark (bench/bench.py), the demo (scripts/demo.py) and
-scripts/invoke. Importable as ``rig`` with ``tests`` on the Python path (the scripts set
+scripts/invoke.py. Importable as ``rig`` with ``tests`` on the Python path (the scripts set
 PYTHONPATH=tests; tests/e2e/pytest.ini sets ``pythonpath``).
 
     constants    where things are, the account, credentials, others' policies
@@ -17,5 +17,6 @@ PYTHONPATH=tests; tests/e2e/pytest.ini sets ``pythonpath``).
     cloud        moto + bucket (+ proxy) + functions; sending events, getting Outcomes
     outcome      one event and what came of it
     asserts      what a right answer is, once
+    samples      the sample events as `sam local invoke` runs them: preconditions, outcomes
     show         printing requests, responses and live policies for people
 """

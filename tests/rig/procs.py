@@ -16,11 +16,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from rig.constants import ROOT, VENV_BIN
 from rig.logs import LogFile
@@ -192,3 +194,22 @@ def end_marked(marker: str) -> None:
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         while time.monotonic() < deadline and marked_pids(marker):
             time.sleep(0.1)
+
+
+def run_script(body: Callable[[], int], cleanup: Callable[[], None]) -> int:
+    """A script's main: SIGTERM is taken as Ctrl-C, an interruption exits 130, and
+    ``cleanup`` always runs, without a second Ctrl-C cutting it short."""
+
+    def interrupted(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print("\nInterrupted: stopping everything that was started.", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        cleanup()

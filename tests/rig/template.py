@@ -52,7 +52,8 @@ class FunctionSettings:
     logical_id: str
     memory_mb: int
     timeout_seconds: int
-    # The environment as `sam local invoke` would set it (tables by their logical id).
+    # The environment as `sam local invoke` would set it from the template, the AWS_LAMBDA_*
+    # logging variables included (tables by their logical id).
     variables: dict[str, str] = field(default_factory=dict)
     tables: list[Table] = field(default_factory=list)
 
@@ -78,6 +79,11 @@ def function_settings(path: Path = TEMPLATE) -> FunctionSettings:
         memory_mb=int(properties.get("MemorySize", 128)),
         timeout_seconds=int(properties.get("Timeout", 3)),
     )
+    # Lambda (and `sam local invoke`) set these from the template's LoggingConfig.
+    logging = properties.get("LoggingConfig") or {}
+    if logging.get("LogFormat") == "JSON":
+        settings.variables["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        settings.variables["AWS_LAMBDA_LOG_LEVEL"] = str(logging.get("ApplicationLogLevel", "INFO"))
     variables = (properties.get("Environment") or {}).get("Variables") or {}
     for name, value in variables.items():
         if isinstance(value, dict) and set(value) == {"Ref"}:

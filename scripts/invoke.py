@@ -1,0 +1,129 @@
+"""Sample events run the way `sam local invoke -e <event>` runs them, with no Docker and no AWS
+account: the provider's binary is the bootstrap of AWS's own Lambda Runtime Interface Emulator
+(the aws-lambda-rie that the installed aws-sam-cli ships and runs inside its container), with
+template.yaml's MemorySize, Timeout and environment; moto stands in for ECR, DynamoDB and
+CloudFormation's response bucket. Each event gets what it needs in the account first (the
+repository it names; for repository-adopt.json a policy to adopt), its ResponseURL becomes a
+presigned PUT URL of the local bucket, and the response CloudFormation would receive and the
+policy now live in ECR are printed. Several events run in order against the same account, an
+Update or a Delete carrying the PhysicalResourceId its resource was answered with earlier in
+the run. Run it with scripts/invoke (or make invoke EVENTS=...), which builds first.
+
+Exit status: 0 when every event got exactly one response, in time, 1 when one did not, 2 when
+nothing could start (or an event file is missing), 130 when interrupted. Whether each event
+ended as its sample is meant to (rig.samples) is printed, but does not change the status: a
+run of your own may mean another outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rig import samples, show, template
+from rig.asserts import assert_answered
+from rig.cloud import Cloud, Function
+from rig.events import target_of
+from rig.procs import RigError, run_script
+from rig.runtimes import rie_path
+
+# Longer than a run can take with the template's timeout; everything ends by itself after it.
+LIFETIME_SECONDS = 1800
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("events", nargs="+", type=Path, help="event files, e.g. events/registry-create.json")
+    args = parser.parse_args()
+    missing = [str(p) for p in args.events if not p.is_file()]
+    if missing:
+        print(f"invoke: no such event file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    cloud = Cloud(lifetime=LIFETIME_SECONDS)
+    return run_script(lambda: invoke_all(cloud, args.events), cloud.stop)
+
+
+def invoke_all(cloud: Cloud, paths: list[Path]) -> int:
+    started = time.monotonic()
+    settings = template.function_settings()
+    print("Starting moto (ECR, S3, DynamoDB) and AWS's Lambda Runtime Interface Emulator...")
+    try:
+        cloud.start()
+        function = cloud.start_rie(
+            "rie",
+            timeout_seconds=settings.timeout_seconds,
+            memory_mb=settings.memory_mb,
+            **samples.function_env(cloud, settings),
+        )
+    except RigError as e:
+        print(f"invoke: could not start: {e}", file=sys.stderr)
+        return 2
+    print(f"  {rie_path()}")
+    print(
+        f"  runs target/debug/ecr-policy-provider as template.yaml's {settings.logical_id}: "
+        f"MemorySize {settings.memory_mb} MB, Timeout {settings.timeout_seconds} s"
+    )
+    print(f"  moto: {cloud.moto.endpoint}; logs: {cloud.workdir} (rie.log, moto.log)")
+    sequence = samples.Sequence()
+    unanswered, as_meant = [], 0
+    for path in paths:
+        outcome, meant = invoke_one(cloud, function, sequence, path)
+        try:
+            assert_answered(outcome)
+        except AssertionError as e:
+            unanswered.append(f"{path}: {str(e).splitlines()[0]}")
+        as_meant += meant
+    print(
+        f"\n{len(paths)} events, {as_meant} ended as their samples are meant to; "
+        f"{len(paths) - len(unanswered)} got exactly one response in time; "
+        f"{time.monotonic() - started:.1f} s"
+    )
+    for problem in unanswered:
+        print(f"  NO RIGHT RESPONSE {problem}")
+    print(f"RIE and provider log: {function.log}")
+    return 1 if unanswered else 0
+
+
+def invoke_one(
+    cloud: Cloud, function: Function, sequence: samples.Sequence, path: Path
+) -> tuple[Any, bool]:
+    """Runs one event file; returns what came of it and whether it ended as meant."""
+    event, note = sequence.next(json.loads(path.read_text(encoding="utf-8")))
+    print(f"\n=== {path} ===")
+    seeded = samples.seed(cloud, path.name, event)
+    if seeded:
+        print("  Seeded in the local account: " + "; ".join(seeded))
+    if note:
+        print(f"  {note}")
+    print("  ResponseURL: replaced by a presigned PUT URL of the local response bucket")
+    show.request(event)
+    before = samples.live_policy(cloud, event)
+    outcome = function.send(event, str(path))
+    sequence.answered(event, outcome)
+    show.response(outcome, full=True)
+    show.live(cloud, live_targets(cloud, event))
+    try:
+        samples.check(cloud, path.name, event, before, outcome)
+    except AssertionError as e:
+        print(f"  -> not as this sample is meant to end: {str(e).splitlines()[0]}")
+        return outcome, False
+    print(f"  -> {outcome.status}, as this sample is meant to end")
+    return outcome, True
+
+
+def live_targets(cloud: Cloud, event: dict[str, Any]) -> list[str]:
+    """What to show of ECR after the event: its target, or, when that cannot be told, the
+    registry and every repository."""
+    target = target_of(event) or (event.get("ResourceProperties") or {}).get("RepositoryName")
+    if isinstance(target, str):
+        return [target]
+    repositories = cloud.ecr.describe_repositories()["repositories"]
+    return ["registry", *sorted(r["repositoryName"] for r in repositories)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

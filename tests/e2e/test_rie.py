@@ -1,0 +1,167 @@
+"""The path users take with `sam local invoke -e events/<file>`, for real and without Docker:
+the provider's binary as the bootstrap of AWS's own Lambda Runtime Interface Emulator
+(aws-lambda-rie, the binary SAM runs inside its container, taken from the installed
+aws-sam-cli package), with template.yaml's MemorySize, Timeout and environment, ECR and the
+response bucket from moto behind the fault proxy.
+
+Every file in events/ ends as it is meant to (rig.samples: a `bad-*` file FAILED with its
+Reason, any other SUCCESS) with exactly one response PUT, an empty Content-Type and at most
+4,096 bytes; a sequence keeps its PhysicalResourceIds; scripts/invoke runs; and with a
+function timeout of a few seconds and an ECR that hangs, FAILED arrives before the RIE's
+deadline, as on Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rig import samples, template
+from rig.asserts import assert_failed
+from rig.constants import ROOT, TEMPLATE, failed_create_id
+from rig.events import load_event, registry_create, sample_events
+from rig.faultproxy import RESPONSE, Fault
+from rig.procs import RigError
+from rig.runtimes import rie_path
+
+# A function timeout short enough to wait out, long enough for the provider's margins.
+SHORT_TIMEOUT_SECONDS = 4
+INVOKE_SCRIPT_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return template.function_settings()
+
+
+@pytest.fixture
+def start_rie(cloud, settings, request, show_log):
+    """Starts the provider under the RIE in a clean account, as a fresh `sam local invoke`
+    container would be; returns the function and its environment."""
+
+    def start(timeout_seconds: int | None = None):
+        cloud.prepare()
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
+        try:
+            function = cloud.start_rie(
+                name,
+                timeout_seconds=timeout_seconds or settings.timeout_seconds,
+                memory_mb=settings.memory_mb,
+                **samples.function_env(cloud, settings),
+            )
+        except RigError as e:  # a missing RIE fails the test, saying why
+            pytest.fail(str(e), pytrace=False)
+        show_log(function.log)
+        return function
+
+    return start
+
+
+@pytest.mark.parametrize("path", sample_events(), ids=lambda p: p.name)
+def test_every_sample_event_ends_as_it_is_meant_to_under_the_rie(cloud, start_rie, path):
+    function = start_rie()
+    event = load_event(path.name)
+    samples.seed(cloud, path.name, event)
+    before = samples.live_policy(cloud, event)
+    outcome = function.send(event, path.name)
+    samples.check(cloud, path.name, event, before, outcome)
+    assert outcome.calls(RESPONSE) == 1, outcome.describe()
+    assert not cloud.stray_responses()
+
+
+def test_a_stack_life_through_the_rie_keeps_physical_ids_consistent(cloud, start_rie):
+    function = start_rie()
+    sequence = samples.Sequence()
+    names = [
+        "registry-create.json", "registry-update.json", "registry-delete.json",
+        "repository-create.json", "repository-update.json", "repository-delete.json",
+    ]
+    for name in names:
+        event, _ = sequence.next(load_event(name))
+        samples.seed(cloud, name, event)
+        before = samples.live_policy(cloud, event)
+        outcome = function.send(event, name)
+        samples.check(cloud, name, event, before, outcome)
+        sequence.answered(event, outcome)
+    assert sequence.ids == {}, "every resource created was deleted"
+    assert not cloud.unexpected_responses()
+
+
+def test_an_ecr_that_hangs_gets_failed_before_the_rie_deadline(cloud, start_rie):
+    function = start_rie(timeout_seconds=SHORT_TIMEOUT_SECONDS)
+    cloud.proxy.set_rule("GetRegistryPolicy", Fault.hang(30), times=1)
+    create = registry_create()
+    out = function.send(create)
+    # Delivered and answered before the deadline, the invocation not "Task timed out".
+    assert_failed(out, failed_create_id(create), "did not finish")
+    assert out.deadline == out.handed + SHORT_TIMEOUT_SECONDS
+    assert out.calls(RESPONSE) == 1, out.describe()
+    assert out.calls("PutRegistryPolicy") == 0
+    received = [line for line in out.log if line.get("message") == "event received"]
+    assert [line.get("deadline_fallback") for line in received] == [False], (
+        "the provider did not take the RIE's deadline"
+    )
+    assert cloud.registry_policy() is None
+
+
+def test_the_rie_comes_from_the_installed_aws_sam_cli_and_a_missing_one_says_so(monkeypatch):
+    import samcli
+
+    path = rie_path()
+    assert path.parent == Path(samcli.__file__).parent / "local" / "rapid", path
+    assert path.is_file()
+    monkeypatch.setattr("platform.machine", lambda: "sparc64")
+    with pytest.raises(RigError, match=r"ships no aws-lambda-rie-sparc64 at .*rapid"):
+        rie_path()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # samtranslator's own
+def test_the_rig_reads_the_template_as_sam_local_invoke_does(settings, monkeypatch, tmp_path):
+    # SAM CLI's own resolution (its private _make_env_vars: aws-sam-cli is pinned in
+    # requirements-dev.txt), with no AWS configuration of the machine's in the way.
+    from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
+    from samcli.lib.providers.sam_function_provider import SamFunctionProvider
+    from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
+
+    for name in list(settings.variables):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE))
+    functions = SamFunctionProvider(stacks)
+    function = functions.get(settings.logical_id)
+    assert (function.memory, function.timeout) == (settings.memory_mb, settings.timeout_seconds)
+    runner = LocalLambdaRunner(None, functions, str(ROOT), str(ROOT))
+    env = runner._make_env_vars(function).resolve()
+    ours = {k: v for k, v in env.items() if not k.startswith("AWS_") or k in settings.variables}
+    assert ours == settings.variables
+
+    # The --env-vars file for users with Docker names this function and one local moto.
+    overrides = json.loads((ROOT / "local" / "env.json").read_text())
+    assert list(overrides) == [settings.logical_id]
+    endpoint = overrides[settings.logical_id]["AWS_ENDPOINT_URL"]
+    assert endpoint == "http://" + overrides[settings.logical_id]["RESPONSE_URL_ALLOWED_HOSTS"]
+
+
+def test_scripts_invoke_runs_a_sequence_and_says_what_cloudformation_receives():
+    events = ["events/repository-adopt.json", "events/repository-update.json",
+              "events/repository-delete.json"]
+    ran = subprocess.run(
+        ["scripts/invoke", *events],
+        cwd=ROOT, capture_output=True, text=True, timeout=INVOKE_SCRIPT_SECONDS,
+        stdin=subprocess.DEVNULL,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    out = ran.stdout
+    assert out.count("Building the provider") == 1 and "log: " in out, out[:500]
+    assert out.count('"Status": "SUCCESS"') == 3, out
+    assert "a policy set by hand on repository 'app', to adopt" in out, out
+    assert '"Adopted": "true"' in out, out
+    assert "3 events, 3 ended as their samples are meant to" in out, out[-1000:]

@@ -1,0 +1,163 @@
+"""The sample events of events/, run the way `sam local invoke -e events/<file>` runs them,
+against a local account: what each needs there first, the outcome each is meant to have, and
+the PhysicalResourceIds of a sequence kept as CloudFormation would keep them.
+
+A new sample event slots in with no change here when it needs nothing but the repository it
+names: every event is meant to succeed unless its file name starts with ``bad-``; only
+other preconditions, and the Reason of a bad one, go in the two tables below.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Callable
+
+from rig.asserts import assert_failed, assert_success
+from rig.cloud import Cloud
+from rig.constants import EXISTING_REPOSITORY_POLICY, failed_create_id
+from rig.events import created_id, desired, expected_data, target_of
+from rig.outcome import Outcome
+from rig.template import FunctionSettings
+
+
+def _policy_to_adopt(cloud: Cloud, event: dict[str, Any]) -> str | None:
+    name = event["ResourceProperties"]["RepositoryName"]
+    if cloud.repository_policy(name) is not None:
+        return None
+    cloud.ecr.set_repository_policy(repositoryName=name, policyText=EXISTING_REPOSITORY_POLICY)
+    return f"a policy set by hand on repository {name!r}, to adopt"
+
+
+# What an event needs in the account before it runs, beyond the repositories it names (those
+# are always created): a function of the cloud and the event that says what it did, if
+# anything.
+PRECONDITIONS: dict[str, Callable[[Cloud, dict[str, Any]], str | None]] = {
+    "repository-adopt.json": _policy_to_adopt,
+}
+
+# What the Reason of an event meant to fail says.
+REASONS: dict[str, tuple[str, ...]] = {
+    "bad-input.json": ('"RepositoryNmae"', "did you mean RepositoryName?"),
+}
+
+
+def meant_to_fail(name: str) -> bool:
+    return Path(name).name.startswith("bad-")
+
+
+def function_env(cloud: Cloud, settings: FunctionSettings) -> dict[str, str]:
+    """The function's environment as the template declares it (`sam local invoke` resolves
+    it the same way), with every DynamoDB table it names created in moto. Call it again after
+    the account is reset."""
+    env = dict(settings.variables)
+    if settings.tables:
+        dynamodb = cloud.moto.client("dynamodb")
+        for table in settings.tables:
+            keys = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes",
+                    "LocalSecondaryIndexes", "ProvisionedThroughput")
+            spec = {k: table.properties[k] for k in keys if k in table.properties}
+            dynamodb.create_table(
+                TableName=table.logical_id,
+                BillingMode=table.properties.get("BillingMode", "PAY_PER_REQUEST"),
+                **spec,
+            )
+            ttl = table.properties.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(
+                    TableName=table.logical_id, TimeToLiveSpecification=ttl
+                )
+            env[table.variable] = table.logical_id
+    return env
+
+
+def seed(cloud: Cloud, name: str, event: dict[str, Any]) -> list[str]:
+    """Makes the account ready for the event; says what it added."""
+    done = []
+    for properties in (event.get("ResourceProperties"), event.get("OldResourceProperties")):
+        repository = (properties or {}).get("RepositoryName")
+        if isinstance(repository, str) and repository not in _repositories(cloud):
+            cloud.create_repository(repository)
+            done.append(f"repository {repository!r}")
+    precondition = PRECONDITIONS.get(Path(name).name)
+    if precondition is not None:
+        added = precondition(cloud, event)
+        if added:
+            done.append(added)
+    return done
+
+
+def _repositories(cloud: Cloud) -> set[str]:
+    pages = cloud.ecr.get_paginator("describe_repositories").paginate()
+    return {r["repositoryName"] for page in pages for r in page["repositories"]}
+
+
+def live_policy(cloud: Cloud, event: dict[str, Any]) -> str | None:
+    """The live policy of the event's target (whole-policy events only)."""
+    target = target_of(event)
+    if target is None:
+        return None
+    if target == "registry":
+        return cloud.registry_policy()
+    return cloud.repository_policy(target) if target in _repositories(cloud) else None
+
+
+class Sequence:
+    """Events run in order against one account, as one stack would send them: an Update or a
+    Delete of a resource the sequence created carries the PhysicalResourceId its Create (or
+    last Update) was answered with."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[str, str], str] = {}
+
+    def next(self, event: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The event to send, and a note when its PhysicalResourceId was changed."""
+        key = (event.get("StackId", ""), event.get("LogicalResourceId", ""))
+        known = self.ids.get(key)
+        if event.get("RequestType") == "Create" or known is None:
+            return event, None
+        if event.get("PhysicalResourceId") == known:
+            return event, None
+        event = copy.deepcopy(event)
+        event["PhysicalResourceId"] = known
+        return event, f"PhysicalResourceId set to {known}, as answered earlier in this run"
+
+    def answered(self, event: dict[str, Any], outcome: Outcome) -> None:
+        key = (event.get("StackId", ""), event.get("LogicalResourceId", ""))
+        if outcome.physical_id and event.get("RequestType") != "Delete":
+            self.ids[key] = outcome.physical_id
+        elif event.get("RequestType") == "Delete" and outcome.status == "SUCCESS":
+            self.ids.pop(key, None)
+
+
+def check(
+    cloud: Cloud, name: str, event: dict[str, Any], before: str | None, outcome: Outcome
+) -> None:
+    """Asserts that the event ended as its sample is meant to, given the live policy of its
+    target ``before`` it ran: one well-formed response in time (rig.asserts); a bad sample
+    FAILED with its Reason and ECR untouched; any other SUCCESS with the expected
+    PhysicalResourceId and Data, and the live policy as the request leaves it."""
+    kind = event["RequestType"]
+    if meant_to_fail(name):
+        expected_id = failed_create_id(event) if kind == "Create" else event["PhysicalResourceId"]
+        assert_failed(outcome, expected_id, *REASONS.get(Path(name).name, ()))
+        assert live_policy(cloud, event) == before, "a failed request changed ECR"
+        return
+    if kind == "Create":
+        expected_id = created_id(event) or outcome.physical_id or ""
+    else:
+        expected_id = event["PhysicalResourceId"]
+    assert 0 < len(expected_id.encode()) <= 1024, f"PhysicalResourceId {expected_id!r}"
+    if target_of(event) is None:  # another kind of resource: its own checks, elsewhere
+        assert_success(outcome, expected_id)
+        return
+    if kind == "Delete":
+        assert_success(outcome, expected_id, data={})
+        assert live_policy(cloud, event) is None, "the policy is still there after a Delete"
+        return
+    adopting = kind == "Create" and before is not None and before != desired(event)
+    assert_success(outcome, expected_id, expected_data(event, "true" if adopting else "false"))
+    live = live_policy(cloud, event)
+    assert live == desired(event) or (live == before and outcome.ecr_calls["writes"] == 0), (
+        f"live policy {live!r}, expected {desired(event)!r}"
+    )
