@@ -16,7 +16,14 @@ from typing import Any, Callable
 from rig.asserts import assert_failed, assert_success
 from rig.cloud import Cloud
 from rig.constants import EXISTING_REPOSITORY_POLICY, failed_create_id
-from rig.events import created_id, desired, expected_data, target_of
+from rig.events import (
+    created_id,
+    desired,
+    expected_data,
+    load_event,
+    sample_events,
+    target_of,
+)
 from rig.outcome import Outcome
 from rig.template import FunctionSettings
 
@@ -44,6 +51,20 @@ REASONS: dict[str, tuple[str, ...]] = {
 
 def meant_to_fail(name: str) -> bool:
     return Path(name).name.startswith("bad-")
+
+
+def lives() -> list[list[Path]]:
+    """The sample events of each resource (one stack and logical id) that are meant to
+    succeed, in the order CloudFormation would send them: Create, Update, Delete."""
+    order = {"Create": 0, "Update": 1, "Delete": 2}
+    resources: dict[tuple[str, str], list[tuple[int, Path]]] = {}
+    for path in sample_events():
+        if meant_to_fail(path.name):
+            continue
+        event = load_event(path.name)
+        key = (event.get("StackId", ""), event.get("LogicalResourceId", ""))
+        resources.setdefault(key, []).append((order.get(event.get("RequestType"), 3), path))
+    return [[path for _, path in sorted(events)] for events in resources.values()]
 
 
 def function_env(cloud: Cloud, settings: FunctionSettings) -> dict[str, str]:
