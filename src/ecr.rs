@@ -442,10 +442,21 @@ impl PolicyStore for SdkEcr {
 
     async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
         const OP: &str = "GetAccountSetting";
+        // One short attempt: an unreadable setting only means the IAM retry runs, and the
+        // SDK's retries of it would eat into that retry's time.
+        let once = aws_sdk_ecr::config::Builder::default()
+            .retry_config(aws_sdk_ecr::config::retry::RetryConfig::standard().with_max_attempts(1))
+            .timeout_config(
+                aws_sdk_ecr::config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .build(),
+            );
         let out = self
             .client(region)
             .get_account_setting()
             .name(POLICY_SCOPE_SETTING)
+            .customize()
+            .config_override(once)
             .send()
             .await
             .map_err(|e| unexpected(OP, map_sdk_error(OP, e)))?;

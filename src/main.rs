@@ -6,13 +6,14 @@ use aws_config::environment::{
 };
 use ecr_policy_provider::ecr::SdkEcr;
 use ecr_policy_provider::lock::{TABLE_VARIABLE, dynamo::DynamoLock};
-use ecr_policy_provider::provider::{Config, Provider};
+use ecr_policy_provider::provider::{Config, Provider, empty_endpoint_overrides};
 use ecr_policy_provider::response::Sender;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
+    drop_empty_endpoint_overrides();
     ecr_policy_provider::logging::init();
     let sdk = sdk_config().await;
     let config = Config::from_env(sdk.region().map(ToString::to_string));
@@ -34,6 +35,17 @@ async fn main() -> Result<(), Error> {
         },
     ))
     .await
+}
+
+/// `template.yaml` declares `AWS_ENDPOINT_URL` empty so that `sam local invoke --env-vars`
+/// may set it; the SDK would take an empty value for a URL and panic at the first call, so
+/// an empty override is dropped.
+fn drop_empty_endpoint_overrides() {
+    for name in empty_endpoint_overrides(std::env::vars_os()) {
+        // SAFETY: called first thing in `main`, on the current-thread runtime, before
+        // anything else runs or reads the environment: no other thread exists yet.
+        unsafe { std::env::remove_var(name) };
+    }
 }
 
 /// The SDK's shared configuration. Lambda hands the function its credentials and region in

@@ -62,6 +62,18 @@ impl Config {
     }
 }
 
+/// The SDK's endpoint overrides (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`) that are
+/// set but empty: unset in effect (CONTRACT 8), but the SDK would take one for a URL.
+pub fn empty_endpoint_overrides(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Vec<std::ffi::OsString> {
+    vars.filter(|(name, value)| {
+        name.to_string_lossy().starts_with("AWS_ENDPOINT_URL") && value.is_empty()
+    })
+    .map(|(name, _)| name)
+    .collect()
+}
+
 /// Why an invocation ends in error instead of a response.
 #[derive(Debug, thiserror::Error)]
 pub enum InvocationError {
@@ -355,5 +367,30 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),
             error_message: error.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    #[test]
+    fn only_empty_endpoint_overrides_are_dropped() {
+        let vars = [
+            ("AWS_ENDPOINT_URL", ""),
+            ("AWS_ENDPOINT_URL_ECR", "http://127.0.0.1:5000"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", ""),
+            ("RESPONSE_URL_ALLOWED_HOSTS", ""),
+            ("AWS_REGION", "us-east-1"),
+        ]
+        .map(|(n, v)| (OsString::from(n), OsString::from(v)));
+        assert_eq!(
+            empty_endpoint_overrides(vars.into_iter()),
+            [
+                OsString::from("AWS_ENDPOINT_URL"),
+                OsString::from("AWS_ENDPOINT_URL_DYNAMODB")
+            ]
+        );
     }
 }

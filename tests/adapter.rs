@@ -282,3 +282,17 @@ async fn an_unreadable_policy_scope_is_an_error_not_a_scope() {
         "{err:?}"
     );
 }
+
+/// An unreadable scope only means the IAM retry runs: one attempt, not the SDK's three, so
+/// that its retries do not eat into that retry's time.
+#[tokio::test]
+async fn a_failing_policy_scope_read_is_not_retried() {
+    let failing = mock!(Client::get_account_setting)
+        .then_http_response(|| error(500, "InternalFailure", "unknown operation"));
+    let err = adapter(&[&failing])
+        .policy_scope("us-east-1")
+        .await
+        .expect_err("a 500");
+    assert!(matches!(err, EcrError::Unavailable { .. }), "{err:?}");
+    assert_eq!(failing.num_calls(), 1);
+}

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from rig import samples, template
-from rig.asserts import assert_failed
-from rig.constants import ROOT, TEMPLATE, failed_create_id
+from rig.asserts import assert_failed, assert_success
+from rig.constants import REGISTRY_ID, ROOT, TEMPLATE, failed_create_id
 from rig.events import load_event, registry_create, sample_events
 from rig.faultproxy import RESPONSE, Fault
 from rig.procs import RigError
@@ -90,6 +90,29 @@ def test_each_resource_life_through_the_rie_keeps_its_physical_id(cloud, start_r
     if load_event(life[-1].name)["RequestType"] == "Delete":
         assert sequence.ids == {}, "the resource was deleted"
     assert not cloud.unexpected_responses()
+
+
+def test_the_templates_empty_endpoint_override_is_no_override(cloud, settings, show_log):
+    # Deployed, and under `sam local invoke`, the function gets the template's
+    # AWS_ENDPOINT_URL="", which means "unset" (src/provider.rs, empty_endpoint_overrides):
+    # with the service-specific variables pointing at moto, a local run works as before.
+    assert settings.variables.get("AWS_ENDPOINT_URL") == ""
+    cloud.prepare()
+    endpoint = f"http://{cloud.address}"
+    function = cloud.start_rie(
+        "empty-endpoint",
+        timeout_seconds=settings.timeout_seconds,
+        memory_mb=settings.memory_mb,
+        **{
+            **samples.function_env(cloud, settings),
+            "AWS_ENDPOINT_URL": "",
+            "AWS_ENDPOINT_URL_ECR": endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        },
+    )
+    show_log(function.log)
+    outcome = function.send(registry_create())
+    assert_success(outcome, REGISTRY_ID)
 
 
 def test_an_ecr_that_hangs_gets_failed_before_the_rie_deadline(cloud, start_rie):

@@ -70,8 +70,10 @@ def lives() -> list[list[Path]]:
 def function_env(cloud: Cloud, settings: FunctionSettings) -> dict[str, str]:
     """The function's environment as the template declares it (`sam local invoke` resolves
     it the same way), with every DynamoDB table it names created in moto. Call it again after
-    the account is reset."""
-    env = dict(settings.variables)
+    the account is reset. A variable the template declares empty (AWS_ENDPOINT_URL,
+    RESPONSE_URL_ALLOWED_HOSTS) is unset for the function: the rig's own local values stand
+    in for it, as local/env.json's do under `sam local invoke --env-vars`."""
+    env = {name: value for name, value in settings.variables.items() if value != ""}
     if settings.tables:
         dynamodb = cloud.moto.client("dynamodb")
         for table in settings.tables:
