@@ -78,9 +78,11 @@ ACCESS_DENIED_MESSAGE = (
 class Fault:
     """What to do with a matching request instead of forwarding it."""
 
-    kind: str  # "status" | "throttle" | "access_denied" | "hang" | "reset"
+    kind: str  # "status" | "throttle" | "access_denied" | "invalid_policy" | "answer" | "hang" | "reset"
     status: int = 0
     seconds: float = 0.0
+    # For "answer": the JSON body served as ECR's own answer.
+    payload: str = ""
     # Hang or reset only after the request has reached moto: the call took effect, but its
     # answer is lost (a write that landed while the network failed).
     after_forward: bool = False
@@ -100,6 +102,17 @@ class Fault:
     def access_denied() -> "Fault":
         """ECR's AccessDeniedException: HTTP 400, as IAM denies an action."""
         return Fault("access_denied", status=400)
+
+    @staticmethod
+    def invalid_policy() -> "Fault":
+        """ECR's refusal of a policy document, HTTP 400 InvalidParameterException, in the
+        words it uses for a principal IAM has not propagated yet as for most bad policies."""
+        return Fault("invalid_policy", status=400)
+
+    @staticmethod
+    def answer(body: dict[str, Any]) -> "Fault":
+        """A successful answer in ECR's JSON, for an operation moto lacks (GetAccountSetting)."""
+        return Fault("answer", status=200, payload=json.dumps(body))
 
     @staticmethod
     def hang(seconds: float, after_forward: bool = False) -> "Fault":
@@ -405,6 +418,8 @@ def _fault_answer(
             "<RequestId>FAULTPROXY</RequestId></Error>"
         ).encode()
         return fault.status, [("Content-Type", "application/xml")], body
+    if fault.kind == "answer":
+        return fault.status, [("Content-Type", "application/x-amz-json-1.1")], fault.payload.encode()
     if fault.kind == "throttle":
         error_type, message = "ThrottlingException", "Rate exceeded"
     elif fault.kind == "access_denied":
@@ -417,6 +432,13 @@ def _fault_answer(
         )
         error_type = "AccessDeniedException"
         message = ACCESS_DENIED_MESSAGE.format(operation=kind, resource=resource)
+    elif fault.kind == "invalid_policy":
+        which = "registry" if "Registry" in kind else "repository"
+        error_type = "InvalidParameterException"
+        message = (
+            "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
+            f"'Invalid {which} policy provided'"
+        )
     elif fault.status >= 500:
         error_type, message = "ServerException", "injected by faultproxy: internal failure"
     else:
