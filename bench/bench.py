@@ -43,7 +43,7 @@ from rig import interface
 from rig.asserts import assert_success
 from rig.cloud import Cloud, Function
 from rig.constants import REGISTRY_ID
-from rig.events import follow_up, policy_of, registry_create
+from rig.events import follow_up, policy_of, registry_create, repository_create
 from rig.procs import RigError
 from rig.runtimes import Emulator
 
@@ -57,6 +57,11 @@ RSS_RATIO = 3.0
 RSS_MAX_MIB = 16.0
 ZIP_MAX_MIB = 5.0
 WARM_OWN_MAX_MS = 1.0
+# A policy that can never work (CONTRACT 10): answered FAILED within this, whatever the
+# IAM-propagation timeout, which is set to DOOMED_IAM_TIMEOUT_SECONDS for the measurement.
+DOOMED_MAX_MS = 2000.0
+DOOMED_IAM_TIMEOUT_SECONDS = 60
+DOOMED_EVENTS = 5
 
 
 class CheckFailed(Exception):
@@ -164,6 +169,32 @@ class Bench:
             )
         return {"latency_ms": outcome.seconds * 1e3, **interface.timings_ms(sent[0]), **calls}
 
+    def run_doomed(self) -> list[float]:
+        """Milliseconds to a FAILED answer for a repository policy with a misspelt action,
+        with IAM_PROPAGATION_TIMEOUT_SECONDS at 60: before the diagnosis, ECR's refusal of
+        it was retried for all of that."""
+        self.cloud.prepare(repositories=("app",))
+        function = self.cloud.start_emulator(
+            "doomed", binary=self.ours,
+            IAM_PROPAGATION_TIMEOUT_SECONDS=str(DOOMED_IAM_TIMEOUT_SECONDS),
+        )
+        times = []
+        try:
+            for _ in range(DOOMED_EVENTS):
+                event = doomed_event()
+                outcome = function.send(
+                    event, deadline_in=INVOKE_SECONDS * 3, timeout=INVOKE_SECONDS * 3 + 10
+                )
+                if outcome.status != "FAILED" or "did you mean" not in outcome.reason:
+                    raise CheckFailed(f"doomed policy: {outcome.describe()}")
+                writes = interface.ecr_calls(outcome.metered[0])["writes"]
+                if writes:
+                    raise CheckFailed(f"doomed policy: {writes} ECR write(s), expected none")
+                times.append(outcome.seconds * 1e3)
+        finally:
+            function.stop()
+        return times
+
     def run_floor(self) -> dict[str, Any]:
         self.runs += 1
         floor = Emulator(
@@ -191,6 +222,15 @@ class Bench:
             "rss_first_kib": rss_first,
             "rss_warm_kib": rss_warm,
         }
+
+
+def doomed_event() -> dict[str, Any]:
+    """A repository Create whose policy names an action ECR does not have."""
+    event = repository_create()
+    policy = policy_of(event["ResourceProperties"])
+    policy["Statement"][0]["Action"] = ["ecr:BatchGetImages"]
+    event["ResourceProperties"]["PolicyText"] = policy
+    return event
 
 
 # --- the table ------------------------------------------------------------------------------
@@ -275,7 +315,11 @@ def machine() -> str:
 
 
 def report(
-    args: argparse.Namespace, bench: Bench, ours: list[dict], floor: list[dict]
+    args: argparse.Namespace,
+    bench: Bench,
+    ours: list[dict],
+    floor: list[dict],
+    doomed: list[float],
 ) -> tuple[str, bool]:
     """The table, and whether the ECR call counts were right."""
     o = lambda f: Stat([f(r) for r in ours])  # noqa: E731
@@ -327,6 +371,11 @@ def report(
         ["ECR reads/writes/deletes, equivalent Update", show(updates), "", "", "1/0/0",
          "pass" if updates == {(1, 0, 0)} else "FAIL"],
     ]
+    rows.append(
+        row(f"FAILED for a doomed policy (ms; IAM timeout {DOOMED_IAM_TIMEOUT_SECONDS} s)",
+            Stat(doomed), None, 2, f"< {DOOMED_MAX_MS:g} ms",
+            lambda a, _: a < DOOMED_MAX_MS)
+    )
     n_warm = sum(len(r["warm"]) for r in ours)
     text = (
         f"{len(ours)} runs each, alternating; {n_warm} warm events of ours in all. "
@@ -374,16 +423,18 @@ def main() -> int:
             if sys.stderr.isatty():
                 print(f"\rrun {i + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
         print(f"\r{args.runs} runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
+        doomed = bench.run_doomed()
     except CheckFailed as e:
         print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
         return 1
     finally:
         bench.stop()
-    text, counts_ok = report(args, bench, ours, floor)
+    text, counts_ok = report(args, bench, ours, floor, doomed)
     print(text)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"ours": ours, "floor": floor, "table": text}, indent=1))
+        figures = {"ours": ours, "floor": floor, "doomed_ms": doomed, "table": text}
+        args.json.write_text(json.dumps(figures, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)
     return 0 if counts_ok else 1
 
