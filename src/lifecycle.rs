@@ -203,48 +203,64 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
             let registry_id = if approach.creates() {
                 write_or_undo(store, desired, text, live.as_ref(), cx).await?
             } else {
-                write_with_propagation_retry(store, desired, text, cx.settings, cx.deadline).await?
+                write_policy(store, target, text, desired.force, cx.settings, cx.deadline).await?
             };
             (registry_id, digest_of(Some(text)))
         }
     };
+    let mut record = lease.cloned().unwrap_or_default();
+    record.digest = Some(digest);
+    let tag = match approach {
+        Approach::UpdateInPlace => None,
+        Approach::Create | Approach::Replace { .. } => Some(tag_of(cx.request_id)),
+    };
+    if let (Some(tag), Some(statements)) = (&tag, desired.statements()) {
+        record.holders = plan::hold_sids(tag, &statements.sids(), &record.holders);
+    }
     let changed = matches!(decision.next, Next::Write(_));
+    let applied = answer(
+        desired,
+        registry_id,
+        decision.adopted,
+        changed,
+        tag,
+        cx.stack_id,
+    )?;
+    Ok((applied, record))
+}
+
+/// The answer for what is now in place: the PhysicalResourceId and the `Data`. `tag` is a
+/// new statement resource's (none for an update in place, which keeps its id).
+fn answer(
+    desired: &Desired,
+    registry_id: String,
+    adopted: bool,
+    changed: bool,
+    tag: Option<String>,
+    stack_id: &str,
+) -> Result<Applied, Failure> {
+    let target = &desired.target;
     let account = if registry_id.is_empty() {
-        account_of_stack(cx.stack_id).to_owned()
+        account_of_stack(stack_id).to_owned()
     } else {
         registry_id
     };
-    let partition = partition(cx.stack_id, target.region());
-    let mut record = lease.cloned().unwrap_or_default();
-    record.digest = Some(digest);
+    let partition = partition(stack_id, target.region());
     let (id, data) = match &desired.content {
         Content::Policy(policy) => (
             PhysicalId::Policy {
                 target: target.clone(),
                 account: account.clone(),
             },
-            Data::policy(
-                target,
-                &account,
-                &partition,
-                decision.adopted,
-                policy.compact(),
-            ),
+            Data::policy(target, &account, &partition, adopted, policy.compact()),
         ),
         Content::Statements(statements) => {
             let sids = statements.sids();
-            let tag = match approach {
-                Approach::UpdateInPlace => String::new(),
-                _ => tag_of(cx.request_id),
-            };
-            if !tag.is_empty() {
-                record.holders = plan::hold_sids(&tag, &sids, &record.holders);
-            }
-            let data = Data::statements(target, &account, &partition, decision.adopted, &sids);
+            let data = Data::statements(target, &account, &partition, adopted, &sids);
             let id = PhysicalId::Statements {
                 target: target.clone(),
-                account: account.clone(),
-                tag,
+                account,
+                tag: tag.unwrap_or_default(),
                 sids,
             };
             (id, data)
@@ -254,12 +270,11 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
     if physical_id.len() > MAX_PHYSICAL_ID_BYTES {
         return Err(Failure::IdTooLong(physical_id.len()));
     }
-    let applied = Applied {
+    Ok(Applied {
         physical_id,
         data,
         changed,
-    };
-    Ok((applied, record))
+    })
 }
 
 fn refused(target: &Target, refusal: Refusal) -> Failure {
@@ -342,8 +357,7 @@ async fn remove_statements<S: PolicyStore, L: LockStore>(
             false
         }
         Next::Write(text) => {
-            write_with_propagation_retry_text(store, target, text, false, cx.settings, cx.deadline)
-                .await?;
+            write_policy(store, target, text, false, cx.settings, cx.deadline).await?;
             record.digest = Some(digest_of(Some(text)));
             true
         }
@@ -506,7 +520,14 @@ async fn write_or_undo<S: PolicyStore, L>(
     let reserve =
         (cx.deadline.saturating_duration_since(now) / 4).clamp(UNDO_RESERVE_MIN, UNDO_RESERVE_MAX);
     let write_until = cx.deadline.checked_sub(reserve).unwrap_or(now).max(now);
-    let writing = write_with_propagation_retry(store, desired, text, cx.settings, write_until);
+    let writing = write_policy(
+        store,
+        &desired.target,
+        text,
+        desired.force,
+        cx.settings,
+        write_until,
+    );
     let failure = match tokio::time::timeout_at(write_until, writing).await {
         Ok(Ok(registry_id)) => return Ok(registry_id),
         Ok(Err(failure @ Failure::Ecr(EcrError::Unavailable { .. }))) => failure,
@@ -550,25 +571,6 @@ async fn undo_write<S: PolicyStore>(
             .map(|_| Undo::Restored),
     };
     result.unwrap_or_else(|e| Undo::Unknown(e.to_string()))
-}
-
-/// Writes `text` to the desired target, with the IAM-propagation retry.
-async fn write_with_propagation_retry<S: PolicyStore>(
-    store: &S,
-    desired: &Desired,
-    text: &str,
-    settings: &Settings,
-    deadline: Instant,
-) -> Result<String, Failure> {
-    write_with_propagation_retry_text(
-        store,
-        &desired.target,
-        text,
-        desired.force,
-        settings,
-        deadline,
-    )
-    .await
 }
 
 /// Why ECR refused a write, as far as the provider can tell (CONTRACT 10).
@@ -628,7 +630,7 @@ fn names_iam_principal(policy: &Policy) -> bool {
 /// Writes the policy. ECR's "invalid policy" answer is retried, with backoff, until
 /// `IAM_PROPAGATION_TIMEOUT_SECONDS` or the deadline, only when a principal IAM has not yet
 /// propagated is the one explanation left (CONTRACT 7 and 10).
-async fn write_with_propagation_retry_text<S: PolicyStore>(
+async fn write_policy<S: PolicyStore>(
     store: &S,
     target: &Target,
     text: &str,
