@@ -8,14 +8,14 @@
 //!    [`retry`]: the one backoff-until-a-deadline; [`guard`]: deadline and panic safety;
 //!    [`logging`]: JSON log lines; [`text`]: values quoted in a `Reason`, shortened.
 //! 2. [`policy`]: policy documents, limits and equivalence; [`diagnosis`]: the checks that
-//!    refuse a policy that can never work, and the ECR action catalog.
-//! 3. [`event`]: the request, resource types and properties; [`ecr`]: ECR behind a narrow
-//!    trait, and the SDK adapter; [`response`]: the response body and `Data`, the
-//!    `ResponseURL` allow-list and the PUT.
+//!    refuse a policy that can never work, and the ECR action catalog; [`ecr`]: ECR behind a
+//!    narrow trait, and the SDK adapter; [`lock`]: the per-policy lease and record, and the
+//!    DynamoDB adapter; [`response`]: the response body and `Data`, the `ResponseURL`
+//!    allow-list and the PUT.
+//! 3. [`event`]: the request, resource types and properties.
 //! 4. [`error`]: why a request failed, in the user's words.
-//! 5. [`plan`]: the Create/Update/Delete decisions, as plain functions.
-//! 6. [`lock`]: the per-target lease and record in DynamoDB (beside [`ecr`], used by the
-//!    lifecycle); [`lifecycle`]: carries the decisions out against ECR, under the lease.
+//! 5. [`plan`]: the decisions for every resource type, as plain functions.
+//! 6. [`lifecycle`]: carries the decisions out against ECR, under the lease.
 //! 7. [`provider`]: one event in, exactly one response out.
 //!
 //! Test support (the in-memory ECR, the fuzz entry points) is compiled only with the

@@ -4,13 +4,16 @@
 //! lag its writes) and who holds which Sid.
 
 use crate::identity::Target;
-use crate::plan::Holders;
 use std::future::Future;
 
 pub mod dynamo;
 /// An in-memory lock table, for tests.
 #[cfg(feature = "test-util")]
 pub mod memory;
+
+/// Who holds each Sid of a target's policy: the tag of the statement resource that created
+/// it or last took it over (CONTRACT 9).
+pub type Holders = std::collections::BTreeMap<String, String>;
 
 /// The environment variable that names the lock table (`template.yaml` sets it).
 pub const TABLE_VARIABLE: &str = "POLICY_LOCK_TABLE";

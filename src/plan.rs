@@ -10,9 +10,9 @@
 use crate::error::Failure;
 use crate::event::{Content, Desired};
 use crate::identity::{PhysicalId, Target};
+use crate::lock::Holders;
 use crate::policy::{NEW_POLICY_VERSION, Policy, PolicyError, sid_of, statement_equivalent};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// How a request treats its target, decided from the event alone, before ECR is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,10 +65,6 @@ pub fn approach_update(physical_id: &str, desired: &Desired) -> Result<Approach,
         }
     })
 }
-
-/// Who holds each Sid of a target's policy: the tag of the statement resource that created
-/// it or last took it over (CONTRACT 9). Kept beside the lock.
-pub type Holders = BTreeMap<String, String>;
 
 /// The next state of the target's document.
 #[derive(Debug, Clone, PartialEq)]
