@@ -57,7 +57,7 @@ def invoke_all(cloud: Cloud, paths: list[Path]) -> int:
             "rie",
             timeout_seconds=settings.timeout_seconds,
             memory_mb=settings.memory_mb,
-            **samples.function_env(cloud, settings),
+            **samples.function_env(settings),
         )
     except RigError as e:
         print(f"invoke: could not start: {e}", file=sys.stderr)

@@ -74,3 +74,47 @@ fn the_response_sent_line_has_exactly_the_fields_the_rig_reads() {
     assert_eq!(span, names(&i["response_sent"]["span_fields"]));
     assert!(line["ecr_writes"].as_u64() == Some(1), "{line:?}");
 }
+
+#[test]
+fn the_lock_item_the_rig_reads_is_the_providers() {
+    use ecr_policy_provider::identity::Target;
+    use ecr_policy_provider::lock::{NO_POLICY, TABLE_VARIABLE, key};
+    let lock = &interface()["lock_item"];
+    assert_eq!(lock["table_variable"], TABLE_VARIABLE);
+    let registry = Target::Registry {
+        region: "eu-west-1".into(),
+    };
+    let repository = Target::Repository {
+        region: "eu-west-1".into(),
+        name: "team/app".into(),
+    };
+    let format = |kind: &str| {
+        lock["key"][kind]
+            .as_str()
+            .expect("a key format")
+            .replace("{region}", "eu-west-1")
+            .replace("{name}", "team/app")
+    };
+    assert_eq!(format("registry"), key(&registry));
+    assert_eq!(format("repository"), key(&repository));
+    assert_eq!(lock["digest_after_delete"], NO_POLICY);
+    // The attribute names are the DynamoDB expressions' own: each must be in them as the
+    // key, or as a name the lease or the record is written under.
+    let source = include_str!("../src/lock/dynamo.rs");
+    let attributes = lock["attributes"].as_object().expect("attributes");
+    assert_eq!(
+        attributes.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        BTreeSet::from(["key", "lease_owner", "lease_until_ms", "digest", "holders"])
+    );
+    for (meaning, name) in attributes {
+        let name = name.as_str().expect("a name");
+        let used = if meaning == "key" {
+            source.contains(&format!(".key(\"{name}\""))
+        } else {
+            source.contains(&format!("SET {name} = "))
+                || source.contains(&format!(", {name} = "))
+                || source.contains(&format!("get(\"{name}\")"))
+        };
+        assert!(used, "{meaning}: {name:?} is not an attribute of src/lock/dynamo.rs");
+    }
+}

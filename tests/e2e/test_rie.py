@@ -51,7 +51,7 @@ def start_rie(cloud, settings, request, show_log):
                 name,
                 timeout_seconds=timeout_seconds or settings.timeout_seconds,
                 memory_mb=settings.memory_mb,
-                **samples.function_env(cloud, settings),
+                **samples.function_env(settings),
             )
         except RigError as e:  # a missing RIE fails the test, saying why
             pytest.fail(str(e), pytrace=False)
@@ -104,7 +104,7 @@ def test_the_templates_empty_endpoint_override_is_no_override(cloud, settings, s
         timeout_seconds=settings.timeout_seconds,
         memory_mb=settings.memory_mb,
         **{
-            **samples.function_env(cloud, settings),
+            **samples.function_env(settings),
             "AWS_ENDPOINT_URL": "",
             "AWS_ENDPOINT_URL_ECR": endpoint,
             "AWS_ENDPOINT_URL_DYNAMODB": endpoint,

@@ -5,12 +5,20 @@ out with a presigned ResponseURL of its own, and what came of it comes back as a
 
     provider --ECR calls--> [FaultProxy -->] moto (ECR)
     provider --response PUT (ResponseURL)--> [FaultProxy -->] moto (S3, versioned bucket)
-    the rig --boto3--> moto directly (ECR state, the response bucket)
+    provider --lock table calls--> FaultProxy, one at a time --> moto (DynamoDB)
+    the rig --boto3--> moto directly (ECR state, the response bucket, the lock table)
 
     with Cloud(proxy=True) as cloud:
         cloud.prepare(repositories=["app"])
         provider = cloud.start_emulator("name")
         outcome = provider.send(registry_create(), deadline_in=5)
+        outcomes = cloud.start_emulator("many", processes=6).send_all(events)
+
+The account has the tables template.yaml names to the function (the lock table), created as
+the template declares them, and every provider is given them as the template gives them,
+unless a test sets the variable to None. Its DynamoDB calls always go through the fault proxy
+(rig.faultproxy), which passes them to moto one at a time, as DynamoDB's conditional writes
+are atomic and moto's are not; with ``proxy=False`` only those do.
 
 Everything started here ends by itself after ``lifetime`` seconds, and ``stop()`` ends exactly
 what this cloud started (rig.procs).
@@ -20,15 +28,19 @@ from __future__ import annotations
 
 import atexit
 import copy
+import json
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from rig import interface, template
 from rig import moto as m
-from rig.constants import BINARY, BUCKET
+from rig.constants import BINARY, BUCKET, REGION
 from rig.env import provider_env
 from rig.faultproxy import FaultProxy
+from rig.interface import INTERFACE
 from rig.logs import LogFile
 from rig.outcome import Outcome
 from rig.procs import RigError, Run, end_marked
@@ -55,7 +67,11 @@ class Cloud:
         self.run = Run(self.workdir, lifetime)
         self.with_proxy = proxy
         self.moto: m.Moto | None = None
+        # The fault proxy in front of every AWS endpoint (``proxy=True``), or None; ``front``
+        # is the proxy all the same, in front of DynamoDB at least.
         self.proxy: FaultProxy | None = None
+        self.front: FaultProxy | None = None
+        self.settings = template.function_settings()
         self.functions: list[Function] = []
         # Responses each key should get: 1, or 0 for a ResponseURL the provider must refuse.
         self.expected: dict[str, int] = {}
@@ -75,11 +91,13 @@ class Cloud:
         try:
             self.moto = m.Moto(self.run)
             self.moto.wait_ready()
+            self.front = FaultProxy(self.moto.port, BUCKET, self.run.lifetime)
             if self.with_proxy:
-                self.proxy = FaultProxy(self.moto.port, BUCKET, self.run.lifetime)
+                self.proxy = self.front
             self.bucket = m.Bucket(self.moto)
             self.s3 = self.bucket.s3
             self.ecr = self.moto.client("ecr")
+            self.dynamodb = self.moto.client("dynamodb")
             self.prepare()
         except BaseException:
             self.stop()
@@ -92,8 +110,8 @@ class Cloud:
         self._stopped = True
         for function in self.functions:
             function.stop()
-        if self.proxy is not None:
-            self.proxy.stop()
+        if self.front is not None:
+            self.front.stop()
         if self.moto is not None:
             self.moto.stop()
         end_marked(self.run.marker)
@@ -105,15 +123,16 @@ class Cloud:
         self.stop()
 
     def prepare(self, repositories: tuple[str, ...] | list[str] = ()) -> None:
-        """A clean account: moto reset, an empty versioned response bucket, these
-        repositories, no proxy rules and its counters at zero."""
-        assert self.moto is not None
+        """A clean account: moto reset, an empty versioned response bucket, the template's
+        tables (empty), these repositories, no proxy rules and its counters at zero."""
+        assert self.moto is not None and self.front is not None
         self.moto.reset()
         self.bucket.create()
+        for table in self.settings.tables:
+            m.create_table(self.dynamodb, table.logical_id, table.properties)
         for name in repositories:
             self.create_repository(name)
-        if self.proxy is not None:
-            self.proxy.clear()
+        self.front.clear()
         self.expected = {}
         self.extra_query = ""
         self.sigv2 = False
@@ -126,8 +145,17 @@ class Cloud:
         assert self.moto is not None
         return self.proxy.address if self.proxy is not None else self.moto.address
 
-    def provider_env(self, **overrides: str) -> dict[str, str]:
-        return provider_env(f"http://{self.address}", self.address, **overrides)
+    def provider_env(self, **overrides: str | None) -> dict[str, str]:
+        """The provider's environment against this cloud, with the template's tables (by
+        the names `sam local invoke` gives them, their logical ids)."""
+        assert self.front is not None
+        tables = {t.variable: t.logical_id for t in self.settings.tables}
+        return provider_env(
+            f"http://{self.address}",
+            self.front.endpoint,
+            self.address,
+            **{**tables, **overrides},
+        )
 
     def response_url(self, key: str, host: str | None = None) -> str:
         """A presigned PUT URL for ``key`` on the provider's endpoint (or ``host``)."""
@@ -142,18 +170,22 @@ class Cloud:
         runtime.start()
         return function
 
-    def start_watch(self, **env: str) -> "Function":
+    def start_watch(self, **env: str | None) -> "Function":
         """The provider behind `cargo lambda watch`."""
         return self._start(
             CargoLambdaWatch(self.run, self.provider_env(**env))
         )
 
     def start_emulator(
-        self, name: str = "provider", binary: Path = BINARY, **env: str
+        self, name: str = "provider", binary: Path = BINARY, processes: int = 1, **env: str | None
     ) -> "Function":
-        """A fresh provider process behind the Runtime API emulator."""
+        """A fresh provider process behind the Runtime API emulator, or ``processes`` of
+        them behind one (concurrent invocations)."""
         return self._start(
-            Emulator(self.run, self.provider_env(**env), log_name=name, binary=binary)
+            Emulator(
+                self.run, self.provider_env(**env), log_name=name, binary=binary,
+                processes=processes,
+            )
         )
 
     def start_rie(
@@ -163,7 +195,7 @@ class Cloud:
         timeout_seconds: int,
         memory_mb: int,
         binary: Path = BINARY,
-        **env: str,
+        **env: str | None,
     ) -> "Function":
         """The provider as the bootstrap of AWS's Runtime Interface Emulator."""
         return self._start(
@@ -201,8 +233,52 @@ class Cloud:
     def repository_policy(self, name: str) -> str | None:
         return m.repository_policy(self.ecr, name)
 
+    def policy(self, target: str) -> str | None:
+        """The live policy of ``target``: "registry", or a repository's name."""
+        return self.registry_policy() if target == "registry" else self.repository_policy(target)
+
+    def statements(self, target: str) -> list[dict[str, Any]]:
+        """The statements of ``target``'s live policy, in order; none without a policy."""
+        text = self.policy(target)
+        if text is None:
+            return []
+        statements = json.loads(text)["Statement"]
+        return statements if isinstance(statements, list) else [statements]
+
+    def set_policy(self, target: str, policy: dict[str, Any] | str) -> str:
+        """Sets ``target``'s policy as someone else would (the console, Lambda), directly
+        in moto; returns the text set."""
+        text = policy if isinstance(policy, str) else json.dumps(policy, separators=(",", ":"))
+        if target == "registry":
+            self.ecr.put_registry_policy(policyText=text)
+        else:
+            self.ecr.set_repository_policy(repositoryName=target, policyText=text)
+        return text
+
     def create_repository(self, name: str) -> None:
         self.ecr.create_repository(repositoryName=name)
+
+    # the lock table, read from moto directly
+
+    @property
+    def lock_table(self) -> str:
+        """The lock table's name: the template's table named to the function by the
+        provider's variable."""
+        (table,) = [
+            t for t in self.settings.tables if t.variable == INTERFACE.lock_table_variable
+        ]
+        return table.logical_id
+
+    def lock_item(self, target: str) -> dict[str, Any] | None:
+        """The lock table's item for ``target`` ("registry", or a repository's name), by
+        what its attributes mean (rig.interface.lock_item); None when there is none."""
+        key = interface.lock_key(target, REGION)
+        item = self.dynamodb.get_item(
+            TableName=self.lock_table,
+            Key={INTERFACE.lock_attributes["key"]: {"S": key}},
+            ConsistentRead=True,
+        ).get("Item")
+        return interface.lock_item(None if item is None else {k: m.plain(v) for k, v in item.items()})
 
 
 class Function:
@@ -224,7 +300,23 @@ class Function:
         """Invokes the function with ``event``, its ResponseURL replaced by a presigned PUT
         URL for a key of its own, and returns what came of it. ``response_host`` puts the URL
         on another host (one the provider must refuse); ``invoke`` goes to the runtime
-        (``deadline_in``, ``deadline_ms`` and ``timeout`` for the emulator)."""
+        (``deadline_in``, ``deadline_ms`` and ``timeout`` for the emulator). Nothing else may
+        be in flight: every request the proxy saw meanwhile is this event's."""
+        return self.submit(event, name, response_host=response_host, alone=True, **invoke).outcome()
+
+    def submit(
+        self,
+        event: dict[str, Any],
+        name: str = "",
+        *,
+        response_host: str | None = None,
+        alone: bool = False,
+        **invoke: Any,
+    ) -> "Pending":
+        """Hands ``event`` to the function without waiting for its answer (as ``send``);
+        ``outcome()`` of what it returns waits. Unless ``alone``, other events may be in
+        flight: the outcome then has this event's log lines and response PUTs only (told
+        apart by its RequestId and its response key), and no ECR calls of its own."""
         cloud = self.cloud
         cloud._count += 1
         key = "{:03d}-{}-{}-{}".format(
@@ -236,20 +328,84 @@ class Function:
         event = copy.deepcopy(event)
         event["ResponseURL"] = cloud.response_url(key, response_host)
         cloud.expected[key] = 0 if response_host else 1
-        records_before = len(cloud.proxy.records()) if cloud.proxy else 0
-        log_offset = self.log.size()
-        inv = self.runtime.invoke(event, **invoke)
+        return Pending(self, event, name or key, key, alone, invoke)
+
+    def send_all(self, events: list[dict[str, Any]], **invoke: Any) -> list[Outcome]:
+        """Hands every event to the function at once and waits for all their answers (in
+        the order of ``events``); with several processes behind the runtime they run
+        concurrently."""
+        pending = [self.submit(event, **invoke) for event in events]
+        return [p.outcome() for p in pending]
+
+    def alive(self) -> bool:
+        return self.runtime.alive()
+
+    def stop(self) -> None:
+        self.runtime.stop()
+
+
+class Pending:
+    """An event handed to a function whose answer is not in yet."""
+
+    def __init__(
+        self,
+        function: Function,
+        event: dict[str, Any],
+        name: str,
+        key: str,
+        alone: bool,
+        invoke: dict[str, Any],
+    ):
+        self.function = function
+        self.event = event
+        self.name = name
+        self.key = key
+        self.alone = alone
+        cloud = function.cloud
+        self._records_before = len(cloud.proxy.records()) if cloud.proxy is not None else 0
+        self._log_offset = function.log.size()
+        self._invocation: Invocation | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._invoke, args=(invoke,), daemon=True)
+        self._thread.start()
+
+    def _invoke(self, invoke: dict[str, Any]) -> None:
+        try:
+            self._invocation = self.function.runtime.invoke(self.event, **invoke)
+        except BaseException as e:  # noqa: BLE001 - raised again by outcome()
+            self._error = e
+
+    def lost(self) -> None:
+        """Its process was killed: CloudFormation gets no response for it."""
+        self.function.cloud.expected[self.key] = 0
+
+    def outcome(self) -> Outcome:
+        """Waits for the answer (the runtime's own timeout bounds it) and returns what came
+        of the event; raises what the runtime raised (no answer in time, say)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        inv = self._invocation
+        assert inv is not None
+        cloud = self.function.cloud
         requests = None
         if cloud.proxy is not None:
             time.sleep(PROXY_SETTLE_SECONDS)
-            requests = cloud.proxy.records()[records_before:]
-        response, size = cloud.bucket.read(key)
-        stored = cloud.bucket.stored().get(key, m.Stored())
+            requests = cloud.proxy.records()[self._records_before :]
+            if not self.alone:
+                path = f"/{cloud.bucket.name}/{self.key}"
+                requests = [r for r in requests if r.path == path]
+        log = self.function.log.json_since(self._log_offset)
+        if not self.alone:
+            request_id = self.event.get("RequestId")
+            log = [line for line in log if (line.get("span") or {}).get("request_id") == request_id]
+        response, size = cloud.bucket.read(self.key)
+        stored = cloud.bucket.stored().get(self.key, m.Stored())
         return Outcome(
-            name=name or key,
-            event=event,
-            key=key,
-            runtime=self.runtime.name,
+            name=self.name,
+            event=self.event,
+            key=self.key,
+            runtime=self.function.runtime.name,
             deadline=inv.deadline,
             handed=inv.handed,
             answered=inv.answered,
@@ -259,12 +415,7 @@ class Function:
             response_bytes=size,
             stored=stored.puts,
             deleted=stored.deletes,
-            log=self.log.json_since(log_offset),
+            log=log,
             requests=requests,
+            alone=self.alone,
         )
-
-    def alive(self) -> bool:
-        return self.runtime.alive()
-
-    def stop(self) -> None:
-        self.runtime.stop()

@@ -76,6 +76,33 @@ EXISTING_REPOSITORY_POLICY = _compact(
 )
 
 
+# Statements others put in a shared policy before any stack (CONTRACT 9): one added in the
+# console to the registry policy, one to a repository policy, and the grant Lambda adds to
+# every repository its functions pull images from.
+CONSOLE_REGISTRY_STATEMENT: dict[str, Any] = {
+    "Sid": "ConsoleReplication",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+    "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+    "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/console/*",
+}
+CONSOLE_REPOSITORY_STATEMENT: dict[str, Any] = {
+    "Sid": "ConsolePull",
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::999988887777:root"},
+    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+}
+LAMBDA_GRANT: dict[str, Any] = {
+    "Sid": "LambdaECRImageRetrievalPolicy",
+    "Effect": "Allow",
+    "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+    "Condition": {
+        "StringLike": {"aws:sourceArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:*"}
+    },
+}
+
+
 def repository_arn(name: str, region: str = REGION) -> str:
     return f"arn:{PARTITION}:ecr:{region}:{ACCOUNT}:repository/{name}"
 

@@ -13,13 +13,18 @@ from rig.constants import (
 )
 
 
-def provider_env(endpoint: str, response_host: str, **overrides: str) -> dict[str, str]:
+def provider_env(
+    endpoint: str, dynamodb_endpoint: str, response_host: str, **overrides: str | None
+) -> dict[str, str]:
     """What the function needs to run against local parts: every AWS call to ``endpoint``
-    (moto, or the fault proxy in front of it), ResponseURLs on ``response_host`` allowed, the
-    distinctive fake credentials (never to be logged), the log group and stream Lambda names
-    (every FAILED Reason quotes them) and a short IAM-propagation retry. ``overrides`` win."""
+    (moto, or the fault proxy in front of it) but DynamoDB's, which go to
+    ``dynamodb_endpoint`` (the fault proxy, which passes them on one at a time), ResponseURLs
+    on ``response_host`` allowed, the distinctive fake credentials (never to be logged), the
+    log group and stream Lambda names (every FAILED Reason quotes them) and a short
+    IAM-propagation retry. ``overrides`` win; one set to None is left out."""
     env = {
         "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": PROVIDER_ACCESS_KEY_ID,
@@ -32,4 +37,4 @@ def provider_env(endpoint: str, response_host: str, **overrides: str) -> dict[st
         "RUST_LOG": "info",
     }
     env.update(overrides)
-    return env
+    return {name: value for name, value in env.items() if value is not None}

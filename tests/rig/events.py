@@ -46,6 +46,97 @@ def repository_create(name: str = "app", logical_id: str = "AppRepositoryPolicy"
     return event
 
 
+def statement_create(
+    statements: list[dict[str, Any]] | dict[str, Any],
+    *,
+    repository: str | None = None,
+    logical_id: str | None = None,
+    adopt: Any = None,
+) -> dict[str, Any]:
+    """A Create of a statement resource (CONTRACT 9) on the registry policy, or on
+    ``repository``'s, from the sample events, with these statements."""
+    sample = "repository" if repository else "registry"
+    event = new_id(load_event(f"{sample}-statement-create.json"))
+    properties = event["ResourceProperties"]
+    properties["Statement"] = copy.deepcopy(statements)
+    if repository:
+        properties["RepositoryName"] = repository
+    if logical_id:
+        event["LogicalResourceId"] = logical_id
+    if adopt is not None:
+        properties["Adopt"] = adopt
+    return event
+
+
+def replication_statement(sid: str, account: str, prefix: str) -> dict[str, Any]:
+    """A registry statement letting ``account`` replicate into repositories under
+    ``prefix/`` (the actions moto accepts in a registry policy)."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+        "Resource": f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{prefix}/*",
+    }
+
+
+def pull_statement(sid: str, account: str) -> dict[str, Any]:
+    """A repository statement letting ``account`` pull."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
+                   "ecr:GetDownloadUrlForLayer"],
+    }
+
+
+def statements_of(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """A statement resource's Statement property as a list (it may be one object, or a JSON
+    string holding either)."""
+    value = properties["Statement"]
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, list) else [value]
+
+
+def _encoded_sid(sid: str) -> str:
+    """A Sid as a PhysicalResourceId writes it: bytes outside [A-Za-z0-9._-] as %XX."""
+    return "".join(
+        chr(b) if chr(b).isascii() and (chr(b).isalnum() or chr(b) in "._-") else f"%{b:02X}"
+        for b in sid.encode()
+    )
+
+
+def statements_target_id(properties: dict[str, Any]) -> str:
+    """The whole-policy id of a statement resource's target."""
+    name = properties.get("RepositoryName")
+    return repository_arn(name) if name else REGISTRY_ID
+
+
+def statements_id(event: dict[str, Any]) -> str:
+    """The PhysicalResourceId a statement resource's Create (or replacing Update) answers
+    with: its target, its Sids, and a tag from the request's RequestId."""
+    properties = event["ResourceProperties"]
+    sids = ",".join(_encoded_sid(s["Sid"]) for s in statements_of(properties))
+    return f"ecr-policy-statements/{event['RequestId']}/{sids}/{statements_target_id(properties)}"
+
+
+def statements_data(event: dict[str, Any], adopted: str = "false") -> dict[str, Any]:
+    """The Data of a successful Create or Update of a statement resource."""
+    properties = event["ResourceProperties"]
+    data = {
+        "RegistryId": ACCOUNT,
+        "Region": REGION,
+        "Sids": ",".join(s["Sid"] for s in statements_of(properties)),
+        "Adopted": adopted,
+    }
+    if properties.get("RepositoryName"):
+        data["RepositoryName"] = properties["RepositoryName"]
+        data["RepositoryArn"] = repository_arn(properties["RepositoryName"])
+    return data
+
+
 def follow_up(
     previous: dict[str, Any],
     request_type: str,

@@ -9,12 +9,24 @@ Requests are sorted into kinds:
 
 * an ECR operation, by the ``X-Amz-Target`` header
   (``AmazonEC2ContainerRegistry_V20150921.PutRegistryPolicy`` is ``PutRegistryPolicy``);
+* a DynamoDB operation (the lock table), by the same header, prefixed
+  (``DynamoDB_20120810.UpdateItem`` is ``dynamodb:UpdateItem``);
 * ``response``: a ``PUT`` to the response bucket's path (CloudFormation's ``ResponseURL``);
 * ``other``: anything else (the tests' own calls never come through here).
 
 A rule applies a fault to the first N requests of a kind (``ECR_ANY`` matches every ECR
 operation that has no rule of its own). Rules can be changed between invocations; requests
 are counted per kind, and each one is recorded with its wall-clock times.
+
+DynamoDB requests are forwarded to moto one at a time, always: moto checks a condition and
+then writes without a lock, so two concurrent conditional writes could both succeed, where
+DynamoDB itself is atomic. The lock table's semantics hold only through this proxy, which is
+why the rig points the provider's ``AWS_ENDPOINT_URL_DYNAMODB`` here even when ECR is not.
+
+``Fault.lagging_reads(n)`` on a policy write (``PutRegistryPolicy``, ``SetRepositoryPolicy``,
+``DeleteRegistryPolicy``, ``DeleteRepositoryPolicy``) forwards the write, then answers the
+next ``n`` reads of that policy with what a read returned just before it: ECR's reads can lag
+its writes, moto's never do.
 
     proxy = FaultProxy(upstream_port=moto_port, bucket="b", lifetime=600)
     proxy.set_rule("PutRegistryPolicy", Fault.http(500), times=2)
@@ -43,10 +55,39 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
+DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
+# DynamoDB operations are kinds of their own: "dynamodb:UpdateItem".
+DYNAMODB = "dynamodb:"
 RESPONSE = "response"
 OTHER = "other"
 # A rule under this kind applies to every ECR operation without a rule of its own.
 ECR_ANY = "ecr:*"
+
+# Each policy write, and the read of the same policy (registry or repository).
+_READ_OF = {
+    "PutRegistryPolicy": "GetRegistryPolicy",
+    "DeleteRegistryPolicy": "GetRegistryPolicy",
+    "SetRepositoryPolicy": "GetRepositoryPolicy",
+    "DeleteRepositoryPolicy": "GetRepositoryPolicy",
+}
+
+
+def is_ecr(kind: str) -> bool:
+    """Whether a kind is an ECR operation."""
+    return kind not in (RESPONSE, OTHER) and not kind.startswith(DYNAMODB)
+
+
+def policy_of_request(kind: str, body: bytes) -> tuple[str, str] | None:
+    """Which policy an ECR policy read or write acts on: ("registry", "") or ("repository",
+    its name); None for any other request."""
+    if kind not in _READ_OF and kind not in _READ_OF.values():
+        return None
+    if "Registry" in kind:
+        return ("registry", "")
+    try:
+        return ("repository", str(json.loads(body or b"{}").get("repositoryName")))
+    except (ValueError, AttributeError):
+        return None
 
 UPSTREAM_TIMEOUT_SECONDS = 30
 # The longest any hang may last, whatever a rule asks.
@@ -78,11 +119,14 @@ ACCESS_DENIED_MESSAGE = (
 class Fault:
     """What to do with a matching request instead of forwarding it."""
 
-    kind: str  # "status" | "throttle" | "access_denied" | "invalid_policy" | "answer" | "hang" | "reset"
+    # "status" | "throttle" | "access_denied" | "invalid_policy" | "answer" | "hang" | "reset"
+    # | "lag"
+    kind: str
     status: int = 0
     seconds: float = 0.0
     # For "answer": the JSON body served as ECR's own answer.
     payload: str = ""
+    reads: int = 0  # lag: how many reads after the write are served the policy before it
     # Hang or reset only after the request has reached moto: the call took effect, but its
     # answer is lost (a write that landed while the network failed).
     after_forward: bool = False
@@ -126,8 +170,16 @@ class Fault:
         connection reset (RST) instead of an answer."""
         return Fault("reset", after_forward=after_forward)
 
+    @staticmethod
+    def lagging_reads(reads: int) -> "Fault":
+        """For a policy write: forward it, then serve the next ``reads`` reads of the same
+        policy what a read returned just before the write (ECR's eventual consistency)."""
+        return Fault("lag", reads=reads)
+
     def __str__(self) -> str:
         after = " after forwarding" if self.after_forward else ""
+        if self.kind == "lag":
+            return f"the next {self.reads} read(s) lag this write"
         if self.kind == "status":
             return f"HTTP {self.status}"
         if self.kind == "hang":
@@ -163,6 +215,11 @@ class _State:
     counts: dict[str, int] = field(default_factory=dict)
     injected: dict[str, int] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
+    # Per policy (rig.faultproxy.policy_of_request): the answer a read gave before the last
+    # lagged write, and how many reads it is still served to.
+    stale: dict[tuple[str, str], tuple[int, list[tuple[str, str]], bytes, int]] = field(
+        default_factory=dict
+    )
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -182,6 +239,8 @@ class FaultProxy:
         self.upstream = ("127.0.0.1", upstream_port)
         self.bucket = bucket
         self._lock = threading.Lock()
+        # DynamoDB requests reach moto one at a time (see the module's docstring).
+        self._dynamodb = threading.Lock()
         self._state = _State()
         self.stopping = threading.Event()
         self.errors: list[str] = []
@@ -220,7 +279,7 @@ class FaultProxy:
         """Requests of this kind received (faulted or forwarded)."""
         with self._lock:
             if kind == ECR_ANY:
-                return sum(n for k, n in self._state.counts.items() if k not in (RESPONSE, OTHER))
+                return sum(n for k, n in self._state.counts.items() if is_ecr(k))
             return self._state.counts.get(kind, 0)
 
     def injected(self, kind: str) -> int:
@@ -243,13 +302,39 @@ class FaultProxy:
             state.counts[kind] = state.counts.get(kind, 0) + 1
             state.records.append(record)
             rule = state.rules.get(kind)
-            if rule is None and kind not in (RESPONSE, OTHER):
+            if rule is None and is_ecr(kind):
                 rule = state.rules.get(ECR_ANY)
             if rule is None or rule.remaining <= 0:
                 return None
             rule.remaining -= 1
             state.injected[kind] = state.injected.get(kind, 0) + 1
             return rule.fault
+
+    def _stale_answer(
+        self, kind: str, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """For a policy read while an earlier write lags: the answer from before that write
+        (counted as a fault applied to the read)."""
+        target = policy_of_request(kind, body)
+        if target is None or kind in _READ_OF:
+            return None
+        with self._lock:
+            stale = self._state.stale.get(target)
+            if stale is None:
+                return None
+            status, headers, payload, left = stale
+            if left <= 1:
+                del self._state.stale[target]
+            else:
+                self._state.stale[target] = (status, headers, payload, left - 1)
+            self._state.injected[kind] = self._state.injected.get(kind, 0) + 1
+            return status, headers, payload
+
+    def _lag(
+        self, target: tuple[str, str], before: tuple[int, list[tuple[str, str]], bytes], reads: int
+    ) -> None:
+        with self._lock:
+            self._state.stale[target] = (*before, reads)
 
     def stop(self) -> None:
         if self._stopped:
@@ -264,6 +349,8 @@ class FaultProxy:
         target = headers.get("X-Amz-Target") or ""
         if target.startswith(ECR_TARGET_PREFIX):
             return target[len(ECR_TARGET_PREFIX) :]
+        if target.startswith(DYNAMODB_TARGET_PREFIX):
+            return DYNAMODB + target[len(DYNAMODB_TARGET_PREFIX) :]
         if method == "PUT" and path.split("?", 1)[0].startswith(f"/{self.bucket}/"):
             return RESPONSE
         return OTHER
@@ -307,13 +394,21 @@ class FaultProxy:
                     size=len(body),
                 )
                 fault = proxy._take(kind, record)
-                record.fault = fault
                 # One request per connection: the client never reuses a socket the proxy
                 # may have to hang or reset.
                 self.close_connection = True
                 if fault is None:
-                    self._answer(*self._upstream(body, record), record)
+                    stale = proxy._stale_answer(kind, body)
+                    if stale is not None:
+                        record.fault = Fault("lag")
+                        record.note = "served the policy as it was before the last write"
+                        self._answer(*stale, record)
+                        return
+                if fault is None or fault.kind == "lag":
+                    record.fault = fault
+                    self._forward(kind, body, fault, record)
                     return
+                record.fault = fault
                 if fault.after_forward:
                     status, _, _ = self._upstream(body, record)
                     record.note = f"moto answered {status}, not passed on; "
@@ -342,16 +437,43 @@ class FaultProxy:
                 record.status = status
                 record.done_at = time.time()
 
+            def _forward(
+                self, kind: str, body: bytes, fault: Fault | None, record: Record
+            ) -> None:
+                """Passes the request on and its answer back: DynamoDB's one at a time; a
+                lagged policy write after reading the policy as it is before it."""
+                if kind.startswith(DYNAMODB):
+                    with proxy._dynamodb:
+                        self._answer(*self._upstream(body, record), record)
+                    return
+                target = policy_of_request(kind, body)
+                if fault is None or target is None or kind not in _READ_OF:
+                    self._answer(*self._upstream(body, record), record)
+                    return
+                read = _READ_OF[kind]
+                read_body = json.dumps({"repositoryName": target[1]} if target[1] else {})
+                before = self._upstream(
+                    read_body.encode(), Record(read, "POST", "/", time.time()),
+                    target=ECR_TARGET_PREFIX + read,
+                )
+                answer = self._upstream(body, record)
+                if answer[0] == 200:
+                    proxy._lag(target, before, fault.reads)
+                self._answer(*answer, record)
+
             def _upstream(
-                self, body: bytes, record: Record
+                self, body: bytes, record: Record, target: str | None = None
             ) -> tuple[int, list[tuple[str, str]], bytes]:
-                """Forwards the request to moto; returns its answer."""
+                """Forwards the request to moto (as another ECR operation when ``target`` is
+                given); returns its answer."""
                 headers = {
                     name: value
                     for name, value in self.headers.items()
                     if name.lower() not in _HOP_BY_HOP
                 }
                 headers["Host"] = f"{proxy.upstream[0]}:{proxy.upstream[1]}"
+                if target is not None:
+                    headers["X-Amz-Target"] = target
                 upstream = http.client.HTTPConnection(
                     *proxy.upstream, timeout=UPSTREAM_TIMEOUT_SECONDS
                 )

@@ -1,8 +1,9 @@
 """What the rig knows of the Rust provider, read from ``tests/interface.json`` and nowhere else.
 
 A Rust test pins every value of that file to the code (the log line's message and field names,
-the fallback budget, the SDK's attempts and attempt timeout, the response size limit), so a
-change on either side fails a test instead of drifting. Python code reads those values only
+the fallback budget, the SDK's attempts and attempt timeout, the response size limit, the lock
+table's variable, item keys and attributes), so a change on either side fails a test instead
+of drifting. Python code reads those values only
 through this module: ``INTERFACE`` for the numbers, ``response_sent`` for the log line.
 """
 
@@ -26,6 +27,10 @@ class Interface:
     sdk_max_attempts: int
     ecr_attempt_timeout_seconds: float
     max_response_bytes: int
+    lock_table_variable: str
+    lock_key: dict[str, str]  # "registry", "repository": the item key's format
+    lock_attributes: dict[str, str]  # what the rig reads of an item, by the attribute's name
+    lock_digest_after_delete: str
 
 
 def load(path: Path = FILE) -> Interface:
@@ -39,6 +44,10 @@ def load(path: Path = FILE) -> Interface:
         sdk_max_attempts=int(raw["sdk_max_attempts"]),
         ecr_attempt_timeout_seconds=float(raw["ecr_attempt_timeout_seconds"]),
         max_response_bytes=int(raw["max_response_bytes"]),
+        lock_table_variable=raw["lock_item"]["table_variable"],
+        lock_key=dict(raw["lock_item"]["key"]),
+        lock_attributes=dict(raw["lock_item"]["attributes"]),
+        lock_digest_after_delete=raw["lock_item"]["digest_after_delete"],
     )
 
 
@@ -66,6 +75,24 @@ def response_sent(log: Iterable[dict[str, Any]]) -> list[Any]:
                 f"(declared in {FILE.name}): {line}"
             )
         found.append(ResponseSent(**{f: line[f] for f in INTERFACE.response_sent_fields}))
+    return found
+
+
+def lock_key(target: str, region: str) -> str:
+    """The lock item's key for ``target``: "registry", or a repository's name."""
+    if target == "registry":
+        return INTERFACE.lock_key["registry"].format(region=region)
+    return INTERFACE.lock_key["repository"].format(region=region, name=target)
+
+
+def lock_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A lock item (its values plain) by what it means: ``lease_owner``, ``lease_until_ms``,
+    ``digest``, ``holders`` (Sid to tag); an absent attribute is None (no holders: {})."""
+    if item is None:
+        return None
+    names = INTERFACE.lock_attributes
+    found = {meaning: item.get(name) for meaning, name in names.items()}
+    found["holders"] = found["holders"] or {}
     return found
 
 

@@ -179,6 +179,39 @@ class Bucket:
         return counts
 
 
+# What moto's CreateTable takes of a template's AWS::DynamoDB::Table properties (the rest,
+# encryption and point-in-time recovery, change nothing a test can see).
+_TABLE_KEYS = (
+    "KeySchema",
+    "AttributeDefinitions",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "ProvisionedThroughput",
+)
+
+
+def create_table(dynamodb: Any, name: str, properties: dict[str, Any]) -> None:
+    """A DynamoDB table named ``name``, as a template's ``AWS::DynamoDB::Table`` properties
+    declare it: its keys, billing mode and TTL attribute."""
+    spec = {k: properties[k] for k in _TABLE_KEYS if k in properties}
+    dynamodb.create_table(
+        TableName=name, BillingMode=properties.get("BillingMode", "PAY_PER_REQUEST"), **spec
+    )
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+
+
+def plain(value: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value as Python: a string, an int, a dict of them."""
+    (kind, inner), = value.items()
+    if kind == "N":
+        return int(inner)
+    if kind == "M":
+        return {k: plain(v) for k, v in inner.items()}
+    return inner
+
+
 def registry_policy(ecr: Any) -> str | None:
     """The registry's live policy text, read through a boto3 ECR client; None when there is none."""
     try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rig import interface
-from rig.faultproxy import ECR_ANY, RESPONSE, Record
+from rig.faultproxy import ECR_ANY, RESPONSE, Record, is_ecr
 
 
 @dataclass
@@ -29,6 +29,9 @@ class Outcome:
     deleted: int  # delete markers under its key (the provider never deletes: always 0)
     log: list[dict[str, Any]]  # the provider's JSON log lines written during the invocation
     requests: list[Record] | None  # what went through the fault proxy; None without one
+    # Sent while no other event was in flight. When others were, ``log`` and ``requests``
+    # hold only what can be told to be this event's: its log lines and its response PUTs.
+    alone: bool = True
 
     @property
     def seconds(self) -> float:
@@ -75,8 +78,10 @@ class Outcome:
         ``RESPONSE``."""
         if self.requests is None:
             raise ValueError(f"{self.name}: no fault proxy saw this event's requests")
+        if not self.alone and kind != RESPONSE:
+            raise ValueError(f"{self.name}: sent among others, its {kind} calls are not its own")
         if kind == ECR_ANY:
-            return sum(1 for r in self.requests if r.kind not in (RESPONSE, "other"))
+            return sum(1 for r in self.requests if is_ecr(r.kind))
         return sum(1 for r in self.requests if r.kind == kind)
 
     @property

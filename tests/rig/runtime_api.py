@@ -4,13 +4,15 @@ past), and timestamps of the process start, its first `next` request, each event
 and each answer.
 
 The function is the real binary, started with ``AWS_LAMBDA_RUNTIME_API`` pointing here, as
-Lambda starts a ``provided.al2023`` bootstrap. One event at a time, like Lambda. The function
-process dies with this process (Linux PR_SET_PDEATHSIG) and carries the run's marker; the
-emulator stops by itself after ``lifetime`` seconds.
+Lambda starts a ``provided.al2023`` bootstrap. One event at a time per process, like Lambda;
+several processes may poll one API (``start_function`` again), as Lambda runs concurrent
+invocations in sandboxes of their own: each event goes to whichever process asks first. The
+function processes die with this process (Linux PR_SET_PDEATHSIG) and carry the run's
+marker; the emulator stops by itself after ``lifetime`` seconds.
 
     api = RuntimeApi(lifetime=600, marker=run)
     proc = api.start_function(binary, env)
-    api.wait_ready(10)
+    api.wait_ready(10)                 # or api.wait_polling(6, 10) after six start_function
     inv = api.invoke(event, deadline_in=3.0, timeout=10)
     inv.response / inv.error / inv.latency
     api.stop()
@@ -66,7 +68,10 @@ class RuntimeApi:
         self.first_next_at: float | None = None
         self.started_at: float | None = None
         self.init_error: Any = None
-        self.process: subprocess.Popen[bytes] | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
+        # `next` requests waiting for an event now: the processes that are idle.
+        self.polling = 0
+        self._polling_changed = threading.Condition()
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -106,11 +111,12 @@ class RuntimeApi:
                 if api.first_next_at is None:
                     api.first_next_at = time.monotonic()
                     api.ready.set()
-                while not api.stopping.is_set():
-                    try:
-                        inv = api.pending.get(timeout=NEXT_POLL_SECONDS)
-                    except queue.Empty:
-                        continue
+                api._poll(+1)
+                try:
+                    inv = api._next_event()
+                finally:
+                    api._poll(-1)
+                if inv is not None:
                     inv.handed_at = time.monotonic()
                     return self._reply(
                         200,
@@ -148,9 +154,41 @@ class RuntimeApi:
 
         return Handler
 
+    def _poll(self, change: int) -> None:
+        with self._polling_changed:
+            self.polling += change
+            self._polling_changed.notify_all()
+
+    def _next_event(self) -> Invocation | None:
+        """The next pending event, or None once the emulator stops."""
+        while not self.stopping.is_set():
+            try:
+                return self.pending.get(timeout=NEXT_POLL_SECONDS)
+            except queue.Empty:
+                continue
+        return None
+
+    def wait_polling(self, count: int, timeout: float) -> None:
+        """Waits until ``count`` processes are asking for an event at once (all idle)."""
+        deadline = time.monotonic() + timeout
+        with self._polling_changed:
+            while self.polling < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"{self.polling} of {count} processes asked for an event within {timeout}s"
+                    )
+                self._polling_changed.wait(left)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The first function process started."""
+        return self.processes[0] if self.processes else None
+
     def start_function(self, binary: Path | str, env: dict[str, str], log: Any = None) -> subprocess.Popen[bytes]:
-        """Starts the function process as Lambda would, in a session of its own, with only
-        ``env`` and the variables Lambda sets."""
+        """Starts a function process as Lambda would, in a session of its own, with only
+        ``env`` and the variables Lambda sets. Called again, another process polls the same
+        API."""
         full_env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "AWS_LAMBDA_RUNTIME_API": self.address,
@@ -161,8 +199,9 @@ class RuntimeApi:
             **env,
         }
         parent = os.getpid()
-        self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
+        if self.started_at is None:
+            self.started_at = time.monotonic()
+        process = subprocess.Popen(
             [str(binary)],
             env=full_env,
             stdin=subprocess.DEVNULL,
@@ -171,7 +210,8 @@ class RuntimeApi:
             start_new_session=True,
             preexec_fn=lambda: die_with_parent(parent),
         )
-        return self.process
+        self.processes.append(process)
+        return process
 
     def wait_ready(self, timeout: float) -> float:
         """Waits for the first `next` request; returns the init time in seconds."""
@@ -209,7 +249,18 @@ class RuntimeApi:
         return inv
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        """Every function process is running."""
+        return bool(self.processes) and all(p.poll() is None for p in self.processes)
+
+    def kill(self, pid: int) -> None:
+        """Ends one function process with SIGKILL, as a crash or Lambda's timeout would:
+        whatever it was doing stops there, nothing is given back."""
+        for process in self.processes:
+            if process.pid == pid and process.poll() is None:
+                with _suppress():
+                    os.killpg(process.pid, signal.SIGKILL)
+                with _suppress():
+                    process.wait(5)
 
     def peak_rss_kib(self) -> int:
         """The function's peak resident set (VmHWM) so far, in KiB."""
@@ -227,14 +278,17 @@ class RuntimeApi:
             self._stopped = True
         self._timer.cancel()
         self.stopping.set()
-        if self.process is not None and self.process.poll() is None:
+        running = [p for p in self.processes if p.poll() is None]
+        for process in running:
+            with _suppress():
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in running:
             try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(5)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+                process.wait(5)
+            except subprocess.TimeoutExpired:
                 with _suppress():
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                    self.process.wait(5)
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(5)
         self.server.shutdown()
         self.server.server_close()
 

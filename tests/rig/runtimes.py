@@ -162,16 +162,24 @@ class CargoLambdaWatch:
 
 
 class Emulator:
-    """The provider behind the project's own Runtime API emulator, one process."""
+    """The provider behind the project's own Runtime API emulator: one process, or
+    ``processes`` of them polling the same API (concurrent invocations), all writing to one
+    log (each line is written whole, and carries its event's RequestId)."""
 
     name = "Runtime API emulator"
 
     def __init__(
-        self, run: Run, env: dict[str, str], log_name: str = "provider", binary: Path = BINARY
+        self,
+        run: Run,
+        env: dict[str, str],
+        log_name: str = "provider",
+        binary: Path = BINARY,
+        processes: int = 1,
     ):
         _require(_binary_problems(binary), self.name)
         self.env = env
         self.binary = binary
+        self.processes = processes
         self.log = LogFile(run.workdir / f"{log_name}.log")
         self.api = RuntimeApi(run.lifetime, run.marker)
         self._log_file: Any = None
@@ -179,19 +187,28 @@ class Emulator:
 
     def start(self) -> None:
         self._log_file = open(self.log.path, "ab")
-        self.api.start_function(self.binary, self.env, log=self._log_file)
         try:
+            self.api.start_function(self.binary, self.env, log=self._log_file)
             self.init_seconds = self.api.wait_ready(READY_SECONDS)
-        except TimeoutError:
+            for _ in range(self.processes - 1):
+                self.api.start_function(self.binary, self.env, log=self._log_file)
+            self.api.wait_polling(self.processes, READY_SECONDS)
+        except TimeoutError as e:
             self.stop()
-            raise RigError(
-                f"the function did not ask for an event within {READY_SECONDS} s:\n"
-                + self.log.tail()
-            ) from None
+            raise RigError(f"{e}:\n{self.log.tail()}") from None
 
     @property
     def pid(self) -> int | None:
         return self.api.process.pid if self.api.process else None
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.api.processes]
+
+    def kill(self) -> None:
+        """Ends every process with SIGKILL mid-whatever (a crash, or Lambda's timeout)."""
+        for pid in self.pids:
+            self.api.kill(pid)
 
     def invoke(
         self,

@@ -67,31 +67,13 @@ def lives() -> list[list[Path]]:
     return [[path for _, path in sorted(events)] for events in resources.values()]
 
 
-def function_env(cloud: Cloud, settings: FunctionSettings) -> dict[str, str]:
+def function_env(settings: FunctionSettings) -> dict[str, str]:
     """The function's environment as the template declares it (`sam local invoke` resolves
-    it the same way), with every DynamoDB table it names created in moto. Call it again after
-    the account is reset. A variable the template declares empty (AWS_ENDPOINT_URL,
+    it the same way); the tables it names are the account's (rig.cloud creates them as the
+    template declares them). A variable the template declares empty (AWS_ENDPOINT_URL,
     RESPONSE_URL_ALLOWED_HOSTS) is unset for the function: the rig's own local values stand
     in for it, as local/env.json's do under `sam local invoke --env-vars`."""
-    env = {name: value for name, value in settings.variables.items() if value != ""}
-    if settings.tables:
-        dynamodb = cloud.moto.client("dynamodb")
-        for table in settings.tables:
-            keys = ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes",
-                    "LocalSecondaryIndexes", "ProvisionedThroughput")
-            spec = {k: table.properties[k] for k in keys if k in table.properties}
-            dynamodb.create_table(
-                TableName=table.logical_id,
-                BillingMode=table.properties.get("BillingMode", "PAY_PER_REQUEST"),
-                **spec,
-            )
-            ttl = table.properties.get("TimeToLiveSpecification")
-            if ttl:
-                dynamodb.update_time_to_live(
-                    TableName=table.logical_id, TimeToLiveSpecification=ttl
-                )
-            env[table.variable] = table.logical_id
-    return env
+    return {name: value for name, value in settings.variables.items() if value != ""}
 
 
 def seed(cloud: Cloud, name: str, event: dict[str, Any]) -> list[str]:
