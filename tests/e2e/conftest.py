@@ -4,6 +4,7 @@ part is a failure, never a skip: the suite exists to run them."""
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Iterator
 
 import pytest
@@ -47,6 +48,28 @@ def cloud(tmp_path_factory, request) -> Iterator[Cloud]:
     workdir = tmp_path_factory.mktemp(request.module.__name__.removeprefix("test_"))
     with _running(Cloud(workdir, lifetime=MODULE_LIFETIME_SECONDS, proxy=True)) as running:
         yield running
+
+
+@pytest.fixture
+def start(cloud, request, show_log):
+    """A clean account (repository `app`); ``start(processes=1, suffix="", **env)`` starts a
+    provider of the test's own (``processes`` of them behind one Runtime API), stopped
+    afterwards. Then exactly one response in the bucket per event that could be answered."""
+    cloud.prepare(repositories=("app",))
+    started = []
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
+
+    def start_function(processes: int = 1, suffix: str = "", **env: str | None) -> Function:
+        function = cloud.start_emulator(name + suffix, processes=processes, **env)
+        show_log(function.log)
+        started.append(function)
+        return function
+
+    yield start_function
+    for function in started:
+        function.stop()
+    problems = cloud.unexpected_responses()
+    assert not problems, "responses in the bucket:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -12,28 +12,20 @@ Sids. ECR and the lock table are read from moto directly, never through the prox
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 import pytest
 
 from rig import template
-from rig.asserts import assert_failed, assert_success
+from rig.asserts import assert_failed, assert_statements, assert_success
 from rig.cloud import Cloud, Pending
-from rig.constants import (
-    CONSOLE_REGISTRY_STATEMENT,
-    CONSOLE_REPOSITORY_STATEMENT,
-    LAMBDA_GRANT,
-    REGISTRY_ID,
-    failed_create_id,
-)
+from rig.constants import REGISTRY_ID, failed_create_id, others_policy
 from rig.events import (
     desired,
     follow_up,
-    pull_statement,
     registry_create,
-    replication_statement,
+    stack_statement,
     statement_create,
     statements_data,
     statements_id,
@@ -41,14 +33,8 @@ from rig.events import (
 from rig.faultproxy import DYNAMODB, ECR_ANY, Fault
 from rig.interface import INTERFACE
 
-APP = "app"
+APP = "app"  # the start fixture creates it
 TARGETS = ("registry", APP)
-# Others' statements in each target's policy before any stack, and its Version (moto takes
-# a registry policy only with 2012-10-17; the console writes 2008-10-17 on repositories).
-OTHERS = {
-    "registry": ("2012-10-17", [CONSOLE_REGISTRY_STATEMENT]),
-    APP: ("2008-10-17", [CONSOLE_REPOSITORY_STATEMENT, LAMBDA_GRANT]),
-}
 PROCESSES = 6
 # Every concurrent event gets this long from the moment all are handed to the emulator.
 CONCURRENT_DEADLINE_SECONDS = 60
@@ -62,69 +48,11 @@ LOCK_RETRY_SECONDS = 1.5
 WORK_SECONDS = 2.0
 
 
-@pytest.fixture
-def start(cloud, request, show_log):
-    """A clean account (repository `app`); ``start(processes=1, suffix="", **env)`` starts a
-    provider of the test's own, stopped afterwards. Then no response in the bucket that no
-    event of the test asked for, and none missing."""
-    cloud.prepare(repositories=(APP,))
-    started = []
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
-
-    def start_function(processes: int = 1, suffix: str = "", **env: str | None):
-        function = cloud.start_emulator(name + suffix, processes=processes, **env)
-        show_log(function.log)
-        started.append(function)
-        return function
-
-    yield start_function
-    for function in started:
-        function.stop()
-    problems = cloud.unexpected_responses()
-    assert not problems, "responses in the bucket:\n" + "\n".join(problems)
-
-
 def seed_others(cloud: Cloud, target: str) -> list[dict[str, Any]]:
     """Others' statements in ``target``'s policy; returns them."""
-    version, statements = OTHERS[target]
-    cloud.set_policy(target, {"Version": version, "Statement": statements})
-    return statements
-
-
-def own_statement(target: str, sid: str, n: int = 1) -> dict[str, Any]:
-    """A statement a stack adds: a replication source on the registry, a pull grant on a
-    repository; ``n`` varies its account."""
-    account = f"{111122220000 + n:012d}"
-    if target == "registry":
-        return replication_statement(sid, account, f"team-{n:02d}")
-    return pull_statement(sid, account)
-
-
-def create(target: str, statements: list[dict[str, Any]], logical_id: str = "", **kw: Any):
-    return statement_create(
-        statements,
-        repository=None if target == "registry" else target,
-        logical_id=logical_id or None,
-        **kw,
-    )
-
-
-def assert_live(
-    cloud: Cloud, target: str, others: list[dict[str, Any]], own: list[dict[str, Any]]
-) -> None:
-    """The live policy holds exactly the others' statements, unchanged and first, then
-    ``own`` (in any order, each once); with neither, no policy at all."""
-    live = cloud.statements(target)
-    if not others and not own:
-        assert cloud.policy(target) is None, f"{target} still has a policy: {live}"
-        return
-    other_sids = {s["Sid"] for s in others}
-    assert live[: len(others)] == others, f"others' statements changed: {live}"
-    mine = [s for s in live if s["Sid"] not in other_sids]
-    assert sorted(mine, key=lambda s: s["Sid"]) == sorted(own, key=lambda s: s["Sid"]), (
-        f"{target}: live statements {[s['Sid'] for s in live]}, expected others "
-        f"{sorted(other_sids)} and {[s['Sid'] for s in own]}"
-    )
+    policy = others_policy(target)
+    cloud.set_policy(target, policy)
+    return policy["Statement"]
 
 
 def holders(cloud: Cloud, target: str) -> dict[str, str]:
@@ -159,13 +87,13 @@ def test_a_statement_resource_through_a_whole_stack_life_leaves_others_as_they_a
     others = seed_others(cloud, target)
     provider = start()
 
-    first = own_statement(target, "TeamPull", 1)
-    created = create(target, [first], "TeamGrant")
+    first = stack_statement(target, "TeamPull", 1)
+    created = statement_create(target, [first], "TeamGrant")
     out = provider.send(created)
     physical_id = statements_id(created)
     assert_success(out, physical_id, statements_data(created))
     assert out.ecr_calls == {"reads": 1, "writes": 1, "deletes": 0}
-    assert_live(cloud, target, others, [first])
+    assert_statements(cloud, target, others, [first])
     assert holders(cloud, target) == {"TeamPull": created["RequestId"]}
 
     # A duplicate delivery of the Create: nothing to write.
@@ -174,13 +102,13 @@ def test_a_statement_resource_through_a_whole_stack_life_leaves_others_as_they_a
     assert again.ecr_calls == {"reads": 1, "writes": 0, "deletes": 0}
 
     # Update in place: the same Sid, another principal; the id is kept.
-    changed = own_statement(target, "TeamPull", 2)
+    changed = stack_statement(target, "TeamPull", 2)
     update = follow_up(
         created, "Update", physical_id=physical_id,
         properties={**created["ResourceProperties"], "Statement": [changed]},
     )
     assert_success(provider.send(update), physical_id, statements_data(update))
-    assert_live(cloud, target, others, [changed])
+    assert_statements(cloud, target, others, [changed])
 
     # A Sid rename: a replacement (a Create under a new id) ...
     renamed = {**changed, "Sid": "TeamPullRenamed"}
@@ -191,34 +119,34 @@ def test_a_statement_resource_through_a_whole_stack_life_leaves_others_as_they_a
     new_id = statements_id(rename)
     assert new_id != physical_id
     assert_success(provider.send(rename), new_id, statements_data(rename))
-    assert_live(cloud, target, others, [changed, renamed])
+    assert_statements(cloud, target, others, [changed, renamed])
     # ... and CloudFormation's cleanup Delete of the old id removes the old Sid only.
     cleanup = follow_up(update, "Delete", physical_id=physical_id)
     assert_success(provider.send(cleanup), physical_id, {})
-    assert_live(cloud, target, others, [renamed])
+    assert_statements(cloud, target, others, [renamed])
     assert holders(cloud, target) == {"TeamPullRenamed": rename["RequestId"]}
 
     # The stack's Delete: the others' statements stay, as they were.
     delete = follow_up(rename, "Delete", physical_id=new_id)
     assert_success(provider.send(delete), new_id, {})
-    assert_live(cloud, target, others, [])
+    assert_statements(cloud, target, others, [])
     assert holders(cloud, target) == {}
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_last_statement_out_deletes_the_policy(cloud, start, target):
     provider = start()
-    statements = [own_statement(target, f"Stack{n}", n) for n in (1, 2)]
-    creates = [create(target, [s], f"Grant{n}") for n, s in enumerate(statements)]
+    statements = [stack_statement(target, f"Stack{n}", n) for n in (1, 2)]
+    creates = [statement_create(target, [s], f"Grant{n}") for n, s in enumerate(statements)]
     for event in creates:
         assert_success(provider.send(event), statements_id(event))
     live = cloud.policy(target)
     assert live is not None and '"Version":"2012-10-17"' in live, live
-    assert_live(cloud, target, [], statements)
+    assert_statements(cloud, target, [], statements)
 
     first = provider.send(follow_up(creates[0], "Delete", physical_id=statements_id(creates[0])))
     assert_success(first, statements_id(creates[0]), {})
-    assert_live(cloud, target, [], statements[1:])
+    assert_statements(cloud, target, [], statements[1:])
     last = provider.send(follow_up(creates[1], "Delete", physical_id=statements_id(creates[1])))
     assert_success(last, statements_id(creates[1]), {})
     assert last.ecr_calls == {"reads": 1, "writes": 0, "deletes": 1}
@@ -236,9 +164,9 @@ def test_a_conflicting_sid_fails_without_adopt_and_is_taken_over_with_it(cloud, 
     before = cloud.policy(target)
     provider = start()
     theirs = others[0]  # the console's
-    mine = own_statement(target, theirs["Sid"], 3)
+    mine = stack_statement(target, theirs["Sid"], 3)
 
-    refused = create(target, [mine], "Conflict")
+    refused = statement_create(target, [mine], "Conflict")
     out = provider.send(refused)
     assert_failed(
         out, failed_create_id(refused), "already has statements with Sid", theirs["Sid"],
@@ -255,21 +183,21 @@ def test_a_conflicting_sid_fails_without_adopt_and_is_taken_over_with_it(cloud, 
     assert cloud.policy(target) == before
 
     # With Adopt, the statement is taken over where it stands; the rest stay as they were.
-    adopt = create(target, [mine], "Conflict", adopt="true")
+    adopt = statement_create(target, [mine], "Conflict", adopt="true")
     out = provider.send(adopt)
     assert_success(out, statements_id(adopt), statements_data(adopt, adopted="true"))
     assert cloud.statements(target) == [mine, *others[1:]]
     # Now this stack's: its Delete removes it, and only it.
     delete = provider.send(follow_up(adopt, "Delete", physical_id=statements_id(adopt)))
     assert_success(delete, statements_id(adopt), {})
-    assert_live(cloud, target, others[1:], [])
+    assert_statements(cloud, target, others[1:], [])
 
 
 def test_without_the_lock_table_a_statement_resource_says_what_to_set(cloud, start):
     others = seed_others(cloud, "registry")
     before = cloud.policy("registry")
     provider = start(**{INTERFACE.lock_table_variable: None})
-    refused = create("registry", [own_statement("registry", "TeamPull")])
+    refused = statement_create("registry", [stack_statement("registry", "TeamPull")])
     out = provider.send(refused)
     assert_failed(out, failed_create_id(refused), INTERFACE.lock_table_variable)
     assert out.calls(ECR_ANY) == 0 and out.calls(DYNAMODB + "UpdateItem") == 0
@@ -290,15 +218,15 @@ def test_without_the_lock_table_a_statement_resource_says_what_to_set(cloud, sta
 def test_concurrent_statement_creates_then_deletes_lose_nothing(cloud, start, target, writers):
     others = seed_others(cloud, target)
     provider = start(processes=PROCESSES)
-    own = [own_statement(target, f"Writer{n:02d}", n) for n in range(writers)]
-    creates = [create(target, [s], f"Writer{n:02d}") for n, s in enumerate(own)]
+    own = [stack_statement(target, f"Writer{n:02d}", n) for n in range(writers)]
+    creates = [statement_create(target, [s], f"Writer{n:02d}") for n, s in enumerate(own)]
 
     handed = time.monotonic()
     outcomes = provider.send_all(creates, deadline_in=CONCURRENT_DEADLINE_SECONDS)
     took = time.monotonic() - handed
     for event, out in zip(creates, outcomes):
         assert_success(out, statements_id(event), statements_data(event))
-    assert_live(cloud, target, others, own)
+    assert_statements(cloud, target, others, own)
     assert holders(cloud, target) == {s["Sid"]: e["RequestId"] for s, e in zip(own, creates)}
     # They did run at once: some waited for the lock (more than one try to take it).
     assert any(out.metered[0].lock_calls > 2 for out in outcomes), "no event waited"
@@ -307,7 +235,7 @@ def test_concurrent_statement_creates_then_deletes_lose_nothing(cloud, start, ta
     outcomes = provider.send_all(deletes, deadline_in=CONCURRENT_DEADLINE_SECONDS)
     for event, out in zip(deletes, outcomes):
         assert_success(out, event["PhysicalResourceId"], {})
-    assert_live(cloud, target, others, [])
+    assert_statements(cloud, target, others, [])
     assert holders(cloud, target) == {}
     assert took < CONCURRENT_DEADLINE_SECONDS, took
 
@@ -318,30 +246,30 @@ def test_concurrent_statement_creates_then_deletes_lose_nothing(cloud, start, ta
 def test_a_read_that_lags_the_last_write_is_read_again_and_no_statement_is_lost(cloud, start):
     others = seed_others(cloud, "registry")
     provider = start()
-    a, b, c = (own_statement("registry", f"Team{x}", n) for n, x in enumerate("ABC", 1))
-    event = create("registry", [a], "GrantTeamA")
+    a, b, c = (stack_statement("registry", f"Team{x}", n) for n, x in enumerate("ABC", 1))
+    event = statement_create("registry", [a], "GrantTeamA")
     assert_success(provider.send(event), statements_id(event))
     # B's write lands, but the next two reads still return the policy before it.
     cloud.proxy.set_rule("PutRegistryPolicy", Fault.lagging_reads(2), times=1)
-    event = create("registry", [b], "GrantTeamB")
+    event = statement_create("registry", [b], "GrantTeamB")
     assert_success(provider.send(event), statements_id(event))
-    assert_live(cloud, "registry", others, [a, b])
+    assert_statements(cloud, "registry", others, [a, b])
 
     # C's first reads miss B's write (the lock item's digest says so): read again until
     # they do not, then merge; B is not lost.
-    event = create("registry", [c], "GrantTeamC")
+    event = statement_create("registry", [c], "GrantTeamC")
     out = provider.send(event)
     assert_success(out, statements_id(event))
     assert cloud.proxy.injected("GetRegistryPolicy") == 2
     assert out.ecr_calls == {"reads": 3, "writes": 1, "deletes": 0}
-    assert_live(cloud, "registry", others, [a, b, c])
+    assert_statements(cloud, "registry", others, [a, b, c])
 
 
 def test_a_delete_after_a_lagging_write_brings_nothing_back(cloud, start):
     others = seed_others(cloud, APP)
     provider = start()
-    a, b = own_statement(APP, "TeamA", 1), own_statement(APP, "TeamB", 2)
-    creates = [create(APP, [s], f"Grant{s['Sid']}") for s in (a, b)]
+    a, b = stack_statement(APP, "TeamA", 1), stack_statement(APP, "TeamB", 2)
+    creates = [statement_create(APP, [s], f"Grant{s['Sid']}") for s in (a, b)]
     for event in creates:
         assert_success(provider.send(event), statements_id(event))
 
@@ -349,7 +277,7 @@ def test_a_delete_after_a_lagging_write_brings_nothing_back(cloud, start):
     cloud.proxy.set_rule("SetRepositoryPolicy", Fault.lagging_reads(2), times=1)
     first = follow_up(creates[0], "Delete", physical_id=statements_id(creates[0]))
     assert_success(provider.send(first), first["PhysicalResourceId"], {})
-    assert_live(cloud, APP, others, [b])
+    assert_statements(cloud, APP, others, [b])
 
     # B's Delete must not merge from a read that still has A: A would come back.
     second = follow_up(creates[1], "Delete", physical_id=statements_id(creates[1]))
@@ -357,7 +285,7 @@ def test_a_delete_after_a_lagging_write_brings_nothing_back(cloud, start):
     assert_success(out, second["PhysicalResourceId"], {})
     assert cloud.proxy.injected("GetRepositoryPolicy") == 2
     assert out.ecr_calls == {"reads": 3, "writes": 1, "deletes": 0}
-    assert_live(cloud, APP, others, [])
+    assert_statements(cloud, APP, others, [])
 
 
 # --- an invocation killed while it holds the lock -------------------------------------------
@@ -369,7 +297,7 @@ def kill_while_holding_the_lock(cloud: Cloud, start, target: str) -> tuple[Pendi
     lock item it left."""
     killed = start(suffix="-killed")
     cloud.proxy.set_rule("GetRegistryPolicy", Fault.hang(30), times=1)
-    event = create(target, [own_statement(target, "Killed", 9)], "Killed")
+    event = statement_create(target, [stack_statement(target, "Killed", 9)], "Killed")
     pending = killed.submit(event, deadline_in=KILLED_DEADLINE_SECONDS, timeout=1)
     waited = time.monotonic() + KILL_WAIT_SECONDS
     while cloud.proxy.count("GetRegistryPolicy") == 0:
@@ -389,14 +317,14 @@ def test_a_lease_left_by_a_killed_invocation_is_taken_once_it_ends(cloud, start)
     assert lease_end <= time.time() + KILLED_DEADLINE_SECONDS, item
 
     provider = start(suffix="-next")
-    mine = own_statement("registry", "Next", 1)
-    event = create("registry", [mine], "Next")
+    mine = stack_statement("registry", "Next", 1)
+    event = statement_create("registry", [mine], "Next")
     out = provider.send(event, deadline_in=30)
     assert_success(out, statements_id(event))
     assert out.answered >= lease_end, f"answered {lease_end - out.answered:.2f}s before the lease ended"
     assert out.answered < lease_end + LOCK_RETRY_SECONDS + WORK_SECONDS, out.describe()
     assert any("holds the target's lock" in line.get("message", "") for line in out.log)
-    assert_live(cloud, "registry", others, [mine])
+    assert_statements(cloud, "registry", others, [mine])
     assert holders(cloud, "registry") == {"Next": event["RequestId"]}
     assert cloud.bucket.read(killed.key)[0] is None, "the killed invocation answered"
 
@@ -406,7 +334,7 @@ def test_a_lease_that_outlasts_the_deadline_gets_failed_in_time(cloud, start):
     before = cloud.policy("registry")
     kill_while_holding_the_lock(cloud, start, "registry")
     provider = start(suffix="-next")
-    event = create("registry", [own_statement("registry", "Next", 1)], "Next")
+    event = statement_create("registry", [stack_statement("registry", "Next", 1)], "Next")
     out = provider.send(event, deadline_in=2.0, timeout=10)
     assert_failed(out, failed_create_id(event), "held its lock", "Retry the stack operation")
     assert out.calls("PutRegistryPolicy") == 0

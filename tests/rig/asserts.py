@@ -6,11 +6,14 @@ ended in error; then SUCCESS or FAILED with the expected PhysicalResourceId."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rig.constants import REASON_LOG_TAIL
 from rig.interface import INTERFACE
 from rig.outcome import Outcome
+
+if TYPE_CHECKING:
+    from rig.cloud import Cloud
 
 
 def budget_end(outcome: Outcome) -> float:
@@ -91,3 +94,22 @@ def assert_ecr_calls(outcome: Outcome, **expected: int) -> None:
     assert calls is not None, "no metered 'response sent' line in the provider's log"
     for kind, count in expected.items():
         assert calls[kind] == count, f"ECR {kind}: {calls}"
+
+
+def assert_statements(
+    cloud: Cloud, target: str, others: list[dict[str, Any]], own: list[dict[str, Any]]
+) -> None:
+    """``target``'s live policy (CONTRACT 9) holds the others' statements first, exactly as
+    they were and in their order, then ``own`` (in any order, each once), and nothing else;
+    with neither, there is no policy at all."""
+    live = cloud.statements(target)
+    if not others and not own:
+        assert cloud.policy(target) is None, f"{target} still has a policy: {live}"
+        return
+    other_sids = {s["Sid"] for s in others}
+    assert live[: len(others)] == others, f"{target}: others' statements changed: {live}"
+    mine = [s for s in live if s["Sid"] not in other_sids]
+    assert sorted(mine, key=lambda s: s["Sid"]) == sorted(own, key=lambda s: s["Sid"]), (
+        f"{target}: live statements {[s['Sid'] for s in live]}, expected the others' "
+        f"{sorted(other_sids)} and {sorted(s['Sid'] for s in own)}"
+    )

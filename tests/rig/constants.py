@@ -103,6 +103,17 @@ LAMBDA_GRANT: dict[str, Any] = {
 }
 
 
+
+def others_policy(target: str) -> dict[str, Any]:
+    """The policy others made of ``target`` ("registry", or a repository's name) before any
+    stack: the console's statement and, on a repository, Lambda's grant. The console writes
+    repository policies with Version 2008-10-17; moto takes a registry policy only with
+    2012-10-17."""
+    if target == "registry":
+        return {"Version": "2012-10-17", "Statement": [CONSOLE_REGISTRY_STATEMENT]}
+    return {"Version": "2008-10-17", "Statement": [CONSOLE_REPOSITORY_STATEMENT, LAMBDA_GRANT]}
+
+
 def repository_arn(name: str, region: str = REGION) -> str:
     return f"arn:{PARTITION}:ecr:{region}:{ACCOUNT}:repository/{name}"
 

@@ -46,15 +46,36 @@ def repository_create(name: str = "app", logical_id: str = "AppRepositoryPolicy"
     return event
 
 
+def in_stack(event: dict[str, Any], stack: str, logical_id: str | None = None) -> dict[str, Any]:
+    """The same event from another stack (its StackId names ``stack``), optionally under
+    another logical id."""
+    event = copy.deepcopy(event)
+    prefix, _, _ = event["StackId"].partition(":stack/")
+    event["StackId"] = f"{prefix}:stack/{stack}/{uuid.uuid5(uuid.NAMESPACE_URL, stack)}"
+    if logical_id:
+        event["LogicalResourceId"] = logical_id
+    return event
+
+
+def with_policy(
+    event: dict[str, Any], statements: list[dict[str, Any]], version: str = "2012-10-17"
+) -> dict[str, Any]:
+    """A whole-policy event whose PolicyText holds these statements."""
+    event = copy.deepcopy(event)
+    event["ResourceProperties"]["PolicyText"] = {"Version": version, "Statement": statements}
+    return event
+
+
 def statement_create(
+    target: str,
     statements: list[dict[str, Any]] | dict[str, Any],
-    *,
-    repository: str | None = None,
     logical_id: str | None = None,
+    *,
     adopt: Any = None,
 ) -> dict[str, Any]:
-    """A Create of a statement resource (CONTRACT 9) on the registry policy, or on
-    ``repository``'s, from the sample events, with these statements."""
+    """A Create of a statement resource (CONTRACT 9) on ``target``'s policy ("registry", or a
+    repository's name), from the sample events, with these statements."""
+    repository = None if target == "registry" else target
     sample = "repository" if repository else "registry"
     event = new_id(load_event(f"{sample}-statement-create.json"))
     properties = event["ResourceProperties"]
@@ -89,6 +110,16 @@ def pull_statement(sid: str, account: str) -> dict[str, Any]:
         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage",
                    "ecr:GetDownloadUrlForLayer"],
     }
+
+
+def stack_statement(target: str, sid: str, n: int = 1) -> dict[str, Any]:
+    """A statement a stack adds to ``target``'s policy: a replication source on the
+    registry, a pull grant on a repository; ``n`` tells apart their accounts (and the
+    registry's repository prefixes)."""
+    account = f"{111122220000 + n:012d}"
+    if target == "registry":
+        return replication_statement(sid, account, f"team-{n:02d}")
+    return pull_statement(sid, account)
 
 
 def statements_of(properties: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,0 +1,114 @@
+"""Two stacks, one target (issue 12): whole-policy resources take the lock too, so a SUCCESS
+is never silently overwritten. Two provider processes behind one Runtime API (two concurrent
+invocations, as Lambda runs them), ECR, S3 and the lock table from moto, DynamoDB's calls
+passed to moto one at a time by the fault proxy (DynamoDB's conditional writes are atomic,
+moto's are not). With the provider's lock table unset, the first pair of each test already
+gets two SUCCESSes while ECR holds only one of the two policies (tried while writing this).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from rig.asserts import assert_failed, assert_statements, assert_success
+from rig.constants import REGISTRY_ID, failed_create_id, repository_arn
+from rig.events import (
+    desired,
+    expected_data,
+    follow_up,
+    in_stack,
+    registry_create,
+    repository_create,
+    stack_statement,
+    statement_create,
+    statements_data,
+    statements_id,
+    with_policy,
+)
+
+APP = "app"  # the start fixture creates it
+ROUNDS = 5
+RACE_ROUNDS = 4
+DEADLINE_SECONDS = 30
+
+
+def whole_create(target: str, stack: str, n: int) -> dict[str, Any]:
+    """A whole-policy Create of ``target`` from stack ``stack``, its policy one statement of
+    its own (``n`` tells the policies apart)."""
+    event = registry_create() if target == "registry" else repository_create(target)
+    event = in_stack(event, stack, f"{stack.title().replace('-', '')}Policy")
+    return with_policy(event, [stack_statement(target, f"Stack{n}", n)])
+
+
+def created_id(target: str) -> str:
+    return REGISTRY_ID if target == "registry" else repository_arn(target)
+
+
+@pytest.mark.parametrize("target", ["registry", APP])
+def test_of_two_concurrent_whole_policy_creates_exactly_one_succeeds(cloud, start, target):
+    provider = start(processes=2)
+    for round in range(ROUNDS):
+        cloud.prepare(repositories=(APP,))
+        pair = [whole_create(target, "stack-one", 1), whole_create(target, "stack-two", 2)]
+        if round % 2:
+            pair.reverse()
+        outcomes = provider.send_all(pair, deadline_in=DEADLINE_SECONDS)
+        statuses = [out.status for out in outcomes]
+        assert sorted(statuses) == ["FAILED", "SUCCESS"], f"round {round + 1}: {statuses}"
+        won = statuses.index("SUCCESS")
+        winner, loser = pair[won], pair[1 - won]
+        assert_success(outcomes[won], created_id(target), expected_data(winner))
+        assert_failed(
+            outcomes[1 - won], failed_create_id(loser), "already has a policy that differs",
+            "Adopt: true",
+        )
+        assert cloud.policy(target) == desired(winner), f"round {round + 1}"
+        assert not cloud.unexpected_responses()
+
+
+@pytest.mark.parametrize("target", ["registry", APP])
+def test_a_whole_policy_update_racing_a_statement_create_ends_as_a_serial_order_would(
+    cloud, start, target
+):
+    provider = start(processes=2)
+    orders = set()
+    for round in range(RACE_ROUNDS):
+        cloud.prepare(repositories=(APP,))
+        create = whole_create(target, "stack-one", 1)
+        assert_success(provider.send(create), created_id(target))
+        changed = with_policy(create, [stack_statement(target, "Stack1", 3)])
+        update = follow_up(
+            create, "Update", physical_id=created_id(target),
+            properties=changed["ResourceProperties"],
+        )
+        added = stack_statement(target, "StackTwoGrant", 2)
+        statement = in_stack(statement_create(target, [added]), "stack-two", "StackTwoGrant")
+        pair = {"update": update, "statement": statement}
+        names = list(pair) if round % 2 == 0 else list(reversed(pair))
+        answered = provider.send_all([pair[n] for n in names], deadline_in=DEADLINE_SECONDS)
+        outcomes = dict(zip(names, answered))
+
+        # Each says what it did: the Update wrote its policy, the statement resource added
+        # its Sid.
+        assert_success(outcomes["update"], created_id(target), expected_data(update))
+        assert_success(outcomes["statement"], statements_id(statement), statements_data(statement))
+        # The end state is one that a serial order gives: the Update then the statement (the
+        # statement merged into the updated policy), or the statement then the Update (which
+        # replaces the whole document). The one answered first held the lock first.
+        written = json.loads(desired(update))
+        if outcomes["update"].answered < outcomes["statement"].answered:
+            orders.add("update first")
+            assert_statements(cloud, target, written["Statement"], [added])
+            assert json.loads(cloud.policy(target))["Version"] == written["Version"]
+        else:
+            orders.add("statement first")
+            assert cloud.policy(target) == desired(update)
+        item = cloud.lock_item(target)
+        assert item["lease_owner"] is None and item["holders"] == {
+            "StackTwoGrant": statement["RequestId"]
+        }, item
+        assert not cloud.unexpected_responses()
+    print(f"orders seen: {sorted(orders)}")
