@@ -6,12 +6,20 @@ Runtime API emulator of the test rig (tests/rig/runtime_api.py), as Lambda start
 `provided.al2023` bootstrap; ECR and the response bucket are moto's server on loopback. Runs
 alternate ours/floor so that both see the same machine.
 
-Per run, ours: init (process start to the first `next`); a registry-policy Create on a fresh
-target (moto's registry policy deleted first); peak RSS; then warm Updates whose policy is
-equivalent to the live one but written differently. Each event's latency is the emulator's
-(hand-out to answer); own, ECR and response time and the ECR call counts come from the
-provider's "response sent" log line (read through rig.interface). The floor: init, one echo event, peak RSS, then as many
-warm echoes.
+Per run, ours, as template.yaml deploys it (the lock table configured, so whole policies take
+the lock: issue 12): init (process start to the first `next`); a registry-policy Create on a
+fresh target (moto's registry policy deleted first); peak RSS; then warm Updates whose policy
+is equivalent to the live one but written differently. The same again with the lock table
+unset, for the lock's added time per whole-policy event. Each event's latency is the
+emulator's (hand-out to answer); own, ECR, lock and response time and the ECR call counts come
+from the provider's "response sent" log line (read through rig.interface). The floor: init,
+one echo event, peak RSS, then as many warm echoes.
+
+Then bursts (issue 11): 6 fresh processes of ours behind one Runtime API, 24 statement
+Creates on the registry policy handed out at once (a console statement already there), then
+their 24 Deletes at once: the time until all are answered, the lock's time per event (waiting
+included), and nothing lost or left. The lock table's calls reach moto through the rig's fault
+proxy, one at a time (moto's conditional writes are not atomic; DynamoDB's are).
 
 Prints one table (medians with min and max, ratio to the floor, target, pass/fail) and
 writes the raw figures as JSON. Exit status: 1 when the provider made the wrong ECR calls or
@@ -40,10 +48,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rig import interface
-from rig.asserts import assert_success
+from rig.asserts import assert_statements, assert_success
 from rig.cloud import Cloud, Function
-from rig.constants import REGISTRY_ID
-from rig.events import follow_up, policy_of, registry_create, repository_create
+from rig.constants import REGISTRY_ID, others_policy
+from rig.events import (
+    follow_up,
+    policy_of,
+    registry_create,
+    repository_create,
+    stack_statement,
+    statement_create,
+    statements_id,
+)
+from rig.interface import INTERFACE
 from rig.procs import RigError
 from rig.runtimes import Emulator
 
@@ -62,6 +79,10 @@ WARM_OWN_MAX_MS = 1.0
 DOOMED_MAX_MS = 2000.0
 DOOMED_IAM_TIMEOUT_SECONDS = 60
 DOOMED_EVENTS = 5
+# Issue 11's: 24 concurrent statement Creates on one target through 6 processes.
+BURST_WRITERS = 24
+BURST_PROCESSES = 6
+BURST_MAX_SECONDS = 10.0
 
 
 class CheckFailed(Exception):
@@ -116,17 +137,16 @@ class Bench:
     def stop(self) -> None:
         self.cloud.stop()
 
-    def reset_registry_policy(self) -> None:
-        ecr = self.cloud.ecr
-        with contextlib.suppress(ecr.exceptions.RegistryPolicyNotFoundException):
-            ecr.delete_registry_policy()
 
     # one run of each binary
 
-    def run_ours(self) -> dict[str, Any]:
-        self.reset_registry_policy()
+    def run_ours(self, lock: bool = True) -> dict[str, Any]:
+        """One run of ours; ``lock`` False: with the lock table unset."""
+        self.cloud.forget("registry")
         self.runs += 1
-        function = self.cloud.start_emulator(f"ours-{self.runs:04d}", binary=self.ours)
+        env = {} if lock else {INTERFACE.lock_table_variable: None}
+        name = f"ours-{self.runs:04d}" if lock else f"ours-no-lock-{self.runs:04d}"
+        function = self.cloud.start_emulator(name, binary=self.ours, **env)
         try:
             init = function.runtime.init_seconds
             create = registry_create()
@@ -167,7 +187,59 @@ class Bench:
                 f"{calls['deletes']} delete(s); expected {want[0]}, {want[1]}, 0",
                 file=sys.stderr,
             )
-        return {"latency_ms": outcome.seconds * 1e3, **interface.timings_ms(sent[0]), **calls}
+        return {
+            "latency_ms": outcome.seconds * 1e3,
+            **interface.timings_ms(sent[0]),
+            **calls,
+            "lock_calls": sent[0].lock_calls,
+        }
+
+    def burst(self) -> dict[str, Any]:
+        """BURST_WRITERS statement Creates on the registry policy at once through
+        BURST_PROCESSES fresh processes, then their Deletes at once."""
+        self.cloud.prepare()
+        others = others_policy("registry")
+        self.cloud.set_policy("registry", others)
+        self.runs += 1
+        function = self.cloud.start_emulator(
+            f"burst-{self.runs:04d}", binary=self.ours, processes=BURST_PROCESSES
+        )
+        own = [stack_statement("registry", f"Writer{n:02d}", n) for n in range(BURST_WRITERS)]
+        creates = [
+            statement_create("registry", [s], f"Writer{n:02d}") for n, s in enumerate(own)
+        ]
+        deletes = [follow_up(e, "Delete", physical_id=statements_id(e)) for e in creates]
+        try:
+            created = self._burst(function, creates)
+            self._check(lambda: assert_statements(self.cloud, "registry", others["Statement"], own))
+            deleted = self._burst(function, deletes)
+            self._check(lambda: assert_statements(self.cloud, "registry", others["Statement"], []))
+        finally:
+            function.stop()
+        return {"creates": created, "deletes": deleted}
+
+    def _burst(self, function: Function, events: list[dict[str, Any]]) -> dict[str, Any]:
+        handed = time.time()
+        outcomes = function.send_all(
+            events, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10
+        )
+        for event, outcome in zip(events, outcomes):
+            physical_id = event.get("PhysicalResourceId") or statements_id(event)
+            self._check(lambda: assert_success(outcome, physical_id))
+        lines = [o.metered[0] for o in outcomes]
+        return {
+            "all_answered_s": max(o.answered for o in outcomes) - handed,
+            "events": [
+                {**interface.timings_ms(line), "lock_calls": line.lock_calls} for line in lines
+            ],
+        }
+
+    @staticmethod
+    def _check(check: Callable[[], None]) -> None:
+        try:
+            check()
+        except AssertionError as e:
+            raise CheckFailed(f"burst: {e}") from None
 
     def run_doomed(self) -> list[float]:
         """Milliseconds to a FAILED answer for a repository policy with a misspelt action,
@@ -320,11 +392,14 @@ def report(
     ours: list[dict],
     floor: list[dict],
     doomed: list[float],
+    no_lock: list[dict],
+    bursts: list[dict],
 ) -> tuple[str, bool]:
     """The table, and whether the ECR call counts were right."""
     o = lambda f: Stat([f(r) for r in ours])  # noqa: E731
     f = lambda g: Stat([g(r) for r in floor])  # noqa: E731
-    warm = lambda key: Stat([w[key] for r in ours for w in r["warm"]])  # noqa: E731
+    n = lambda g: Stat([g(r) for r in no_lock])  # noqa: E731
+    warm = lambda key, runs=ours: Stat([w[key] for r in runs for w in r["warm"]])  # noqa: E731
     mib = lambda kib: kib / 1024  # noqa: E731
 
     init_o, init_f = o(lambda r: r["init_ms"]), f(lambda r: r["init_ms"])
@@ -360,9 +435,39 @@ def report(
             row("package, zipped (MiB)", Stat([args.zip.stat().st_size / MIB]), floor_zip, 2,
                 f"<= {ZIP_MAX_MIB:g} MiB", lambda a, _: a <= ZIP_MAX_MIB),
         ]
+    first_o, first_n = o(lambda r: r["first"]["latency_ms"]), n(lambda r: r["first"]["latency_ms"])
+    warm_o, warm_n = warm("latency_ms"), warm("latency_ms", no_lock)
+    added = lambda a, b: Stat([a.median - b.median]) if a.values and b.values else None  # noqa: E731
+    rows += [
+        ["whole policy, with and without the lock table", "", "", "", "", ""],
+        row("  first event, no lock table (ms)", first_n, f(lambda r: r["first_ms"]), 2),
+        row("  first event, lock's added time (ms)", added(first_o, first_n), None, 2),
+        row("    in the lock's calls (ms)", o(lambda r: r["first"]["lock_ms"]), None, 2),
+        row("  warm event, no lock table (ms)", warm_n,
+            Stat([w for r in floor for w in r["warm_ms"]]), 2),
+        row("  warm event, lock's added time (ms)", added(warm_o, warm_n), None, 2),
+        row("    in the lock's calls (ms)", warm("lock_ms"), None, 2),
+        row("  peak RSS after first event, no lock table (MiB)",
+            n(lambda r: mib(r["rss_first_kib"])), rss_f, 2),
+    ]
+    if bursts:
+        for phase in ("creates", "deletes"):
+            events = [e for b in bursts for e in b[phase]["events"]]
+            rows += [
+                row(f"{BURST_WRITERS} statement {phase.title()} at once, {BURST_PROCESSES} "
+                    "processes: all answered (s)",
+                    Stat([b[phase]["all_answered_s"] for b in bursts]), None, 2,
+                    f"< {BURST_MAX_SECONDS:g} s" if phase == "creates" else "",
+                    (lambda a, _: a < BURST_MAX_SECONDS) if phase == "creates" else None),
+                row("  per event (ms)", Stat([e["total_ms"] for e in events]), None, 1),
+                row("  in the lock's calls, waiting included (ms)",
+                    Stat([e["lock_ms"] for e in events]), None, 1),
+                row("  lock calls", Stat([e["lock_calls"] for e in events]), None, 0),
+            ]
+        rows.append(["statements lost or left", "0", "", "", "0", "pass"])
     calls = lambda e: (e["reads"], e["writes"], e["deletes"])  # noqa: E731
-    creates = {calls(r["first"]) for r in ours}
-    updates = {calls(w) for r in ours for w in r["warm"]}
+    creates = {calls(r["first"]) for r in ours + no_lock}
+    updates = {calls(w) for r in ours + no_lock for w in r["warm"]}
     show = lambda s: ", ".join("/".join(map(str, c)) for c in sorted(s))  # noqa: E731
     counts_ok = creates == {(1, 1, 0)} and updates == {(1, 0, 0)}
     rows += [
@@ -378,13 +483,17 @@ def report(
     )
     n_warm = sum(len(r["warm"]) for r in ours)
     text = (
-        f"{len(ours)} runs each, alternating; {n_warm} warm events of ours in all. "
-        f"{machine()}.\n"
-        "floor = bench/floor.rs, a lambda_runtime echo built with the same profile. init = "
+        f"{len(ours)} runs each, alternating; {n_warm} warm events of ours in all; "
+        f"{len(bursts)} bursts. {machine()}.\n"
+        "floor = bench/floor.rs, a lambda_runtime echo built with the same profile. ours = as "
+        "template.yaml deploys it, the lock table configured (whole policies take the lock); "
+        "the same with it unset below. init = "
         "process start to the first Runtime API `next`; event = hand-out to answer; own = "
-        "event minus waiting on ECR (SDK client set-up on first use included) and on the "
-        "response PUT (S3), from the provider's \"response sent\" log line. package = cargo "
-        "lambda build --release --output-format zip (floor: its release binary zipped here).\n\n"
+        "event minus waiting on ECR (SDK client set-up on first use included), on the lock "
+        "table and on the response PUT (S3), from the provider's \"response sent\" log "
+        "line. The lock table's calls go through the rig's proxy, one at a time. package = "
+        "cargo lambda build --release --output-format zip (floor: its release binary zipped "
+        "here).\n\n"
         + table(rows)
     )
     return text, counts_ok
@@ -397,6 +506,10 @@ def main() -> int:
     parser.add_argument("--zip", type=Path, help="cargo lambda's bootstrap.zip")
     parser.add_argument("--runs", type=int, default=30, help="runs of each binary (30)")
     parser.add_argument("--warm", type=int, default=5, help="warm events per run (5)")
+    parser.add_argument(
+        "--bursts", type=int, default=5,
+        help=f"bursts of {BURST_WRITERS} concurrent statement Creates, then Deletes (5)",
+    )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args()
     for path in (args.ours, args.floor, *([args.zip] if args.zip else [])):
@@ -411,30 +524,46 @@ def main() -> int:
         return 2
     ours: list[dict] = []
     floor: list[dict] = []
+    no_lock: list[dict] = []
+    bursts: list[dict] = []
     started = time.monotonic()
     try:
         # One run of each, not counted: page cache, moto's first requests.
         bench.run_ours()
         bench.run_floor()
         for i in range(args.runs):
-            pair = [("ours", bench.run_ours, ours), ("floor", bench.run_floor, floor)]
-            for _, run, into in pair if i % 2 == 0 else reversed(pair):
+            runs = [
+                (bench.run_ours, ours),
+                (lambda: bench.run_ours(lock=False), no_lock),
+                (bench.run_floor, floor),
+            ]
+            for run, into in runs if i % 2 == 0 else reversed(runs):
                 into.append(run())
             if sys.stderr.isatty():
                 print(f"\rrun {i + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
         print(f"\r{args.runs} runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
         doomed = bench.run_doomed()
+        for i in range(args.bursts):
+            bursts.append(bench.burst())
+        if args.bursts:
+            print(f"{args.bursts} bursts", file=sys.stderr)
     except CheckFailed as e:
         print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
         return 1
     finally:
         bench.stop()
-    text, counts_ok = report(args, bench, ours, floor, doomed)
+    text, counts_ok = report(args, bench, ours, floor, doomed, no_lock, bursts)
     print(text)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        figures = {"ours": ours, "floor": floor, "doomed_ms": doomed, "table": text}
-        args.json.write_text(json.dumps(figures, indent=1))
+        figures = {
+            "ours": ours,
+            "floor": floor,
+            "doomed_ms": doomed,
+            "ours_no_lock_table": no_lock,
+            "bursts": bursts,
+        }
+        args.json.write_text(json.dumps({**figures, "table": text}, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)
     return 0 if counts_ok else 1
 

@@ -27,6 +27,7 @@ what this cloud started (rig.procs).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import json
 import tempfile
@@ -254,6 +255,21 @@ class Cloud:
         else:
             self.ecr.set_repository_policy(repositoryName=target, policyText=text)
         return text
+
+    def forget(self, target: str) -> None:
+        """``target`` ("registry", or a repository's name) as if no one had touched it: no
+        policy, and no lock item (whose digest would otherwise make the next read wait for
+        a policy deleted out of band)."""
+        if target == "registry":
+            with contextlib.suppress(self.ecr.exceptions.RegistryPolicyNotFoundException):
+                self.ecr.delete_registry_policy()
+        else:
+            with contextlib.suppress(self.ecr.exceptions.RepositoryPolicyNotFoundException):
+                self.ecr.delete_repository_policy(repositoryName=target)
+        self.dynamodb.delete_item(
+            TableName=self.lock_table,
+            Key={INTERFACE.lock_attributes["key"]: {"S": interface.lock_key(target, REGION)}},
+        )
 
     def create_repository(self, name: str) -> None:
         self.ecr.create_repository(repositoryName=name)

@@ -103,10 +103,12 @@ def ecr_calls(line: Any) -> dict[str, int]:
 
 def timings_ms(line: Any) -> dict[str, float]:
     """Where one event's time went, in milliseconds: the whole event, the provider's own
-    share, waiting on ECR, waiting on the response PUT."""
+    share, waiting on ECR, waiting on the response PUT, and in the lock table's calls
+    (waiting for a lease included)."""
     return {
         "total_ms": line.total_us / 1e3,
         "own_ms": line.own_us / 1e3,
         "ecr_ms": line.ecr_us / 1e3,
         "response_ms": line.response_us / 1e3,
+        "lock_ms": line.lock_us / 1e3,
     }
