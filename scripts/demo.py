@@ -1,7 +1,9 @@
-"""A stack's life, end to end on this machine: moto stands in for ECR and for CloudFormation's
-response bucket, the provider's real binary runs behind `cargo lambda watch`. For each step
-it prints the request, the response CloudFormation would receive, and the policy now live in
-ECR. Run it with scripts/demo (which bootstraps and builds first, and puts tests/ on
+"""A stack's life, end to end on this machine: moto stands in for ECR, for CloudFormation's
+response bucket and for the lock table, the provider's real binary runs behind `cargo lambda
+watch`. For each step it prints the request, the response CloudFormation would receive, and
+the policy now live in ECR. Then two stacks share one registry policy (a statement resource
+each) while a statement added in the console stays, and one stack's Delete leaves the other's
+and the console's. Run it with scripts/demo (which bootstraps and builds first, and puts tests/ on
 PYTHONPATH for the rig).
 
 Exit status: 0 when every step ended as expected, 1 when one did not, 2 when the demo could
@@ -14,15 +16,26 @@ import time
 from typing import Any, Callable
 
 from rig import show
-from rig.asserts import assert_failed, assert_success
+from rig.asserts import assert_failed, assert_statements, assert_success
 from rig.cloud import Cloud, Function
 from rig.constants import (
     EXISTING_REPOSITORY_POLICY,
     REGISTRY_ID,
     failed_create_id,
+    others_policy,
     repository_arn,
 )
-from rig.events import compact, follow_up, load_event, policy_of
+from rig.events import (
+    compact,
+    follow_up,
+    in_stack,
+    load_event,
+    policy_of,
+    replication_statement,
+    statement_create,
+    statements_id,
+    statements_of,
+)
 from rig.outcome import Outcome
 from rig.procs import RigError, run_script
 
@@ -96,6 +109,64 @@ class Demo:
         )
 
 
+def registry_statements_are(
+    cloud: Cloud, others: list[dict[str, Any]], own: list[dict[str, Any]]
+) -> Callable[[Outcome], list[str]]:
+    """A step's check: the registry policy holds the others' statements as they were, then
+    ``own``, and nothing else."""
+
+    def check(outcome: Outcome) -> list[str]:
+        try:
+            assert_statements(cloud, "registry", others, own)
+        except AssertionError as e:
+            return [str(e).splitlines()[0]]
+        return []
+
+    return check
+
+
+def two_stacks(demo: Demo, cloud: Cloud) -> None:
+    """Two stacks each add a replication source to the registry policy (a statement
+    resource each) while a statement added in the console stays; one stack's Delete leaves
+    the other's and the console's."""
+    print("\n--- Two stacks, one registry policy ---")
+    console = others_policy("registry")
+    cloud.set_policy("registry", console)
+    others = console["Statement"]
+    print("  Someone added a statement to the registry policy in the console:")
+    print(show.indent(show.pretty_policy(cloud.registry_policy()), 4))
+
+    team_a = in_stack(load_event("registry-statement-create.json"), "team-a")
+    team_b = in_stack(
+        statement_create(
+            "registry",
+            [replication_statement("ReplicationFromTeamB", "444455556666", "team-b")],
+            "TeamBReplication",
+        ),
+        "team-b",
+    )
+    own_a = statements_of(team_a["ResourceProperties"])
+    own_b = statements_of(team_b["ResourceProperties"])
+    steps = [
+        ("Stack team-a adds its replication source (Custom::ECRRegistryPolicyStatement)",
+         team_a, statements_id(team_a), own_a),
+        ("Stack team-b adds its own to the same policy", team_b, statements_id(team_b),
+         own_a + own_b),
+        ("Delete stack team-a: its statement goes; team-b's and the console's stay",
+         follow_up(team_a, "Delete", physical_id=statements_id(team_a)),
+         statements_id(team_a), own_b),
+    ]
+    for title, event, physical_id, own in steps:
+        demo.run(
+            title,
+            event,
+            expect_status="SUCCESS",
+            expect_physical_id=physical_id,
+            show_live=["registry"],
+            check=registry_statements_are(cloud, others, own),
+        )
+
+
 def main() -> int:
     cloud = Cloud(lifetime=LIFETIME_SECONDS)
     return run_script(lambda: walk_through(cloud), cloud.stop)
@@ -105,7 +176,7 @@ def walk_through(cloud: Cloud) -> int:
     """The demo's steps; 0 when all ended as expected, 1 when one did not, 2 when it could
     not start."""
     started = time.monotonic()
-    print("Starting moto (ECR and S3) and the provider under `cargo lambda watch`...")
+    print("Starting moto (ECR, S3 and DynamoDB) and the provider under `cargo lambda watch`...")
     try:
         cloud.start()
         provider = cloud.start_watch()
@@ -189,6 +260,8 @@ def walk_through(cloud: Cloud) -> int:
         follow_up(registry, "Delete", physical_id=REGISTRY_ID),
         "registry",
     )
+
+    two_stacks(demo, cloud)
 
     bad = load_event("bad-input.json")
     demo.run(

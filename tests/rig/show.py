@@ -54,11 +54,16 @@ def summary(properties: dict[str, Any]) -> str:
     return f"{len(statements)} statement(s): " + "; ".join(parts)
 
 
+def stack_name(event: dict[str, Any]) -> str:
+    """The stack's name, from its StackId (arn:...:stack/<name>/<uuid>)."""
+    return event.get("StackId", "").partition(":stack/")[2].split("/")[0] or "?"
+
+
 def request(event: dict[str, Any]) -> None:
     """The request in a few lines: type, resource, ids and the properties that matter."""
     print(
         f"  Request: {event['RequestType']} {event['ResourceType']}"
-        f" (logical id {event['LogicalResourceId']})"
+        f" (stack {stack_name(event)}, logical id {event['LogicalResourceId']})"
     )
     if event.get("PhysicalResourceId"):
         print(f"    PhysicalResourceId: {event['PhysicalResourceId']}")
@@ -109,9 +114,6 @@ def live(cloud: Any, targets: list[str]) -> None:
     """The policies now live in ECR: "registry", or repository names."""
     print("  Live in ECR:")
     for target in targets:
-        if target == "registry":
-            label, text = "registry policy", cloud.registry_policy()
-        else:
-            label, text = f"repository {target!r}", cloud.repository_policy(target)
+        label = "registry policy" if target == "registry" else f"repository {target!r}"
         print(f"    {label}:")
-        print(indent(pretty_policy(text), 6))
+        print(indent(pretty_policy(cloud.policy(target)), 6))
