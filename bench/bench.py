@@ -437,7 +437,10 @@ def report(
         ]
     first_o, first_n = o(lambda r: r["first"]["latency_ms"]), n(lambda r: r["first"]["latency_ms"])
     warm_o, warm_n = warm("latency_ms"), warm("latency_ms", no_lock)
-    added = lambda a, b: Stat([a.median - b.median]) if a.values and b.values else None  # noqa: E731
+
+    def added(a: Stat, b: Stat) -> Stat | None:
+        return Stat([a.median - b.median]) if a.values and b.values else None
+
     rows += [
         ["whole policy, with and without the lock table", "", "", "", "", ""],
         row("  first event, no lock table (ms)", first_n, f(lambda r: r["first_ms"]), 2),

@@ -266,10 +266,7 @@ class Cloud:
         else:
             with contextlib.suppress(self.ecr.exceptions.RepositoryPolicyNotFoundException):
                 self.ecr.delete_repository_policy(repositoryName=target)
-        self.dynamodb.delete_item(
-            TableName=self.lock_table,
-            Key={INTERFACE.lock_attributes["key"]: {"S": interface.lock_key(target, REGION)}},
-        )
+        self.dynamodb.delete_item(TableName=self.lock_table, Key=self._lock_item_key(target))
 
     def create_repository(self, name: str) -> None:
         self.ecr.create_repository(repositoryName=name)
@@ -288,13 +285,14 @@ class Cloud:
     def lock_item(self, target: str) -> dict[str, Any] | None:
         """The lock table's item for ``target`` ("registry", or a repository's name), by
         what its attributes mean (rig.interface.lock_item); None when there is none."""
-        key = interface.lock_key(target, REGION)
         item = self.dynamodb.get_item(
-            TableName=self.lock_table,
-            Key={INTERFACE.lock_attributes["key"]: {"S": key}},
-            ConsistentRead=True,
+            TableName=self.lock_table, Key=self._lock_item_key(target), ConsistentRead=True
         ).get("Item")
-        return interface.lock_item(None if item is None else {k: m.plain(v) for k, v in item.items()})
+        return interface.lock_item(None if item is None else m.plain({"M": item}))
+
+    @staticmethod
+    def _lock_item_key(target: str) -> dict[str, Any]:
+        return {INTERFACE.lock_attributes["key"]: {"S": interface.lock_key(target, REGION)}}
 
 
 class Function:
