@@ -17,8 +17,8 @@ one echo event, peak RSS, then as many warm echoes.
 
 Then bursts (issue 11): 6 fresh processes of ours behind one Runtime API, 24 statement
 Creates on the registry policy handed out at once (a console statement already there), then
-their 24 Deletes at once: the time until all are answered, the lock's time per event (waiting
-included), and nothing lost or left. The lock table's calls reach moto through the rig's fault
+their 24 Deletes at once: the time until all are answered, the lock's added time per event
+(its calls and the pauses between tries), and nothing lost or left. The lock table's calls reach moto through the rig's fault
 proxy, one at a time (moto's conditional writes are not atomic; DynamoDB's are).
 
 Prints one table (medians with min and max, ratio to the floor, target, pass/fail) and
@@ -386,6 +386,13 @@ def machine() -> str:
     )
 
 
+def lock_added_ms(event: dict[str, Any]) -> float:
+    """What an event spent on the lock, its calls and the pauses between its tries: all of
+    its time but waiting on ECR and on the response (the provider's own share, under a
+    millisecond, is left in). The provider's lock_us counts the calls only."""
+    return event["total_ms"] - event["ecr_ms"] - event["response_ms"]
+
+
 def report(
     args: argparse.Namespace,
     bench: Bench,
@@ -463,8 +470,9 @@ def report(
                     f"< {BURST_MAX_SECONDS:g} s" if phase == "creates" else "",
                     (lambda a, _: a < BURST_MAX_SECONDS) if phase == "creates" else None),
                 row("  per event (ms)", Stat([e["total_ms"] for e in events]), None, 1),
-                row("  in the lock's calls, waiting included (ms)",
-                    Stat([e["lock_ms"] for e in events]), None, 1),
+                row("  the lock's added time: its calls and the pauses between tries (ms)",
+                    Stat([lock_added_ms(e) for e in events]), None, 1),
+                row("    in the lock's calls (ms)", Stat([e["lock_ms"] for e in events]), None, 1),
                 row("  lock calls", Stat([e["lock_calls"] for e in events]), None, 0),
             ]
         rows.append(["statements lost or left", "0", "", "", "0", "pass"])
