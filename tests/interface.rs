@@ -103,7 +103,10 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
     let source = include_str!("../src/lock/dynamo.rs");
     let attributes = lock["attributes"].as_object().expect("attributes");
     assert_eq!(
-        attributes.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        attributes
+            .keys()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>(),
         BTreeSet::from(["key", "lease_owner", "lease_until_ms", "digest", "holders"])
     );
     for (meaning, name) in attributes {
@@ -115,6 +118,9 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
                 || source.contains(&format!(", {name} = "))
                 || source.contains(&format!("get(\"{name}\")"))
         };
-        assert!(used, "{meaning}: {name:?} is not an attribute of src/lock/dynamo.rs");
+        assert!(
+            used,
+            "{meaning}: {name:?} is not an attribute of src/lock/dynamo.rs"
+        );
     }
 }
