@@ -117,39 +117,45 @@ impl<T: LockStore> LockStore for std::sync::Arc<T> {
     }
 }
 
-/// Times the lock calls made through it, for the logs and the benchmark: how long a
-/// request spent taking (and waiting for) and giving back leases.
+/// Times the lock calls made through it, for the logs and the benchmark: from the first
+/// try to take a lease to the last (the pauses between tries while another request holds
+/// it included), plus giving it back.
 pub struct Timed<'a, L> {
     inner: &'a L,
-    stats: std::sync::Mutex<(u32, std::time::Duration)>,
+    stats: std::sync::Mutex<TimedStats>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct TimedStats {
+    calls: u32,
+    first_try: Option<std::time::Instant>,
+    last_try_done: Option<std::time::Instant>,
+    releasing: std::time::Duration,
 }
 
 impl<'a, L: LockStore> Timed<'a, L> {
     pub fn new(inner: &'a L) -> Self {
         Self {
             inner,
-            stats: std::sync::Mutex::new((0, std::time::Duration::ZERO)),
+            stats: std::sync::Mutex::new(TimedStats::default()),
         }
     }
 
-    /// Calls made, and the time spent in them.
-    pub fn stats(&self) -> (u32, std::time::Duration) {
-        *self
-            .stats
+    fn stats_mut(&self) -> std::sync::MutexGuard<'_, TimedStats> {
+        self.stats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn timed<T>(&self, call: impl Future<Output = T>) -> T {
-        let started = std::time::Instant::now();
-        let result = call.await;
-        let mut stats = self
-            .stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        stats.0 += 1;
-        stats.1 += started.elapsed();
-        result
+    /// Calls made, and the time taken by the lock: taking the lease (waiting included) and
+    /// giving it back.
+    pub fn stats(&self) -> (u32, std::time::Duration) {
+        let stats = *self.stats_mut();
+        let taking = match (stats.first_try, stats.last_try_done) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first),
+            _ => std::time::Duration::ZERO,
+        };
+        (stats.calls, taking + stats.releasing)
     }
 }
 
@@ -161,8 +167,13 @@ impl<L: LockStore> LockStore for Timed<'_, L> {
         now_ms: u64,
         until_ms: u64,
     ) -> Result<Record, LockError> {
-        self.timed(self.inner.acquire(key, owner, now_ms, until_ms))
-            .await
+        let started = std::time::Instant::now();
+        self.stats_mut().first_try.get_or_insert(started);
+        let result = self.inner.acquire(key, owner, now_ms, until_ms).await;
+        let mut stats = self.stats_mut();
+        stats.calls += 1;
+        stats.last_try_done = Some(std::time::Instant::now());
+        result
     }
 
     async fn release(
@@ -171,7 +182,12 @@ impl<L: LockStore> LockStore for Timed<'_, L> {
         owner: &str,
         record: Option<&Record>,
     ) -> Result<(), LockError> {
-        self.timed(self.inner.release(key, owner, record)).await
+        let started = std::time::Instant::now();
+        let result = self.inner.release(key, owner, record).await;
+        let mut stats = self.stats_mut();
+        stats.calls += 1;
+        stats.releasing += started.elapsed();
+        result
     }
 }
 

@@ -100,7 +100,9 @@ pub struct Timing {
     pub ecr: CallStats,
     /// Sending the response, retries included.
     pub response: Duration,
-    /// Calls to the lock table, and the time spent in them (waiting for a lease included).
+    /// Calls to the lock table, and the time the lock took: from the first try to take the
+    /// lease to the last (the pauses while another request held it included), plus giving
+    /// it back.
     pub lock_calls: u32,
     pub lock: Duration,
 }

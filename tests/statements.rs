@@ -629,3 +629,27 @@ async fn of_two_concurrent_whole_policy_creates_exactly_one_succeeds() {
         }
     }
 }
+
+/// The time the lock took counts the wait while another request held the lease, not only
+/// the calls: the "response sent" line's lock_us tells how long a request queued.
+#[tokio::test]
+async fn the_lock_time_counts_the_wait_for_a_held_lease() {
+    let h = Harness::new().await;
+    let soon = support::deadline_in(Duration::from_millis(400));
+    h.lock.hold(&key(&registry()), "other-request", soon);
+    let outcome = provider_with_lock(h.store.clone(), h.lock.clone(), &h.recorder)
+        .handle(
+            h.event("registry-statement-create.json"),
+            deadline_in(Duration::from_secs(30)),
+        )
+        .await
+        .expect("delivered");
+    assert_eq!(outcome.response.status, Status::Success);
+    let timing = outcome.timing;
+    assert!(timing.lock >= Duration::from_millis(300), "{timing:?}");
+    assert!(
+        timing.lock_calls >= 3,
+        "tries, then giving back: {timing:?}"
+    );
+    assert!(timing.own() < Duration::from_millis(100), "{timing:?}");
+}
