@@ -171,6 +171,14 @@ async fn apply<S: PolicyStore, L: LockStore>(
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
     let statements = matches!(desired.content, Content::Statements(_));
+    if statements && *approach != Approach::UpdateInPlace {
+        // Before anything is written: the new id must fit (with a 12-digit account, as
+        // every registry id has), or the statements would land under a Create that
+        // answers FAILED.
+        let any_account = "0".repeat(12);
+        let tag = Some(tag_of(cx.request_id));
+        answer(desired, any_account, false, false, tag, cx.stack_id)?;
+    }
     let lease = take_lease(&desired.target, statements, cx).await?;
     let result = apply_leased(store, approach, desired, lease.as_ref(), cx).await;
     let record = match &result {

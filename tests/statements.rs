@@ -653,3 +653,23 @@ async fn the_lock_time_counts_the_wait_for_a_held_lease() {
     );
     assert!(timing.own() < Duration::from_millis(100), "{timing:?}");
 }
+
+#[tokio::test]
+async fn sids_too_long_for_a_physical_id_are_refused_before_any_write() {
+    let h = Harness::new().await;
+    let mut e = h.event("registry-statement-create.json");
+    let statements: Vec<Value> = (0..12)
+        .map(|i| {
+            let mut s = statement_of(&e);
+            s["Sid"] = format!("{i:02}{}", "x".repeat(90)).into();
+            s
+        })
+        .collect();
+    e["ResourceProperties"]["Statement"] = Value::Array(statements);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(reason.contains("CloudFormation allows 1024"), "{reason}");
+    assert_eq!(h.store.calls().reads + h.store.calls().writes, 0);
+    assert_eq!(h.lock.calls().acquired, 0);
+}
