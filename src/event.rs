@@ -528,6 +528,52 @@ mod tests {
     }
 
     #[test]
+    fn statement_types_and_the_generic_type_with_statement_own_statements() {
+        let statement =
+            json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"});
+        for (resource_type, props, repository) in [
+            (
+                "Custom::ECRRegistryPolicyStatement",
+                json!({"Statement": statement}),
+                false,
+            ),
+            (
+                "Custom::TeamRepositoryPolicyStatement",
+                json!({"Statement": [statement], "RepositoryName": "app"}),
+                true,
+            ),
+            (
+                GENERIC_TYPE,
+                json!({"Statement": statement.to_string()}),
+                false,
+            ),
+            (
+                GENERIC_TYPE,
+                json!({"Statement": statement, "RepositoryName": "app"}),
+                true,
+            ),
+        ] {
+            let d = desired(resource_type, props).expect(resource_type);
+            assert_eq!(d.statements().expect("statements").sids(), ["S"]);
+            assert_eq!(d.target.repository_name().is_some(), repository);
+            assert!(d.policy().is_none());
+        }
+        // A statement type names its own properties in a typo's hint.
+        let err = desired(
+            "Custom::ECRRegistryPolicyStatement",
+            json!({"Statement": statement, "PolicyText": {}}),
+        )
+        .expect_err("PolicyText is not a statement resource's");
+        assert!(
+            err.to_string().contains("the properties are Statement"),
+            "{err}"
+        );
+        let err = desired("Custom::ECRRegistryPolicyStatement", json!({}))
+            .expect_err("missing Statement");
+        assert!(err.to_string().contains("property Statement is required"));
+    }
+
+    #[test]
     fn resource_types_outside_the_contract_are_refused() {
         for t in ["Custom::Bucket", "AWS::ECR::RepositoryPolicy", ""] {
             let err = desired(t, json!({"PolicyText": POLICY})).expect_err("unsupported");
