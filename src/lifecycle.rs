@@ -91,7 +91,8 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
         } => {
             let desired = desired_state(resource_type, properties, cx.settings)?;
             diagnose(&desired, cx.stack_id)?;
-            apply(store, &Approach::Create, &desired, cx).await
+            let tag = tag_of(cx.request_id);
+            apply(store, &Approach::Create, &desired, &tag, cx).await
         }
         Request::Update {
             resource_type,
@@ -101,7 +102,13 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             let desired = desired_state(resource_type, properties, cx.settings)?;
             let approach = plan::approach_update(physical_id, &desired)?;
             diagnose(&desired, cx.stack_id)?;
-            let applied = apply(store, &approach, &desired, cx).await?;
+            // A statement resource keeps its tag while it stays; a new one takes this
+            // request's.
+            let tag = match (&approach, PhysicalId::parse(physical_id)) {
+                (Approach::UpdateInPlace, PhysicalId::Statements { tag, .. }) => tag,
+                _ => tag_of(cx.request_id),
+            };
+            let applied = apply(store, &approach, &desired, &tag, cx).await?;
             Ok(match approach {
                 // The id does not change while the target (and the Sids) stay.
                 Approach::UpdateInPlace => Applied {
@@ -163,11 +170,13 @@ fn tag_of(request_id: &str) -> String {
     if tag.is_empty() { "r".into() } else { tag }
 }
 
-/// Reads, plans and writes a Create or Update, under the target's lease.
+/// Reads, plans and writes a Create or Update, under the target's lease. `tag` is the
+/// statement resource's (unused for whole policies).
 async fn apply<S: PolicyStore, L: LockStore>(
     store: &S,
     approach: &Approach,
     desired: &Desired,
+    tag: &str,
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
     let statements = matches!(desired.content, Content::Statements(_));
@@ -176,11 +185,10 @@ async fn apply<S: PolicyStore, L: LockStore>(
         // every registry id has), or the statements would land under a Create that
         // answers FAILED.
         let any_account = "0".repeat(12);
-        let tag = Some(tag_of(cx.request_id));
         answer(desired, any_account, false, false, tag, cx.stack_id)?;
     }
     let lease = take_lease(&desired.target, statements, cx).await?;
-    let result = apply_leased(store, approach, desired, lease.as_ref(), cx).await;
+    let result = apply_leased(store, approach, desired, tag, lease.as_ref(), cx).await;
     let record = match &result {
         Ok((_, record)) => Some(record),
         Err(_) => None,
@@ -193,13 +201,16 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
     store: &S,
     approach: &Approach,
     desired: &Desired,
+    tag: &str,
     lease: Option<&Record>,
     cx: &Context<'_, L>,
 ) -> Result<(Applied, Record), Failure> {
     let target = &desired.target;
-    let live = read_fresh(store, target, lease.and_then(|r| r.digest.as_deref()), cx).await?;
+    let mut record = lease.cloned().unwrap_or_default();
+    let live = read_fresh(store, target, record.digest.as_deref(), cx).await?;
     let live_text = live.as_ref().map(|l| l.text.as_str());
-    let decision = plan::decide(approach, desired, live_text).map_err(|r| refused(target, r))?;
+    let decision = plan::decide(approach, desired, live_text, &record.holders, Some(tag))
+        .map_err(|r| refused(target, r))?;
     let (registry_id, digest) = match &decision.next {
         Next::Keep | Next::Delete => (
             live.as_ref()
@@ -216,13 +227,8 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
             (registry_id, digest_of(Some(text)))
         }
     };
-    let mut record = lease.cloned().unwrap_or_default();
     record.digest = Some(digest);
-    let tag = match approach {
-        Approach::UpdateInPlace => None,
-        Approach::Create | Approach::Replace { .. } => Some(tag_of(cx.request_id)),
-    };
-    if let (Some(tag), Some(statements)) = (&tag, desired.statements()) {
+    if let Some(statements) = desired.statements() {
         record.holders = plan::hold_sids(tag, &statements.sids(), &record.holders);
     }
     let changed = matches!(decision.next, Next::Write(_));
@@ -237,14 +243,14 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
     Ok((applied, record))
 }
 
-/// The answer for what is now in place: the PhysicalResourceId and the `Data`. `tag` is a
-/// new statement resource's (none for an update in place, which keeps its id).
+/// The answer for what is now in place: the PhysicalResourceId and the `Data`. `tag` is the
+/// statement resource's.
 fn answer(
     desired: &Desired,
     registry_id: String,
     adopted: bool,
     changed: bool,
-    tag: Option<String>,
+    tag: &str,
     stack_id: &str,
 ) -> Result<Applied, Failure> {
     let target = &desired.target;
@@ -268,7 +274,7 @@ fn answer(
             let id = PhysicalId::Statements {
                 target: target.clone(),
                 account,
-                tag: tag.unwrap_or_default(),
+                tag: tag.to_owned(),
                 sids,
             };
             (id, data)

@@ -99,10 +99,14 @@ pub enum Refusal {
 }
 
 /// The next document for a Create or Update, given the live policy text.
+/// `holders` is the record of who holds which Sid; `own_tag` the tag of the statement
+/// resource an update in place belongs to.
 pub fn decide(
     approach: &Approach,
     desired: &Desired,
     live: Option<&str>,
+    holders: &Holders,
+    own_tag: Option<&str>,
 ) -> Result<Decision, Refusal> {
     match &desired.content {
         Content::Policy(policy) => decide_whole(approach, policy, desired.adopt, live),
@@ -111,20 +115,52 @@ pub fn decide(
                 None => None,
                 Some(text) => Some(Policy::from_live(text).ok_or(Refusal::LiveNotJson)?),
             };
-            let theirs: &[String] = match approach {
-                Approach::Replace {
-                    predecessor: PhysicalId::Statements { sids, .. },
-                } => sids,
-                _ => &[],
-            };
+            let owner = Owner::of(approach, holders, own_tag);
             merge(
-                approach,
+                &owner,
                 statements.items(),
                 desired.adopt,
-                theirs,
                 live.as_ref().map(Policy::document),
             )
         }
+    }
+}
+
+/// Which Sids a statement resource may rewrite without `Adopt`: its own in an update in
+/// place, or those of the resource it replaces, unless another resource now holds them
+/// (CONTRACT 9, "Who holds a Sid").
+struct Owner<'a> {
+    approach: &'a Approach,
+    holders: &'a Holders,
+    /// The tags that are this resource's: its own, and its predecessor's.
+    tags: [Option<&'a str>; 2],
+}
+
+impl<'a> Owner<'a> {
+    fn of(approach: &'a Approach, holders: &'a Holders, own_tag: Option<&'a str>) -> Self {
+        let predecessor = match approach {
+            Approach::Replace {
+                predecessor: PhysicalId::Statements { tag, .. },
+            } => Some(tag.as_str()),
+            _ => None,
+        };
+        Self {
+            approach,
+            holders,
+            tags: [own_tag, predecessor],
+        }
+    }
+
+    fn holds(&self, sid: &str) -> bool {
+        let named = match self.approach {
+            Approach::UpdateInPlace => true,
+            Approach::Replace {
+                predecessor: PhysicalId::Statements { sids, .. },
+            } => sids.iter().any(|s| s == sid),
+            _ => false,
+        };
+        let held_by = self.holders.get(sid).map(String::as_str);
+        named && held_by.is_none_or(|holder| self.tags.contains(&Some(holder)))
     }
 }
 
@@ -153,13 +189,11 @@ pub fn equivalent(policy: &Policy, live: &str) -> bool {
     Policy::from_live(live).is_some_and(|live| policy.equivalent(&live))
 }
 
-/// Merges a statement resource's statements into the live document. `predecessors` are
-/// Sids of the resource this one replaces: taken without `Adopt`.
+/// Merges a statement resource's statements into the live document.
 fn merge(
-    approach: &Approach,
+    owner: &Owner<'_>,
     ours: &[Value],
     adopt: bool,
-    predecessors: &[String],
     live: Option<&Map<String, Value>>,
 ) -> Result<Decision, Refusal> {
     let mut statements: Vec<Value> = live.map(|d| statements_of(d).to_vec()).unwrap_or_default();
@@ -175,11 +209,10 @@ fn merge(
                 changed = true;
             }
             [only] if statement_equivalent(&statements[*only], statement) => {
-                adopted |= adopt && *approach == Approach::Create;
+                adopted |= adopt && *owner.approach == Approach::Create;
             }
             [first, rest @ ..] => {
-                let ours_already =
-                    *approach == Approach::UpdateInPlace || predecessors.iter().any(|p| p == sid);
+                let ours_already = owner.holds(sid);
                 if !(ours_already || adopt) {
                     differ.push(sid.to_owned());
                     continue;

@@ -673,3 +673,29 @@ async fn sids_too_long_for_a_physical_id_are_refused_before_any_write() {
     assert_eq!(h.store.calls().reads + h.store.calls().writes, 0);
     assert_eq!(h.lock.calls().acquired, 0);
 }
+
+/// A statement taken over by another resource with Adopt is theirs now: the first
+/// resource's update in place does not silently write over it.
+#[tokio::test]
+async fn an_update_in_place_does_not_write_over_a_sid_another_resource_took_over() {
+    let h = Harness::new().await;
+    h.send(h.event("registry-statement-create.json")).await;
+    let mut takeover = h.event("registry-statement-create.json");
+    takeover["RequestId"] = "6e1a3c42-9d5f-4b70-8c8d-3e4f5a6b7c01".into();
+    takeover["LogicalResourceId"] = "OtherStackReplication".into();
+    let mut theirs = statement_of(&takeover);
+    theirs["Principal"] = json!({"AWS": "arn:aws:iam::999988887777:root"});
+    takeover["ResourceProperties"]["Statement"] = theirs.clone();
+    takeover["ResourceProperties"]["Adopt"] = "true".into();
+    let r = h.send(takeover).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+
+    let r = h.send(h.event("registry-statement-update.json")).await;
+    assert_eq!(r["Status"], "FAILED");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(reason.contains("Sid \"ReplicationFromTeamA\""), "{reason}");
+    assert_eq!(
+        h.live(&registry()).expect("policy")["Statement"],
+        json!([theirs])
+    );
+}

@@ -68,18 +68,42 @@ fn a_whole_policy_create_writes_keeps_refuses_or_adopts() {
             adopted,
         })
     };
-    assert_eq!(decide(&Approach::Create, &d, None), write(false));
-    assert_eq!(decide(&Approach::Create, &d, Some(REORDERED)), keep(false));
     assert_eq!(
-        decide(&Approach::Create, &d, Some(OTHER)),
+        decide(&Approach::Create, &d, None, &Holders::new(), None),
+        write(false)
+    );
+    assert_eq!(
+        decide(
+            &Approach::Create,
+            &d,
+            Some(REORDERED),
+            &Holders::new(),
+            None
+        ),
+        keep(false)
+    );
+    assert_eq!(
+        decide(&Approach::Create, &d, Some(OTHER), &Holders::new(), None),
         Err(Refusal::AlreadyHasPolicy)
     );
     assert_eq!(
-        decide(&Approach::Create, &whole(true), Some(OTHER)),
+        decide(
+            &Approach::Create,
+            &whole(true),
+            Some(OTHER),
+            &Holders::new(),
+            None
+        ),
         write(true)
     );
     assert_eq!(
-        decide(&Approach::Create, &whole(true), Some(REORDERED)),
+        decide(
+            &Approach::Create,
+            &whole(true),
+            Some(REORDERED),
+            &Holders::new(),
+            None
+        ),
         keep(true)
     );
 }
@@ -88,18 +112,30 @@ fn a_whole_policy_create_writes_keeps_refuses_or_adopts() {
 fn a_whole_policy_update_writes_unless_equivalent_and_rewrites_a_deleted_policy() {
     let d = whole(false);
     assert_eq!(
-        decide(&Approach::UpdateInPlace, &d, Some(REORDERED)),
+        decide(
+            &Approach::UpdateInPlace,
+            &d,
+            Some(REORDERED),
+            &Holders::new(),
+            None
+        ),
         keep(false)
     );
     assert!(matches!(
-        decide(&Approach::UpdateInPlace, &d, Some(OTHER)),
+        decide(
+            &Approach::UpdateInPlace,
+            &d,
+            Some(OTHER),
+            &Holders::new(),
+            None
+        ),
         Ok(Decision {
             next: Next::Write(_),
             adopted: false
         })
     ));
     assert!(matches!(
-        decide(&Approach::UpdateInPlace, &d, None),
+        decide(&Approach::UpdateInPlace, &d, None, &Holders::new(), None),
         Ok(Decision {
             next: Next::Write(_),
             adopted: false
@@ -107,7 +143,13 @@ fn a_whole_policy_update_writes_unless_equivalent_and_rewrites_a_deleted_policy(
     ));
     // Live text that is not JSON is never equivalent.
     assert!(matches!(
-        decide(&Approach::UpdateInPlace, &d, Some("garbage")),
+        decide(
+            &Approach::UpdateInPlace,
+            &d,
+            Some("garbage"),
+            &Holders::new(),
+            None
+        ),
         Ok(Decision {
             next: Next::Write(_),
             ..
@@ -126,7 +168,7 @@ fn an_update_stays_in_place_on_its_target_and_replaces_onto_another() {
     assert!(matches!(replace, Approach::Replace { .. }));
     // The replacement is a Create: Adopt applies to what is live there.
     assert!(matches!(
-        decide(&replace, &d, Some(OTHER)),
+        decide(&replace, &d, Some(OTHER), &Holders::new(), None),
         Ok(Decision { adopted: true, .. })
     ));
 }
@@ -183,7 +225,13 @@ fn statements_are_added_after_the_others_which_stay_as_they_are() {
         json!({"Sid": "Team2", "Effect": "Allow", "Principal": {"AWS": "444455556666"}, "Action": "ecr:ReplicateImage"}),
         false,
     );
-    let next = written(&decide(&Approach::Create, &d, Some(&live)));
+    let next = written(&decide(
+        &Approach::Create,
+        &d,
+        Some(&live),
+        &Holders::new(),
+        None,
+    ));
     assert_eq!(
         next["Version"], "2008-10-17",
         "an existing policy keeps its Version"
@@ -193,7 +241,7 @@ fn statements_are_added_after_the_others_which_stay_as_they_are() {
     assert_eq!(list[1], grant("Team1", "111122223333"));
     assert_eq!(list[2]["Sid"], "Team2");
     // A new policy starts at 2012-10-17.
-    let fresh = written(&decide(&Approach::Create, &d, None));
+    let fresh = written(&decide(&Approach::Create, &d, None, &Holders::new(), None));
     assert_eq!(fresh["Version"], "2012-10-17");
 }
 
@@ -204,21 +252,32 @@ fn an_equivalent_statement_is_kept_and_a_different_one_needs_adopt() {
         json!({"Action": ["ecr:ReplicateImage", "ecr:CreateRepository"], "Principal": {"AWS": "111122223333"}, "Effect": "Allow", "Sid": "Team1"}),
     ]);
     let d = statements(ours.clone(), false);
-    assert_eq!(decide(&Approach::Create, &d, Some(&live)), keep(false));
+    assert_eq!(
+        decide(&Approach::Create, &d, Some(&live), &Holders::new(), None),
+        keep(false)
+    );
     let other = doc(&[grant("Team1", "999988887777")]);
     assert_eq!(
-        decide(&Approach::Create, &d, Some(&other)),
+        decide(&Approach::Create, &d, Some(&other), &Holders::new(), None),
         Err(Refusal::SidsDiffer(vec!["Team1".into()]))
     );
     let taken = decide(
         &Approach::Create,
         &statements(ours.clone(), true),
         Some(&other),
+        &Holders::new(),
+        None,
     );
     assert!(matches!(taken, Ok(Decision { adopted: true, .. })));
     assert_eq!(written(&taken)["Statement"], json!([ours]));
     // An update in place replaces its own statement without Adopt.
-    let updated = decide(&Approach::UpdateInPlace, &d, Some(&other));
+    let updated = decide(
+        &Approach::UpdateInPlace,
+        &d,
+        Some(&other),
+        &Holders::new(),
+        None,
+    );
     assert!(matches!(updated, Ok(Decision { adopted: false, .. })));
 }
 
@@ -228,7 +287,13 @@ fn a_replacement_takes_its_predecessors_sids_without_adopt() {
         PhysicalId::parse("ecr-policy-statements/t1/Team1/registry-policy:us-west-2:123456789012");
     let other = doc(&[grant("Team1", "999988887777")]);
     let d = statements(grant("Team1", "111122223333"), false);
-    let replaced = decide(&Approach::Replace { predecessor }, &d, Some(&other));
+    let replaced = decide(
+        &Approach::Replace { predecessor },
+        &d,
+        Some(&other),
+        &Holders::new(),
+        None,
+    );
     assert!(
         matches!(replaced, Ok(Decision { adopted: false, .. })),
         "{replaced:?}"
@@ -240,7 +305,7 @@ fn a_merge_over_the_size_limit_says_how_long_it_would_be() {
     let big = |sid: &str| json!({"Sid": sid, "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage", "Condition": {"StringEquals": {"aws:PrincipalTag/x": "y".repeat(6000)}}});
     let live = doc(&[big("Other")]);
     let d = statements(big("Ours"), false);
-    match decide(&Approach::Create, &d, Some(&live)) {
+    match decide(&Approach::Create, &d, Some(&live), &Holders::new(), None) {
         Err(Refusal::TooLong(chars)) => assert!(chars > 12_000, "{chars}"),
         other => panic!("{other:?}"),
     }
@@ -345,13 +410,13 @@ proptest! {
         let live = (!theirs.is_empty()).then(|| doc(&theirs));
         let mine: Vec<Value> = ours.iter().map(|n| grant(&format!("Mine{n}"), &format!("{:012}", 200_000_000_000u64 + u64::from(*n)))).collect();
         let d = statements(Value::Array(mine.clone()), false);
-        let merged = match decide(&Approach::Create, &d, live.as_deref()) {
+        let merged = match decide(&Approach::Create, &d, live.as_deref(), &Holders::new(), None) {
             Ok(Decision { next: Next::Write(text), .. }) => text,
             other => panic!("{other:?}"),
         };
         let ecr_text = as_ecr_returns(&merged);
-        prop_assert_eq!(decide(&Approach::Create, &d, Some(&ecr_text)), keep(false));
-        prop_assert_eq!(decide(&Approach::UpdateInPlace, &d, Some(&ecr_text)), keep(false));
+        prop_assert_eq!(decide(&Approach::Create, &d, Some(&ecr_text), &Holders::new(), None), keep(false));
+        prop_assert_eq!(decide(&Approach::UpdateInPlace, &d, Some(&ecr_text), &Holders::new(), None), keep(false));
         let sids = d.statements().expect("statements").sids();
         let holders = hold_sids("t1", &sids, &Holders::new());
         match after_delete(Some(&ecr_text), "t1", &sids, &holders) {
@@ -369,4 +434,61 @@ proptest! {
         }
         prop_assert!(release_sids("t1", &sids, &holders).is_empty());
     }
+}
+
+#[test]
+fn a_sid_another_resource_took_over_is_not_rewritten_without_adopt() {
+    let mine = grant("Team1", "111122223333");
+    let theirs = doc(&[grant("Team1", "999988887777")]);
+    let d = statements(mine.clone(), false);
+    let mut holders = Holders::new();
+    holders.insert("Team1".into(), "t2".into());
+    // An update in place of t1, after t2 took Team1 over with Adopt.
+    assert_eq!(
+        decide(
+            &Approach::UpdateInPlace,
+            &d,
+            Some(&theirs),
+            &holders,
+            Some("t1")
+        ),
+        Err(Refusal::SidsDiffer(vec!["Team1".into()]))
+    );
+    // Still its own: rewritten in place.
+    holders.insert("Team1".into(), "t1".into());
+    assert!(matches!(
+        decide(
+            &Approach::UpdateInPlace,
+            &d,
+            Some(&theirs),
+            &holders,
+            Some("t1")
+        ),
+        Ok(Decision {
+            next: Next::Write(_),
+            adopted: false
+        })
+    ));
+    // A replacement takes its predecessor's Sid only while the predecessor holds it.
+    let predecessor =
+        PhysicalId::parse("ecr-policy-statements/t1/Team1/registry-policy:us-west-2:123456789012");
+    let replace = Approach::Replace { predecessor };
+    assert!(decide(&replace, &d, Some(&theirs), &holders, Some("t3")).is_ok());
+    holders.insert("Team1".into(), "t2".into());
+    assert_eq!(
+        decide(&replace, &d, Some(&theirs), &holders, Some("t3")),
+        Err(Refusal::SidsDiffer(vec!["Team1".into()]))
+    );
+    // With Adopt it is taken back.
+    let adopting = statements(mine, true);
+    assert!(matches!(
+        decide(
+            &Approach::UpdateInPlace,
+            &adopting,
+            Some(&theirs),
+            &holders,
+            Some("t1")
+        ),
+        Ok(Decision { adopted: true, .. })
+    ));
 }
