@@ -92,7 +92,7 @@ pub enum Failure {
          allows 1024: split the statements over several resources, or shorten their Sids"
     )]
     IdTooLong(usize),
-    #[error("{}", rejected_message(self))]
+    #[error("{}", rejected_message(.error, *.attempts, .waited, .v1_actions, *.iam_possible))]
     PolicyRejected {
         error: EcrError,
         attempts: u32,
@@ -137,23 +137,19 @@ pub enum Undo {
     Unknown(String),
 }
 
-fn rejected_message(failure: &Failure) -> String {
-    let Failure::PolicyRejected {
-        error,
-        attempts,
-        waited,
-        v1_actions,
-        iam_possible,
-    } = failure
-    else {
-        return String::new();
-    };
-    let mut message = if *iam_possible {
+fn rejected_message(
+    error: &EcrError,
+    attempts: u32,
+    waited: &Duration,
+    v1_actions: &[String],
+    iam_possible: bool,
+) -> String {
+    let mut message = if iam_possible {
         format!(
             "{error} (tried {attempts} time{} over {} s). If the policy names IAM users, roles \
              or accounts that were just created, IAM may not have propagated them yet: check \
              that every principal exists, or raise IAM_PROPAGATION_TIMEOUT_SECONDS.",
-            if *attempts == 1 { "" } else { "s" },
+            if attempts == 1 { "" } else { "s" },
             waited.as_secs()
         )
     } else {

@@ -21,7 +21,7 @@ pub struct LockCalls {
 
 #[derive(Default)]
 pub struct MemoryLock {
-    items: Mutex<HashMap<String, (Item, LockCalls)>>,
+    items: Mutex<HashMap<String, Item>>,
     calls: Mutex<LockCalls>,
 }
 
@@ -30,7 +30,7 @@ impl MemoryLock {
         Self::default()
     }
 
-    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Item, LockCalls)>> {
+    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, Item>> {
         self.items
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -54,21 +54,18 @@ impl MemoryLock {
     pub fn record(&self, key: &str) -> Record {
         self.items()
             .get(key)
-            .map(|(item, _)| item.record.clone())
+            .map(|item| item.record.clone())
             .unwrap_or_default()
     }
 
     /// Who holds the lease on `key`, and until when, if anyone.
     pub fn lease(&self, key: &str) -> Option<(String, u64)> {
-        self.items()
-            .get(key)
-            .and_then(|(item, _)| item.lease.clone())
+        self.items().get(key).and_then(|item| item.lease.clone())
     }
 
     /// Takes the lease as a crashed invocation would have: held until `until_ms`.
     pub fn hold(&self, key: &str, owner: &str, until_ms: u64) {
-        self.items().entry(key.to_owned()).or_default().0.lease =
-            Some((owner.to_owned(), until_ms));
+        self.items().entry(key.to_owned()).or_default().lease = Some((owner.to_owned(), until_ms));
     }
 }
 
@@ -81,7 +78,7 @@ impl LockStore for MemoryLock {
         until_ms: u64,
     ) -> Result<Record, LockError> {
         let mut items = self.items();
-        let (item, _) = items.entry(key.to_owned()).or_default();
+        let item = items.entry(key.to_owned()).or_default();
         if item
             .lease
             .as_ref()
@@ -105,7 +102,7 @@ impl LockStore for MemoryLock {
         record: Option<&Record>,
     ) -> Result<(), LockError> {
         let mut items = self.items();
-        let (item, _) = items.entry(key.to_owned()).or_default();
+        let item = items.entry(key.to_owned()).or_default();
         if item
             .lease
             .as_ref()
