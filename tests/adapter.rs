@@ -1,6 +1,8 @@
 //! The real ECR adapter against canned HTTP answers (aws-smithy-mocks): proves that each
 //! error ECR sends is mapped to what the lifecycle expects.
 
+mod support;
+
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::operation::get_account_setting::GetAccountSettingOutput;
 use aws_sdk_ecr::operation::get_registry_policy::GetRegistryPolicyOutput;
@@ -9,7 +11,7 @@ use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use ecr_policy_provider::ecr::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore, SdkEcr};
-use ecr_policy_provider::identity::Target;
+use support::{registry, repo};
 
 fn error(status: u16, code: &str, message: &str) -> HttpResponse {
     let body = format!(r#"{{"__type":"{code}","message":"{message}"}}"#);
@@ -26,19 +28,6 @@ fn error(status: u16, code: &str, message: &str) -> HttpResponse {
 fn adapter(rules: &[&Rule]) -> SdkEcr {
     let client: Client = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, rules);
     SdkEcr::new(move |_region| client.clone())
-}
-
-fn registry() -> Target {
-    Target::Registry {
-        region: "us-east-1".into(),
-    }
-}
-
-fn repo() -> Target {
-    Target::Repository {
-        region: "us-east-1".into(),
-        name: "app".into(),
-    }
 }
 
 #[tokio::test]
@@ -84,7 +73,7 @@ async fn repository_policy_not_found_and_repository_not_found_are_told_apart() {
         .match_requests(|r| r.repository_name() == Some("app"))
         .then_http_response(|| error(400, "RepositoryPolicyNotFoundException", "no policy"));
     let ecr = adapter(&[&no_policy]);
-    assert_eq!(ecr.get(&repo()).await, Ok(None));
+    assert_eq!(ecr.get(&repo("app")).await, Ok(None));
 
     let no_repo = mock!(Client::get_repository_policy).then_http_response(|| {
         error(
@@ -94,7 +83,7 @@ async fn repository_policy_not_found_and_repository_not_found_are_told_apart() {
         )
     });
     let ecr = adapter(&[&no_repo]);
-    let err = ecr.get(&repo()).await.expect_err("no repository");
+    let err = ecr.get(&repo("app")).await.expect_err("no repository");
     assert_eq!(
         err,
         EcrError::RepositoryNotFound {
@@ -112,7 +101,7 @@ async fn deleting_from_a_deleted_repository_is_gone_and_pins_the_registry() {
         .then_http_response(|| error(400, "RepositoryNotFoundException", "gone"));
     let ecr = adapter(&[&delete]);
     assert_eq!(
-        ecr.delete(&repo(), Some("123456789012")).await,
+        ecr.delete(&repo("app"), Some("123456789012")).await,
         Ok(Deleted::AlreadyGone)
     );
 }
@@ -127,7 +116,10 @@ async fn invalid_parameter_on_a_write_is_a_rejected_policy_that_may_be_iam_propa
         )
     });
     let ecr = adapter(&[&set]);
-    let err = ecr.put(&repo(), "{}", false).await.expect_err("rejected");
+    let err = ecr
+        .put(&repo("app"), "{}", false)
+        .await
+        .expect_err("rejected");
     assert!(matches!(err, EcrError::InvalidPolicy { .. }), "{err:?}");
     assert!(err.may_be_iam_propagation());
     assert!(
@@ -201,7 +193,7 @@ async fn a_5xx_then_success_is_retried_by_the_sdk() {
         .build();
     let ecr = adapter(&[&set]);
     assert_eq!(
-        ecr.put(&repo(), "{}", true).await,
+        ecr.put(&repo("app"), "{}", true).await,
         Ok("123456789012".into())
     );
     assert_eq!(set.num_calls(), 2);

@@ -11,24 +11,11 @@ use ecr_policy_provider::identity::Target;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{LOG_STREAM, Recorder, deadline_in, event, provider};
+use support::{LOG_STREAM, Recorder, deadline_in, event, provider, registry, repo};
 
 const REPO_ID: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
 const REGISTRY_ID: &str = "registry-policy:us-east-1:123456789012";
 const OTHER_POLICY: &str = r#"{"Version":"2008-10-17","Statement":[{"Sid":"Legacy","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#;
-
-fn repo(name: &str) -> Target {
-    Target::Repository {
-        region: "us-east-1".into(),
-        name: name.into(),
-    }
-}
-
-fn registry() -> Target {
-    Target::Registry {
-        region: "us-east-1".into(),
-    }
-}
 
 struct Harness {
     store: Arc<MemoryEcr>,

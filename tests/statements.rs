@@ -13,7 +13,7 @@ use ecr_policy_provider::response::Status;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{Recorder, deadline_in, event, provider, provider_with_lock};
+use support::{Recorder, deadline_in, event, provider, provider_with_lock, registry, repo};
 
 const REGISTRY_STATEMENTS_ID: &str = "ecr-policy-statements/4c9e1a20-7b3d-4f5e-8a6b-1c2d3e4f5a01/ReplicationFromTeamA/registry-policy:us-east-1:123456789012";
 
@@ -24,19 +24,6 @@ fn console() -> Value {
 
 fn lambda_grant() -> Value {
     json!({"Sid": "LambdaECRImageRetrievalPolicy", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Condition": {"StringLike": {"aws:sourceArn": "arn:aws:lambda:us-east-1:123456789012:function:*"}}})
-}
-
-fn registry() -> Target {
-    Target::Registry {
-        region: "us-east-1".into(),
-    }
-}
-
-fn repo() -> Target {
-    Target::Repository {
-        region: "us-east-1".into(),
-        name: "app".into(),
-    }
 }
 
 struct Harness {
@@ -181,10 +168,13 @@ async fn the_last_statement_out_deletes_the_policy_and_a_new_policy_starts_at_20
         r["Data"]["RepositoryArn"],
         "arn:aws:ecr:us-east-1:123456789012:repository/app"
     );
-    assert_eq!(h.live(&repo()).expect("policy")["Version"], "2012-10-17");
+    assert_eq!(
+        h.live(&repo("app")).expect("policy")["Version"],
+        "2012-10-17"
+    );
     let r = h.send(h.event("repository-statement-delete.json")).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
-    assert_eq!(h.live(&repo()), None);
+    assert_eq!(h.live(&repo("app")), None);
     // Again: Sids and policy already gone.
     let writes = h.store.calls().writes + h.store.calls().deletes;
     let r = h.send(h.event("repository-statement-delete.json")).await;
@@ -199,20 +189,20 @@ async fn the_last_statement_out_deletes_the_policy_and_a_new_policy_starts_at_20
 #[tokio::test]
 async fn lambdas_grant_survives_every_step_on_a_repository() {
     let h = Harness::new().await;
-    h.seed(&repo(), &[lambda_grant()]);
+    h.seed(&repo("app"), &[lambda_grant()]);
     for name in [
         "repository-statement-create.json",
         "repository-statement-update.json",
     ] {
         let r = h.send(h.event(name)).await;
         assert_eq!(r["Status"], "SUCCESS", "{name}: {r}");
-        let live = h.live(&repo()).expect("policy");
+        let live = h.live(&repo("app")).expect("policy");
         assert_eq!(live["Statement"][0], lambda_grant(), "{name}");
     }
     let r = h.send(h.event("repository-statement-delete.json")).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(
-        h.live(&repo()).expect("policy")["Statement"],
+        h.live(&repo("app")).expect("policy")["Statement"],
         json!([lambda_grant()])
     );
 }

@@ -232,3 +232,18 @@ pub fn provider_with_lock(
 ) -> Provider<Arc<MemoryEcr>, Arc<ecr_policy_provider::lock::memory::MemoryLock>> {
     provider(store, recorder).with_lock(Some(lock))
 }
+
+/// The registry policy of the test account in us-east-1.
+pub fn registry() -> ecr_policy_provider::identity::Target {
+    ecr_policy_provider::identity::Target::Registry {
+        region: "us-east-1".into(),
+    }
+}
+
+/// The policy of repository `name` in us-east-1.
+pub fn repo(name: &str) -> ecr_policy_provider::identity::Target {
+    ecr_policy_provider::identity::Target::Repository {
+        region: "us-east-1".into(),
+        name: name.into(),
+    }
+}
