@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 
 import pytest
 
@@ -24,15 +23,8 @@ DOOMED_SECONDS = 2.0
 
 
 @pytest.fixture
-def provider(cloud, request, show_log):
-    cloud.prepare(repositories=("app",))
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
-    function = cloud.start_emulator(name, IAM_PROPAGATION_TIMEOUT_SECONDS=IAM_TIMEOUT)
-    show_log(function.log)
-    try:
-        yield function
-    finally:
-        function.stop()
+def provider(start):
+    return start(IAM_PROPAGATION_TIMEOUT_SECONDS=IAM_TIMEOUT)
 
 
 def with_statement(event: dict, **changes) -> dict:
