@@ -245,7 +245,8 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
             match written {
                 Ok(registry_id) => registry_id,
                 Err(failure) => {
-                    if !may_have_landed(&failure) {
+                    // A write abandoned in flight may land yet, whatever a read said.
+                    if !may_have_landed(&failure) && !cx.held.write_in_flight() {
                         lease::put_back(lease, cx).await;
                     }
                     return Err(failure);
