@@ -565,7 +565,7 @@ async fn a_format_1_record_keeps_working_and_is_rewritten_on_the_next_change() {
     update["ResourceProperties"]["Statement"] = json!([changed.clone()]);
     let r = h.send(update).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
-    assert_eq!(h.statements(&registry()), [changed.clone()]);
+    assert_eq!(h.statements(&registry()), std::slice::from_ref(&changed));
     let record = h.record(&registry());
     assert_eq!(
         record.statements["A"].statement.as_deref(),
