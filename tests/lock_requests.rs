@@ -1,0 +1,266 @@
+//! The DynamoDB lock adapter against canned answers (aws-smithy-mocks): the exact
+//! `UpdateItem` requests it sends to take a lease, store the record and give the lease back
+//! (CONTRACT 11), and how it reads an item back. moto serves these expressions too, but its
+//! conditional writes are not atomic, so the expressions themselves are pinned here.
+
+mod support;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemInput, UpdateItemOutput};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
+use aws_smithy_types::body::SdkBody;
+use ecr_policy_provider::lock::dynamo::{DynamoLock, record_of};
+use ecr_policy_provider::lock::{
+    Held, Holder, LockError, LockStore, Owned, Prior, Record, Removed,
+};
+use std::collections::HashMap;
+
+const TABLE: &str = "locks";
+const KEY: &str = "registry/us-east-1";
+const OWNER: &str = "8f1d2c3b-4a5e/lambda-request-1";
+
+fn lock(rules: &[&Rule]) -> DynamoLock {
+    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules);
+    DynamoLock::from_client(TABLE.into(), client)
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn value<'a>(req: &'a UpdateItemInput, name: &str) -> Option<&'a AttributeValue> {
+    req.expression_attribute_values()
+        .and_then(|values| values.get(name))
+}
+
+fn keyed(req: &UpdateItemInput) -> bool {
+    req.table_name() == Some(TABLE) && req.key().and_then(|k| k.get("target")) == Some(&s(KEY))
+}
+
+fn record() -> Record {
+    let holder = Holder {
+        tag: "8f1d2c3b-4a5e".into(),
+        stack: "arn:aws:cloudformation:us-east-1:123456789012:stack/platform/5b3c".into(),
+        logical: "GrantA".into(),
+    };
+    let mut record = Record::default();
+    record.statements.insert(
+        "A".into(),
+        Held {
+            holder: holder.clone(),
+            statement: Some(r#"{"Sid":"A","Effect":"Allow"}"#.into()),
+            prior: Some(Prior {
+                holder: None,
+                text: r#"{"Sid":"A","Effect":"Deny"}"#.into(),
+            }),
+        },
+    );
+    record.owner = Some(Owned {
+        holder,
+        policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        prior: None,
+    });
+    record.removed.insert(
+        "Old".into(),
+        Removed {
+            statement: r#"{"Sid":"Old"}"#.into(),
+            at_ms: 1_796_000_000_000,
+        },
+    );
+    record
+}
+
+#[tokio::test]
+async fn taking_the_lease_accepts_its_own_and_clears_the_expiry() {
+    let acquire = mock!(Client::update_item)
+        .match_requests(|req| {
+            keyed(req)
+                && req.update_expression()
+                    == Some("SET lease_owner = :owner, lease_until = :until REMOVE expires_at")
+                && req.condition_expression()
+                    == Some(
+                        "attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner",
+                    )
+                && value(req, ":owner") == Some(&s(OWNER))
+                && value(req, ":until") == Some(&n(2_000))
+                && value(req, ":now") == Some(&n(1_000))
+                && req.return_values() == Some(&ReturnValue::AllNew)
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let lock = lock(&[&acquire]);
+    assert_eq!(
+        lock.acquire(KEY, OWNER, 1_000, 2_000).await,
+        Ok(Record::default())
+    );
+    assert_eq!(acquire.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_lease_someone_else_holds_is_busy() {
+    let busy = mock!(Client::update_item).then_http_response(|| {
+        HttpResponse::new(
+            StatusCode::try_from(400).expect("status"),
+            SdkBody::from(
+                r#"{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"The conditional request failed"}"#,
+            ),
+        )
+    });
+    let lock = lock(&[&busy]);
+    assert_eq!(
+        lock.acquire(KEY, OWNER, 1_000, 2_000).await,
+        Err(LockError::Busy)
+    );
+}
+
+#[tokio::test]
+async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
+    let expected = record();
+    let store = mock!(Client::update_item)
+        .match_requests(|req| {
+            let names = req
+                .expression_attribute_names()
+                .cloned()
+                .unwrap_or_default();
+            let statements = value(req, ":statements").and_then(|v| v.as_m().ok());
+            let a = statements
+                .and_then(|m| m.get("A"))
+                .and_then(|v| v.as_m().ok());
+            let whole = value(req, ":whole").and_then(|v| v.as_m().ok());
+            let removed = value(req, ":removed")
+                .and_then(|v| v.as_m().ok())
+                .and_then(|m| m.get("Old"))
+                .and_then(|v| v.as_m().ok());
+            keyed(req)
+                && req.update_expression()
+                    == Some(
+                        "SET #format = :format, #statements = :statements, #removed = :removed, \
+                         #owner = :whole REMOVE #holders, #digest",
+                    )
+                && req.condition_expression() == Some("lease_owner = :owner")
+                && names
+                    == HashMap::from(
+                        [
+                            ("#format", "format"),
+                            ("#statements", "statements"),
+                            ("#removed", "removed"),
+                            ("#owner", "owner"),
+                            ("#holders", "holders"),
+                            ("#digest", "digest"),
+                        ]
+                        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+                    )
+                && value(req, ":owner") == Some(&s(OWNER))
+                && value(req, ":format") == Some(&n(2))
+                && a.and_then(|a| a.get("holder")) == Some(&s("8f1d2c3b-4a5e"))
+                && a.and_then(|a| a.get("logical")) == Some(&s("GrantA"))
+                && a.and_then(|a| a.get("statement")) == Some(&s(r#"{"Sid":"A","Effect":"Allow"}"#))
+                && a.and_then(|a| a.get("prior"))
+                    == Some(&AttributeValue::M(HashMap::from([(
+                        "text".to_owned(),
+                        s(r#"{"Sid":"A","Effect":"Deny"}"#),
+                    )])))
+                && whole.and_then(|w| w.get("policy"))
+                    == Some(&s(r#"{"Version":"2012-10-17","Statement":[]}"#))
+                && removed.and_then(|r| r.get("at")) == Some(&n(1_796_000_000_000))
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let lock = lock(&[&store]);
+    assert_eq!(lock.store(KEY, OWNER, &expected).await, Ok(()));
+    assert_eq!(store.num_calls(), 1);
+    // With no whole-policy owner, the owner attribute is removed.
+    let unowned = mock!(Client::update_item)
+        .match_requests(|req| {
+            req.update_expression()
+                == Some(
+                    "SET #format = :format, #statements = :statements, #removed = :removed \
+                     REMOVE #holders, #digest, #owner",
+                )
+                && value(req, ":whole").is_none()
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let lock = self::lock(&[&unowned]);
+    let without_owner = Record {
+        owner: None,
+        ..expected
+    };
+    assert_eq!(lock.store(KEY, OWNER, &without_owner).await, Ok(()));
+    assert_eq!(unowned.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn giving_the_lease_back_sets_an_expiry_only_on_an_idle_item() {
+    let release = mock!(Client::update_item)
+        .match_requests(|req| {
+            keyed(req)
+                && req.update_expression() == Some("REMOVE lease_owner, lease_until")
+                && req.condition_expression() == Some("lease_owner = :owner")
+                && value(req, ":owner") == Some(&s(OWNER))
+                && value(req, ":expires").is_none()
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let idle = mock!(Client::update_item)
+        .match_requests(|req| {
+            req.update_expression()
+                == Some("SET expires_at = :expires REMOVE lease_owner, lease_until")
+                && req.condition_expression() == Some("lease_owner = :owner")
+                && value(req, ":expires")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|at| at > 1_796_000_000)
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let lock = lock(&[&release, &idle]);
+    assert_eq!(lock.release(KEY, OWNER, false).await, Ok(()));
+    assert_eq!(lock.release(KEY, OWNER, true).await, Ok(()));
+    assert_eq!((release.num_calls(), idle.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_stored_record_reads_back_as_it_was_and_a_format_1_item_still_reads() {
+    let expected = record();
+    // What store sends becomes the item acquire answers with.
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
+    let seen = sent.clone();
+    let capture = mock!(Client::update_item)
+        .match_requests(move |req| {
+            let values = req
+                .expression_attribute_values()
+                .cloned()
+                .unwrap_or_default();
+            let mut item = HashMap::new();
+            for (attr, value) in [
+                ("statements", ":statements"),
+                ("owner", ":whole"),
+                ("removed", ":removed"),
+            ] {
+                if let Some(v) = values.get(value) {
+                    item.insert(attr.to_owned(), v.clone());
+                }
+            }
+            *seen.lock().expect("lock") = item;
+            true
+        })
+        .then_output(|| UpdateItemOutput::builder().build());
+    let lock = lock(&[&capture]);
+    lock.store(KEY, OWNER, &expected).await.expect("stored");
+    let item = sent.lock().expect("lock").clone();
+    assert_eq!(record_of(Some(&item)), expected);
+    // Format 1: a digest and holders (Sid to tag).
+    let legacy = HashMap::from([
+        ("digest".to_owned(), s("abc")),
+        (
+            "holders".to_owned(),
+            AttributeValue::M(HashMap::from([("A".to_owned(), s("t1"))])),
+        ),
+    ]);
+    let read = record_of(Some(&legacy));
+    assert_eq!(read.holder_of("A"), Some("t1"));
+    assert_eq!(read.statements["A"].statement, None);
+    assert_eq!(read.owner, None);
+}
