@@ -20,6 +20,7 @@ use std::collections::HashMap;
 const TABLE: &str = "locks";
 const KEY: &str = "registry/us-east-1";
 const OWNER: &str = "8f1d2c3b-4a5e/lambda-request-1";
+const WHOLE: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"ecr:BatchGetImage"}]}"#;
 
 fn lock(rules: &[&Rule]) -> DynamoLock {
     let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules);
@@ -63,7 +64,7 @@ fn record() -> Record {
     );
     record.owner = Some(Owned {
         holder,
-        policy: r#"{"Version":"2012-10-17","Statement":[]}"#.into(),
+        policy: WHOLE.into(),
         prior: None,
     });
     record.removed.insert(
@@ -165,8 +166,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                         "text".to_owned(),
                         s(r#"{"Sid":"A","Effect":"Deny"}"#),
                     )])))
-                && whole.and_then(|w| w.get("policy"))
-                    == Some(&s(r#"{"Version":"2012-10-17","Statement":[]}"#))
+                && whole.and_then(|w| w.get("policy")) == Some(&s(WHOLE))
                 && removed.and_then(|r| r.get("at")) == Some(&n(1_796_000_000_000))
         })
         .then_output(|| UpdateItemOutput::builder().build());
