@@ -85,14 +85,28 @@ def lock_key(target: str, region: str) -> str:
     return INTERFACE.lock_key["repository"].format(region=region, name=target)
 
 
+# CONTRACT 11's record (the item's format 2): each held Sid under RECORD_STATEMENTS, with its
+# holder's tag under RECORD_HOLDER; a whole policy's owner under RECORD_OWNER. Until
+# interface.json names them, these are the names the design gives them; an item of the first
+# format keeps its ``holders`` (Sid to tag) instead.
+RECORD_STATEMENTS = "statements"
+RECORD_HOLDER = "holder"
+RECORD_OWNER = "owner"
+
+
 def lock_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     """A lock item (its values plain) by what it means: ``lease_owner``, ``lease_until_ms``,
-    ``digest``, ``holders`` (Sid to tag); an absent attribute is None (no holders: {})."""
+    ``digest``, ``holders`` (Sid to tag, from either format), ``owner`` (a whole policy's, as
+    stored); an absent attribute is None (no holders: {})."""
     if item is None:
         return None
     names = INTERFACE.lock_attributes
     found = {meaning: item.get(name) for meaning, name in names.items()}
-    found["holders"] = found["holders"] or {}
+    held = item.get(RECORD_STATEMENTS) or {}
+    found["holders"] = found.get("holders") or {
+        sid: entry.get(RECORD_HOLDER) for sid, entry in held.items()
+    }
+    found["owner"] = item.get(RECORD_OWNER)
     return found
 
 
