@@ -102,9 +102,10 @@ def lock_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     names = INTERFACE.lock_attributes
     found = {meaning: item.get(name) for meaning, name in names.items()}
-    held = item.get(RECORD_STATEMENTS) or {}
-    found["holders"] = found.get("holders") or {
-        sid: entry.get(RECORD_HOLDER) for sid, entry in held.items()
+    held = found.get("holders") or item.get(RECORD_STATEMENTS) or {}
+    found["holders"] = {
+        sid: entry.get(RECORD_HOLDER) if isinstance(entry, dict) else entry
+        for sid, entry in held.items()
     }
     found["owner"] = item.get(RECORD_OWNER)
     return found
