@@ -4,7 +4,7 @@
 use crate::diagnosis::{Defects, V1_REGISTRY_ACTIONS};
 use crate::ecr::EcrError;
 use crate::event::{PropertyError, RequestError};
-use crate::lock::{LockError, TABLE_VARIABLE};
+use crate::lock::{Holder, LockError, TABLE_VARIABLE};
 use crate::policy::MAX_POLICY_CHARS;
 use std::time::Duration;
 
@@ -37,6 +37,31 @@ pub enum Failure {
          over (it is then replaced, and deleted with the stack), or remove it first"
     )]
     AlreadyHasPolicy { target: String },
+    /// Another resource owns the whole policy (CONTRACT 11).
+    #[error(
+        "{target} already has a policy {}, managed by {}; set Adopt: true to take it over \
+         (the other resource's Delete then leaves it in place), or remove it from that stack \
+         first",
+        if *.differs { "that differs from PolicyText" } else { "equivalent to PolicyText" },
+        describe(.holder)
+    )]
+    OwnedBy {
+        target: String,
+        holder: Holder,
+        differs: bool,
+    },
+    /// Other resources hold these Sids (CONTRACT 11).
+    #[error(
+        "{target} already has statements with Sid {} that other resources hold: {}; set \
+         Adopt: true to take them over (the other resource's Delete then leaves them in \
+         place), or give this resource's statements other Sids",
+        crate::text::quote_all(&.held.iter().map(|(sid, _)| sid.clone()).collect::<Vec<_>>()),
+        held_by(.held)
+    )]
+    HeldBy {
+        target: String,
+        held: Vec<(String, Holder)>,
+    },
     #[error(
         "PhysicalResourceId {} was not issued by this provider, so it cannot be updated; \
          replace the resource (give it a new logical id) to let this provider manage it",
@@ -169,4 +194,33 @@ fn rejected_message(
         ));
     }
     message
+}
+
+/// A holder in the user's words: its logical id and stack name.
+fn describe(holder: &Holder) -> String {
+    if holder.logical.is_empty() {
+        format!(
+            "another statement resource (created by request {})",
+            crate::text::quote(&holder.tag)
+        )
+    } else {
+        format!(
+            "{} of stack {}",
+            crate::text::quote(&holder.logical),
+            crate::text::quote(crate::identity::stack_name(&holder.stack))
+        )
+    }
+}
+
+fn held_by(held: &[(String, Holder)]) -> String {
+    held.iter()
+        .map(|(sid, holder)| {
+            format!(
+                "Sid {} is held by {}",
+                crate::text::quote(sid),
+                describe(holder)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

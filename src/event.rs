@@ -106,8 +106,12 @@ pub enum Request {
         physical_id: String,
         properties: Value,
     },
+    /// The properties name the target of a failed Create's id, which names only its
+    /// request (CONTRACT 11).
     Delete {
         physical_id: String,
+        resource_type: String,
+        properties: Value,
     },
 }
 
@@ -158,6 +162,8 @@ impl Request {
             },
             CloudFormationCustomResourceRequest::Delete(r) => Request::Delete {
                 physical_id: r.physical_resource_id,
+                resource_type: r.resource_type,
+                properties: r.resource_properties,
             },
             other => {
                 return Err(RequestError::Malformed(format!(

@@ -37,7 +37,7 @@ pub fn event_decoding(data: &[u8]) {
             assert_eq!(envelope.request_type.as_deref(), Some("Update"));
             assert_eq!(envelope.physical_resource_id, Some(physical_id));
         }
-        Ok(Request::Delete { physical_id }) => {
+        Ok(Request::Delete { physical_id, .. }) => {
             assert_eq!(envelope.request_type.as_deref(), Some("Delete"));
             assert_eq!(envelope.physical_resource_id, Some(physical_id));
         }

@@ -91,6 +91,17 @@ pub fn account_of_stack(stack_id: &str) -> &str {
     stack_id.split(':').nth(4).unwrap_or_default()
 }
 
+/// The stack's name, from its StackId (`arn:…:stack/<name>/<uuid>`); the id itself when it
+/// has no name in it.
+pub fn stack_name(stack_id: &str) -> &str {
+    stack_id
+        .split(':')
+        .nth(5)
+        .and_then(|resource| resource.split('/').nth(1))
+        .filter(|name| !name.is_empty())
+        .unwrap_or(stack_id)
+}
+
 /// `arn:<partition>:ecr:<region>:<account>:repository/<name>`.
 pub fn repository_arn(partition: &str, region: &str, account: &str, name: &str) -> String {
     format!("arn:{partition}:ecr:{region}:{account}:repository/{name}")
@@ -115,8 +126,8 @@ pub enum PhysicalId {
         tag: String,
         sids: Vec<String>,
     },
-    /// The id of a failed Create.
-    FailedCreate,
+    /// The id of a failed Create, naming its request.
+    FailedCreate { request_id: String },
     /// Not an id this provider issues.
     Foreign,
 }
@@ -124,8 +135,10 @@ pub enum PhysicalId {
 impl PhysicalId {
     /// Reads a PhysicalResourceId back into what it names.
     pub fn parse(id: &str) -> Self {
-        if id.starts_with(FAILED_CREATE_PREFIX) {
-            return PhysicalId::FailedCreate;
+        if let Some(request_id) = id.strip_prefix(FAILED_CREATE_PREFIX) {
+            return PhysicalId::FailedCreate {
+                request_id: request_id.to_owned(),
+            };
         }
         if let Some(rest) = id.strip_prefix(STATEMENTS_PREFIX) {
             return parse_statements(rest).unwrap_or(PhysicalId::Foreign);
@@ -154,7 +167,7 @@ impl PhysicalId {
                     policy_id(target, account, partition)
                 ))
             }
-            PhysicalId::FailedCreate | PhysicalId::Foreign => None,
+            PhysicalId::FailedCreate { .. } | PhysicalId::Foreign => None,
         }
     }
 }
@@ -331,7 +344,9 @@ mod tests {
         }
         assert_eq!(
             PhysicalId::parse(&failed_create_id("5f0c")),
-            PhysicalId::FailedCreate
+            PhysicalId::FailedCreate {
+                request_id: "5f0c".into()
+            }
         );
     }
 

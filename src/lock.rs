@@ -1,9 +1,12 @@
-//! The per-target lock (CONTRACT 9): a lease in a DynamoDB table that serialises the
-//! read-decide-write of one target's policy across concurrent invocations, and the record
-//! kept beside it: a digest of the policy this provider last wrote there (ECR's reads can
-//! lag its writes) and who holds which Sid.
+//! The per-target lock and record (CONTRACT 9 and 11): a lease in a DynamoDB table that
+//! serialises the read-decide-write of one target's policy across concurrent invocations,
+//! and, in the same item, the provider's record of what it manages there: who holds each
+//! Sid and the statement as last written, who owns the whole policy and the policy as last
+//! written, and the statements it removed lately. A merge starts from the record, not from
+//! ECR's read, which can lag.
 
 use crate::identity::Target;
+use std::collections::BTreeMap;
 use std::future::Future;
 
 pub mod dynamo;
@@ -11,12 +14,16 @@ pub mod dynamo;
 #[cfg(feature = "test-util")]
 pub mod memory;
 
-/// Who holds each Sid of a target's policy: the tag of the statement resource that created
-/// it or last took it over (CONTRACT 9).
-pub type Holders = std::collections::BTreeMap<String, String>;
-
 /// The environment variable that names the lock table (`template.yaml` sets it).
 pub const TABLE_VARIABLE: &str = "POLICY_LOCK_TABLE";
+
+/// The record format written today (`format` in the item); items without it are format 1
+/// (a digest and `holders`, Sid to tag), still read.
+pub const RECORD_FORMAT: u32 = 2;
+
+/// How long a statement this provider removed is remembered: a lagging read that still shows
+/// it within this time does not bring it back (ECR's reads lag by seconds, a minute at most).
+pub const REMOVED_KEPT_MS: u64 = 15 * 60 * 1000;
 
 /// The lock item's key for a target: one lock per registry policy or repository policy.
 pub fn key(target: &Target) -> String {
@@ -26,24 +33,97 @@ pub fn key(target: &Target) -> String {
     }
 }
 
-/// What the provider keeps beside a target's lock.
+/// A resource that holds something in the record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Record {
-    /// The digest of the policy this provider last wrote to the target
-    /// ([`crate::policy::Policy::digest`]), or [`NO_POLICY`] after it deleted it.
-    pub digest: Option<String>,
-    /// Who holds each Sid (statement resources).
-    pub holders: Holders,
+pub struct Holder {
+    /// The tag of the request that created the resource (a statement resource's id carries
+    /// it; a failed create's id names its request).
+    pub tag: String,
+    /// The resource's StackId (empty in a format-1 record).
+    pub stack: String,
+    /// The resource's LogicalResourceId (empty in a format-1 record).
+    pub logical: String,
 }
 
-/// The digest recorded after the provider deleted the policy.
-pub const NO_POLICY: &str = "none";
+impl Holder {
+    /// Whether `other` is the same resource: the same stack and logical id, or, when one
+    /// side does not know them (a format-1 record), the same tag.
+    pub fn same_resource(&self, other: &Holder) -> bool {
+        if self.stack.is_empty() || other.stack.is_empty() {
+            self.tag == other.tag
+        } else {
+            self.stack == other.stack && self.logical == other.logical
+        }
+    }
+}
 
-/// A lease taken: who holds it, until when, and the record as it was.
+/// What was in place before a Create took it: put back if that Create failed and its write
+/// landed after the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prior {
+    /// Who held it, if anyone did.
+    pub holder: Option<Holder>,
+    /// The statement (or policy) as it was, compact JSON.
+    pub text: String,
+}
+
+/// A Sid a statement resource holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    pub holder: Holder,
+    /// The statement as last written, compact JSON; `None` in a format-1 record (then the
+    /// live read is all there is).
+    pub statement: Option<String>,
+    /// What a Create of this Sid replaced.
+    pub prior: Option<Prior>,
+}
+
+/// A whole policy a whole-policy resource owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owned {
+    pub holder: Holder,
+    /// The policy as last written, compact JSON.
+    pub policy: String,
+    /// What the owner's Create replaced.
+    pub prior: Option<Prior>,
+}
+
+/// A statement the provider removed, and when (milliseconds since the epoch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub statement: String,
+    pub at_ms: u64,
+}
+
+/// The record of one target (CONTRACT 11).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// Who holds each Sid, and the statement as last written.
+    pub statements: BTreeMap<String, Held>,
+    /// The whole policy's owner, and the policy as last written.
+    pub owner: Option<Owned>,
+    /// Statements removed lately, by Sid.
+    pub removed: BTreeMap<String, Removed>,
+}
+
+impl Record {
+    /// The tag of the resource holding `sid`, if any.
+    pub fn holder_of(&self, sid: &str) -> Option<&str> {
+        self.statements.get(sid).map(|h| h.holder.tag.as_str())
+    }
+
+    /// Whether the record holds anything that must outlive idleness (a held Sid or an owned
+    /// policy): such an item never expires.
+    pub fn holds_anything(&self) -> bool {
+        !self.statements.is_empty() || self.owner.is_some()
+    }
+}
+
+/// A lease taken, and the record as it was when it was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub key: String,
-    /// The request that holds it.
+    /// Who holds it: unique to the invocation.
     pub owner: String,
     pub record: Record,
 }
@@ -76,10 +156,13 @@ pub enum LockError {
     },
 }
 
-/// The lock table: one conditional write to take a lease, one to give it back.
+/// The lock table: conditional writes to take a lease, to store the record under it, and to
+/// give it back.
 pub trait LockStore: Send + Sync {
     /// Takes the lease on `key` for `owner` until `until_ms` (milliseconds since the epoch),
-    /// if no one holds an unexpired one at `now_ms`; returns the record.
+    /// if no one else holds an unexpired one at `now_ms` (a lease `owner` already holds is
+    /// taken again: a retried acquire whose first answer was lost succeeds), and removes any
+    /// pending expiry of the item; returns the record.
     fn acquire(
         &self,
         key: &str,
@@ -88,12 +171,21 @@ pub trait LockStore: Send + Sync {
         until_ms: u64,
     ) -> impl Future<Output = Result<Record, LockError>> + Send;
 
-    /// Gives the lease back, storing `record` when given, if `owner` still holds it.
+    /// Stores `record` if `owner` still holds the lease.
+    fn store(
+        &self,
+        key: &str,
+        owner: &str,
+        record: &Record,
+    ) -> impl Future<Output = Result<(), LockError>> + Send;
+
+    /// Gives the lease back if `owner` still holds it. `idle`: the record holds nothing, so
+    /// the item may expire after a while.
     fn release(
         &self,
         key: &str,
         owner: &str,
-        record: Option<&Record>,
+        idle: bool,
     ) -> impl Future<Output = Result<(), LockError>> + Send;
 }
 
@@ -107,19 +199,27 @@ impl<T: LockStore> LockStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<Record, LockError>> + Send {
         (**self).acquire(key, owner, now_ms, until_ms)
     }
+    fn store(
+        &self,
+        key: &str,
+        owner: &str,
+        record: &Record,
+    ) -> impl Future<Output = Result<(), LockError>> + Send {
+        (**self).store(key, owner, record)
+    }
     fn release(
         &self,
         key: &str,
         owner: &str,
-        record: Option<&Record>,
+        idle: bool,
     ) -> impl Future<Output = Result<(), LockError>> + Send {
-        (**self).release(key, owner, record)
+        (**self).release(key, owner, idle)
     }
 }
 
 /// Times the lock calls made through it, for the logs and the benchmark: from the first
 /// try to take a lease to the last (the pauses between tries while another request holds
-/// it included), plus giving it back.
+/// it included), plus storing the record and giving the lease back.
 pub struct Timed<'a, L> {
     inner: &'a L,
     stats: std::sync::Mutex<TimedStats>,
@@ -130,7 +230,7 @@ struct TimedStats {
     calls: u32,
     first_try: Option<std::time::Instant>,
     last_try_done: Option<std::time::Instant>,
-    releasing: std::time::Duration,
+    after_taking: std::time::Duration,
 }
 
 impl<'a, L: LockStore> Timed<'a, L> {
@@ -147,15 +247,24 @@ impl<'a, L: LockStore> Timed<'a, L> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Calls made, and the time taken by the lock: taking the lease (waiting included) and
-    /// giving it back.
+    /// Calls made, and the time taken by the lock: taking the lease (waiting included),
+    /// storing the record and giving the lease back.
     pub fn stats(&self) -> (u32, std::time::Duration) {
         let stats = *self.stats_mut();
         let taking = match (stats.first_try, stats.last_try_done) {
             (Some(first), Some(last)) => last.saturating_duration_since(first),
             _ => std::time::Duration::ZERO,
         };
-        (stats.calls, taking + stats.releasing)
+        (stats.calls, taking + stats.after_taking)
+    }
+
+    async fn timed<T>(&self, call: impl Future<Output = T>) -> T {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        let mut stats = self.stats_mut();
+        stats.calls += 1;
+        stats.after_taking += started.elapsed();
+        result
     }
 }
 
@@ -176,18 +285,12 @@ impl<L: LockStore> LockStore for Timed<'_, L> {
         result
     }
 
-    async fn release(
-        &self,
-        key: &str,
-        owner: &str,
-        record: Option<&Record>,
-    ) -> Result<(), LockError> {
-        let started = std::time::Instant::now();
-        let result = self.inner.release(key, owner, record).await;
-        let mut stats = self.stats_mut();
-        stats.calls += 1;
-        stats.releasing += started.elapsed();
-        result
+    async fn store(&self, key: &str, owner: &str, record: &Record) -> Result<(), LockError> {
+        self.timed(self.inner.store(key, owner, record)).await
+    }
+
+    async fn release(&self, key: &str, owner: &str, idle: bool) -> Result<(), LockError> {
+        self.timed(self.inner.release(key, owner, idle)).await
     }
 }
 
@@ -201,7 +304,10 @@ impl LockStore for NoLock {
             table: String::new(),
         })
     }
-    async fn release(&self, _: &str, _: &str, _: Option<&Record>) -> Result<(), LockError> {
+    async fn store(&self, _: &str, _: &str, _: &Record) -> Result<(), LockError> {
+        Ok(())
+    }
+    async fn release(&self, _: &str, _: &str, _: bool) -> Result<(), LockError> {
         Ok(())
     }
 }

@@ -28,7 +28,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
             provider
-                .handle_raw(event.payload.get(), event.context.deadline)
+                .handle_raw(
+                    event.payload.get(),
+                    event.context.deadline,
+                    &event.context.request_id,
+                )
                 .await
                 .map(|_| ())
                 .map_err(lambda_runtime::Diagnostic::from)

@@ -1,17 +1,19 @@
-//! The Create/Update/Delete decisions (CONTRACT 4 and 9), as plain functions of the request,
-//! the live policy and the record of who holds which Sid: no I/O here.
-//! [`crate::lifecycle`] carries them out.
+//! The Create/Update/Delete decisions (CONTRACT 4, 9 and 11), as plain functions of the
+//! request, the live policy and the record: no I/O here. [`crate::lifecycle`] carries them
+//! out.
 //!
-//! One planning function serves every resource type: from the live document and what the
-//! resource wants, the next document. A whole-policy resource replaces the document; a
-//! statement resource adds, replaces or removes its Sids and leaves every other statement as
-//! it was (same content, same order).
+//! One planning function serves every resource type: from the record, the live document and
+//! what the resource wants, the next document and the next record. A whole-policy resource
+//! replaces the document; a statement resource adds, replaces or removes its Sids and leaves
+//! every other statement as it was (same content, same order). Held statements come from the
+//! record, never from the live read, which can lag (CONTRACT 11).
 
 use crate::error::Failure;
 use crate::event::{Content, Desired};
-use crate::identity::{PhysicalId, Target};
-use crate::lock::Holders;
+use crate::identity::{MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition};
+use crate::lock::{Held, Holder, Owned, Prior, REMOVED_KEPT_MS, Record, Removed};
 use crate::policy::{NEW_POLICY_VERSION, Policy, PolicyError, sid_of, statement_equivalent};
+use crate::response::Data;
 use serde_json::{Map, Value};
 
 /// How a request treats its target, decided from the event alone, before ECR is read.
@@ -52,7 +54,7 @@ pub fn approach_update(physical_id: &str, desired: &Desired) -> Result<Approach,
         (PhysicalId::Policy { .. } | PhysicalId::Statements { .. }, _) => {
             return Err(Failure::KindChanged(physical_id.to_owned()));
         }
-        (PhysicalId::FailedCreate, _) => {
+        (PhysicalId::FailedCreate { .. }, _) => {
             return Err(Failure::UpdateOfFailedCreate(physical_id.to_owned()));
         }
         (PhysicalId::Foreign, _) => return Err(Failure::ForeignPhysicalId(physical_id.to_owned())),
@@ -77,12 +79,14 @@ pub enum Next {
     Delete,
 }
 
-/// A decision for a Create or Update.
+/// A decision: the next document and the record that goes with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub next: Next,
     /// Whether this request took over what someone else had (CONTRACT 6, `Adopted`).
     pub adopted: bool,
+    /// The record once the decision is carried out; stored before ECR is written.
+    pub record: Record,
 }
 
 /// Why a Create or Update cannot go ahead; nothing is written.
@@ -90,77 +94,96 @@ pub struct Decision {
 pub enum Refusal {
     /// A different whole policy is there and `Adopt` is not set.
     AlreadyHasPolicy,
+    /// Another resource owns the whole policy, and `Adopt` is not set; `differs`: what it
+    /// owns is not what this resource asks for.
+    OwnedBy { holder: Holder, differs: bool },
     /// These Sids are there with other content and `Adopt` is not set.
     SidsDiffer(Vec<String>),
+    /// Other resources hold these Sids, and `Adopt` is not set.
+    HeldBy(Vec<(String, Holder)>),
     /// The merged document would be this many characters long.
     TooLong(usize),
     /// The live policy is not a JSON object, so no statement can be merged into it.
     LiveNotJson,
 }
 
-/// The next document for a Create or Update, given the live policy text.
-/// `holders` is the record of who holds which Sid; `own_tag` the tag of the statement
-/// resource an update in place belongs to.
+/// The resource a request acts for: its tag, stack and logical id.
+pub type Me = Holder;
+
+/// The next document and record for a Create or Update, given the live policy text and the
+/// record. `me` is the resource the request acts for (its tag: the Create's, kept by an
+/// update in place); `now_ms` dates the statements it removes.
 pub fn decide(
     approach: &Approach,
     desired: &Desired,
     live: Option<&str>,
-    holders: &Holders,
-    own_tag: Option<&str>,
+    record: &Record,
+    me: &Me,
+    now_ms: u64,
 ) -> Result<Decision, Refusal> {
     match &desired.content {
-        Content::Policy(policy) => decide_whole(approach, policy, desired.adopt, live),
+        Content::Policy(policy) => decide_whole(approach, policy, desired.adopt, live, record, me),
         Content::Statements(statements) => {
             let live = match live {
                 None => None,
                 Some(text) => Some(Policy::from_live(text).ok_or(Refusal::LiveNotJson)?),
             };
-            let owner = Owner::of(approach, holders, own_tag);
-            merge(
-                &owner,
-                statements.items(),
-                desired.adopt,
-                live.as_ref().map(Policy::document),
-            )
+            let claim = Claim {
+                approach,
+                adopt: desired.adopt,
+                me,
+            };
+            merge(&claim, statements.items(), live.as_ref(), record, now_ms)
         }
     }
 }
 
-/// Which Sids a statement resource may rewrite without `Adopt`: its own in an update in
-/// place, or those of the resource it replaces, unless another resource now holds them
-/// (CONTRACT 9, "Who holds a Sid").
-struct Owner<'a> {
+/// Who may take what: ownership moves only by `Adopt`, except that a duplicate delivery, a
+/// rollback and a replacement's predecessor are this same resource, and a logical id renamed
+/// in its stack takes over equivalent content (CONTRACT 11).
+struct Claim<'a> {
     approach: &'a Approach,
-    holders: &'a Holders,
-    /// The tags that are this resource's: its own, and its predecessor's.
-    tags: [Option<&'a str>; 2],
+    adopt: bool,
+    me: &'a Me,
 }
 
-impl<'a> Owner<'a> {
-    fn of(approach: &'a Approach, holders: &'a Holders, own_tag: Option<&'a str>) -> Self {
-        let predecessor = match approach {
+/// Whether a Create may take what `holder` holds, with content `theirs`, without `Adopt`:
+/// it is this resource (a duplicate delivery, the resource it replaces), or a resource of the
+/// same stack with equivalent content (a logical id renamed in the template).
+enum Verdict {
+    Ours,
+    Renamed,
+    Adopted,
+    Theirs,
+}
+
+impl Claim<'_> {
+    fn judge(&self, holder: &Holder, equivalent: bool) -> Verdict {
+        let predecessor = match self.approach {
             Approach::Replace {
                 predecessor: PhysicalId::Statements { tag, .. },
             } => Some(tag.as_str()),
             _ => None,
         };
-        Self {
-            approach,
-            holders,
-            tags: [own_tag, predecessor],
-        }
-    }
-
-    fn holds(&self, sid: &str) -> bool {
-        let named = match self.approach {
-            Approach::UpdateInPlace => true,
-            Approach::Replace {
-                predecessor: PhysicalId::Statements { sids, .. },
-            } => sids.iter().any(|s| s == sid),
-            _ => false,
+        // A Create is this resource only by its tag (a duplicate delivery); an update also
+        // by its stack and logical id (a rollback, a move back).
+        let same = match self.approach {
+            Approach::Create => false,
+            Approach::Replace { .. } | Approach::UpdateInPlace => holder.same_resource(self.me),
         };
-        let held_by = self.holders.get(sid).map(String::as_str);
-        named && held_by.is_none_or(|holder| self.tags.contains(&Some(holder)))
+        if holder.tag == self.me.tag || predecessor == Some(holder.tag.as_str()) || same {
+            Verdict::Ours
+        } else if self.adopt {
+            Verdict::Adopted
+        } else if self.approach.creates()
+            && equivalent
+            && !holder.stack.is_empty()
+            && holder.stack == self.me.stack
+        {
+            Verdict::Renamed
+        } else {
+            Verdict::Theirs
+        }
     }
 }
 
@@ -169,18 +192,71 @@ fn decide_whole(
     policy: &Policy,
     adopt: bool,
     live: Option<&str>,
+    record: &Record,
+    me: &Me,
 ) -> Result<Decision, Refusal> {
-    let equivalent = live.is_some_and(|text| equivalent(policy, text));
-    let write = Next::Write(policy.compact().to_owned());
-    let decision = |next, adopted| Ok(Decision { next, adopted });
-    match (approach, live) {
-        (Approach::UpdateInPlace, _) if equivalent => decision(Next::Keep, false),
-        (Approach::UpdateInPlace, _) => decision(write, false),
-        (_, None) => decision(write, false),
-        (_, Some(_)) if equivalent => decision(Next::Keep, adopt),
-        (_, Some(_)) if adopt => decision(write, true),
-        (_, Some(_)) => Err(Refusal::AlreadyHasPolicy),
-    }
+    let live_equivalent = live.is_some_and(|text| equivalent(policy, text));
+    let claim = Claim {
+        approach,
+        adopt,
+        me,
+    };
+    let owner = record.owner.as_ref();
+    let verdict = owner.map(|o| claim.judge(&o.holder, equivalent(policy, &o.policy)));
+    let adopted = match (&verdict, live) {
+        (Some(Verdict::Theirs), _) => {
+            let holder = owner.map(|o| o.holder.clone()).unwrap_or_default();
+            let differs = !owner.is_some_and(|o| equivalent(policy, &o.policy));
+            // A former owner's update that asks for what is there changes nothing.
+            return if !approach.creates() && live_equivalent {
+                Ok(Decision {
+                    next: Next::Keep,
+                    adopted: false,
+                    record: record.clone(),
+                })
+            } else {
+                Err(Refusal::OwnedBy { holder, differs })
+            };
+        }
+        (Some(Verdict::Adopted), _) => true,
+        (Some(Verdict::Ours | Verdict::Renamed), _) => false,
+        // Nobody owns it: section 4's rules.
+        (None, _) if !approach.creates() => false,
+        (None, None) => false,
+        (None, Some(_)) if live_equivalent => adopt,
+        (None, Some(_)) if adopt => true,
+        (None, Some(_)) => return Err(Refusal::AlreadyHasPolicy),
+    };
+    // The record's last write counts too: a read that lags can show what was there before.
+    let recorded_equivalent = owner.is_none_or(|o| equivalent(policy, &o.policy));
+    let next = if live_equivalent && recorded_equivalent {
+        Next::Keep
+    } else {
+        Next::Write(policy.compact().to_owned())
+    };
+    let keeps_tag = matches!(verdict, Some(Verdict::Ours));
+    let (tag, prior) = match owner {
+        Some(o) if keeps_tag => (o.holder.tag.clone(), o.prior.clone()),
+        _ if approach.creates() => (
+            me.tag.clone(),
+            live.map(|text| Prior {
+                holder: owner.map(|o| o.holder.clone()),
+                text: text.to_owned(),
+            }),
+        ),
+        _ => (me.tag.clone(), None),
+    };
+    let mut after = record.clone();
+    after.owner = Some(Owned {
+        holder: Holder { tag, ..me.clone() },
+        policy: policy.compact().to_owned(),
+        prior,
+    });
+    Ok(Decision {
+        next,
+        adopted,
+        record: after,
+    })
 }
 
 /// Whether the live text grants what `policy` does; text that is not a JSON object never
@@ -189,107 +265,438 @@ pub fn equivalent(policy: &Policy, live: &str) -> bool {
     Policy::from_live(live).is_some_and(|live| policy.equivalent(&live))
 }
 
-/// Merges a statement resource's statements into the live document.
+fn parse(statement: &str) -> Option<Value> {
+    serde_json::from_str(statement).ok()
+}
+
+fn compact(statement: &Value) -> String {
+    statement.to_string()
+}
+
+/// The statements a merge starts from: the live ones in their order, each held Sid's
+/// statement taken from the record instead, the ones the record holds and the read does not
+/// show added, and the ones this provider removed lately and a lagging read still shows
+/// left out (CONTRACT 11).
+fn from_record(live: Option<&Map<String, Value>>, record: &Record, now_ms: u64) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut placed = std::collections::BTreeSet::new();
+    for statement in live.map(statements_of).unwrap_or_default() {
+        let sid = sid_of(statement);
+        let held = sid.and_then(|sid| record.statements.get(sid));
+        match (sid, held) {
+            (Some(sid), Some(held)) => match held.statement.as_deref().and_then(parse) {
+                Some(recorded) => {
+                    if placed.insert(sid.to_owned()) {
+                        out.push(recorded);
+                    }
+                }
+                // A format-1 record knows the holder, not the statement.
+                None => out.push(statement.clone()),
+            },
+            (Some(sid), None) if removed_lately(record, sid, statement, now_ms) => {}
+            _ => out.push(statement.clone()),
+        }
+    }
+    for (sid, held) in &record.statements {
+        if live.is_some_and(|doc| !positions(statements_of(doc), sid).is_empty()) {
+            continue;
+        }
+        if let Some(recorded) = held.statement.as_deref().and_then(parse) {
+            out.push(recorded);
+        }
+    }
+    out
+}
+
+fn removed_lately(record: &Record, sid: &str, statement: &Value, now_ms: u64) -> bool {
+    record.removed.get(sid).is_some_and(|gone| {
+        now_ms.saturating_sub(gone.at_ms) <= REMOVED_KEPT_MS
+            && parse(&gone.statement).is_some_and(|s| statement_equivalent(&s, statement))
+    })
+}
+
+/// Forgets removed statements old enough that no read can still show them.
+fn forget_old_removals(record: &mut Record, now_ms: u64) {
+    record
+        .removed
+        .retain(|_, gone| now_ms.saturating_sub(gone.at_ms) <= REMOVED_KEPT_MS);
+}
+
+/// Merges a statement resource's statements into the document composed from the record.
 fn merge(
-    owner: &Owner<'_>,
+    claim: &Claim<'_>,
     ours: &[Value],
-    adopt: bool,
-    live: Option<&Map<String, Value>>,
+    live: Option<&Policy>,
+    record: &Record,
+    now_ms: u64,
 ) -> Result<Decision, Refusal> {
-    let mut statements: Vec<Value> = live.map(|d| statements_of(d).to_vec()).unwrap_or_default();
-    let mut changed = false;
+    let live_doc = live.map(Policy::document);
+    let mut statements = from_record(live_doc, record, now_ms);
+    let mut after = record.clone();
     let mut adopted = false;
     let mut differ = Vec::new();
+    let mut held_by = Vec::new();
     for statement in ours {
         let sid = sid_of(statement).unwrap_or_default();
-        let present: Vec<usize> = positions(&statements, sid);
-        match present.as_slice() {
-            [] => {
-                statements.push(statement.clone());
-                changed = true;
+        let present = positions(&statements, sid);
+        let there = present.first().map(|i| statements[*i].clone());
+        let same = present.len() == 1
+            && there
+                .as_ref()
+                .is_some_and(|t| statement_equivalent(t, statement));
+        let held = record.statements.get(sid);
+        let mut prior = None;
+        match held.map(|h| (h, claim.judge(&h.holder, same))) {
+            Some((h, Verdict::Ours)) => prior = h.prior.clone(),
+            Some((h, Verdict::Adopted | Verdict::Renamed)) => {
+                adopted |= claim.adopt;
+                prior = there.as_ref().map(|t| Prior {
+                    holder: Some(h.holder.clone()),
+                    text: compact(t),
+                });
             }
-            [only] if statement_equivalent(&statements[*only], statement) => {
-                adopted |= adopt && *owner.approach == Approach::Create;
+            // A former holder's update that asks for what is there changes nothing.
+            Some((_, Verdict::Theirs)) if !claim.approach.creates() && same => continue,
+            Some((h, Verdict::Theirs)) => {
+                held_by.push((sid.to_owned(), h.holder.clone()));
+                continue;
             }
-            [first, rest @ ..] => {
-                let ours_already = owner.holds(sid);
-                if !(ours_already || adopt) {
+            None => match &there {
+                None => {}
+                Some(t) if same => {
+                    adopted |= claim.adopt && *claim.approach == Approach::Create;
+                    prior = claim.approach.creates().then(|| Prior {
+                        holder: None,
+                        text: compact(t),
+                    });
+                }
+                // An update in place of a Sid the record lost track of: its own.
+                Some(_) if !claim.approach.creates() => {}
+                Some(t) if claim.adopt => {
+                    adopted = true;
+                    prior = Some(Prior {
+                        holder: None,
+                        text: compact(t),
+                    });
+                }
+                Some(_) => {
                     differ.push(sid.to_owned());
                     continue;
                 }
-                adopted |= !ours_already;
+            },
+        }
+        match present.split_first() {
+            None => statements.push(statement.clone()),
+            Some((first, rest)) => {
                 statements[*first] = statement.clone();
                 for index in rest.iter().rev() {
                     statements.remove(*index);
                 }
-                changed = true;
             }
         }
+        after.removed.remove(sid);
+        after.statements.insert(
+            sid.to_owned(),
+            Held {
+                holder: claim.me.clone(),
+                statement: Some(compact(statement)),
+                prior,
+            },
+        );
+    }
+    if !held_by.is_empty() {
+        return Err(Refusal::HeldBy(held_by));
     }
     if !differ.is_empty() {
         return Err(Refusal::SidsDiffer(differ));
     }
-    if !changed {
-        return Ok(Decision {
-            next: Next::Keep,
-            adopted,
-        });
-    }
-    let document = with_statements(live, statements);
+    forget_old_removals(&mut after, now_ms);
+    let document = with_statements(live_doc, statements);
     let policy = Policy::from_document(document).map_err(|e| match e {
         PolicyError::TooLong { chars } => Refusal::TooLong(chars),
         _ => Refusal::LiveNotJson,
     })?;
+    let next = if live.is_some_and(|live| live.equivalent(&policy)) {
+        Next::Keep
+    } else {
+        Next::Write(policy.compact().to_owned())
+    };
     Ok(Decision {
-        next: Next::Write(policy.compact().to_owned()),
+        next,
         adopted,
+        record: after,
     })
 }
 
-/// The next document after a statement resource's Delete: its Sids gone, except those
-/// another resource now holds; no statement left, no policy.
-pub fn after_delete(live: Option<&str>, tag: &str, sids: &[String], holders: &Holders) -> Next {
-    let Some(live) = live.and_then(Policy::from_live) else {
-        return Next::Keep;
-    };
-    let ours = |sid: &str| {
-        sids.iter().any(|s| s == sid) && holders.get(sid).is_none_or(|holder| holder == tag)
-    };
-    let before = live.statements();
-    let kept: Vec<Value> = before
-        .iter()
-        .filter(|s| !sid_of(s).is_some_and(ours))
-        .cloned()
-        .collect();
-    if kept.len() == before.len() {
-        return Next::Keep;
+/// The document that `statements` make of the live one: nothing to change, a write, or,
+/// with no statement left, a delete.
+fn next_document(live: Option<&Policy>, statements: Vec<Value>) -> Next {
+    if statements.is_empty() {
+        return if live.is_some() {
+            Next::Delete
+        } else {
+            Next::Keep
+        };
     }
-    if kept.is_empty() {
-        return Next::Delete;
+    let document = with_statements(live.map(Policy::document), statements);
+    match Policy::from_document(document.clone()) {
+        Ok(policy) if live.is_some_and(|live| live.equivalent(&policy)) => Next::Keep,
+        Ok(policy) => Next::Write(policy.compact().to_owned()),
+        // Never refuse to remove: a document over the limit is ECR's to judge.
+        Err(_) => Next::Write(Value::Object(document).to_string()),
     }
-    let document = with_statements(Some(live.document()), kept);
-    // Fewer statements than a policy ECR holds: never over the limit.
-    Next::Write(Value::Object(document).to_string())
 }
 
-/// The Sids a statement resource's Delete may remove, and the record after it.
-pub fn release_sids(tag: &str, sids: &[String], holders: &Holders) -> Holders {
-    let mut after = holders.clone();
-    for sid in sids {
-        if after.get(sid).is_none_or(|holder| holder == tag) {
-            after.remove(sid);
+/// A statement resource's Delete: its Sids gone, except those another resource now holds;
+/// every held statement from the record; no statement left, no policy.
+pub fn after_delete(
+    live: Option<&str>,
+    record: &Record,
+    tag: &str,
+    sids: &[String],
+    now_ms: u64,
+) -> (Next, Record) {
+    let live = live.and_then(Policy::from_live);
+    let live_doc = live.as_ref().map(Policy::document);
+    let mut after = record.clone();
+    let ours: Vec<&String> = sids
+        .iter()
+        .filter(|sid| record.holder_of(sid).is_none_or(|holder| holder == tag))
+        .collect();
+    for sid in &ours {
+        let recorded = after
+            .statements
+            .remove(sid.as_str())
+            .and_then(|held| held.statement);
+        let shown = live_doc
+            .and_then(|doc| {
+                statements_of(doc)
+                    .iter()
+                    .find(|s| sid_of(s) == Some(sid.as_str()))
+            })
+            .map(compact);
+        if let Some(statement) = recorded.or(shown) {
+            after.removed.insert(
+                (*sid).clone(),
+                Removed {
+                    statement,
+                    at_ms: now_ms,
+                },
+            );
         }
     }
-    after
+    forget_old_removals(&mut after, now_ms);
+    let statements: Vec<Value> = from_record(live_doc, &after, now_ms)
+        .into_iter()
+        .filter(|s| !sid_of(s).is_some_and(|sid| ours.iter().any(|o| o.as_str() == sid)))
+        .collect();
+    (next_document(live.as_ref(), statements), after)
 }
 
-/// The record after a statement resource's Create or Update: its Sids are its own.
-pub fn hold_sids(tag: &str, sids: &[String], holders: &Holders) -> Holders {
-    let mut after = holders.clone();
-    for sid in sids {
-        after.insert(sid.clone(), tag.to_owned());
+/// Whether a whole-policy resource's Delete removes the policy: unless another resource now
+/// owns it (it was taken over with `Adopt`, or by a renamed logical id).
+pub fn deletes_whole(record: &Record, me: &Me) -> bool {
+    record
+        .owner
+        .as_ref()
+        .is_none_or(|owned| owned.holder.same_resource(me))
+}
+
+/// The record after a whole-policy resource's Delete.
+pub fn after_whole_delete(record: &Record) -> Record {
+    Record {
+        owner: None,
+        ..record.clone()
     }
-    after
+}
+
+/// A failed Create's Delete: what the record holds under that request's tag is taken out
+/// where its write landed (what it replaced put back), and the record forgets it; nothing
+/// else changes. Nothing held under the tag: nothing to do (`None`).
+pub fn after_failed_create(
+    live: Option<&str>,
+    record: &Record,
+    tag: &str,
+    now_ms: u64,
+) -> Option<(Next, Record)> {
+    let owned = record.owner.as_ref().filter(|o| o.holder.tag == tag);
+    let held: Vec<(&String, &Held)> = record
+        .statements
+        .iter()
+        .filter(|(_, h)| h.holder.tag == tag)
+        .collect();
+    if owned.is_none() && held.is_empty() {
+        return None;
+    }
+    let mut after = record.clone();
+    if let Some(owned) = owned {
+        let landed = Policy::from_live(&owned.policy)
+            .is_some_and(|policy| live.is_some_and(|text| equivalent(&policy, text)));
+        after.owner = owned.prior.as_ref().and_then(|prior| {
+            Some(Owned {
+                holder: prior.holder.clone()?,
+                policy: prior.text.clone(),
+                prior: None,
+            })
+        });
+        let next = match (&owned.prior, landed) {
+            (_, false) => Next::Keep,
+            (Some(prior), true) => Next::Write(prior.text.clone()),
+            (None, true) => Next::Delete,
+        };
+        return Some((next, after));
+    }
+    let live = live.and_then(Policy::from_live);
+    let live_doc = live.as_ref().map(Policy::document);
+    let mut restore: Vec<(String, Value)> = Vec::new();
+    let mut remove: Vec<String> = Vec::new();
+    for (sid, h) in held {
+        let landed = live_doc.is_some_and(|doc| {
+            statements_of(doc).iter().any(|s| {
+                sid_of(s) == Some(sid.as_str())
+                    && h.statement
+                        .as_deref()
+                        .and_then(parse)
+                        .is_some_and(|ours| statement_equivalent(s, &ours))
+            })
+        });
+        after.statements.remove(sid);
+        match &h.prior {
+            Some(prior) => {
+                if let Some(holder) = &prior.holder {
+                    after.statements.insert(
+                        sid.clone(),
+                        Held {
+                            holder: holder.clone(),
+                            statement: Some(prior.text.clone()),
+                            prior: None,
+                        },
+                    );
+                }
+                if landed && let Some(statement) = parse(&prior.text) {
+                    restore.push((sid.clone(), statement));
+                }
+            }
+            None if landed => {
+                remove.push(sid.clone());
+                if let Some(statement) = &h.statement {
+                    after.removed.insert(
+                        sid.clone(),
+                        Removed {
+                            statement: statement.clone(),
+                            at_ms: now_ms,
+                        },
+                    );
+                }
+            }
+            None => {}
+        }
+    }
+    let statements: Vec<Value> = from_record(live_doc, &after, now_ms)
+        .into_iter()
+        .filter(|s| !sid_of(s).is_some_and(|sid| remove.iter().any(|r| r == sid)))
+        .map(|s| {
+            let put_back = sid_of(&s)
+                .and_then(|sid| restore.iter().find(|(r, _)| r == sid))
+                .map(|(_, statement)| statement.clone());
+            put_back.unwrap_or(s)
+        })
+        .collect();
+    Some((next_document(live.as_ref(), statements), after))
+}
+
+/// What a Create's unclear write is undone to: the document its merge started from (the
+/// live policy, with the record's held statements), or no policy.
+pub fn before(desired: &Desired, live: Option<&str>, record: &Record, now_ms: u64) -> Next {
+    match &desired.content {
+        Content::Policy(_) => match live {
+            Some(text) => Next::Write(text.to_owned()),
+            None => Next::Delete,
+        },
+        Content::Statements(_) => {
+            let live = live.and_then(Policy::from_live);
+            let statements = from_record(live.as_ref().map(Policy::document), record, now_ms);
+            match next_document(None, statements) {
+                Next::Keep => Next::Delete,
+                other => other,
+            }
+        }
+    }
+}
+
+/// Whether the record holds anything under `tag` (a statement or the whole policy).
+pub fn holds_under(record: &Record, tag: &str) -> bool {
+    record.owner.as_ref().is_some_and(|o| o.holder.tag == tag)
+        || record.statements.values().any(|h| h.holder.tag == tag)
+}
+
+/// The tag that tells apart two statement resources naming the same Sids: from the
+/// RequestId of the request that created the resource.
+pub fn tag_of(request_id: &str) -> String {
+    let tag: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(36)
+        .collect();
+    if tag.is_empty() { "r".into() } else { tag }
+}
+
+/// A request carried out: the PhysicalResourceId and the `Data` to answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub physical_id: String,
+    /// The response's `Data`.
+    pub data: Data,
+    /// Whether ECR was written to (a write or a delete).
+    pub changed: bool,
+}
+
+/// The answer for what is now in place: the PhysicalResourceId and the `Data`. `tag` is the
+/// statement resource's.
+pub fn answer(
+    desired: &Desired,
+    registry_id: String,
+    adopted: bool,
+    changed: bool,
+    tag: &str,
+    stack_id: &str,
+) -> Result<Applied, Failure> {
+    let target = &desired.target;
+    let account = if registry_id.is_empty() {
+        account_of_stack(stack_id).to_owned()
+    } else {
+        registry_id
+    };
+    let partition = partition(stack_id, target.region());
+    let (id, data) = match &desired.content {
+        Content::Policy(policy) => (
+            PhysicalId::Policy {
+                target: target.clone(),
+                account: account.clone(),
+            },
+            Data::policy(target, &account, &partition, adopted, policy.compact()),
+        ),
+        Content::Statements(statements) => {
+            let sids = statements.sids();
+            let data = Data::statements(target, &account, &partition, adopted, &sids);
+            let id = PhysicalId::Statements {
+                target: target.clone(),
+                account,
+                tag: tag.to_owned(),
+                sids,
+            };
+            (id, data)
+        }
+    };
+    let physical_id = id.format(&partition).unwrap_or_default();
+    if physical_id.len() > MAX_PHYSICAL_ID_BYTES {
+        return Err(Failure::IdTooLong(physical_id.len()));
+    }
+    Ok(Applied {
+        physical_id,
+        data,
+        changed,
+    })
 }
 
 fn statements_of(document: &Map<String, Value>) -> &[Value] {
@@ -327,8 +734,11 @@ fn with_statements(
 /// What a Delete acts on: only its PhysicalResourceId.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeletePlan {
-    /// A failed-create id or an id this provider never issues: touch nothing.
+    /// An id this provider never issues: touch nothing.
     Nothing,
+    /// A failed Create's id: remove what the record holds under its request, if anything
+    /// (a write that landed after the answer), and nothing else.
+    FailedCreate { request_id: String },
     /// The whole policy.
     Delete { target: Target, account: String },
     /// Some statements of the policy.
@@ -354,7 +764,8 @@ pub fn plan_delete(physical_id: &str) -> DeletePlan {
             tag,
             sids,
         },
-        PhysicalId::FailedCreate | PhysicalId::Foreign => DeletePlan::Nothing,
+        PhysicalId::FailedCreate { request_id } => DeletePlan::FailedCreate { request_id },
+        PhysicalId::Foreign => DeletePlan::Nothing,
     }
 }
 

@@ -5,7 +5,6 @@
 //! typed IAM model would re-serialise it. Equivalence works on a canonical form instead.
 
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The longest policy ECR accepts, in characters of the compact form.
@@ -165,13 +164,6 @@ impl Policy {
     /// The statements, as a list whether the document holds a list or one object.
     pub fn statements(&self) -> &[Value] {
         statements(&self.document)
-    }
-
-    /// A digest of what the policy grants: equal for equivalent policies, so a read of what
-    /// this provider wrote matches it however ECR reformats it.
-    pub fn digest(&self) -> String {
-        let hash = Sha256::digest(canonical_document(&self.document).as_bytes());
-        hash.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

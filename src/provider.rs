@@ -5,9 +5,10 @@ use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
 use crate::event::{Envelope, Request, RequestError, parse_event};
 use crate::guard::{Budget, Interrupted, guarded};
-use crate::lifecycle::{self, Applied, Context, HeldLease, Settings};
+use crate::lifecycle::{self, Applied, Context, HeldLease, LEASE_MARGIN, Settings};
 use crate::lock::{LockStore, NoLock, Timed};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
+use crate::retry::epoch_ms;
 use reqwest::Url;
 use serde_json::Value;
 use std::time::Duration;
@@ -46,6 +47,7 @@ impl Config {
                 default_region,
                 iam_propagation_timeout: Duration::from_secs(iam_seconds),
                 iam_retry_base: Duration::from_secs(1),
+                lease_margin: LEASE_MARGIN,
             },
             default_budget: DEFAULT_BUDGET,
             logs: var("AWS_LAMBDA_LOG_GROUP_NAME").zip(var("AWS_LAMBDA_LOG_STREAM_NAME")),
@@ -156,23 +158,32 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         &self.store
     }
 
-    /// Handles one event, given as a JSON value.
+    /// Handles one event, given as a JSON value, as a new invocation would.
     #[cfg(feature = "test-util")]
     pub async fn handle(
         &self,
         payload: Value,
         deadline_ms: u64,
     ) -> Result<Outcome, InvocationError> {
-        self.handle_raw(&payload.to_string(), deadline_ms).await
+        static INVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = INVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.handle_raw(
+            &payload.to_string(),
+            deadline_ms,
+            &format!("invocation-{n}"),
+        )
+        .await
     }
 
-    /// Handles one event, given as the JSON text the runtime received, whose invocation ends
-    /// at `deadline_ms` (milliseconds since the epoch; 0 when unknown). The text is parsed
-    /// once; an event that does not parse still has its envelope read, and is answered.
+    /// Handles one event, given as the JSON text the runtime received, whose invocation
+    /// (`invocation_id`: Lambda's request id) ends at `deadline_ms` (milliseconds since the
+    /// epoch; 0 when unknown). The text is parsed once; an event that does not parse still
+    /// has its envelope read, and is answered.
     pub async fn handle_raw(
         &self,
         payload: &str,
         deadline_ms: u64,
+        invocation_id: &str,
     ) -> Result<Outcome, InvocationError> {
         let parsed = parse_event(payload);
         let envelope = match &parsed {
@@ -186,7 +197,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             logical_resource_id = %envelope.logical_resource_id,
             request_type = envelope.request_type.as_deref().unwrap_or(""),
         );
-        self.handle_in_span(parsed, envelope, deadline_ms)
+        self.handle_in_span(parsed, envelope, deadline_ms, invocation_id)
             .instrument(span)
             .await
     }
@@ -196,13 +207,21 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         parsed: Result<Value, RequestError>,
         envelope: Envelope,
         deadline_ms: u64,
+        invocation_id: &str,
     ) -> Result<Outcome, InvocationError> {
         let (url, budget) = self.admit(&envelope, deadline_ms)?;
         let started = std::time::Instant::now();
         let ecr = Metered::new(&self.store);
         let lock = self.lock.as_ref().map(Timed::new);
         let result = self
-            .work(&ecr, lock.as_ref(), parsed, &envelope, &budget)
+            .work(
+                &ecr,
+                lock.as_ref(),
+                parsed,
+                &envelope,
+                &budget,
+                invocation_id,
+            )
             .await;
         let response = self.response(&envelope, result);
         let sending = std::time::Instant::now();
@@ -262,6 +281,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         parsed: Result<Value, RequestError>,
         envelope: &Envelope,
         budget: &Budget,
+        invocation_id: &str,
     ) -> Result<Applied, Failure> {
         let held = HeldLease::default();
         let left = budget
@@ -269,10 +289,13 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             .saturating_duration_since(tokio::time::Instant::now());
         let cx = Context {
             stack_id: &envelope.stack_id,
+            logical_id: &envelope.logical_resource_id,
             request_id: &envelope.request_id,
+            lease_owner: format!("{}/{invocation_id}", envelope.request_id),
             settings: &self.config.settings,
             deadline: budget.work_until,
-            lease_until_ms: lifecycle::epoch_ms() + left.as_millis() as u64,
+            lease_until_ms: epoch_ms()
+                + (left + self.config.settings.lease_margin).as_millis() as u64,
             lock,
             held: &held,
         };
@@ -285,29 +308,13 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             Err(Interrupted::TimedOut(allowed)) => Err(Failure::TimedOut(allowed)),
             Err(Interrupted::Panicked(message)) => Err(Failure::Panicked(message)),
         };
-        self.give_back_abandoned(&held, budget).await;
-        result
-    }
-
-    /// A lease still held here belongs to work that was abandoned (a timeout or a panic):
-    /// give it back before answering, within part of the margin kept for the answer.
-    async fn give_back_abandoned(&self, held: &HeldLease, budget: &Budget) {
-        let (Some(lock), Some((key, owner))) = (self.lock.as_ref(), held.take()) else {
-            return;
-        };
+        // Work that was abandoned (a timeout or a panic) may still hold the lease: give it
+        // back within part of the margin kept for the answer, unless a write may still land.
         let margin = budget
             .respond_until
             .saturating_duration_since(tokio::time::Instant::now());
-        let release = lock.release(&key, &owner, None);
-        match tokio::time::timeout(margin / 3, release).await {
-            Ok(Ok(())) => tracing::info!(lock = %key, "gave back the lock of abandoned work"),
-            Ok(Err(error)) => {
-                tracing::warn!(lock = %key, error = %error, "could not give back the lock of abandoned work; it ends with this invocation's deadline")
-            }
-            Err(_) => {
-                tracing::warn!(lock = %key, "giving back the lock of abandoned work took too long; it ends with this invocation's deadline")
-            }
-        }
+        lifecycle::lease::give_back_abandoned(lock, &held, margin / 3).await;
+        result
     }
 
     fn response(&self, envelope: &Envelope, result: Result<Applied, Failure>) -> Response {

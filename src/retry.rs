@@ -11,6 +11,14 @@ use std::ops::Range;
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Milliseconds since the epoch, now: the clock leases and the record's dates use.
+pub fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
 /// Exponential backoff with jitter: each pause is drawn from `jitter` times the current
 /// step, which starts at `first` and doubles up to `max`.
 #[derive(Debug, Clone, PartialEq)]

@@ -644,7 +644,7 @@ async fn an_event_nested_past_the_parser_limit_still_gets_its_failed_answer() {
     );
     assert!(raw.contains("\"Deep\""));
     provider(h.store.clone(), &h.recorder)
-        .handle_raw(&raw, deadline_in(Duration::from_secs(30)))
+        .handle_raw(&raw, deadline_in(Duration::from_secs(30)), "invocation")
         .await
         .expect("delivered");
     let r = h.recorder.delivered();

@@ -9,7 +9,7 @@ use ecr_policy_provider::ecr::{ATTEMPT_TIMEOUT, SDK_MAX_ATTEMPTS};
 use ecr_policy_provider::provider::DEFAULT_BUDGET;
 use ecr_policy_provider::response::MAX_BODY_BYTES;
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use support::{Recorder, capture_logs, deadline_in, event, provider};
@@ -78,7 +78,9 @@ fn the_response_sent_line_has_exactly_the_fields_the_rig_reads() {
 #[test]
 fn the_lock_item_the_rig_reads_is_the_providers() {
     use ecr_policy_provider::identity::Target;
-    use ecr_policy_provider::lock::{NO_POLICY, TABLE_VARIABLE, key};
+    use ecr_policy_provider::lifecycle::LEASE_MARGIN;
+    use ecr_policy_provider::lock::dynamo::attr;
+    use ecr_policy_provider::lock::{RECORD_FORMAT, REMOVED_KEPT_MS, TABLE_VARIABLE, key};
     let lock = &interface()["lock_item"];
     assert_eq!(lock["table_variable"], TABLE_VARIABLE);
     let registry = Target::Registry {
@@ -97,30 +99,114 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
     };
     assert_eq!(format("registry"), key(&registry));
     assert_eq!(format("repository"), key(&repository));
-    assert_eq!(lock["digest_after_delete"], NO_POLICY);
-    // The attribute names are the DynamoDB expressions' own: each must be in them as the
-    // key, or as a name the lease or the record is written under.
-    let source = include_str!("../src/lock/dynamo.rs");
-    let attributes = lock["attributes"].as_object().expect("attributes");
+    assert_eq!(lock["format"], RECORD_FORMAT);
+    assert_eq!(lock["lease_margin_seconds"], LEASE_MARGIN.as_secs());
+    assert_eq!(lock["removed_kept_seconds"], REMOVED_KEPT_MS / 1000);
+    let table = |section: &str| -> BTreeMap<String, String> {
+        lock[section]
+            .as_object()
+            .expect("a table")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("a name").to_owned()))
+            .collect()
+    };
+    let pinned = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
     assert_eq!(
-        attributes
-            .keys()
-            .map(String::as_str)
-            .collect::<BTreeSet<_>>(),
-        BTreeSet::from(["key", "lease_owner", "lease_until_ms", "digest", "holders"])
+        table("attributes"),
+        pinned(&[
+            ("key", attr::KEY),
+            ("lease_owner", attr::LEASE_OWNER),
+            ("lease_until_ms", attr::LEASE_UNTIL),
+            ("expires_at", attr::EXPIRES_AT),
+            ("format", attr::FORMAT),
+            ("statements", attr::STATEMENTS),
+            ("owner", attr::OWNER),
+            ("removed", attr::REMOVED),
+        ])
     );
-    for (meaning, name) in attributes {
-        let name = name.as_str().expect("a name");
-        let used = if meaning == "key" {
-            source.contains(&format!(".key(\"{name}\""))
-        } else {
-            source.contains(&format!("SET {name} = "))
-                || source.contains(&format!(", {name} = "))
-                || source.contains(&format!("get(\"{name}\")"))
-        };
-        assert!(
-            used,
-            "{meaning}: {name:?} is not an attribute of src/lock/dynamo.rs"
-        );
+    assert_eq!(
+        table("entry_attributes"),
+        pinned(&[
+            ("holder", attr::HOLDER),
+            ("stack", attr::STACK),
+            ("logical", attr::LOGICAL),
+            ("statement", attr::STATEMENT),
+            ("policy", attr::POLICY),
+            ("prior", attr::PRIOR),
+            ("prior_text", attr::PRIOR_TEXT),
+            ("removed_at_ms", attr::REMOVED_AT),
+        ])
+    );
+    assert_eq!(
+        table("format_1_attributes"),
+        pinned(&[
+            ("holders", attr::LEGACY_HOLDERS),
+            ("digest", attr::LEGACY_DIGEST)
+        ])
+    );
+}
+
+#[test]
+fn the_physical_ids_the_rig_builds_are_the_providers() {
+    use ecr_policy_provider::identity::{PhysicalId, Target, failed_create_id};
+    let ids = &interface()["physical_ids"];
+    let pattern = |kind: &str| ids[kind].as_str().expect("a format").to_owned();
+    let registry = Target::Registry {
+        region: "eu-west-1".into(),
+    };
+    let repository = Target::Repository {
+        region: "eu-west-1".into(),
+        name: "team/app".into(),
+    };
+    let account = "123456789012".to_owned();
+    let registry_id = PhysicalId::Policy {
+        target: registry.clone(),
+        account: account.clone(),
     }
+    .format("aws")
+    .expect("an id");
+    assert_eq!(
+        pattern("registry")
+            .replace("{region}", "eu-west-1")
+            .replace("{account}", &account),
+        registry_id
+    );
+    let repository_id = PhysicalId::Policy {
+        target: repository,
+        account: account.clone(),
+    }
+    .format("aws-cn")
+    .expect("an id");
+    assert_eq!(
+        pattern("repository")
+            .replace("{partition}", "aws-cn")
+            .replace("{region}", "eu-west-1")
+            .replace("{account}", &account)
+            .replace("{name}", "team/app"),
+        repository_id
+    );
+    let statements = PhysicalId::Statements {
+        target: registry,
+        account,
+        tag: "4c9e1a20-7b3d".into(),
+        sids: vec!["A".into(), "B".into()],
+    }
+    .format("aws")
+    .expect("an id");
+    assert_eq!(
+        pattern("statements")
+            .replace("{tag}", "4c9e1a20-7b3d")
+            .replace("{sids}", "A,B")
+            .replace("{target_id}", &registry_id),
+        statements
+    );
+    assert_eq!(
+        pattern("failed_create").replace("{request_id}", "5f0c"),
+        failed_create_id("5f0c")
+    );
 }

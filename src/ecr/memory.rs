@@ -4,7 +4,7 @@
 use super::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore};
 use crate::identity::Target;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The account id the in-memory registry belongs to.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -32,10 +32,13 @@ struct State {
     panic_next: bool,
     /// `None` answers V2, the scope of registries created since 2023.
     scope: Option<Result<PolicyScope, EcrError>>,
-    /// How many reads after each write still see the policy from before it.
-    lag: usize,
-    /// The target last written, what it held before, and how many reads still see that.
-    stale: Option<(Target, Option<String>, usize)>,
+    /// How far behind the writes reads are: a read returns what the target held this long
+    /// ago, as ECR's eventually consistent reads can.
+    lag: std::time::Duration,
+    /// Each write and delete: the target, when, and what it held before.
+    history: Vec<(Target, tokio::time::Instant, Option<String>)>,
+    /// The next writes answer nothing and land this long after they were sent.
+    late_writes: VecDeque<std::time::Duration>,
     /// How long each read takes, so that concurrent requests overlap.
     read_delay: std::time::Duration,
 }
@@ -43,12 +46,16 @@ struct State {
 /// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
 #[derive(Default)]
 pub struct MemoryEcr {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 impl MemoryEcr {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn shared(&self) -> Arc<Mutex<State>> {
+        self.state.clone()
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -122,10 +129,16 @@ impl MemoryEcr {
         self.state().scope = Some(scope);
     }
 
-    /// From now on, the `reads` reads of a target after each write to it still return what
-    /// it held before the write, as ECR's eventually consistent reads can.
-    pub fn lag_reads(&self, reads: usize) {
-        self.state().lag = reads;
+    /// From now on, each read returns what the target held `lag` ago, as ECR's eventually
+    /// consistent reads can (writes made before this call count too).
+    pub fn lag_reads(&self, lag: std::time::Duration) {
+        self.state().lag = lag;
+    }
+
+    /// The next writes are sent but never answered, and land `after` each was sent: a write
+    /// still in flight when the caller gives up on it.
+    pub fn land_writes_late(&self, after: impl IntoIterator<Item = std::time::Duration>) {
+        self.state().late_writes.extend(after);
     }
 
     /// From now on, each read takes `delay`.
@@ -169,28 +182,32 @@ impl MemoryEcr {
         if let Some(error) = state.write_failures.pop_front() {
             return Err(error);
         }
-        state.remember_before_write(target);
-        match target {
-            Target::Registry { region } => {
-                state
-                    .registry
-                    .insert(region.clone(), policy_text.to_owned());
-            }
-            Target::Repository { region, name } => {
-                let key = (region.clone(), name.clone());
-                if !state.repositories.contains(&key) {
-                    return Err(repository_not_found(region, name));
-                }
-                state
-                    .repository_policies
-                    .insert(key, policy_text.to_owned());
-            }
-        }
+        state.land(target, policy_text)?;
         Ok(state.lost_write_answers.pop_front())
     }
 }
 
 impl State {
+    /// A write takes effect.
+    fn land(&mut self, target: &Target, policy_text: &str) -> Result<(), EcrError> {
+        if let Target::Repository { region, name } = target
+            && !self.repositories.contains(&(region.clone(), name.clone()))
+        {
+            return Err(repository_not_found(region, name));
+        }
+        self.remember_before_write(target);
+        match target {
+            Target::Registry { region } => {
+                self.registry.insert(region.clone(), policy_text.to_owned());
+            }
+            Target::Repository { region, name } => {
+                self.repository_policies
+                    .insert((region.clone(), name.clone()), policy_text.to_owned());
+            }
+        }
+        Ok(())
+    }
+
     fn current(&self, target: &Target) -> Option<String> {
         match target {
             Target::Registry { region } => self.registry.get(region).cloned(),
@@ -201,23 +218,24 @@ impl State {
         }
     }
 
-    /// With lagging reads on, what the target holds now is what the next reads see.
+    /// Remembers what the target holds before a write, for lagging reads.
     fn remember_before_write(&mut self, target: &Target) {
-        if self.lag > 0 {
-            let before = self.current(target);
-            self.stale = Some((target.clone(), before, self.lag));
-        }
+        let before = self.current(target);
+        self.history
+            .push((target.clone(), tokio::time::Instant::now(), before));
     }
 
-    /// A lagging read's answer, if this read lags.
+    /// A lagging read's answer, if this read lags: what the target held before the first
+    /// write made within the lag.
     fn stale_read(&mut self, target: &Target) -> Option<Option<String>> {
-        match &mut self.stale {
-            Some((stale_target, before, left)) if stale_target == target && *left > 0 => {
-                *left -= 1;
-                Some(before.clone())
-            }
-            _ => None,
+        if self.lag.is_zero() {
+            return None;
         }
+        let now = tokio::time::Instant::now();
+        self.history
+            .iter()
+            .find(|(t, at, _)| t == target && now.saturating_duration_since(*at) < self.lag)
+            .map(|(_, _, before)| before.clone())
     }
 }
 
@@ -287,6 +305,21 @@ impl PolicyStore for MemoryEcr {
         _force: bool,
     ) -> Result<String, EcrError> {
         self.maybe_hang().await;
+        let late = self.state().late_writes.pop_front();
+        if let Some(after) = late {
+            self.state().calls.writes += 1;
+            let (target, text) = (target.clone(), policy_text.to_owned());
+            let state = self.shared();
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let mut state = state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // A late write to a repository deleted meanwhile lands nowhere.
+                let _ = state.land(&target, &text);
+            });
+            return std::future::pending().await;
+        }
         match self.write_now(target, policy_text)? {
             None => Ok(ACCOUNT_ID.to_owned()),
             Some(Some(error)) => Err(error),

@@ -1,8 +1,9 @@
-//! The lock table in DynamoDB: one item per target, keyed by `target`, taken and given
-//! back with conditional `UpdateItem` calls (the only operation the function's role may use
-//! on the table). The client is made on the first use, so start-up pays nothing for it.
+//! The lock table in DynamoDB: one item per target, keyed by `target`, taken, written and
+//! given back with conditional `UpdateItem` calls (the only operation the function's role
+//! may use on the table). The client is made on the first use, so start-up pays nothing for
+//! it. The item's format is pinned in `tests/interface.json` (`record`).
 
-use super::{LockError, LockStore, Record};
+use super::{Held, Holder, LockError, LockStore, Owned, Prior, RECORD_FORMAT, Record, Removed};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -10,15 +11,54 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// How long an item with no Sid holder is kept after its last use (the table's TTL
-/// attribute): its digest only matters while ECR's reads may lag a write.
+/// How long an item that holds nothing is kept after its last use (the table's TTL
+/// attribute): its removed statements only matter while ECR's reads may lag.
 const IDLE_ITEM_SECONDS: u64 = 30 * 24 * 3600;
+
+/// The item's attribute names.
+pub mod attr {
+    pub const KEY: &str = "target";
+    pub const LEASE_OWNER: &str = "lease_owner";
+    pub const LEASE_UNTIL: &str = "lease_until";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const FORMAT: &str = "format";
+    pub const STATEMENTS: &str = "statements";
+    pub const OWNER: &str = "owner";
+    pub const REMOVED: &str = "removed";
+    pub const HOLDER: &str = "holder";
+    pub const STACK: &str = "stack";
+    pub const LOGICAL: &str = "logical";
+    pub const STATEMENT: &str = "statement";
+    pub const POLICY: &str = "policy";
+    pub const PRIOR: &str = "prior";
+    pub const PRIOR_TEXT: &str = "text";
+    pub const REMOVED_AT: &str = "at";
+    /// Format 1: who holds each Sid (Sid to tag), and a digest of the last write.
+    pub const LEGACY_HOLDERS: &str = "holders";
+    pub const LEGACY_DIGEST: &str = "digest";
+}
+
+/// The conditional expressions of the three calls, pinned by `tests/lock_requests.rs`.
+pub mod expr {
+    pub const ACQUIRE_UPDATE: &str =
+        "SET lease_owner = :owner, lease_until = :until REMOVE expires_at";
+    pub const ACQUIRE_CONDITION: &str =
+        "attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner";
+    pub const STORE_UPDATE: &str = "SET #format = :format, #statements = :statements, \
+        #removed = :removed, #owner = :whole REMOVE #holders, #digest";
+    pub const STORE_UPDATE_UNOWNED: &str = "SET #format = :format, #statements = :statements, \
+        #removed = :removed REMOVE #holders, #digest, #owner";
+    pub const HELD_CONDITION: &str = "lease_owner = :owner";
+    pub const RELEASE_UPDATE: &str = "REMOVE lease_owner, lease_until";
+    pub const RELEASE_IDLE_UPDATE: &str =
+        "SET expires_at = :expires REMOVE lease_owner, lease_until";
+}
 
 /// The lock table, reached through the SDK's shared configuration (`AWS_ENDPOINT_URL`
 /// points it at a local emulator).
 pub struct DynamoLock {
     table: String,
-    config: aws_config::SdkConfig,
+    config: Option<aws_config::SdkConfig>,
     client: OnceLock<Client>,
 }
 
@@ -26,22 +66,34 @@ impl DynamoLock {
     pub fn new(table: String, config: &aws_config::SdkConfig) -> Self {
         Self {
             table,
-            config: config.clone(),
+            config: Some(config.clone()),
             client: OnceLock::new(),
+        }
+    }
+
+    /// The lock table behind a client made elsewhere (tests, with canned answers).
+    pub fn from_client(table: String, client: Client) -> Self {
+        Self {
+            table,
+            config: None,
+            client: OnceLock::from(client),
         }
     }
 
     fn client(&self) -> &Client {
         self.client.get_or_init(|| {
-            let conf = aws_sdk_dynamodb::config::Builder::from(&self.config)
-                .timeout_config(
-                    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                        .connect_timeout(Duration::from_secs(3))
-                        .operation_attempt_timeout(Duration::from_secs(5))
-                        .build(),
-                )
-                .build();
-            Client::from_conf(conf)
+            let mut conf = aws_sdk_dynamodb::config::Builder::from(
+                self.config
+                    .as_ref()
+                    .unwrap_or(&aws_config::SdkConfig::builder().build()),
+            );
+            conf.set_timeout_config(Some(
+                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .build(),
+            ));
+            Client::from_conf(conf.build())
         })
     }
 
@@ -74,7 +126,19 @@ impl DynamoLock {
             },
         }
     }
+
+    fn update(
+        &self,
+        key: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client()
+            .update_item()
+            .table_name(&self.table)
+            .key(attr::KEY, string(key))
+    }
 }
+
+type Item = HashMap<String, AttributeValue>;
 
 fn string(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
@@ -84,21 +148,151 @@ fn number(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn record_of(item: Option<&HashMap<String, AttributeValue>>) -> Record {
+fn text(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn map<'a>(item: &'a Item, name: &str) -> Option<&'a Item> {
+    item.get(name).and_then(|v| v.as_m().ok())
+}
+
+fn holder_item(holder: &Holder) -> Item {
+    HashMap::from([
+        (attr::HOLDER.to_owned(), string(&holder.tag)),
+        (attr::STACK.to_owned(), string(&holder.stack)),
+        (attr::LOGICAL.to_owned(), string(&holder.logical)),
+    ])
+}
+
+fn holder_of(item: &Item) -> Option<Holder> {
+    Some(Holder {
+        tag: text(item, attr::HOLDER)?,
+        stack: text(item, attr::STACK).unwrap_or_default(),
+        logical: text(item, attr::LOGICAL).unwrap_or_default(),
+    })
+}
+
+fn prior_item(prior: &Prior) -> AttributeValue {
+    let mut item = prior.holder.as_ref().map(holder_item).unwrap_or_default();
+    item.insert(attr::PRIOR_TEXT.to_owned(), string(&prior.text));
+    AttributeValue::M(item)
+}
+
+fn prior_of(item: &Item) -> Option<Prior> {
+    let prior = map(item, attr::PRIOR)?;
+    Some(Prior {
+        holder: holder_of(prior),
+        text: text(prior, attr::PRIOR_TEXT)?,
+    })
+}
+
+/// The record an item holds: format 2, or format 1 read as holders without statements.
+pub fn record_of(item: Option<&Item>) -> Record {
     let Some(item) = item else {
         return Record::default();
     };
-    let digest = item.get("digest").and_then(|v| v.as_s().ok()).cloned();
-    let holders = item
-        .get("holders")
-        .and_then(|v| v.as_m().ok())
-        .map(|m| {
-            m.iter()
-                .filter_map(|(sid, tag)| Some((sid.clone(), tag.as_s().ok()?.clone())))
-                .collect()
+    let mut record = Record::default();
+    if let Some(statements) = map(item, attr::STATEMENTS) {
+        for (sid, held) in statements {
+            let Some(held) = held.as_m().ok() else {
+                continue;
+            };
+            let Some(holder) = holder_of(held) else {
+                continue;
+            };
+            record.statements.insert(
+                sid.clone(),
+                Held {
+                    holder,
+                    statement: text(held, attr::STATEMENT),
+                    prior: prior_of(held),
+                },
+            );
+        }
+    } else if let Some(holders) = map(item, attr::LEGACY_HOLDERS) {
+        for (sid, tag) in holders {
+            let Ok(tag) = tag.as_s() else { continue };
+            let holder = Holder {
+                tag: tag.clone(),
+                ..Holder::default()
+            };
+            record.statements.insert(
+                sid.clone(),
+                Held {
+                    holder,
+                    ..Held::default()
+                },
+            );
+        }
+    }
+    record.owner = map(item, attr::OWNER).and_then(|owner| {
+        Some(Owned {
+            holder: holder_of(owner)?,
+            policy: text(owner, attr::POLICY)?,
+            prior: prior_of(owner),
         })
-        .unwrap_or_default();
-    Record { digest, holders }
+    });
+    if let Some(removed) = map(item, attr::REMOVED) {
+        for (sid, gone) in removed {
+            let Some(gone) = gone.as_m().ok() else {
+                continue;
+            };
+            let (Some(statement), Some(at_ms)) = (
+                text(gone, attr::STATEMENT),
+                gone.get(attr::REMOVED_AT)
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok()),
+            ) else {
+                continue;
+            };
+            record
+                .removed
+                .insert(sid.clone(), Removed { statement, at_ms });
+        }
+    }
+    record
+}
+
+/// The attribute values of a record, in the item's format.
+fn record_values(record: &Record) -> (AttributeValue, AttributeValue, Option<AttributeValue>) {
+    let statements = record
+        .statements
+        .iter()
+        .map(|(sid, held)| {
+            let mut item = holder_item(&held.holder);
+            if let Some(statement) = &held.statement {
+                item.insert(attr::STATEMENT.to_owned(), string(statement));
+            }
+            if let Some(prior) = &held.prior {
+                item.insert(attr::PRIOR.to_owned(), prior_item(prior));
+            }
+            (sid.clone(), AttributeValue::M(item))
+        })
+        .collect();
+    let removed = record
+        .removed
+        .iter()
+        .map(|(sid, gone)| {
+            let item = HashMap::from([
+                (attr::STATEMENT.to_owned(), string(&gone.statement)),
+                (attr::REMOVED_AT.to_owned(), number(gone.at_ms)),
+            ]);
+            (sid.clone(), AttributeValue::M(item))
+        })
+        .collect();
+    let owner = record.owner.as_ref().map(|owned| {
+        let mut item = holder_item(&owned.holder);
+        item.insert(attr::POLICY.to_owned(), string(&owned.policy));
+        if let Some(prior) = &owned.prior {
+            item.insert(attr::PRIOR.to_owned(), prior_item(prior));
+        }
+        AttributeValue::M(item)
+    });
+    (
+        AttributeValue::M(statements),
+        AttributeValue::M(removed),
+        owner,
+    )
 }
 
 impl LockStore for DynamoLock {
@@ -109,72 +303,69 @@ impl LockStore for DynamoLock {
         now_ms: u64,
         until_ms: u64,
     ) -> Result<Record, LockError> {
-        const OP: &str = "UpdateItem";
         let out = self
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .key("target", string(key))
-            .update_expression("SET lease_owner = :owner, lease_until = :until")
-            .condition_expression("attribute_not_exists(lease_owner) OR lease_until < :now")
+            .update(key)
+            .update_expression(expr::ACQUIRE_UPDATE)
+            .condition_expression(expr::ACQUIRE_CONDITION)
             .expression_attribute_values(":owner", string(owner))
             .expression_attribute_values(":until", number(until_ms))
             .expression_attribute_values(":now", number(now_ms))
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| self.error(OP, e))?;
+            .map_err(|e| self.error("UpdateItem", e))?;
         Ok(record_of(out.attributes()))
     }
 
-    async fn release(
-        &self,
-        key: &str,
-        owner: &str,
-        record: Option<&Record>,
-    ) -> Result<(), LockError> {
-        const OP: &str = "UpdateItem";
+    async fn store(&self, key: &str, owner: &str, record: &Record) -> Result<(), LockError> {
+        let (statements, removed, whole) = record_values(record);
         let request = self
-            .client()
-            .update_item()
-            .table_name(&self.table)
-            .key("target", string(key))
-            .condition_expression("lease_owner = :owner")
-            .expression_attribute_values(":owner", string(owner));
-        let request = match record {
-            None => request.update_expression("REMOVE lease_owner, lease_until"),
-            Some(record) => {
-                let holders: HashMap<String, AttributeValue> = record
-                    .holders
-                    .iter()
-                    .map(|(sid, tag)| (sid.clone(), string(tag)))
-                    .collect();
-                let digest = record.digest.as_deref().unwrap_or(super::NO_POLICY);
-                let request = request
-                    .expression_attribute_values(":digest", string(digest))
-                    .expression_attribute_values(":holders", AttributeValue::M(holders));
-                if record.holders.is_empty() {
-                    let expires = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or_default()
-                        + IDLE_ITEM_SECONDS;
-                    request
-                        .update_expression(
-                            "SET digest = :digest, holders = :holders, expires_at = :expires \
-                             REMOVE lease_owner, lease_until",
-                        )
-                        .expression_attribute_values(":expires", number(expires))
-                } else {
-                    // An item that records who holds a Sid must never expire.
-                    request.update_expression(
-                        "SET digest = :digest, holders = :holders \
-                         REMOVE lease_owner, lease_until, expires_at",
-                    )
-                }
-            }
+            .update(key)
+            .condition_expression(expr::HELD_CONDITION)
+            .expression_attribute_names("#format", attr::FORMAT)
+            .expression_attribute_names("#statements", attr::STATEMENTS)
+            .expression_attribute_names("#removed", attr::REMOVED)
+            .expression_attribute_names("#owner", attr::OWNER)
+            .expression_attribute_names("#holders", attr::LEGACY_HOLDERS)
+            .expression_attribute_names("#digest", attr::LEGACY_DIGEST)
+            .expression_attribute_values(":owner", string(owner))
+            .expression_attribute_values(":format", number(RECORD_FORMAT.into()))
+            .expression_attribute_values(":statements", statements)
+            .expression_attribute_values(":removed", removed);
+        let request = match whole {
+            Some(whole) => request
+                .update_expression(expr::STORE_UPDATE)
+                .expression_attribute_values(":whole", whole),
+            None => request.update_expression(expr::STORE_UPDATE_UNOWNED),
         };
-        request.send().await.map_err(|e| self.error(OP, e))?;
+        request
+            .send()
+            .await
+            .map_err(|e| self.error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str, owner: &str, idle: bool) -> Result<(), LockError> {
+        let request = self
+            .update(key)
+            .condition_expression(expr::HELD_CONDITION)
+            .expression_attribute_values(":owner", string(owner));
+        let request = if idle {
+            let expires = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default()
+                + IDLE_ITEM_SECONDS;
+            request
+                .update_expression(expr::RELEASE_IDLE_UPDATE)
+                .expression_attribute_values(":expires", number(expires))
+        } else {
+            request.update_expression(expr::RELEASE_UPDATE)
+        };
+        request
+            .send()
+            .await
+            .map_err(|e| self.error("UpdateItem", e))?;
         Ok(())
     }
 }

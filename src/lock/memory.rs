@@ -9,6 +9,8 @@ use std::sync::Mutex;
 struct Item {
     lease: Option<(String, u64)>,
     record: Record,
+    /// The item's pending expiry (TTL), in milliseconds since the epoch.
+    expires: Option<u64>,
 }
 
 /// Calls counted by kind.
@@ -16,6 +18,7 @@ struct Item {
 pub struct LockCalls {
     pub acquired: usize,
     pub busy: usize,
+    pub stored: usize,
     pub released: usize,
 }
 
@@ -58,14 +61,43 @@ impl MemoryLock {
             .unwrap_or_default()
     }
 
+    /// Sets the record kept for `key`, as an earlier version or another invocation left it.
+    pub fn set_record(&self, key: &str, record: Record) {
+        self.items().entry(key.to_owned()).or_default().record = record;
+    }
+
     /// Who holds the lease on `key`, and until when, if anyone.
     pub fn lease(&self, key: &str) -> Option<(String, u64)> {
         self.items().get(key).and_then(|item| item.lease.clone())
     }
 
+    /// The item's pending expiry, if it has one.
+    pub fn expiry(&self, key: &str) -> Option<u64> {
+        self.items().get(key).and_then(|item| item.expires)
+    }
+
+    /// Gives the item an expiry, as a give-back of an idle item does.
+    pub fn set_expiry(&self, key: &str, at_ms: u64) {
+        self.items().entry(key.to_owned()).or_default().expires = Some(at_ms);
+    }
+
     /// Takes the lease as a crashed invocation would have: held until `until_ms`.
     pub fn hold(&self, key: &str, owner: &str, until_ms: u64) {
         self.items().entry(key.to_owned()).or_default().lease = Some((owner.to_owned(), until_ms));
+    }
+
+    fn held_by(&self, key: &str, owner: &str, f: impl FnOnce(&mut Item)) -> Result<(), LockError> {
+        let mut items = self.items();
+        let item = items.entry(key.to_owned()).or_default();
+        if item
+            .lease
+            .as_ref()
+            .is_none_or(|(holder, _)| holder != owner)
+        {
+            return Err(LockError::Busy);
+        }
+        f(item);
+        Ok(())
     }
 }
 
@@ -82,39 +114,33 @@ impl LockStore for MemoryLock {
         if item
             .lease
             .as_ref()
-            .is_some_and(|(_, until)| *until >= now_ms)
+            .is_some_and(|(holder, until)| *until >= now_ms && holder != owner)
         {
             drop(items);
             self.count(|c| c.busy += 1);
             return Err(LockError::Busy);
         }
         item.lease = Some((owner.to_owned(), until_ms));
+        item.expires = None;
         let record = item.record.clone();
         drop(items);
         self.count(|c| c.acquired += 1);
         Ok(record)
     }
 
-    async fn release(
-        &self,
-        key: &str,
-        owner: &str,
-        record: Option<&Record>,
-    ) -> Result<(), LockError> {
-        let mut items = self.items();
-        let item = items.entry(key.to_owned()).or_default();
-        if item
-            .lease
-            .as_ref()
-            .is_none_or(|(holder, _)| holder != owner)
-        {
-            return Err(LockError::Busy);
-        }
-        item.lease = None;
-        if let Some(record) = record {
-            item.record = record.clone();
-        }
-        drop(items);
+    async fn store(&self, key: &str, owner: &str, record: &Record) -> Result<(), LockError> {
+        self.held_by(key, owner, |item| item.record = record.clone())?;
+        self.count(|c| c.stored += 1);
+        Ok(())
+    }
+
+    async fn release(&self, key: &str, owner: &str, idle: bool) -> Result<(), LockError> {
+        self.held_by(key, owner, |item| {
+            item.lease = None;
+            if idle {
+                item.expires = Some(crate::retry::epoch_ms() + 30 * 24 * 3600 * 1000);
+            }
+        })?;
         self.count(|c| c.released += 1);
         Ok(())
     }

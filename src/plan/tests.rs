@@ -38,71 +38,93 @@ fn doc(statements: &[Value]) -> String {
     json!({"Version": "2008-10-17", "Statement": statements}).to_string()
 }
 
-fn written(decision: &Result<Decision, Refusal>) -> Value {
+fn written(decision: &Result<(Next, bool), Refusal>) -> Value {
     match decision {
-        Ok(Decision {
-            next: Next::Write(text),
-            ..
-        }) => serde_json::from_str(text).expect("JSON"),
+        Ok((Next::Write(text), _)) => serde_json::from_str(text).expect("JSON"),
         other => panic!("not a write: {other:?}"),
     }
+}
+
+/// When the decisions are made, in milliseconds since the epoch.
+const NOW: u64 = 1_000_000_000;
+const STACK: &str = "arn:aws:cloudformation:us-west-2:123456789012:stack/platform/8e3c";
+const OTHER_STACK: &str = "arn:aws:cloudformation:us-west-2:123456789012:stack/team-b/1f2a";
+
+/// The resource a test request acts for.
+fn me(tag: &str) -> Holder {
+    holder(tag, STACK, "Grants")
+}
+
+fn holder(tag: &str, stack: &str, logical: &str) -> Holder {
+    Holder {
+        tag: tag.into(),
+        stack: stack.into(),
+        logical: logical.into(),
+    }
+}
+
+/// The next document and whether it adopted, for a request of resource `t0`.
+fn run(
+    approach: &Approach,
+    desired: &Desired,
+    live: Option<&str>,
+    record: &Record,
+) -> Result<(Next, bool), Refusal> {
+    decide(approach, desired, live, record, &me("t0"), NOW).map(|d| (d.next, d.adopted))
+}
+
+/// A record in which `holder` holds `statement` under its Sid.
+fn holding(record: &mut Record, statement: &Value, holder: Holder) {
+    let sid = sid_of(statement).expect("a Sid").to_owned();
+    record.statements.insert(
+        sid,
+        Held {
+            holder,
+            statement: Some(statement.to_string()),
+            prior: None,
+        },
+    );
 }
 
 const REORDERED: &str = r#"{"Statement":[{"Action":["ecr:CreateRepository","ecr:ReplicateImage"],"Principal":{"AWS":["arn:aws:iam::444455556666:root","arn:aws:iam::111122223333:root"]},"Effect":"Allow"}],"Version":"2012-10-17"}"#;
 const OTHER: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:ReplicateImage"}]}"#;
 
-fn keep(adopted: bool) -> Result<Decision, Refusal> {
-    Ok(Decision {
-        next: Next::Keep,
-        adopted,
-    })
+fn keep(adopted: bool) -> Result<(Next, bool), Refusal> {
+    Ok((Next::Keep, adopted))
 }
 
 #[test]
 fn a_whole_policy_create_writes_keeps_refuses_or_adopts() {
     let d = whole(false);
     let compact = d.policy().expect("whole").compact().to_owned();
-    let write = |adopted| {
-        Ok(Decision {
-            next: Next::Write(compact.clone()),
-            adopted,
-        })
-    };
+    let write = |adopted| Ok((Next::Write(compact.clone()), adopted));
     assert_eq!(
-        decide(&Approach::Create, &d, None, &Holders::new(), None),
+        run(&Approach::Create, &d, None, &Record::default()),
         write(false)
     );
     assert_eq!(
-        decide(
-            &Approach::Create,
-            &d,
-            Some(REORDERED),
-            &Holders::new(),
-            None
-        ),
+        run(&Approach::Create, &d, Some(REORDERED), &Record::default()),
         keep(false)
     );
     assert_eq!(
-        decide(&Approach::Create, &d, Some(OTHER), &Holders::new(), None),
+        run(&Approach::Create, &d, Some(OTHER), &Record::default()),
         Err(Refusal::AlreadyHasPolicy)
     );
     assert_eq!(
-        decide(
+        run(
             &Approach::Create,
             &whole(true),
             Some(OTHER),
-            &Holders::new(),
-            None
+            &Record::default()
         ),
         write(true)
     );
     assert_eq!(
-        decide(
+        run(
             &Approach::Create,
             &whole(true),
             Some(REORDERED),
-            &Holders::new(),
-            None
+            &Record::default()
         ),
         keep(true)
     );
@@ -112,48 +134,36 @@ fn a_whole_policy_create_writes_keeps_refuses_or_adopts() {
 fn a_whole_policy_update_writes_unless_equivalent_and_rewrites_a_deleted_policy() {
     let d = whole(false);
     assert_eq!(
-        decide(
+        run(
             &Approach::UpdateInPlace,
             &d,
             Some(REORDERED),
-            &Holders::new(),
-            None
+            &Record::default()
         ),
         keep(false)
     );
     assert!(matches!(
-        decide(
+        run(
             &Approach::UpdateInPlace,
             &d,
             Some(OTHER),
-            &Holders::new(),
-            None
+            &Record::default()
         ),
-        Ok(Decision {
-            next: Next::Write(_),
-            adopted: false
-        })
+        Ok((Next::Write(_), false))
     ));
     assert!(matches!(
-        decide(&Approach::UpdateInPlace, &d, None, &Holders::new(), None),
-        Ok(Decision {
-            next: Next::Write(_),
-            adopted: false
-        })
+        run(&Approach::UpdateInPlace, &d, None, &Record::default()),
+        Ok((Next::Write(_), false))
     ));
     // Live text that is not JSON is never equivalent.
     assert!(matches!(
-        decide(
+        run(
             &Approach::UpdateInPlace,
             &d,
             Some("garbage"),
-            &Holders::new(),
-            None
+            &Record::default()
         ),
-        Ok(Decision {
-            next: Next::Write(_),
-            ..
-        })
+        Ok((Next::Write(_), _))
     ));
 }
 
@@ -168,8 +178,8 @@ fn an_update_stays_in_place_on_its_target_and_replaces_onto_another() {
     assert!(matches!(replace, Approach::Replace { .. }));
     // The replacement is a Create: Adopt applies to what is live there.
     assert!(matches!(
-        decide(&replace, &d, Some(OTHER), &Holders::new(), None),
-        Ok(Decision { adopted: true, .. })
+        run(&replace, &d, Some(OTHER), &Record::default()),
+        Ok((_, true))
     ));
 }
 
@@ -225,13 +235,7 @@ fn statements_are_added_after_the_others_which_stay_as_they_are() {
         json!({"Sid": "Team2", "Effect": "Allow", "Principal": {"AWS": "444455556666"}, "Action": "ecr:ReplicateImage"}),
         false,
     );
-    let next = written(&decide(
-        &Approach::Create,
-        &d,
-        Some(&live),
-        &Holders::new(),
-        None,
-    ));
+    let next = written(&run(&Approach::Create, &d, Some(&live), &Record::default()));
     assert_eq!(
         next["Version"], "2008-10-17",
         "an existing policy keeps its Version"
@@ -241,7 +245,7 @@ fn statements_are_added_after_the_others_which_stay_as_they_are() {
     assert_eq!(list[1], grant("Team1", "111122223333"));
     assert_eq!(list[2]["Sid"], "Team2");
     // A new policy starts at 2012-10-17.
-    let fresh = written(&decide(&Approach::Create, &d, None, &Holders::new(), None));
+    let fresh = written(&run(&Approach::Create, &d, None, &Record::default()));
     assert_eq!(fresh["Version"], "2012-10-17");
 }
 
@@ -253,49 +257,50 @@ fn an_equivalent_statement_is_kept_and_a_different_one_needs_adopt() {
     ]);
     let d = statements(ours.clone(), false);
     assert_eq!(
-        decide(&Approach::Create, &d, Some(&live), &Holders::new(), None),
+        run(&Approach::Create, &d, Some(&live), &Record::default()),
         keep(false)
     );
     let other = doc(&[grant("Team1", "999988887777")]);
     assert_eq!(
-        decide(&Approach::Create, &d, Some(&other), &Holders::new(), None),
+        run(&Approach::Create, &d, Some(&other), &Record::default()),
         Err(Refusal::SidsDiffer(vec!["Team1".into()]))
     );
-    let taken = decide(
+    let taken = run(
         &Approach::Create,
         &statements(ours.clone(), true),
         Some(&other),
-        &Holders::new(),
-        None,
+        &Record::default(),
     );
-    assert!(matches!(taken, Ok(Decision { adopted: true, .. })));
+    assert!(matches!(taken, Ok((_, true))));
     assert_eq!(written(&taken)["Statement"], json!([ours]));
     // An update in place replaces its own statement without Adopt.
-    let updated = decide(
+    let updated = run(
         &Approach::UpdateInPlace,
         &d,
         Some(&other),
-        &Holders::new(),
-        None,
+        &Record::default(),
     );
-    assert!(matches!(updated, Ok(Decision { adopted: false, .. })));
+    assert!(matches!(updated, Ok((_, false))));
 }
 
 #[test]
 fn a_replacement_takes_its_predecessors_sids_without_adopt() {
     let predecessor =
         PhysicalId::parse("ecr-policy-statements/t1/Team1/registry-policy:us-west-2:123456789012");
-    let other = doc(&[grant("Team1", "999988887777")]);
+    let old = grant("Team1", "999988887777");
+    let other = doc(std::slice::from_ref(&old));
     let d = statements(grant("Team1", "111122223333"), false);
-    let replaced = decide(
+    // The record says the predecessor holds it (as another stack's resource would not).
+    let mut record = Record::default();
+    holding(&mut record, &old, holder("t1", OTHER_STACK, "Old"));
+    let replaced = run(
         &Approach::Replace { predecessor },
         &d,
         Some(&other),
-        &Holders::new(),
-        None,
+        &record,
     );
     assert!(
-        matches!(replaced, Ok(Decision { adopted: false, .. })),
+        matches!(replaced, Ok((Next::Write(_), false))),
         "{replaced:?}"
     );
 }
@@ -305,7 +310,7 @@ fn a_merge_over_the_size_limit_says_how_long_it_would_be() {
     let big = |sid: &str| json!({"Sid": sid, "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage", "Condition": {"StringEquals": {"aws:PrincipalTag/x": "y".repeat(6000)}}});
     let live = doc(&[big("Other")]);
     let d = statements(big("Ours"), false);
-    match decide(&Approach::Create, &d, Some(&live), &Holders::new(), None) {
+    match run(&Approach::Create, &d, Some(&live), &Record::default()) {
         Err(Refusal::TooLong(chars)) => assert!(chars > 12_000, "{chars}"),
         other => panic!("{other:?}"),
     }
@@ -319,10 +324,11 @@ fn a_delete_removes_only_the_sids_this_resource_holds() {
         grant("B", "111122223333"),
     ]);
     let sids = vec!["A".to_owned(), "B".to_owned()];
-    let mut holders = Holders::new();
-    holders.insert("A".into(), "t1".into());
-    holders.insert("B".into(), "t2".into());
-    match after_delete(Some(&live), "t1", &sids, &holders) {
+    let mut record = Record::default();
+    holding(&mut record, &grant("A", "111122223333"), me("t1"));
+    holding(&mut record, &grant("B", "111122223333"), me("t2"));
+    let (next, after) = after_delete(Some(&live), &record, "t1", &sids, NOW);
+    match next {
         Next::Write(text) => {
             let v: Value = serde_json::from_str(&text).expect("JSON");
             assert_eq!(
@@ -332,30 +338,37 @@ fn a_delete_removes_only_the_sids_this_resource_holds() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        release_sids("t1", &sids, &holders)
-            .get("B")
-            .map(String::as_str),
-        Some("t2")
+    assert_eq!(after.holder_of("B"), Some("t2"));
+    assert_eq!(after.holder_of("A"), None);
+    assert!(
+        after.removed.contains_key("A"),
+        "A is remembered as removed"
     );
-    assert!(!release_sids("t1", &sids, &holders).contains_key("A"));
     let only_ours = doc(&[grant("A", "111122223333")]);
     assert_eq!(
-        after_delete(Some(&only_ours), "t1", &sids, &Holders::new()),
+        after_delete(Some(&only_ours), &Record::default(), "t1", &sids, NOW).0,
         Next::Delete
     );
-    assert_eq!(after_delete(None, "t1", &sids, &Holders::new()), Next::Keep);
+    assert_eq!(
+        after_delete(None, &Record::default(), "t1", &sids, NOW).0,
+        Next::Keep
+    );
     let none_of_ours = doc(&[grant("Console", "444455556666")]);
     assert_eq!(
-        after_delete(Some(&none_of_ours), "t1", &sids, &Holders::new()),
+        after_delete(Some(&none_of_ours), &Record::default(), "t1", &sids, NOW).0,
         Next::Keep
     );
 }
 
 #[test]
 fn delete_touches_nothing_for_ids_it_did_not_issue() {
+    assert_eq!(
+        plan_delete("failed-create:5f0c"),
+        DeletePlan::FailedCreate {
+            request_id: "5f0c".into()
+        }
+    );
     for id in [
-        "failed-create:5f0c",
         "",
         "registry-policy:nowhere:1",
         "arn:aws:s3:::bucket",
@@ -410,16 +423,17 @@ proptest! {
         let live = (!theirs.is_empty()).then(|| doc(&theirs));
         let mine: Vec<Value> = ours.iter().map(|n| grant(&format!("Mine{n}"), &format!("{:012}", 200_000_000_000u64 + u64::from(*n)))).collect();
         let d = statements(Value::Array(mine.clone()), false);
-        let merged = match decide(&Approach::Create, &d, live.as_deref(), &Holders::new(), None) {
-            Ok(Decision { next: Next::Write(text), .. }) => text,
+        let merged = match run(&Approach::Create, &d, live.as_deref(), &Record::default()) {
+            Ok((Next::Write(text), _)) => text,
             other => panic!("{other:?}"),
         };
         let ecr_text = as_ecr_returns(&merged);
-        prop_assert_eq!(decide(&Approach::Create, &d, Some(&ecr_text), &Holders::new(), None), keep(false));
-        prop_assert_eq!(decide(&Approach::UpdateInPlace, &d, Some(&ecr_text), &Holders::new(), None), keep(false));
+        prop_assert_eq!(run(&Approach::Create, &d, Some(&ecr_text), &Record::default()), keep(false));
+        prop_assert_eq!(run(&Approach::UpdateInPlace, &d, Some(&ecr_text), &Record::default()), keep(false));
         let sids = d.statements().expect("statements").sids();
-        let holders = hold_sids("t1", &sids, &Holders::new());
-        match after_delete(Some(&ecr_text), "t1", &sids, &holders) {
+        let record = decide(&Approach::Create, &d, live.as_deref(), &Record::default(), &me("t0"), NOW).expect("merged").record;
+        let (next, after) = after_delete(Some(&ecr_text), &record, "t0", &sids, NOW);
+        match next {
             Next::Delete => prop_assert!(theirs.is_empty()),
             Next::Write(text) => {
                 let v: Value = serde_json::from_str(&text).expect("JSON");
@@ -432,63 +446,292 @@ proptest! {
             }
             Next::Keep => prop_assert!(false, "our statements were not removed"),
         }
-        prop_assert!(release_sids("t1", &sids, &holders).is_empty());
+        prop_assert!(after.statements.is_empty());
     }
 }
 
 #[test]
 fn a_sid_another_resource_took_over_is_not_rewritten_without_adopt() {
     let mine = grant("Team1", "111122223333");
-    let theirs = doc(&[grant("Team1", "999988887777")]);
+    let theirs_statement = grant("Team1", "999988887777");
+    let theirs = doc(std::slice::from_ref(&theirs_statement));
     let d = statements(mine.clone(), false);
-    let mut holders = Holders::new();
-    holders.insert("Team1".into(), "t2".into());
+    let mut record = Record::default();
+    holding(
+        &mut record,
+        &theirs_statement,
+        holder("t2", OTHER_STACK, "Taker"),
+    );
     // An update in place of t1, after t2 took Team1 over with Adopt.
+    let as_t1 = |approach: &Approach, d: &Desired, record: &Record| {
+        decide(approach, d, Some(&theirs), record, &me("t1"), NOW).map(|d| (d.next, d.adopted))
+    };
     assert_eq!(
-        decide(
-            &Approach::UpdateInPlace,
-            &d,
-            Some(&theirs),
-            &holders,
-            Some("t1")
-        ),
-        Err(Refusal::SidsDiffer(vec!["Team1".into()]))
+        as_t1(&Approach::UpdateInPlace, &d, &record),
+        Err(Refusal::HeldBy(vec![(
+            "Team1".into(),
+            holder("t2", OTHER_STACK, "Taker")
+        )]))
     );
     // Still its own: rewritten in place.
-    holders.insert("Team1".into(), "t1".into());
+    holding(&mut record, &theirs_statement, me("t1"));
     assert!(matches!(
-        decide(
-            &Approach::UpdateInPlace,
-            &d,
-            Some(&theirs),
-            &holders,
-            Some("t1")
-        ),
-        Ok(Decision {
-            next: Next::Write(_),
-            adopted: false
-        })
+        as_t1(&Approach::UpdateInPlace, &d, &record),
+        Ok((Next::Write(_), false))
     ));
     // A replacement takes its predecessor's Sid only while the predecessor holds it.
     let predecessor =
         PhysicalId::parse("ecr-policy-statements/t1/Team1/registry-policy:us-west-2:123456789012");
     let replace = Approach::Replace { predecessor };
-    assert!(decide(&replace, &d, Some(&theirs), &holders, Some("t3")).is_ok());
-    holders.insert("Team1".into(), "t2".into());
+    let as_t3 = |d: &Desired, record: &Record| {
+        decide(
+            &replace,
+            d,
+            Some(&theirs),
+            record,
+            &holder("t3", OTHER_STACK, "New"),
+            NOW,
+        )
+        .map(|d| (d.next, d.adopted))
+    };
+    assert!(matches!(as_t3(&d, &record), Ok((Next::Write(_), false))));
+    holding(
+        &mut record,
+        &theirs_statement,
+        holder("t2", OTHER_STACK, "Taker"),
+    );
     assert_eq!(
-        decide(&replace, &d, Some(&theirs), &holders, Some("t3")),
-        Err(Refusal::SidsDiffer(vec!["Team1".into()]))
+        as_t3(&d, &record),
+        Err(Refusal::HeldBy(vec![(
+            "Team1".into(),
+            holder("t2", OTHER_STACK, "Taker")
+        )]))
     );
     // With Adopt it is taken back.
     let adopting = statements(mine, true);
     assert!(matches!(
-        decide(
-            &Approach::UpdateInPlace,
-            &adopting,
-            Some(&theirs),
-            &holders,
-            Some("t1")
-        ),
-        Ok(Decision { adopted: true, .. })
+        as_t1(&Approach::UpdateInPlace, &adopting, &record),
+        Ok((_, true))
     ));
+}
+
+#[test]
+fn an_identical_statement_another_stack_holds_is_refused_without_adopt() {
+    // Sequence 1 of issue 15: S2 creating the Sid A that S1 holds, with the same content.
+    let a = grant("A", "111122223333");
+    let live = doc(std::slice::from_ref(&a));
+    let mut record = Record::default();
+    holding(&mut record, &a, holder("s1", OTHER_STACK, "GrantA"));
+    let d = statements(a.clone(), false);
+    assert_eq!(
+        run(&Approach::Create, &d, Some(&live), &record),
+        Err(Refusal::HeldBy(vec![(
+            "A".into(),
+            holder("s1", OTHER_STACK, "GrantA")
+        )]))
+    );
+    // With Adopt it moves, and the record says so.
+    let taken = decide(
+        &Approach::Create,
+        &statements(a.clone(), true),
+        Some(&live),
+        &record,
+        &me("t0"),
+        NOW,
+    )
+    .expect("adopted");
+    assert_eq!((taken.next, taken.adopted), (Next::Keep, true));
+    assert_eq!(taken.record.holder_of("A"), Some("t0"));
+    // A logical id renamed in the same stack takes equivalent content without Adopt...
+    holding(&mut record, &a, holder("s1", STACK, "OldName"));
+    let renamed =
+        decide(&Approach::Create, &d, Some(&live), &record, &me("t0"), NOW).expect("renamed");
+    assert_eq!((renamed.next, renamed.adopted), (Next::Keep, false));
+    assert_eq!(renamed.record.holder_of("A"), Some("t0"));
+    // ...but not content that differs.
+    let changed = statements(grant("A", "444455556666"), false);
+    assert!(matches!(
+        run(&Approach::Create, &changed, Some(&live), &record),
+        Err(Refusal::HeldBy(_))
+    ));
+    // A duplicate delivery of the holder's own Create is the same owner.
+    holding(&mut record, &a, me("t0"));
+    assert_eq!(
+        run(&Approach::Create, &d, Some(&live), &record),
+        keep(false)
+    );
+}
+
+#[test]
+fn an_identical_whole_policy_another_resource_owns_is_refused_without_adopt() {
+    // Sequence 2 of issue 15.
+    let d = whole(false);
+    let text = d.policy().expect("whole").compact().to_owned();
+    let record = Record {
+        owner: Some(Owned {
+            holder: holder("s1", OTHER_STACK, "RegistryPolicy"),
+            policy: text.clone(),
+            prior: None,
+        }),
+        ..Record::default()
+    };
+    assert_eq!(
+        run(&Approach::Create, &d, Some(REORDERED), &record),
+        Err(Refusal::OwnedBy {
+            holder: holder("s1", OTHER_STACK, "RegistryPolicy"),
+            differs: false
+        })
+    );
+    assert_eq!(
+        run(&Approach::Create, &whole(true), Some(REORDERED), &record),
+        keep(true)
+    );
+    // Its Delete then leaves the policy to the new owner.
+    let taken = decide(
+        &Approach::Create,
+        &whole(true),
+        Some(REORDERED),
+        &record,
+        &me("t0"),
+        NOW,
+    )
+    .expect("adopted")
+    .record;
+    assert!(!deletes_whole(
+        &taken,
+        &holder("", OTHER_STACK, "RegistryPolicy")
+    ));
+    assert!(deletes_whole(&taken, &holder("", STACK, "Grants")));
+    // A rollback (an update in place) of the owner: the same resource, its tag kept.
+    let mine = decide(
+        &Approach::UpdateInPlace,
+        &d,
+        Some(REORDERED),
+        &taken,
+        &me("t9"),
+        NOW,
+    )
+    .expect("own");
+    assert_eq!(mine.next, Next::Keep);
+    assert_eq!(mine.record.owner.map(|o| o.holder.tag), Some("t0".into()));
+}
+
+#[test]
+fn a_whole_policy_is_written_when_the_read_lags_the_record() {
+    // What the record says was written last differs from what is asked: a read showing the
+    // asked-for policy is an old one, and the write is not skipped.
+    let d = whole(false);
+    let record = Record {
+        owner: Some(Owned {
+            holder: me("t0"),
+            policy: OTHER.into(),
+            prior: None,
+        }),
+        ..Record::default()
+    };
+    assert!(matches!(
+        run(&Approach::UpdateInPlace, &d, Some(REORDERED), &record),
+        Ok((Next::Write(_), false))
+    ));
+}
+
+#[test]
+fn a_move_onto_a_target_with_a_differing_statement_needs_adopt() {
+    // Sequence 3 of issue 15: repo-b has its own AllowPull, nobody's in the record.
+    let predecessor = PhysicalId::parse(
+        "ecr-policy-statements/t1/AllowPull/registry-policy:eu-west-1:123456789012",
+    );
+    let theirs = doc(&[grant("AllowPull", "999988887777")]);
+    let d = statements(grant("AllowPull", "111122223333"), false);
+    assert_eq!(
+        run(
+            &Approach::Replace { predecessor },
+            &d,
+            Some(&theirs),
+            &Record::default()
+        ),
+        Err(Refusal::SidsDiffer(vec!["AllowPull".into()]))
+    );
+}
+
+#[test]
+fn held_statements_come_from_the_record_whatever_the_read_shows() {
+    // Sequence 4 of issue 15: the read lags and shows neither B (written just before) nor
+    // the removal of C (removed just before).
+    let b = grant("B", "444455556666");
+    let c = grant("C", "777788889999");
+    let console = grant("Console", "999988887777");
+    let lagging = doc(&[console.clone(), c.clone()]);
+    let mut record = Record::default();
+    holding(&mut record, &b, holder("s2", OTHER_STACK, "GrantB"));
+    record.removed.insert(
+        "C".into(),
+        Removed {
+            statement: c.to_string(),
+            at_ms: NOW - 5_000,
+        },
+    );
+    let a = grant("A", "111122223333");
+    let written_doc = written(&run(
+        &Approach::Create,
+        &statements(a.clone(), false),
+        Some(&lagging),
+        &record,
+    ));
+    assert_eq!(written_doc["Statement"], json!([console, b, a]));
+    // Long after, a statement with C's Sid is the console's again.
+    record.removed.get_mut("C").expect("C").at_ms = NOW - REMOVED_KEPT_MS - 1;
+    let later = written(&run(
+        &Approach::Create,
+        &statements(grant("A", "111122223333"), false),
+        Some(&lagging),
+        &record,
+    ));
+    assert_eq!(later["Statement"].as_array().map(Vec::len), Some(4));
+}
+
+#[test]
+fn a_failed_creates_delete_takes_out_only_what_landed_under_its_request() {
+    // Sequence 9 of issue 15.
+    let ours = grant("Late", "111122223333");
+    let other = grant("Kept", "444455556666");
+    let console = grant("Console", "999988887777");
+    let mut record = Record::default();
+    holding(&mut record, &ours, me("r9"));
+    holding(&mut record, &other, holder("s2", OTHER_STACK, "GrantKept"));
+    // The write landed after the FAILED answer.
+    let landed = doc(&[console.clone(), other.clone(), ours.clone()]);
+    let (next, after) =
+        after_failed_create(Some(&landed), &record, "r9", NOW).expect("something to undo");
+    match next {
+        Next::Write(text) => {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(v["Statement"], json!([console, other]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(after.holder_of("Late"), None);
+    assert_eq!(after.holder_of("Kept"), Some("s2"));
+    // It never landed: ECR is left alone, the record forgets it.
+    let not_landed = doc(&[console.clone(), other.clone()]);
+    let (next, after) = after_failed_create(Some(&not_landed), &record, "r9", NOW).expect("held");
+    assert_eq!(next, Next::Keep);
+    assert_eq!(after.holder_of("Late"), None);
+    // Nothing held under another request's tag.
+    assert_eq!(after_failed_create(Some(&landed), &record, "r8", NOW), None);
+    // A whole policy put back as it was before the failed Create took it over.
+    let d = whole(true);
+    let taken = decide(
+        &Approach::Create,
+        &d,
+        Some(OTHER),
+        &Record::default(),
+        &me("r9"),
+        NOW,
+    )
+    .expect("adopted");
+    let (next, after) =
+        after_failed_create(Some(REORDERED), &taken.record, "r9", NOW).expect("owned");
+    assert_eq!(next, Next::Write(OTHER.into()));
+    assert_eq!(after.owner, None);
 }

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rig.interface import physical_id
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 MOTO_SERVER = VENV_BIN / "moto_server"
@@ -27,7 +29,7 @@ LOG_GROUP = "/aws/lambda/ecr-policy-provider"
 LOG_STREAM = "2026/11/23/[$LATEST]e2e"
 # How every FAILED Reason ends, given LOG_GROUP and LOG_STREAM in the environment.
 REASON_LOG_TAIL = f" (logs: CloudWatch log group {LOG_GROUP}, stream {LOG_STREAM})"
-REGISTRY_ID = f"registry-policy:{REGION}:{ACCOUNT}"
+REGISTRY_ID = physical_id("registry", region=REGION, account=ACCOUNT)
 
 # Lines of a log shown when something fails.
 LOG_TAIL_LINES = 60
@@ -115,9 +117,10 @@ def others_policy(target: str) -> dict[str, Any]:
 
 
 def repository_arn(name: str, region: str = REGION) -> str:
-    return f"arn:{PARTITION}:ecr:{region}:{ACCOUNT}:repository/{name}"
+    """A repository's ARN, which is also its policy's PhysicalResourceId."""
+    return physical_id("repository", partition=PARTITION, region=region, account=ACCOUNT, name=name)
 
 
 def failed_create_id(event: dict[str, Any]) -> str:
     """The PhysicalResourceId the provider answers a failed Create with."""
-    return "failed-create:" + event["RequestId"]
+    return physical_id("failed_create", request_id=event["RequestId"])

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.constants import ACCOUNT, EVENTS, REGION, REGISTRY_ID, repository_arn
+from rig.interface import physical_id
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -164,7 +165,12 @@ def statements_id(event: dict[str, Any]) -> str:
     with: its target, its Sids, and a tag from the request's RequestId."""
     properties = event["ResourceProperties"]
     sids = ",".join(_encoded_sid(s["Sid"]) for s in statements_of(properties))
-    return f"ecr-policy-statements/{event['RequestId']}/{sids}/{statements_target_id(properties)}"
+    return physical_id(
+        "statements",
+        tag=event["RequestId"],
+        sids=sids,
+        target_id=statements_target_id(properties),
+    )
 
 
 def statements_data(event: dict[str, Any], adopted: str = "false") -> dict[str, Any]:

@@ -30,7 +30,9 @@ class Interface:
     lock_table_variable: str
     lock_key: dict[str, str]  # "registry", "repository": the item key's format
     lock_attributes: dict[str, str]  # what the rig reads of an item, by the attribute's name
-    lock_digest_after_delete: str
+    lock_entry_attributes: dict[str, str]  # inside a held statement, an owner, a removal
+    lock_margin_seconds: float  # how long a lease outlives its invocation's deadline
+    physical_ids: dict[str, str]  # "registry", "repository", "statements", "failed_create"
 
 
 def load(path: Path = FILE) -> Interface:
@@ -47,7 +49,9 @@ def load(path: Path = FILE) -> Interface:
         lock_table_variable=raw["lock_item"]["table_variable"],
         lock_key=dict(raw["lock_item"]["key"]),
         lock_attributes=dict(raw["lock_item"]["attributes"]),
-        lock_digest_after_delete=raw["lock_item"]["digest_after_delete"],
+        lock_entry_attributes=dict(raw["lock_item"]["entry_attributes"]),
+        lock_margin_seconds=float(raw["lock_item"]["lease_margin_seconds"]),
+        physical_ids={k: v for k, v in raw["physical_ids"].items() if k != "about"},
     )
 
 
@@ -85,30 +89,32 @@ def lock_key(target: str, region: str) -> str:
     return INTERFACE.lock_key["repository"].format(region=region, name=target)
 
 
-# CONTRACT 11's record (the item's format 2): each held Sid under RECORD_STATEMENTS, with its
-# holder's tag under RECORD_HOLDER; a whole policy's owner under RECORD_OWNER. Until
-# interface.json names them, these are the names the design gives them; an item of the first
-# format keeps its ``holders`` (Sid to tag) instead.
-RECORD_STATEMENTS = "statements"
-RECORD_HOLDER = "holder"
-RECORD_OWNER = "owner"
-
-
 def lock_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     """A lock item (its values plain) by what it means: ``lease_owner``, ``lease_until_ms``,
-    ``digest``, ``holders`` (Sid to tag, from either format), ``owner`` (a whole policy's, as
-    stored); an absent attribute is None (no holders: {})."""
+    ``expires_at``, ``statements`` (Sid to its entry, by meaning), ``owner``, ``removed``, and
+    ``holders`` (Sid to the holding resource's tag); an absent attribute is None (no
+    statements, holders or removals: {})."""
     if item is None:
         return None
     names = INTERFACE.lock_attributes
     found = {meaning: item.get(name) for meaning, name in names.items()}
-    held = found.get("holders") or item.get(RECORD_STATEMENTS) or {}
-    found["holders"] = {
-        sid: entry.get(RECORD_HOLDER) if isinstance(entry, dict) else entry
-        for sid, entry in held.items()
-    }
-    found["owner"] = item.get(RECORD_OWNER)
+    for meaning in ("statements", "removed"):
+        found[meaning] = {sid: _entry(e) for sid, e in (found[meaning] or {}).items()}
+    found["owner"] = None if found["owner"] is None else _entry(found["owner"])
+    found["holders"] = {sid: e["holder"] for sid, e in found["statements"].items()}
     return found
+
+
+def _entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A held statement, an owner or a removal, by what its attributes mean."""
+    names = INTERFACE.lock_entry_attributes
+    return {meaning: entry[name] for meaning, name in names.items() if name in entry}
+
+
+def physical_id(kind: str, **values: str) -> str:
+    """A PhysicalResourceId of ``kind`` ("registry", "repository", "statements",
+    "failed_create"), in the provider's format."""
+    return INTERFACE.physical_ids[kind].format(**values)
 
 
 def ecr_calls(line: Any) -> dict[str, int]:

@@ -172,6 +172,7 @@ pub fn config(recorder: &Recorder) -> Config {
             default_region: Some("us-east-1".into()),
             iam_propagation_timeout: Duration::from_secs(2),
             iam_retry_base: Duration::from_millis(10),
+            lease_margin: ecr_policy_provider::lifecycle::LEASE_MARGIN,
         },
         default_budget: Duration::from_secs(30),
         logs: Some((LOG_GROUP.into(), LOG_STREAM.into())),
