@@ -40,9 +40,11 @@ from rig.interface import INTERFACE
 APP = "app"  # the start fixture creates it
 UPDATE_ITEM = DYNAMODB + "UpdateItem"
 # An event whose lease is left behind (cut off, killed): its deadline, from the moment it is
-# handed over. Its lease lasts until that deadline plus ECR's attempt timeout.
+# handed over. Its lease lasts until that deadline plus a margin for a write still in flight
+# (ECR's attempt timeout).
 SHORT_DEADLINE_SECONDS = 2.5
-LEASE_SECONDS = SHORT_DEADLINE_SECONDS + INTERFACE.ecr_attempt_timeout_seconds
+assert INTERFACE.lock_margin_seconds >= INTERFACE.ecr_attempt_timeout_seconds
+LEASE_SECONDS = SHORT_DEADLINE_SECONDS + INTERFACE.lock_margin_seconds
 # The next request on that target: time to wait the lease out, then do its work.
 WAITING_DEADLINE_SECONDS = LEASE_SECONDS + 12
 # The provider's longest pause between two tries for a busy lock (1 s, jittered up to 1.5x),
@@ -58,14 +60,11 @@ LOCK_FAILURE_DEADLINE_SECONDS = 6.0
 LATE_WRITE_SECONDS = INTERFACE.ecr_attempt_timeout_seconds - 5
 
 
-def held_by(event: dict[str, Any]) -> str:
-    """How a refusal names the statement resource of ``event`` as a Sid's holder."""
-    return f"is held by {event['LogicalResourceId']} of stack {stack_name(event)}"
-
-
-def managed_by(event: dict[str, Any]) -> str:
-    """How a refusal names the whole-policy resource of ``event`` as the policy's owner."""
-    return f"is managed by {event['LogicalResourceId']} of stack {stack_name(event)}"
+def naming(relation: str, event: dict[str, Any]) -> tuple[str, str, str]:
+    """What a refusal says to name the resource of ``event`` as the holder of a Sid
+    ("held by") or the owner of a policy ("managed by"): the relation, the resource's
+    logical id and its stack's name."""
+    return relation, event["LogicalResourceId"], stack_name(event)
 
 
 def with_statements(event: dict[str, Any], statements: list[dict[str, Any]]) -> dict[str, Any]:
@@ -111,7 +110,7 @@ def test_seq1_an_identical_statement_of_another_stack_is_refused_without_adopt(c
 
     second = in_stack(statement_create("registry", [mine], "SameGrant"), "stack-two")
     out = provider.send(second)
-    assert_failed(out, failed_create_id(second), held_by(first), "Adopt: true")
+    assert_failed(out, failed_create_id(second), *naming("held by", first), "Adopt: true")
     # CloudFormation's Delete of the failed Create leaves the Sid to its holder ...
     cleanup = follow_up(second, "Delete", physical_id=failed_create_id(second))
     assert_success(provider.send(cleanup), failed_create_id(second), {})
@@ -148,7 +147,7 @@ def test_seq2_an_identical_whole_policy_of_another_stack_is_refused_without_adop
     assert_success(provider.send(one), REGISTRY_ID, expected_data(one))
 
     out = provider.send(two)
-    assert_failed(out, failed_create_id(two), managed_by(one), "Adopt: true")
+    assert_failed(out, failed_create_id(two), *naming("managed by", one), "Adopt: true")
     cleanup = follow_up(two, "Delete", physical_id=failed_create_id(two))
     assert_success(provider.send(cleanup), failed_create_id(two), {})
     assert cloud.policy("registry") == desired(one)
