@@ -13,14 +13,13 @@ Sids. ECR and the lock table are read from moto directly, never through the prox
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 
 from rig import template
 from rig.asserts import assert_failed, assert_statements, assert_success
 from rig.cloud import Cloud, Pending
-from rig.constants import REGISTRY_ID, failed_create_id, others_policy
+from rig.constants import REGISTRY_ID, failed_create_id
 from rig.events import (
     desired,
     follow_up,
@@ -48,20 +47,6 @@ LOCK_RETRY_SECONDS = 1.5
 WORK_SECONDS = 2.0
 
 
-def seed_others(cloud: Cloud, target: str) -> list[dict[str, Any]]:
-    """Others' statements in ``target``'s policy; returns them."""
-    policy = others_policy(target)
-    cloud.set_policy(target, policy)
-    return policy["Statement"]
-
-
-def holders(cloud: Cloud, target: str) -> dict[str, str]:
-    item = cloud.lock_item(target)
-    assert item is not None, f"no lock item for {target}"
-    assert item["lease_owner"] is None, f"a lease is still held: {item}"
-    return item["holders"]
-
-
 def test_the_lock_table_is_created_as_the_template_declares_it(cloud, start):
     (table,) = template.function_settings().tables
     assert table.variable == INTERFACE.lock_table_variable
@@ -84,7 +69,7 @@ def test_the_lock_table_is_created_as_the_template_declares_it(cloud, start):
 def test_a_statement_resource_through_a_whole_stack_life_leaves_others_as_they_are(
     cloud, start, target
 ):
-    others = seed_others(cloud, target)
+    others = cloud.seed_others(target)
     provider = start()
 
     first = stack_statement(target, "TeamPull", 1)
@@ -94,7 +79,7 @@ def test_a_statement_resource_through_a_whole_stack_life_leaves_others_as_they_a
     assert_success(out, physical_id, statements_data(created))
     assert out.ecr_calls == {"reads": 1, "writes": 1, "deletes": 0}
     assert_statements(cloud, target, others, [first])
-    assert holders(cloud, target) == {"TeamPull": created["RequestId"]}
+    assert cloud.holders(target) == {"TeamPull": created["RequestId"]}
 
     # A duplicate delivery of the Create: nothing to write.
     again = provider.send(created)
@@ -124,13 +109,13 @@ def test_a_statement_resource_through_a_whole_stack_life_leaves_others_as_they_a
     cleanup = follow_up(update, "Delete", physical_id=physical_id)
     assert_success(provider.send(cleanup), physical_id, {})
     assert_statements(cloud, target, others, [renamed])
-    assert holders(cloud, target) == {"TeamPullRenamed": rename["RequestId"]}
+    assert cloud.holders(target) == {"TeamPullRenamed": rename["RequestId"]}
 
     # The stack's Delete: the others' statements stay, as they were.
     delete = follow_up(rename, "Delete", physical_id=new_id)
     assert_success(provider.send(delete), new_id, {})
     assert_statements(cloud, target, others, [])
-    assert holders(cloud, target) == {}
+    assert cloud.holders(target) == {}
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -161,7 +146,7 @@ def test_the_last_statement_out_deletes_the_policy(cloud, start, target):
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_a_conflicting_sid_fails_without_adopt_and_is_taken_over_with_it(cloud, start, target):
-    others = seed_others(cloud, target)
+    others = cloud.seed_others(target)
     before = cloud.policy(target)
     provider = start()
     theirs = others[0]  # the console's
@@ -200,7 +185,7 @@ def test_a_conflicting_sid_fails_without_adopt_and_is_taken_over_with_it(cloud, 
 
 
 def test_without_the_lock_table_a_statement_resource_says_what_to_set(cloud, start):
-    others = seed_others(cloud, "registry")
+    others = cloud.seed_others("registry")
     before = cloud.policy("registry")
     provider = start(**{INTERFACE.lock_table_variable: None})
     refused = statement_create("registry", [stack_statement("registry", "TeamPull")])
@@ -222,7 +207,7 @@ def test_without_the_lock_table_a_statement_resource_says_what_to_set(cloud, sta
 
 @pytest.mark.parametrize("target,writers", [("registry", 24), (APP, 16)])
 def test_concurrent_statement_creates_then_deletes_lose_nothing(cloud, start, target, writers):
-    others = seed_others(cloud, target)
+    others = cloud.seed_others(target)
     provider = start(processes=PROCESSES)
     own = [stack_statement(target, f"Writer{n:02d}", n) for n in range(writers)]
     creates = [statement_create(target, [s], f"Writer{n:02d}") for n, s in enumerate(own)]
@@ -233,7 +218,7 @@ def test_concurrent_statement_creates_then_deletes_lose_nothing(cloud, start, ta
     for event, out in zip(creates, outcomes):
         assert_success(out, statements_id(event), statements_data(event))
     assert_statements(cloud, target, others, own)
-    assert holders(cloud, target) == {s["Sid"]: e["RequestId"] for s, e in zip(own, creates)}
+    assert cloud.holders(target) == {s["Sid"]: e["RequestId"] for s, e in zip(own, creates)}
     # They did run at once: some waited for the lock (more than one try to take it).
     assert any(out.metered[0].lock_calls > 2 for out in outcomes), "no event waited"
 
@@ -242,7 +227,7 @@ def test_concurrent_statement_creates_then_deletes_lose_nothing(cloud, start, ta
     for event, out in zip(deletes, outcomes):
         assert_success(out, event["PhysicalResourceId"], {})
     assert_statements(cloud, target, others, [])
-    assert holders(cloud, target) == {}
+    assert cloud.holders(target) == {}
     assert took < CONCURRENT_DEADLINE_SECONDS, took
 
 
@@ -250,7 +235,7 @@ def test_concurrent_statement_creates_then_deletes_lose_nothing(cloud, start, ta
 
 
 def test_a_read_that_lags_the_last_write_loses_no_statement(cloud, start):
-    others = seed_others(cloud, "registry")
+    others = cloud.seed_others("registry")
     provider = start()
     a, b, c = (stack_statement("registry", f"Team{x}", n) for n, x in enumerate("ABC", 1))
     event = statement_create("registry", [a], "GrantTeamA")
@@ -272,7 +257,7 @@ def test_a_read_that_lags_the_last_write_loses_no_statement(cloud, start):
 
 
 def test_a_delete_after_a_lagging_write_brings_nothing_back(cloud, start):
-    others = seed_others(cloud, APP)
+    others = cloud.seed_others(APP)
     provider = start()
     a, b = stack_statement(APP, "TeamA", 1), stack_statement(APP, "TeamB", 2)
     creates = [statement_create(APP, [s], f"Grant{s['Sid']}") for s in (a, b)]
@@ -305,13 +290,10 @@ def kill_while_holding_the_lock(cloud: Cloud, start, target: str) -> tuple[Pendi
     killed = start(suffix="-killed")
     cloud.proxy.set_rule("GetRegistryPolicy", Fault.hang(30), times=1)
     event = statement_create(target, [stack_statement(target, "Killed", 9)], "Killed")
-    pending = killed.submit(event, deadline_in=KILLED_DEADLINE_SECONDS, timeout=1)
-    waited = time.monotonic() + KILL_WAIT_SECONDS
-    while cloud.proxy.count("GetRegistryPolicy") == 0:
-        assert time.monotonic() < waited, "the invocation never read ECR\n" + killed.log.tail()
-        time.sleep(0.05)
-    killed.runtime.kill()
-    pending.lost()
+    pending = killed.submit_and_kill(
+        event, "GetRegistryPolicy", KILL_WAIT_SECONDS,
+        deadline_in=KILLED_DEADLINE_SECONDS, timeout=1,
+    )
     item = cloud.lock_item(target)
     # The lease's owner names the request and the invocation (CONTRACT 11).
     assert item is not None and item["lease_owner"].startswith(event["RequestId"] + "/"), item
@@ -319,7 +301,7 @@ def kill_while_holding_the_lock(cloud: Cloud, start, target: str) -> tuple[Pendi
 
 
 def test_a_lease_left_by_a_killed_invocation_is_taken_once_it_ends(cloud, start):
-    others = seed_others(cloud, "registry")
+    others = cloud.seed_others("registry")
     killed, item = kill_while_holding_the_lock(cloud, start, "registry")
     lease_end = item["lease_until_ms"] / 1000
     # It lasts the invocation's time and the margin for a write still in flight.
@@ -335,12 +317,12 @@ def test_a_lease_left_by_a_killed_invocation_is_taken_once_it_ends(cloud, start)
     assert out.answered < lease_end + LOCK_RETRY_SECONDS + WORK_SECONDS, out.describe()
     assert any("holds the target's lock" in line.get("message", "") for line in out.log)
     assert_statements(cloud, "registry", others, [mine])
-    assert holders(cloud, "registry") == {"Next": event["RequestId"]}
+    assert cloud.holders("registry") == {"Next": event["RequestId"]}
     assert cloud.bucket.read(killed.key)[0] is None, "the killed invocation answered"
 
 
 def test_a_lease_that_outlasts_the_deadline_gets_failed_in_time(cloud, start):
-    seed_others(cloud, "registry")
+    cloud.seed_others("registry")
     before = cloud.policy("registry")
     kill_while_holding_the_lock(cloud, start, "registry")
     provider = start(suffix="-next")

@@ -9,7 +9,6 @@ gets two SUCCESSes while ECR holds only one of the two policies (tried while wri
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -20,12 +19,11 @@ from rig.events import (
     expected_data,
     follow_up,
     in_stack,
-    registry_create,
-    repository_create,
     stack_statement,
     statement_create,
     statements_data,
     statements_id,
+    whole_create,
     with_policy,
 )
 
@@ -33,14 +31,6 @@ APP = "app"  # the start fixture creates it
 ROUNDS = 5
 RACE_ROUNDS = 4
 DEADLINE_SECONDS = 30
-
-
-def whole_create(target: str, stack: str, n: int) -> dict[str, Any]:
-    """A whole-policy Create of ``target`` from stack ``stack``, its policy one statement of
-    its own (``n`` tells the policies apart)."""
-    event = registry_create() if target == "registry" else repository_create(target)
-    event = in_stack(event, stack, f"{stack.title().replace('-', '')}Policy")
-    return with_policy(event, [stack_statement(target, f"Stack{n}", n)])
 
 
 def created_id(target: str) -> str:

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from rig import interface, template
 from rig import moto as m
-from rig.constants import BINARY, BUCKET, REGION
+from rig.constants import BINARY, BUCKET, REGION, others_policy
 from rig.env import provider_env
 from rig.faultproxy import FaultProxy
 from rig.interface import INTERFACE
@@ -256,6 +256,13 @@ class Cloud:
             self.ecr.set_repository_policy(repositoryName=target, policyText=text)
         return text
 
+    def seed_others(self, target: str) -> list[dict[str, Any]]:
+        """Others' statements (rig.constants.others_policy) as ``target``'s policy, set
+        directly in moto; returns them."""
+        policy = others_policy(target)
+        self.set_policy(target, policy)
+        return policy["Statement"]
+
     def forget(self, target: str) -> None:
         """``target`` ("registry", or a repository's name) as if no one had touched it: no
         policy, and no lock item (whose digest would otherwise make the next read wait for
@@ -289,6 +296,43 @@ class Cloud:
             TableName=self.lock_table, Key=self._lock_item_key(target), ConsistentRead=True
         ).get("Item")
         return interface.lock_item(None if item is None else m.plain({"M": item}))
+
+    def holders(self, target: str) -> dict[str, str]:
+        """Who holds which Sid of ``target`` (Sid to tag), with no lease held on it."""
+        item = self.lock_item(target)
+        assert item is not None, f"no lock item for {target}"
+        assert item["lease_owner"] is None, f"a lease is still held: {item}"
+        return item["holders"]
+
+    @property
+    def _lock_expiry_attribute(self) -> str:
+        """The lock table's TTL attribute, as template.yaml declares it."""
+        (table,) = [t for t in self.settings.tables if t.logical_id == self.lock_table]
+        return table.properties["TimeToLiveSpecification"]["AttributeName"]
+
+    def lock_expiry(self, target: str) -> int | None:
+        """When DynamoDB may delete ``target``'s lock item (its TTL, seconds since the
+        epoch); None when it has none, or there is no item."""
+        item = self.dynamodb.get_item(
+            TableName=self.lock_table, Key=self._lock_item_key(target), ConsistentRead=True
+        ).get("Item")
+        value = (item or {}).get(self._lock_expiry_attribute)
+        return None if value is None else m.plain(value)
+
+    def set_lock_expiry(self, target: str, seconds: int) -> None:
+        """Sets the TTL of ``target``'s lock item (which must exist), as time passing would
+        make it due."""
+        self.dynamodb.update_item(
+            TableName=self.lock_table,
+            Key=self._lock_item_key(target),
+            UpdateExpression="SET #ttl = :at",
+            ConditionExpression="attribute_exists(#key)",
+            ExpressionAttributeNames={
+                "#ttl": self._lock_expiry_attribute,
+                "#key": INTERFACE.lock_attributes["key"],
+            },
+            ExpressionAttributeValues={":at": {"N": str(seconds)}},
+        )
 
     @staticmethod
     def _lock_item_key(target: str) -> dict[str, Any]:
@@ -343,6 +387,24 @@ class Function:
         event["ResponseURL"] = cloud.response_url(key, response_host)
         cloud.expected[key] = 0 if response_host else 1
         return Pending(self, event, name or key, key, alone, invoke)
+
+    def submit_and_kill(
+        self, event: dict[str, Any], when: str, wait: float = 10.0, **invoke: Any
+    ) -> "Pending":
+        """Hands ``event`` to the function (as ``submit``), waits until the proxy has seen a
+        request of kind ``when`` (a fault the caller set keeps it there), then kills every
+        process of the function with SIGKILL: CloudFormation gets no response for it."""
+        proxy = self.cloud.front
+        assert proxy is not None
+        seen = proxy.count(when)
+        pending = self.submit(event, **invoke)
+        try:
+            proxy.wait_for(when, seen + 1, wait)
+        except TimeoutError as e:
+            raise AssertionError(f"{e}\n{self.log.tail()}") from None
+        self.runtime.kill()
+        pending.lost()
+        return pending
 
     def send_all(self, events: list[dict[str, Any]], **invoke: Any) -> list[Outcome]:
         """Hands every event to the function at once and waits for all their answers (in

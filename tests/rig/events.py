@@ -67,6 +67,20 @@ def with_policy(
     return event
 
 
+def stack_name(event: dict[str, Any]) -> str:
+    """The name of the stack an event comes from (its StackId's)."""
+    return event["StackId"].partition(":stack/")[2].split("/", 1)[0]
+
+
+def whole_create(target: str, stack: str, n: int) -> dict[str, Any]:
+    """A whole-policy Create of ``target`` from stack ``stack`` (logical id: the stack's name
+    in title case, then Policy), its policy one statement of its own (``n`` tells the
+    policies apart)."""
+    event = registry_create() if target == "registry" else repository_create(target)
+    event = in_stack(event, stack, f"{stack.title().replace('-', '')}Policy")
+    return with_policy(event, [stack_statement(target, f"Stack{n}", n)])
+
+
 def statement_create(
     target: str,
     statements: list[dict[str, Any]] | dict[str, Any],

@@ -23,21 +23,37 @@ then writes without a lock, so two concurrent conditional writes could both succ
 DynamoDB itself is atomic. The lock table's semantics hold only through this proxy, which is
 why the rig points the provider's ``AWS_ENDPOINT_URL_DYNAMODB`` here even when ECR is not.
 
-``Fault.lagging_reads(n)`` on a policy write (``PutRegistryPolicy``, ``SetRepositoryPolicy``,
-``DeleteRegistryPolicy``, ``DeleteRepositoryPolicy``) forwards the write, then answers the
-next ``n`` reads of that policy with what a read returned just before it: ECR's reads can lag
-its writes, moto's never do.
+ECR's reads can lag its writes, moto's never do. ``Fault.lagging_reads(n)`` on a policy write
+(``PutRegistryPolicy``, ``SetRepositoryPolicy``, ``DeleteRegistryPolicy``,
+``DeleteRepositoryPolicy``) forwards the write, then answers the next ``n`` reads of that
+policy with what a read returned just before it. ``Fault.stale(seconds)`` on a policy read
+answers it with the policy as it was that many seconds ago: while the rule is set, every
+write of that policy keeps the answer a read gave just before it, with the write's time.
+
+A request can also outlive its caller. ``reset`` and ``hang`` with ``after_forward`` forward
+it and lose the answer (the call took effect; the client sees a reset or no answer).
+``Fault.late`` answers the client (with an error, or not at all) and forwards the request
+later: after some seconds or at ``release()`` (a write that lands after its caller gave up).
+``Fault.delay`` holds a request the same way, then forwards it and passes its answer on.
+
+A rule can wait for another request: ``set_rule(kind, fault, after=kinds)`` applies only to
+requests of ``kind`` that come after a request of one of ``kinds`` was forwarded ("fail the
+lock writes that follow the next ECR write": ``after=ECR_WRITES``).
 
     proxy = FaultProxy(upstream_port=moto_port, bucket="b", lifetime=600)
     proxy.set_rule("PutRegistryPolicy", Fault.http(500), times=2)
     proxy.set_rule(RESPONSE, Fault.hang(15))
+    proxy.set_rule(DYNAMODB + "UpdateItem", Fault.http(500), times=3, after=ECR_WRITES)
+    proxy.set_rule("SetRepositoryPolicy", Fault.late())  # held until proxy.release()
     ...
     proxy.count("PutRegistryPolicy"), proxy.injected("PutRegistryPolicy")
+    proxy.wait_for("SetRepositoryPolicy"); proxy.release(); proxy.wait_delivered(...)
     proxy.clear(); proxy.stop()
 
 Everything here is bounded: the server stops by itself after ``lifetime`` seconds, a hang
-ends after its own bound, when the client goes away or when the proxy stops, and every
-upstream call has a timeout. Loopback only.
+ends after its own bound, when the client goes away or when the proxy stops, a held request
+is forwarded within its bound or dropped by ``clear()`` and ``stop()``, and every upstream
+call has a timeout. Loopback only.
 """
 
 from __future__ import annotations
@@ -52,7 +68,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Iterable
 
 ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
@@ -62,6 +78,8 @@ RESPONSE = "response"
 OTHER = "other"
 # A rule under this kind applies to every ECR operation without a rule of its own.
 ECR_ANY = "ecr:*"
+# The ECR operations that write a policy (``after=ECR_WRITES``: once one has been forwarded).
+ECR_WRITES = ("PutRegistryPolicy", "SetRepositoryPolicy")
 
 # Each policy write, and the read of the same policy (registry or repository).
 _READ_OF = {
@@ -90,8 +108,13 @@ def policy_of_request(kind: str, body: bytes) -> tuple[str, str] | None:
         return None
 
 UPSTREAM_TIMEOUT_SECONDS = 30
-# The longest any hang may last, whatever a rule asks.
+# The longest any hang, delay or late delivery may last, whatever a rule asks.
 MAX_HANG_SECONDS = 120
+
+
+def _bounded(seconds: float | None) -> float:
+    """A hold's length: ``seconds``, or the bound when there is none (until released)."""
+    return MAX_HANG_SECONDS if seconds is None else min(seconds, MAX_HANG_SECONDS)
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -120,7 +143,7 @@ class Fault:
     """What to do with a matching request instead of forwarding it."""
 
     # "status" | "throttle" | "access_denied" | "invalid_policy" | "answer" | "hang" | "reset"
-    # | "lag"
+    # | "lag" | "stale" | "delay" | "late"
     kind: str
     status: int = 0
     seconds: float = 0.0
@@ -176,10 +199,41 @@ class Fault:
         policy what a read returned just before the write (ECR's eventual consistency)."""
         return Fault("lag", reads=reads)
 
+    @staticmethod
+    def stale(seconds: float) -> "Fault":
+        """For a policy read (``GetRegistryPolicy``, ``GetRepositoryPolicy``): answer with
+        the policy as it was ``seconds`` ago. Writes of that policy made while the rule is
+        set are remembered (the answer a read gave just before each, and when); a read with
+        no such write in the last ``seconds`` is answered live. Only answers served from
+        the past count as injected."""
+        return Fault("stale", seconds=seconds)
+
+    @staticmethod
+    def delay(seconds: float | None = None) -> "Fault":
+        """Hold the request ``seconds`` (or until ``release()``), then forward it and pass
+        its answer on: the client just waits."""
+        return Fault("delay", seconds=_bounded(seconds))
+
+    @staticmethod
+    def late(seconds: float | None = None, status: int = 0) -> "Fault":
+        """Deliver the request after its client gave up: answer the client at once with
+        HTTP ``status`` (an error in the service's format) or, with 0, never (the connection
+        is held open until the client goes away); forward the request to moto ``seconds``
+        after it came, or at ``release()``, whatever became of the client. ``clear()`` and
+        ``stop()`` drop a request still held."""
+        return Fault("late", status=status, seconds=_bounded(seconds))
+
     def __str__(self) -> str:
         after = " after forwarding" if self.after_forward else ""
         if self.kind == "lag":
             return f"the next {self.reads} read(s) lag this write"
+        if self.kind == "stale":
+            return f"read as of {self.seconds:g}s ago"
+        if self.kind == "delay":
+            return f"delay up to {self.seconds:g}s"
+        if self.kind == "late":
+            answer = f"HTTP {self.status}" if self.status else "no answer"
+            return f"{answer}, delivered within {self.seconds:g}s"
         if self.kind == "status":
             return f"HTTP {self.status}"
         if self.kind == "hang":
@@ -191,6 +245,9 @@ class Fault:
 class Rule:
     fault: Fault
     remaining: int
+    # Kinds one of which must be forwarded before the rule applies; empty: at once.
+    after: frozenset[str] = frozenset()
+    armed: bool = True
 
 
 @dataclass
@@ -207,6 +264,18 @@ class Record:
     note: str = ""
     content_type: str | None = None  # the request's Content-Type header; None when absent
     size: int = 0  # the request body's length in bytes
+    # When a request held back (delay, late) or one whose answer is lost (after_forward)
+    # reached moto; None for every other request.
+    forwarded_at: float | None = None
+
+
+@dataclass
+class _Held:
+    """A request a delay or a late delivery holds back."""
+
+    record: Record
+    go: threading.Event = field(default_factory=threading.Event)
+    dropped: bool = False
 
 
 @dataclass
@@ -220,6 +289,12 @@ class _State:
     stale: dict[tuple[str, str], tuple[int, list[tuple[str, str]], bytes, int]] = field(
         default_factory=dict
     )
+    # Per policy, while a "stale" rule is set on its read: (when a write was made, the
+    # answer a read gave just before it), oldest first.
+    history: dict[tuple[str, str], list[tuple[float, tuple[int, list[tuple[str, str]], bytes]]]] = (
+        field(default_factory=dict)
+    )
+    held: list[_Held] = field(default_factory=list)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -262,18 +337,59 @@ class FaultProxy:
 
     # rules and counters
 
-    def set_rule(self, kind: str, fault: Fault, times: int = 1) -> None:
+    def set_rule(
+        self, kind: str, fault: Fault, times: int = 1, after: str | Iterable[str] = ()
+    ) -> None:
+        """Applies ``fault`` to the next ``times`` requests of ``kind``; with ``after``, to
+        the next ``times`` that come once a request of one of those kinds was forwarded."""
+        after = frozenset([after] if isinstance(after, str) else after)
         with self._lock:
-            self._state.rules[kind] = Rule(fault, times)
+            self._state.rules[kind] = Rule(fault, times, after, armed=not after)
 
     def clear_rules(self) -> None:
         with self._lock:
             self._state.rules.clear()
 
     def clear(self) -> None:
-        """No rules, counters at zero, no records."""
+        """No rules, counters at zero, no records; requests still held are dropped."""
         with self._lock:
-            self._state = _State()
+            held, self._state = self._state.held, _State()
+        _drop(held)
+
+    def release(self, kind: str | None = None) -> int:
+        """Lets every request still held (of ``kind``) go on now; returns how many."""
+        with self._lock:
+            held = [
+                h
+                for h in self._state.held
+                if (kind is None or h.record.kind == kind)
+                and h.record.forwarded_at is None
+                and not h.dropped
+            ]
+        for h in held:
+            h.go.set()
+        return len(held)
+
+    def wait_for(self, kind: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Waits until ``count`` requests of ``kind`` have come."""
+        self._wait(lambda: self.count(kind) >= count, f"{count} {kind} request(s)", timeout)
+
+    def wait_delivered(self, kind: str, count: int = 1, timeout: float = 10.0) -> list[Record]:
+        """Waits until ``count`` requests of ``kind`` held back or forwarded for a lost
+        answer (``Record.forwarded_at``) have reached moto; returns them."""
+
+        def delivered() -> list[Record]:
+            return [r for r in self.records(kind) if r.forwarded_at is not None]
+
+        self._wait(lambda: len(delivered()) >= count, f"{count} {kind} delivered", timeout)
+        return delivered()
+
+    def _wait(self, done: Any, what: str, timeout: float) -> None:
+        until = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > until:
+                raise TimeoutError(f"the proxy saw no {what} within {timeout:g}s: {self.counts()}")
+            time.sleep(0.02)
 
     def count(self, kind: str) -> int:
         """Requests of this kind received (faulted or forwarded)."""
@@ -304,11 +420,51 @@ class FaultProxy:
             rule = state.rules.get(kind)
             if rule is None and is_ecr(kind):
                 rule = state.rules.get(ECR_ANY)
-            if rule is None or rule.remaining <= 0:
-                return None
-            rule.remaining -= 1
-            state.injected[kind] = state.injected.get(kind, 0) + 1
-            return rule.fault
+            fault = None
+            if rule is not None and rule.armed and rule.remaining > 0:
+                rule.remaining -= 1
+                fault = rule.fault
+                # A stale read counts when it is served from the past (_as_of).
+                if fault.kind != "stale":
+                    state.injected[kind] = state.injected.get(kind, 0) + 1
+            if fault is None:
+                for waiting in state.rules.values():
+                    waiting.armed |= kind in waiting.after
+            return fault
+
+    def _hold(self, record: Record) -> _Held:
+        held = _Held(record)
+        with self._lock:
+            self._state.held.append(held)
+        return held
+
+    def _keeps_history(self, write: str) -> bool:
+        """Whether a write of this kind is remembered: a "stale" rule is set on its read."""
+        with self._lock:
+            rule = self._state.rules.get(_READ_OF[write])
+            return rule is not None and rule.fault.kind == "stale" and rule.remaining > 0
+
+    def _remember(
+        self, target: tuple[str, str], before: tuple[int, list[tuple[str, str]], bytes]
+    ) -> None:
+        with self._lock:
+            self._state.history.setdefault(target, []).append((time.time(), before))
+
+    def _as_of(
+        self, kind: str, body: bytes, seconds: float
+    ) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        """For a policy read: the answer it would have had ``seconds`` ago, when a write
+        was made since; None to answer it live."""
+        target = policy_of_request(kind, body)
+        if target is None:
+            return None
+        then = time.time() - seconds
+        with self._lock:
+            for written_at, before in self._state.history.get(target, []):
+                if written_at > then:
+                    self._state.injected[kind] = self._state.injected.get(kind, 0) + 1
+                    return before
+        return None
 
     def _stale_answer(
         self, kind: str, body: bytes
@@ -341,6 +497,9 @@ class FaultProxy:
             return
         self._stopped = True
         self.stopping.set()
+        with self._lock:
+            held = self._state.held
+        _drop(held)
         self._timer.cancel()
         self.server.shutdown()
         self.server.server_close()
@@ -409,8 +568,30 @@ class FaultProxy:
                     self._forward(kind, body, fault, record)
                     return
                 record.fault = fault
+                if fault.kind == "stale":
+                    past = proxy._as_of(kind, body, fault.seconds)
+                    if past is None:
+                        self._forward(kind, body, None, record)
+                    else:
+                        record.note = f"served the policy as it was {fault.seconds:g}s ago"
+                        self._answer(*past, record)
+                    return
+                if fault.kind == "delay":
+                    held = proxy._hold(record)
+                    held.go.wait(fault.seconds)
+                    record.forwarded_at = time.time()
+                    self._forward(kind, body, None, record)
+                    return
+                if fault.kind == "late":
+                    self._deliver_later(kind, body, fault, record)
+                    if fault.status:
+                        self._answer(*_fault_answer(Fault.http(fault.status), kind, body), record)
+                    else:
+                        self._hang(fault.seconds, record)
+                    return
                 if fault.after_forward:
-                    status, _, _ = self._upstream(body, record)
+                    status, _, _ = self._pass_on(kind, body, record)
+                    record.forwarded_at = time.time()
                     record.note = f"moto answered {status}, not passed on; "
                 if fault.kind == "hang":
                     self._hang(fault.seconds, record)
@@ -440,15 +621,14 @@ class FaultProxy:
             def _forward(
                 self, kind: str, body: bytes, fault: Fault | None, record: Record
             ) -> None:
-                """Passes the request on and its answer back: DynamoDB's one at a time; a
-                lagged policy write after reading the policy as it is before it."""
-                if kind.startswith(DYNAMODB):
-                    with proxy._dynamodb:
-                        self._answer(*self._upstream(body, record), record)
-                    return
+                """Passes the request on and its answer back (_pass_on); a policy write that
+                lags, or that a "stale" rule remembers, after reading the policy as it is
+                before it."""
                 target = policy_of_request(kind, body)
-                if fault is None or target is None or kind not in _READ_OF:
-                    self._answer(*self._upstream(body, record), record)
+                lagged = fault is not None and fault.kind == "lag"
+                remembered = kind in _READ_OF and proxy._keeps_history(kind)
+                if target is None or kind not in _READ_OF or not (lagged or remembered):
+                    self._answer(*self._pass_on(kind, body, record), record)
                     return
                 read = _READ_OF[kind]
                 read_body = json.dumps({"repositoryName": target[1]} if target[1] else {})
@@ -458,8 +638,39 @@ class FaultProxy:
                 )
                 answer = self._upstream(body, record)
                 if answer[0] == 200:
-                    proxy._lag(target, before, fault.reads)
+                    if lagged:
+                        proxy._lag(target, before, fault.reads)
+                    if remembered:
+                        proxy._remember(target, before)
                 self._answer(*answer, record)
+
+            def _pass_on(
+                self, kind: str, body: bytes, record: Record
+            ) -> tuple[int, list[tuple[str, str]], bytes]:
+                """Forwards the request to moto and returns its answer; DynamoDB's one at a
+                time."""
+                if kind.startswith(DYNAMODB):
+                    with proxy._dynamodb:
+                        return self._upstream(body, record)
+                return self._upstream(body, record)
+
+            def _deliver_later(
+                self, kind: str, body: bytes, fault: Fault, record: Record
+            ) -> None:
+                """Forwards the request from a thread of its own once released or after the
+                fault's seconds, unless dropped first."""
+                held = proxy._hold(record)
+
+                def deliver() -> None:
+                    held.go.wait(fault.seconds)
+                    if held.dropped:
+                        record.note += "; dropped, never delivered"
+                        return
+                    status, _, _ = self._pass_on(kind, body, record)
+                    record.forwarded_at = time.time()
+                    record.note += f"; delivered late, moto answered {status}"
+
+                threading.Thread(target=deliver, daemon=True).start()
 
             def _upstream(
                 self, body: bytes, record: Record, target: str | None = None
@@ -526,6 +737,13 @@ class FaultProxy:
         return Handler
 
 
+def _drop(held: list[_Held]) -> None:
+    """Requests held back are never forwarded (a delay's is, at once)."""
+    for h in held:
+        h.dropped = True
+        h.go.set()
+
+
 def _fault_answer(
     fault: Fault, kind: str, request_body: bytes
 ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -542,6 +760,15 @@ def _fault_answer(
         return fault.status, [("Content-Type", "application/xml")], body
     if fault.kind == "answer":
         return fault.status, [("Content-Type", "application/x-amz-json-1.1")], fault.payload.encode()
+    if kind.startswith(DYNAMODB):
+        error_type = "InternalServerError" if fault.status >= 500 else "InjectedFault"
+        body = json.dumps(
+            {
+                "__type": f"com.amazonaws.dynamodb.v20120810#{error_type}",
+                "message": f"injected by faultproxy: HTTP {fault.status}",
+            }
+        ).encode()
+        return fault.status, [("Content-Type", "application/x-amz-json-1.0")], body
     if fault.kind == "throttle":
         error_type, message = "ThrottlingException", "Rate exceeded"
     elif fault.kind == "access_denied":
