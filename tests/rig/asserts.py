@@ -6,7 +6,7 @@ ended in error; then SUCCESS or FAILED with the expected PhysicalResourceId."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from rig.constants import REASON_LOG_TAIL
 from rig.interface import INTERFACE
@@ -14,6 +14,17 @@ from rig.outcome import Outcome
 
 if TYPE_CHECKING:
     from rig.cloud import Cloud
+
+
+def failure(check: Callable[..., Any], *args: Any, **kwargs: Any) -> str | None:
+    """What ``check`` (one of the assert_* here, or any function that asserts) found wrong,
+    its first line being the headline; None when it passed. For the demo, scripts/invoke and
+    the benchmark, which report a wrong answer instead of stopping at it."""
+    try:
+        check(*args, **kwargs)
+    except AssertionError as e:
+        return str(e) or f"{getattr(check, '__name__', 'a check')} failed"
+    return None
 
 
 def budget_end(outcome: Outcome) -> float:

@@ -33,6 +33,7 @@ import json
 import tempfile
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +45,7 @@ from rig.faultproxy import FaultProxy
 from rig.interface import INTERFACE
 from rig.logs import LogFile
 from rig.outcome import Outcome
+from rig.policies import compact
 from rig.procs import RigError, Run, end_marked
 from rig.runtimes import CargoLambdaWatch, Emulator, Invocation, Rie
 
@@ -249,7 +251,7 @@ class Cloud:
     def set_policy(self, target: str, policy: dict[str, Any] | str) -> str:
         """Sets ``target``'s policy as someone else would (the console, Lambda), directly
         in moto; returns the text set."""
-        text = policy if isinstance(policy, str) else json.dumps(policy, separators=(",", ":"))
+        text = policy if isinstance(policy, str) else compact(policy)
         if target == "registry":
             self.ecr.put_registry_policy(policyText=text)
         else:
@@ -288,7 +290,15 @@ class Cloud:
         item = self.dynamodb.get_item(
             TableName=self.lock_table, Key=self._lock_item_key(target), ConsistentRead=True
         ).get("Item")
-        return interface.lock_item(None if item is None else m.plain({"M": item}))
+        if item is None:
+            return None
+        from boto3.dynamodb.types import TypeDeserializer
+
+        plain = {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+        # DynamoDB's numbers come back as Decimal; the lock's are whole milliseconds.
+        return interface.lock_item(
+            {k: int(v) if isinstance(v, Decimal) else v for k, v in plain.items()}
+        )
 
     @staticmethod
     def _lock_item_key(target: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.constants import ACCOUNT, EVENTS, REGION, REGISTRY_ID, repository_arn
+from rig.policies import compact
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -205,13 +206,6 @@ def policy_of(properties: dict[str, Any]) -> dict[str, Any]:
     """The PolicyText property as a document (it may arrive as a JSON string)."""
     text = properties["PolicyText"]
     return json.loads(text) if isinstance(text, str) else text
-
-
-def compact(policy: dict[str, Any] | str) -> str:
-    """The compact form the provider sends to ECR: key order kept, no white space."""
-    if isinstance(policy, str):
-        policy = json.loads(policy)
-    return json.dumps(policy, separators=(",", ":"), ensure_ascii=False)
 
 
 def desired(event: dict[str, Any]) -> str:
