@@ -53,8 +53,8 @@ def cloud(provider):
 
 def reformatted(policy: dict) -> str:
     """An equivalent policy written the way ECR hands policies back: indented, and the same
-    grant written another way (rig.policies.rewritten)."""
-    return json.dumps(rewritten(policy), indent=2)
+    grant written another way (rig.policies.rewritten), its statements a list."""
+    return json.dumps(rewritten(policy, statement_list=True), indent=2)
 
 
 def test_registry_policy_whole_life(cloud, provider):

@@ -20,10 +20,11 @@ def compact(policy: dict[str, Any] | str) -> str:
     return json.dumps(policy, separators=(",", ":"), ensure_ascii=False)
 
 
-def rewritten(policy: dict[str, Any]) -> dict[str, Any]:
+def rewritten(policy: dict[str, Any], *, statement_list: bool = False) -> dict[str, Any]:
     """The same grant written another way: every object's keys in reverse order, set-valued
     lists reversed, a single value as a one-element list and a one-element list as a single
-    value, and a one-statement list as that statement alone. ``Version``, ``Sid``,
+    value, and a one-statement list as that statement alone (unless ``statement_list``: ECR
+    hands statements back as a list, and moto takes no other form). ``Version``, ``Sid``,
     ``Effect`` and condition keys stay as they are."""
 
     def walk(value: Any, key: str | None = None) -> Any:
@@ -35,7 +36,8 @@ def rewritten(policy: dict[str, Any]) -> dict[str, Any]:
             return value[0] if len(value) == 1 else list(reversed(value))
         if isinstance(value, list):
             items = [walk(item) for item in value]
-            return items[0] if key == "Statement" and len(items) == 1 else items
+            alone = key == "Statement" and len(items) == 1 and not statement_list
+            return items[0] if alone else items
         return value
 
     out = walk(policy)
