@@ -696,11 +696,11 @@ fn the_walk_refuses_a_bad_policy_for_each_check() {
 const NOT_ACTIONS: [(&str, &str); 2] = [
     (
         "ecr:BatchGetImages",
-        "the misspelling the tests, the README and the corpus show being refused",
+        "the misspelling the tests, docs/troubleshooting.md and the corpus show being refused",
     ),
     (
         "ecr:Bacth*",
-        "the wildcard matching nothing that the README shows being refused",
+        "the wildcard matching nothing that docs/troubleshooting.md shows being refused",
     ),
 ];
 
