@@ -4,6 +4,7 @@
 //! wrote (compacted, key order kept, CloudFormation's stringified scalars untouched), and a
 //! typed IAM model would re-serialise it. Equivalence works on a canonical form instead.
 
+use crate::identity::{arn_fields, valid_account};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -434,13 +435,11 @@ fn canonical_principal(value: &Value) -> Value {
 /// may return one for the other.
 fn canonical_aws_principal(value: &Value) -> String {
     let text = canonical_scalar(value);
-    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+    if valid_account(&text) {
         return format!("account:{text}");
     }
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    if let ["arn", _partition, "iam", "", account, "root"] = parts.as_slice()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
+    if let ["arn", _partition, "iam", "", account, "root"] = arn_fields(&text)[..]
+        && valid_account(account)
     {
         return format!("account:{account}");
     }
