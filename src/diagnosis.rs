@@ -13,6 +13,7 @@
 //! alone, and every shape they do not recognise is left for ECR to judge. The structure
 //! (Effect, Action, Principal present) is `policy`'s to check, before these run.
 
+pub mod access;
 pub mod actions;
 
 use crate::identity::valid_account;

@@ -22,6 +22,20 @@ pub enum Failure {
         property: &'static str,
         defects: Defects,
     },
+    /// A statement that lets in every AWS account, without `AllowPublicAccess: true`
+    /// (CONTRACT 12). `statements`: each public statement's name and why it is public.
+    #[error(
+        "{target} allows public access: {}. Limit {} to named accounts or your organization \
+         (a condition such as \"Condition\": {{\"StringEquals\": {{\"aws:PrincipalOrgID\": \
+         \"o-xxxxxxxxxx\"}}}}, or the accounts as principals), or, if every AWS account is \
+         meant to get in, set AllowPublicAccess: true on the resource. Nothing was written.",
+        public_statements(.statements),
+        if .statements.len() == 1 { "it" } else { "them" }
+    )]
+    Public {
+        target: String,
+        statements: Vec<(String, String)>,
+    },
     #[error(
         "ECR refused the registry policy because the registry's policy scope is V1, where a \
          registry policy may grant only {}; this one also grants {}. Switch the registry to \
@@ -210,6 +224,19 @@ fn describe(holder: &Holder) -> String {
             crate::text::quote(crate::identity::stack_name(&holder.stack))
         )
     }
+}
+
+fn public_statements(statements: &[(String, String)]) -> String {
+    let shown = crate::diagnosis::SHOWN_DEFECTS;
+    let mut listed: Vec<String> = statements
+        .iter()
+        .take(shown)
+        .map(|(name, why)| format!("{name} lets in every AWS account: {why}"))
+        .collect();
+    if statements.len() > shown {
+        listed.push(format!("and {} more", statements.len() - shown));
+    }
+    listed.join("; ")
 }
 
 fn held_by(held: &[(String, Holder)]) -> String {
