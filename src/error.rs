@@ -131,7 +131,7 @@ pub enum Failure {
          allows 1024: split the statements over several resources, or shorten their Sids"
     )]
     IdTooLong(usize),
-    #[error("{}", rejected_message(.error, *.attempts, .waited, .v1_actions, *.iam_possible))]
+    #[error("{}", rejected_message(.error, *.attempts, .waited, .v1_actions, *.iam_possible, .auth_token))]
     PolicyRejected {
         error: EcrError,
         attempts: u32,
@@ -142,6 +142,9 @@ pub enum Failure {
         /// Whether a principal not yet propagated by IAM could explain the refusal (the
         /// only case that is retried).
         iam_possible: bool,
+        /// The statements of a repository policy that grant `ecr:GetAuthorizationToken`,
+        /// the likely cause (CONTRACT 12). Boxed: it keeps every `Failure` small.
+        auth_token: Box<[String]>,
     },
     #[error(
         "the request did not finish within the {} s left before the function's timeout; \
@@ -182,8 +185,17 @@ fn rejected_message(
     waited: &Duration,
     v1_actions: &[String],
     iam_possible: bool,
+    auth_token: &[String],
 ) -> String {
-    let mut message = if iam_possible {
+    let mut message = if !auth_token.is_empty() {
+        format!(
+            "{error}. The likely cause: {} grant{} ecr:GetAuthorizationToken, which is not a \
+             repository action (ECR has been reported to refuse it in a repository policy): \
+             remove it there and grant it in the principal's IAM policy instead.",
+            auth_token.join(", "),
+            if auth_token.len() == 1 { "s" } else { "" }
+        )
+    } else if iam_possible {
         format!(
             "{error} (tried {attempts} time{} over {} s). If the policy names IAM users, roles \
              or accounts that were just created, IAM may not have propagated them yet: check \
