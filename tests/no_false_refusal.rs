@@ -14,7 +14,7 @@
 
 mod fixtures;
 
-use ecr_policy_provider::diagnosis::{self, Check, PolicyKind, Scope, actions};
+use ecr_policy_provider::diagnosis::{self, Check, PolicyKind, Scope, access, actions};
 use ecr_policy_provider::policy::Policy;
 use serde_json::{Map, Value, json};
 use serde_norway::Value as Yaml;
@@ -34,6 +34,8 @@ struct Found {
     account: Option<String>,
     /// A `PolicyText` value: a JSON object, or a string holding one.
     text: Value,
+    /// `AllowPublicAccess: true`: public statements are meant (CONTRACT 12).
+    allow_public: bool,
 }
 
 impl Found {
@@ -44,6 +46,15 @@ impl Found {
             region: REGION.into(),
             account: Some(ACCOUNT.into()),
             text,
+            allow_public: false,
+        }
+    }
+
+    /// The same, with `AllowPublicAccess: true`.
+    fn public(self) -> Self {
+        Self {
+            allow_public: true,
+            ..self
         }
     }
 
@@ -56,7 +67,17 @@ impl Found {
             region: &self.region,
             account: self.account.as_deref(),
         };
-        diagnosis::check(policy.document(), &scope).map_err(|defects| defects.to_string())
+        diagnosis::check(policy.document(), &scope).map_err(|defects| defects.to_string())?;
+        let public: Vec<String> = access::analyze(policy.statements(), scope.account)
+            .into_iter()
+            .filter(|s| s.public.is_some() && !self.allow_public)
+            .map(|s| format!("{} is public", s.name()))
+            .collect();
+        if public.is_empty() {
+            Ok(())
+        } else {
+            Err(public.join("; "))
+        }
     }
 }
 
@@ -154,11 +175,14 @@ fn reference_policies() -> Vec<Found> {
     fixtures::references()
         .into_iter()
         .map(|r| {
+            // Public access is the point of some ("Allow all AWS accounts to pull images"):
+            // tests/access.rs shows it refused without AllowPublicAccess.
             let mut found = Found::new(
                 format!("reference {} ({})", r.name, r.file),
                 PolicyKind::Repository,
                 r.document,
-            );
+            )
+            .public();
             if let Some((region, account)) = r.registry {
                 found.kind = PolicyKind::Registry;
                 found.region = region.into();
@@ -414,6 +438,7 @@ fn example_policies() -> Vec<Found> {
             };
             for text in documents(&properties) {
                 let mut f = Found::new(format!("{} {id}", name_of(&path)), kind, text);
+                f.allow_public = properties["AllowPublicAccess"] == "true";
                 if let Some(region) = properties["Region"].as_str() {
                     f.region = region.into();
                 }
@@ -482,6 +507,7 @@ fn event_policies(event: &Value, origin: &str) -> Vec<Found> {
         let kind = kind_of(resource_type, properties).expect("a policy resource type");
         for text in documents(properties) {
             let mut f = Found::new(format!("{origin} {key}"), kind, text);
+            f.allow_public = properties["AllowPublicAccess"] == "true";
             f.region = properties["Region"].as_str().unwrap_or(token[3]).into();
             f.account = Some(token[4].into());
             found.push(f);
@@ -540,7 +566,8 @@ fn written_policies() -> Vec<Found> {
                 {"Sid":"S","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
                 {"Sid":"S","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"NotAction":"ecr:BatchGetImage"}
             ]}),
-        ),
+        )
+        .public(),
         Found::new(
             "src/policy.rs: ECR's reformatting",
             Registry,
@@ -610,6 +637,9 @@ fn raw_string_policies() -> Vec<Found> {
                 Value::Object(document),
             );
             f.account = None;
+            // Fixtures of checks below the provider; a public one that the provider is sent
+            // says AllowPublicAccess in its event.
+            f.allow_public = true;
             found.push(f);
         }
     }
@@ -679,6 +709,10 @@ fn the_walk_refuses_a_bad_policy_for_each_check() {
                 statement(json!({"Principal": {"Service": "codebuild"}})),
             ),
             "has Service principal \"codebuild\"",
+        ),
+        (
+            Found::new("everyone", Repository, statement(json!({}))),
+            "is public",
         ),
     ];
     for (found, fragment) in cases {
