@@ -1,5 +1,7 @@
 //! Carries out Create, Update and Delete (CONTRACT 4, 9 and 11) against a [`PolicyStore`]:
-//! takes the target's lease when there is a lock table ([`lease`]), reads the target, asks
+//! judges what is asked for ([`judge`]: CONTRACT 10 and 12; a Create is refused before any
+//! ECR call, an Update only when it would change what is live), takes the target's lease
+//! when there is a lock table ([`lease`]), reads the target, asks
 //! [`crate::plan`] what to do, stores the record before ECR is written, writes ECR
 //! ([`write`]: the IAM-propagation retry and the undo of a Create's unclear write), puts
 //! the record back if ECR refused, and gives the lease back.
