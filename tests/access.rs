@@ -416,3 +416,41 @@ async fn when_ecr_refuses_a_policy_with_auth_token_the_reason_names_it_at_once()
     );
     assert_eq!(h.store.calls().writes, 1);
 }
+
+#[tokio::test]
+async fn policy_variables_joining_an_old_version_policy_are_a_warning() {
+    let h = Harness::new().await;
+    let console = json!({"Sid": "Console", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "ecr:BatchGetImage"});
+    h.seed(
+        &repo("app"),
+        &json!({"Version": "2008-10-17", "Statement": [console.clone()]}),
+    );
+    let with_variable = |h: &Harness| {
+        let mut e = h.event("repository-statement-create.json");
+        e["ResourceProperties"]["Statement"][0]["Condition"] = json!({"StringLike": {"aws:PrincipalArn": "arn:aws:iam::444455556666:user/${aws:username}"}});
+        e
+    };
+    let r = h.send(with_variable(&h)).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let warnings = r["Data"]["Warnings"].as_str().expect("warnings");
+    assert!(
+        warnings.starts_with(
+            "statement 1 (Sid \"PullForConsumers\") uses policy variables, but the policy it \
+             joins has Version \"2008-10-17\", where IAM reads them as literal text"
+        ),
+        "{warnings}"
+    );
+
+    // Into a 2012-10-17 policy, or a new one: nothing to say.
+    let h = Harness::new().await;
+    let r = h.send(with_variable(&h)).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(r["Data"].get("Warnings").is_none(), "{r}");
+    let h = Harness::new().await;
+    h.seed(
+        &repo("app"),
+        &json!({"Version": "2012-10-17", "Statement": [console]}),
+    );
+    let r = h.send(with_variable(&h)).await;
+    assert!(r["Data"].get("Warnings").is_none(), "{r}");
+}

@@ -140,11 +140,16 @@ pub fn auth_token_statements(statements: &[Value]) -> Vec<String> {
                     .is_some_and(|a| a.eq_ignore_ascii_case(AUTH_TOKEN_ACTION))
             })
         })
-        .map(|(index, statement)| match sid_of(statement) {
-            Some(sid) => format!("statement {} (Sid {})", index + 1, crate::text::quote(sid)),
-            None => format!("statement {}", index + 1),
-        })
+        .map(|(index, statement)| statement_name(index, statement))
         .collect()
+}
+
+/// "statement 2 (Sid \"Pull\")", from its 0-based index.
+fn statement_name(index: usize, statement: &Value) -> String {
+    match sid_of(statement) {
+        Some(sid) => format!("statement {} (Sid {})", index + 1, crate::text::quote(sid)),
+        None => format!("statement {}", index + 1),
+    }
 }
 
 /// The target as Access Analyzer names it: the repository's ARN; the registry by account
@@ -159,6 +164,36 @@ fn target_name(target: &Target, account: Option<&str>, partition: &str) -> Strin
         }
         _ => target.describe(),
     }
+}
+
+/// A statement resource's statements that use policy variables (`${aws:username}`) going
+/// into a live policy whose `Version` is `2008-10-17` or absent, where IAM reads them as
+/// literal text: a warning for each (CONTRACT 12).
+pub fn variables_in_old_version(desired: &Desired, live: Option<&str>) -> Vec<String> {
+    let (Content::Statements(statements), Some(live)) =
+        (&desired.content, live.and_then(Policy::from_live))
+    else {
+        return Vec::new();
+    };
+    let version = live.document().get("Version").and_then(Value::as_str);
+    if version == Some(crate::policy::NEW_POLICY_VERSION) {
+        return Vec::new();
+    }
+    statements
+        .items()
+        .iter()
+        .enumerate()
+        .filter(|(_, statement)| statement.to_string().contains("${"))
+        .map(|(index, statement)| {
+            let name = statement_name(index, statement);
+            format!(
+                "{name} uses policy variables, but the policy it joins has Version {}, where IAM \
+                 reads them as literal text; the policy's Version is not this resource's to \
+                 change: set it to \"2012-10-17\" where the policy is managed",
+                version.map_or_else(|| "none".to_owned(), crate::text::quote)
+            )
+        })
+        .collect()
 }
 
 /// Whether the live policy already holds what the resource asks for: the whole policy

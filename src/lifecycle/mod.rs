@@ -225,6 +225,9 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
         findings.refusal = Some(refusal);
         findings.forgive();
     }
+    findings
+        .warnings
+        .extend(judge::variables_in_old_version(desired, live_text));
     let now = epoch_ms();
     let decision = plan::decide(approach, desired, live_text, &record, me, now)
         .map_err(|r| refused(target, r))?;
