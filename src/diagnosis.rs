@@ -13,6 +13,7 @@
 //! alone, and every shape they do not recognise is left for ECR to judge. The structure
 //! (Effect, Action, Principal present) is `policy`'s to check, before these run.
 
+pub mod access;
 pub mod actions;
 
 use crate::identity::{arn_fields, valid_account};
@@ -251,6 +252,9 @@ fn check_statement(
                     describe(value)
                 ),
             ),
+            // What a statement leaves out may lie anywhere: a Deny over every region but
+            // some lists other regions' repositories on purpose.
+            PolicyKind::Registry if key == "NotResource" => {}
             PolicyKind::Registry => {
                 for entry in strings(value) {
                     if let Err(why) = registry_resource(entry, scope) {
@@ -678,10 +682,10 @@ mod tests {
                 "; use \"arn:aws:ecr:us-east-1:123456789012:repository/<name or prefix*>\" (or \"*\")",
             );
         }
-        refused(
+        // NotResource names what is left out, which may be anywhere.
+        accepted(
             &REGISTRY,
-            json!({"NotResource": ["*", "arn:aws:ecr:eu-west-1:123456789012:repository/*"]}),
-            "has NotResource \"arn:aws:ecr:eu-west-1:123456789012:repository/*\"",
+            json!({"Effect": "Deny", "NotResource": ["arn:aws:ecr:eu-west-1:123456789012:repository/*", "arn:aws:ecr:us-west-2:444455556666:repository/*"]}),
         );
         // The nearest valid forms.
         for resource in [

@@ -22,6 +22,20 @@ pub enum Failure {
         property: &'static str,
         defects: Defects,
     },
+    /// A statement that lets in every AWS account, without `AllowPublicAccess: true`
+    /// (CONTRACT 12). `statements`: each public statement's name and why it is public.
+    #[error(
+        "{target} allows public access: {}. Limit {} to named accounts or your organization \
+         (a condition such as \"Condition\": {{\"StringEquals\": {{\"aws:PrincipalOrgID\": \
+         \"o-xxxxxxxxxx\"}}}}, or the accounts as principals), or, if every AWS account is \
+         meant to get in, set AllowPublicAccess: true on the resource. Nothing was written.",
+        public_statements(.statements),
+        if .statements.len() == 1 { "it" } else { "them" }
+    )]
+    Public {
+        target: String,
+        statements: Vec<(String, String)>,
+    },
     #[error(
         "ECR refused the registry policy because the registry's policy scope is V1, where a \
          registry policy may grant only {}; this one also grants {}. Switch the registry to \
@@ -117,7 +131,7 @@ pub enum Failure {
          allows 1024: split the statements over several resources, or shorten their Sids"
     )]
     IdTooLong(usize),
-    #[error("{}", rejected_message(.error, *.attempts, .waited, .v1_actions, *.iam_possible))]
+    #[error("{}", rejected_message(.error, *.attempts, .waited, .v1_actions, *.iam_possible, .auth_token))]
     PolicyRejected {
         error: EcrError,
         attempts: u32,
@@ -128,6 +142,9 @@ pub enum Failure {
         /// Whether a principal not yet propagated by IAM could explain the refusal (the
         /// only case that is retried).
         iam_possible: bool,
+        /// The statements of a repository policy that grant `ecr:GetAuthorizationToken`,
+        /// the likely cause (CONTRACT 12). Boxed: it keeps every `Failure` small.
+        auth_token: Box<[String]>,
     },
     #[error(
         "the request did not finish within the {} s left before the function's timeout; \
@@ -168,8 +185,17 @@ fn rejected_message(
     waited: &Duration,
     v1_actions: &[String],
     iam_possible: bool,
+    auth_token: &[String],
 ) -> String {
-    let mut message = if iam_possible {
+    let mut message = if !auth_token.is_empty() {
+        format!(
+            "{error}. The likely cause: {} grant{} ecr:GetAuthorizationToken, which is not a \
+             repository action (ECR has been reported to refuse it in a repository policy): \
+             remove it there and grant it in the principal's IAM policy instead.",
+            auth_token.join(", "),
+            if auth_token.len() == 1 { "s" } else { "" }
+        )
+    } else if iam_possible {
         format!(
             "{error} (tried {attempts} time{} over {} s). If the policy names IAM users, roles \
              or accounts that were just created, IAM may not have propagated them yet: check \
@@ -210,6 +236,19 @@ fn describe(holder: &Holder) -> String {
             crate::text::quote(crate::identity::stack_name(&holder.stack))
         )
     }
+}
+
+fn public_statements(statements: &[(String, String)]) -> String {
+    let shown = crate::diagnosis::SHOWN_DEFECTS;
+    let mut listed: Vec<String> = statements
+        .iter()
+        .take(shown)
+        .map(|(name, why)| format!("{name} lets in every AWS account: {why}"))
+        .collect();
+    if statements.len() > shown {
+        listed.push(format!("and {} more", statements.len() - shown));
+    }
+    listed.join("; ")
 }
 
 fn held_by(held: &[(String, Holder)]) -> String {

@@ -9,8 +9,22 @@ use serde_json::{Map, Value};
 
 /// Properties CloudFormation adds itself; never an error.
 const CLOUDFORMATION_PROPERTIES: [&str; 2] = ["ServiceToken", "ServiceTimeout"];
-const KNOWN_PROPERTIES: [&str; 5] = ["PolicyText", "Adopt", "Region", "RepositoryName", "Force"];
-const STATEMENT_PROPERTIES: [&str; 5] = ["Statement", "Adopt", "Region", "RepositoryName", "Force"];
+const KNOWN_PROPERTIES: [&str; 6] = [
+    "PolicyText",
+    "Adopt",
+    "Region",
+    "RepositoryName",
+    "Force",
+    "AllowPublicAccess",
+];
+const STATEMENT_PROPERTIES: [&str; 6] = [
+    "Statement",
+    "Adopt",
+    "Region",
+    "RepositoryName",
+    "Force",
+    "AllowPublicAccess",
+];
 const GENERIC_TYPE: &str = "AWS::CloudFormation::CustomResource";
 
 /// The fields every response needs, read leniently from any payload so that even an event
@@ -187,6 +201,8 @@ pub struct Desired {
     pub content: Content,
     pub adopt: bool,
     pub force: bool,
+    /// `AllowPublicAccess`: accept a statement that lets in every AWS account (CONTRACT 12).
+    pub allow_public: bool,
 }
 
 /// What a resource owns of its target's policy.
@@ -331,6 +347,7 @@ pub fn desired_state(
     check_known(map, kind.properties())?;
     let adopt = boolean(map, "Adopt")?;
     let force = boolean(map, "Force")?;
+    let allow_public = boolean(map, "AllowPublicAccess")?;
     let target = target(kind.target, resource_type, map, default_region)?;
     let content = if kind.statements {
         let statement = map
@@ -348,6 +365,7 @@ pub fn desired_state(
         content,
         adopt,
         force,
+        allow_public,
     })
 }
 

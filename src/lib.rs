@@ -8,7 +8,8 @@
 //!    [`retry`]: the one backoff-until-a-deadline; [`guard`]: deadline and panic safety;
 //!    [`logging`]: JSON log lines; [`text`]: values quoted in a `Reason`, shortened.
 //! 2. [`policy`]: policy documents, limits and equivalence; [`diagnosis`]: the checks that
-//!    refuse a policy that can never work, and the ECR action catalog; [`ecr`]: ECR behind a
+//!    refuse a policy that can never work, who gets in (public access), and the ECR action
+//!    catalog; [`ecr`]: ECR behind a
 //!    narrow trait, and the SDK adapter; [`lock`]: the per-policy lease and record, and the
 //!    DynamoDB adapter; [`response`]: the response body and `Data`, the `ResponseURL`
 //!    allow-list and the PUT.

@@ -8,9 +8,12 @@
 //! every other statement as it was (same content, same order). Held statements come from the
 //! record, never from the live read, which can lag (CONTRACT 11).
 
+use crate::diagnosis::access::{self, Access};
 use crate::error::Failure;
 use crate::event::{Content, Desired};
-use crate::identity::{MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition};
+use crate::identity::{
+    MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition, valid_account,
+};
 use crate::lock::{Held, Holder, Owned, Prior, REMOVED_KEPT_MS, Record, Removed};
 use crate::policy::{NEW_POLICY_VERSION, Policy, PolicyError, sid_of, statement_equivalent};
 use crate::response::Data;
@@ -668,6 +671,13 @@ pub fn answer(
         registry_id
     };
     let partition = partition(stack_id, target.region());
+    // Who the resource's own statements let in (CONTRACT 12).
+    let statements = match &desired.content {
+        Content::Policy(policy) => policy.statements(),
+        Content::Statements(statements) => statements.items(),
+    };
+    let own = Some(account.as_str()).filter(|a| valid_account(a));
+    let access = Access::of(&access::analyze(statements, own)).to_string();
     let (id, data) = match &desired.content {
         Content::Policy(policy) => (
             PhysicalId::Policy {
@@ -687,6 +697,10 @@ pub fn answer(
             };
             (id, data)
         }
+    };
+    let data = Data {
+        access: Some(access),
+        ..data
     };
     let physical_id = id.format(&partition).unwrap_or_default();
     if physical_id.len() > MAX_PHYSICAL_ID_BYTES {

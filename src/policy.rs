@@ -4,7 +4,10 @@
 //! wrote (compacted, key order kept, CloudFormation's stringified scalars untouched), and a
 //! typed IAM model would re-serialise it. Equivalence works on a canonical form instead.
 
+pub mod duplicates;
+
 use crate::identity::{arn_fields, valid_account};
+use duplicates::{Duplicate, Step};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -60,6 +63,13 @@ pub enum PolicyError {
     NoSid { position: usize },
     #[error("statement {position} repeats Sid {}; give each statement its own Sid", crate::text::quote(.sid))]
     RepeatedSid { position: usize, sid: String },
+    /// A key given twice in one object of a string (CONTRACT 12).
+    #[error(
+        "has key {} twice in {place}; a JSON parser keeps only one of them, so the policy \
+         written would not be the one you wrote: merge the two into one",
+        crate::text::quote(.key)
+    )]
+    DuplicateKey { place: String, key: String },
 }
 
 /// A problem with one statement, naming it by position and `Sid`.
@@ -95,7 +105,13 @@ impl Policy {
         let document = match value {
             Value::Object(map) => map.clone(),
             Value::String(text) => match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(map)) => map,
+                Ok(Value::Object(map)) => {
+                    if let Some(duplicate) = duplicates::find(text) {
+                        let statements = statements(&map);
+                        return Err(duplicate_key(duplicate, statements, true));
+                    }
+                    map
+                }
                 Ok(other) => return Err(PolicyError::NotObject(kind_of(&other))),
                 Err(e) => return Err(PolicyError::NotJson(e.to_string())),
             },
@@ -194,6 +210,10 @@ impl Statements {
             Value::String(text) => {
                 parsed = serde_json::from_str::<Value>(text)
                     .map_err(|e| PolicyError::NotJson(e.to_string()))?;
+                if let Some(duplicate) = duplicates::find(text) {
+                    let statements = one_or_many(&parsed);
+                    return Err(duplicate_key(duplicate, statements, false));
+                }
                 &parsed
             }
             other => other,
@@ -242,6 +262,62 @@ impl Statements {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// Names where a key given twice is: the statement (position and `Sid`) and the keys down
+/// to it. `in_document`: the path starts at a whole document, else at the statement list.
+fn duplicate_key(duplicate: Duplicate, statements: &[Value], in_document: bool) -> PolicyError {
+    let mut path = duplicate.path.as_slice();
+    if in_document {
+        match path.first() {
+            Some(Step::Key(key)) if key == "Statement" => path = &path[1..],
+            _ => {
+                let place = match path {
+                    [] => "the document".to_owned(),
+                    _ => format!("the document's {}", keys(path)),
+                };
+                return PolicyError::DuplicateKey {
+                    place,
+                    key: duplicate.key,
+                };
+            }
+        }
+    }
+    let index = match path.first() {
+        Some(Step::Index(index)) => {
+            path = &path[1..];
+            *index
+        }
+        _ => 0,
+    };
+    let mut place = format!("statement {}", index + 1);
+    if let Some(sid) = statements.get(index).and_then(sid_of) {
+        place.push_str(&format!(" (Sid {})", crate::text::quote(sid)));
+    }
+    if !path.is_empty() {
+        place.push_str(&format!(", in its {}", keys(path)));
+    }
+    PolicyError::DuplicateKey {
+        place,
+        key: duplicate.key,
+    }
+}
+
+/// `Condition.StringEquals`, `Action[2]`.
+fn keys(path: &[Step]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            Step::Key(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&crate::text::shorten(key, 40));
+            }
+            Step::Index(index) => out.push_str(&format!("[{index}]")),
+        }
+    }
+    out
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -651,5 +727,43 @@ mod tests {
                 "ecr:BatchGetImage"
             ]
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_in_a_string_is_refused_naming_statement_and_key() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Mine","Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"ecr:*"},{"Sid":"Pull","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"},"StringEquals":{"aws:PrincipalOrgID":"o-a1b2c3d4e5"}}}]}"#;
+        let err = Policy::from_property(&Value::String(text.into())).expect_err("duplicate");
+        assert_eq!(
+            err.to_string(),
+            "has key \"StringEquals\" twice in statement 2 (Sid \"Pull\"), in its Condition; a \
+             JSON parser keeps only one of them, so the policy written would not be the one you \
+             wrote: merge the two into one"
+        );
+        let top = r#"{"Version":"2012-10-17","Statement":[],"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*"}}"#;
+        let err = Policy::from_property(&Value::String(top.into())).expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .starts_with("has key \"Statement\" twice in the document;"),
+            "{err}"
+        );
+        let single =
+            r#"{"Statement":{"Effect":"Allow","Effect":"Deny","Principal":"*","Action":"ecr:*"}}"#;
+        let err = Policy::from_property(&Value::String(single.into())).expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .starts_with("has key \"Effect\" twice in statement 1;"),
+            "{err}"
+        );
+        // A statement resource's Statement, a list or one object.
+        let list = r#"[{"Sid":"A","Effect":"Allow","Principal":{"AWS":["1","2"]},"Action":"ecr:*"},{"Sid":"B","Effect":"Allow","Principal":{"AWS":"1","AWS":"2"},"Action":"ecr:*"}]"#;
+        let err = Statements::from_property(&Value::String(list.into())).expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .starts_with("has key \"AWS\" twice in statement 2 (Sid \"B\"), in its Principal;"),
+            "{err}"
+        );
+        // The same keys in separate objects, and an object given directly, are fine.
+        let fine = r#"{"Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"ecr:*"},{"Sid":"B","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}"#;
+        assert!(Policy::from_property(&Value::String(fine.into())).is_ok());
     }
 }

@@ -1,6 +1,7 @@
 //! One event in, exactly one response out: the glue between the Lambda runtime, the
 //! lifecycle and the response.
 
+use crate::diagnosis::access::PublicAccess;
 use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
 use crate::event::{Envelope, Request, RequestError, parse_event};
@@ -39,6 +40,13 @@ impl Config {
                 120
             }),
         };
+        let public_access = match var("PUBLIC_ACCESS") {
+            None => PublicAccess::Block,
+            Some(v) => PublicAccess::parse(&v).unwrap_or_else(|| {
+                tracing::warn!(value = %v, "PUBLIC_ACCESS is neither Block nor Allow; using Block");
+                PublicAccess::Block
+            }),
+        };
         Self {
             urls: UrlPolicy::from_allowed_hosts(
                 &var("RESPONSE_URL_ALLOWED_HOSTS").unwrap_or_default(),
@@ -48,6 +56,7 @@ impl Config {
                 iam_propagation_timeout: Duration::from_secs(iam_seconds),
                 iam_retry_base: Duration::from_secs(1),
                 lease_margin: LEASE_MARGIN,
+                public_access,
             },
             default_budget: DEFAULT_BUDGET,
             logs: var("AWS_LAMBDA_LOG_GROUP_NAME").zip(var("AWS_LAMBDA_LOG_STREAM_NAME")),

@@ -56,6 +56,12 @@ pub struct Data {
     pub repository_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository_arn: Option<String>,
+    /// Who the resource's statements let in (CONTRACT 12), e.g. `accounts:111122223333`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<String>,
+    /// What the provider noticed but did not refuse, `"; "`-joined (CONTRACT 12).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<String>,
 }
 
 impl Data {
@@ -82,6 +88,8 @@ impl Data {
             policy_text: Some(policy_text.to_owned()),
             repository_name,
             repository_arn,
+            access: None,
+            warnings: None,
         }
     }
 
@@ -117,7 +125,7 @@ struct Wire<'a> {
 
 impl Response {
     /// The body to PUT: at most [`MAX_BODY_BYTES`] whenever the ids allow it. First
-    /// `Data.PolicyText` goes, then `Reason` is shortened from its end, on a character
+    /// `Data.PolicyText` goes, then `Data.Warnings` and `Data.Access`, then `Reason` is shortened from its end, on a character
     /// boundary.
     pub fn to_body(&self) -> Vec<u8> {
         let full = self.reason.as_ref().map(String::len);
@@ -125,11 +133,17 @@ impl Response {
         if body.len() <= MAX_BODY_BYTES {
             return body;
         }
-        let data = Data {
+        let mut data = Data {
             policy_text: None,
             ..self.data.clone()
         };
-        let body = self.wire(&data, full);
+        let mut body = self.wire(&data, full);
+        if body.len() > MAX_BODY_BYTES {
+            // Then the warnings and the access summary, which the log line also carries.
+            data.warnings = None;
+            data.access = None;
+            body = self.wire(&data, full);
+        }
         let Some(reason) = self
             .reason
             .as_deref()

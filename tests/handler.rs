@@ -390,6 +390,7 @@ async fn responses_stay_under_4096_bytes() {
         actions.push(ECR_ACTIONS[actions.len() % ECR_ACTIONS.len()]);
     }
     e["ResourceProperties"]["PolicyText"] = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":actions}]});
+    e["ResourceProperties"]["AllowPublicAccess"] = "true".into();
     let compact = serde_json::to_string(&e["ResourceProperties"]["PolicyText"]).expect("json");
     assert!(
         compact.len() > 9000 && compact.len() < 10_240,
@@ -546,6 +547,7 @@ async fn a_refusal_no_principal_can_explain_is_not_retried() {
     ));
     let mut e = h.event("repository-create.json");
     e["ResourceProperties"]["PolicyText"] = json!({"Version":"2012-10-17","Statement":[{"Sid":"S","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"Bogus":{"x":"y"}}}]});
+    e["ResourceProperties"]["AllowPublicAccess"] = "true".into();
     let started = Instant::now();
     let r = h.send(e).await;
     assert!(

@@ -15,7 +15,7 @@
 
 mod fixtures;
 
-use ecr_policy_provider::diagnosis::{self, Check, PolicyKind, Scope, actions};
+use ecr_policy_provider::diagnosis::{self, Check, PolicyKind, Scope, access, actions};
 use ecr_policy_provider::policy::Policy;
 use serde_json::{Map, Value, json};
 use serde_norway::Value as Yaml;
@@ -35,6 +35,8 @@ struct Found {
     account: Option<String>,
     /// A `PolicyText` value: a JSON object, or a string holding one.
     text: Value,
+    /// `AllowPublicAccess: true`: public statements are meant (CONTRACT 12).
+    allow_public: bool,
 }
 
 impl Found {
@@ -45,6 +47,15 @@ impl Found {
             region: REGION.into(),
             account: Some(ACCOUNT.into()),
             text,
+            allow_public: false,
+        }
+    }
+
+    /// The same, with `AllowPublicAccess: true`.
+    fn public(self) -> Self {
+        Self {
+            allow_public: true,
+            ..self
         }
     }
 
@@ -57,7 +68,17 @@ impl Found {
             region: &self.region,
             account: self.account.as_deref(),
         };
-        diagnosis::check(policy.document(), &scope).map_err(|defects| defects.to_string())
+        diagnosis::check(policy.document(), &scope).map_err(|defects| defects.to_string())?;
+        let public: Vec<String> = access::analyze(policy.statements(), scope.account)
+            .into_iter()
+            .filter(|s| s.public.is_some() && !self.allow_public)
+            .map(|s| format!("{} is public", s.name()))
+            .collect();
+        if public.is_empty() {
+            Ok(())
+        } else {
+            Err(public.join("; "))
+        }
     }
 }
 
@@ -155,11 +176,14 @@ fn reference_policies() -> Vec<Found> {
     fixtures::references()
         .into_iter()
         .map(|r| {
+            // Public access is the point of some ("Allow all AWS accounts to pull images"):
+            // tests/access.rs shows it refused without AllowPublicAccess.
             let mut found = Found::new(
                 format!("reference {} ({})", r.name, r.file),
                 PolicyKind::Repository,
                 r.document,
-            );
+            )
+            .public();
             if let Some((region, account)) = r.registry {
                 found.kind = PolicyKind::Registry;
                 found.region = region.into();
@@ -415,6 +439,7 @@ fn example_policies() -> Vec<Found> {
             };
             for text in documents(&properties) {
                 let mut f = Found::new(format!("{} {id}", name_of(&path)), kind, text);
+                f.allow_public = properties["AllowPublicAccess"] == "true";
                 if let Some(region) = properties["Region"].as_str() {
                     f.region = region.into();
                 }
@@ -483,6 +508,7 @@ fn event_policies(event: &Value, origin: &str) -> Vec<Found> {
         let kind = kind_of(resource_type, properties).expect("a policy resource type");
         for text in documents(properties) {
             let mut f = Found::new(format!("{origin} {key}"), kind, text);
+            f.allow_public = properties["AllowPublicAccess"] == "true";
             f.region = properties["Region"].as_str().unwrap_or(token[3]).into();
             f.account = Some(token[4].into());
             found.push(f);
@@ -588,7 +614,8 @@ fn written_policies() -> Vec<Found> {
                 {"Sid":"S","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"},
                 {"Sid":"S","Effect":"Deny","NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"},"NotAction":"ecr:BatchGetImage"}
             ]}),
-        ),
+        )
+        .public(),
         Found::new(
             "src/policy.rs: ECR's reformatting",
             Registry,
@@ -616,7 +643,16 @@ const NOT_SCANNED: [&str; 4] = [
 
 #[test]
 fn every_policy_the_tests_write_passes() {
-    assert_all_pass(&written_policies());
+    // Fixtures of the checks below the provider: public access is judged there by the
+    // events that carry them, which say AllowPublicAccess where it is the point.
+    let written: Vec<Found> = written_policies()
+        .into_iter()
+        .map(|mut f| {
+            f.allow_public = true;
+            f
+        })
+        .collect();
+    assert_all_pass(&written);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -674,6 +710,10 @@ fn the_walk_refuses_a_bad_policy_for_each_check() {
                 statement(json!({"Principal": {"Service": "codebuild"}})),
             ),
             "has Service principal \"codebuild\"",
+        ),
+        (
+            Found::new("everyone", Repository, statement(json!({}))),
+            "is public",
         ),
     ];
     for (found, fragment) in cases {

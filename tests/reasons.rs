@@ -137,6 +137,7 @@ fn cases() -> Vec<(&'static str, Failure)> {
                 waited: Duration::from_secs(15),
                 v1_actions: Vec::new(),
                 iam_possible: true,
+                auth_token: Box::default(),
             },
         ),
         ("TimedOut", Failure::TimedOut(Duration::from_secs(170))),

@@ -120,7 +120,7 @@ async fn a_registry_statement_lives_beside_the_others_through_its_whole_life() {
     assert_eq!(r["PhysicalResourceId"], REGISTRY_STATEMENTS_ID);
     assert_eq!(
         r["Data"],
-        json!({"RegistryId": ACCOUNT_ID, "Region": "us-east-1", "Sids": "ReplicationFromTeamA", "Adopted": "false"})
+        json!({"RegistryId": ACCOUNT_ID, "Region": "us-east-1", "Sids": "ReplicationFromTeamA", "Adopted": "false", "Access": "accounts:111122223333"})
     );
     let live = h.live(&registry()).expect("a policy");
     assert_eq!(

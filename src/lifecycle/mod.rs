@@ -1,17 +1,20 @@
 //! Carries out Create, Update and Delete (CONTRACT 4, 9 and 11) against a [`PolicyStore`]:
-//! takes the target's lease when there is a lock table ([`lease`]), reads the target, asks
+//! judges what is asked for ([`judge`]: CONTRACT 10 and 12; a Create is refused before any
+//! ECR call, an Update only when it would change what is live), takes the target's lease
+//! when there is a lock table ([`lease`]), reads the target, asks
 //! [`crate::plan`] what to do, stores the record before ECR is written, writes ECR
 //! ([`write`]: the IAM-propagation retry and the undo of a Create's unclear write), puts
 //! the record back if ECR refused, and gives the lease back.
 
+pub mod judge;
 pub mod lease;
 pub mod write;
 
-use crate::diagnosis::{self, PolicyKind, Scope};
+use crate::diagnosis::access::PublicAccess;
 use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyStore};
 use crate::error::{Failure, Undo};
 use crate::event::{Content, Desired, PropertyError, Request};
-use crate::identity::{PhysicalId, Target, account_of_stack, partition, valid_account};
+use crate::identity::{PhysicalId, Target};
 use crate::lock::{Holder, LockStore, Record};
 use crate::plan::{self, Approach, DeletePlan, Next, Refusal};
 use crate::response::Data;
@@ -20,6 +23,7 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
+use judge::Findings;
 use lease::Taken;
 pub use lease::{HeldLease, LEASE_MARGIN};
 pub use plan::Applied;
@@ -34,6 +38,8 @@ pub struct Settings {
     pub iam_retry_base: Duration,
     /// How long a lease outlives the invocation's answer deadline ([`LEASE_MARGIN`]).
     pub lease_margin: Duration,
+    /// Whether public statements are refused (`PUBLIC_ACCESS`, CONTRACT 12).
+    pub public_access: PublicAccess,
 }
 
 /// What every step of one request needs.
@@ -82,9 +88,13 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             properties,
         } => {
             let desired = desired_state(resource_type, properties, cx.settings)?;
-            diagnose(&desired, cx.stack_id)?;
+            let mut findings = judge::judge(&desired, cx.stack_id, cx.settings);
+            // A Create is refused before any ECR call: it cannot wedge a stack.
+            if let Some(refusal) = findings.refusal.take() {
+                return Err(refusal);
+            }
             let me = cx.me(&plan::tag_of(cx.request_id));
-            apply(store, &Approach::Create, &desired, &me, cx).await
+            apply(store, &Approach::Create, &desired, &me, findings, cx).await
         }
         Request::Update {
             resource_type,
@@ -93,14 +103,14 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
         } => {
             let desired = desired_state(resource_type, properties, cx.settings)?;
             let approach = plan::approach_update(physical_id, &desired)?;
-            diagnose(&desired, cx.stack_id)?;
+            let findings = judge::judge(&desired, cx.stack_id, cx.settings);
             // A statement resource keeps its tag while it stays; a new one takes this
             // request's.
             let tag = match (&approach, PhysicalId::parse(physical_id)) {
                 (Approach::UpdateInPlace, PhysicalId::Statements { tag, .. }) => tag,
                 _ => plan::tag_of(cx.request_id),
             };
-            let applied = apply(store, &approach, &desired, &cx.me(&tag), cx).await?;
+            let applied = apply(store, &approach, &desired, &cx.me(&tag), findings, cx).await?;
             Ok(match approach {
                 // The id does not change while the target (and the Sids) stay.
                 Approach::UpdateInPlace => Applied {
@@ -155,39 +165,26 @@ fn desired_state(
     )
 }
 
-/// Refuses, before any ECR call, a policy that can never work (CONTRACT 10): the same
-/// checks for every resource type.
-fn diagnose(desired: &Desired, stack_id: &str) -> Result<(), Failure> {
-    let target = &desired.target;
-    let account = Some(account_of_stack(stack_id)).filter(|a| valid_account(a));
-    let partition = partition(stack_id, target.region());
-    let scope = Scope {
-        kind: match target {
-            Target::Registry { .. } => PolicyKind::Registry,
-            Target::Repository { .. } => PolicyKind::Repository,
-        },
-        partition: &partition,
-        region: target.region(),
-        account,
-    };
-    let (property, checked) = match &desired.content {
-        Content::Policy(policy) => ("PolicyText", diagnosis::check(policy.document(), &scope)),
-        Content::Statements(statements) => (
-            "Statement",
-            diagnosis::check_statements(statements.items(), &scope),
-        ),
-    };
-    checked.map_err(|defects| Failure::Defective { property, defects })
-}
-
 /// Reads, plans and writes a Create or Update, under the target's lease.
 async fn apply<S: PolicyStore, L: LockStore>(
     store: &S,
     approach: &Approach,
     desired: &Desired,
     me: &Holder,
+    mut findings: Findings,
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
+    if let Some(refusal) = findings.refusal.take() {
+        // An Update is judged on what it would write (CONTRACT 12): a live policy that
+        // already holds what is asked for is kept, with the refusal as a warning, so that
+        // neither the Update nor its rollback can wedge the stack. Read once before the
+        // lease, so that a refusal stays quick whatever holds the lock.
+        let live = store.get(&desired.target).await.ok().flatten();
+        if !judge::unchanged(desired, live.as_ref().map(|l| l.text.as_str())) {
+            return Err(refusal);
+        }
+        findings.refusal = Some(refusal);
+    }
     let statements = matches!(desired.content, Content::Statements(_));
     if statements && *approach != Approach::UpdateInPlace {
         // Before anything is written: the new id must fit (with a 12-digit account, as
@@ -197,7 +194,7 @@ async fn apply<S: PolicyStore, L: LockStore>(
         plan::answer(desired, any_account, false, false, &me.tag, cx.stack_id)?;
     }
     let lease = lease::take(&desired.target, statements, cx).await?;
-    let result = apply_leased(store, approach, desired, me, lease.as_ref(), cx).await;
+    let result = apply_leased(store, approach, desired, me, lease.as_ref(), findings, cx).await;
     let idle = match (&result, &lease) {
         (Ok((_, record)), _) => !record.holds_anything(),
         (Err(_), Some(lease)) => !lease.record.holds_anything(),
@@ -213,12 +210,24 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
     desired: &Desired,
     me: &Holder,
     lease: Option<&Taken>,
+    mut findings: Findings,
     cx: &Context<'_, L>,
 ) -> Result<(Applied, Record), Failure> {
     let target = &desired.target;
     let record = lease.map(|l| l.record.clone()).unwrap_or_default();
     let live = store.get(target).await?;
     let live_text = live.as_ref().map(|l| l.text.as_str());
+    // The read under the lease decides: what is live may have changed since the first.
+    if let Some(refusal) = findings.refusal.take() {
+        if !judge::unchanged(desired, live_text) {
+            return Err(refusal);
+        }
+        findings.refusal = Some(refusal);
+        findings.forgive();
+    }
+    findings
+        .warnings
+        .extend(judge::variables_in_old_version(desired, live_text));
     let now = epoch_ms();
     let decision = plan::decide(approach, desired, live_text, &record, me, now)
         .map_err(|r| refused(target, r))?;
@@ -255,7 +264,7 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
         }
     };
     let changed = matches!(decision.next, Next::Write(_));
-    let applied = plan::answer(
+    let mut applied = plan::answer(
         desired,
         registry_id,
         decision.adopted,
@@ -263,6 +272,8 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
         &me.tag,
         cx.stack_id,
     )?;
+    findings.log();
+    applied.data.warnings = findings.data();
     Ok((applied, decision.record))
 }
 

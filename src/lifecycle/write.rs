@@ -137,11 +137,20 @@ enum Why {
     NotIam,
     /// The registry's policy scope is V1 and the policy grants these actions beyond it.
     ScopeV1(Vec<String>),
+    /// A repository policy that grants `ecr:GetAuthorizationToken` in these statements,
+    /// which ECR has been reported to refuse (CONTRACT 12).
+    AuthToken(Vec<String>),
 }
 
 /// Works out, once per write, what can explain ECR's "invalid policy" answer: the registry
 /// policy scope (read when the policy grants actions beyond V1), else a principal.
 async fn explain<S: PolicyStore>(store: &S, target: &Target, policy: Option<&Policy>) -> Why {
+    if let (Target::Repository { .. }, Some(policy)) = (target, policy) {
+        let named = super::judge::auth_token_statements(policy.statements());
+        if !named.is_empty() {
+            return Why::AuthToken(named);
+        }
+    }
     let beyond_v1 = match (target, policy) {
         (Target::Registry { .. }, Some(policy)) => diagnosis::actions_beyond_v1(policy.document()),
         _ => Vec::new(),
@@ -212,7 +221,7 @@ pub async fn write_policy<S: PolicyStore>(
             .await;
         match why {
             Why::MaybeIam { .. } => Attempt::Retry(error),
-            Why::NotIam | Why::ScopeV1(_) => Attempt::Stop(error),
+            Why::NotIam | Why::ScopeV1(_) | Why::AuthToken(_) => Attempt::Stop(error),
         }
     };
     let retried = |error: &EcrError, attempt: u32| {
@@ -225,9 +234,14 @@ pub async fn write_policy<S: PolicyStore>(
     if !matches!(gave_up.error, EcrError::InvalidPolicy { .. }) {
         return Err(Failure::Ecr(gave_up.error));
     }
+    let mut auth_token = Vec::new();
     let (iam_possible, v1_actions) = match why.get() {
         Some(Why::ScopeV1(actions)) => return Err(Failure::RegistryScopeV1(actions.clone())),
         Some(Why::NotIam) => (false, Vec::new()),
+        Some(Why::AuthToken(named)) => {
+            auth_token = named.clone();
+            (false, Vec::new())
+        }
         // The scope could not be read: the V1 hint stays.
         Some(Why::MaybeIam { scope_unread: true }) => (
             true,
@@ -247,5 +261,6 @@ pub async fn write_policy<S: PolicyStore>(
         waited: started.elapsed(),
         v1_actions,
         iam_possible,
+        auth_token: auth_token.into_boxed_slice(),
     })
 }

@@ -18,6 +18,7 @@ fn whole(adopt: bool) -> Desired {
             .expect("valid")),
         adopt,
         force: false,
+        allow_public: false,
     }
 }
 
@@ -27,6 +28,7 @@ fn statements(list: Value, adopt: bool) -> Desired {
         content: Content::Statements(Statements::from_property(&list).expect("valid")),
         adopt,
         force: false,
+        allow_public: false,
     }
 }
 

@@ -147,6 +147,38 @@ def statements_of(properties: dict[str, Any]) -> list[dict[str, Any]]:
     return value if isinstance(value, list) else [value]
 
 
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def access_of(statements: list[dict[str, Any]]) -> str:
+    """Data.Access (CONTRACT 12) for the rig's own events: the accounts of their AWS
+    principals (the registry's own left out) and their services. Conditions are not read, so
+    a statement open to everyone is refused here rather than judged: tests of public access
+    state the Access they expect."""
+    accounts: set[str] = set()
+    services: set[str] = set()
+    for statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        if "NotPrincipal" in statement or not isinstance(principal, dict):
+            raise ValueError(f"access_of reads named principals only: {statement}")
+        aws = principal.get("AWS", [])
+        for entry in aws if isinstance(aws, list) else [aws]:
+            fields = str(entry).split(":")
+            account = fields[4] if len(fields) > 4 else str(entry)
+            if account == "*":
+                raise ValueError(f"access_of reads named principals only: {statement}")
+            if account != ACCOUNT:
+                accounts.add(account)
+        service = principal.get("Service", [])
+        services.update(service if isinstance(service, list) else [service])
+    terms = [f"{name}:{','.join(sorted(found))}" for name, found in
+             (("accounts", accounts), ("services", services)) if found]
+    return ";".join(terms) or "account"
+
+
 def _encoded_sid(sid: str) -> str:
     """A Sid as a PhysicalResourceId writes it: bytes outside [A-Za-z0-9._-] as %XX."""
     return "".join(
@@ -182,6 +214,7 @@ def statements_data(event: dict[str, Any], adopted: str = "false") -> dict[str, 
         "Region": REGION,
         "Sids": ",".join(s["Sid"] for s in statements_of(properties)),
         "Adopted": adopted,
+        "Access": access_of(statements_of(properties)),
     }
     if properties.get("RepositoryName"):
         data["RepositoryName"] = properties["RepositoryName"]
@@ -263,6 +296,7 @@ def expected_data(event: dict[str, Any], adopted: str = "false") -> dict[str, An
         "Region": REGION,
         "Adopted": adopted,
         "PolicyText": desired(event),
+        "Access": access_of(_listed(policy_of(properties)["Statement"])),
     }
     if "RepositoryName" in properties:
         data["RepositoryName"] = properties["RepositoryName"]

@@ -188,6 +188,7 @@ pub fn config(recorder: &Recorder) -> Config {
             iam_propagation_timeout: Duration::from_secs(2),
             iam_retry_base: Duration::from_millis(10),
             lease_margin: ecr_policy_provider::lifecycle::LEASE_MARGIN,
+            public_access: Default::default(),
         },
         default_budget: Duration::from_secs(30),
         logs: Some((LOG_GROUP.into(), LOG_STREAM.into())),

@@ -1,0 +1,881 @@
+//! Who gets in (CONTRACT 12): every `Allow` statement classified by whom it lets in, the way
+//! IAM Access Analyzer reads resource policies (its public-access check does not take ECR).
+//!
+//! A statement is **public** when its principal is everyone (`"*"`, `{"AWS": "*"}`, a list
+//! holding `"*"`, or `NotPrincipal` with `Allow`) and no condition limits it to named
+//! accounts or an organization. A condition limits only when all of these hold:
+//! - its key is one of [`LIMITING_KEYS`] (compared without case, as IAM compares keys);
+//! - its operator is `StringEquals`, `StringLike`, `ArnEquals` or `ArnLike`, optionally
+//!   with `ForAnyValue:`, never with `IfExists` (true when the key is absent) nor with
+//!   `ForAllValues:` (true when the key is absent, so it limits nothing: the trap that
+//!   scanners miss);
+//! - none of its values lets everyone through: a value made of wildcards only (`*`, `?*`),
+//!   a policy variable (`${aws:PrincipalAccount}` is every caller's own account), or an ARN
+//!   whose account field is such a value (`arn:aws:iam::*:role/ci`).
+//!
+//! `Deny` statements are never classified: they take access away.
+
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The condition keys that can limit a public statement, lowercase.
+pub const LIMITING_KEYS: [&str; 8] = [
+    "aws:principalaccount",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalarn",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+];
+
+/// The operators under which a limiting key limits.
+const LIMITING_OPERATORS: [&str; 4] = ["StringEquals", "StringLike", "ArnEquals", "ArnLike"];
+
+/// Keys that hold several values in one request (`ForAnyValue:` is their operator prefix).
+const MULTI_VALUED_KEYS: [&str; 2] = ["aws:principalorgpaths", "aws:sourceorgpaths"];
+
+/// Whether the provider refuses public statements (CONTRACT 8, `PUBLIC_ACCESS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PublicAccess {
+    /// Refuse them unless the resource sets `AllowPublicAccess: true` (the default).
+    #[default]
+    Block,
+    /// Accept them.
+    Allow,
+}
+
+impl PublicAccess {
+    /// Reads `PUBLIC_ACCESS`: `Block` or `Allow` (any case); `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "block" => Some(Self::Block),
+            "allow" => Some(Self::Allow),
+            _ => None,
+        }
+    }
+}
+
+/// Who one `Allow` statement lets in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatementAccess {
+    /// 1-based position in the statement list.
+    pub position: usize,
+    pub sid: Option<String>,
+    /// Why it is public, in words; `None` when it is not.
+    pub public: Option<String>,
+    /// Whether it is public because of `ForAllValues:` on a single-valued key.
+    pub for_all_values: bool,
+    pub organizations: BTreeSet<String>,
+    pub accounts: BTreeSet<String>,
+    pub services: BTreeSet<String>,
+    /// Service principals without an `aws:SourceAccount`/`aws:SourceArn` limit.
+    pub unlimited_services: Vec<String>,
+}
+
+impl StatementAccess {
+    /// "statement 2 (Sid \"Pull\")".
+    pub fn name(&self) -> String {
+        match &self.sid {
+            Some(sid) => format!(
+                "statement {} (Sid {})",
+                self.position,
+                crate::text::quote(sid)
+            ),
+            None => format!("statement {}", self.position),
+        }
+    }
+}
+
+/// Who a resource's statements let in, together: `Data.Access` is its `Display`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    pub public: bool,
+    pub organizations: BTreeSet<String>,
+    pub accounts: BTreeSet<String>,
+    pub services: BTreeSet<String>,
+}
+
+impl Access {
+    /// The union of the statements' access.
+    pub fn of(statements: &[StatementAccess]) -> Self {
+        let mut access = Self::default();
+        for statement in statements {
+            access.public |= statement.public.is_some();
+            access
+                .organizations
+                .extend(statement.organizations.iter().cloned());
+            access.accounts.extend(statement.accounts.iter().cloned());
+            access.services.extend(statement.services.iter().cloned());
+        }
+        access
+    }
+}
+
+/// `public;organization:<ids>;accounts:<ids>;services:<hosts>`, the terms that apply, or
+/// `account` when none does (CONTRACT 12).
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
+        let mut terms = Vec::new();
+        if self.public {
+            terms.push("public".to_owned());
+        }
+        for (name, set) in [
+            ("organization", &self.organizations),
+            ("accounts", &self.accounts),
+            ("services", &self.services),
+        ] {
+            if !set.is_empty() {
+                terms.push(format!("{name}:{}", join(set)));
+            }
+        }
+        if terms.is_empty() {
+            f.write_str("account")
+        } else {
+            f.write_str(&terms.join(";"))
+        }
+    }
+}
+
+/// Classifies every `Allow` statement, numbered from 1 in the order given. `own_account`:
+/// the registry's account, whose principals are no external access (`None` when unknown:
+/// then every account counts as another).
+pub fn analyze(statements: &[Value], own_account: Option<&str>) -> Vec<StatementAccess> {
+    statements
+        .iter()
+        .enumerate()
+        .filter_map(|(index, statement)| classify(index + 1, statement.as_object()?, own_account))
+        .collect()
+}
+
+/// Who one statement lets in; `None` for a `Deny` (or anything but an `Allow`).
+pub fn classify(
+    position: usize,
+    statement: &Map<String, Value>,
+    own_account: Option<&str>,
+) -> Option<StatementAccess> {
+    if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+        return None;
+    }
+    let mut out = StatementAccess {
+        position,
+        sid: statement
+            .get("Sid")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        ..StatementAccess::default()
+    };
+    let conditions = Conditions::read(statement.get("Condition"));
+    let external = |account: &str| own_account != Some(account);
+    let mut everyone = None;
+    if statement.contains_key("NotPrincipal") {
+        everyone = Some("it uses NotPrincipal with Allow, which lets in everyone it does not name");
+    }
+    match statement.get("Principal") {
+        Some(Value::String(text)) if text == "*" => everyone = Some("its Principal is \"*\""),
+        Some(Value::Object(principal)) => {
+            for entry in principal.get("AWS").map(one_or_many).unwrap_or_default() {
+                let text = match entry {
+                    Value::String(text) => text.clone(),
+                    Value::Number(number) => number.to_string(),
+                    _ => continue,
+                };
+                if text == "*" {
+                    everyone = Some("its Principal names AWS \"*\"");
+                } else if let Some(account) = account_of_principal(&text)
+                    && external(account)
+                {
+                    out.accounts.insert(account.to_owned());
+                }
+            }
+            for entry in principal
+                .get("Service")
+                .map(one_or_many)
+                .unwrap_or_default()
+            {
+                if let Some(host) = entry.as_str() {
+                    out.services.insert(host.to_owned());
+                }
+            }
+        }
+        _ => {}
+    }
+    if !out.services.is_empty() && !conditions.limits_source() {
+        out.unlimited_services = out.services.iter().cloned().collect();
+    }
+    if let Some(why) = everyone {
+        let accounts: BTreeSet<String> = conditions.accounts().into_iter().collect();
+        let organizations: BTreeSet<String> = conditions.organizations().into_iter().collect();
+        if !accounts.is_empty() {
+            out.accounts
+                .extend(accounts.into_iter().filter(|a| external(a)));
+        } else if !organizations.is_empty() {
+            out.organizations.extend(organizations);
+        } else {
+            let unlimited = if conditions.ignored.is_empty() {
+                "no condition limits it to named accounts or an organization".to_owned()
+            } else {
+                conditions.ignored.join("; ")
+            };
+            out.public = Some(format!("{why}, and {unlimited}"));
+            out.for_all_values = conditions.for_all_values;
+        }
+    }
+    Some(out)
+}
+
+/// The account a principal names: a 12-digit id, or the account field of an IAM or STS
+/// ARN (`arn:aws:iam::111122223333:root`, `arn:aws:sts::111122223333:assumed-role/r/s`).
+fn account_of_principal(text: &str) -> Option<&str> {
+    if is_account(text) {
+        return Some(text);
+    }
+    let fields: Vec<&str> = text.splitn(6, ':').collect();
+    match fields[..] {
+        ["arn", _, "iam" | "sts", "", account, _] if is_account(account) => Some(account),
+        _ => None,
+    }
+}
+
+fn is_account(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn one_or_many(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    }
+}
+
+/// What a value lets through when a condition compares a key with it: `None` when it lets
+/// everyone through (wildcards only, or a policy variable).
+fn limiting_value(value: &str) -> Option<&str> {
+    let everyone = value.is_empty() || value.chars().all(|c| c == '*' || c == '?');
+    (!everyone && !value.contains("${")).then_some(value)
+}
+
+/// The limits a statement's `Condition` sets, and why the conditions that look like
+/// limits are not.
+#[derive(Debug, Default)]
+struct Conditions {
+    /// (lowercase key, the account or organization each value names).
+    limits: Vec<(String, Vec<String>)>,
+    /// Why a condition on a limiting key limits nothing, in words.
+    ignored: Vec<String>,
+    /// One of them is `ForAllValues:` on a single-valued key.
+    for_all_values: bool,
+}
+
+impl Conditions {
+    fn read(condition: Option<&Value>) -> Self {
+        let mut out = Self::default();
+        let Some(Value::Object(operators)) = condition else {
+            return out;
+        };
+        for (operator, keys) in operators {
+            let Value::Object(keys) = keys else { continue };
+            let (prefix, rest) = match operator.split_once(':') {
+                Some((prefix, rest)) => (Some(prefix), rest),
+                None => (None, operator.as_str()),
+            };
+            let (base, if_exists) = match rest.strip_suffix("IfExists") {
+                Some(base) => (base, true),
+                None => (rest, false),
+            };
+            for (key, values) in keys {
+                let lower = key.to_ascii_lowercase();
+                if !LIMITING_KEYS.contains(&lower.as_str()) {
+                    continue;
+                }
+                let multi = MULTI_VALUED_KEYS.contains(&lower.as_str());
+                if prefix == Some("ForAllValues") {
+                    let fix = if multi {
+                        format!("use ForAnyValue:{base}")
+                    } else {
+                        out.for_all_values = true;
+                        format!("{key} has one value, so use {base}")
+                    };
+                    out.ignored.push(format!(
+                        "its condition {operator} on {key} limits nothing (ForAllValues is true \
+                         when the key is absent): {fix}"
+                    ));
+                    continue;
+                }
+                if !LIMITING_OPERATORS.contains(&base)
+                    || !matches!(prefix, None | Some("ForAnyValue"))
+                {
+                    continue;
+                }
+                if if_exists {
+                    out.ignored.push(format!(
+                        "its condition {operator} on {key} limits nothing when the key is \
+                         absent: use {base}"
+                    ));
+                    continue;
+                }
+                match named_by(&lower, values) {
+                    Ok(named) => out.limits.push((lower, named)),
+                    Err(value) => out.ignored.push(format!(
+                        "its condition {operator} on {key} lets everyone through with {}",
+                        crate::text::quote(&value)
+                    )),
+                }
+            }
+        }
+        out
+    }
+
+    /// The accounts the account-limiting conditions name.
+    fn accounts(&self) -> Vec<String> {
+        self.named(&[
+            "aws:principalaccount",
+            "aws:sourceaccount",
+            "aws:principalarn",
+            "aws:sourcearn",
+        ])
+    }
+
+    /// The organizations the organization-limiting conditions name.
+    fn organizations(&self) -> Vec<String> {
+        self.named(&[
+            "aws:principalorgid",
+            "aws:principalorgpaths",
+            "aws:sourceorgid",
+            "aws:sourceorgpaths",
+        ])
+    }
+
+    fn named(&self, keys: &[&str]) -> Vec<String> {
+        self.limits
+            .iter()
+            .filter(|(key, _)| keys.contains(&key.as_str()))
+            .flat_map(|(_, named)| named.iter().cloned())
+            .collect()
+    }
+
+    /// Whether `aws:SourceAccount` or `aws:SourceArn` limits a service principal.
+    fn limits_source(&self) -> bool {
+        self.limits
+            .iter()
+            .any(|(key, _)| key == "aws:sourceaccount" || key == "aws:sourcearn")
+    }
+}
+
+/// The account or organization each value of a limiting key names, or the first value that
+/// lets everyone through.
+fn named_by(key: &str, values: &Value) -> Result<Vec<String>, String> {
+    let mut named = Vec::new();
+    let values = one_or_many(values);
+    if values.is_empty() {
+        return Err(String::new());
+    }
+    for value in values {
+        let text = match value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            other => return Err(other.to_string()),
+        };
+        let name = match key {
+            "aws:principalarn" | "aws:sourcearn" => text.split(':').nth(4).unwrap_or(""),
+            // An organization path starts with its organization: o-a1b2c3d4e5/r-ab12/ou-…
+            "aws:principalorgpaths" | "aws:sourceorgpaths" => text.split('/').next().unwrap_or(""),
+            _ => text.as_str(),
+        };
+        match limiting_value(name) {
+            Some(name) if limiting_value(&text).is_some() => named.push(name.to_owned()),
+            _ => return Err(text),
+        }
+    }
+    Ok(named)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const OWN: &str = "123456789012";
+
+    /// The access of one Allow statement with `principal` and `condition`, as its terms.
+    fn terms(principal: Value, condition: Value) -> String {
+        let mut statement = json!({"Effect": "Allow", "Action": "ecr:BatchGetImage"});
+        let map = statement.as_object_mut().expect("object");
+        match principal {
+            Value::Object(ref p) if p.contains_key("NotPrincipal") => {
+                map.insert("NotPrincipal".into(), p["NotPrincipal"].clone());
+            }
+            other => {
+                map.insert("Principal".into(), other);
+            }
+        }
+        if !condition.is_null() {
+            map.insert("Condition".into(), condition);
+        }
+        let found = analyze(&[statement], Some(OWN));
+        Access::of(&found).to_string()
+    }
+
+    #[test]
+    fn every_allow_statement_is_classified_as_the_contract_says() {
+        let org = |operator: &str, key: &str, value: Value| json!({operator: {key: value}});
+        let star = json!("*");
+        let cases: Vec<(&str, Value, Value, &str)> = vec![
+            // Principals alone.
+            ("bare star", star.clone(), Value::Null, "public"),
+            ("AWS star", json!({"AWS": "*"}), Value::Null, "public"),
+            (
+                "AWS list holding star",
+                json!({"AWS": ["111122223333", "*"]}),
+                Value::Null,
+                "public;accounts:111122223333",
+            ),
+            (
+                "account id",
+                json!({"AWS": "111122223333"}),
+                Value::Null,
+                "accounts:111122223333",
+            ),
+            (
+                "account id as a number",
+                json!({"AWS": 111122223333u64}),
+                Value::Null,
+                "accounts:111122223333",
+            ),
+            (
+                "root ARN",
+                json!({"AWS": "arn:aws:iam::111122223333:root"}),
+                Value::Null,
+                "accounts:111122223333",
+            ),
+            (
+                "role ARN",
+                json!({"AWS": "arn:aws:iam::444455556666:role/ci/deployer"}),
+                Value::Null,
+                "accounts:444455556666",
+            ),
+            (
+                "sts assumed role",
+                json!({"AWS": "arn:aws:sts::444455556666:assumed-role/r/session"}),
+                Value::Null,
+                "accounts:444455556666",
+            ),
+            (
+                "another partition",
+                json!({"AWS": "arn:aws-cn:iam::444455556666:root"}),
+                Value::Null,
+                "accounts:444455556666",
+            ),
+            (
+                "accounts sorted and deduplicated",
+                json!({"AWS": ["444455556666", "arn:aws:iam::111122223333:root", "arn:aws:iam::444455556666:user/u"]}),
+                Value::Null,
+                "accounts:111122223333,444455556666",
+            ),
+            (
+                "own account id",
+                json!({"AWS": OWN}),
+                Value::Null,
+                "account",
+            ),
+            (
+                "own root",
+                json!({"AWS": format!("arn:aws:iam::{OWN}:root")}),
+                Value::Null,
+                "account",
+            ),
+            (
+                "own role",
+                json!({"AWS": format!("arn:aws:iam::{OWN}:role/app")}),
+                Value::Null,
+                "account",
+            ),
+            (
+                "own and another",
+                json!({"AWS": [OWN, "111122223333"]}),
+                Value::Null,
+                "accounts:111122223333",
+            ),
+            (
+                "service",
+                json!({"Service": "codebuild.amazonaws.com"}),
+                Value::Null,
+                "services:codebuild.amazonaws.com",
+            ),
+            (
+                "services and an account",
+                json!({"Service": ["lambda.amazonaws.com", "codebuild.amazonaws.com"], "AWS": "111122223333"}),
+                Value::Null,
+                "accounts:111122223333;services:codebuild.amazonaws.com,lambda.amazonaws.com",
+            ),
+            (
+                "service with a source account",
+                json!({"Service": "codebuild.amazonaws.com"}),
+                org("StringEquals", "aws:SourceAccount", json!(OWN)),
+                "services:codebuild.amazonaws.com",
+            ),
+            (
+                "federated is no AWS account",
+                json!({"Federated": "cognito-identity.amazonaws.com"}),
+                Value::Null,
+                "account",
+            ),
+            (
+                "NotPrincipal with Allow",
+                json!({"NotPrincipal": {"AWS": "111122223333"}}),
+                Value::Null,
+                "public",
+            ),
+            (
+                "NotPrincipal limited by organization",
+                json!({"NotPrincipal": {"AWS": "111122223333"}}),
+                org("StringEquals", "aws:PrincipalOrgID", json!("o-a1b2c3d4e5")),
+                "organization:o-a1b2c3d4e5",
+            ),
+            // Every limiting key, under StringEquals.
+            (
+                "PrincipalOrgID",
+                star.clone(),
+                org("StringEquals", "aws:PrincipalOrgID", json!("o-a1b2c3d4e5")),
+                "organization:o-a1b2c3d4e5",
+            ),
+            (
+                "PrincipalOrgID two organizations",
+                star.clone(),
+                org("StringEquals", "aws:PrincipalOrgID", json!(["o-b", "o-a"])),
+                "organization:o-a,o-b",
+            ),
+            (
+                "PrincipalOrgPaths",
+                star.clone(),
+                org(
+                    "ForAnyValue:StringLike",
+                    "aws:PrincipalOrgPaths",
+                    json!("o-a1b2c3d4e5/r-ab12/ou-ab12-11111111/*"),
+                ),
+                "organization:o-a1b2c3d4e5",
+            ),
+            (
+                "SourceOrgID",
+                star.clone(),
+                org("StringEquals", "aws:SourceOrgID", json!("o-a1b2c3d4e5")),
+                "organization:o-a1b2c3d4e5",
+            ),
+            (
+                "SourceOrgPaths",
+                star.clone(),
+                org(
+                    "ForAnyValue:StringEquals",
+                    "aws:SourceOrgPaths",
+                    json!("o-a1b2c3d4e5/r-ab12/"),
+                ),
+                "organization:o-a1b2c3d4e5",
+            ),
+            (
+                "PrincipalAccount",
+                star.clone(),
+                org(
+                    "StringEquals",
+                    "aws:PrincipalAccount",
+                    json!(["111122223333", "444455556666"]),
+                ),
+                "accounts:111122223333,444455556666",
+            ),
+            (
+                "PrincipalAccount own",
+                star.clone(),
+                org("StringEquals", "aws:PrincipalAccount", json!(OWN)),
+                "account",
+            ),
+            (
+                "SourceAccount",
+                star.clone(),
+                org("StringEquals", "aws:SourceAccount", json!("111122223333")),
+                "accounts:111122223333",
+            ),
+            (
+                "PrincipalArn",
+                star.clone(),
+                org(
+                    "ArnLike",
+                    "aws:PrincipalArn",
+                    json!("arn:aws:iam::111122223333:role/ci-*"),
+                ),
+                "accounts:111122223333",
+            ),
+            (
+                "PrincipalArn ArnEquals",
+                star.clone(),
+                org(
+                    "ArnEquals",
+                    "aws:PrincipalArn",
+                    json!("arn:aws:iam::111122223333:role/ci"),
+                ),
+                "accounts:111122223333",
+            ),
+            (
+                "SourceArn",
+                star.clone(),
+                org(
+                    "ArnLike",
+                    "aws:SourceArn",
+                    json!("arn:aws:codebuild:us-east-1:111122223333:project/*"),
+                ),
+                "accounts:111122223333",
+            ),
+            (
+                "PrincipalArn StringLike",
+                star.clone(),
+                org(
+                    "StringLike",
+                    "aws:PrincipalArn",
+                    json!("arn:aws:iam::444455556666:*"),
+                ),
+                "accounts:444455556666",
+            ),
+            (
+                "key in another case",
+                star.clone(),
+                org("StringEquals", "AWS:PrincipalOrgId", json!("o-a1b2c3d4e5")),
+                "organization:o-a1b2c3d4e5",
+            ),
+            (
+                "accounts win over organization",
+                star.clone(),
+                json!({"StringEquals": {"aws:PrincipalOrgID": "o-a", "aws:PrincipalAccount": "111122223333"}}),
+                "accounts:111122223333",
+            ),
+            // What does not limit.
+            (
+                "IfExists",
+                star.clone(),
+                org(
+                    "StringEqualsIfExists",
+                    "aws:PrincipalOrgID",
+                    json!("o-a1b2c3d4e5"),
+                ),
+                "public",
+            ),
+            (
+                "ArnLikeIfExists",
+                star.clone(),
+                org(
+                    "ArnLikeIfExists",
+                    "aws:PrincipalArn",
+                    json!("arn:aws:iam::111122223333:root"),
+                ),
+                "public",
+            ),
+            (
+                "ForAllValues on a single-valued key",
+                star.clone(),
+                org(
+                    "ForAllValues:StringEquals",
+                    "aws:PrincipalOrgID",
+                    json!("o-a1b2c3d4e5"),
+                ),
+                "public",
+            ),
+            (
+                "ForAllValues on a multi-valued key",
+                star.clone(),
+                org(
+                    "ForAllValues:StringLike",
+                    "aws:PrincipalOrgPaths",
+                    json!("o-a1b2c3d4e5/*"),
+                ),
+                "public",
+            ),
+            (
+                "ForAnyValue on a single-valued key",
+                star.clone(),
+                org(
+                    "ForAnyValue:StringEquals",
+                    "aws:PrincipalAccount",
+                    json!("111122223333"),
+                ),
+                "accounts:111122223333",
+            ),
+            (
+                "bare star value",
+                star.clone(),
+                org("StringLike", "aws:PrincipalOrgID", json!("*")),
+                "public",
+            ),
+            (
+                "wildcards only",
+                star.clone(),
+                org("StringLike", "aws:PrincipalAccount", json!("?*")),
+                "public",
+            ),
+            (
+                "one star among values",
+                star.clone(),
+                org(
+                    "StringLike",
+                    "aws:PrincipalAccount",
+                    json!(["111122223333", "*"]),
+                ),
+                "public",
+            ),
+            (
+                "wildcard account in an ARN",
+                star.clone(),
+                org(
+                    "ArnLike",
+                    "aws:PrincipalArn",
+                    json!("arn:aws:iam::*:role/ci"),
+                ),
+                "public",
+            ),
+            (
+                "policy variable",
+                star.clone(),
+                org(
+                    "StringEquals",
+                    "aws:PrincipalAccount",
+                    json!("${aws:PrincipalAccount}"),
+                ),
+                "public",
+            ),
+            (
+                "ARN without an account",
+                star.clone(),
+                org("ArnLike", "aws:SourceArn", json!("arn:aws:s3:::bucket")),
+                "public",
+            ),
+            (
+                "empty list",
+                star.clone(),
+                org("StringEquals", "aws:PrincipalOrgID", json!([])),
+                "public",
+            ),
+            (
+                "StringNotEquals",
+                star.clone(),
+                org(
+                    "StringNotEquals",
+                    "aws:PrincipalOrgID",
+                    json!("o-a1b2c3d4e5"),
+                ),
+                "public",
+            ),
+            (
+                "Null",
+                star.clone(),
+                org("Null", "aws:PrincipalOrgID", json!("false")),
+                "public",
+            ),
+            (
+                "another key",
+                star.clone(),
+                org("StringEquals", "aws:RequestedRegion", json!("us-east-1")),
+                "public",
+            ),
+            (
+                "a limit beside a non-limit",
+                star.clone(),
+                json!({"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-x"}, "StringEquals": {"aws:PrincipalOrgID": "o-a"}}),
+                "organization:o-a",
+            ),
+        ];
+        assert!(cases.len() >= 40, "{} cases", cases.len());
+        for (name, principal, condition, expected) in cases {
+            assert_eq!(terms(principal, condition), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn deny_statements_are_never_classified() {
+        let statements = [
+            json!({"Effect": "Deny", "Principal": "*", "Action": "ecr:*"}),
+            json!({"Effect": "Deny", "NotPrincipal": {"AWS": "111122223333"}, "Action": "ecr:*"}),
+            json!("not a statement"),
+        ];
+        let found = analyze(&statements, Some(OWN));
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(Access::of(&found).to_string(), "account");
+    }
+
+    #[test]
+    fn a_public_statement_says_why_by_position_and_sid() {
+        let statements = [
+            json!({"Sid": "Mine", "Effect": "Allow", "Principal": {"AWS": OWN}, "Action": "ecr:*"}),
+            json!({"Sid": "Pull", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage",
+                   "Condition": {"ForAllValues:StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}}),
+        ];
+        let found = analyze(&statements, Some(OWN));
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].public, None);
+        let public = &found[1];
+        assert_eq!(public.name(), "statement 2 (Sid \"Pull\")");
+        assert!(public.for_all_values);
+        assert_eq!(
+            public.public.as_deref(),
+            Some(
+                "its Principal is \"*\", and its condition ForAllValues:StringEquals on \
+                 aws:PrincipalOrgID limits nothing (ForAllValues is true when the key is \
+                 absent): aws:PrincipalOrgID has one value, so use StringEquals"
+            )
+        );
+        let plain = analyze(
+            &[json!({"Effect": "Allow", "Principal": "*", "Action": "ecr:*"})],
+            None,
+        );
+        assert_eq!(
+            plain[0].public.as_deref(),
+            Some(
+                "its Principal is \"*\", and no condition limits it to named accounts or an organization"
+            )
+        );
+        assert!(!plain[0].for_all_values);
+        assert_eq!(plain[0].name(), "statement 1");
+    }
+
+    #[test]
+    fn an_unknown_registry_account_counts_every_account_as_another() {
+        let found = analyze(
+            &[json!({"Effect": "Allow", "Principal": {"AWS": OWN}, "Action": "ecr:*"})],
+            None,
+        );
+        assert_eq!(Access::of(&found).to_string(), format!("accounts:{OWN}"));
+    }
+
+    #[test]
+    fn service_principals_without_a_source_condition_are_noted() {
+        let unlimited = |condition: Value| {
+            let mut statement = json!({"Effect": "Allow", "Principal": {"Service": ["b.amazonaws.com", "a.amazonaws.com"]}, "Action": "ecr:BatchGetImage"});
+            if !condition.is_null() {
+                statement["Condition"] = condition;
+            }
+            analyze(&[statement], Some(OWN))[0]
+                .unlimited_services
+                .clone()
+        };
+        assert_eq!(
+            unlimited(Value::Null),
+            ["a.amazonaws.com", "b.amazonaws.com"]
+        );
+        assert!(unlimited(json!({"StringEquals": {"aws:SourceAccount": OWN}})).is_empty());
+        assert!(unlimited(json!({"ArnLike": {"aws:SourceArn": "arn:aws:codebuild:us-east-1:123456789012:project/*"}})).is_empty());
+        assert_eq!(
+            unlimited(json!({"StringEqualsIfExists": {"aws:SourceAccount": OWN}})).len(),
+            2
+        );
+        assert_eq!(
+            unlimited(json!({"StringEquals": {"aws:PrincipalOrgID": "o-a"}})).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_setting_reads_block_and_allow() {
+        assert_eq!(PublicAccess::parse("Block"), Some(PublicAccess::Block));
+        assert_eq!(PublicAccess::parse(" allow "), Some(PublicAccess::Allow));
+        assert_eq!(PublicAccess::parse("yes"), None);
+        assert_eq!(PublicAccess::default(), PublicAccess::Block);
+    }
+}
