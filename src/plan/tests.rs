@@ -737,3 +737,87 @@ fn a_failed_creates_delete_takes_out_only_what_landed_under_its_request() {
     assert_eq!(next, Next::Write(OTHER.into()));
     assert_eq!(after.owner, None);
 }
+
+#[test]
+fn removals_older_than_any_lag_are_forgotten_on_the_next_change() {
+    let mut record = Record::default();
+    for (sid, at_ms) in [("Old", NOW - REMOVED_KEPT_MS - 1), ("Recent", NOW - 1_000)] {
+        record.removed.insert(
+            sid.into(),
+            Removed {
+                statement: grant(sid, "111122223333").to_string(),
+                at_ms,
+            },
+        );
+    }
+    let d = statements(grant("A", "444455556666"), false);
+    let after = decide(&Approach::Create, &d, None, &record, &me("t0"), NOW)
+        .expect("added")
+        .record;
+    assert_eq!(
+        after.removed.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["Recent"]
+    );
+    let (_, after) = after_delete(None, &record, "t0", &["A".into()], NOW);
+    assert!(!after.removed.contains_key("Old"));
+}
+
+#[test]
+fn a_former_holders_update_that_asks_for_what_is_there_changes_nothing() {
+    // t2 took Team1 over with Adopt; t1's rollback asks for the same statement.
+    let statement = grant("Team1", "111122223333");
+    let live = doc(std::slice::from_ref(&statement));
+    let mut record = Record::default();
+    holding(&mut record, &statement, holder("t2", OTHER_STACK, "Taker"));
+    let d = statements(statement, false);
+    let kept = decide(
+        &Approach::UpdateInPlace,
+        &d,
+        Some(&live),
+        &record,
+        &me("t1"),
+        NOW,
+    )
+    .expect("kept, not refused");
+    assert_eq!((kept.next, kept.adopted), (Next::Keep, false));
+    assert_eq!(
+        kept.record.holder_of("Team1"),
+        Some("t2"),
+        "t2 still holds it"
+    );
+}
+
+#[test]
+fn adopted_is_reported_only_by_a_create_that_takes_something() {
+    // An equivalent statement nobody holds, taken with Adopt: a Create reports it...
+    let statement = grant("Team1", "111122223333");
+    let live = doc(std::slice::from_ref(&statement));
+    let adopting = statements(statement.clone(), true);
+    assert_eq!(
+        run(
+            &Approach::Create,
+            &adopting,
+            Some(&live),
+            &Record::default()
+        ),
+        keep(true)
+    );
+    // ...without Adopt it is kept all the same, not reported...
+    let plain = statements(statement, false);
+    assert_eq!(
+        run(&Approach::Create, &plain, Some(&live), &Record::default()),
+        keep(false)
+    );
+    // ...and the Create half of a replacement does not report it.
+    let predecessor =
+        PhysicalId::parse("ecr-policy-statements/t1/Other/registry-policy:us-west-2:123456789012");
+    assert_eq!(
+        run(
+            &Approach::Replace { predecessor },
+            &adopting,
+            Some(&live),
+            &Record::default()
+        ),
+        keep(false)
+    );
+}
