@@ -15,6 +15,8 @@
 //!
 //! `Deny` statements are never classified: they take access away.
 
+use super::one_or_many;
+use crate::identity::valid_account;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -177,7 +179,7 @@ pub fn classify(
     match statement.get("Principal") {
         Some(Value::String(text)) if text == "*" => everyone = Some("its Principal is \"*\""),
         Some(Value::Object(principal)) => {
-            for entry in principal.get("AWS").map(one_or_many).unwrap_or_default() {
+            for entry in principal.get("AWS").map(one_or_many).unwrap_or(&[]) {
                 let text = match entry {
                     Value::String(text) => text.clone(),
                     Value::Number(number) => number.to_string(),
@@ -191,11 +193,7 @@ pub fn classify(
                     out.accounts.insert(account.to_owned());
                 }
             }
-            for entry in principal
-                .get("Service")
-                .map(one_or_many)
-                .unwrap_or_default()
-            {
+            for entry in principal.get("Service").map(one_or_many).unwrap_or(&[]) {
                 if let Some(host) = entry.as_str() {
                     out.services.insert(host.to_owned());
                 }
@@ -230,24 +228,13 @@ pub fn classify(
 /// The account a principal names: a 12-digit id, or the account field of an IAM or STS
 /// ARN (`arn:aws:iam::111122223333:root`, `arn:aws:sts::111122223333:assumed-role/r/s`).
 fn account_of_principal(text: &str) -> Option<&str> {
-    if is_account(text) {
+    if valid_account(text) {
         return Some(text);
     }
     let fields: Vec<&str> = text.splitn(6, ':').collect();
     match fields[..] {
-        ["arn", _, "iam" | "sts", "", account, _] if is_account(account) => Some(account),
+        ["arn", _, "iam" | "sts", "", account, _] if valid_account(account) => Some(account),
         _ => None,
-    }
-}
-
-fn is_account(text: &str) -> bool {
-    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn one_or_many(value: &Value) -> Vec<&Value> {
-    match value {
-        Value::Array(items) => items.iter().collect(),
-        single => vec![single],
     }
 }
 
