@@ -1,9 +1,29 @@
-.PHONY: test lint unit e2e templates demo invoke fuzz bench
+.PHONY: help test lint unit e2e templates demo invoke fuzz bench
+.DEFAULT_GOAL := help
+
+# A bare `make` lists the targets; it runs nothing.
+help:
+	@echo "make demo       the provider's main job, locally: a stack's life against moto (no AWS account)"
+	@echo "make test       everything CI runs: lint, unit, templates, e2e"
+	@echo "make lint       cargo fmt --check, cargo clippy -D warnings"
+	@echo "make unit       cargo test --all-targets"
+	@echo "make templates  cfn-lint, sam validate --lint, checkov"
+	@echo "make e2e        the end-to-end suite (scripts/e2e; extra pytest arguments: scripts/e2e -k ...)"
+	@echo "make invoke     sample events as sam local invoke runs them: make invoke EVENTS=\"events/a.json events/b.json\""
+	@echo "make fuzz       every fuzz target for 10 minutes (needs cargo install cargo-fuzz)"
+	@echo "make bench      cold start, latency, memory and package size against a minimal function"
 
 # Everything that proves the provider works: formatting, lints, unit, property and handler
 # tests, the template checks, and the end-to-end suite against moto and a real Lambda
 # runtime emulator. Installs its Python tools into .venv on first use.
 test: lint unit templates e2e
+
+# The Python tools in .venv, installed once before any target that needs them, so that
+# `make -j test` never runs two installs into .venv at once (scripts/bootstrap also waits
+# for another install where flock(1) exists).
+VENV := .venv/.requirements-dev.lock
+$(VENV): requirements-dev.lock scripts/bootstrap
+	scripts/bootstrap
 
 lint:
 	cargo fmt --check
@@ -12,21 +32,21 @@ lint:
 unit:
 	cargo test --all-targets
 
-templates:
+templates: $(VENV)
 	scripts/lint-templates
 	scripts/checkov
 
-e2e:
+e2e: $(VENV)
 	scripts/e2e
 
 # The provider's main job, locally, in one command.
-demo:
+demo: $(VENV)
 	scripts/demo
 
 # Sample events as `sam local invoke -e` runs them, through AWS's Lambda Runtime Interface
 # Emulator, without Docker: make invoke EVENTS="events/registry-create.json events/registry-delete.json"
 EVENTS ?= events/registry-create.json
-invoke:
+invoke: $(VENV)
 	scripts/invoke $(EVENTS)
 
 # Fuzz every target for 10 minutes each (needs `cargo install cargo-fuzz`).
@@ -35,6 +55,6 @@ fuzz:
 
 # Cold start, latency, memory and package size, side by side with a minimal lambda_runtime
 # function, the lock's added time, and 24 concurrent statement Creates through 6 processes
-# (README, Performance). Builds release binaries and the package first.
-bench:
+# (docs/performance.md). Builds release binaries and the package first.
+bench: $(VENV)
 	scripts/bench

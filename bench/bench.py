@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rig import interface
-from rig.asserts import assert_statements, assert_success
+from rig.asserts import assert_statements, assert_success, failure
 from rig.cloud import Cloud, Function
 from rig.constants import REGISTRY_ID, others_policy
 from rig.events import (
@@ -61,6 +61,7 @@ from rig.events import (
     statements_id,
 )
 from rig.interface import INTERFACE
+from rig.policies import rewritten
 from rig.procs import RigError
 from rig.runtimes import Emulator
 
@@ -92,27 +93,10 @@ class CheckFailed(Exception):
 # --- events ---------------------------------------------------------------------------------
 
 
-def equivalent_policy(policy: dict[str, Any]) -> dict[str, Any]:
-    """The same grant written another way, as a template edit that changes nothing would
-    give: keys reordered, a one-statement list as a single statement, lists reversed, single
-    values as one-element lists and one-element lists as single values."""
-    doc = copy.deepcopy(policy)
-    (statement,) = doc["Statement"]
-    out: dict[str, Any] = {}
-    for key in reversed(list(statement)):
-        value = statement[key]
-        if key in ("Action", "Resource") and isinstance(value, list):
-            value = value[0] if len(value) == 1 else list(reversed(value))
-        elif key == "Principal":
-            value = {k: v if isinstance(v, list) else [v] for k, v in value.items()}
-        out[key] = value
-    return {"Statement": out, "Version": doc["Version"]}
-
-
 def update_event(create: dict[str, Any]) -> dict[str, Any]:
     """An Update of ``create``'s resource whose policy is equivalent to the live one."""
     new = copy.deepcopy(create["ResourceProperties"])
-    new["PolicyText"] = equivalent_policy(policy_of(new))
+    new["PolicyText"] = rewritten(policy_of(new))
     return follow_up(create, "Update", physical_id=REGISTRY_ID, properties=new)
 
 
@@ -172,10 +156,9 @@ class Bench:
     ) -> dict[str, Any]:
         outcome = function.send(event, deadline_in=INVOKE_SECONDS, timeout=INVOKE_SECONDS + 10)
         kind = event["RequestType"]
-        try:
-            assert_success(outcome, REGISTRY_ID)
-        except AssertionError as e:
-            raise CheckFailed(f"{kind}: {e}") from None
+        wrong = failure(assert_success, outcome, REGISTRY_ID)
+        if wrong:
+            raise CheckFailed(f"{kind}: {wrong}")
         sent = outcome.metered
         if len(sent) != 1:
             raise CheckFailed(f"{kind}: {len(sent)} 'response sent' log lines, expected 1")
@@ -211,9 +194,9 @@ class Bench:
         deletes = [follow_up(e, "Delete", physical_id=statements_id(e)) for e in creates]
         try:
             created = self._burst(function, creates)
-            self._check(lambda: assert_statements(self.cloud, "registry", others["Statement"], own))
+            self._check(assert_statements, self.cloud, "registry", others["Statement"], own)
             deleted = self._burst(function, deletes)
-            self._check(lambda: assert_statements(self.cloud, "registry", others["Statement"], []))
+            self._check(assert_statements, self.cloud, "registry", others["Statement"], [])
         finally:
             function.stop()
         return {"creates": created, "deletes": deleted}
@@ -225,7 +208,7 @@ class Bench:
         )
         for event, outcome in zip(events, outcomes):
             physical_id = event.get("PhysicalResourceId") or statements_id(event)
-            self._check(lambda: assert_success(outcome, physical_id))
+            self._check(assert_success, outcome, physical_id)
         lines = [o.metered[0] for o in outcomes]
         return {
             "all_answered_s": max(o.answered for o in outcomes) - handed,
@@ -235,11 +218,10 @@ class Bench:
         }
 
     @staticmethod
-    def _check(check: Callable[[], None]) -> None:
-        try:
-            check()
-        except AssertionError as e:
-            raise CheckFailed(f"burst: {e}") from None
+    def _check(check: Callable[..., None], *args: Any) -> None:
+        wrong = failure(check, *args)
+        if wrong:
+            raise CheckFailed(f"burst: {wrong}")
 
     def run_doomed(self) -> list[float]:
         """Milliseconds to a FAILED answer for a repository policy with a misspelt action,

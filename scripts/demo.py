@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable
 
 from rig import show
-from rig.asserts import assert_failed, assert_statements, assert_success
+from rig.asserts import assert_failed, assert_statements, assert_success, failure
 from rig.cloud import Cloud, Function
 from rig.constants import (
     EXISTING_REPOSITORY_POLICY,
@@ -27,7 +27,6 @@ from rig.constants import (
     repository_arn,
 )
 from rig.events import (
-    compact,
     follow_up,
     in_stack,
     load_event,
@@ -40,6 +39,7 @@ from rig.events import (
     with_policy,
 )
 from rig.outcome import Outcome
+from rig.policies import compact
 from rig.procs import RigError, run_script
 
 # Longer than the demo can take; the servers end by themselves after it.
@@ -57,28 +57,26 @@ class Demo:
         self,
         title: str,
         event: dict[str, Any],
-        *,
-        expect_status: str,
-        expect_physical_id: str,
+        physical_id: str,
         show_live: list[str],
-        check: Callable[[Outcome], list[str]] = lambda outcome: [],
+        *,
+        failed: bool = False,
+        check: Callable[[Outcome], None] = lambda outcome: None,
     ) -> Outcome:
+        """One step: the event sent, the response and the live policies shown; the response
+        must be SUCCESS (FAILED when ``failed``) with ``physical_id``, and ``check`` (which
+        asserts) must pass."""
         self.step += 1
         print(f"\n=== {self.step}. {title} ===")
         show.request(event)
         outcome = self.provider.send(event)
         show.response(outcome)
         show.live(self.cloud, show_live)
-        problems = []
-        try:
-            if expect_status == "SUCCESS":
-                assert_success(outcome, expect_physical_id)
-            else:
-                assert_failed(outcome, expect_physical_id)
-        except AssertionError as e:
-            problems.append(str(e).splitlines()[0] or "the response is not as expected")
+        answered = assert_failed if failed else assert_success
+        found = [failure(answered, outcome, physical_id)]
         if outcome.response is not None:
-            problems += check(outcome)
+            found.append(failure(check, outcome))
+        problems = [p.splitlines()[0] for p in found if p]
         if problems:
             self.failures += [f"step {self.step} ({title}): {p}" for p in problems]
             print("  UNEXPECTED:")
@@ -94,38 +92,24 @@ class Demo:
         """A Delete step: SUCCESS with the event's PhysicalResourceId, and ``target`` (the
         registry, or a repository) left with no policy."""
 
-        def gone(outcome: Outcome) -> list[str]:
-            live = (
-                self.cloud.registry_policy()
-                if target == "registry"
-                else self.cloud.repository_policy(target)
-            )
-            return [] if live is None else [f"{target} still has a policy"]
+        def gone(outcome: Outcome) -> None:
+            assert self.cloud.policy(target) is None, f"{target} still has a policy"
 
-        return self.run(
-            title,
-            event,
-            expect_status="SUCCESS",
-            expect_physical_id=event["PhysicalResourceId"],
-            show_live=[target, *also_show],
-            check=gone,
-        )
+        show_live = [target, *also_show]
+        return self.run(title, event, event["PhysicalResourceId"], show_live, check=gone)
+
+
+def expect(ok: bool, otherwise: str) -> None:
+    """A step's check: fails with ``otherwise`` unless ``ok``."""
+    assert ok, otherwise
 
 
 def registry_statements_are(
     cloud: Cloud, others: list[dict[str, Any]], own: list[dict[str, Any]]
-) -> Callable[[Outcome], list[str]]:
+) -> Callable[[Outcome], None]:
     """A step's check: the registry policy holds the others' statements as they were, then
     ``own``, and nothing else."""
-
-    def check(outcome: Outcome) -> list[str]:
-        try:
-            assert_statements(cloud, "registry", others, own)
-        except AssertionError as e:
-            return [str(e).splitlines()[0]]
-        return []
-
-    return check
+    return lambda outcome: assert_statements(cloud, "registry", others, own)
 
 
 def two_stacks(demo: Demo, cloud: Cloud) -> None:
@@ -160,14 +144,8 @@ def two_stacks(demo: Demo, cloud: Cloud) -> None:
          statements_id(team_a), own_b),
     ]
     for title, event, physical_id, own in steps:
-        demo.run(
-            title,
-            event,
-            expect_status="SUCCESS",
-            expect_physical_id=physical_id,
-            show_live=["registry"],
-            check=registry_statements_are(cloud, others, own),
-        )
+        check = registry_statements_are(cloud, others, own)
+        demo.run(title, event, physical_id, ["registry"], check=check)
 
 
 def public_access(demo: Demo, cloud: Cloud) -> None:
@@ -255,12 +233,12 @@ def walk_through(cloud: Cloud) -> int:
     demo.run(
         "Create the registry replication policy",
         registry,
-        expect_status="SUCCESS",
-        expect_physical_id=REGISTRY_ID,
-        show_live=["registry"],
-        check=lambda o: []
-        if cloud.registry_policy() == o.data.get("PolicyText")
-        else ["the live registry policy is not the one written"],
+        REGISTRY_ID,
+        ["registry"],
+        check=lambda o: expect(
+            cloud.registry_policy() == o.data.get("PolicyText"),
+            "the live registry policy is not the one written",
+        ),
     )
 
     adopt = load_event("repository-adopt.json")
@@ -268,10 +246,9 @@ def walk_through(cloud: Cloud) -> int:
     demo.run(
         "Create the repository policy, adopting the hand-made one (Adopt: true)",
         adopt,
-        expect_status="SUCCESS",
-        expect_physical_id=app,
-        show_live=["app"],
-        check=lambda o: [] if o.data.get("Adopted") == "true" else ['Data.Adopted is not "true"'],
+        app,
+        ["app"],
+        check=lambda o: expect(o.data.get("Adopted") == "true", 'Data.Adopted is not "true"'),
     )
 
     more = load_event("repository-update.json")["ResourceProperties"]
@@ -279,12 +256,12 @@ def walk_through(cloud: Cloud) -> int:
     demo.run(
         "Update it: add a push statement for the CI role",
         update,
-        expect_status="SUCCESS",
-        expect_physical_id=app,
-        show_live=["app"],
-        check=lambda o: []
-        if cloud.repository_policy("app") == compact(policy_of(update["ResourceProperties"]))
-        else ["the live policy is not the updated one"],
+        app,
+        ["app"],
+        check=lambda o: expect(
+            cloud.repository_policy("app") == compact(policy_of(update["ResourceProperties"])),
+            "the live policy is not the updated one",
+        ),
     )
 
     app_v2 = repository_arn("app-v2")
@@ -297,9 +274,8 @@ def walk_through(cloud: Cloud) -> int:
     demo.run(
         "Replace it: the template now names repository 'app-v2'",
         replace,
-        expect_status="SUCCESS",
-        expect_physical_id=app_v2,
-        show_live=["app", "app-v2"],
+        app_v2,
+        ["app", "app-v2"],
     )
 
     demo.delete(
@@ -325,12 +301,13 @@ def walk_through(cloud: Cloud) -> int:
     demo.run(
         "A template with a typo (RepositoryNmae) and Adopt: yes",
         bad,
-        expect_status="FAILED",
-        expect_physical_id=failed_create_id(bad),
-        show_live=["app"],
-        check=lambda o: []
-        if "RepositoryNmae" in o.reason and cloud.repository_policy("app") is None
-        else ["the Reason does not name RepositoryNmae, or ECR was written"],
+        failed_create_id(bad),
+        ["app"],
+        failed=True,
+        check=lambda o: expect(
+            "RepositoryNmae" in o.reason and cloud.repository_policy("app") is None,
+            "the Reason does not name RepositoryNmae, or ECR was written",
+        ),
     )
 
     public_access(demo, cloud)

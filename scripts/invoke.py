@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from rig import samples, show, template
-from rig.asserts import assert_answered
+from rig.asserts import assert_answered, failure
 from rig.cloud import Cloud, Function
 from rig.events import target_of
 from rig.procs import RigError, run_script
@@ -72,10 +72,9 @@ def invoke_all(cloud: Cloud, paths: list[Path]) -> int:
     unanswered, as_meant = [], 0
     for path in paths:
         outcome, meant = invoke_one(cloud, function, sequence, path)
-        try:
-            assert_answered(outcome)
-        except AssertionError as e:
-            unanswered.append(f"{path}: {str(e).splitlines()[0]}")
+        wrong = failure(assert_answered, outcome)
+        if wrong:
+            unanswered.append(f"{path}: {wrong.splitlines()[0]}")
         as_meant += meant
     print(
         f"\n{len(paths)} events, {as_meant} ended as their samples are meant to; "
@@ -106,10 +105,9 @@ def invoke_one(
     sequence.answered(event, outcome)
     show.response(outcome, full=True)
     show.live(cloud, live_targets(cloud, event))
-    try:
-        samples.check(cloud, path.name, event, before, outcome)
-    except AssertionError as e:
-        print(f"  -> not as this sample is meant to end: {str(e).splitlines()[0]}")
+    wrong = failure(samples.check, cloud, path.name, event, before, outcome)
+    if wrong:
+        print(f"  -> not as this sample is meant to end: {wrong.splitlines()[0]}")
         return outcome, False
     print(f"  -> {outcome.status}, as this sample is meant to end")
     return outcome, True

@@ -16,7 +16,7 @@
 pub mod access;
 pub mod actions;
 
-use crate::identity::valid_account;
+use crate::identity::{arn_fields, valid_account};
 use crate::text::quote;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -443,29 +443,6 @@ fn registry_resource(entry: &str, scope: &Scope) -> Result<(), String> {
     }
 }
 
-/// The colon-separated fields of an ARN, the last taking the rest. A colon inside a policy
-/// variable (`${aws:PrincipalAccount}`) does not separate fields.
-fn arn_fields(arn: &str) -> Vec<&str> {
-    let mut fields = Vec::new();
-    let mut start = 0;
-    let mut in_variable = false;
-    let mut previous = '\0';
-    for (at, c) in arn.char_indices() {
-        match c {
-            '{' if previous == '$' => in_variable = true,
-            '}' => in_variable = false,
-            ':' if !in_variable && fields.len() < 5 => {
-                fields.push(&arn[start..at]);
-                start = at + 1;
-            }
-            _ => {}
-        }
-        previous = c;
-    }
-    fields.push(&arn[start..]);
-    fields
-}
-
 /// A field matches when its wildcard pattern matches the value; a policy variable can stand
 /// for anything, so it is not judged.
 fn field_matches(field: &str, value: &str) -> bool {
@@ -500,8 +477,7 @@ fn aws_principal(text: &str) -> Result<(), String> {
             text.len()
         ));
     }
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, resource] = parts[..] else {
+    let [arn, partition, service, region, account, resource] = arn_fields(text)[..] else {
         if service_principal(text).is_ok() {
             return Err("it is a service's host name: write it as {\"Service\": …}".to_owned());
         }
@@ -985,22 +961,6 @@ mod tests {
         ] {
             assert!(!wildcard_match(pattern, text), "{pattern} !~ {text}");
         }
-    }
-
-    #[test]
-    fn arn_fields_keep_policy_variables_whole() {
-        assert_eq!(
-            arn_fields("arn:aws:ecr:us-east-1:${aws:PrincipalAccount}:repository/a:b"),
-            [
-                "arn",
-                "aws",
-                "ecr",
-                "us-east-1",
-                "${aws:PrincipalAccount}",
-                "repository/a:b"
-            ]
-        );
-        assert_eq!(arn_fields("*"), ["*"]);
     }
 
     #[test]

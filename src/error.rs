@@ -153,7 +153,7 @@ pub enum Failure {
         .0.as_secs()
     )]
     TimedOut(Duration),
-    #[error("{failure} {undo}")]
+    #[error("{}", sentences(&.failure.to_string(), &.undo.to_string()))]
     Undone { failure: Box<Failure>, undo: Undo },
     #[error(
         "internal error: the provider panicked ({0}); nothing more will be changed by this request. Please report it with the logs"
@@ -262,4 +262,14 @@ fn held_by(held: &[(String, Holder)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Two messages as two sentences: the first ends with a full stop before the second starts.
+fn sentences(first: &str, second: &str) -> String {
+    let first = first.trim_end();
+    if first.ends_with('.') {
+        format!("{first} {second}")
+    } else {
+        format!("{first}. {second}")
+    }
 }

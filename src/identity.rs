@@ -2,6 +2,8 @@
 //! region), ECR's naming rules, partitions and ARNs, and the PhysicalResourceId of every kind
 //! of resource (CONTRACT 4 and 9). The bottom layer: it imports nothing else of this crate.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
 /// The prefix of the PhysicalResourceId a failed Create answers with.
 pub const FAILED_CREATE_PREFIX: &str = "failed-create:";
 /// The prefix of a registry policy's PhysicalResourceId.
@@ -75,9 +77,33 @@ pub fn valid_account(account: &str) -> bool {
     account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The colon-separated fields of an ARN (`arn:<partition>:<service>:<region>:<account>:
+/// <resource>`), at most six, the last taking the rest. A colon inside a policy variable
+/// (`${aws:PrincipalAccount}`) does not separate fields. The one place ARNs are split.
+pub fn arn_fields(arn: &str) -> Vec<&str> {
+    let mut fields = Vec::new();
+    let mut start = 0;
+    let mut in_variable = false;
+    let mut previous = '\0';
+    for (at, c) in arn.char_indices() {
+        match c {
+            '{' if previous == '$' => in_variable = true,
+            '}' => in_variable = false,
+            ':' if !in_variable && fields.len() < 5 => {
+                fields.push(&arn[start..at]);
+                start = at + 1;
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    fields.push(&arn[start..]);
+    fields
+}
+
 /// The partition of the stack's ARN, else the one the region belongs to.
 pub fn partition(stack_id: &str, region: &str) -> String {
-    match stack_id.split(':').collect::<Vec<_>>().as_slice() {
+    match arn_fields(stack_id).as_slice() {
         ["arn", partition, ..] if partition.starts_with("aws") => (*partition).to_owned(),
         _ if region.starts_with("cn-") => "aws-cn".to_owned(),
         _ if region.starts_with("us-gov-") => "aws-us-gov".to_owned(),
@@ -88,7 +114,7 @@ pub fn partition(stack_id: &str, region: &str) -> String {
 /// The account in a stack's ARN (`arn:aws:cloudformation:<region>:<account>:stack/...`);
 /// empty when the id is not an ARN.
 pub fn account_of_stack(stack_id: &str) -> &str {
-    stack_id.split(':').nth(4).unwrap_or_default()
+    arn_fields(stack_id).get(4).copied().unwrap_or_default()
 }
 
 /// The stack's name, from its StackId (`arn:…:stack/<name>/<uuid>`); the id itself when it
@@ -191,8 +217,7 @@ fn parse_policy(id: &str) -> Option<(Target, String)> {
             (target, account.to_owned())
         });
     }
-    let parts: Vec<&str> = id.splitn(6, ':').collect();
-    let ["arn", partition, "ecr", region, account, resource] = parts.as_slice() else {
+    let ["arn", partition, "ecr", region, account, resource] = arn_fields(id)[..] else {
         return None;
     };
     let name = resource.strip_prefix("repository/")?;
@@ -202,10 +227,10 @@ fn parse_policy(id: &str) -> Option<(Target, String)> {
         && valid_repository_name(name))
     .then(|| {
         let target = Target::Repository {
-            region: (*region).to_owned(),
+            region: region.to_owned(),
             name: name.to_owned(),
         };
-        (target, (*account).to_owned())
+        (target, account.to_owned())
     })
 }
 
@@ -234,33 +259,26 @@ fn parse_statements(rest: &str) -> Option<PhysicalId> {
 
 /// Sids are free text to ECR; in an id, every byte outside `[A-Za-z0-9._-]` is written as
 /// `%XX`, so `,` and `/` can separate.
+const SID_KEPT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'.').remove(b'_').remove(b'-');
+
 fn encode_sid(sid: &str) -> String {
-    let mut out = String::with_capacity(sid.len());
-    for byte in sid.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(sid, SID_KEPT).to_string()
 }
 
+/// The Sid an id holds; `None` when a `%` is not followed by two hex digits (which
+/// `percent_decode_str` would keep as it is) or the bytes are not UTF-8.
 fn decode_sid(encoded: &str) -> Option<String> {
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = encoded.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let escapes_well_formed = encoded.split('%').skip(1).all(|after| {
+        after
+            .as_bytes()
+            .get(..2)
+            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !escapes_well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let decoded = percent_decode_str(encoded).decode_utf8().ok()?;
+    Some(decoded.into_owned())
 }
 
 #[cfg(test)]
@@ -338,6 +356,8 @@ mod tests {
             "ecr-policy-statements//S/registry-policy:us-east-1:123456789012",
             "ecr-policy-statements/t//registry-policy:us-east-1:123456789012",
             "ecr-policy-statements/t/%ZZ/registry-policy:us-east-1:123456789012",
+            "ecr-policy-statements/t/S%2/registry-policy:us-east-1:123456789012",
+            "ecr-policy-statements/t/S%FF/registry-policy:us-east-1:123456789012",
             "ecr-policy-statements/t/S",
         ] {
             assert_eq!(PhysicalId::parse(id), PhysicalId::Foreign, "{id}");
@@ -382,6 +402,26 @@ mod tests {
         }
         assert!(valid_account(ACCOUNT));
         assert!(!valid_account("12345678901"));
+    }
+
+    #[test]
+    fn arn_fields_keep_policy_variables_whole() {
+        assert_eq!(
+            arn_fields("arn:aws:ecr:us-east-1:${aws:PrincipalAccount}:repository/a:b"),
+            [
+                "arn",
+                "aws",
+                "ecr",
+                "us-east-1",
+                "${aws:PrincipalAccount}",
+                "repository/a:b"
+            ]
+        );
+        assert_eq!(arn_fields("*"), ["*"]);
+        assert_eq!(
+            arn_fields("arn:aws:ecr:us-east-1:1:repository/team/app"),
+            ["arn", "aws", "ecr", "us-east-1", "1", "repository/team/app"]
+        );
     }
 
     #[test]

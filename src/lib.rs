@@ -1,8 +1,8 @@
 //! A CloudFormation custom-resource provider for Amazon ECR registry permission policies and
 //! repository policies.
 //!
-//! The modules, from the bottom layer up; each uses only the layers below it (README,
-//! Development):
+//! The modules, from the bottom layer up; each uses only the layers below it
+//! (docs/development.md, "The layers"):
 //!
 //! 1. [`identity`]: targets, ECR's naming rules, ARNs and PhysicalResourceIds;
 //!    [`retry`]: the one backoff-until-a-deadline; [`guard`]: deadline and panic safety;

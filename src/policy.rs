@@ -6,6 +6,7 @@
 
 pub mod duplicates;
 
+use crate::identity::{arn_fields, valid_account};
 use duplicates::{Duplicate, Step};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -530,13 +531,11 @@ fn canonical_principal(value: &Value, partition: &str) -> Value {
 /// partition is another principal.
 fn canonical_aws_principal(value: &Value, partition: &str) -> String {
     let text = canonical_scalar(value);
-    if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+    if valid_account(&text) {
         return format!("account:{partition}:{text}");
     }
-    let parts: Vec<&str> = text.splitn(6, ':').collect();
-    if let ["arn", partition, "iam", "", account, "root"] = parts.as_slice()
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
+    if let ["arn", partition, "iam", "", account, "root"] = arn_fields(&text)[..]
+        && valid_account(account)
     {
         return format!("account:{partition}:{account}");
     }

@@ -1,10 +1,12 @@
 //! The bad-input corpus in `tests/bad-events/`: every case gets a FAILED response whose
 //! Reason carries the expected fragment (or, for a ResponseURL that cannot be trusted, no
-//! response at all), and none writes to ECR or panics.
+//! response at all: the invocation ends in the URL's refusal, whose text carries the case's
+//! `refused` fragment), and none writes to ECR or panics.
 
 mod support;
 
 use ecr_policy_provider::ecr::memory::MemoryEcr;
+use ecr_policy_provider::provider::InvocationError;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +65,16 @@ async fn every_bad_event_is_answered_as_the_corpus_says_without_touching_ecr() {
         assert_eq!(calls.writes + calls.deletes, 0, "{name} changed ECR");
         let requests = recorder.requests();
         if case["response"] == false {
-            assert!(result.is_err(), "{name}: the invocation must end in error");
+            let fragment = case["refused"]
+                .as_str()
+                .expect("refused: the refusal's text");
+            match &result {
+                Err(InvocationError::Url(refusal)) => assert!(
+                    refusal.to_string().contains(fragment),
+                    "{name}: refused with {refusal:?}, not {fragment:?}"
+                ),
+                other => panic!("{name}: the ResponseURL must be refused, got {other:?}"),
+            }
             assert!(requests.is_empty(), "{name}: nothing may be sent");
             assert_eq!(calls.reads, 0, "{name}: ECR must not be called");
             continue;

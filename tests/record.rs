@@ -478,7 +478,9 @@ async fn a_write_that_lands_after_the_deadline_does_not_undo_the_next_requests_w
     // Sequence 8: the abandoned request keeps the lease until its write can no longer land.
     let mut h = Harness::new().await;
     h.settings.lease_margin = Duration::from_millis(1500);
-    let (late, failed) = create_cut_off(&h, "Late", "req-w1", Duration::from_millis(2000)).await;
+    let started = tokio::time::Instant::now();
+    let landing = Duration::from_millis(2000);
+    let (late, failed) = create_cut_off(&h, "Late", "req-w1", landing).await;
     let next = with_statement(
         h.event(
             "registry-statement-create.json",
@@ -490,7 +492,8 @@ async fn a_write_that_lands_after_the_deadline_does_not_undo_the_next_requests_w
     );
     let r = h.send(next).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Whenever the next request answered, the late write has landed by now: Next survived it.
+    tokio::time::sleep_until(started + landing + Duration::from_millis(300)).await;
     assert!(
         h.sids(&registry()).contains(&"Next".to_owned()),
         "{:?}",

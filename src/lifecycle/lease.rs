@@ -10,7 +10,7 @@ use crate::identity::Target;
 use crate::lock::{self, LockError, LockStore, Record};
 use crate::retry::{self, Attempt, Backoff, epoch_ms};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -23,8 +23,9 @@ pub const LEASE_MARGIN: Duration = crate::ecr::ATTEMPT_TIMEOUT;
 #[derive(Debug, Default)]
 pub struct HeldLease {
     held: Mutex<Option<(String, String)>>,
-    /// An ECR write or delete was sent and has not answered: it may still land.
-    writing: AtomicBool,
+    /// ECR writes and deletes sent and not answered: while any is, it may still land. A
+    /// write abandoned mid-flight is never answered, so it counts for good.
+    writing: AtomicUsize,
 }
 
 impl HeldLease {
@@ -43,15 +44,18 @@ impl HeldLease {
             .take()
     }
 
-    /// Marks an ECR write as sent (`true`) or answered (`false`). A write abandoned
-    /// mid-flight stays marked.
+    /// Counts an ECR write as sent (`true`) or answered (`false`).
     pub fn writing(&self, sent: bool) {
-        self.writing.store(sent, Ordering::SeqCst);
+        if sent {
+            self.writing.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.writing.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// Whether a write of this request may still land.
     pub fn write_in_flight(&self) -> bool {
-        self.writing.load(Ordering::SeqCst)
+        self.writing.load(Ordering::SeqCst) > 0
     }
 }
 
@@ -194,5 +198,22 @@ pub async fn give_back_abandoned<L: LockStore>(
         Err(_) => {
             tracing::warn!(lock = %key, "giving back the lock of abandoned work took too long; it expires by itself")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_abandoned_in_flight_stays_in_flight_whatever_follows() {
+        let held = HeldLease::default();
+        assert!(!held.write_in_flight());
+        // A write sent and never answered (its future dropped at the deadline)...
+        held.writing(true);
+        // ...then the undo's own write, sent and answered.
+        held.writing(true);
+        held.writing(false);
+        assert!(held.write_in_flight());
     }
 }

@@ -19,7 +19,8 @@ from rig.constants import (
     failed_create_id,
     repository_arn,
 )
-from rig.events import compact, expected_data, follow_up, load_event, policy_of, rollback_of
+from rig.events import expected_data, follow_up, load_event, policy_of, rollback_of
+from rig.policies import compact, rewritten
 
 APP = repository_arn("app")
 APP_V2 = repository_arn("app-v2")
@@ -51,22 +52,9 @@ def cloud(provider):
 
 
 def reformatted(policy: dict) -> str:
-    """An equivalent policy written the way ECR hands policies back: indented, keys and
-    list members reordered, a single principal turned into a one-element list."""
-
-    def walk(value, key=None):
-        if isinstance(value, dict):
-            return {k: walk(value[k], k) for k in reversed(list(value))}
-        if key == "AWS" and isinstance(value, str):
-            return [value]
-        if isinstance(value, list):
-            items = [walk(v) for v in value]
-            return list(reversed(items)) if key in ("Action", "AWS", "Resource") else items
-        return value
-
-    text = json.dumps(walk(policy), indent=2)
-    assert text != compact(policy)
-    return text
+    """An equivalent policy written the way ECR hands policies back: indented, and the same
+    grant written another way (rig.policies.rewritten), its statements a list."""
+    return json.dumps(rewritten(policy, statement_list=True), indent=2)
 
 
 def test_registry_policy_whole_life(cloud, provider):

@@ -9,6 +9,7 @@ gets two SUCCESSes while ECR holds only one of the two policies (tried while wri
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -26,11 +27,15 @@ from rig.events import (
     whole_create,
     with_policy,
 )
+from rig.faultproxy import Fault
 
 APP = "app"  # the start fixture creates it
 ROUNDS = 5
 RACE_ROUNDS = 4
 DEADLINE_SECONDS = 30
+# How long the first of a racing pair holds the lock with its read hanging; the SDK then
+# reads again.
+HOLD_SECONDS = 1.5
 
 
 def created_id(target: str) -> str:
@@ -64,7 +69,7 @@ def test_a_whole_policy_update_racing_a_statement_create_ends_as_a_serial_order_
     cloud, start, target
 ):
     provider = start(processes=2)
-    orders = set()
+    read = "GetRegistryPolicy" if target == "registry" else "GetRepositoryPolicy"
     for round in range(RACE_ROUNDS):
         cloud.prepare(repositories=(APP,))
         create = whole_create(target, "stack-one", 1)
@@ -77,28 +82,39 @@ def test_a_whole_policy_update_racing_a_statement_create_ends_as_a_serial_order_
         added = stack_statement(target, "StackTwoGrant", 2)
         statement = in_stack(statement_create(target, [added]), "stack-two", "StackTwoGrant")
         pair = {"update": update, "statement": statement}
-        names = list(pair) if round % 2 == 0 else list(reversed(pair))
-        answered = provider.send_all([pair[n] for n in names], deadline_in=DEADLINE_SECONDS)
-        outcomes = dict(zip(names, answered))
+        # Each order in turn, made certain: the first one's read of the policy (under the
+        # lock) hangs for a moment, and the second is handed over only then, so it finds
+        # the lock held and waits for it.
+        first, second = ("update", "statement") if round % 2 == 0 else ("statement", "update")
+        cloud.proxy.set_rule(read, Fault.hang(HOLD_SECONDS), times=1)
+        reads = cloud.proxy.count(read)
+        held = provider.submit(pair[first], deadline_in=DEADLINE_SECONDS)
+        waited = time.monotonic() + DEADLINE_SECONDS
+        while cloud.proxy.count(read) == reads:
+            assert time.monotonic() < waited, f"round {round + 1}: {first} never read ECR"
+            time.sleep(0.05)
+        waiting = provider.submit(pair[second], deadline_in=DEADLINE_SECONDS)
+        outcomes = {first: held.outcome(), second: waiting.outcome()}
 
         # Each says what it did: the Update wrote its policy, the statement resource added
-        # its Sid.
+        # its Sid; the second waited for the first's lock and answered after it.
         assert_success(outcomes["update"], created_id(target), expected_data(update))
         assert_success(outcomes["statement"], statements_id(statement), statements_data(statement))
-        # The end state is one that a serial order gives: the Update then the statement (the
-        # statement merged into the updated policy), or the statement then the Update (which
-        # replaces the whole document). The one answered first held the lock first.
+        assert any(
+            "holds the target's lock" in line.get("message", "") for line in outcomes[second].log
+        ), f"round {round + 1}: the {second} did not wait for the lock"
+        assert outcomes[first].answered < outcomes[second].answered, f"round {round + 1}"
+        # The end state is the one this serial order gives: the Update then the statement
+        # (the statement merged into the updated policy), or the statement then the Update
+        # (which replaces the whole document).
         written = json.loads(desired(update))
-        if outcomes["update"].answered < outcomes["statement"].answered:
-            orders.add("update first")
+        if first == "update":
             assert_statements(cloud, target, written["Statement"], [added])
             assert json.loads(cloud.policy(target))["Version"] == written["Version"]
         else:
-            orders.add("statement first")
             assert cloud.policy(target) == desired(update)
         item = cloud.lock_item(target)
         assert item["lease_owner"] is None and item["holders"] == {
             "StackTwoGrant": statement["RequestId"]
         }, item
         assert not cloud.unexpected_responses()
-    print(f"orders seen: {sorted(orders)}")

@@ -10,6 +10,7 @@ PYTHONPATH=tests; tests/e2e/pytest.ini sets ``pythonpath``).
     moto         moto's server (ECR, S3, DynamoDB), the response bucket, live policies, tables
     env          the provider's environment, pointed at the local parts
     template     the function's settings (and its tables) as template.yaml declares them
+    policies     policy text: the compact form the provider writes, the same grant rewritten
     events       the sample events and the ones that follow them
     runtime_api  the Runtime API emulator that sets each invocation's deadline; one
                  function process or several polling it (concurrent invocations)

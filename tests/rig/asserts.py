@@ -6,7 +6,7 @@ ended in error; then SUCCESS or FAILED with the expected PhysicalResourceId."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from rig.constants import REASON_LOG_TAIL
 from rig.interface import INTERFACE
@@ -14,6 +14,17 @@ from rig.outcome import Outcome
 
 if TYPE_CHECKING:
     from rig.cloud import Cloud
+
+
+def failure(check: Callable[..., Any], *args: Any, **kwargs: Any) -> str | None:
+    """What ``check`` (one of the assert_* here, or any function that asserts) found wrong,
+    its first line being the headline; None when it passed. For the demo, scripts/invoke and
+    the benchmark, which report a wrong answer instead of stopping at it."""
+    try:
+        check(*args, **kwargs)
+    except AssertionError as e:
+        return str(e) or f"{getattr(check, '__name__', 'a check')} failed"
+    return None
 
 
 def budget_end(outcome: Outcome) -> float:
@@ -39,13 +50,15 @@ def assert_answered(outcome: Outcome) -> dict[str, Any]:
         f"{INTERFACE.max_response_bytes}\n{info}"
     )
     end = budget_end(outcome)
-    if outcome.requests is not None:
-        for put in outcome.response_puts:
-            assert put.content_type == "", f"response PUT Content-Type {put.content_type!r}\n{info}"
-        delivered = outcome.delivered_at
-        assert delivered is not None, f"no response PUT accepted by S3\n{info}"
-        late = delivered - end
-        assert late < 0, f"response delivered {late:.2f}s after the deadline\n{info}"
+    # Every response PUT goes through the fault proxy (rig.cloud), so these always run.
+    puts = outcome.response_puts
+    assert puts, f"no response PUT went through the proxy: nothing to check it by\n{info}"
+    for put in puts:
+        assert put.content_type == "", f"response PUT Content-Type {put.content_type!r}\n{info}"
+    delivered = outcome.delivered_at
+    assert delivered is not None, f"no response PUT accepted by S3\n{info}"
+    late = delivered - end
+    assert late < 0, f"response delivered {late:.2f}s after the deadline\n{info}"
     assert outcome.answered < end, f"invocation answered after the deadline\n{info}"
     assert outcome.error is None, f"the invocation ended in error\n{info}"
     return response

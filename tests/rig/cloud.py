@@ -1,10 +1,11 @@
 """The world the provider runs in, on loopback: moto for ECR, DynamoDB and CloudFormation's
-response bucket, optionally the fault proxy in front of it, and the provider's functions
-started against them under any of the runtimes. CloudFormation's side too: every event goes
+response bucket, the fault proxy in front of it (always in front of the response bucket and
+DynamoDB, so that every response PUT is seen), and the provider's functions started against
+them under any of the runtimes. CloudFormation's side too: every event goes
 out with a presigned ResponseURL of its own, and what came of it comes back as an Outcome.
 
     provider --ECR calls--> [FaultProxy -->] moto (ECR)
-    provider --response PUT (ResponseURL)--> [FaultProxy -->] moto (S3, versioned bucket)
+    provider --response PUT (ResponseURL)--> FaultProxy --> moto (S3, versioned bucket)
     provider --lock table calls--> FaultProxy, one at a time --> moto (DynamoDB)
     the rig --boto3--> moto directly (ECR state, the response bucket, the lock table)
 
@@ -18,7 +19,9 @@ The account has the tables template.yaml names to the function (the lock table),
 the template declares them, and every provider is given them as the template gives them,
 unless a test sets the variable to None. Its DynamoDB calls always go through the fault proxy
 (rig.faultproxy), which passes them to moto one at a time, as DynamoDB's conditional writes
-are atomic and moto's are not; with ``proxy=False`` only those do.
+are atomic and moto's are not, and so do the response PUTs (their headers and the time
+they were delivered are checked for every event, rig.asserts); with ``proxy=False`` ECR's
+calls go to moto directly.
 
 Everything started here ends by itself after ``lifetime`` seconds, and ``stop()`` ends exactly
 what this cloud started (rig.procs).
@@ -33,6 +36,7 @@ import json
 import tempfile
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +48,7 @@ from rig.faultproxy import FaultProxy
 from rig.interface import INTERFACE
 from rig.logs import LogFile
 from rig.outcome import Outcome
+from rig.policies import compact
 from rig.procs import RigError, Run, end_marked
 from rig.runtimes import CargoLambdaWatch, Emulator, Invocation, Rie
 
@@ -69,7 +74,7 @@ class Cloud:
         self.with_proxy = proxy
         self.moto: m.Moto | None = None
         # The fault proxy in front of every AWS endpoint (``proxy=True``), or None; ``front``
-        # is the proxy all the same, in front of DynamoDB at least.
+        # is the proxy all the same, in front of DynamoDB and the response bucket at least.
         self.proxy: FaultProxy | None = None
         self.front: FaultProxy | None = None
         self.settings = template.function_settings()
@@ -154,13 +159,14 @@ class Cloud:
         return provider_env(
             f"http://{self.address}",
             self.front.endpoint,
-            self.address,
+            self.front.address,
             **{**tables, **overrides},
         )
 
     def response_url(self, key: str, host: str | None = None) -> str:
-        """A presigned PUT URL for ``key`` on the provider's endpoint (or ``host``)."""
-        url = self.bucket.presigned_put(key, host or self.address, sigv2=self.sigv2)
+        """A presigned PUT URL for ``key`` through the proxy (or on ``host``)."""
+        assert self.front is not None
+        url = self.bucket.presigned_put(key, host or self.front.address, sigv2=self.sigv2)
         return url + self.extra_query
 
     # the provider, under each runtime
@@ -249,7 +255,7 @@ class Cloud:
     def set_policy(self, target: str, policy: dict[str, Any] | str) -> str:
         """Sets ``target``'s policy as someone else would (the console, Lambda), directly
         in moto; returns the text set."""
-        text = policy if isinstance(policy, str) else json.dumps(policy, separators=(",", ":"))
+        text = policy if isinstance(policy, str) else compact(policy)
         if target == "registry":
             self.ecr.put_registry_policy(policyText=text)
         else:
@@ -295,7 +301,15 @@ class Cloud:
         item = self.dynamodb.get_item(
             TableName=self.lock_table, Key=self._lock_item_key(target), ConsistentRead=True
         ).get("Item")
-        return interface.lock_item(None if item is None else m.plain({"M": item}))
+        if item is None:
+            return None
+        from boto3.dynamodb.types import TypeDeserializer
+
+        plain = {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+        # DynamoDB's numbers come back as Decimal; the lock's are whole milliseconds.
+        return interface.lock_item(
+            {k: int(v) if isinstance(v, Decimal) else v for k, v in plain.items()}
+        )
 
     def holders(self, target: str) -> dict[str, str]:
         """Who holds which Sid of ``target`` (Sid to tag), with no lease held on it."""
@@ -438,7 +452,8 @@ class Pending:
         self.key = key
         self.alone = alone
         cloud = function.cloud
-        self._records_before = len(cloud.proxy.records()) if cloud.proxy is not None else 0
+        assert cloud.front is not None
+        self._records_before = len(cloud.front.records())
         self._log_offset = function.log.size()
         self._invocation: Invocation | None = None
         self._error: BaseException | None = None
@@ -464,13 +479,12 @@ class Pending:
         inv = self._invocation
         assert inv is not None
         cloud = self.function.cloud
-        requests = None
-        if cloud.proxy is not None:
-            time.sleep(PROXY_SETTLE_SECONDS)
-            requests = cloud.proxy.records()[self._records_before :]
-            if not self.alone:
-                path = f"/{cloud.bucket.name}/{self.key}"
-                requests = [r for r in requests if r.path == path]
+        assert cloud.front is not None
+        time.sleep(PROXY_SETTLE_SECONDS)
+        requests = cloud.front.records()[self._records_before :]
+        if not self.alone:
+            path = f"/{cloud.bucket.name}/{self.key}"
+            requests = [r for r in requests if r.path == path]
         log = self.function.log.json_since(self._log_offset)
         if not self.alone:
             request_id = self.event.get("RequestId")
@@ -493,5 +507,6 @@ class Pending:
             deleted=stored.deletes,
             log=log,
             requests=requests,
+            ecr_seen=cloud.proxy is not None,
             alone=self.alone,
         )

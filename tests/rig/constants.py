@@ -4,11 +4,11 @@ Values that belong to the provider (its budget, limits, log fields) are in inter
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from rig.interface import physical_id
+from rig.policies import compact
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -49,12 +49,8 @@ PRESIGN_ACCESS_KEY_ID = "AKIAE2EPRESIGNERKEY3"
 PRESIGN_SECRET_ACCESS_KEY = "e2ePresignSecret/Hn4Jw8Rq2Vt6Yx0Bz3Cm7Fk5Lp9"
 
 
-def _compact(policy: dict[str, Any]) -> str:
-    return json.dumps(policy, separators=(",", ":"))
-
-
 # Someone else's policies, there before the stack (the ones to adopt, or to leave alone).
-EXISTING_REGISTRY_POLICY = _compact(
+EXISTING_REGISTRY_POLICY = compact(
     {
         "Version": "2012-10-17",
         "Statement": [
@@ -68,7 +64,7 @@ EXISTING_REGISTRY_POLICY = _compact(
         ],
     }
 )
-EXISTING_REPOSITORY_POLICY = _compact(
+EXISTING_REPOSITORY_POLICY = compact(
     {
         "Version": "2008-10-17",
         "Statement": [

@@ -12,6 +12,7 @@ from typing import Any
 
 from rig.constants import ACCOUNT, EVENTS, REGION, REGISTRY_ID, repository_arn
 from rig.interface import physical_id
+from rig.policies import compact
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -258,13 +259,6 @@ def policy_of(properties: dict[str, Any]) -> dict[str, Any]:
     """The PolicyText property as a document (it may arrive as a JSON string)."""
     text = properties["PolicyText"]
     return json.loads(text) if isinstance(text, str) else text
-
-
-def compact(policy: dict[str, Any] | str) -> str:
-    """The compact form the provider sends to ECR: key order kept, no white space."""
-    if isinstance(policy, str):
-        policy = json.loads(policy)
-    return json.dumps(policy, separators=(",", ":"), ensure_ascii=False)
 
 
 def desired(event: dict[str, Any]) -> str:

@@ -70,6 +70,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 
+from rig.procs import QuietHandler
+
 ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
 # DynamoDB operations are kinds of their own: "dynamodb:UpdateItem".
@@ -519,12 +521,7 @@ class FaultProxy:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _read_body(self) -> bytes:
                 if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                     chunks = []

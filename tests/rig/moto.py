@@ -3,14 +3,10 @@ CloudFormation's presigned ResponseURLs point at; and reading what is stored the
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -34,17 +30,25 @@ def missing() -> list[str]:
     return [f"{MOTO_SERVER} is missing: run scripts/bootstrap"]
 
 
-def client(service: str, endpoint: str, credentials: dict[str, str] = TEST_CREDENTIALS):
-    """A boto3 client for one of moto's services."""
+def client(
+    service: str,
+    endpoint: str,
+    credentials: dict[str, str] = TEST_CREDENTIALS,
+    signature_version: str | None = None,
+):
+    """A boto3 client for one of moto's services (S3 signs with SigV4 unless told)."""
     import boto3
     from botocore.config import Config
 
+    if service == "s3" and signature_version is None:
+        signature_version = "s3v4"
     return boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,
         config=Config(
-            signature_version="s3v4" if service == "s3" else None,
+            signature_version=signature_version,
+            s3={"addressing_style": "path"},
             connect_timeout=5,
             read_timeout=30,
             retries={"max_attempts": 2, "mode": "standard"},
@@ -116,14 +120,14 @@ class Bucket:
         self.moto = moto
         self.name = name
         self.s3 = moto.client("s3")
-        self.presigner = client(
-            "s3",
-            moto.endpoint,
-            {
-                "aws_access_key_id": PRESIGN_ACCESS_KEY_ID,
-                "aws_secret_access_key": PRESIGN_SECRET_ACCESS_KEY,
-            },
-        )
+        presigning = {
+            "aws_access_key_id": PRESIGN_ACCESS_KEY_ID,
+            "aws_secret_access_key": PRESIGN_SECRET_ACCESS_KEY,
+        }
+        self.presigner = client("s3", moto.endpoint, presigning)
+        # Query-string authentication in Signature Version 2 form, as botocore signs it (moto
+        # does not check the signature).
+        self.presigner_v2 = client("s3", moto.endpoint, presigning, signature_version="s3")
 
     def create(self) -> None:
         self.s3.create_bucket(Bucket=self.name)
@@ -135,28 +139,13 @@ class Bucket:
         """A presigned PUT URL for ``key``: SigV4, as CloudFormation's are today, or with
         ``sigv2`` the older ``AWSAccessKeyId``/``Expires``/``Signature`` form some regions
         still send. ``host`` replaces moto's own (a proxy, or a host to be refused)."""
-        if sigv2:
-            url = self._sigv2_url(key)
-        else:
-            url = self.presigner.generate_presigned_url(
-                "put_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=3600
-            )
+        presigner = self.presigner_v2 if sigv2 else self.presigner
+        url = presigner.generate_presigned_url(
+            "put_object", Params={"Bucket": self.name, "Key": key}, ExpiresIn=3600
+        )
         if host:
             url = url.replace(self.moto.address, host, 1)
         return url
-
-    def _sigv2_url(self, key: str) -> str:
-        """Query-string authentication in Signature Version 2 form (moto does not check the
-        signature, but it is computed as S3 would)."""
-        expires = int(time.time()) + 3600
-        path = f"/{self.name}/{urllib.parse.quote(key)}"
-        to_sign = f"PUT\n\n\n{expires}\n{path}".encode()
-        digest = hmac.new(PRESIGN_SECRET_ACCESS_KEY.encode(), to_sign, hashlib.sha1).digest()
-        signature = urllib.parse.quote(base64.b64encode(digest).decode(), safe="")
-        return (
-            f"{self.moto.endpoint}{path}?AWSAccessKeyId={PRESIGN_ACCESS_KEY_ID}"
-            f"&Expires={expires}&Signature={signature}"
-        )
 
     def read(self, key: str) -> tuple[dict[str, Any] | None, int | None]:
         """The response stored under ``key`` (its latest version) and its size in bytes;
@@ -200,16 +189,6 @@ def create_table(dynamodb: Any, name: str, properties: dict[str, Any]) -> None:
     ttl = properties.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
-
-
-def plain(value: dict[str, Any]) -> Any:
-    """A DynamoDB attribute value as Python: a string, an int, a dict of them."""
-    (kind, inner), = value.items()
-    if kind == "N":
-        return int(inner)
-    if kind == "M":
-        return {k: plain(v) for k, v in inner.items()}
-    return inner
 
 
 def registry_policy(ecr: Any) -> str | None:

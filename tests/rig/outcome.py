@@ -1,6 +1,8 @@
 """One event handed to the function, and everything that came of it, whichever runtime ran
 it: the invocation's answer, the response CloudFormation would read, how many times it was
-stored, the provider's log lines for it and, behind the fault proxy, every request it made."""
+stored, the provider's log lines for it and every request it made through the fault proxy
+(always its response PUTs and DynamoDB calls; its ECR calls when the cloud has the proxy in
+front of ECR too)."""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ class Outcome:
     stored: int  # PUTs that reached the bucket for this event (every version counts)
     deleted: int  # delete markers under its key (the provider never deletes: always 0)
     log: list[dict[str, Any]]  # the provider's JSON log lines written during the invocation
-    requests: list[Record] | None  # what went through the fault proxy; None without one
+    requests: list[Record]  # what went through the fault proxy
+    ecr_seen: bool  # whether ECR's calls went through it too (Cloud(proxy=True))
     # Sent while no other event was in flight. When others were, ``log`` and ``requests``
     # hold only what can be told to be this event's: its log lines and its response PUTs.
     alone: bool = True
@@ -76,8 +79,8 @@ class Outcome:
     def calls(self, kind: str) -> int:
         """Requests of one kind through the fault proxy: an ECR operation, ``ECR_ANY`` or
         ``RESPONSE``."""
-        if self.requests is None:
-            raise ValueError(f"{self.name}: no fault proxy saw this event's requests")
+        if is_ecr(kind) and not self.ecr_seen:
+            raise ValueError(f"{self.name}: no fault proxy saw this event's ECR calls")
         if not self.alone and kind != RESPONSE:
             raise ValueError(f"{self.name}: sent among others, its {kind} calls are not its own")
         if kind == ECR_ANY:
@@ -86,7 +89,7 @@ class Outcome:
 
     @property
     def response_puts(self) -> list[Record]:
-        return [r for r in self.requests or [] if r.kind == RESPONSE]
+        return [r for r in self.requests if r.kind == RESPONSE]
 
     @property
     def delivered_at(self) -> float | None:
@@ -101,7 +104,7 @@ class Outcome:
             f"  response={json.dumps(self.response)[:600] if self.response else None}",
             f"  stored={self.stored} deleted={self.deleted} bytes={self.response_bytes}",
         ]
-        for r in self.requests or []:
+        for r in self.requests:
             lines.append(
                 f"  {r.kind} {r.method} fault={r.fault} status={r.status} note={r.note}"
                 f" at +{r.received_at - self.handed:.2f}s"

@@ -21,6 +21,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +37,16 @@ HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 class RigError(RuntimeError):
     """The rig could not start or talk to one of its parts."""
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """The request handler of the rig's own HTTP servers (the fault proxy, the Runtime API
+    emulator): HTTP/1.1, and no access log (each keeps its own records)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 @dataclass(frozen=True)

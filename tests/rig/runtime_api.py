@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rig.constants import FUNCTION, FUNCTION_ARN
-from rig.procs import MARKER_VARIABLE, die_with_parent
+from rig.procs import MARKER_VARIABLE, QuietHandler, die_with_parent
 
 PREFIX = "/2018-06-01/runtime"
 # How long a `next` request is held before the emulator answers it with nothing to do; the
@@ -91,12 +91,7 @@ class RuntimeApi:
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 for k, v in (headers or {}).items():

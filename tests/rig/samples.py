@@ -10,6 +10,7 @@ other preconditions, and the Reason of a bad one, go in the two tables below.
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,6 +23,9 @@ from rig.events import (
     expected_data,
     load_event,
     sample_events,
+    statements_data,
+    statements_id,
+    statements_of,
     target_of,
 )
 from rig.outcome import Outcome
@@ -97,9 +101,22 @@ def _repositories(cloud: Cloud) -> set[str]:
     return {r["repositoryName"] for page in pages for r in page["repositories"]}
 
 
+def is_statements(event: dict[str, Any]) -> bool:
+    """Whether the event is a statement resource's (its properties name a Statement)."""
+    return "Statement" in (event.get("ResourceProperties") or {})
+
+
+def policy_target(event: dict[str, Any]) -> str | None:
+    """The policy the event acts on, whole or some statements of it: "registry", a
+    repository's name, or None for any other kind of resource."""
+    if is_statements(event):
+        return event["ResourceProperties"].get("RepositoryName") or "registry"
+    return target_of(event)
+
+
 def live_policy(cloud: Cloud, event: dict[str, Any]) -> str | None:
-    """The live policy of the event's target (whole-policy events only)."""
-    target = target_of(event)
+    """The live policy of the event's target."""
+    target = policy_target(event)
     if target is None:
         return None
     if target == "registry":
@@ -141,20 +158,26 @@ def check(
     """Asserts that the event ended as its sample is meant to, given the live policy of its
     target ``before`` it ran: one well-formed response in time (rig.asserts); a bad sample
     FAILED with its Reason and ECR untouched; any other SUCCESS with the expected
-    PhysicalResourceId and Data, and the live policy as the request leaves it."""
+    PhysicalResourceId and Data, and the live policy as the request leaves it. Every
+    expected value comes from the event and ``before``, never from the outcome."""
     kind = event["RequestType"]
     if meant_to_fail(name):
         expected_id = failed_create_id(event) if kind == "Create" else event["PhysicalResourceId"]
         assert_failed(outcome, expected_id, *REASONS.get(Path(name).name, ()))
         assert live_policy(cloud, event) == before, "a failed request changed ECR"
         return
-    if kind == "Create":
-        expected_id = created_id(event) or outcome.physical_id or ""
-    else:
+    assert policy_target(event) is not None, (
+        f"{name}: neither a policy nor a statement resource; teach rig.samples its checks"
+    )
+    if kind != "Create":
         expected_id = event["PhysicalResourceId"]
+    elif is_statements(event):
+        expected_id = statements_id(event)
+    else:
+        expected_id = created_id(event) or ""
     assert 0 < len(expected_id.encode()) <= 1024, f"PhysicalResourceId {expected_id!r}"
-    if target_of(event) is None:  # another kind of resource: its own checks, elsewhere
-        assert_success(outcome, expected_id)
+    if is_statements(event):
+        _check_statements(cloud, event, expected_id, before, outcome)
         return
     if kind == "Delete":
         assert_success(outcome, expected_id, data={})
@@ -163,6 +186,43 @@ def check(
     adopting = kind == "Create" and before is not None and before != desired(event)
     assert_success(outcome, expected_id, expected_data(event, "true" if adopting else "false"))
     live = live_policy(cloud, event)
-    assert live == desired(event) or (live == before and outcome.ecr_calls["writes"] == 0), (
-        f"live policy {live!r}, expected {desired(event)!r}"
+    assert live == desired(event), f"live policy {live!r}, expected {desired(event)!r}"
+    if before == desired(event):
+        assert outcome.ecr_calls["writes"] == 0, "the same policy was written again"
+
+
+def _check_statements(
+    cloud: Cloud, event: dict[str, Any], expected_id: str, before: str | None, outcome: Outcome
+) -> None:
+    """A statement resource's event: SUCCESS with its id and Data; after a Create or an
+    Update its statements are live, each once and as written; after a Delete none of its
+    Sids is; every other statement is left as it was."""
+    target = policy_target(event)
+    assert target is not None
+    own = statements_of(event["ResourceProperties"])
+    own_sids = {s["Sid"] for s in own}
+    others = [s for s in _statements(before) if s["Sid"] not in own_sids]
+    live = _statements(live_policy(cloud, event))
+    assert [s for s in live if s["Sid"] not in own_sids] == others, (
+        f"{target}: others' statements changed: {live}"
     )
+    if event["RequestType"] == "Delete":
+        assert_success(outcome, expected_id, data={})
+        assert not own_sids & {s["Sid"] for s in live}, f"{target}: its Sids are still live: {live}"
+        return
+    taken = event["RequestType"] == "Create" and any(
+        s["Sid"] in own_sids and s not in own for s in _statements(before)
+    )
+    assert_success(outcome, expected_id, statements_data(event, "true" if taken else "false"))
+    mine = [s for s in live if s["Sid"] in own_sids]
+    assert sorted(mine, key=lambda s: s["Sid"]) == sorted(own, key=lambda s: s["Sid"]), (
+        f"{target}: live statements {live}, expected its own {own}"
+    )
+
+
+def _statements(policy: str | None) -> list[dict[str, Any]]:
+    """The statements of a policy's text, in order; none without a policy."""
+    if policy is None:
+        return []
+    statements = json.loads(policy)["Statement"]
+    return statements if isinstance(statements, list) else [statements]

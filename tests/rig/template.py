@@ -9,33 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cfnlint.decode import decode
 
 from rig.constants import TEMPLATE
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (`!Ref x` reads as `{"Ref": "x"}`)."""
-
-
-def _short_tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _short_tag)
-
-
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    """The template as cfn-lint reads it: CloudFormation's short tags as their long form
+    (`!Ref x` reads as `{"Ref": "x"}`)."""
+    template, problems = decode(str(path))
+    if template is None or problems:
+        raise ValueError(f"{path} cannot be read: {'; '.join(str(p) for p in problems)}")
+    return template
 
 
 @dataclass

@@ -19,6 +19,8 @@ pub struct Recorded {
     /// Header names lowercased, values as sent, in order.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The status it was answered with; `None` when the server never answered it.
+    pub status: Option<u16>,
 }
 
 impl Recorded {
@@ -81,11 +83,22 @@ impl Recorder {
         self.requests.lock().expect("lock").clone()
     }
 
-    /// The one response that was delivered (a 2xx), failing if there was not exactly one.
+    /// The one response that was delivered (answered with a 2xx), failing if there was not
+    /// exactly one: a second delivery is as wrong as none.
     pub fn delivered(&self) -> Value {
         let requests = self.requests();
-        assert!(!requests.is_empty(), "no response was sent");
-        requests.last().expect("one").json()
+        let delivered: Vec<&Recorded> = requests
+            .iter()
+            .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
+            .collect();
+        assert_eq!(
+            delivered.len(),
+            1,
+            "{} responses delivered, expected exactly 1 (of {} sent)",
+            delivered.len(),
+            requests.len()
+        );
+        delivered[0].json()
     }
 }
 
@@ -126,19 +139,21 @@ async fn serve(
         }
         body.extend_from_slice(&chunk[..n]);
     }
+    let answer = answers.lock().expect("lock").next();
+    let status = match answer {
+        Some(Answer::Hang) => None,
+        Some(Answer::Status(status)) => Some(status),
+        None => Some(200),
+    };
     seen.lock().expect("lock").push(Recorded {
         request_line,
         headers,
         body,
+        status,
     });
-    let answer = answers.lock().expect("lock").next();
-    let status = match answer {
-        Some(Answer::Hang) => {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-            return Ok(());
-        }
-        Some(Answer::Status(status)) => status,
-        None => 200,
+    let Some(status) = status else {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return Ok(());
     };
     let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     stream.write_all(reply.as_bytes()).await?;
