@@ -163,12 +163,13 @@ def public_access(demo: Demo, cloud: Cloud) -> None:
     demo.run(
         "The ECR documentation's \"allow all AWS accounts to pull\" policy: refused",
         refused,
-        expect_status="FAILED",
-        expect_physical_id=failed_create_id(refused),
-        show_live=["app"],
-        check=lambda o: []
-        if "allows public access" in o.reason and cloud.repository_policy("app") is None
-        else ["the Reason does not say public access, or ECR was written"],
+        failed_create_id(refused),
+        ["app"],
+        failed=True,
+        check=lambda o: expect(
+            "allows public access" in o.reason and cloud.repository_policy("app") is None,
+            "the Reason does not say public access, or ECR was written",
+        ),
     )
     allowed = new_id(refused)
     allowed["ResourceProperties"]["AllowPublicAccess"] = "true"
@@ -176,10 +177,9 @@ def public_access(demo: Demo, cloud: Cloud) -> None:
     demo.run(
         "The same with AllowPublicAccess: true",
         allowed,
-        expect_status="SUCCESS",
-        expect_physical_id=app,
-        show_live=["app"],
-        check=lambda o: [] if o.data.get("Access") == "public" else ['Data.Access is not "public"'],
+        app,
+        ["app"],
+        check=lambda o: expect(o.data.get("Access") == "public", 'Data.Access is not "public"'),
     )
     organization = dict(everyone, Condition={"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}})
     limited = with_policy(
@@ -189,12 +189,12 @@ def public_access(demo: Demo, cloud: Cloud) -> None:
     demo.run(
         "Update it: only the organization o-a1b2c3d4e5 may pull (aws:PrincipalOrgID)",
         limited,
-        expect_status="SUCCESS",
-        expect_physical_id=app,
-        show_live=["app"],
-        check=lambda o: []
-        if o.data.get("Access") == "organization:o-a1b2c3d4e5"
-        else ['Data.Access is not "organization:o-a1b2c3d4e5"'],
+        app,
+        ["app"],
+        check=lambda o: expect(
+            o.data.get("Access") == "organization:o-a1b2c3d4e5",
+            'Data.Access is not "organization:o-a1b2c3d4e5"',
+        ),
     )
     demo.delete(
         "Delete the stack: the repository policy",
