@@ -3,7 +3,8 @@ response bucket and for the lock table, the provider's real binary runs behind `
 watch`. For each step it prints the request, the response CloudFormation would receive, and
 the policy now live in ECR. Then two stacks share one registry policy (a statement resource
 each) while a statement added in the console stays, and one stack's Delete leaves the other's
-and the console's. Run it with scripts/demo (which bootstraps and builds first, and puts tests/ on
+and the console's. Last, a policy open to every AWS account is refused, then accepted with
+AllowPublicAccess: true, then limited to an organization. Run it with scripts/demo (which bootstraps and builds first, and puts tests/ on
 PYTHONPATH for the rig).
 
 Exit status: 0 when every step ended as expected, 1 when one did not, 2 when the demo could
@@ -29,11 +30,13 @@ from rig.events import (
     follow_up,
     in_stack,
     load_event,
+    new_id,
     policy_of,
     replication_statement,
     statement_create,
     statements_id,
     statements_of,
+    with_policy,
 )
 from rig.outcome import Outcome
 from rig.policies import compact
@@ -145,6 +148,61 @@ def two_stacks(demo: Demo, cloud: Cloud) -> None:
         demo.run(title, event, physical_id, ["registry"], check=check)
 
 
+def public_access(demo: Demo, cloud: Cloud) -> None:
+    """CONTRACT 12: the ECR documentation's "all AWS accounts" example refused before any
+    write, then accepted with AllowPublicAccess: true; limited to an organization, it is
+    accepted as organization:o-…; then deleted."""
+    everyone = {
+        "Sid": "AllowPull",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": ["ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage",
+                   "ecr:BatchCheckLayerAvailability"],
+    }
+    refused = with_policy(new_id(load_event("repository-create.json")), [everyone], "2008-10-17")
+    demo.run(
+        "The ECR documentation's \"allow all AWS accounts to pull\" policy: refused",
+        refused,
+        failed_create_id(refused),
+        ["app"],
+        failed=True,
+        check=lambda o: expect(
+            "allows public access" in o.reason and cloud.repository_policy("app") is None,
+            "the Reason does not say public access, or ECR was written",
+        ),
+    )
+    allowed = new_id(refused)
+    allowed["ResourceProperties"]["AllowPublicAccess"] = "true"
+    app = repository_arn("app")
+    demo.run(
+        "The same with AllowPublicAccess: true",
+        allowed,
+        app,
+        ["app"],
+        check=lambda o: expect(o.data.get("Access") == "public", 'Data.Access is not "public"'),
+    )
+    organization = dict(everyone, Condition={"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}})
+    limited = with_policy(
+        follow_up(allowed, "Update", physical_id=app), [organization], "2008-10-17"
+    )
+    del limited["ResourceProperties"]["AllowPublicAccess"]
+    demo.run(
+        "Update it: only the organization o-a1b2c3d4e5 may pull (aws:PrincipalOrgID)",
+        limited,
+        app,
+        ["app"],
+        check=lambda o: expect(
+            o.data.get("Access") == "organization:o-a1b2c3d4e5",
+            'Data.Access is not "organization:o-a1b2c3d4e5"',
+        ),
+    )
+    demo.delete(
+        "Delete the stack: the repository policy",
+        follow_up(limited, "Delete", physical_id=app),
+        "app",
+    )
+
+
 def main() -> int:
     cloud = Cloud(lifetime=LIFETIME_SECONDS)
     return run_script(lambda: walk_through(cloud), cloud.stop)
@@ -251,6 +309,8 @@ def walk_through(cloud: Cloud) -> int:
             "the Reason does not name RepositoryNmae, or ECR was written",
         ),
     )
+
+    public_access(demo, cloud)
 
     problems = cloud.unexpected_responses()
     demo.failures += [f"responses: {p}" for p in problems]

@@ -205,7 +205,8 @@ fn statements(document: &Map<String, Value>) -> &[Value] {
     document.get("Statement").map(one_or_many).unwrap_or(&[])
 }
 
-fn one_or_many(value: &Value) -> &[Value] {
+/// A value that is one item or a list of them, as a list.
+pub(crate) fn one_or_many(value: &Value) -> &[Value] {
     match value {
         Value::Array(items) => items,
         single => std::slice::from_ref(single),

@@ -451,34 +451,10 @@ fn string<'a>(
 }
 
 fn unknown_property_hint(name: &str, known_properties: &[&str]) -> String {
-    let closest = known_properties
-        .iter()
-        .map(|known| {
-            (
-                edit_distance(&name.to_lowercase(), &known.to_lowercase()),
-                known,
-            )
-        })
-        .min();
-    match closest {
-        Some((distance, known)) if distance <= 3 => format!("; did you mean {known}?"),
-        _ => format!("; the properties are {}", known_properties.join(", ")),
+    match crate::text::closest(name, known_properties.iter().copied()) {
+        Some((known, _)) => format!("; did you mean {known}?"),
+        None => format!("; the properties are {}", known_properties.join(", ")),
     }
-}
-
-/// Levenshtein distance, for suggesting the property a typo meant.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 #[cfg(test)]

@@ -164,7 +164,9 @@ impl Policy {
 
     /// True when both documents grant the same thing (CONTRACT 5).
     pub fn equivalent(&self, other: &Policy) -> bool {
-        canonical_document(&self.document) == canonical_document(&other.document)
+        let partition = partition_of(self.statements().iter().chain(other.statements()));
+        canonical_document(&self.document, partition)
+            == canonical_document(&other.document, partition)
     }
 
     /// A document built by this provider (a merge of statements): its compact form, or how
@@ -186,7 +188,24 @@ impl Policy {
 
 /// True when two statements grant the same thing (CONTRACT 5, statement by statement).
 pub fn statement_equivalent(a: &Value, b: &Value) -> bool {
-    canonical_statement(a) == canonical_statement(b)
+    let partition = partition_of([a, b].into_iter());
+    canonical_statement(a, partition) == canonical_statement(b, partition)
+}
+
+/// The partition the statements' AWS principals name (`arn:<partition>:…`), `aws` when
+/// none does: a bare account id stands for that partition's root ARN, as ECR writes it back.
+fn partition_of<'a>(statements: impl Iterator<Item = &'a Value>) -> &'a str {
+    statements
+        .filter_map(|statement| statement.as_object())
+        .flat_map(|map| PRINCIPAL_KEYS.iter().filter_map(|key| map.get(*key)))
+        .filter_map(|principal| principal.get("AWS"))
+        .flat_map(one_or_many)
+        .filter_map(Value::as_str)
+        .find_map(|text| {
+            text.strip_prefix("arn:")
+                .and_then(|rest| rest.split(':').next())
+        })
+        .unwrap_or("aws")
 }
 
 /// The `Sid` of a statement, when it has a string one.
@@ -443,7 +462,7 @@ fn check_action_list(actions: &Value) -> Result<(), String> {
 
 /// The canonical form behind equivalence: object keys sorted, sets sorted and deduplicated,
 /// statements sorted, scalars compared as the strings IAM reads them as.
-fn canonical_document(document: &Map<String, Value>) -> String {
+fn canonical_document(document: &Map<String, Value>, partition: &str) -> String {
     let mut out = Map::new();
     let mut keys: Vec<&String> = document.keys().collect();
     keys.sort();
@@ -452,7 +471,7 @@ fn canonical_document(document: &Map<String, Value>) -> String {
         let canonical = if key == "Statement" {
             let mut list: Vec<String> = one_or_many(value)
                 .iter()
-                .map(|s| canonical_statement(s).to_string())
+                .map(|s| canonical_statement(s, partition).to_string())
                 .collect();
             list.sort();
             Value::Array(list.into_iter().map(Value::String).collect())
@@ -464,7 +483,7 @@ fn canonical_document(document: &Map<String, Value>) -> String {
     Value::Object(out).to_string()
 }
 
-fn canonical_statement(statement: &Value) -> Value {
+fn canonical_statement(statement: &Value, partition: &str) -> Value {
     let Some(map) = statement.as_object() else {
         return canonical_plain(statement);
     };
@@ -476,7 +495,7 @@ fn canonical_statement(statement: &Value) -> Value {
         let canonical = if SET_KEYS.contains(&key.as_str()) {
             canonical_set(value, canonical_scalar)
         } else if PRINCIPAL_KEYS.contains(&key.as_str()) {
-            canonical_principal(value)
+            canonical_principal(value, partition)
         } else if key == "Condition" {
             canonical_condition(value)
         } else {
@@ -487,19 +506,19 @@ fn canonical_statement(statement: &Value) -> Value {
     Value::Object(out)
 }
 
-fn canonical_principal(value: &Value) -> Value {
+fn canonical_principal(value: &Value, partition: &str) -> Value {
     match value {
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
             let mut out = Map::new();
             for key in keys {
-                let normalise = if key == "AWS" {
-                    canonical_aws_principal
+                let canonical = if key == "AWS" {
+                    canonical_set(&map[key], |v| canonical_aws_principal(v, partition))
                 } else {
-                    canonical_scalar
+                    canonical_set(&map[key], canonical_scalar)
                 };
-                out.insert(key.clone(), canonical_set(&map[key], normalise));
+                out.insert(key.clone(), canonical);
             }
             Value::Object(out)
         }
@@ -507,17 +526,18 @@ fn canonical_principal(value: &Value) -> Value {
     }
 }
 
-/// IAM reads a bare account id and that account's root ARN as the same principal, and ECR
-/// may return one for the other.
-fn canonical_aws_principal(value: &Value) -> String {
+/// IAM reads a bare account id and that account's root ARN (in the policy's `partition`) as
+/// the same principal, and ECR may return one for the other; a root ARN of another
+/// partition is another principal.
+fn canonical_aws_principal(value: &Value, partition: &str) -> String {
     let text = canonical_scalar(value);
     if valid_account(&text) {
-        return format!("account:{text}");
+        return format!("account:{partition}:{text}");
     }
-    if let ["arn", _partition, "iam", "", account, "root"] = arn_fields(&text)[..]
+    if let ["arn", partition, "iam", "", account, "root"] = arn_fields(&text)[..]
         && valid_account(account)
     {
-        return format!("account:{account}");
+        return format!("account:{partition}:{account}");
     }
     text
 }
@@ -548,7 +568,7 @@ fn canonical_condition(value: &Value) -> Value {
 }
 
 /// A set of values: sorted, deduplicated, a single value the same as a one-element list.
-fn canonical_set(value: &Value, normalise: fn(&Value) -> String) -> Value {
+fn canonical_set(value: &Value, normalise: impl Fn(&Value) -> String) -> Value {
     let mut items: Vec<String> = one_or_many(value).iter().map(normalise).collect();
     items.sort();
     items.dedup();
@@ -765,5 +785,31 @@ mod tests {
         // The same keys in separate objects, and an object given directly, are fine.
         let fine = r#"{"Statement":[{"Sid":"A","Effect":"Allow","Principal":"*","Action":"ecr:*"},{"Sid":"B","Effect":"Allow","Principal":"*","Action":"ecr:*"}]}"#;
         assert!(Policy::from_property(&Value::String(fine.into())).is_ok());
+    }
+
+    #[test]
+    fn an_account_root_keeps_its_partition() {
+        let with = |principal: Value| {
+            policy(
+                json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "ecr:BatchGetImage"}]}),
+            )
+        };
+        let china = with(json!("arn:aws-cn:iam::111122223333:root"));
+        let global = with(json!("arn:aws:iam::111122223333:root"));
+        let bare = with(json!("111122223333"));
+        // An Update that fixes the partition is a change.
+        assert!(!china.equivalent(&global));
+        assert!(!statement_equivalent(
+            &china.statements()[0],
+            &global.statements()[0]
+        ));
+        // A bare id is the root of the partition the other side names, as ECR writes it back.
+        assert!(bare.equivalent(&global) && global.equivalent(&bare));
+        assert!(bare.equivalent(&china) && china.equivalent(&bare));
+        assert!(statement_equivalent(
+            &bare.statements()[0],
+            &china.statements()[0]
+        ));
+        assert!(bare.equivalent(&bare));
     }
 }

@@ -1,4 +1,5 @@
-//! Values quoted in a `Reason`, kept to a readable length.
+//! Values quoted in a `Reason`, kept to a readable length, and the one rule behind every
+//! "did you mean" ([`closest`]).
 //!
 //! A `Reason` shares the response's 4,096 bytes with everything else (CONTRACT 6), so a value
 //! the user wrote (a 2,500-character `Sid`, a 10,000-character action, ECR's own message) must
@@ -46,6 +47,38 @@ pub fn quote_all(values: &[String]) -> String {
         listed.push(format!("and {} more", values.len() - MAX_LISTED));
     }
     listed.join(", ")
+}
+
+/// The most edits a "did you mean" suggestion may be away, and at least this many characters
+/// of the suggestion per edit.
+const MAX_EDITS: usize = 3;
+const CHARS_PER_EDIT: usize = 5;
+
+/// The candidate closest to `name`, ignoring case (Damerau-Levenshtein distance), with its
+/// distance, when it is close: at most [`MAX_EDITS`] edits, and at most one per
+/// [`CHARS_PER_EDIT`] characters of the candidate. The first of equally close ones wins.
+pub fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<(&'a str, usize)> {
+    let name = name.to_lowercase();
+    let name_len = name.chars().count();
+    let mut best: Option<(&'a str, usize)> = None;
+    for candidate in candidates {
+        let lower = candidate.to_lowercase();
+        let len = lower.chars().count();
+        // The distance is at least the difference in length: skip the work (and a long
+        // value's quadratic cost) when it cannot be close.
+        if name_len.abs_diff(len) > MAX_EDITS {
+            continue;
+        }
+        let distance = strsim::damerau_levenshtein(&name, &lower);
+        let close = distance <= MAX_EDITS && distance * CHARS_PER_EDIT <= len;
+        if close && best.is_none_or(|(_, d)| distance < d) {
+            best = Some((candidate, distance));
+        }
+    }
+    best
 }
 
 /// An error and its causes in words, without a debug dump: "dispatch failure: io error:
@@ -120,6 +153,25 @@ mod tests {
     fn a_2500_character_sid_quotes_in_under_100_bytes_of_characters() {
         let quoted = quote(&"S".repeat(2500));
         assert_eq!(quoted.chars().count(), MAX_QUOTED_CHARS + 2);
+    }
+
+    #[test]
+    fn the_closest_candidate_is_suggested_only_when_close() {
+        let known = ["PolicyText", "Adopt", "RepositoryName", "AllowPublicAccess"];
+        assert_eq!(
+            closest("RepositoryNmae", known),
+            Some(("RepositoryName", 1))
+        );
+        assert_eq!(closest("policytext", known), Some(("PolicyText", 0)));
+        assert_eq!(
+            closest("AllowPublicAcess", known),
+            Some(("AllowPublicAccess", 1))
+        );
+        assert_eq!(closest("Adpot", known), Some(("Adopt", 1)));
+        // Two edits on five characters, or four anywhere, are too far.
+        assert_eq!(closest("Adxxt", known), None);
+        assert_eq!(closest("RepoNameXX", known), None);
+        assert_eq!(closest(&"x".repeat(10_000), known), None);
     }
 
     #[test]

@@ -127,24 +127,12 @@ pub fn closest(action: &str) -> Option<&'static str> {
     if action.contains(['*', '?']) || !has_ecr_prefix(action) {
         return None;
     }
-    let name = action[4..].to_ascii_lowercase();
-    let name_len = name.chars().count();
-    let mut best: Option<(usize, &'static str)> = None;
-    for &candidate in ECR_ACTIONS {
-        let candidate_name = candidate[4..].to_ascii_lowercase();
-        let candidate_len = candidate_name.len();
-        // The distance is at least the difference in length: skip the work (and a long
-        // value's quadratic cost) when it cannot be close.
-        if name_len.abs_diff(candidate_len) > 3 {
-            continue;
-        }
-        let distance = strsim::damerau_levenshtein(&name, &candidate_name);
-        let close = distance > 0 && distance <= 3 && distance * 5 <= candidate_len;
-        if close && best.is_none_or(|(d, _)| distance < d) {
-            best = Some((distance, candidate));
-        }
+    let names = ECR_ACTIONS.iter().map(|a| &a[4..]);
+    match crate::text::closest(&action[4..], names) {
+        // The action itself: nothing to suggest.
+        Some((_, 0)) | None => None,
+        Some((name, _)) => ECR_ACTIONS.iter().copied().find(|a| &a[4..] == name),
     }
-    best.map(|(_, candidate)| candidate)
 }
 
 #[cfg(test)]

@@ -130,12 +130,8 @@ pub fn auth_token_statements(statements: &[Value]) -> Vec<String> {
         .iter()
         .enumerate()
         .filter(|(_, statement)| {
-            let actions = match statement.get("Action") {
-                Some(Value::Array(items)) => items.iter().collect(),
-                Some(single) => vec![single],
-                None => Vec::new(),
-            };
-            actions.iter().any(|a| {
+            let actions = statement.get("Action").map(diagnosis::one_or_many);
+            actions.unwrap_or(&[]).iter().any(|a| {
                 a.as_str()
                     .is_some_and(|a| a.eq_ignore_ascii_case(AUTH_TOKEN_ACTION))
             })
