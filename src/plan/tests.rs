@@ -821,3 +821,100 @@ fn adopted_is_reported_only_by_a_create_that_takes_something() {
         keep(false)
     );
 }
+
+#[test]
+fn a_format_1_holders_delete_remembers_the_statement_it_removed_from_the_read() {
+    let a = grant("A", "111122223333");
+    let live = doc(&[a.clone(), grant("Console", "444455556666")]);
+    let mut record = Record::default();
+    record.statements.insert(
+        "A".into(),
+        Held {
+            holder: Holder {
+                tag: "t1".into(),
+                ..Holder::default()
+            },
+            ..Held::default()
+        },
+    );
+    let (_, after) = after_delete(Some(&live), &record, "t1", &["A".into()], NOW);
+    assert_eq!(
+        after.removed.get("A").map(|r| r.statement.clone()),
+        Some(a.to_string())
+    );
+}
+
+#[test]
+fn a_whole_policy_delete_forgets_the_owner_and_nothing_else() {
+    let mut record = Record {
+        owner: Some(Owned {
+            holder: me("t0"),
+            policy: OTHER.into(),
+            prior: None,
+        }),
+        ..Record::default()
+    };
+    holding(
+        &mut record,
+        &grant("A", "111122223333"),
+        holder("s2", OTHER_STACK, "GrantA"),
+    );
+    let after = after_whole_delete(&record);
+    assert_eq!(after.owner, None);
+    assert_eq!(after.statements, record.statements);
+}
+
+#[test]
+fn a_failed_creates_delete_leaves_a_sid_whose_write_never_landed_and_puts_back_what_it_took() {
+    let ours = grant("Late", "111122223333");
+    let theirs = grant("Late", "999988887777");
+    let other = grant("Kept", "444455556666");
+    let mut record = Record::default();
+    record.statements.insert(
+        "Late".into(),
+        Held {
+            holder: me("r9"),
+            statement: Some(ours.to_string()),
+            prior: Some(Prior {
+                holder: None,
+                text: theirs.to_string(),
+            }),
+        },
+    );
+    // The live Late is still the one it replaced: nothing landed, nothing to change.
+    let not_landed = doc(&[theirs.clone(), other.clone()]);
+    let (next, after) = after_failed_create(Some(&not_landed), &record, "r9", NOW).expect("held");
+    assert_eq!(next, Next::Keep);
+    assert_eq!(after.holder_of("Late"), None);
+    // It landed: what it replaced goes back in its place, the other statement untouched.
+    let landed = doc(&[other.clone(), ours]);
+    match after_failed_create(Some(&landed), &record, "r9", NOW)
+        .expect("held")
+        .0
+    {
+        Next::Write(text) => {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(v["Statement"], json!([other, theirs]));
+        }
+        next => panic!("{next:?}"),
+    }
+    // Without a prior and never landed, a Sid someone else's content has is left alone.
+    record.statements.get_mut("Late").expect("held").prior = None;
+    let (next, _) = after_failed_create(Some(&not_landed), &record, "r9", NOW).expect("held");
+    assert_eq!(next, Next::Keep);
+}
+
+#[test]
+fn only_a_tag_that_holds_something_is_worth_a_cleanup() {
+    let mut record = Record::default();
+    assert!(!holds_under(&record, "r9"));
+    holding(&mut record, &grant("A", "111122223333"), me("r8"));
+    assert!(!holds_under(&record, "r9"));
+    assert!(holds_under(&record, "r8"));
+    record.owner = Some(Owned {
+        holder: me("r7"),
+        policy: OTHER.into(),
+        prior: None,
+    });
+    assert!(holds_under(&record, "r7"));
+}
