@@ -918,3 +918,22 @@ fn only_a_tag_that_holds_something_is_worth_a_cleanup() {
     });
     assert!(holds_under(&record, "r7"));
 }
+
+#[test]
+fn a_statement_id_of_exactly_1024_bytes_fits_and_one_more_does_not() {
+    let id_of = |sid_len: usize| {
+        let sid = "S".repeat(sid_len);
+        let d = statements(grant(&sid, "111122223333"), false);
+        answer(&d, ACCOUNT.into(), false, false, "t0", "")
+    };
+    let fixed = match id_of(1) {
+        Ok(applied) => applied.physical_id.len() - 1,
+        Err(e) => panic!("{e}"),
+    };
+    let longest = MAX_PHYSICAL_ID_BYTES - fixed;
+    assert!(matches!(id_of(longest), Ok(a) if a.physical_id.len() == MAX_PHYSICAL_ID_BYTES));
+    assert!(matches!(
+        id_of(longest + 1),
+        Err(Failure::IdTooLong(n)) if n == MAX_PHYSICAL_ID_BYTES + 1
+    ));
+}
