@@ -311,3 +311,41 @@ impl LockStore for NoLock {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder(tag: &str, stack: &str, logical: &str) -> Holder {
+        Holder {
+            tag: tag.into(),
+            stack: stack.into(),
+            logical: logical.into(),
+        }
+    }
+
+    #[test]
+    fn a_resource_is_known_by_its_stack_and_logical_id_or_else_by_its_tag() {
+        let a = holder("t1", "stack-1", "Grant");
+        assert!(a.same_resource(&holder("t2", "stack-1", "Grant")));
+        assert!(!a.same_resource(&holder("t1", "stack-1", "Other")));
+        assert!(!a.same_resource(&holder("t1", "stack-2", "Grant")));
+        // A format-1 record knows only the tag, on either side.
+        let legacy = holder("t1", "", "");
+        assert!(legacy.same_resource(&a) && a.same_resource(&legacy));
+        assert!(!holder("t9", "", "").same_resource(&a));
+    }
+
+    #[test]
+    fn only_a_record_that_holds_nothing_may_expire() {
+        let mut record = Record::default();
+        assert!(!record.holds_anything());
+        record.removed.insert("Gone".into(), Removed::default());
+        assert!(!record.holds_anything(), "removals alone may expire");
+        record.statements.insert("A".into(), Held::default());
+        assert!(record.holds_anything());
+        record.statements.clear();
+        record.owner = Some(Owned::default());
+        assert!(record.holds_anything());
+    }
+}
