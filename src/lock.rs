@@ -348,4 +348,17 @@ mod tests {
         record.owner = Some(Owned::default());
         assert!(record.holds_anything());
     }
+
+    #[tokio::test]
+    async fn every_lock_call_is_counted_and_timed() {
+        let timed = Timed::new(&NoLock);
+        let _ = timed.acquire("k", "o", 1, 2).await;
+        timed
+            .store("k", "o", &Record::default())
+            .await
+            .expect("stored");
+        timed.release("k", "o", true).await.expect("released");
+        let (calls, _) = timed.stats();
+        assert_eq!(calls, 3);
+    }
 }
