@@ -102,6 +102,45 @@ async fn taking_the_lease_accepts_its_own_and_clears_the_expiry() {
     assert_eq!(acquire.num_calls(), 1);
 }
 
+/// DynamoDB's error answer with `code`.
+fn dynamo_error(code: &'static str, message: &'static str) -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(400).expect("status"),
+        SdkBody::from(format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#
+        )),
+    )
+}
+
+#[tokio::test]
+async fn a_missing_table_and_a_denied_role_say_what_to_fix() {
+    let missing = mock!(Client::update_item).then_http_response(|| {
+        dynamo_error("ResourceNotFoundException", "Requested resource not found")
+    });
+    let lock = lock(&[&missing]);
+    assert_eq!(
+        lock.acquire(KEY, OWNER, 1_000, 2_000).await,
+        Err(LockError::NoTable {
+            table: TABLE.into()
+        })
+    );
+    let denied = mock!(Client::update_item).then_http_response(|| {
+        dynamo_error(
+            "AccessDeniedException",
+            "not authorized to perform dynamodb:UpdateItem",
+        )
+    });
+    let lock = self::lock(&[&denied]);
+    assert_eq!(
+        lock.release(KEY, OWNER, false).await,
+        Err(LockError::AccessDenied {
+            table: TABLE.into(),
+            operation: "UpdateItem",
+            message: "not authorized to perform dynamodb:UpdateItem".into()
+        })
+    );
+}
+
 #[tokio::test]
 async fn a_lease_someone_else_holds_is_busy() {
     let busy = mock!(Client::update_item).then_http_response(|| {
@@ -212,7 +251,14 @@ async fn giving_the_lease_back_sets_an_expiry_only_on_an_idle_item() {
                 && value(req, ":expires")
                     .and_then(|v| v.as_n().ok())
                     .and_then(|v| v.parse::<u64>().ok())
-                    .is_some_and(|at| at > 1_796_000_000)
+                    .is_some_and(|at| {
+                        // 30 days from now, in seconds.
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .expect("after the epoch")
+                            .as_secs();
+                        (now + 30 * 24 * 3600..=now + 30 * 24 * 3600 + 60).contains(&at)
+                    })
         })
         .then_output(|| UpdateItemOutput::builder().build());
     let lock = lock(&[&release, &idle]);
