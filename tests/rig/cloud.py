@@ -271,8 +271,8 @@ class Cloud:
 
     def forget(self, target: str) -> None:
         """``target`` ("registry", or a repository's name) as if no one had touched it: no
-        policy, and no lock item (whose digest would otherwise make the next read wait for
-        a policy deleted out of band)."""
+        policy, and no lock item (whose record would otherwise bring back the statements it
+        holds, or name an owner)."""
         if target == "registry":
             with contextlib.suppress(self.ecr.exceptions.RegistryPolicyNotFoundException):
                 self.ecr.delete_registry_policy()
