@@ -119,15 +119,6 @@ impl Record {
     }
 }
 
-/// A lease taken, and the record as it was when it was taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub key: String,
-    /// Who holds it: unique to the invocation.
-    pub owner: String,
-    pub record: Record,
-}
-
 /// Why the lock could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
