@@ -17,12 +17,15 @@
 //! 4. [`error`]: why a request failed, in the user's words.
 //! 5. [`plan`]: the decisions for every resource type, as plain functions.
 //! 6. [`lifecycle`]: carries the decisions out against ECR, under the lease.
-//! 7. [`provider`]: one event in, exactly one response out.
+//!    [`drift`]: out-of-band changes to what the record holds, reported or undone.
+//! 7. [`provider`]: one event in: exactly one response out for a custom-resource request,
+//!    a drift check for ECR's policy calls and the scheduled sweep.
 //!
 //! Test support (the in-memory ECR, the fuzz entry points) is compiled only with the
 //! `test-util` feature, never into the function.
 
 pub mod diagnosis;
+pub mod drift;
 pub mod ecr;
 pub mod error;
 pub mod event;

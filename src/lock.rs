@@ -33,6 +33,20 @@ pub fn key(target: &Target) -> String {
     }
 }
 
+/// The target a lock item's key names: the inverse of [`key`].
+pub fn target_of(key: &str) -> Option<Target> {
+    if let Some(region) = key.strip_prefix("registry/") {
+        return (!region.is_empty() && !region.contains('/')).then(|| Target::Registry {
+            region: region.to_owned(),
+        });
+    }
+    let (region, name) = key.strip_prefix("repository/")?.split_once('/')?;
+    (!region.is_empty() && !name.is_empty()).then(|| Target::Repository {
+        region: region.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
 /// A resource that holds something in the record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Holder {
@@ -285,6 +299,40 @@ impl<L: LockStore> LockStore for Timed<'_, L> {
     }
 }
 
+/// One item of the lock table as a reader sees it, without taking the lease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub record: Record,
+    /// Until when a request holds the lease (milliseconds since the epoch), if one does.
+    pub leased_until_ms: Option<u64>,
+}
+
+impl Snapshot {
+    /// Whether a request holds the lease at `now_ms`: its writes may not have landed yet.
+    pub fn leased_at(&self, now_ms: u64) -> bool {
+        self.leased_until_ms.is_some_and(|until| until >= now_ms)
+    }
+}
+
+/// Reads the record without taking the lease (CONTRACT 13's drift checks): one item, or
+/// every item.
+pub trait RecordReader: Send + Sync {
+    /// The item for `key`, if there is one.
+    fn read(&self, key: &str) -> impl Future<Output = Result<Option<Snapshot>, LockError>> + Send;
+
+    /// Every item, as `(key, snapshot)`.
+    fn scan(&self) -> impl Future<Output = Result<Vec<(String, Snapshot)>, LockError>> + Send;
+}
+
+impl<T: RecordReader> RecordReader for std::sync::Arc<T> {
+    fn read(&self, key: &str) -> impl Future<Output = Result<Option<Snapshot>, LockError>> + Send {
+        (**self).read(key)
+    }
+    fn scan(&self) -> impl Future<Output = Result<Vec<(String, Snapshot)>, LockError>> + Send {
+        (**self).scan()
+    }
+}
+
 /// No lock table configured: whole-policy resources go ahead without a lease, statement
 /// resources are refused (CONTRACT 9).
 pub struct NoLock;
@@ -303,6 +351,19 @@ impl LockStore for NoLock {
     }
 }
 
+impl RecordReader for NoLock {
+    async fn read(&self, _: &str) -> Result<Option<Snapshot>, LockError> {
+        Err(LockError::NoTable {
+            table: String::new(),
+        })
+    }
+    async fn scan(&self) -> Result<Vec<(String, Snapshot)>, LockError> {
+        Err(LockError::NoTable {
+            table: String::new(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +374,42 @@ mod tests {
             stack: stack.into(),
             logical: logical.into(),
         }
+    }
+
+    #[test]
+    fn a_key_names_its_target_and_back() {
+        let targets = [
+            Target::Registry {
+                region: "eu-west-1".into(),
+            },
+            Target::Repository {
+                region: "us-east-1".into(),
+                name: "team/app".into(),
+            },
+        ];
+        for target in targets {
+            assert_eq!(target_of(&key(&target)), Some(target));
+        }
+        for bad in [
+            "",
+            "registry/",
+            "registry/a/b",
+            "repository/us-east-1",
+            "repository//app",
+            "repository/us-east-1/",
+            "other/us-east-1",
+        ] {
+            assert_eq!(target_of(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_lease_counts_until_its_last_millisecond() {
+        let mut snapshot = Snapshot::default();
+        assert!(!snapshot.leased_at(5));
+        snapshot.leased_until_ms = Some(5);
+        assert!(snapshot.leased_at(5));
+        assert!(!snapshot.leased_at(6));
     }
 
     #[test]

@@ -28,13 +28,13 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
             provider
-                .handle_raw(
+                .invoke(
                     event.payload.get(),
                     event.context.deadline,
                     &event.context.request_id,
                 )
                 .await
-                .map(|_| ())
+                .map(|invoked| invoked.result())
                 .map_err(lambda_runtime::Diagnostic::from)
         },
     ))

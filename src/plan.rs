@@ -627,6 +627,22 @@ pub fn before(desired: &Desired, live: Option<&str>, record: &Record, now_ms: u6
     }
 }
 
+/// What a drift restore writes (CONTRACT 13): an owned whole policy as the record has it;
+/// otherwise the live statements with every held one as recorded, put back where missing,
+/// and every statement nobody holds kept (but not one this provider removed lately, which a
+/// lagging read may still show).
+pub fn restore(live: Option<&str>, record: &Record, now_ms: u64) -> Next {
+    let live = live.and_then(Policy::from_live);
+    if let Some(owned) = &record.owner {
+        return match &live {
+            Some(live) if equivalent(live, &owned.policy) => Next::Keep,
+            _ => Next::Write(owned.policy.clone()),
+        };
+    }
+    let statements = from_record(live.as_ref().map(Policy::document), record, now_ms);
+    next_document(live.as_ref(), statements)
+}
+
 /// Whether the record holds anything under `tag` (a statement or the whole policy).
 pub fn holds_under(record: &Record, tag: &str) -> bool {
     record.owner.as_ref().is_some_and(|o| o.holder.tag == tag)

@@ -2,16 +2,18 @@
 //! lifecycle and the response.
 
 use crate::diagnosis::access::PublicAccess;
+use crate::drift::{self, DriftError, Shape, UnknownShape};
 use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
 use crate::event::{Envelope, Request, RequestError, parse_event};
 use crate::guard::{Budget, Interrupted, guarded};
 use crate::lifecycle::{self, Applied, Context, HeldLease, LEASE_MARGIN, Settings};
-use crate::lock::{LockStore, NoLock, Timed};
+use crate::lock::{LockStore, NoLock, RecordReader, Timed};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
 use crate::retry::epoch_ms;
 use reqwest::Url;
 use serde_json::Value;
+use std::io::Write;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -27,6 +29,8 @@ pub struct Config {
     pub default_budget: Duration,
     /// Where this function's logs are, for the Reason: the log group and stream.
     pub logs: Option<(String, String)>,
+    /// What drift checks do (CONTRACT 13).
+    pub drift: drift::Settings,
 }
 
 impl Config {
@@ -60,6 +64,7 @@ impl Config {
             },
             default_budget: DEFAULT_BUDGET,
             logs: var("AWS_LAMBDA_LOG_GROUP_NAME").zip(var("AWS_LAMBDA_LOG_STREAM_NAME")),
+            drift: drift::Settings::from_env(),
         }
     }
 
@@ -92,6 +97,10 @@ pub enum InvocationError {
     Url(#[from] UrlRefused),
     #[error("the response could not be delivered: {0}")]
     Send(#[from] SendError),
+    #[error(transparent)]
+    UnknownShape(#[from] UnknownShape),
+    #[error("drift check failed: {0}")]
+    Drift(#[from] DriftError),
 }
 
 /// What an invocation did: the response, how its delivery went and where the time went.
@@ -194,7 +203,17 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         deadline_ms: u64,
         invocation_id: &str,
     ) -> Result<Outcome, InvocationError> {
-        let parsed = parse_event(payload);
+        self.handle_parsed(parse_event(payload), payload, deadline_ms, invocation_id)
+            .await
+    }
+
+    async fn handle_parsed(
+        &self,
+        parsed: Result<Value, RequestError>,
+        payload: &str,
+        deadline_ms: u64,
+        invocation_id: &str,
+    ) -> Result<Outcome, InvocationError> {
         let envelope = match &parsed {
             Ok(event) => Envelope::from_payload(event),
             Err(_) => Envelope::from_raw(payload),
@@ -355,6 +374,107 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
     }
 }
 
+/// What one invocation did: a custom-resource request answered, or a drift check.
+#[derive(Debug)]
+pub enum Invoked {
+    Request(Box<Outcome>),
+    Drift(drift::Summary),
+}
+
+impl Invoked {
+    /// The invocation's result as Lambda returns it: `null` for a request (its answer went
+    /// to the ResponseURL), `{"targets", "drifted", "restored"}` for a drift check.
+    pub fn result(&self) -> Value {
+        match self {
+            Invoked::Request(_) => Value::Null,
+            Invoked::Drift(summary) => summary.result(),
+        }
+    }
+}
+
+impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
+    /// Handles one invocation, whatever it carries: the event's shape decides, here and
+    /// nowhere else, whether it is a custom-resource request or a drift event (CONTRACT 13).
+    pub async fn invoke(
+        &self,
+        payload: &str,
+        deadline_ms: u64,
+        invocation_id: &str,
+    ) -> Result<Invoked, InvocationError> {
+        let parsed = parse_event(payload);
+        let shape = match &parsed {
+            Ok(event) => drift::shape_of(event),
+            Err(_) => Ok(Shape::CustomResource),
+        };
+        match shape {
+            Ok(Shape::CustomResource) => self
+                .handle_parsed(parsed, payload, deadline_ms, invocation_id)
+                .await
+                .map(|outcome| Invoked::Request(Box::new(outcome))),
+            Ok(shape) => self.drift(&shape, invocation_id).await.map(Invoked::Drift),
+            Err(unknown) => {
+                tracing::error!(error = %unknown, "refusing the event");
+                Err(unknown.into())
+            }
+        }
+    }
+
+    async fn drift(
+        &self,
+        shape: &Shape,
+        invocation_id: &str,
+    ) -> Result<drift::Summary, InvocationError> {
+        let span = tracing::info_span!("drift", invocation_id = %invocation_id);
+        async {
+            let settings = &self.config.drift;
+            let result = match &self.lock {
+                Some(lock) => drift::run(&self.store, lock, shape, settings, invocation_id).await,
+                None => drift::run(&self.store, &NoLock, shape, settings, invocation_id).await,
+            };
+            let summary = match result {
+                Ok(summary) => summary,
+                Err(error) => {
+                    tracing::error!(error = %error, "drift check failed");
+                    return Err(error.into());
+                }
+            };
+            let timestamp = now_rfc3339();
+            let mut out = std::io::stdout().lock();
+            for finding in &summary.findings {
+                let _ = writeln!(out, "{}", drift::drift_line(finding, &timestamp));
+            }
+            if summary.targets > 0 {
+                let metric = drift::metric_line(
+                    summary.drifted(),
+                    settings.function_name.as_deref(),
+                    epoch_ms(),
+                );
+                let _ = writeln!(out, "{metric}");
+            }
+            drop(out);
+            tracing::info!(
+                targets = summary.targets,
+                drifted = summary.drifted(),
+                restored = summary.restored(),
+                busy = summary.busy,
+                "drift checked"
+            );
+            Ok(summary)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Now, as the JSON log lines write it.
+fn now_rfc3339() -> String {
+    use tracing_subscriber::fmt::time::FormatTime;
+    let mut text = String::new();
+    let _ = tracing_subscriber::fmt::time::SystemTime
+        .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut text));
+    text
+}
+
 /// The "response sent" line: the one the benchmark and the end-to-end suite read
 /// (`tests/interface.json` names its fields; `tests/interface.rs` pins them).
 fn log_sent(response: &Response, attempts: u32, timing: &Timing) {
@@ -380,6 +500,8 @@ impl From<InvocationError> for lambda_runtime::Diagnostic {
         let error_type = match error {
             InvocationError::Url(_) => "ResponseUrlRefused",
             InvocationError::Send(_) => "ResponseNotDelivered",
+            InvocationError::UnknownShape(_) => "UnknownEvent",
+            InvocationError::Drift(_) => "DriftCheckFailed",
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),

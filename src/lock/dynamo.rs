@@ -1,9 +1,13 @@
 //! The lock table in DynamoDB: one item per target, keyed by `target`, taken, written and
-//! given back with conditional `UpdateItem` calls (the only operation the function's role
-//! may use on the table). The client is made on the first use, so start-up pays nothing for
+//! given back with conditional `UpdateItem` calls; read without the lease (drift, CONTRACT
+//! 13) with `Query` for one item and `Scan` for all. Those are the operations the function's
+//! role may use on the table. The client is made on the first use, so start-up pays nothing for
 //! it. The item's format is pinned in `tests/interface.json` (`record`).
 
-use super::{Held, Holder, LockError, LockStore, Owned, Prior, RECORD_FORMAT, Record, Removed};
+use super::{
+    Held, Holder, LockError, LockStore, Owned, Prior, RECORD_FORMAT, Record, RecordReader, Removed,
+    Snapshot,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -52,6 +56,7 @@ pub mod expr {
     pub const RELEASE_UPDATE: &str = "REMOVE lease_owner, lease_until";
     pub const RELEASE_IDLE_UPDATE: &str =
         "SET expires_at = :expires REMOVE lease_owner, lease_until";
+    pub const READ_KEY: &str = "#target = :target";
 }
 
 /// The lock table, reached through the SDK's shared configuration (`AWS_ENDPOINT_URL`
@@ -367,5 +372,60 @@ impl LockStore for DynamoLock {
             .await
             .map_err(|e| self.error("UpdateItem", e))?;
         Ok(())
+    }
+}
+
+/// What a reader sees of an item: its record and its lease's end.
+fn snapshot_of(item: &Item) -> Snapshot {
+    Snapshot {
+        record: record_of(Some(item)),
+        leased_until_ms: item
+            .get(attr::LEASE_UNTIL)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .filter(|_| item.contains_key(attr::LEASE_OWNER)),
+    }
+}
+
+impl RecordReader for DynamoLock {
+    async fn read(&self, key: &str) -> Result<Option<Snapshot>, LockError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(expr::READ_KEY)
+            .expression_attribute_names("#target", attr::KEY)
+            .expression_attribute_values(":target", string(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error("Query", e))?;
+        Ok(out.items().first().map(snapshot_of))
+    }
+
+    async fn scan(&self) -> Result<Vec<(String, Snapshot)>, LockError> {
+        let mut all = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.error("Scan", e))?;
+            for item in out.items() {
+                if let Some(key) = text(item, attr::KEY) {
+                    all.push((key, snapshot_of(item)));
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(next) if !next.is_empty() => start = Some(next.clone()),
+                _ => break,
+            }
+        }
+        Ok(all)
     }
 }

@@ -1,7 +1,7 @@
 //! An in-memory lock table with the same conditional semantics as the DynamoDB one, and
 //! counters for tests.
 
-use super::{LockError, LockStore, Record};
+use super::{LockError, LockStore, Record, RecordReader, Snapshot};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -143,5 +143,30 @@ impl LockStore for MemoryLock {
         })?;
         self.count(|c| c.released += 1);
         Ok(())
+    }
+}
+
+impl MemoryLock {
+    fn snapshot(item: &Item) -> Snapshot {
+        Snapshot {
+            record: item.record.clone(),
+            leased_until_ms: item.lease.as_ref().map(|(_, until)| *until),
+        }
+    }
+}
+
+impl RecordReader for MemoryLock {
+    async fn read(&self, key: &str) -> Result<Option<Snapshot>, LockError> {
+        Ok(self.items().get(key).map(Self::snapshot))
+    }
+
+    async fn scan(&self) -> Result<Vec<(String, Snapshot)>, LockError> {
+        let mut all: Vec<(String, Snapshot)> = self
+            .items()
+            .iter()
+            .map(|(key, item)| (key.clone(), Self::snapshot(item)))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
     }
 }

@@ -1,0 +1,546 @@
+//! Drift (CONTRACT 13): out-of-band changes to the policies this provider manages, noticed
+//! from ECR's policy calls as CloudTrail records them and by a scheduled sweep of every
+//! target in the record; reported, and with `DRIFT_ACTION=Restore` undone under the lease.
+//! The record is the truth (CONTRACT 11): what it holds is what should be live.
+
+use crate::ecr::{EcrError, PolicyStore};
+use crate::identity::Target;
+use crate::lock::{self, LockError, LockStore, RecordReader, Snapshot};
+use crate::plan::{self, Next};
+use crate::retry::epoch_ms;
+use compare::Difference;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub mod compare;
+pub mod trigger;
+
+pub use trigger::{Call, Shape, UnknownShape, shape_of};
+
+/// The environment variable that chooses what drift does (`template.yaml`: `DriftAction`).
+pub const ACTION_VARIABLE: &str = "DRIFT_ACTION";
+/// The environment variable naming the function's own role: its calls are not drift.
+pub const ROLE_VARIABLE: &str = "FUNCTION_ROLE_ARN";
+/// The metric's namespace and name (embedded metric format).
+pub const METRIC_NAMESPACE: &str = "ECRPolicyProvider";
+pub const METRIC_NAME: &str = "DriftedTargets";
+
+/// How many targets a sweep reads at once, and how many reads it starts a second. ECR
+/// publishes no rate for its policy reads, and its throttles are per account and region,
+/// shared with every other caller (pushes, pulls, CI): a sweep paces itself at the lowest
+/// sustained rate ECR does publish (20 a second, `GetAuthorizationToken`), which checks
+/// 1,000 targets in 50 s and leaves the account's budget to the workloads. Throttling is
+/// still retried by the SDK.
+pub const SWEEP_CONCURRENCY: usize = 4;
+pub const SWEEP_READS_PER_SECOND: u32 = 20;
+
+/// How long a restore holds the lease: long enough for one read and one write with the
+/// SDK's retries.
+const RESTORE_LEASE: Duration = Duration::from_secs(60);
+
+/// What drift does once found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Action {
+    /// Report only (the default).
+    #[default]
+    Report,
+    /// Write the record back.
+    Restore,
+}
+
+impl Action {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "Report" => Some(Action::Report),
+            "Restore" => Some(Action::Restore),
+            _ => None,
+        }
+    }
+}
+
+/// Drift's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub action: Action,
+    /// The function's own role (`FUNCTION_ROLE_ARN`): a call made from it is the
+    /// provider's own write.
+    pub own_role: Option<String>,
+    /// The metric's `FunctionName` dimension (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub function_name: Option<String>,
+    /// Reads a sweep starts a second (0: unpaced, for tests).
+    pub reads_per_second: u32,
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let action = match var(ACTION_VARIABLE) {
+            None => Action::Report,
+            Some(v) => Action::parse(&v).unwrap_or_else(|| {
+                tracing::warn!(value = %v, "DRIFT_ACTION is neither Report nor Restore; using Report");
+                Action::Report
+            }),
+        };
+        Self {
+            action,
+            own_role: var(ROLE_VARIABLE),
+            function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
+            reads_per_second: SWEEP_READS_PER_SECOND,
+        }
+    }
+}
+
+/// One drifted target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub target: Target,
+    pub difference: Difference,
+    /// Who made the change, when CloudTrail says.
+    pub by: Option<String>,
+    pub restored: bool,
+    /// Why a restore did not happen, when one was asked for.
+    pub not_restored: Option<String>,
+}
+
+/// What an invocation found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Targets compared with the record.
+    pub targets: usize,
+    pub findings: Vec<Finding>,
+    /// Targets a request held the lease on: their writes may not have landed, so they were
+    /// not judged.
+    pub busy: usize,
+    /// Targets that could not be read, with why.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Summary {
+    pub fn drifted(&self) -> usize {
+        self.findings.len()
+    }
+
+    pub fn restored(&self) -> usize {
+        self.findings.iter().filter(|f| f.restored).count()
+    }
+
+    /// The invocation's result (CONTRACT 13).
+    pub fn result(&self) -> Value {
+        json!({"targets": self.targets, "drifted": self.drifted(), "restored": self.restored()})
+    }
+}
+
+/// Why a drift invocation failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum DriftError {
+    #[error("the record could not be read: {0}")]
+    Record(#[from] LockError),
+    #[error(
+        "{} of {targets} targets could not be checked; the first, {}: {}",
+        .failed.len(), .failed[0].0, .failed[0].1
+    )]
+    Targets {
+        targets: usize,
+        failed: Vec<(String, String)>,
+    },
+}
+
+/// Checks what `shape` concerns: one call's target, or every target in the record.
+pub async fn run<E, L>(
+    ecr: &E,
+    lock: &L,
+    shape: &Shape,
+    settings: &Settings,
+    invocation_id: &str,
+) -> Result<Summary, DriftError>
+where
+    E: PolicyStore,
+    L: LockStore + RecordReader,
+{
+    let owner = format!("drift/{invocation_id}");
+    let checker = Checker {
+        ecr,
+        lock,
+        settings,
+        owner: &owner,
+    };
+    let summary = match shape {
+        Shape::CustomResource => Summary::default(),
+        Shape::Call(call) => checker.call(call).await?,
+        Shape::Sweep => checker.sweep().await?,
+    };
+    if !summary.failed.is_empty() {
+        return Err(DriftError::Targets {
+            targets: summary.targets,
+            failed: summary.failed,
+        });
+    }
+    Ok(summary)
+}
+
+struct Checker<'a, E, L> {
+    ecr: &'a E,
+    lock: &'a L,
+    settings: &'a Settings,
+    owner: &'a str,
+}
+
+enum Checked {
+    Clean,
+    Busy,
+    Drift(Finding),
+    Failed(String),
+}
+
+impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
+    async fn call(&self, call: &Call) -> Result<Summary, LockError> {
+        let key = lock::key(&call.target);
+        if call.role.is_some() && call.role == self.settings.own_role {
+            tracing::info!(target_key = %key, event = %call.name, "the provider's own write: not drift");
+            return Ok(Summary::default());
+        }
+        let Some(snapshot) = self.lock.read(&key).await? else {
+            tracing::info!(target_key = %key, event = %call.name, "no resource of this provider manages the target");
+            return Ok(Summary::default());
+        };
+        if !snapshot.record.holds_anything() {
+            tracing::info!(target_key = %key, event = %call.name, "no resource of this provider manages the target");
+            return Ok(Summary::default());
+        }
+        let checked = self
+            .check(&call.target, &key, &snapshot, call.by.clone())
+            .await;
+        Ok(summarise(vec![(key, checked)]))
+    }
+
+    async fn sweep(&self) -> Result<Summary, LockError> {
+        let items = self.lock.scan().await?;
+        let mut targets = Vec::new();
+        for (key, snapshot) in items {
+            if !snapshot.record.holds_anything() {
+                continue;
+            }
+            match lock::target_of(&key) {
+                Some(target) => targets.push((key, target, snapshot)),
+                None => {
+                    tracing::warn!(target_key = %key, "a lock item whose key names no target: skipped")
+                }
+            }
+        }
+        let pacer = Pacer::new(self.settings.reads_per_second);
+        let results = futures_util::stream::iter(targets)
+            .map(|(key, target, snapshot)| {
+                let pacer = &pacer;
+                async move {
+                    pacer.wait().await;
+                    let checked = self.check(&target, &key, &snapshot, None).await;
+                    (key, checked)
+                }
+            })
+            .buffer_unordered(SWEEP_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        Ok(summarise(results))
+    }
+
+    async fn check(
+        &self,
+        target: &Target,
+        key: &str,
+        snapshot: &Snapshot,
+        by: Option<String>,
+    ) -> Checked {
+        if snapshot.leased_at(epoch_ms()) {
+            tracing::info!(target_key = %key, "a request holds the lease: its write may not have landed; not judged");
+            return Checked::Busy;
+        }
+        let live = match self.live(target).await {
+            Ok(live) => live,
+            Err(error) => return Checked::Failed(error.to_string()),
+        };
+        let difference = compare::difference(&snapshot.record, live.as_deref());
+        if !difference.is_drift() {
+            return Checked::Clean;
+        }
+        let mut finding = Finding {
+            target: target.clone(),
+            difference,
+            by,
+            restored: false,
+            not_restored: None,
+        };
+        if self.settings.action == Action::Restore {
+            match self.restore(target, key).await {
+                Ok(()) => finding.restored = true,
+                Err(why) => {
+                    tracing::warn!(target_key = %key, reason = %why, "drift not restored");
+                    finding.not_restored = Some(why);
+                }
+            }
+        }
+        Checked::Drift(finding)
+    }
+
+    /// The live policy text; a repository that no longer exists has none.
+    async fn live(&self, target: &Target) -> Result<Option<String>, EcrError> {
+        match self.ecr.get(target).await {
+            Ok(live) => Ok(live.map(|l| l.text)),
+            Err(EcrError::RepositoryNotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Writes the record back under the lease, from a fresh read of both.
+    async fn restore(&self, target: &Target, key: &str) -> Result<(), String> {
+        let now = epoch_ms();
+        let until = now + RESTORE_LEASE.as_millis() as u64;
+        let record = match self.lock.acquire(key, self.owner, now, until).await {
+            Ok(record) => record,
+            Err(LockError::Busy) => {
+                return Err(
+                    "a request holds the lease; the next event or sweep looks again".into(),
+                );
+            }
+            Err(error) => return Err(error.to_string()),
+        };
+        let outcome = async {
+            let live = self.live(target).await.map_err(|e| (e.to_string(), true))?;
+            match plan::restore(live.as_deref(), &record, epoch_ms()) {
+                Next::Write(text) => match self.ecr.put(target, &text, false).await {
+                    Ok(_) => Ok(()),
+                    // The write may still land: the lease is left to expire.
+                    Err(error @ EcrError::Unavailable { .. }) => Err((error.to_string(), false)),
+                    Err(error) => Err((error.to_string(), true)),
+                },
+                // Put right meanwhile, or nothing of ours to write.
+                Next::Keep | Next::Delete => Ok(()),
+            }
+        }
+        .await;
+        let give_back = outcome
+            .as_ref()
+            .map_or_else(|(_, settled)| *settled, |_| true);
+        if give_back && let Err(error) = self.lock.release(key, self.owner, false).await {
+            tracing::warn!(target_key = %key, error = %error, "the lease could not be given back; it expires by itself");
+        }
+        outcome.map_err(|(why, _)| why)
+    }
+}
+
+fn summarise(results: Vec<(String, Checked)>) -> Summary {
+    let mut summary = Summary::default();
+    for (key, checked) in results {
+        match checked {
+            Checked::Clean => summary.targets += 1,
+            Checked::Busy => {
+                summary.targets += 1;
+                summary.busy += 1;
+            }
+            Checked::Drift(finding) => {
+                summary.targets += 1;
+                summary.findings.push(finding);
+            }
+            Checked::Failed(why) => {
+                summary.targets += 1;
+                summary.failed.push((key, why));
+            }
+        }
+    }
+    summary.findings.sort_by_key(|f| lock::key(&f.target));
+    summary
+}
+
+/// Spaces the starts of a sweep's reads.
+struct Pacer {
+    gap: Duration,
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        let gap = if per_second == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(1) / per_second
+        };
+        Self {
+            gap,
+            next: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn wait(&self) {
+        if self.gap.is_zero() {
+            return;
+        }
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = next.map_or(now, |n| n.max(now));
+            *next = Some(slot + self.gap);
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+/// The "policy drift" log line of one finding (CONTRACT 13), a JSON object.
+pub fn drift_line(finding: &Finding, timestamp: &str) -> String {
+    let mut line = json!({
+        "timestamp": timestamp,
+        "level": "WARN",
+        "message": "policy drift",
+        "target": lock::key(&finding.target),
+        "missing": finding.difference.missing,
+        "changed": finding.difference.changed,
+        "whole_policy": finding.difference.whole_policy.map(compare::Whole::as_str),
+        "by": finding.by,
+        "restored": finding.restored,
+    });
+    if let Some(why) = &finding.not_restored {
+        line["not_restored"] = json!(why);
+    }
+    line.to_string()
+}
+
+/// The embedded-metric-format line for `DriftedTargets`: CloudWatch Logs turns it into the
+/// metric, with no SDK client and no call.
+pub fn metric_line(drifted: usize, function_name: Option<&str>, now_ms: u64) -> String {
+    let dimensions: Vec<&str> = function_name.map(|_| "FunctionName").into_iter().collect();
+    let mut line = json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": METRIC_NAMESPACE,
+                "Dimensions": [dimensions],
+                "Metrics": [{"Name": METRIC_NAME, "Unit": "Count"}],
+            }],
+        },
+        METRIC_NAME: drifted,
+    });
+    if let Some(name) = function_name {
+        line["FunctionName"] = json!(name);
+    }
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding() -> Finding {
+        Finding {
+            target: Target::Repository {
+                region: "us-east-1".into(),
+                name: "app".into(),
+            },
+            difference: Difference {
+                missing: vec!["PullA".into()],
+                changed: vec![],
+                whole_policy: None,
+            },
+            by: Some("arn:aws:sts::111122223333:assumed-role/Admin/alice".into()),
+            restored: true,
+            not_restored: None,
+        }
+    }
+
+    #[test]
+    fn the_drift_line_has_the_contract_fields() {
+        let line: Value =
+            serde_json::from_str(&drift_line(&finding(), "2026-12-02T10:00:00Z")).expect("JSON");
+        assert_eq!(
+            line,
+            json!({
+                "timestamp": "2026-12-02T10:00:00Z",
+                "level": "WARN",
+                "message": "policy drift",
+                "target": "repository/us-east-1/app",
+                "missing": ["PullA"],
+                "changed": [],
+                "whole_policy": null,
+                "by": "arn:aws:sts::111122223333:assumed-role/Admin/alice",
+                "restored": true,
+            })
+        );
+        let mut refused = finding();
+        refused.restored = false;
+        refused.not_restored = Some("busy".into());
+        refused.difference.whole_policy = Some(compare::Whole::Deleted);
+        let line: Value = serde_json::from_str(&drift_line(&refused, "t")).expect("JSON");
+        assert_eq!(line["not_restored"], "busy");
+        assert_eq!(line["whole_policy"], "deleted");
+        assert_eq!(line["restored"], false);
+    }
+
+    #[test]
+    fn the_metric_line_is_embedded_metric_format() {
+        let line: Value = serde_json::from_str(&metric_line(
+            3,
+            Some("provider-Function-1"),
+            1_700_000_000_000,
+        ))
+        .expect("JSON");
+        assert_eq!(
+            line,
+            json!({
+                "_aws": {
+                    "Timestamp": 1_700_000_000_000u64,
+                    "CloudWatchMetrics": [{
+                        "Namespace": "ECRPolicyProvider",
+                        "Dimensions": [["FunctionName"]],
+                        "Metrics": [{"Name": "DriftedTargets", "Unit": "Count"}],
+                    }],
+                },
+                "DriftedTargets": 3,
+                "FunctionName": "provider-Function-1",
+            })
+        );
+        let bare: Value = serde_json::from_str(&metric_line(0, None, 1)).expect("JSON");
+        assert_eq!(
+            bare["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[]])
+        );
+        assert_eq!(bare["DriftedTargets"], 0);
+        assert!(bare.get("FunctionName").is_none());
+    }
+
+    #[test]
+    fn the_action_is_report_unless_restore_is_spelt_out() {
+        assert_eq!(Action::parse("Restore"), Some(Action::Restore));
+        assert_eq!(Action::parse(" Report "), Some(Action::Report));
+        assert_eq!(Action::parse("restore"), None);
+        assert_eq!(Action::default(), Action::Report);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_spaces_starts_by_its_rate() {
+        let pacer = Pacer::new(20);
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            pacer.wait().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(200));
+        let unpaced = Pacer::new(0);
+        let start = tokio::time::Instant::now();
+        unpaced.wait().await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_result_counts_targets_drifts_and_restores() {
+        let mut not_restored = finding();
+        not_restored.restored = false;
+        let summary = Summary {
+            targets: 5,
+            findings: vec![finding(), not_restored],
+            busy: 1,
+            failed: vec![],
+        };
+        assert_eq!(
+            summary.result(),
+            json!({"targets": 5, "drifted": 2, "restored": 1})
+        );
+    }
+}

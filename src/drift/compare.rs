@@ -1,0 +1,191 @@
+//! How the live policy differs from the record (CONTRACT 13): held Sids missing or changed,
+//! an owned whole policy changed or deleted. Statements nobody holds are never drift.
+
+use crate::lock::Record;
+use crate::plan;
+use crate::policy::{Policy, sid_of, statement_equivalent};
+use serde_json::Value;
+
+/// What happened to an owned whole policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whole {
+    Changed,
+    Deleted,
+}
+
+impl Whole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Whole::Changed => "changed",
+            Whole::Deleted => "deleted",
+        }
+    }
+}
+
+/// The drift of one target; empty when the live policy grants what the record says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Difference {
+    /// Held Sids the live policy lacks.
+    pub missing: Vec<String>,
+    /// Held Sids whose live statement grants something else than the recorded one.
+    pub changed: Vec<String>,
+    /// The owned whole policy, changed or deleted.
+    pub whole_policy: Option<Whole>,
+}
+
+impl Difference {
+    pub fn is_drift(&self) -> bool {
+        !self.missing.is_empty() || !self.changed.is_empty() || self.whole_policy.is_some()
+    }
+}
+
+/// Compares the live policy text (`None`: no policy, or no repository) with the record.
+pub fn difference(record: &Record, live: Option<&str>) -> Difference {
+    let mut out = Difference::default();
+    if let Some(owned) = &record.owner {
+        out.whole_policy = match live {
+            None => Some(Whole::Deleted),
+            Some(text) => match Policy::from_live(&owned.policy) {
+                Some(recorded) if plan::equivalent(&recorded, text) => None,
+                _ => Some(Whole::Changed),
+            },
+        };
+    }
+    let live = live.and_then(Policy::from_live);
+    let statements = live.as_ref().map(Policy::statements).unwrap_or_default();
+    for (sid, held) in &record.statements {
+        let found: Vec<&Value> = statements
+            .iter()
+            .filter(|s| sid_of(s) == Some(sid.as_str()))
+            .collect();
+        let recorded = held
+            .statement
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok());
+        match (found.as_slice(), recorded) {
+            ([], _) => out.missing.push(sid.clone()),
+            // A format-1 record knows the holder, not the statement: only its absence shows.
+            (_, None) => {}
+            ([one], Some(recorded)) if statement_equivalent(one, &recorded) => {}
+            (_, Some(_)) => out.changed.push(sid.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::{Held, Holder, Owned};
+    use serde_json::json;
+
+    fn grant(sid: &str, account: &str) -> Value {
+        json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": "ecr:BatchGetImage"})
+    }
+
+    fn holding(statements: &[Value]) -> Record {
+        let mut record = Record::default();
+        for statement in statements {
+            record.statements.insert(
+                sid_of(statement).unwrap().to_owned(),
+                Held {
+                    holder: Holder {
+                        tag: "t".into(),
+                        stack: "s".into(),
+                        logical: "L".into(),
+                    },
+                    statement: Some(statement.to_string()),
+                    prior: None,
+                },
+            );
+        }
+        record
+    }
+
+    fn policy(statements: Vec<Value>) -> String {
+        json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+    }
+
+    #[test]
+    fn held_statements_missing_or_changed_are_drift_and_nothing_else_is() {
+        let record = holding(&[grant("A", "111111111111"), grant("B", "222222222222")]);
+        let same = policy(vec![
+            grant("B", "222222222222"),
+            grant("Console", "333333333333"),
+            grant("A", "111111111111"),
+        ]);
+        assert!(
+            !difference(&record, Some(&same)).is_drift(),
+            "order and others don't count"
+        );
+
+        let drifted = policy(vec![grant("B", "999999999999"), grant("Console", "3")]);
+        assert_eq!(
+            difference(&record, Some(&drifted)),
+            Difference {
+                missing: vec!["A".into()],
+                changed: vec!["B".into()],
+                whole_policy: None,
+            }
+        );
+        let gone = difference(&record, None);
+        assert_eq!(gone.missing, ["A", "B"]);
+        assert!(gone.changed.is_empty() && gone.whole_policy.is_none());
+        assert_eq!(difference(&record, Some("not json")).missing, ["A", "B"]);
+    }
+
+    #[test]
+    fn a_held_sid_written_twice_is_changed() {
+        let record = holding(&[grant("A", "111111111111")]);
+        let twice = policy(vec![grant("A", "111111111111"), grant("A", "111111111111")]);
+        assert_eq!(difference(&record, Some(&twice)).changed, ["A"]);
+    }
+
+    #[test]
+    fn a_rewritten_but_equivalent_statement_is_not_drift() {
+        let record = holding(&[grant("A", "111111111111")]);
+        // ECR writes an account id back as its root ARN, and a one-item list as the item.
+        let rewritten = json!({"Sid": "A", "Effect": "Allow", "Principal": {"AWS": ["111111111111"]}, "Action": ["ecr:BatchGetImage"]});
+        assert!(!difference(&record, Some(&policy(vec![rewritten]))).is_drift());
+    }
+
+    #[test]
+    fn a_format_1_record_sees_only_missing_sids() {
+        let mut record = holding(&[grant("A", "111111111111")]);
+        record.statements.get_mut("A").unwrap().statement = None;
+        let changed = policy(vec![grant("A", "999999999999")]);
+        assert!(!difference(&record, Some(&changed)).is_drift());
+        assert_eq!(difference(&record, Some(&policy(vec![]))).missing, ["A"]);
+    }
+
+    #[test]
+    fn an_owned_policy_changed_or_deleted_is_drift() {
+        let owned = policy(vec![grant("A", "111111111111")]);
+        let record = Record {
+            owner: Some(Owned {
+                holder: Holder::default(),
+                policy: owned.clone(),
+                prior: None,
+            }),
+            ..Record::default()
+        };
+        assert_eq!(difference(&record, Some(&owned)), Difference::default());
+        let reordered = json!({"Statement": [grant("A", "111111111111")], "Version": "2012-10-17"});
+        assert!(!difference(&record, Some(&reordered.to_string())).is_drift());
+        let other = policy(vec![grant("A", "222222222222")]);
+        assert_eq!(
+            difference(&record, Some(&other)).whole_policy,
+            Some(Whole::Changed)
+        );
+        assert_eq!(difference(&record, None).whole_policy, Some(Whole::Deleted));
+        assert_eq!(Whole::Changed.as_str(), "changed");
+        assert_eq!(Whole::Deleted.as_str(), "deleted");
+    }
+
+    #[test]
+    fn an_empty_record_never_drifts() {
+        let any = policy(vec![grant("A", "111111111111")]);
+        assert!(!difference(&Record::default(), Some(&any)).is_drift());
+        assert!(!difference(&Record::default(), None).is_drift());
+    }
+}

@@ -1,0 +1,262 @@
+//! Which kind of event an invocation carries (CONTRACT 13): a custom-resource request, one
+//! of ECR's policy calls as CloudTrail records them, or the scheduled sweep. Decided here
+//! once, from the event's shape, before anything else reads it.
+
+use crate::identity::Target;
+use serde_json::Value;
+
+/// The `detail-type` EventBridge gives a CloudTrail record of an API call.
+pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+/// The `detail-type` of a scheduled rule's event.
+pub const SCHEDULE_DETAIL_TYPE: &str = "Scheduled Event";
+
+/// ECR's calls that change or remove a policy: the ones the template's rule routes here.
+pub const POLICY_CALLS: [&str; 5] = [
+    "SetRepositoryPolicy",
+    "DeleteRepositoryPolicy",
+    "PutRegistryPolicy",
+    "DeleteRegistryPolicy",
+    "DeleteRepository",
+];
+
+/// What an invocation is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shape {
+    /// A custom-resource request (or something that claims to be one: the request path
+    /// answers it, or refuses it when it has no usable `ResponseURL`).
+    CustomResource,
+    /// An ECR policy call CloudTrail recorded.
+    Call(Call),
+    /// The scheduled sweep of every target in the record.
+    Sweep,
+}
+
+/// One ECR policy call, as CloudTrail recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// `SetRepositoryPolicy`, `DeleteRegistryPolicy`, ...
+    pub name: String,
+    pub target: Target,
+    /// Who made it: the caller's ARN (`userIdentity.arn`), when CloudTrail has one.
+    pub by: Option<String>,
+    /// The role the caller's session was issued from (`sessionIssuer.arn`), if any.
+    pub role: Option<String>,
+}
+
+/// An EventBridge event that is neither of the two the function takes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown event: {what}; the function takes CloudFormation custom-resource requests, \
+     ECR's policy calls from CloudTrail (detail-type \"AWS API Call via CloudTrail\", source \
+     aws.ecr, eventName one of {}) and its scheduled sweep (detail-type \"Scheduled Event\")",
+    POLICY_CALLS.join(", ")
+)]
+pub struct UnknownShape {
+    pub what: String,
+}
+
+/// The event's shape. An object with a `ResponseURL` or a `RequestType` is a custom-resource
+/// request whatever else it holds; an object with EventBridge's `detail-type` must be one of
+/// the two drift events; anything else goes to the request path, which refuses what it
+/// cannot answer.
+pub fn shape_of(event: &Value) -> Result<Shape, UnknownShape> {
+    let Some(object) = event.as_object() else {
+        return Ok(Shape::CustomResource);
+    };
+    if object.contains_key("ResponseURL") || object.contains_key("RequestType") {
+        return Ok(Shape::CustomResource);
+    }
+    let Some(detail_type) = object.get("detail-type") else {
+        return Ok(Shape::CustomResource);
+    };
+    let source = object.get("source").and_then(Value::as_str).unwrap_or("");
+    match (detail_type.as_str(), source) {
+        (Some(SCHEDULE_DETAIL_TYPE), "aws.events") => Ok(Shape::Sweep),
+        (Some(CLOUDTRAIL_DETAIL_TYPE), "aws.ecr") => call_of(object).map(Shape::Call),
+        _ => Err(UnknownShape {
+            what: format!("detail-type {detail_type} from source {source:?}"),
+        }),
+    }
+}
+
+fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape> {
+    let detail = event.get("detail").and_then(Value::as_object);
+    let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+    let field = |path: &[&str]| {
+        let mut value = detail.and_then(|d| d.get(path[0]));
+        for key in &path[1..] {
+            value = value.and_then(|v| v.get(key));
+        }
+        text(value)
+    };
+    let name = field(&["eventName"]).unwrap_or_default();
+    if !POLICY_CALLS.contains(&name.as_str()) {
+        return Err(UnknownShape {
+            what: format!("an ECR call {name:?} that changes no policy"),
+        });
+    }
+    let region = field(&["awsRegion"])
+        .or_else(|| text(event.get("region")))
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| UnknownShape {
+            what: format!("a {name} record without awsRegion"),
+        })?;
+    let target = if name.contains("Registry") {
+        Target::Registry { region }
+    } else {
+        let repository = field(&["requestParameters", "repositoryName"])
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| UnknownShape {
+                what: format!("a {name} record without requestParameters.repositoryName"),
+            })?;
+        Target::Repository {
+            region,
+            name: repository,
+        }
+    };
+    Ok(Call {
+        name,
+        target,
+        by: field(&["userIdentity", "arn"]),
+        role: field(&["userIdentity", "sessionContext", "sessionIssuer", "arn"]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(name: &str, parameters: Value) -> Value {
+        json!({
+            "version": "0",
+            "detail-type": CLOUDTRAIL_DETAIL_TYPE,
+            "source": "aws.ecr",
+            "account": "111122223333",
+            "region": "eu-west-1",
+            "detail": {
+                "eventSource": "ecr.amazonaws.com",
+                "eventName": name,
+                "awsRegion": "us-east-1",
+                "userIdentity": {
+                    "type": "AssumedRole",
+                    "arn": "arn:aws:sts::111122223333:assumed-role/Admin/alice",
+                    "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/Admin"}}
+                },
+                "requestParameters": parameters
+            }
+        })
+    }
+
+    #[test]
+    fn each_policy_call_names_its_target_and_caller() {
+        for name in POLICY_CALLS {
+            let Ok(Shape::Call(call)) =
+                shape_of(&record(name, json!({"repositoryName": "team/app"})))
+            else {
+                panic!("{name} is a call")
+            };
+            assert_eq!(call.name, name);
+            let expected = if name.contains("Registry") {
+                Target::Registry {
+                    region: "us-east-1".into(),
+                }
+            } else {
+                Target::Repository {
+                    region: "us-east-1".into(),
+                    name: "team/app".into(),
+                }
+            };
+            assert_eq!(
+                call.target, expected,
+                "{name}: awsRegion, not the bus's region"
+            );
+            assert_eq!(
+                call.by.as_deref(),
+                Some("arn:aws:sts::111122223333:assumed-role/Admin/alice")
+            );
+            assert_eq!(
+                call.role.as_deref(),
+                Some("arn:aws:iam::111122223333:role/Admin")
+            );
+        }
+    }
+
+    #[test]
+    fn a_custom_resource_request_is_never_taken_for_a_drift_event() {
+        let request = json!({
+            "RequestType": "Create",
+            "ResponseURL": "https://example.com",
+            "detail-type": SCHEDULE_DETAIL_TYPE,
+            "source": "aws.events"
+        });
+        assert_eq!(shape_of(&request), Ok(Shape::CustomResource));
+        let mut only_url = request.clone();
+        only_url.as_object_mut().unwrap().remove("RequestType");
+        assert_eq!(shape_of(&only_url), Ok(Shape::CustomResource));
+        let mut only_type = request;
+        only_type.as_object_mut().unwrap().remove("ResponseURL");
+        assert_eq!(shape_of(&only_type), Ok(Shape::CustomResource));
+        // Neither side's keys: the request path refuses it (no ResponseURL).
+        assert_eq!(shape_of(&json!({})), Ok(Shape::CustomResource));
+        assert_eq!(shape_of(&json!([1])), Ok(Shape::CustomResource));
+    }
+
+    #[test]
+    fn the_schedule_is_a_sweep() {
+        let event =
+            json!({"detail-type": SCHEDULE_DETAIL_TYPE, "source": "aws.events", "detail": {}});
+        assert_eq!(shape_of(&event), Ok(Shape::Sweep));
+    }
+
+    #[test]
+    fn any_other_eventbridge_event_is_refused_with_what_it_was() {
+        let other_source = json!({"detail-type": SCHEDULE_DETAIL_TYPE, "source": "aws.s3"});
+        let other_type = json!({"detail-type": "ECR Image Action", "source": "aws.ecr"});
+        let not_text = json!({"detail-type": 5, "source": "aws.ecr"});
+        for event in [other_source, other_type, not_text] {
+            let error = shape_of(&event).expect_err("unknown");
+            assert!(
+                error.to_string().starts_with("unknown event: detail-type"),
+                "{error}"
+            );
+        }
+        let image_push = record("PutImage", json!({"repositoryName": "app"}));
+        let error = shape_of(&image_push).expect_err("not a policy call");
+        assert!(error.what.contains("\"PutImage\""), "{error}");
+        let nameless = record("SetRepositoryPolicy", json!({}));
+        assert!(
+            shape_of(&nameless)
+                .expect_err("no repository")
+                .what
+                .contains("repositoryName")
+        );
+        let mut regionless = record("PutRegistryPolicy", json!({}));
+        regionless["detail"]
+            .as_object_mut()
+            .unwrap()
+            .remove("awsRegion");
+        regionless.as_object_mut().unwrap().remove("region");
+        assert!(
+            shape_of(&regionless)
+                .expect_err("no region")
+                .what
+                .contains("awsRegion")
+        );
+    }
+
+    #[test]
+    fn the_bus_region_stands_in_for_a_missing_aws_region() {
+        let mut event = record("PutRegistryPolicy", json!({}));
+        event["detail"].as_object_mut().unwrap().remove("awsRegion");
+        let Ok(Shape::Call(call)) = shape_of(&event) else {
+            panic!("a call")
+        };
+        assert_eq!(
+            call.target,
+            Target::Registry {
+                region: "eu-west-1".into()
+            }
+        );
+    }
+}
