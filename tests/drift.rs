@@ -1,0 +1,456 @@
+//! Drift (CONTRACT 13), over the in-memory ECR and lock table: GIVEN what the provider's
+//! resources wrote, WHEN a console edit, a CloudTrail event or the sweep comes, THEN the
+//! drift is reported (and restored when asked) and nothing nobody holds is touched.
+
+mod support;
+
+use ecr_policy_provider::drift::{self, Action};
+use ecr_policy_provider::ecr::PolicyStore;
+use ecr_policy_provider::ecr::memory::MemoryEcr;
+use ecr_policy_provider::identity::Target;
+use ecr_policy_provider::lock::key;
+use ecr_policy_provider::lock::memory::MemoryLock;
+use ecr_policy_provider::provider::{InvocationError, Invoked, Provider};
+use ecr_policy_provider::response::Sender;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Recorder, config, deadline_in, event, registry, repo};
+
+const OWN_ROLE: &str = "arn:aws:iam::123456789012:role/provider-FunctionRole-1A2B3C";
+
+struct Harness {
+    store: Arc<MemoryEcr>,
+    lock: Arc<MemoryLock>,
+    recorder: Recorder,
+}
+
+impl Harness {
+    async fn new() -> Self {
+        let store = Arc::new(MemoryEcr::new());
+        for name in ["app", "web", "api"] {
+            store.create_repository("us-east-1", name);
+        }
+        Self {
+            store,
+            lock: Arc::new(MemoryLock::new()),
+            recorder: Recorder::start(Vec::new()).await,
+        }
+    }
+
+    fn provider(&self, action: Action) -> Provider<Arc<MemoryEcr>, Arc<MemoryLock>> {
+        let mut config = config(&self.recorder);
+        config.drift = drift::Settings {
+            action,
+            own_role: Some(OWN_ROLE.into()),
+            function_name: Some("provider-Function-1".into()),
+            reads_per_second: 0,
+        };
+        let sender = Sender::new().with_base_pause(Duration::from_millis(10));
+        Provider::new(self.store.clone(), sender, config).with_lock(Some(self.lock.clone()))
+    }
+
+    /// A custom-resource request, answered SUCCESS.
+    async fn create(&self, mut event: Value, request: &str) -> Value {
+        event["RequestId"] = request.into();
+        let before = self.recorder.requests().len();
+        let invoked = self
+            .provider(Action::Report)
+            .invoke(
+                &event.to_string(),
+                deadline_in(Duration::from_secs(30)),
+                request,
+            )
+            .await
+            .expect("answered");
+        assert!(matches!(invoked, Invoked::Request(_)));
+        assert_eq!(invoked.result(), Value::Null);
+        let response = self.recorder.requests()[before].json();
+        assert_eq!(response["Status"], "SUCCESS", "{response}");
+        response
+    }
+
+    async fn grant(&self, repository: &str, logical: &str, sid: &str, account: &str) {
+        let mut e = event("repository-statement-create.json", &self.recorder.url);
+        e["LogicalResourceId"] = logical.into();
+        e["ResourceProperties"]["RepositoryName"] = repository.into();
+        e["ResourceProperties"]["Statement"] = json!([pull(sid, account)]);
+        self.create(e, &format!("req-{logical}")).await;
+    }
+
+    async fn drift(
+        &self,
+        action: Action,
+        event: &Value,
+    ) -> Result<drift::Summary, InvocationError> {
+        match self
+            .provider(action)
+            .invoke(
+                &event.to_string(),
+                deadline_in(Duration::from_secs(30)),
+                "inv-1",
+            )
+            .await?
+        {
+            Invoked::Drift(summary) => Ok(summary),
+            Invoked::Request(_) => panic!("a drift event answered as a request"),
+        }
+    }
+
+    fn sids(&self, target: &Target) -> Vec<String> {
+        let live: Value = self
+            .store
+            .live(target)
+            .map(|t| serde_json::from_str(&t).expect("JSON"))
+            .unwrap_or(Value::Null);
+        live["Statement"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// An edit in the console: the live policy replaced by `statements`.
+    fn console(&self, target: &Target, statements: Vec<Value>) {
+        let doc = json!({"Version": "2012-10-17", "Statement": statements});
+        self.store.seed(target, &doc.to_string());
+    }
+}
+
+fn pull(sid: &str, account: &str) -> Value {
+    json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]})
+}
+
+/// A sample CloudTrail event from `events/`, for repository `repository`.
+fn cloudtrail(name: &str, repository: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut e: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("JSON");
+    if e["detail"]["requestParameters"].is_object() {
+        e["detail"]["requestParameters"]["repositoryName"] = repository.into();
+    }
+    e
+}
+
+fn sweep() -> Value {
+    let path = format!("{}/events/drift-sweep.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("JSON")
+}
+
+#[tokio::test]
+async fn a_held_statement_removed_in_the_console_is_reported_and_nothing_is_written() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("app", "PullB", "PullB", "222233334444").await;
+    h.console(
+        &repo("app"),
+        vec![
+            pull("PullB", "222233334444"),
+            pull("Console", "777788889999"),
+        ],
+    );
+    let writes = h.store.calls().writes;
+
+    let summary = h
+        .drift(
+            Action::Report,
+            &cloudtrail("drift-set-repository-policy.json", "app"),
+        )
+        .await
+        .expect("checked");
+
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 1, "drifted": 1, "restored": 0})
+    );
+    let finding = &summary.findings[0];
+    assert_eq!(finding.difference.missing, ["PullA"]);
+    assert!(finding.difference.changed.is_empty());
+    assert_eq!(
+        finding.by.as_deref(),
+        Some("arn:aws:sts::123456789012:assumed-role/Admin/alice")
+    );
+    assert!(!finding.restored);
+    assert_eq!(h.store.calls().writes, writes, "Report writes nothing");
+    assert_eq!(h.sids(&repo("app")), ["PullB", "Console"]);
+}
+
+#[tokio::test]
+async fn restore_puts_back_what_is_held_and_keeps_the_consoles_statements() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("app", "PullB", "PullB", "222233334444").await;
+    // PullA removed, PullB widened to another account, a console statement added.
+    h.console(
+        &repo("app"),
+        vec![
+            pull("PullB", "999999999999"),
+            pull("Console", "777788889999"),
+        ],
+    );
+
+    let summary = h
+        .drift(
+            Action::Restore,
+            &cloudtrail("drift-set-repository-policy.json", "app"),
+        )
+        .await
+        .expect("checked");
+
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 1, "drifted": 1, "restored": 1})
+    );
+    assert_eq!(summary.findings[0].difference.missing, ["PullA"]);
+    assert_eq!(summary.findings[0].difference.changed, ["PullB"]);
+    let mut sids = h.sids(&repo("app"));
+    sids.sort();
+    assert_eq!(sids, ["Console", "PullA", "PullB"]);
+    let live = h.store.live(&repo("app")).expect("a policy");
+    assert!(
+        live.contains("222233334444") && !live.contains("999999999999"),
+        "{live}"
+    );
+    assert_eq!(
+        h.lock.lease(&key(&repo("app"))),
+        None,
+        "the lease is given back"
+    );
+    // Restored: the next look finds nothing.
+    let again = h.drift(Action::Restore, &sweep()).await.expect("checked");
+    assert_eq!(
+        again.result(),
+        json!({"targets": 1, "drifted": 0, "restored": 0})
+    );
+}
+
+#[tokio::test]
+async fn an_owned_whole_policy_changed_or_deleted_is_drift_and_restore_writes_it_back() {
+    let h = Harness::new().await;
+    let created = event("registry-create.json", &h.recorder.url);
+    h.create(created.clone(), "req-registry").await;
+    let owned = h.store.live(&registry()).expect("written");
+
+    h.console(&registry(), vec![json!({"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": ["ecr:ReplicateImage"], "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/*"})]);
+    let changed = h
+        .drift(
+            Action::Report,
+            &cloudtrail("drift-put-registry-policy.json", "-"),
+        )
+        .await
+        .expect("checked");
+    assert_eq!(
+        changed.findings[0].difference.whole_policy,
+        Some(drift::compare::Whole::Changed)
+    );
+
+    h.store
+        .delete(&registry(), None)
+        .await
+        .expect("deleted out of band");
+    let deleted = h
+        .drift(
+            Action::Restore,
+            &cloudtrail("drift-delete-registry-policy.json", "-"),
+        )
+        .await
+        .expect("checked");
+    assert_eq!(
+        deleted.findings[0].difference.whole_policy,
+        Some(drift::compare::Whole::Deleted)
+    );
+    assert_eq!(deleted.restored(), 1);
+    assert_eq!(h.store.live(&registry()), Some(owned));
+}
+
+#[tokio::test]
+async fn a_statement_nobody_holds_is_never_drift() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let mut statements: Vec<Value> =
+        serde_json::from_str::<Value>(&h.store.live(&repo("app")).unwrap()).unwrap()["Statement"]
+            .as_array()
+            .unwrap()
+            .clone();
+    statements.push(pull("Console", "777788889999"));
+    h.console(&repo("app"), statements);
+    let writes = h.store.calls().writes;
+
+    let summary = h
+        .drift(
+            Action::Restore,
+            &cloudtrail("drift-set-repository-policy.json", "app"),
+        )
+        .await
+        .expect("checked");
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 1, "drifted": 0, "restored": 0})
+    );
+    assert_eq!(h.store.calls().writes, writes);
+}
+
+#[tokio::test]
+async fn an_event_for_a_target_nobody_manages_reads_nothing_from_ecr() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.console(&repo("web"), vec![pull("Console", "777788889999")]);
+    let reads = h.store.calls().reads;
+    let summary = h
+        .drift(
+            Action::Restore,
+            &cloudtrail("drift-set-repository-policy.json", "web"),
+        )
+        .await
+        .expect("checked");
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 0, "drifted": 0, "restored": 0})
+    );
+    assert_eq!(h.store.calls().reads, reads);
+}
+
+#[tokio::test]
+async fn the_providers_own_write_is_not_drift() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    // The event of the provider's own SetRepositoryPolicy, by its role.
+    let mut own = cloudtrail("drift-set-repository-policy.json", "app");
+    own["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = OWN_ROLE.into();
+    own["detail"]["userIdentity"]["arn"] =
+        "arn:aws:sts::123456789012:assumed-role/provider-FunctionRole-1A2B3C/provider-Function-1"
+            .into();
+    let reads = h.store.calls().reads;
+    let summary = h.drift(Action::Restore, &own).await.expect("checked");
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 0, "drifted": 0, "restored": 0})
+    );
+    assert_eq!(h.store.calls().reads, reads, "not even read");
+
+    // And by anyone's account, what the provider wrote is what the record says.
+    let by_anyone = h
+        .drift(
+            Action::Restore,
+            &cloudtrail("drift-set-repository-policy.json", "app"),
+        )
+        .await
+        .expect("checked");
+    assert_eq!(
+        by_anyone.result(),
+        json!({"targets": 1, "drifted": 0, "restored": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_target_under_a_requests_lease_is_not_judged() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.console(&repo("app"), vec![]);
+    let until = ecr_policy_provider::retry::epoch_ms() + 60_000;
+    h.lock.hold(&key(&repo("app")), "req-x/inv-x", until);
+    let summary = h
+        .drift(
+            Action::Restore,
+            &cloudtrail("drift-delete-repository-policy.json", "app"),
+        )
+        .await
+        .expect("checked");
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 1, "drifted": 0, "restored": 0})
+    );
+    assert_eq!(summary.busy, 1);
+}
+
+#[tokio::test]
+async fn a_deleted_repository_is_drift_that_cannot_be_restored() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.store.delete_repository("us-east-1", "app");
+    let summary = h
+        .drift(
+            Action::Restore,
+            &cloudtrail("drift-delete-repository.json", "app"),
+        )
+        .await
+        .expect("checked");
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 1, "drifted": 1, "restored": 0})
+    );
+    let finding = &summary.findings[0];
+    assert_eq!(finding.difference.missing, ["PullA"]);
+    let why = finding.not_restored.as_deref().expect("why not");
+    assert!(why.contains("does not exist"), "{why}");
+    assert_eq!(
+        h.lock.lease(&key(&repo("app"))),
+        None,
+        "a refused write gives the lease back"
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_checks_every_target_in_the_record() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("web", "PullW", "PullW", "111122223333").await;
+    h.grant("api", "PullI", "PullI", "111122223333").await;
+    h.create(
+        event("registry-create.json", &h.recorder.url),
+        "req-registry",
+    )
+    .await;
+    h.console(&repo("web"), vec![pull("Console", "777788889999")]);
+    h.console(&repo("api"), vec![pull("PullI", "999999999999")]);
+
+    let summary = h.drift(Action::Report, &sweep()).await.expect("swept");
+    assert_eq!(
+        summary.result(),
+        json!({"targets": 4, "drifted": 2, "restored": 0})
+    );
+    let drifted: Vec<String> = summary.findings.iter().map(|f| key(&f.target)).collect();
+    assert_eq!(
+        drifted,
+        ["repository/us-east-1/api", "repository/us-east-1/web"]
+    );
+    assert!(
+        summary.findings.iter().all(|f| f.by.is_none()),
+        "a sweep knows no caller"
+    );
+}
+
+#[tokio::test]
+async fn an_eventbridge_event_of_another_shape_is_an_invocation_error() {
+    let h = Harness::new().await;
+    let mut push = cloudtrail("drift-set-repository-policy.json", "app");
+    push["detail"]["eventName"] = "PutImage".into();
+    let error = h.drift(Action::Report, &push).await.expect_err("refused");
+    assert!(matches!(error, InvocationError::UnknownShape(_)), "{error}");
+    assert!(error.to_string().contains("PutImage"), "{error}");
+    let diagnostic = lambda_runtime::Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "UnknownEvent");
+    assert!(h.recorder.requests().is_empty(), "nothing answered");
+}
+
+#[tokio::test]
+async fn without_a_lock_table_a_drift_event_fails_loudly() {
+    let h = Harness::new().await;
+    let provider = Provider::new(h.store.clone(), Sender::new(), config(&h.recorder));
+    let error = provider
+        .invoke(
+            &sweep().to_string(),
+            deadline_in(Duration::from_secs(30)),
+            "inv",
+        )
+        .await
+        .expect_err("no record to compare with");
+    assert!(error.to_string().contains("lock table"), "{error}");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(error).error_type,
+        "DriftCheckFailed"
+    );
+}
