@@ -97,6 +97,13 @@ impl Harness {
         }
     }
 
+    /// A CloudTrail sample from `events/` for repository `repository`, checked.
+    async fn call(&self, action: Action, sample: &str, repository: &str) -> drift::Summary {
+        self.drift(action, &cloudtrail(sample, repository))
+            .await
+            .expect("checked")
+    }
+
     fn sids(&self, target: &Target) -> Vec<String> {
         let live: Value = self
             .store
@@ -118,6 +125,14 @@ impl Harness {
         let doc = json!({"Version": "2012-10-17", "Statement": statements});
         self.store.seed(target, &doc.to_string());
     }
+}
+
+/// The invocation's result: targets, drifted, restored.
+fn counts(summary: &drift::Summary, (targets, drifted, restored): (usize, usize, usize)) {
+    assert_eq!(
+        summary.result(),
+        json!({"targets": targets, "drifted": drifted, "restored": restored})
+    );
 }
 
 fn pull(sid: &str, account: &str) -> Value {
@@ -155,17 +170,10 @@ async fn a_held_statement_removed_in_the_console_is_reported_and_nothing_is_writ
     let writes = h.store.calls().writes;
 
     let summary = h
-        .drift(
-            Action::Report,
-            &cloudtrail("drift-set-repository-policy.json", "app"),
-        )
-        .await
-        .expect("checked");
+        .call(Action::Report, "drift-set-repository-policy.json", "app")
+        .await;
 
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 1, "drifted": 1, "restored": 0})
-    );
+    counts(&summary, (1, 1, 0));
     let finding = &summary.findings[0];
     assert_eq!(finding.difference.missing, ["PullA"]);
     assert!(finding.difference.changed.is_empty());
@@ -193,17 +201,10 @@ async fn restore_puts_back_what_is_held_and_keeps_the_consoles_statements() {
     );
 
     let summary = h
-        .drift(
-            Action::Restore,
-            &cloudtrail("drift-set-repository-policy.json", "app"),
-        )
-        .await
-        .expect("checked");
+        .call(Action::Restore, "drift-set-repository-policy.json", "app")
+        .await;
 
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 1, "drifted": 1, "restored": 1})
-    );
+    counts(&summary, (1, 1, 1));
     assert_eq!(summary.findings[0].difference.missing, ["PullA"]);
     assert_eq!(summary.findings[0].difference.changed, ["PullB"]);
     let mut sids = h.sids(&repo("app"));
@@ -221,10 +222,7 @@ async fn restore_puts_back_what_is_held_and_keeps_the_consoles_statements() {
     );
     // Restored: the next look finds nothing.
     let again = h.drift(Action::Restore, &sweep()).await.expect("checked");
-    assert_eq!(
-        again.result(),
-        json!({"targets": 1, "drifted": 0, "restored": 0})
-    );
+    counts(&again, (1, 0, 0));
 }
 
 #[tokio::test]
@@ -236,12 +234,8 @@ async fn an_owned_whole_policy_changed_or_deleted_is_drift_and_restore_writes_it
 
     h.console(&registry(), vec![json!({"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": ["ecr:ReplicateImage"], "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/*"})]);
     let changed = h
-        .drift(
-            Action::Report,
-            &cloudtrail("drift-put-registry-policy.json", "-"),
-        )
-        .await
-        .expect("checked");
+        .call(Action::Report, "drift-put-registry-policy.json", "-")
+        .await;
     assert_eq!(
         changed.findings[0].difference.whole_policy,
         Some(drift::compare::Whole::Changed)
@@ -252,12 +246,8 @@ async fn an_owned_whole_policy_changed_or_deleted_is_drift_and_restore_writes_it
         .await
         .expect("deleted out of band");
     let deleted = h
-        .drift(
-            Action::Restore,
-            &cloudtrail("drift-delete-registry-policy.json", "-"),
-        )
-        .await
-        .expect("checked");
+        .call(Action::Restore, "drift-delete-registry-policy.json", "-")
+        .await;
     assert_eq!(
         deleted.findings[0].difference.whole_policy,
         Some(drift::compare::Whole::Deleted)
@@ -280,16 +270,9 @@ async fn a_statement_nobody_holds_is_never_drift() {
     let writes = h.store.calls().writes;
 
     let summary = h
-        .drift(
-            Action::Restore,
-            &cloudtrail("drift-set-repository-policy.json", "app"),
-        )
-        .await
-        .expect("checked");
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 1, "drifted": 0, "restored": 0})
-    );
+        .call(Action::Restore, "drift-set-repository-policy.json", "app")
+        .await;
+    counts(&summary, (1, 0, 0));
     assert_eq!(h.store.calls().writes, writes);
 }
 
@@ -300,16 +283,9 @@ async fn an_event_for_a_target_nobody_manages_reads_nothing_from_ecr() {
     h.console(&repo("web"), vec![pull("Console", "777788889999")]);
     let reads = h.store.calls().reads;
     let summary = h
-        .drift(
-            Action::Restore,
-            &cloudtrail("drift-set-repository-policy.json", "web"),
-        )
-        .await
-        .expect("checked");
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 0, "drifted": 0, "restored": 0})
-    );
+        .call(Action::Restore, "drift-set-repository-policy.json", "web")
+        .await;
+    counts(&summary, (0, 0, 0));
     assert_eq!(h.store.calls().reads, reads);
 }
 
@@ -325,24 +301,14 @@ async fn the_providers_own_write_is_not_drift() {
             .into();
     let reads = h.store.calls().reads;
     let summary = h.drift(Action::Restore, &own).await.expect("checked");
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 0, "drifted": 0, "restored": 0})
-    );
+    counts(&summary, (0, 0, 0));
     assert_eq!(h.store.calls().reads, reads, "not even read");
 
     // And by anyone's account, what the provider wrote is what the record says.
     let by_anyone = h
-        .drift(
-            Action::Restore,
-            &cloudtrail("drift-set-repository-policy.json", "app"),
-        )
-        .await
-        .expect("checked");
-    assert_eq!(
-        by_anyone.result(),
-        json!({"targets": 1, "drifted": 0, "restored": 0})
-    );
+        .call(Action::Restore, "drift-set-repository-policy.json", "app")
+        .await;
+    counts(&by_anyone, (1, 0, 0));
 }
 
 #[tokio::test]
@@ -353,16 +319,13 @@ async fn a_target_under_a_requests_lease_is_not_judged() {
     let until = ecr_policy_provider::retry::epoch_ms() + 60_000;
     h.lock.hold(&key(&repo("app")), "req-x/inv-x", until);
     let summary = h
-        .drift(
+        .call(
             Action::Restore,
-            &cloudtrail("drift-delete-repository-policy.json", "app"),
+            "drift-delete-repository-policy.json",
+            "app",
         )
-        .await
-        .expect("checked");
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 1, "drifted": 0, "restored": 0})
-    );
+        .await;
+    counts(&summary, (1, 0, 0));
     assert_eq!(summary.busy, 1);
 }
 
@@ -372,16 +335,9 @@ async fn a_deleted_repository_is_drift_that_cannot_be_restored() {
     h.grant("app", "PullA", "PullA", "111122223333").await;
     h.store.delete_repository("us-east-1", "app");
     let summary = h
-        .drift(
-            Action::Restore,
-            &cloudtrail("drift-delete-repository.json", "app"),
-        )
-        .await
-        .expect("checked");
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 1, "drifted": 1, "restored": 0})
-    );
+        .call(Action::Restore, "drift-delete-repository.json", "app")
+        .await;
+    counts(&summary, (1, 1, 0));
     let finding = &summary.findings[0];
     assert_eq!(finding.difference.missing, ["PullA"]);
     let why = finding.not_restored.as_deref().expect("why not");
@@ -408,10 +364,7 @@ async fn the_sweep_checks_every_target_in_the_record() {
     h.console(&repo("api"), vec![pull("PullI", "999999999999")]);
 
     let summary = h.drift(Action::Report, &sweep()).await.expect("swept");
-    assert_eq!(
-        summary.result(),
-        json!({"targets": 4, "drifted": 2, "restored": 0})
-    );
+    counts(&summary, (4, 2, 0));
     let drifted: Vec<String> = summary.findings.iter().map(|f| key(&f.target)).collect();
     assert_eq!(
         drifted,
