@@ -7,9 +7,12 @@ repository it names; for repository-adopt.json a policy to adopt), its ResponseU
 presigned PUT URL of the local bucket, and the response CloudFormation would receive and the
 policy now live in ECR are printed. Several events run in order against the same account, an
 Update or a Delete carrying the PhysicalResourceId its resource was answered with earlier in
-the run. Run it with scripts/invoke (or make invoke EVENTS=...), which builds first.
+the run. A drift sample (events/drift/: a CloudTrail record or the schedule) is handed over as
+EventBridge would, and the invocation's result and its "policy drift" lines are printed. Run it
+with scripts/invoke (or make invoke EVENTS=...), which builds first.
 
-Exit status: 0 when every event got exactly one response, in time, 1 when one did not, 2 when
+Exit status: 0 when every custom-resource event got exactly one response, in time, and every
+drift event returned a result, 1 when one did not, 2 when
 nothing could start (or an event file is missing), 130 when interrupted. Whether each event
 ended as its sample is meant to (rig.samples) is printed, but does not change the status: a
 run of your own may mean another outcome.
@@ -27,7 +30,7 @@ from typing import Any
 from rig import samples, show, template
 from rig.asserts import assert_answered, failure
 from rig.cloud import Cloud, Function
-from rig.events import target_of
+from rig.events import is_drift_event, target_of
 from rig.procs import RigError, run_script
 from rig.runtimes import rie_path
 
@@ -69,16 +72,20 @@ def invoke_all(cloud: Cloud, paths: list[Path]) -> int:
     )
     print(f"  moto: {cloud.moto.endpoint}; logs: {cloud.workdir} (rie.log, moto.log)")
     sequence = samples.Sequence()
-    unanswered, as_meant = [], 0
+    unanswered, as_meant, requests = [], 0, 0
     for path in paths:
         outcome, meant = invoke_one(cloud, function, sequence, path)
-        wrong = failure(assert_answered, outcome)
+        wrong = failure(assert_answered, outcome) if outcome is not None else (
+            None if meant else "the drift event ended in error"
+        )
         if wrong:
             unanswered.append(f"{path}: {wrong.splitlines()[0]}")
         as_meant += meant
+        requests += outcome is not None
     print(
         f"\n{len(paths)} events, {as_meant} ended as their samples are meant to; "
-        f"{len(paths) - len(unanswered)} got exactly one response in time; "
+        f"{requests - len(unanswered)} of {requests} custom-resource requests got exactly one "
+        f"response in time; "
         f"{time.monotonic() - started:.1f} s"
     )
     for problem in unanswered:
@@ -91,7 +98,10 @@ def invoke_one(
     cloud: Cloud, function: Function, sequence: samples.Sequence, path: Path
 ) -> tuple[Any, bool]:
     """Runs one event file; returns what came of it and whether it ended as meant."""
-    event, note = sequence.next(json.loads(path.read_text(encoding="utf-8")))
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if is_drift_event(raw):
+        return invoke_drift(cloud, function, path, raw)
+    event, note = sequence.next(raw)
     print(f"\n=== {path} ===")
     seeded = samples.seed(cloud, path.name, event)
     if seeded:
@@ -111,6 +121,29 @@ def invoke_one(
         return outcome, False
     print(f"  -> {outcome.status}, as this sample is meant to end")
     return outcome, True
+
+
+def invoke_drift(
+    cloud: Cloud, function: Function, path: Path, event: dict[str, Any]
+) -> tuple[Any, bool]:
+    """A drift event (events/drift/): a CloudTrail record or the schedule, with nothing to
+    answer; prints the invocation's result and its "policy drift" lines. It ends as meant
+    when the function returns a result."""
+    print(f"\n=== {path} ===")
+    detail = event.get("detail") or {}
+    print(f"  {event.get('detail-type')} from {event.get('source')}"
+          + (f": {detail.get('eventName')}" if detail.get("eventName") else ""))
+    invocation, lines = function.invoke_event(event)
+    if invocation.error is not None:
+        print(f"  -> invocation error: {invocation.error}")
+        return None, False
+    print(f"  Result: {json.dumps(invocation.result)}")
+    for line in lines:
+        if line.get("message") == "policy drift":
+            print(f"  policy drift: {json.dumps(line)}")
+    show.live(cloud, live_targets(cloud, event))
+    print("  -> returned a result, as a drift event is meant to end")
+    return None, True
 
 
 def live_targets(cloud: Cloud, event: dict[str, Any]) -> list[str]:

@@ -151,7 +151,7 @@ fn cloudtrail(name: &str, repository: &str) -> Value {
 }
 
 fn sweep() -> Value {
-    let path = format!("{}/events/drift-sweep.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/events/drift/sweep.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("JSON")
 }
 
@@ -170,7 +170,7 @@ async fn a_held_statement_removed_in_the_console_is_reported_and_nothing_is_writ
     let writes = h.store.calls().writes;
 
     let summary = h
-        .call(Action::Report, "drift-set-repository-policy.json", "app")
+        .call(Action::Report, "drift/set-repository-policy.json", "app")
         .await;
 
     counts(&summary, (1, 1, 0));
@@ -201,7 +201,7 @@ async fn restore_puts_back_what_is_held_and_keeps_the_consoles_statements() {
     );
 
     let summary = h
-        .call(Action::Restore, "drift-set-repository-policy.json", "app")
+        .call(Action::Restore, "drift/set-repository-policy.json", "app")
         .await;
 
     counts(&summary, (1, 1, 1));
@@ -234,7 +234,7 @@ async fn an_owned_whole_policy_changed_or_deleted_is_drift_and_restore_writes_it
 
     h.console(&registry(), vec![json!({"Sid": "Other", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": ["ecr:ReplicateImage"], "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/*"})]);
     let changed = h
-        .call(Action::Report, "drift-put-registry-policy.json", "-")
+        .call(Action::Report, "drift/put-registry-policy.json", "-")
         .await;
     assert_eq!(
         changed.findings[0].difference.whole_policy,
@@ -246,7 +246,7 @@ async fn an_owned_whole_policy_changed_or_deleted_is_drift_and_restore_writes_it
         .await
         .expect("deleted out of band");
     let deleted = h
-        .call(Action::Restore, "drift-delete-registry-policy.json", "-")
+        .call(Action::Restore, "drift/delete-registry-policy.json", "-")
         .await;
     assert_eq!(
         deleted.findings[0].difference.whole_policy,
@@ -270,7 +270,7 @@ async fn a_statement_nobody_holds_is_never_drift() {
     let writes = h.store.calls().writes;
 
     let summary = h
-        .call(Action::Restore, "drift-set-repository-policy.json", "app")
+        .call(Action::Restore, "drift/set-repository-policy.json", "app")
         .await;
     counts(&summary, (1, 0, 0));
     assert_eq!(h.store.calls().writes, writes);
@@ -283,7 +283,7 @@ async fn an_event_for_a_target_nobody_manages_reads_nothing_from_ecr() {
     h.console(&repo("web"), vec![pull("Console", "777788889999")]);
     let reads = h.store.calls().reads;
     let summary = h
-        .call(Action::Restore, "drift-set-repository-policy.json", "web")
+        .call(Action::Restore, "drift/set-repository-policy.json", "web")
         .await;
     counts(&summary, (0, 0, 0));
     assert_eq!(h.store.calls().reads, reads);
@@ -294,7 +294,7 @@ async fn the_providers_own_write_is_not_drift() {
     let h = Harness::new().await;
     h.grant("app", "PullA", "PullA", "111122223333").await;
     // The event of the provider's own SetRepositoryPolicy, by its role.
-    let mut own = cloudtrail("drift-set-repository-policy.json", "app");
+    let mut own = cloudtrail("drift/set-repository-policy.json", "app");
     own["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = OWN_ROLE.into();
     own["detail"]["userIdentity"]["arn"] =
         "arn:aws:sts::123456789012:assumed-role/provider-FunctionRole-1A2B3C/provider-Function-1"
@@ -306,7 +306,7 @@ async fn the_providers_own_write_is_not_drift() {
 
     // And by anyone's account, what the provider wrote is what the record says.
     let by_anyone = h
-        .call(Action::Restore, "drift-set-repository-policy.json", "app")
+        .call(Action::Restore, "drift/set-repository-policy.json", "app")
         .await;
     counts(&by_anyone, (1, 0, 0));
 }
@@ -321,7 +321,7 @@ async fn a_target_under_a_requests_lease_is_not_judged() {
     let summary = h
         .call(
             Action::Restore,
-            "drift-delete-repository-policy.json",
+            "drift/delete-repository-policy.json",
             "app",
         )
         .await;
@@ -335,7 +335,7 @@ async fn a_deleted_repository_is_drift_that_cannot_be_restored() {
     h.grant("app", "PullA", "PullA", "111122223333").await;
     h.store.delete_repository("us-east-1", "app");
     let summary = h
-        .call(Action::Restore, "drift-delete-repository.json", "app")
+        .call(Action::Restore, "drift/delete-repository.json", "app")
         .await;
     counts(&summary, (1, 1, 0));
     let finding = &summary.findings[0];
@@ -379,7 +379,7 @@ async fn the_sweep_checks_every_target_in_the_record() {
 #[tokio::test]
 async fn an_eventbridge_event_of_another_shape_is_an_invocation_error() {
     let h = Harness::new().await;
-    let mut push = cloudtrail("drift-set-repository-policy.json", "app");
+    let mut push = cloudtrail("drift/set-repository-policy.json", "app");
     push["detail"]["eventName"] = "PutImage".into();
     let error = h.drift(Action::Report, &push).await.expect_err("refused");
     assert!(matches!(error, InvocationError::UnknownShape(_)), "{error}");

@@ -23,7 +23,7 @@ import pytest
 from rig import samples, template
 from rig.asserts import assert_failed, assert_success
 from rig.constants import REGISTRY_ID, ROOT, TEMPLATE, failed_create_id
-from rig.events import load_event, registry_create, sample_events
+from rig.events import drift_samples, load_event, registry_create, sample_events
 from rig.faultproxy import RESPONSE, Fault
 from rig.procs import RigError
 from rig.runtimes import rie_path
@@ -90,6 +90,40 @@ def test_each_resource_life_through_the_rie_keeps_its_physical_id(cloud, start_r
     if load_event(life[-1].name)["RequestType"] == "Delete":
         assert sequence.ids == {}, "the resource was deleted"
     assert not cloud.unexpected_responses()
+
+
+def test_a_drift_life_through_the_rie(cloud, start_rie):
+    # A statement resource's Create, a console edit that takes its grant out, then every drift
+    # sample as `sam local invoke -e events/drift/<file>` sends it (the template's default:
+    # DriftAction Report).
+    function = start_rie()
+    create = load_event("repository-statement-create.json")
+    samples.seed(cloud, "repository-statement-create.json", create)
+    outcome = function.send(create)
+    samples.check(cloud, "repository-statement-create.json", create, None, outcome)
+    console = {
+        "Sid": "Console", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"},
+        "Action": ["ecr:BatchGetImage"],
+    }
+    cloud.set_policy("app", {"Version": "2012-10-17", "Statement": [console]})
+    results = {}
+    for path in drift_samples():
+        invocation, lines = function.invoke_event(load_event(f"drift/{path.name}"))
+        assert invocation.error is None, (path.name, invocation.error)
+        results[path.stem] = invocation.result
+        drifted = [line for line in lines if line.get("message") == "policy drift"]
+        assert len(drifted) == invocation.result["drifted"], (path.name, lines)
+    touching_app = {"targets": 1, "drifted": 1, "restored": 0}
+    elsewhere = {"targets": 0, "drifted": 0, "restored": 0}
+    assert results == {
+        "delete-registry-policy": elsewhere,
+        "delete-repository": touching_app,
+        "delete-repository-policy": touching_app,
+        "put-registry-policy": elsewhere,
+        "set-repository-policy": touching_app,
+        "sweep": touching_app,
+    }
+    assert cloud.statements("app") == [console], "Report writes nothing"
 
 
 def test_the_templates_empty_endpoint_override_is_no_override(cloud, settings, show_log):

@@ -420,6 +420,16 @@ class Function:
         pending.lost()
         return pending
 
+    def invoke_event(
+        self, event: dict[str, Any], **invoke: Any
+    ) -> tuple[Invocation, list[dict[str, Any]]]:
+        """Invokes the function with an event that has nothing to answer (EventBridge's:
+        a CloudTrail record, the schedule); returns what the runtime reported (its
+        ``result``, or its ``error``) and the JSON lines the function wrote meanwhile."""
+        offset = self.log.size()
+        invocation = self.runtime.invoke(event, **invoke)
+        return invocation, self.log.json_since(offset)
+
     def send_all(self, events: list[dict[str, Any]], **invoke: Any) -> list[Outcome]:
         """Hands every event to the function at once and waits for all their answers (in
         the order of ``events``); with several processes behind the runtime they run

@@ -26,6 +26,17 @@ def sample_events() -> list[Path]:
     return sorted(EVENTS.glob("*.json"))
 
 
+def drift_samples() -> list[Path]:
+    """The drift samples (CONTRACT 13): ECR's policy calls as CloudTrail records them, and
+    the scheduled sweep, by name (``drift/<file>``)."""
+    return sorted((EVENTS / "drift").glob("*.json"))
+
+
+def is_drift_event(event: dict[str, Any]) -> bool:
+    """An EventBridge event (CloudTrail's, the schedule's), not a custom-resource request."""
+    return "detail-type" in event and "RequestType" not in event and "ResponseURL" not in event
+
+
 def new_id(event: dict[str, Any]) -> dict[str, Any]:
     """The same event with a RequestId of its own."""
     event = copy.deepcopy(event)

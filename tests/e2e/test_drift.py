@@ -1,0 +1,227 @@
+"""Drift (CONTRACT 13), end to end: the provider's binary behind the Runtime API emulator, ECR,
+DynamoDB and S3 from moto. Resources are created through custom-resource events as
+CloudFormation sends them; the console's edits are made in moto directly; then the CloudTrail
+records of those edits (the samples in events/, shaped as AWS documents them) and the scheduled
+sweep are handed to the same function, as EventBridge would. Each test reads the invocation's
+result, the "policy drift" lines and the embedded-metric line from the function's log, and
+the policies left in ECR."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from rig.asserts import assert_success
+from rig.cloud import Function
+from rig.constants import repository_arn
+from rig.events import (
+    drift_samples,
+    load_event,
+    pull_statement,
+    repository_create,
+    statement_create,
+    statements_id,
+    with_policy,
+)
+
+APP = "app"  # the start fixture creates it
+ACCOUNT_A, ACCOUNT_B, CONSOLE = "111122223333", "444455556666", "777788889999"
+ADMIN = "arn:aws:sts::123456789012:assumed-role/Admin/alice"
+OWN_ROLE = "arn:aws:iam::123456789012:role/ecr-policy-provider-FunctionRole-1A2B3C"
+
+
+def cloudtrail(sample: str, repository: str = APP) -> dict[str, Any]:
+    event = load_event(sample)
+    if isinstance(event["detail"].get("requestParameters"), dict):
+        event["detail"]["requestParameters"]["repositoryName"] = repository
+    return event
+
+
+def drift(function: Function, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Hands ``event`` to the function; returns its result and its "policy drift" lines,
+    after checking the embedded-metric line counts the same drifted targets."""
+    invocation, lines = function.invoke_event(event)
+    assert invocation.error is None, invocation.error
+    result = invocation.result
+    assert set(result) == {"targets", "drifted", "restored"}, result
+    found = [line for line in lines if line.get("message") == "policy drift"]
+    assert len(found) == result["drifted"], (result, found)
+    metrics = [line for line in lines if "_aws" in line]
+    if result["targets"]:
+        (metric,) = metrics
+        (directive,) = metric["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "ECRPolicyProvider"
+        assert directive["Metrics"] == [{"Name": "DriftedTargets", "Unit": "Count"}]
+        assert metric["DriftedTargets"] == result["drifted"]
+    else:
+        assert metrics == [], metrics
+    return result, found
+
+
+def grant(function: Function, sid: str, account: str, repository: str = APP) -> None:
+    event = statement_create(repository, [pull_statement(sid, account)], logical_id=sid)
+    assert_success(function.send(event), statements_id(event))
+
+
+def sids(cloud, target: str = APP) -> list[str]:
+    return [s.get("Sid", "") for s in cloud.statements(target)]
+
+
+def test_a_held_statement_removed_in_the_console_is_reported_with_who_did_it(start, cloud):
+    function = start()
+    grant(function, "PullA", ACCOUNT_A)
+    grant(function, "PullB", ACCOUNT_B)
+    kept = [s for s in cloud.statements(APP) if s["Sid"] != "PullA"]
+    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": kept})
+    before = cloud.policy(APP)
+
+    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json"))
+
+    assert result == {"targets": 1, "drifted": 1, "restored": 0}
+    assert line["target"] == "repository/us-east-1/app"
+    assert (line["missing"], line["changed"], line["whole_policy"]) == (["PullA"], [], None)
+    assert line["by"] == ADMIN
+    assert line["restored"] is False
+    assert cloud.policy(APP) == before, "Report writes nothing"
+
+
+def test_restore_puts_the_held_statement_back_and_keeps_the_consoles(start, cloud):
+    function = start(DRIFT_ACTION="Restore")
+    grant(function, "PullA", ACCOUNT_A)
+    grant(function, "PullB", ACCOUNT_B)
+    console = pull_statement("Console", CONSOLE)
+    kept = [s for s in cloud.statements(APP) if s["Sid"] != "PullA"]
+    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": [*kept, console]})
+
+    started = time.monotonic()
+    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json"))
+    seconds = time.monotonic() - started
+
+    assert result == {"targets": 1, "drifted": 1, "restored": 1}
+    assert line["restored"] is True and line["missing"] == ["PullA"]
+    assert sorted(sids(cloud)) == ["Console", "PullA", "PullB"]
+    assert seconds < 5, f"noticed and restored in {seconds:.1f} s"
+    # Nothing left to find.
+    again, _ = drift(function, load_event("drift/sweep.json"))
+    assert again == {"targets": 1, "drifted": 0, "restored": 0}
+
+
+def test_an_owned_whole_policy_changed_then_deleted(start, cloud):
+    function = start(DRIFT_ACTION="Restore")
+    create = with_policy(repository_create(APP), [pull_statement("Owned", ACCOUNT_A)])
+    assert_success(function.send(create), repository_arn(APP))
+    owned = cloud.statements(APP)
+
+    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": [pull_statement("Owned", CONSOLE)]})
+    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json"))
+    assert result == {"targets": 1, "drifted": 1, "restored": 1}
+    assert line["whole_policy"] == "changed"
+    assert cloud.statements(APP) == owned
+
+    cloud.ecr.delete_repository_policy(repositoryName=APP)
+    result, (line,) = drift(function, cloudtrail("drift/delete-repository-policy.json"))
+    assert result == {"targets": 1, "drifted": 1, "restored": 1}
+    assert line["whole_policy"] == "deleted"
+    assert cloud.statements(APP) == owned
+
+
+def test_a_statement_added_by_someone_else_is_not_drift(start, cloud):
+    function = start(DRIFT_ACTION="Restore")
+    grant(function, "PullA", ACCOUNT_A)
+    statements = [*cloud.statements(APP), pull_statement("Console", CONSOLE)]
+    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": statements})
+    before = cloud.policy(APP)
+
+    result, found = drift(function, cloudtrail("drift/set-repository-policy.json"))
+
+    assert result == {"targets": 1, "drifted": 0, "restored": 0}
+    assert found == []
+    assert cloud.policy(APP) == before
+
+
+def test_an_event_for_a_target_nobody_manages(start, cloud):
+    function = start(DRIFT_ACTION="Restore")
+    grant(function, "PullA", ACCOUNT_A)
+    cloud.create_repository("web")
+    cloud.set_policy("web", {"Version": "2012-10-17", "Statement": [pull_statement("Console", CONSOLE)]})
+
+    result, found = drift(function, cloudtrail("drift/set-repository-policy.json", "web"))
+
+    assert result == {"targets": 0, "drifted": 0, "restored": 0}
+    assert sids(cloud, "web") == ["Console"]
+
+
+def test_the_providers_own_write_is_not_drift(start, cloud):
+    function = start(DRIFT_ACTION="Restore", FUNCTION_ROLE_ARN=OWN_ROLE)
+    grant(function, "PullA", ACCOUNT_A)
+    # The CloudTrail record of the provider's own SetRepositoryPolicy, by its role.
+    own = cloudtrail("drift/set-repository-policy.json")
+    identity = own["detail"]["userIdentity"]
+    identity["arn"] = "arn:aws:sts::123456789012:assumed-role/ecr-policy-provider-FunctionRole-1A2B3C/ecr-policy-provider"
+    identity["sessionContext"]["sessionIssuer"]["arn"] = OWN_ROLE
+
+    result, _ = drift(function, own)
+    assert result == {"targets": 0, "drifted": 0, "restored": 0}
+    # Checked anyway, what the provider wrote is what its record says.
+    result, _ = drift(function, cloudtrail("drift/set-repository-policy.json"))
+    assert result == {"targets": 1, "drifted": 0, "restored": 0}
+
+
+def test_a_sweep_over_several_targets(start, cloud):
+    function = start()
+    for name in ("web", "api", "db"):
+        cloud.create_repository(name)
+    for name in ("app", "web", "api", "db"):
+        grant(function, f"Pull{name.title()}", ACCOUNT_A, name)
+    cloud.set_policy("web", {"Version": "2012-10-17", "Statement": [pull_statement("Console", CONSOLE)]})
+    cloud.ecr.delete_repository_policy(repositoryName="db")
+
+    result, found = drift(function, load_event("drift/sweep.json"))
+
+    assert result == {"targets": 4, "drifted": 2, "restored": 0}
+    by_target = {line["target"]: line for line in found}
+    assert sorted(by_target) == ["repository/us-east-1/db", "repository/us-east-1/web"]
+    assert by_target["repository/us-east-1/web"]["missing"] == ["PullWeb"]
+    assert all(line["by"] is None for line in found), "a sweep knows no caller"
+
+
+def test_a_deleted_repository_is_reported_and_left_alone(start, cloud):
+    function = start(DRIFT_ACTION="Restore")
+    grant(function, "PullA", ACCOUNT_A)
+    cloud.ecr.delete_repository(repositoryName=APP, force=True)
+
+    result, (line,) = drift(function, cloudtrail("drift/delete-repository.json"))
+
+    assert result == {"targets": 1, "drifted": 1, "restored": 0}
+    assert line["missing"] == ["PullA"] and line["restored"] is False
+    assert "does not exist" in line["not_restored"]
+
+
+def test_an_event_of_unknown_shape_is_an_invocation_error(start, cloud):
+    function = start()
+    grant(function, "PullA", ACCOUNT_A)
+    push = cloudtrail("drift/set-repository-policy.json")
+    push["detail"]["eventName"] = "PutImage"
+    other = copy.deepcopy(push)
+    other["detail-type"] = "ECR Image Action"
+
+    for event in (push, other):
+        invocation, _ = function.invoke_event(event)
+        assert invocation.result is None
+        assert invocation.error["errorType"] == "UnknownEvent", invocation.error
+        assert "unknown event" in invocation.error["errorMessage"]
+    assert sids(cloud) == ["PullA"]
+
+
+def test_every_drift_sample_is_taken(start, cloud):
+    """The samples in events/drift/ as they are, for a target nobody manages: each is a
+    drift event (never a custom-resource request), and finds nothing."""
+    function = start()
+    names = [f"drift/{path.name}" for path in drift_samples()]
+    assert len(names) == 6, names
+    for name in names:
+        result, found = drift(function, load_event(name))
+        assert result == {"targets": 0, "drifted": 0, "restored": 0}, name
+        assert found == [], name
+    assert cloud.unexpected_responses() == []
