@@ -114,6 +114,9 @@ pub struct Summary {
     pub busy: usize,
     /// Targets that could not be read, with why.
     pub failed: Vec<(String, String)>,
+    /// Targets a sweep did not reach before the invocation's time was up (not counted in
+    /// `targets`).
+    pub unchecked: usize,
 }
 
 impl Summary {
@@ -153,6 +156,7 @@ pub async fn run<E, L>(
     shape: &Shape,
     settings: &Settings,
     invocation_id: &str,
+    until: tokio::time::Instant,
 ) -> Result<Summary, DriftError>
 where
     E: PolicyStore,
@@ -164,6 +168,7 @@ where
         lock,
         settings,
         owner: &owner,
+        until,
     };
     let summary = match shape {
         Shape::CustomResource => Summary::default(),
@@ -184,11 +189,15 @@ struct Checker<'a, E, L> {
     lock: &'a L,
     settings: &'a Settings,
     owner: &'a str,
+    /// No new target is started after this: the invocation's time is up.
+    until: tokio::time::Instant,
 }
 
 enum Checked {
     Clean,
     Busy,
+    /// Not reached before the invocation's time was up.
+    Unchecked,
     Drift(Finding),
     Failed(String),
 }
@@ -234,6 +243,9 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                 let pacer = &pacer;
                 async move {
                     pacer.wait().await;
+                    if tokio::time::Instant::now() >= self.until {
+                        return (key, Checked::Unchecked);
+                    }
                     let checked = self.check(&target, &key, &snapshot, None).await;
                     (key, checked)
                 }
@@ -241,7 +253,14 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             .buffer_unordered(SWEEP_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
-        Ok(summarise(results))
+        let summary = summarise(results);
+        if summary.unchecked > 0 {
+            tracing::warn!(
+                unchecked = summary.unchecked,
+                "the sweep ran out of time; the next one checks the rest"
+            );
+        }
+        Ok(summary)
     }
 
     async fn check(
@@ -337,6 +356,7 @@ fn summarise(results: Vec<(String, Checked)>) -> Summary {
                 summary.targets += 1;
                 summary.busy += 1;
             }
+            Checked::Unchecked => summary.unchecked += 1,
             Checked::Drift(finding) => {
                 summary.targets += 1;
                 summary.findings.push(finding);
@@ -537,6 +557,7 @@ mod tests {
             findings: vec![finding(), not_restored],
             busy: 1,
             failed: vec![],
+            unchecked: 0,
         };
         assert_eq!(
             summary.result(),

@@ -411,7 +411,12 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                 .handle_parsed(parsed, payload, deadline_ms, invocation_id)
                 .await
                 .map(|outcome| Invoked::Request(Box::new(outcome))),
-            Ok(shape) => self.drift(&shape, invocation_id).await.map(Invoked::Drift),
+            Ok(shape) => {
+                let budget = Budget::new(deadline_ms, self.config.default_budget);
+                self.drift(&shape, invocation_id, budget.work_until)
+                    .await
+                    .map(Invoked::Drift)
+            }
             Err(unknown) => {
                 tracing::error!(error = %unknown, "refusing the event");
                 Err(unknown.into())
@@ -423,14 +428,18 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
         &self,
         shape: &Shape,
         invocation_id: &str,
+        until: tokio::time::Instant,
     ) -> Result<drift::Summary, InvocationError> {
         let span = tracing::info_span!("drift", invocation_id = %invocation_id);
         async {
             let settings = &self.config.drift;
+            let started = std::time::Instant::now();
+            let ecr = Metered::new(&self.store);
             let result = match &self.lock {
-                Some(lock) => drift::run(&self.store, lock, shape, settings, invocation_id).await,
-                None => drift::run(&self.store, &NoLock, shape, settings, invocation_id).await,
+                Some(lock) => drift::run(&ecr, lock, shape, settings, invocation_id, until).await,
+                None => drift::run(&ecr, &NoLock, shape, settings, invocation_id, until).await,
             };
+            let (total, ecr) = (started.elapsed(), ecr.stats());
             let summary = match result {
                 Ok(summary) => summary,
                 Err(error) => {
@@ -457,6 +466,11 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                 drifted = summary.drifted(),
                 restored = summary.restored(),
                 busy = summary.busy,
+                unchecked = summary.unchecked,
+                total_us = total.as_micros() as u64,
+                ecr_us = ecr.waited.as_micros() as u64,
+                ecr_reads = ecr.reads,
+                ecr_writes = ecr.writes,
                 "drift checked"
             );
             Ok(summary)

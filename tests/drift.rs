@@ -407,3 +407,36 @@ async fn without_a_lock_table_a_drift_event_fails_loudly() {
         "DriftCheckFailed"
     );
 }
+
+#[tokio::test]
+async fn a_sweep_out_of_time_leaves_the_rest_for_the_next_one() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("web", "PullW", "PullW", "111122223333").await;
+    h.console(&repo("web"), vec![]);
+    let reads = h.store.calls().reads;
+    let settings = drift::Settings {
+        reads_per_second: 0,
+        ..Default::default()
+    };
+    let run = |until| {
+        drift::run(
+            h.store.as_ref(),
+            h.lock.as_ref(),
+            &drift::Shape::Sweep,
+            &settings,
+            "inv",
+            until,
+        )
+    };
+    let late = run(tokio::time::Instant::now()).await.expect("swept");
+    assert_eq!((late.targets, late.unchecked), (0, 2));
+    assert_eq!(h.store.calls().reads, reads, "nothing read");
+    let in_time = run(tokio::time::Instant::now() + Duration::from_secs(30))
+        .await
+        .expect("swept");
+    assert_eq!(
+        (in_time.targets, in_time.unchecked, in_time.drifted()),
+        (2, 0, 1)
+    );
+}
