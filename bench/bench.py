@@ -21,6 +21,9 @@ their 24 Deletes at once: the time until all are answered, the lock's added time
 (taking the lease, waiting included, and giving it back), and nothing lost or left. The
 lock table's calls reach moto through the rig's fault proxy, one at a time (moto's conditional writes are not atomic; DynamoDB's are).
 
+Then drift (issue 17): a sweep over 1,000 recorded targets (one in ten drifted) seeded in moto,
+its time and peak RSS, and CloudTrail events for one drifted target (own time, ECR reads).
+
 Prints one table (medians with min and max, ratio to the floor, target, pass/fail) and
 writes the raw figures as JSON. Exit status: 1 when the provider made the wrong ECR calls or
 answered wrongly (correctness); timing targets are shown, never asserted. 2 on set-up
@@ -50,9 +53,11 @@ from typing import Any, Callable
 from rig import interface
 from rig.asserts import assert_statements, assert_success, failure
 from rig.cloud import Cloud, Function
-from rig.constants import REGISTRY_ID, others_policy
+from rig.constants import REGION, REGISTRY_ID, others_policy
 from rig.events import (
     follow_up,
+    load_event,
+    pull_statement,
     policy_of,
     registry_create,
     repository_create,
@@ -61,7 +66,7 @@ from rig.events import (
     statements_id,
 )
 from rig.interface import INTERFACE
-from rig.policies import rewritten
+from rig.policies import compact, rewritten
 from rig.procs import RigError
 from rig.runtimes import Emulator
 
@@ -84,6 +89,13 @@ DOOMED_EVENTS = 5
 BURST_WRITERS = 24
 BURST_PROCESSES = 6
 BURST_MAX_SECONDS = 10.0
+# Issue 17's: a sweep over 1,000 recorded targets (one in ten drifted), and CloudTrail events.
+SWEEP_TARGETS = 1000
+RECORD_FORMAT = 2
+SWEEP_DRIFT_EVERY = 10
+SWEEP_MAX_SECONDS = 60.0
+SWEEP_RSS_MAX_MIB = 32.0
+CLOUDTRAIL_EVENTS = 20
 
 
 class CheckFailed(Exception):
@@ -223,6 +235,53 @@ class Bench:
         if wrong:
             raise CheckFailed(f"burst: {wrong}")
 
+    def drift(self, targets: int) -> dict[str, Any]:
+        """A sweep over ``targets`` recorded targets, one in SWEEP_DRIFT_EVERY drifted (its
+        held statement removed), with Report; then CLOUDTRAIL_EVENTS CloudTrail events for one
+        drifted target. The record and the policies are seeded in moto directly."""
+        self.cloud.prepare()
+        seeding = time.monotonic()
+        drifted = seed_drift(self.cloud, targets)
+        seeded_s = time.monotonic() - seeding
+        function = self.cloud.start_emulator("drift", binary=self.ours)
+        try:
+            handed = time.monotonic()
+            invocation, lines = function.invoke_event(
+                load_event("drift/sweep.json"), deadline_in=180, timeout=200
+            )
+            sweep_s = time.monotonic() - handed
+            want = {"targets": targets, "drifted": len(drifted), "restored": 0}
+            if invocation.error or invocation.result != want:
+                raise CheckFailed(f"sweep: {invocation.error or invocation.result}, want {want}")
+            rss = function.runtime.peak_rss_kib()
+            sweep_line = drift_checked(lines)
+            event = load_event("drift/set-repository-policy.json")
+            event["detail"]["requestParameters"]["repositoryName"] = drifted[0]
+            calls = []
+            for _ in range(CLOUDTRAIL_EVENTS):
+                handed = time.monotonic()
+                invocation, lines = function.invoke_event(event)
+                latency = time.monotonic() - handed
+                if invocation.result != {"targets": 1, "drifted": 1, "restored": 0}:
+                    raise CheckFailed(f"CloudTrail event: {invocation.error or invocation.result}")
+                line = drift_checked(lines)
+                calls.append({
+                    "latency_ms": latency * 1e3,
+                    "total_ms": line["total_us"] / 1e3,
+                    "own_ms": (line["total_us"] - line["ecr_us"]) / 1e3,
+                    "ecr_reads": line["ecr_reads"],
+                })
+        finally:
+            function.stop()
+        return {
+            "targets": targets,
+            "seeded_s": seeded_s,
+            "sweep_s": sweep_s,
+            "sweep_ecr_reads": sweep_line["ecr_reads"],
+            "rss_kib": rss,
+            "cloudtrail": calls,
+        }
+
     def run_doomed(self) -> list[float]:
         """Milliseconds to a FAILED answer for a repository policy with a misspelt action,
         with IAM_PROPAGATION_TIMEOUT_SECONDS at 60: before the diagnosis, ECR's refusal of
@@ -276,6 +335,45 @@ class Bench:
             "rss_first_kib": rss_first,
             "rss_warm_kib": rss_warm,
         }
+
+
+def seed_drift(cloud: Cloud, targets: int) -> list[str]:
+    """``targets`` repositories, each with a held statement and a console one in ECR and a
+    format-2 record holding the first; one in SWEEP_DRIFT_EVERY without its held statement
+    live. Returns the drifted repositories."""
+    attrs, entry = INTERFACE.lock_attributes, INTERFACE.lock_entry_attributes
+    drifted = []
+    for n in range(targets):
+        name = f"team-{n:04d}"
+        held = pull_statement("Held", f"{111122220000 + n:012d}")
+        console = pull_statement("Console", "777788889999")
+        cloud.create_repository(name)
+        if n % SWEEP_DRIFT_EVERY:
+            cloud.set_policy(name, {"Version": "2012-10-17", "Statement": [held, console]})
+        else:
+            cloud.set_policy(name, {"Version": "2012-10-17", "Statement": [console]})
+            drifted.append(name)
+        holder = {
+            entry["holder"]: {"S": f"tag{n:04d}"},
+            entry["stack"]: {"S": "arn:aws:cloudformation:us-east-1:123456789012:stack/bench/1"},
+            entry["logical"]: {"S": f"Grant{n:04d}"},
+            entry["statement"]: {"S": compact(held)},
+        }
+        cloud.dynamodb.put_item(
+            TableName=cloud.lock_table,
+            Item={
+                attrs["key"]: {"S": INTERFACE.lock_key["repository"].format(region=REGION, name=name)},
+                attrs["format"]: {"N": str(RECORD_FORMAT)},
+                attrs["statements"]: {"M": {"Held": {"M": holder}}},
+                attrs["removed"]: {"M": {}},
+            },
+        )
+    return drifted
+
+
+def drift_checked(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    (line,) = [line for line in lines if line.get("message") == "drift checked"]
+    return line
 
 
 def doomed_event() -> dict[str, Any]:
@@ -376,6 +474,7 @@ def report(
     doomed: list[float],
     no_lock: list[dict],
     bursts: list[dict],
+    drift: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
     """The table, and whether the ECR call counts were right."""
     o = lambda f: Stat([f(r) for r in ours])  # noqa: E731
@@ -451,6 +550,21 @@ def report(
                 row("  lock calls", Stat([e["lock_calls"] for e in events]), None, 0),
             ]
         rows.append(["statements lost or left", "0", "", "", "0", "pass"])
+    if drift:
+        ct = drift["cloudtrail"]
+        rows += [
+            ["drift", "", "", "", "", ""],
+            row(f"  sweep of {drift['targets']} recorded targets, 1 in {SWEEP_DRIFT_EVERY} "
+                "drifted (s)", Stat([drift["sweep_s"]]), None, 1,
+                f"< {SWEEP_MAX_SECONDS:g} s", lambda a, _: a < SWEEP_MAX_SECONDS),
+            row("    ECR reads", Stat([drift["sweep_ecr_reads"]]), None, 0),
+            row("  peak RSS after the sweep (MiB)", Stat([mib(drift["rss_kib"])]), None, 2,
+                f"< {SWEEP_RSS_MAX_MIB:g} MiB", lambda a, _: a < SWEEP_RSS_MAX_MIB),
+            row("  CloudTrail event, drifted target (ms)",
+                Stat([c["latency_ms"] for c in ct]), None, 2),
+            row("    own", Stat([c["own_ms"] for c in ct]), None, 3),
+            row("    ECR reads", Stat([c["ecr_reads"] for c in ct]), None, 0),
+        ]
     calls = lambda e: (e["reads"], e["writes"], e["deletes"])  # noqa: E731
     creates = {calls(r["first"]) for r in ours + no_lock}
     updates = {calls(w) for r in ours + no_lock for w in r["warm"]}
@@ -496,6 +610,10 @@ def main() -> int:
         "--bursts", type=int, default=5,
         help=f"bursts of {BURST_WRITERS} concurrent statement Creates, then Deletes (5)",
     )
+    parser.add_argument(
+        "--drift-targets", type=int, default=SWEEP_TARGETS,
+        help=f"recorded targets the drift sweep checks ({SWEEP_TARGETS}; 0: no drift runs)",
+    )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args()
     for path in (args.ours, args.floor, *([args.zip] if args.zip else [])):
@@ -512,6 +630,7 @@ def main() -> int:
     floor: list[dict] = []
     no_lock: list[dict] = []
     bursts: list[dict] = []
+    drift: dict[str, Any] | None = None
     started = time.monotonic()
     try:
         # One run of each, not counted: page cache, moto's first requests.
@@ -533,12 +652,15 @@ def main() -> int:
             bursts.append(bench.burst())
         if args.bursts:
             print(f"{args.bursts} bursts", file=sys.stderr)
+        if args.drift_targets:
+            drift = bench.drift(args.drift_targets)
+            print(f"drift: sweep of {args.drift_targets} targets", file=sys.stderr)
     except CheckFailed as e:
         print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
         return 1
     finally:
         bench.stop()
-    text, counts_ok = report(args, bench, ours, floor, doomed, no_lock, bursts)
+    text, counts_ok = report(args, bench, ours, floor, doomed, no_lock, bursts, drift)
     print(text)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -548,6 +670,7 @@ def main() -> int:
             "doomed_ms": doomed,
             "ours_no_lock_table": no_lock,
             "bursts": bursts,
+            "drift": drift,
         }
         args.json.write_text(json.dumps({**figures, "table": text}, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)
