@@ -3,15 +3,19 @@ response bucket and for the lock table, the provider's real binary runs behind `
 watch`. For each step it prints the request, the response CloudFormation would receive, and
 the policy now live in ECR. Then two stacks share one registry policy (a statement resource
 each) while a statement added in the console stays, and one stack's Delete leaves the other's
-and the console's. Last, a policy open to every AWS account is refused, then accepted with
-AllowPublicAccess: true, then limited to an organization. Run it with scripts/demo (which bootstraps and builds first, and puts tests/ on
-PYTHONPATH for the rig).
+and the console's. Then a policy open to every AWS account is refused, then accepted with
+AllowPublicAccess: true, then limited to an organization. Last, drift: a console edit takes
+a stack's grant out, and the CloudTrail record of that edit, handed to the same function as
+EventBridge would, has it reported and put back (the demo's provider runs with
+DRIFT_ACTION=Restore; the template's default is Report). Run it with scripts/demo (which
+bootstraps and builds first, and puts tests/ on PYTHONPATH for the rig).
 
 Exit status: 0 when every step ended as expected, 1 when one did not, 2 when the demo could
 not start, 130 when interrupted. Everything it starts is stopped, Ctrl-C included."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import Any, Callable
@@ -203,6 +207,58 @@ def public_access(demo: Demo, cloud: Cloud) -> None:
     )
 
 
+def drift(demo: Demo, cloud: Cloud) -> None:
+    """CONTRACT 13: a stack's grant taken out in the console is reported, with who did it,
+    and put back, the console's own statement kept."""
+    print("\n--- Drift: a grant removed in the console ---")
+    grant = new_id(load_event("repository-statement-create.json"))
+    demo.run(
+        "Stack ecr-policies grants account 444455556666 pull on 'app' (a statement resource)",
+        grant,
+        statements_id(grant),
+        ["app"],
+    )
+    console = {
+        "Sid": "ConsoleAudit", "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::777788889999:root"},
+        "Action": ["ecr:DescribeImages"],
+    }
+    cloud.set_policy("app", {"Version": "2012-10-17", "Statement": [console]})
+    print("  Someone replaced the policy of 'app' in the console, dropping the grant:")
+    print(show.indent(show.pretty_policy(cloud.repository_policy("app")), 4))
+    demo.step += 1
+    title = "CloudTrail's record of that SetRepositoryPolicy reaches the provider (EventBridge)"
+    print(f"\n=== {demo.step}. {title} ===")
+    invocation, lines = demo.provider.invoke_event(load_event("drift/set-repository-policy.json"))
+    print(f"  Result: {json.dumps(invocation.result or invocation.error)}")
+    drifted = [line for line in lines if line.get("message") == "policy drift"]
+    for line in drifted:
+        fields = {k: line[k] for k in ("target", "missing", "changed", "by", "restored")}
+        print(f"  Log: policy drift {json.dumps(fields)}")
+    show.live(cloud, ["app"])
+    sids = sorted(s.get("Sid", "") for s in cloud.statements("app"))
+    problems = []
+    if invocation.result != {"targets": 1, "drifted": 1, "restored": 1}:
+        problems.append(f"result {invocation.result or invocation.error}")
+    if sids != ["ConsoleAudit", "PullForConsumers"]:
+        problems.append(f"live Sids {sids}, expected the grant back and the console's kept")
+    if problems:
+        demo.failures += [f"step {demo.step} ({title}): {p}" for p in problems]
+        print("  UNEXPECTED:\n" + "\n".join(f"    - {p}" for p in problems))
+    else:
+        print("  -> as expected: reported, with who did it, and put back")
+    demo.run(
+        "Delete the stack: the grant goes, the console's statement stays",
+        follow_up(grant, "Delete", physical_id=statements_id(grant)),
+        statements_id(grant),
+        ["app"],
+        check=lambda o: expect(
+            [s.get("Sid") for s in cloud.statements("app")] == ["ConsoleAudit"],
+            "the console's statement is not all that is left",
+        ),
+    )
+
+
 def main() -> int:
     cloud = Cloud(lifetime=LIFETIME_SECONDS)
     return run_script(lambda: walk_through(cloud), cloud.stop)
@@ -215,7 +271,7 @@ def walk_through(cloud: Cloud) -> int:
     print("Starting moto (ECR, S3 and DynamoDB) and the provider under `cargo lambda watch`...")
     try:
         cloud.start()
-        provider = cloud.start_watch()
+        provider = cloud.start_watch(DRIFT_ACTION="Restore")
     except RigError as e:
         print(f"The demo could not start: {e}", file=sys.stderr)
         return 2
@@ -311,6 +367,7 @@ def walk_through(cloud: Cloud) -> int:
     )
 
     public_access(demo, cloud)
+    drift(demo, cloud)
 
     problems = cloud.unexpected_responses()
     demo.failures += [f"responses: {p}" for p in problems]
