@@ -33,6 +33,17 @@ SHORT_TIMEOUT_SECONDS = 4
 INVOKE_SCRIPT_SECONDS = 300
 
 
+def script(*argv: str) -> str:
+    """Runs one of the project's scripts as a user would; its standard output, once it has
+    exited 0."""
+    ran = subprocess.run(
+        list(argv), cwd=ROOT, capture_output=True, text=True, timeout=INVOKE_SCRIPT_SECONDS,
+        stdin=subprocess.DEVNULL,
+    )
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    return ran.stdout
+
+
 @pytest.fixture(scope="module")
 def settings():
     return template.function_settings()
@@ -214,13 +225,7 @@ def test_scripts_invoke_runs_a_sequence_and_says_what_cloudformation_receives():
     # refused: CONTRACT 11).
     events = ["events/repository-create.json", "events/repository-update.json",
               "events/repository-delete.json"]
-    ran = subprocess.run(
-        ["scripts/invoke", *events],
-        cwd=ROOT, capture_output=True, text=True, timeout=INVOKE_SCRIPT_SECONDS,
-        stdin=subprocess.DEVNULL,
-    )
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    out = ran.stdout
+    out = script("scripts/invoke", *events)
     assert out.count("Building the provider") == 1 and "log: " in out, out[:500]
     assert out.count('"Status": "SUCCESS"') == 3, out
     assert '"Adopted": "false"' in out, out
@@ -229,24 +234,13 @@ def test_scripts_invoke_runs_a_sequence_and_says_what_cloudformation_receives():
 
 def test_scripts_invoke_hands_a_drift_sample_over_as_eventbridge_would():
     events = ["events/repository-statement-create.json", "events/drift/set-repository-policy.json"]
-    ran = subprocess.run(
-        ["scripts/invoke", *events],
-        cwd=ROOT, capture_output=True, text=True, timeout=INVOKE_SCRIPT_SECONDS,
-        stdin=subprocess.DEVNULL,
-    )
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    out = ran.stdout
+    out = script("scripts/invoke", *events)
     assert 'Result: {"targets": 1, "drifted": 0, "restored": 0}' in out, out[-2000:]
     assert "2 events, 2 ended as their samples are meant to" in out, out[-1000:]
     assert "1 of 1 custom-resource requests got exactly one response" in out, out[-1000:]
 
 
 def test_the_demo_walks_every_step_as_expected():
-    ran = subprocess.run(
-        ["scripts/demo"], cwd=ROOT, capture_output=True, text=True,
-        timeout=INVOKE_SCRIPT_SECONDS, stdin=subprocess.DEVNULL,
-    )
-    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
-    out = ran.stdout
+    out = script("scripts/demo")
     assert "0 unexpected, one response per event: yes" in out, out[-2000:]
     assert '"restored": 1' in out and "policy drift" in out, out[-3000:]
