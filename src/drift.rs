@@ -16,7 +16,7 @@ use std::time::Duration;
 pub mod compare;
 pub mod trigger;
 
-pub use trigger::{Call, Shape, UnknownShape, shape_of};
+pub use trigger::{After, Call, Shape, UnknownShape, shape_of};
 
 /// The environment variable that chooses what drift does (`template.yaml`: `DriftAction`).
 pub const ACTION_VARIABLE: &str = "DRIFT_ACTION";
@@ -38,6 +38,11 @@ pub const SWEEP_READS_PER_SECOND: u32 = 20;
 /// How long a restore holds the lease: long enough for one read and one write with the
 /// SDK's retries.
 const RESTORE_LEASE: Duration = Duration::from_secs(60);
+
+/// ECR's reads can lag a write by seconds: when a CloudTrail record says a call left drift
+/// but the read shows none, the read is tried again after each of these pauses before it is
+/// believed (a later change may have put things right meanwhile).
+pub const LAGGING_READ_PAUSES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
 
 /// What drift does once found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -218,7 +223,13 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             return Ok(Summary::default());
         }
         let checked = self
-            .check(&call.target, &key, &snapshot, call.by.clone())
+            .check(
+                &call.target,
+                &key,
+                &snapshot,
+                call.by.clone(),
+                call.after.as_ref(),
+            )
             .await;
         Ok(summarise(vec![(key, checked)]))
     }
@@ -246,7 +257,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                     if tokio::time::Instant::now() >= self.until {
                         return (key, Checked::Unchecked);
                     }
-                    let checked = self.check(&target, &key, &snapshot, None).await;
+                    let checked = self.check(&target, &key, &snapshot, None, None).await;
                     (key, checked)
                 }
             })
@@ -269,16 +280,30 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         key: &str,
         snapshot: &Snapshot,
         by: Option<String>,
+        after: Option<&After>,
     ) -> Checked {
         if snapshot.leased_at(epoch_ms()) {
             tracing::info!(target_key = %key, "a request holds the lease: its write may not have landed; not judged");
             return Checked::Busy;
         }
-        let live = match self.live(target).await {
-            Ok(live) => live,
-            Err(error) => return Checked::Failed(error.to_string()),
+        let record = &snapshot.record;
+        let said = after.map(|after| compare::difference(record, after.text()));
+        let mut pauses = LAGGING_READ_PAUSES.iter();
+        let difference = loop {
+            let live = match self.live(target).await {
+                Ok(live) => live,
+                Err(error) => return Checked::Failed(error.to_string()),
+            };
+            let difference = compare::difference(record, live.as_deref());
+            let lagging = !difference.is_drift() && said.as_ref().is_some_and(Difference::is_drift);
+            match pauses.next() {
+                Some(pause) if lagging => {
+                    tracing::info!(target_key = %key, pause_ms = pause.as_millis() as u64, "the read shows no drift where the CloudTrail record says the call left some: read again");
+                    tokio::time::sleep(*pause).await;
+                }
+                _ => break difference,
+            }
         };
-        let difference = compare::difference(&snapshot.record, live.as_deref());
         if !difference.is_drift() {
             return Checked::Clean;
         }

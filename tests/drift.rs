@@ -139,13 +139,15 @@ fn pull(sid: &str, account: &str) -> Value {
     json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]})
 }
 
-/// A sample CloudTrail event from `events/`, for repository `repository`.
+/// A sample CloudTrail event from `events/`, for repository `repository`. The sample's
+/// `policyText` (what a set left) is taken out: the tests that set it say what it is.
 fn cloudtrail(name: &str, repository: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut e: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("JSON");
-    if e["detail"]["requestParameters"].is_object() {
-        e["detail"]["requestParameters"]["repositoryName"] = repository.into();
+    if let Some(parameters) = e["detail"]["requestParameters"].as_object_mut() {
+        parameters.insert("repositoryName".into(), repository.into());
+        parameters.remove("policyText");
     }
     e
 }
@@ -439,4 +441,57 @@ async fn a_sweep_out_of_time_leaves_the_rest_for_the_next_one() {
         (in_time.targets, in_time.unchecked, in_time.drifted()),
         (2, 0, 1)
     );
+}
+
+#[tokio::test]
+async fn a_lagging_read_does_not_hide_what_the_cloudtrail_record_says() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    // The console's write, which reads show only 0.8 s later (ECR's reads can lag).
+    h.store.lag_reads(Duration::from_millis(800));
+    tokio::time::sleep(Duration::from_millis(900)).await; // the grant's own write shows by now
+    let console = json!({"Version": "2012-10-17", "Statement": [pull("Console", "777788889999")]})
+        .to_string();
+    h.store
+        .put(&repo("app"), &console, false)
+        .await
+        .expect("the console's write");
+    let mut event = cloudtrail("drift/set-repository-policy.json", "app");
+    event["detail"]["requestParameters"]["policyText"] = console.clone().into();
+    let reads = h.store.calls().reads;
+
+    let summary = h.drift(Action::Report, &event).await.expect("checked");
+
+    counts(&summary, (1, 1, 0));
+    assert_eq!(summary.findings[0].difference.missing, ["PullA"]);
+    assert_eq!(
+        h.store.calls().reads - reads,
+        2,
+        "read again once, after the lag"
+    );
+}
+
+#[tokio::test]
+async fn a_change_already_put_right_is_believed_after_the_pauses() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    // The record says the call left only the console's statement; the read, now, shows the
+    // grant back (someone undid the edit): no drift, once the reads have had their time.
+    let mut event = cloudtrail("drift/set-repository-policy.json", "app");
+    event["detail"]["requestParameters"]["policyText"] =
+        json!({"Version": "2012-10-17", "Statement": [pull("Console", "777788889999")]})
+            .to_string()
+            .into();
+    let reads = h.store.calls().reads;
+    let started = std::time::Instant::now();
+
+    let summary = h.drift(Action::Report, &event).await.expect("checked");
+
+    counts(&summary, (1, 0, 0));
+    assert_eq!(
+        h.store.calls().reads - reads,
+        3,
+        "the read, and one after each pause"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(3));
 }

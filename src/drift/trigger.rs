@@ -41,6 +41,27 @@ pub struct Call {
     pub by: Option<String>,
     /// The role the caller's session was issued from (`sessionIssuer.arn`), if any.
     pub role: Option<String>,
+    /// What the call left, as the record says: the policy it set, or none; `None` when the
+    /// record does not say (a call that failed, or a set without its text).
+    pub after: Option<After>,
+}
+
+/// What a policy call left in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum After {
+    /// The policy text it set.
+    Policy(String),
+    /// No policy (a delete, or the repository deleted).
+    Nothing,
+}
+
+impl After {
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            After::Policy(text) => Some(text),
+            After::Nothing => None,
+        }
+    }
 }
 
 /// An EventBridge event that is neither of the two the function takes.
@@ -114,11 +135,19 @@ fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape>
             name: repository,
         }
     };
+    let after = if field(&["errorCode"]).is_some() {
+        None
+    } else if name.starts_with("Delete") {
+        Some(After::Nothing)
+    } else {
+        field(&["requestParameters", "policyText"]).map(After::Policy)
+    };
     Ok(Call {
         name,
         target,
         by: field(&["userIdentity", "arn"]),
         role: field(&["userIdentity", "sessionContext", "sessionIssuer", "arn"]),
+        after,
     })
 }
 
@@ -180,6 +209,45 @@ mod tests {
                 Some("arn:aws:iam::111122223333:role/Admin")
             );
         }
+    }
+
+    #[test]
+    fn a_call_says_what_it_left_unless_it_failed() {
+        let shape = |name: &str, parameters: Value| match shape_of(&record(name, parameters)) {
+            Ok(Shape::Call(call)) => call.after,
+            other => panic!("{other:?}"),
+        };
+        let text = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        assert_eq!(
+            shape(
+                "SetRepositoryPolicy",
+                json!({"repositoryName": "a", "policyText": text})
+            ),
+            Some(After::Policy(text.into()))
+        );
+        assert_eq!(
+            shape("PutRegistryPolicy", json!({"policyText": text})),
+            Some(After::Policy(text.into()))
+        );
+        assert_eq!(shape("PutRegistryPolicy", json!({})), None);
+        for name in [
+            "DeleteRepositoryPolicy",
+            "DeleteRegistryPolicy",
+            "DeleteRepository",
+        ] {
+            assert_eq!(
+                shape(name, json!({"repositoryName": "a"})),
+                Some(After::Nothing)
+            );
+        }
+        let mut failed = record("DeleteRepository", json!({"repositoryName": "a"}));
+        failed["detail"]["errorCode"] = "RepositoryNotEmptyException".into();
+        let Ok(Shape::Call(call)) = shape_of(&failed) else {
+            panic!("a call")
+        };
+        assert_eq!(call.after, None);
+        assert_eq!(After::Policy("p".into()).text(), Some("p"));
+        assert_eq!(After::Nothing.text(), None);
     }
 
     #[test]

@@ -31,10 +31,16 @@ ADMIN = "arn:aws:sts::123456789012:assumed-role/Admin/alice"
 OWN_ROLE = "arn:aws:iam::123456789012:role/ecr-policy-provider-FunctionRole-1A2B3C"
 
 
-def cloudtrail(sample: str, repository: str = APP) -> dict[str, Any]:
+def cloudtrail(sample: str, repository: str = APP, policy_text: str | None = None) -> dict[str, Any]:
+    """A CloudTrail sample of events/drift/ for ``repository``; a set's ``policyText`` is
+    what the console set (the sample's own is taken out when none is given)."""
     event = load_event(sample)
-    if isinstance(event["detail"].get("requestParameters"), dict):
-        event["detail"]["requestParameters"]["repositoryName"] = repository
+    parameters = event["detail"].get("requestParameters")
+    if isinstance(parameters, dict):
+        parameters["repositoryName"] = repository
+        parameters.pop("policyText", None)
+        if policy_text is not None:
+            parameters["policyText"] = policy_text
     return event
 
 
@@ -73,10 +79,10 @@ def test_a_held_statement_removed_in_the_console_is_reported_with_who_did_it(sta
     grant(function, "PullA", ACCOUNT_A)
     grant(function, "PullB", ACCOUNT_B)
     kept = [s for s in cloud.statements(APP) if s["Sid"] != "PullA"]
-    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": kept})
+    text = cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": kept})
     before = cloud.policy(APP)
 
-    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json"))
+    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json", APP, text))
 
     assert result == {"targets": 1, "drifted": 1, "restored": 0}
     assert line["target"] == "repository/us-east-1/app"
@@ -92,10 +98,10 @@ def test_restore_puts_the_held_statement_back_and_keeps_the_consoles(start, clou
     grant(function, "PullB", ACCOUNT_B)
     console = pull_statement("Console", CONSOLE)
     kept = [s for s in cloud.statements(APP) if s["Sid"] != "PullA"]
-    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": [*kept, console]})
+    text = cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": [*kept, console]})
 
     started = time.monotonic()
-    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json"))
+    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json", APP, text))
     seconds = time.monotonic() - started
 
     assert result == {"targets": 1, "drifted": 1, "restored": 1}
@@ -113,8 +119,10 @@ def test_an_owned_whole_policy_changed_then_deleted(start, cloud):
     assert_success(function.send(create), repository_arn(APP))
     owned = cloud.statements(APP)
 
-    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": [pull_statement("Owned", CONSOLE)]})
-    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json"))
+    text = cloud.set_policy(
+        APP, {"Version": "2012-10-17", "Statement": [pull_statement("Owned", CONSOLE)]}
+    )
+    result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json", APP, text))
     assert result == {"targets": 1, "drifted": 1, "restored": 1}
     assert line["whole_policy"] == "changed"
     assert cloud.statements(APP) == owned
@@ -130,10 +138,10 @@ def test_a_statement_added_by_someone_else_is_not_drift(start, cloud):
     function = start(DRIFT_ACTION="Restore")
     grant(function, "PullA", ACCOUNT_A)
     statements = [*cloud.statements(APP), pull_statement("Console", CONSOLE)]
-    cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": statements})
+    text = cloud.set_policy(APP, {"Version": "2012-10-17", "Statement": statements})
     before = cloud.policy(APP)
 
-    result, found = drift(function, cloudtrail("drift/set-repository-policy.json"))
+    result, found = drift(function, cloudtrail("drift/set-repository-policy.json", APP, text))
 
     assert result == {"targets": 1, "drifted": 0, "restored": 0}
     assert found == []
@@ -144,9 +152,11 @@ def test_an_event_for_a_target_nobody_manages(start, cloud):
     function = start(DRIFT_ACTION="Restore")
     grant(function, "PullA", ACCOUNT_A)
     cloud.create_repository("web")
-    cloud.set_policy("web", {"Version": "2012-10-17", "Statement": [pull_statement("Console", CONSOLE)]})
+    text = cloud.set_policy(
+        "web", {"Version": "2012-10-17", "Statement": [pull_statement("Console", CONSOLE)]}
+    )
 
-    result, found = drift(function, cloudtrail("drift/set-repository-policy.json", "web"))
+    result, found = drift(function, cloudtrail("drift/set-repository-policy.json", "web", text))
 
     assert result == {"targets": 0, "drifted": 0, "restored": 0}
     assert sids(cloud, "web") == ["Console"]
