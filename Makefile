@@ -1,4 +1,4 @@
-.PHONY: help test lint unit e2e templates demo invoke fuzz bench
+.PHONY: help test lint unit e2e templates demo invoke fuzz bench package stackset
 .DEFAULT_GOAL := help
 
 # A bare `make` lists the targets; it runs nothing.
@@ -7,11 +7,13 @@ help:
 	@echo "make test       everything CI runs: lint, unit, templates, e2e"
 	@echo "make lint       cargo fmt --check, cargo clippy -D warnings"
 	@echo "make unit       cargo test --all-targets"
-	@echo "make templates  cfn-lint, sam validate --lint, checkov"
+	@echo "make templates  cfn-lint, sam validate --lint, checkov, stackset.yaml up to date"
 	@echo "make e2e        the end-to-end suite (scripts/e2e; extra pytest arguments: scripts/e2e -k ...)"
 	@echo "make invoke     sample events as sam local invoke runs them: make invoke EVENTS=\"events/a.json events/b.json\""
 	@echo "make fuzz       every fuzz target for 10 minutes (needs cargo install cargo-fuzz)"
 	@echo "make bench      cold start, latency, memory and package size against a minimal function"
+	@echo "make stackset   writes stackset.yaml (the StackSet edition) from template.yaml"
+	@echo "make package    builds once, uploads to each region's bucket: make package REGIONS=\"us-east-1 eu-west-1\" BUCKET_PREFIX=..."
 
 # Everything that proves the provider works: formatting, lints, unit, property and handler
 # tests, the template checks, and the end-to-end suite against moto and a real Lambda
@@ -58,3 +60,18 @@ fuzz:
 # (docs/performance.md). Builds release binaries and the package first.
 bench: $(VENV)
 	scripts/bench
+
+# stackset.yaml, the provider for service-managed StackSets, from template.yaml (`make
+# templates` fails while the checked-in file differs; docs/org-rollout.md).
+stackset: $(VENV)
+	scripts/stackset
+
+# The code for a StackSet rollout: built once (cargo lambda build --release), zipped, named by
+# its SHA-256 and uploaded to <BUCKET_PREFIX>-<region> for each region; prints the StackSet's
+# parameters (docs/org-rollout.md). A prebuilt ZIP= or BINARY= skips the build; ARCH=arm64 or
+# x86_64 chooses what to build (default arm64 where its Rust target is installed).
+REGIONS ?=
+BUCKET_PREFIX ?=
+package: $(VENV)
+	scripts/package --regions "$(REGIONS)" --bucket-prefix "$(BUCKET_PREFIX)" \
+		$(if $(ZIP),--zip "$(ZIP)") $(if $(BINARY),--binary "$(BINARY)") $(if $(ARCH),--arch "$(ARCH)")

@@ -8,6 +8,9 @@ PYTHONPATH=tests; tests/e2e/pytest.ini sets ``pythonpath``).
     procs        processes that end by themselves; ports; the run marker
     logs         slicing a log file that is still being written
     moto         moto's server (ECR, S3, DynamoDB), the response bucket, live policies, tables
+    moto_stacksets  moto's server with StackSet updates reaching each instance's stack
+    stacksets    an organization rollout: OU and accounts, artifact buckets, `make package`,
+                 what a member account holds in a region
     env          the provider's environment, pointed at the local parts
     template     the function's settings (and its tables) as template.yaml declares them
     policies     policy text: the compact form the provider writes, the same grant rewritten

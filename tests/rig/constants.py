@@ -13,10 +13,13 @@ from rig.policies import compact
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 MOTO_SERVER = VENV_BIN / "moto_server"
+VENV_PYTHON = VENV_BIN / "python"
 CARGO_LAMBDA = VENV_BIN / "cargo-lambda"
 BINARY = ROOT / "target" / "debug" / "ecr-policy-provider"
 EVENTS = ROOT / "events"
 TEMPLATE = ROOT / "template.yaml"
+STACKSET = ROOT / "stackset.yaml"
+ARTIFACT_BUCKETS = ROOT / "artifact-buckets.yaml"
 
 FUNCTION = "ecr-policy-provider"
 REGION = "us-east-1"

@@ -14,6 +14,8 @@ from typing import Any
 from rig.constants import (
     BUCKET,
     MOTO_SERVER,
+    ROOT,
+    VENV_PYTHON,
     PRESIGN_ACCESS_KEY_ID,
     PRESIGN_SECRET_ACCESS_KEY,
     REGION,
@@ -35,6 +37,7 @@ def client(
     endpoint: str,
     credentials: dict[str, str] = TEST_CREDENTIALS,
     signature_version: str | None = None,
+    region: str = REGION,
 ):
     """A boto3 client for one of moto's services (S3 signs with SigV4 unless told)."""
     import boto3
@@ -45,7 +48,7 @@ def client(
     return boto3.client(
         service,
         endpoint_url=endpoint,
-        region_name=REGION,
+        region_name=region,
         config=Config(
             signature_version=signature_version,
             s3={"addressing_style": "path"},
@@ -58,16 +61,24 @@ def client(
 
 
 class Moto:
-    """moto's server: one port serves every AWS service it emulates."""
+    """moto's server: one port serves every AWS service it emulates. With ``stacksets``, a
+    StackSet update also updates every instance's stack, as CloudFormation does and moto
+    alone does not (rig.moto_stacksets)."""
 
-    def __init__(self, run: Run):
+    def __init__(self, run: Run, stacksets: bool = False):
+        self.run = run
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.endpoint = f"http://{self.address}"
+        server = [str(MOTO_SERVER)]
+        env = caller_env(run)
+        if stacksets:
+            server = [str(VENV_PYTHON), "-m", "rig.moto_stacksets"]
+            env["PYTHONPATH"] = str(ROOT / "tests")
         self.service = Service(
             "moto_server",
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)],
-            caller_env(run),
+            [*server, "-H", "127.0.0.1", "-p", str(self.port)],
+            env,
             run.workdir / "moto.log",
             run.lifetime,
         )
@@ -96,8 +107,8 @@ class Moto:
         with HTTP.open(request, timeout=10) as r:
             r.read()
 
-    def client(self, service: str):
-        return client(service, self.endpoint)
+    def client(self, service: str, region: str = REGION, credentials: dict[str, str] = TEST_CREDENTIALS):
+        return client(service, self.endpoint, credentials, region=region)
 
     def stop(self) -> None:
         self.service.stop()
