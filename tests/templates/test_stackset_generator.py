@@ -56,7 +56,9 @@ def test_the_output_does_not_depend_on_the_hash_seed() -> None:
 def test_drift_rules_and_sam_events_are_carried_over(tmp_path: Path) -> None:
     def add_rules(template: dict) -> None:
         function = template["Resources"]["Function"]["Properties"]
-        function["Events"] = {"Daily": {"Type": "Schedule", "Properties": {"Schedule": "rate(1 day)"}}}
+        function.setdefault("Events", {})["Daily"] = {
+            "Type": "Schedule", "Properties": {"Schedule": "rate(1 day)"},
+        }
         template["Resources"]["PolicyChanged"] = {
             "Type": "AWS::Events::Rule",
             "Properties": {
@@ -68,7 +70,10 @@ def test_drift_rules_and_sam_events_are_carried_over(tmp_path: Path) -> None:
     path = variant(tmp_path, add_rules)
     resources = generated(path)["Resources"]
     rules = sorted(n for n, r in resources.items() if r["Type"] == "AWS::Events::Rule")
-    assert rules == ["FunctionDaily", "PolicyChanged"]
+    # template.yaml's own drift rules (SAM events), and the two added here.
+    assert rules == [
+        "FunctionDaily", "FunctionDriftSweep", "FunctionPolicyCalls", "PolicyChanged",
+    ]
     text = stackset.generate(path)
     config = ManualArgs(regions=["us-east-1"], append_rules=[str(RULES)])
     assert [(m.rule.id, m.message) for m in lint(text, config=config)] == []
