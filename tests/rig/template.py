@@ -11,7 +11,7 @@ from typing import Any
 
 from cfnlint.decode import decode
 
-from rig.constants import TEMPLATE
+from rig.constants import ACCOUNT, REGION, TEMPLATE
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
@@ -78,6 +78,13 @@ def function_settings(path: Path = TEMPLATE) -> FunctionSettings:
             elif resources.get(ref, {}).get("Type") == "AWS::DynamoDB::Table":
                 settings.variables[name] = ref
                 settings.tables.append(Table(ref, name, resources[ref].get("Properties") or {}))
+            continue
+        if isinstance(value, dict) and set(value) == {"Fn::GetAtt"}:
+            # `sam local invoke` resolves any `Fn::GetAtt` to a Lambda function ARN named after
+            # the resource (FUNCTION_ROLE_ARN: an ARN no session is ever issued from, so no
+            # CloudTrail record is taken for the provider's own).
+            resource = value["Fn::GetAtt"][0]
+            settings.variables[name] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{resource}"
             continue
         if not isinstance(value, dict):
             settings.variables[name] = str(value)
