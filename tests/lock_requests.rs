@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use ecr_policy_provider::lock::dynamo::{DynamoLock, record_of};
 use ecr_policy_provider::lock::{
-    Held, Holder, LockError, LockStore, Owned, Prior, Record, Removed,
+    Held, Holder, LockError, LockStore, Owned, Prior, Record, RecordReader, Removed,
 };
 use std::collections::HashMap;
 
@@ -309,4 +309,157 @@ async fn a_stored_record_reads_back_as_it_was_and_a_format_1_item_still_reads() 
     assert_eq!(read.holder_of("A"), Some("t1"));
     assert_eq!(read.statements["A"].statement, None);
     assert_eq!(read.owner, None);
+}
+
+/// An item as the table holds it: `statements` with one held Sid, and a lease when given.
+fn stored_item(key: &str, lease: Option<(&str, u64)>) -> HashMap<String, AttributeValue> {
+    let holder = HashMap::from([
+        ("holder".to_owned(), s("t1")),
+        (
+            "stack".to_owned(),
+            s("arn:aws:cloudformation:us-east-1:1:stack/s/1"),
+        ),
+        ("logical".to_owned(), s("Grant")),
+        ("statement".to_owned(), s(r#"{"Sid":"A"}"#)),
+    ]);
+    let mut item = HashMap::from([
+        ("target".to_owned(), s(key)),
+        ("format".to_owned(), n(2)),
+        (
+            "statements".to_owned(),
+            AttributeValue::M(HashMap::from([("A".to_owned(), AttributeValue::M(holder))])),
+        ),
+    ]);
+    if let Some((owner, until)) = lease {
+        item.insert("lease_owner".into(), s(owner));
+        item.insert("lease_until".into(), n(until));
+    }
+    item
+}
+
+#[tokio::test]
+async fn drift_reads_one_item_with_a_consistent_query_and_sees_its_lease() {
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    let query = mock!(Client::query)
+        .match_requests(|req| {
+            req.table_name() == Some(TABLE)
+                && req.key_condition_expression() == Some("#target = :target")
+                && req
+                    .expression_attribute_names()
+                    .and_then(|n| n.get("#target"))
+                    == Some(&"target".to_owned())
+                && req
+                    .expression_attribute_values()
+                    .and_then(|v| v.get(":target"))
+                    == Some(&s(KEY))
+                && req.consistent_read() == Some(true)
+        })
+        .then_output(|| {
+            QueryOutput::builder()
+                .items(stored_item(KEY, Some((OWNER, 5_000))))
+                .build()
+        });
+    let lock = lock(&[&query]);
+    let snapshot = lock.read(KEY).await.expect("read").expect("an item");
+    assert_eq!(snapshot.leased_until_ms, Some(5_000));
+    assert_eq!(snapshot.record.holder_of("A"), Some("t1"));
+    assert_eq!(
+        snapshot.record.statements["A"].statement.as_deref(),
+        Some(r#"{"Sid":"A"}"#)
+    );
+    assert_eq!(query.num_calls(), 1);
+
+    let none = mock!(Client::query).then_output(|| QueryOutput::builder().build());
+    assert_eq!(self::lock(&[&none]).read(KEY).await, Ok(None));
+}
+
+#[tokio::test]
+async fn a_lease_until_without_an_owner_is_no_lease() {
+    use aws_sdk_dynamodb::operation::query::QueryOutput;
+    let query = mock!(Client::query).then_output(|| {
+        let mut item = stored_item(KEY, None);
+        item.insert("lease_until".into(), n(5_000));
+        QueryOutput::builder().items(item).build()
+    });
+    let snapshot = lock(&[&query])
+        .read(KEY)
+        .await
+        .expect("read")
+        .expect("an item");
+    assert_eq!(snapshot.leased_until_ms, None);
+}
+
+#[tokio::test]
+async fn the_sweep_scans_every_page_consistently() {
+    use aws_sdk_dynamodb::operation::scan::ScanOutput;
+    let next = HashMap::from([("target".to_owned(), s("repository/us-east-1/b"))]);
+    let after = next.clone();
+    let first = mock!(Client::scan)
+        .match_requests(|req| {
+            req.table_name() == Some(TABLE)
+                && req.consistent_read() == Some(true)
+                && req.exclusive_start_key().is_none()
+        })
+        .then_output(move || {
+            ScanOutput::builder()
+                .items(stored_item("repository/us-east-1/a", None))
+                .items(stored_item("repository/us-east-1/b", Some((OWNER, 9))))
+                .set_last_evaluated_key(Some(next.clone()))
+                .build()
+        });
+    let second = mock!(Client::scan)
+        .match_requests(move |req| req.exclusive_start_key() == Some(&after))
+        .then_output(|| {
+            ScanOutput::builder()
+                .items(stored_item("registry/eu-west-1", None))
+                // An item without its key is not a target.
+                .items(HashMap::from([("format".to_owned(), n(2))]))
+                .set_last_evaluated_key(Some(HashMap::new()))
+                .build()
+        });
+    let lock = lock(&[&first, &second]);
+    let all = lock.scan().await.expect("scanned");
+    let keys: Vec<&str> = all.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "repository/us-east-1/a",
+            "repository/us-east-1/b",
+            "registry/eu-west-1"
+        ]
+    );
+    assert_eq!(all[1].1.leased_until_ms, Some(9));
+    assert_eq!(all[0].1.record.holder_of("A"), Some("t1"));
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_denied_read_names_the_operation() {
+    let denied = mock!(Client::scan).then_http_response(|| {
+        dynamo_error(
+            "AccessDeniedException",
+            "not authorized to perform dynamodb:Scan",
+        )
+    });
+    assert_eq!(
+        lock(&[&denied]).scan().await,
+        Err(LockError::AccessDenied {
+            table: TABLE.into(),
+            operation: "Scan",
+            message: "not authorized to perform dynamodb:Scan".into()
+        })
+    );
+    let denied = mock!(Client::query).then_http_response(|| {
+        dynamo_error(
+            "AccessDeniedException",
+            "not authorized to perform dynamodb:Query",
+        )
+    });
+    assert!(matches!(
+        lock(&[&denied]).read(KEY).await,
+        Err(LockError::AccessDenied {
+            operation: "Query",
+            ..
+        })
+    ));
 }
