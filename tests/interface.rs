@@ -210,3 +210,42 @@ fn the_physical_ids_the_rig_builds_are_the_providers() {
         failed_create_id("5f0c")
     );
 }
+
+#[test]
+fn the_drift_line_metric_and_result_are_the_ones_the_rig_reads() {
+    use ecr_policy_provider::drift::{self, Finding, Summary, compare::Difference};
+    let i = &interface()["drift"];
+    assert_eq!(i["metric_namespace"], drift::METRIC_NAMESPACE);
+    assert_eq!(i["metric_name"], drift::METRIC_NAME);
+    assert_eq!(i["action_variable"], drift::ACTION_VARIABLE);
+    assert_eq!(i["role_variable"], drift::ROLE_VARIABLE);
+    let finding = Finding {
+        target: support::repo("app"),
+        difference: Difference::default(),
+        by: None,
+        restored: false,
+        not_restored: Some("busy".into()),
+    };
+    let line: Value = serde_json::from_str(&drift::drift_line(&finding, "t")).expect("JSON");
+    assert_eq!(line["message"], i["message"]);
+    let keys: BTreeSet<String> = line
+        .as_object()
+        .expect("object")
+        .keys()
+        .filter(|k| !["timestamp", "level", "message"].contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let declared: BTreeSet<String> = names(&i["fields"])
+        .union(&names(&i["optional_fields"]))
+        .cloned()
+        .collect();
+    assert_eq!(keys, declared);
+    let result: BTreeSet<String> = Summary::default()
+        .result()
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(result, names(&i["result"]));
+}

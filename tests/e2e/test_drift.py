@@ -15,6 +15,7 @@ from typing import Any
 from rig.asserts import assert_success
 from rig.cloud import Function
 from rig.constants import repository_arn
+from rig.interface import INTERFACE
 from rig.events import (
     drift_samples,
     load_event,
@@ -50,16 +51,18 @@ def drift(function: Function, event: dict[str, Any]) -> tuple[dict[str, Any], li
     invocation, lines = function.invoke_event(event)
     assert invocation.error is None, invocation.error
     result = invocation.result
-    assert set(result) == {"targets", "drifted", "restored"}, result
-    found = [line for line in lines if line.get("message") == "policy drift"]
+    assert set(result) == set(INTERFACE.drift_result), result
+    found = [line for line in lines if line.get("message") == INTERFACE.drift_message]
     assert len(found) == result["drifted"], (result, found)
+    assert all(set(INTERFACE.drift_fields) <= set(line) for line in found), found
     metrics = [line for line in lines if "_aws" in line]
+    namespace, name = INTERFACE.drift_metric
     if result["targets"]:
         (metric,) = metrics
         (directive,) = metric["_aws"]["CloudWatchMetrics"]
-        assert directive["Namespace"] == "ECRPolicyProvider"
-        assert directive["Metrics"] == [{"Name": "DriftedTargets", "Unit": "Count"}]
-        assert metric["DriftedTargets"] == result["drifted"]
+        assert directive["Namespace"] == namespace
+        assert directive["Metrics"] == [{"Name": name, "Unit": "Count"}]
+        assert metric[name] == result["drifted"]
     else:
         assert metrics == [], metrics
     return result, found

@@ -33,6 +33,10 @@ class Interface:
     lock_entry_attributes: dict[str, str]  # inside a held statement, an owner, a removal
     lock_margin_seconds: float  # how long a lease outlives its invocation's deadline
     physical_ids: dict[str, str]  # "registry", "repository", "statements", "failed_create"
+    drift_message: str  # the "policy drift" line's message (CONTRACT 13)
+    drift_fields: tuple[str, ...]  # its fields, always there
+    drift_metric: tuple[str, str]  # the embedded metric's namespace and name
+    drift_result: tuple[str, ...]  # the keys of a drift invocation's result
 
 
 def load(path: Path = FILE) -> Interface:
@@ -52,6 +56,10 @@ def load(path: Path = FILE) -> Interface:
         lock_entry_attributes=dict(raw["lock_item"]["entry_attributes"]),
         lock_margin_seconds=float(raw["lock_item"]["lease_margin_seconds"]),
         physical_ids={k: v for k, v in raw["physical_ids"].items() if k != "about"},
+        drift_message=raw["drift"]["message"],
+        drift_fields=tuple(raw["drift"]["fields"]),
+        drift_metric=(raw["drift"]["metric_namespace"], raw["drift"]["metric_name"]),
+        drift_result=tuple(raw["drift"]["result"]),
     )
 
 
