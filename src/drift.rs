@@ -214,14 +214,11 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             tracing::info!(target_key = %key, event = %call.name, "the provider's own write: not drift");
             return Ok(Summary::default());
         }
-        let Some(snapshot) = self.lock.read(&key).await? else {
+        let managed = self.lock.read(&key).await?;
+        let Some(snapshot) = managed.filter(|s| s.record.holds_anything()) else {
             tracing::info!(target_key = %key, event = %call.name, "no resource of this provider manages the target");
             return Ok(Summary::default());
         };
-        if !snapshot.record.holds_anything() {
-            tracing::info!(target_key = %key, event = %call.name, "no resource of this provider manages the target");
-            return Ok(Summary::default());
-        }
         let checked = self
             .check(
                 &call.target,
