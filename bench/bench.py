@@ -268,7 +268,8 @@ class Bench:
                 calls.append({
                     "latency_ms": latency * 1e3,
                     "total_ms": line["total_us"] / 1e3,
-                    "own_ms": (line["total_us"] - line["ecr_us"]) / 1e3,
+                    "own_ms": (line["total_us"] - line["ecr_us"] - line["lock_us"]) / 1e3,
+                    "lock_ms": line["lock_us"] / 1e3,
                     "ecr_reads": line["ecr_reads"],
                 })
         finally:
@@ -563,6 +564,7 @@ def report(
             row("  CloudTrail event, drifted target (ms)",
                 Stat([c["latency_ms"] for c in ct]), None, 2),
             row("    own", Stat([c["own_ms"] for c in ct]), None, 3),
+            row("    reading the record (ms)", Stat([c["lock_ms"] for c in ct]), None, 2),
             row("    ECR reads", Stat([c["ecr_reads"] for c in ct]), None, 0),
         ]
     calls = lambda e: (e["reads"], e["writes"], e["deletes"])  # noqa: E731

@@ -238,7 +238,7 @@ struct TimedStats {
     after_taking: std::time::Duration,
 }
 
-impl<'a, L: LockStore> Timed<'a, L> {
+impl<'a, L> Timed<'a, L> {
     pub fn new(inner: &'a L) -> Self {
         Self {
             inner,
@@ -296,6 +296,16 @@ impl<L: LockStore> LockStore for Timed<'_, L> {
 
     async fn release(&self, key: &str, owner: &str, idle: bool) -> Result<(), LockError> {
         self.timed(self.inner.release(key, owner, idle)).await
+    }
+}
+
+impl<L: RecordReader> RecordReader for Timed<'_, L> {
+    async fn read(&self, key: &str) -> Result<Option<Snapshot>, LockError> {
+        self.timed(self.inner.read(key)).await
+    }
+
+    async fn scan(&self) -> Result<Vec<(String, Snapshot)>, LockError> {
+        self.timed(self.inner.scan()).await
     }
 }
 

@@ -435,9 +435,17 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
             let settings = &self.config.drift;
             let started = std::time::Instant::now();
             let ecr = Metered::new(&self.store);
-            let result = match &self.lock {
-                Some(lock) => drift::run(&ecr, lock, shape, settings, invocation_id, until).await,
-                None => drift::run(&ecr, &NoLock, shape, settings, invocation_id, until).await,
+            let (result, (lock_calls, lock_time)) = match &self.lock {
+                Some(lock) => {
+                    let lock = Timed::new(lock);
+                    let result =
+                        drift::run(&ecr, &lock, shape, settings, invocation_id, until).await;
+                    (result, lock.stats())
+                }
+                None => (
+                    drift::run(&ecr, &NoLock, shape, settings, invocation_id, until).await,
+                    Default::default(),
+                ),
             };
             let (total, ecr) = (started.elapsed(), ecr.stats());
             let summary = match result {
@@ -471,6 +479,8 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                 ecr_us = ecr.waited.as_micros() as u64,
                 ecr_reads = ecr.reads,
                 ecr_writes = ecr.writes,
+                lock_us = lock_time.as_micros() as u64,
+                lock_calls,
                 "drift checked"
             );
             Ok(summary)
