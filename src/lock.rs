@@ -447,6 +447,39 @@ mod tests {
         assert!(record.holds_anything());
     }
 
+    /// A lock table whose every call takes 20 ms.
+    struct Slow;
+
+    impl LockStore for Slow {
+        async fn acquire(&self, _: &str, _: &str, _: u64, _: u64) -> Result<Record, LockError> {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Err(LockError::Busy)
+        }
+        async fn store(&self, _: &str, _: &str, _: &Record) -> Result<(), LockError> {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok(())
+        }
+        async fn release(&self, _: &str, _: &str, _: bool) -> Result<(), LockError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_time_taken_runs_from_the_first_try_to_the_last_plus_the_rest() {
+        let timed = Timed::new(&Slow);
+        let _ = timed.acquire("k", "o", 1, 2).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await; // a pause between tries
+        let _ = timed.acquire("k", "o", 1, 2).await;
+        timed
+            .store("k", "o", &Record::default())
+            .await
+            .expect("stored");
+        let (calls, took) = timed.stats();
+        assert_eq!(calls, 3);
+        // 20 + 100 + 20 ms taking the lease (the pause included), 20 ms storing.
+        assert!(took >= std::time::Duration::from_millis(160), "{took:?}");
+    }
+
     #[tokio::test]
     async fn every_lock_call_is_counted_and_timed() {
         let timed = Timed::new(&NoLock);
