@@ -17,6 +17,7 @@ pub mod access;
 pub mod actions;
 
 use crate::identity::{arn_fields, valid_account};
+use crate::policy::{one_or_many, statements_of};
 use crate::text::quote;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -110,7 +111,7 @@ impl std::error::Error for Defects {}
 
 /// Checks a whole policy document: its `Statement`, an object or a list.
 pub fn check(document: &Map<String, Value>, scope: &Scope) -> Result<(), Defects> {
-    check_statements(statements(document), scope)
+    check_statements(statements_of(document), scope)
 }
 
 /// Checks statements, numbered from 1 in the order given. Anything that is not an object is
@@ -136,7 +137,7 @@ pub fn check_statements(statements: &[Value], scope: &Scope) -> Result<(), Defec
 /// list, so it is reported as `everything but <its entries> (NotAction)` unless it lists
 /// `*`. Entries appear once, in document order.
 pub fn actions_beyond_v1(document: &Map<String, Value>) -> Vec<String> {
-    statements_beyond_v1(statements(document))
+    statements_beyond_v1(statements_of(document))
 }
 
 /// [`actions_beyond_v1`] for a list of statements.
@@ -199,18 +200,6 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
         }
     }
     pattern[p..].iter().all(|&c| c == '*')
-}
-
-fn statements(document: &Map<String, Value>) -> &[Value] {
-    document.get("Statement").map(one_or_many).unwrap_or(&[])
-}
-
-/// A value that is one item or a list of them, as a list.
-pub(crate) fn one_or_many(value: &Value) -> &[Value] {
-    match value {
-        Value::Array(items) => items,
-        single => std::slice::from_ref(single),
-    }
 }
 
 /// The string entries of a value that is a string or a list.

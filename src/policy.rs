@@ -107,8 +107,7 @@ impl Policy {
             Value::String(text) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) => {
                     if let Some(duplicate) = duplicates::find(text) {
-                        let statements = statements(&map);
-                        return Err(duplicate_key(duplicate, statements, true));
+                        return Err(duplicate_key(duplicate, statements_of(&map), true));
                     }
                     map
                 }
@@ -153,7 +152,7 @@ impl Policy {
 
     /// Every action string named in `Action` or `NotAction`, in document order.
     pub fn actions(&self) -> Vec<&str> {
-        statements(&self.document)
+        self.statements()
             .iter()
             .filter_map(Value::as_object)
             .flat_map(|s| ["Action", "NotAction"].into_iter().filter_map(|k| s.get(k)))
@@ -182,7 +181,7 @@ impl Policy {
 
     /// The statements, as a list whether the document holds a list or one object.
     pub fn statements(&self) -> &[Value] {
-        statements(&self.document)
+        statements_of(&self.document)
     }
 }
 
@@ -230,8 +229,7 @@ impl Statements {
                 parsed = serde_json::from_str::<Value>(text)
                     .map_err(|e| PolicyError::NotJson(e.to_string()))?;
                 if let Some(duplicate) = duplicates::find(text) {
-                    let statements = one_or_many(&parsed);
-                    return Err(duplicate_key(duplicate, statements, false));
+                    return Err(duplicate_key(duplicate, statement_list(&parsed), false));
                 }
                 &parsed
             }
@@ -359,15 +357,34 @@ fn depth(value: &Value) -> usize {
     }
 }
 
-fn one_or_many(value: &Value) -> &[Value] {
+/// A value that is one item or a list of them (an `Action`, a `Principal`'s `AWS`, a
+/// condition's values), as a list.
+pub fn one_or_many(value: &Value) -> &[Value] {
     match value {
         Value::Array(items) => items,
         single => std::slice::from_ref(single),
     }
 }
 
-fn statements(document: &Map<String, Value>) -> &[Value] {
-    document.get("Statement").map(one_or_many).unwrap_or(&[])
+/// The statements of a policy document, as a slice: the one reading of `Statement` that every
+/// module uses (see [`statement_list`]).
+pub fn statements_of(document: &Map<String, Value>) -> &[Value] {
+    document.get("Statement").map(statement_list).unwrap_or(&[])
+}
+
+/// The statements a `Statement` value holds, as IAM reads it: one object is one statement, a
+/// list is its items (each still judged: the validators refuse an item that is not an object,
+/// and the checks skip it), and anything else (a string, a number, a boolean, `null`) holds
+/// none. That last shape is no policy at all: [`Policy::from_property`] and
+/// [`Statements::from_property`] refuse it by name ("has a Statement that is a string") and ECR
+/// refuses it too, so reading it as no statements only keeps every check, merge and
+/// classification from taking a bare string for a statement.
+pub fn statement_list(value: &Value) -> &[Value] {
+    match value {
+        Value::Array(items) => items,
+        single @ Value::Object(_) => std::slice::from_ref(single),
+        _ => &[],
+    }
 }
 
 fn validate(document: &Map<String, Value>) -> Result<(), PolicyError> {
@@ -610,6 +627,58 @@ mod tests {
 
     fn policy(v: Value) -> Policy {
         Policy::from_property(&v).expect("valid policy")
+    }
+
+    #[test]
+    fn statements_are_read_from_an_object_or_a_list_and_from_nothing_else() {
+        let one = json!({"Effect": "Allow", "Principal": "*", "Action": "ecr:*"});
+        let two = json!([one.clone(), "not an object"]);
+        let statements = |document: Value| -> Vec<Value> {
+            statements_of(document.as_object().expect("object")).to_vec()
+        };
+        // GIVEN one statement object, a list, an empty list THEN one, every item, none.
+        assert_eq!(
+            statements(json!({"Statement": one.clone()})),
+            vec![one.clone()]
+        );
+        assert_eq!(
+            statements(json!({"Statement": two.clone()})),
+            [one.clone(), json!("not an object")]
+        );
+        assert!(statements(json!({"Statement": []})).is_empty());
+        // GIVEN no Statement, or one that is neither THEN no statements.
+        assert!(statements(json!({"Version": "2012-10-17"})).is_empty());
+        for other in [json!("a string"), json!(42), json!(true), json!(null)] {
+            assert!(
+                statements(json!({"Statement": other.clone()})).is_empty(),
+                "{other}"
+            );
+            assert!(statement_list(&other).is_empty(), "{other}");
+            // The validators refuse such a document by name.
+            let refused = Policy::from_property(&json!({"Statement": other.clone()}));
+            assert!(
+                matches!(refused, Err(PolicyError::StatementNotListOrObject(_))),
+                "{other}: {refused:?}"
+            );
+        }
+        assert_eq!(statement_list(&one), std::slice::from_ref(&one));
+        assert_eq!(statement_list(&two).len(), 2);
+        // A policy reads its statements the same way, live ones included.
+        let live = Policy::from_live(r#"{"Statement":"x"}"#).expect("an object");
+        assert!(live.statements().is_empty());
+        assert!(live.actions().is_empty());
+        assert_eq!(
+            policy(json!({"Statement": one.clone()})).statements(),
+            [one]
+        );
+    }
+
+    #[test]
+    fn values_given_once_or_as_a_list_read_as_a_list() {
+        assert_eq!(one_or_many(&json!("ecr:*")), [json!("ecr:*")]);
+        assert_eq!(one_or_many(&json!(["a", "b"])), [json!("a"), json!("b")]);
+        assert!(one_or_many(&json!([])).is_empty());
+        assert_eq!(one_or_many(&json!(null)), [json!(null)]);
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //!
 //! `Deny` statements are never classified: they take access away.
 
-use super::one_or_many;
 use crate::identity::valid_account;
+use crate::policy::one_or_many;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt;
