@@ -207,6 +207,18 @@ mod tests {
     }
 
     #[test]
+    fn three_defects_are_all_spelt_out_and_none_counted() {
+        let statements =
+            [json!({"Effect": "Allow", "Principal": "*", "Action": ["ecr:A", "ecr:B", "ecr:C"]})];
+        let reason = check_statements(&statements, &REPOSITORY)
+            .expect_err("defects")
+            .to_string();
+        assert_eq!(reason.matches("; statement").count(), 2, "{reason}");
+        assert!(!reason.contains("more)"), "{reason}");
+        assert!(reason.contains("\"ecr:C\""), "{reason}");
+    }
+
+    #[test]
     fn long_values_are_shortened_in_the_reason() {
         let sid = "S".repeat(2500);
         let action = format!("ecr:{}", "x".repeat(9000));
