@@ -751,6 +751,123 @@ mod tests {
         policy(Value::String(pretty));
     }
 
+    /// A statement whose `aws:PrincipalAccount` condition value is `levels` lists deep: a
+    /// document holding it nests 5 + `levels` deep.
+    fn nested_statement(levels: usize) -> Value {
+        let mut value = json!("111122223333");
+        for _ in 0..levels {
+            value = json!([value]);
+        }
+        json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": "ecr:*",
+               "Condition": {"StringEquals": {"aws:PrincipalAccount": value}}})
+    }
+
+    #[test]
+    fn ten_levels_of_nesting_pass_and_eleven_do_not() {
+        for (levels, deep) in [(5, false), (6, true), (7, true)] {
+            let statement = nested_statement(levels);
+            let document = Policy::from_property(&json!({"Statement": [statement.clone()]}));
+            let property = Statements::from_property(&json!([statement]));
+            if deep {
+                assert!(
+                    matches!(document, Err(PolicyError::TooDeep)),
+                    "{levels}: {document:?}"
+                );
+                assert!(
+                    matches!(property, Err(PolicyError::TooDeep)),
+                    "{levels}: {property:?}"
+                );
+            } else {
+                assert!(document.is_ok(), "{levels}: {document:?}");
+                assert!(property.is_ok(), "{levels}: {property:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exactly_the_size_limit_passes_and_one_character_more_does_not() {
+        // GIVEN a document padded to MAX_POLICY_CHARS characters of compact form (é: two bytes
+        // each, so its bytes are over the limit).
+        let with_action = |action: String| json!({"Statement": [{"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": action}]});
+        let bare = with_action(String::new()).to_string().chars().count();
+        let at_limit = with_action("é".repeat(MAX_POLICY_CHARS - bare));
+        let over = with_action("é".repeat(MAX_POLICY_CHARS - bare + 1));
+        assert!(at_limit.to_string().len() > MAX_POLICY_CHARS);
+        // THEN the first is a policy, from a property or built by the provider, and the second
+        // is not, with its length.
+        assert_eq!(
+            policy(at_limit.clone()).compact().chars().count(),
+            MAX_POLICY_CHARS
+        );
+        let built = Policy::from_document(at_limit.as_object().expect("object").clone());
+        assert!(built.is_ok(), "{built:?}");
+        let too_long = PolicyError::TooLong {
+            chars: MAX_POLICY_CHARS + 1,
+        };
+        assert_eq!(
+            Policy::from_property(&over).expect_err("over"),
+            too_long.clone()
+        );
+        let built = Policy::from_document(over.as_object().expect("object").clone());
+        assert_eq!(built.expect_err("over"), too_long);
+        // A statement property counts its list: `{"Statement":` and `}` are not in it.
+        let list = over["Statement"].clone();
+        let list_chars = list.to_string().chars().count();
+        let padded = |extra: usize| {
+            let mut list = list.clone();
+            let action = "é".repeat(MAX_POLICY_CHARS - bare + 1 + extra);
+            list[0]["Action"] = json!(action);
+            list
+        };
+        let fits = MAX_POLICY_CHARS - list_chars;
+        assert!(Statements::from_property(&padded(fits)).is_ok());
+        assert_eq!(
+            Statements::from_property(&padded(fits + 1)).expect_err("over"),
+            too_long
+        );
+    }
+
+    #[test]
+    fn a_statement_property_is_one_statement_or_a_non_empty_list_each_with_its_own_sid() {
+        let a = json!({"Sid": "A", "Effect": "Allow", "Principal": "*", "Action": "ecr:*"});
+        let b = json!({"Sid": "B", "Effect": "Deny", "Principal": "*", "Action": "ecr:*"});
+        let read = |value: Value| Statements::from_property(&value);
+        let one = read(a.clone()).expect("one statement");
+        assert_eq!(one.items(), std::slice::from_ref(&a));
+        let two = read(Value::String(json!([a, b]).to_string())).expect("a list in a string");
+        assert_eq!(two.sids(), ["A", "B"]);
+        assert_eq!(two.items().len(), 2);
+        for (value, expected) in [
+            (json!([]), PolicyError::NoStatements),
+            (json!("[]"), PolicyError::NoStatements),
+            (
+                json!(7),
+                PolicyError::StatementNotListOrObject(kind_of(&json!(7))),
+            ),
+            (
+                json!([a, {"Effect": "Allow", "Principal": "*", "Action": "ecr:*"}]),
+                PolicyError::NoSid { position: 2 },
+            ),
+            (
+                json!([b, {"Sid": "", "Effect": "Allow", "Principal": "*", "Action": "ecr:*"}]),
+                PolicyError::NoSid { position: 2 },
+            ),
+            (
+                json!([a, b, a]),
+                PolicyError::RepeatedSid {
+                    position: 3,
+                    sid: "A".into(),
+                },
+            ),
+        ] {
+            assert_eq!(
+                read(value.clone()).expect_err("refused"),
+                expected,
+                "{value}"
+            );
+        }
+    }
+
     #[test]
     fn ecr_reformatting_is_equivalent() {
         let ours = policy(
