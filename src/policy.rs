@@ -716,6 +716,39 @@ mod tests {
                 json!({"Statement": [{"Effect":"Allow","Action":"ecr:*"}]}),
                 "has no Principal",
             ),
+            // Every kind of JSON value is named where it does not belong.
+            (
+                json!([1]),
+                "must be a JSON object (or a string holding one), got a list",
+            ),
+            (
+                json!("7"),
+                "must be a JSON object (or a string holding one), got a number",
+            ),
+            (json!(null), "got null"),
+            (json!(true), "got a boolean"),
+            (json!("\"text\""), "got a string"),
+            (json!({"Statement": 7}), "has a Statement that is a number;"),
+            (
+                json!({"Statement": [[]]}),
+                "statement 1 is a list, not an object",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","Action":[]}]}),
+                "statement 1 has an empty action list",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","Action":{}}]}),
+                "has actions given as an object; use a string or a list of strings",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","Action":["ecr:*", 1]}]}),
+                "has actions given as a list;",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","NotAction":null}]}),
+                "has actions given as null;",
+            ),
         ];
         for (input, expected) in cases {
             let err = Policy::from_property(&input)
@@ -825,6 +858,10 @@ mod tests {
             Statements::from_property(&padded(fits + 1)).expect_err("over"),
             too_long
         );
+        assert!(matches!(
+            Statements::from_property(&padded(fits + 100)),
+            Err(PolicyError::TooLong { chars }) if chars == MAX_POLICY_CHARS + 100
+        ));
     }
 
     #[test]
@@ -966,6 +1003,14 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("has key \"AWS\" twice in statement 2 (Sid \"B\"), in its Principal;"),
+            "{err}"
+        );
+        // Outside Statement, the place is the document's keys down to the object.
+        let elsewhere = r#"{"Extra":{"a":1,"a":2},"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*"}}"#;
+        let err = Policy::from_property(&Value::String(elsewhere.into())).expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .starts_with("has key \"a\" twice in the document's Extra;"),
             "{err}"
         );
         // The same keys in separate objects, and an object given directly, are fine.
