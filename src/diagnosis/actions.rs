@@ -370,6 +370,11 @@ mod tests {
             "ecr:Batch*s",
             "ecr:BatchGetImage",
             "s3:GetObject",
+            // A wildcard one edit from an action, and a typo under another prefix.
+            "ecr:BatchGetImage?",
+            "ecr:PutImage*",
+            "xyz:BatchGetImages",
+            "ecr",
         ] {
             assert_eq!(closest(action), None, "{action}");
         }
