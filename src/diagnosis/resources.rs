@@ -179,6 +179,17 @@ mod tests {
             json!({"NotResource": ["arn:aws:ecr:us-east-1:123456789012:repository/a", "b", "c"]}),
             "has NotResource [\"arn:aws:ecr:us-east-1:123456789012:repository/a\", \"b\", …]",
         );
+        // Two entries are both shown, with nothing left out; other values, shortened.
+        refused(
+            &REPOSITORY,
+            json!({"Resource": ["a", 12]}),
+            "has Resource [\"a\", 12], but",
+        );
+        refused(
+            &REPOSITORY,
+            json!({"Resource": {"x": "y".repeat(40)}}),
+            "has Resource {\"x\":\"yyyyyyyyyyyyyy, but",
+        );
         // The nearest valid form: the same statement without Resource.
         accepted(&REPOSITORY, json!({}));
     }
@@ -215,6 +226,10 @@ mod tests {
                 "(its partition is \"aws-cn\", not aws)",
             ),
             ("repository/*", "(it is not an ARN)"),
+            (
+                "urn:aws:ecr:us-east-1:123456789012:repository/*",
+                "(it is not an ARN)",
+            ),
             ("arn:aws:ecr", "(it is not an ARN)"),
         ];
         for (resource, why) in cases {
