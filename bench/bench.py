@@ -21,6 +21,11 @@ their 24 Deletes at once: the time until all are answered, the lock's added time
 (taking the lease, waiting included, and giving it back), and nothing lost or left. The
 lock table's calls reach moto through the rig's fault proxy, one at a time (moto's conditional writes are not atomic; DynamoDB's are).
 
+Before all that, the analysis's own cost (issue 16): bench/analysis.rs, built with the same
+release profile, times what the provider works out from a policy before any ECR call (the
+diagnosis and who gets in, as lifecycle::judge runs them) over the sample events of events/
+and the policies of tests/access-cases.json, in microseconds per event (median and p99).
+
 Then drift (issue 17): a sweep over 1,000 recorded targets (one in ten drifted) seeded in moto,
 its time and peak RSS, and CloudTrail events for one drifted target (own time, ECR reads).
 
@@ -29,7 +34,8 @@ writes the raw figures as JSON. Exit status: 1 when the provider made the wrong 
 answered wrongly (correctness); timing targets are shown, never asserted. 2 on set-up
 errors.
 
-    PYTHONPATH=tests .venv/bin/python bench/bench.py --ours BIN --floor BIN [--zip bootstrap.zip] [--runs 30]
+    PYTHONPATH=tests .venv/bin/python bench/bench.py --ours BIN --floor BIN [--analysis BIN]
+        [--zip bootstrap.zip] [--runs 30]
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ from rig.procs import RigError
 from rig.runtimes import Emulator
 
 MIB = 1024 * 1024
+ROOT = Path(__file__).resolve().parent.parent
 INVOKE_SECONDS = 60
 LIFETIME_SECONDS = 1800
 
@@ -377,6 +384,31 @@ def drift_checked(lines: list[dict[str, Any]]) -> dict[str, Any]:
     return line
 
 
+def run_analysis(binary: Path) -> dict[str, Any]:
+    """The analysis's own cost: bench/analysis.rs's JSON (it reads events/ and tests/ from the
+    repository root)."""
+    done = subprocess.run([str(binary)], cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RigError(f"{binary} exited {done.returncode}: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def analysis_rows(analysis: dict[str, Any]) -> list[list[str]]:
+    """One row per input set: median / p99 microseconds per event, and the slowest input."""
+    rows = []
+    for key, what in (("events", "sample events (events/)"),
+                      ("access_cases", "access cases (tests/access-cases.json)")):
+        figures = analysis[key]
+        slowest = figures["slowest"]
+        rows += [
+            [f"analysis per event (µs): {figures['count']} {what}, median / p99",
+             f"{figures['median_us']:.1f} / {figures['p99_us']:.1f}", "", "", "", ""],
+            [f"  slowest: {slowest['name']}, median", f"{slowest['median_us']:.1f}",
+             "", "", "", ""],
+        ]
+    return rows
+
+
 def doomed_event() -> dict[str, Any]:
     """A repository Create whose policy names an action ECR does not have."""
     event = repository_create()
@@ -475,6 +507,7 @@ def report(
     doomed: list[float],
     no_lock: list[dict],
     bursts: list[dict],
+    analysis: dict[str, Any] | None,
     drift: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
     """The table, and whether the ECR call counts were right."""
@@ -583,6 +616,8 @@ def report(
             Stat(doomed), None, 2, f"< {DOOMED_MAX_MS:g} ms",
             lambda a, _: a < DOOMED_MAX_MS)
     )
+    if analysis:
+        rows += analysis_rows(analysis)
     n_warm = sum(len(r["warm"]) for r in ours)
     text = (
         f"{len(ours)} runs each, alternating; {n_warm} warm events of ours in all; "
@@ -595,7 +630,11 @@ def report(
         "table and on the response PUT (S3), from the provider's \"response sent\" log "
         "line. The lock table's calls go through the rig's proxy, one at a time. package = "
         "cargo lambda build --release --output-format zip (floor: its release binary zipped "
-        "here).\n\n"
+        "here)."
+        + (" analysis = bench/analysis.rs: the diagnosis and who gets in, as lifecycle::judge "
+           f"runs them before any ECR call, each call timed alone ({analysis['rounds']} "
+           "rounds per input)." if analysis else "")
+        + "\n\n"
         + table(rows)
     )
     return text, counts_ok
@@ -606,6 +645,10 @@ def main() -> int:
     parser.add_argument("--ours", type=Path, required=True, help="our release binary")
     parser.add_argument("--floor", type=Path, required=True, help="the floor's release binary")
     parser.add_argument("--zip", type=Path, help="cargo lambda's bootstrap.zip")
+    parser.add_argument(
+        "--analysis", type=Path,
+        help="the analysis-cost release binary (bench/analysis.rs): the analysis's own cost",
+    )
     parser.add_argument("--runs", type=int, default=30, help="runs of each binary (30)")
     parser.add_argument("--warm", type=int, default=5, help="warm events per run (5)")
     parser.add_argument(
@@ -618,12 +661,15 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args()
-    for path in (args.ours, args.floor, *([args.zip] if args.zip else [])):
+    optional = [p for p in (args.zip, args.analysis) if p]
+    for path in (args.ours, args.floor, *optional):
         if not path.is_file():
             print(f"bench: {path} is missing; scripts/bench builds it", file=sys.stderr)
             return 2
     workdir = Path(tempfile.mkdtemp(prefix="ecr-policy-bench-"))
     try:
+        # First, alone on the machine: nothing of the rig is running yet.
+        analysis = run_analysis(args.analysis) if args.analysis else None
         bench = Bench(args, workdir)
     except RigError as e:
         print(f"bench: {e}", file=sys.stderr)
@@ -662,7 +708,9 @@ def main() -> int:
         return 1
     finally:
         bench.stop()
-    text, counts_ok = report(args, bench, ours, floor, doomed, no_lock, bursts, drift)
+    text, counts_ok = report(
+        args, bench, ours, floor, doomed, no_lock, bursts, analysis, drift
+    )
     print(text)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -673,6 +721,7 @@ def main() -> int:
             "ours_no_lock_table": no_lock,
             "bursts": bursts,
             "drift": drift,
+            "analysis": analysis,
         }
         args.json.write_text(json.dumps({**figures, "table": text}, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)

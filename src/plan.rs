@@ -15,7 +15,9 @@ use crate::identity::{
     MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition, valid_account,
 };
 use crate::lock::{Held, Holder, Owned, Prior, REMOVED_KEPT_MS, Record, Removed};
-use crate::policy::{NEW_POLICY_VERSION, Policy, PolicyError, sid_of, statement_equivalent};
+use crate::policy::{
+    NEW_POLICY_VERSION, Policy, PolicyError, sid_of, statement_equivalent, statements_of,
+};
 use crate::response::Data;
 use serde_json::{Map, Value};
 
@@ -727,14 +729,6 @@ pub fn answer(
         data,
         changed,
     })
-}
-
-fn statements_of(document: &Map<String, Value>) -> &[Value] {
-    match document.get("Statement") {
-        Some(Value::Array(items)) => items,
-        Some(single) => std::slice::from_ref(single),
-        None => &[],
-    }
 }
 
 fn positions(statements: &[Value], sid: &str) -> Vec<usize> {

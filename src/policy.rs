@@ -107,8 +107,7 @@ impl Policy {
             Value::String(text) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) => {
                     if let Some(duplicate) = duplicates::find(text) {
-                        let statements = statements(&map);
-                        return Err(duplicate_key(duplicate, statements, true));
+                        return Err(duplicate_key(duplicate, statements_of(&map), true));
                     }
                     map
                 }
@@ -153,7 +152,7 @@ impl Policy {
 
     /// Every action string named in `Action` or `NotAction`, in document order.
     pub fn actions(&self) -> Vec<&str> {
-        statements(&self.document)
+        self.statements()
             .iter()
             .filter_map(Value::as_object)
             .flat_map(|s| ["Action", "NotAction"].into_iter().filter_map(|k| s.get(k)))
@@ -182,7 +181,7 @@ impl Policy {
 
     /// The statements, as a list whether the document holds a list or one object.
     pub fn statements(&self) -> &[Value] {
-        statements(&self.document)
+        statements_of(&self.document)
     }
 }
 
@@ -230,8 +229,7 @@ impl Statements {
                 parsed = serde_json::from_str::<Value>(text)
                     .map_err(|e| PolicyError::NotJson(e.to_string()))?;
                 if let Some(duplicate) = duplicates::find(text) {
-                    let statements = one_or_many(&parsed);
-                    return Err(duplicate_key(duplicate, statements, false));
+                    return Err(duplicate_key(duplicate, statement_list(&parsed), false));
                 }
                 &parsed
             }
@@ -359,15 +357,34 @@ fn depth(value: &Value) -> usize {
     }
 }
 
-fn one_or_many(value: &Value) -> &[Value] {
+/// A value that is one item or a list of them (an `Action`, a `Principal`'s `AWS`, a
+/// condition's values), as a list.
+pub fn one_or_many(value: &Value) -> &[Value] {
     match value {
         Value::Array(items) => items,
         single => std::slice::from_ref(single),
     }
 }
 
-fn statements(document: &Map<String, Value>) -> &[Value] {
-    document.get("Statement").map(one_or_many).unwrap_or(&[])
+/// The statements of a policy document, as a slice: the one reading of `Statement` that every
+/// module uses (see [`statement_list`]).
+pub fn statements_of(document: &Map<String, Value>) -> &[Value] {
+    document.get("Statement").map(statement_list).unwrap_or(&[])
+}
+
+/// The statements a `Statement` value holds, as IAM reads it: one object is one statement, a
+/// list is its items (each still judged: the validators refuse an item that is not an object,
+/// and the checks skip it), and anything else (a string, a number, a boolean, `null`) holds
+/// none. That last shape is no policy at all: [`Policy::from_property`] and
+/// [`Statements::from_property`] refuse it by name ("has a Statement that is a string") and ECR
+/// refuses it too, so reading it as no statements only keeps every check, merge and
+/// classification from taking a bare string for a statement.
+pub fn statement_list(value: &Value) -> &[Value] {
+    match value {
+        Value::Array(items) => items,
+        single @ Value::Object(_) => std::slice::from_ref(single),
+        _ => &[],
+    }
 }
 
 fn validate(document: &Map<String, Value>) -> Result<(), PolicyError> {
@@ -613,6 +630,58 @@ mod tests {
     }
 
     #[test]
+    fn statements_are_read_from_an_object_or_a_list_and_from_nothing_else() {
+        let one = json!({"Effect": "Allow", "Principal": "*", "Action": "ecr:*"});
+        let two = json!([one.clone(), "not an object"]);
+        let statements = |document: Value| -> Vec<Value> {
+            statements_of(document.as_object().expect("object")).to_vec()
+        };
+        // GIVEN one statement object, a list, an empty list THEN one, every item, none.
+        assert_eq!(
+            statements(json!({"Statement": one.clone()})),
+            vec![one.clone()]
+        );
+        assert_eq!(
+            statements(json!({"Statement": two.clone()})),
+            [one.clone(), json!("not an object")]
+        );
+        assert!(statements(json!({"Statement": []})).is_empty());
+        // GIVEN no Statement, or one that is neither THEN no statements.
+        assert!(statements(json!({"Version": "2012-10-17"})).is_empty());
+        for other in [json!("a string"), json!(42), json!(true), json!(null)] {
+            assert!(
+                statements(json!({"Statement": other.clone()})).is_empty(),
+                "{other}"
+            );
+            assert!(statement_list(&other).is_empty(), "{other}");
+            // The validators refuse such a document by name.
+            let refused = Policy::from_property(&json!({"Statement": other.clone()}));
+            assert!(
+                matches!(refused, Err(PolicyError::StatementNotListOrObject(_))),
+                "{other}: {refused:?}"
+            );
+        }
+        assert_eq!(statement_list(&one), std::slice::from_ref(&one));
+        assert_eq!(statement_list(&two).len(), 2);
+        // A policy reads its statements the same way, live ones included.
+        let live = Policy::from_live(r#"{"Statement":"x"}"#).expect("an object");
+        assert!(live.statements().is_empty());
+        assert!(live.actions().is_empty());
+        assert_eq!(
+            policy(json!({"Statement": one.clone()})).statements(),
+            [one]
+        );
+    }
+
+    #[test]
+    fn values_given_once_or_as_a_list_read_as_a_list() {
+        assert_eq!(one_or_many(&json!("ecr:*")), [json!("ecr:*")]);
+        assert_eq!(one_or_many(&json!(["a", "b"])), [json!("a"), json!("b")]);
+        assert!(one_or_many(&json!([])).is_empty());
+        assert_eq!(one_or_many(&json!(null)), [json!(null)]);
+    }
+
+    #[test]
     fn string_and_object_forms_parse_to_the_same_compact_text() {
         let doc = json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]});
         let from_object = policy(doc.clone());
@@ -647,6 +716,39 @@ mod tests {
                 json!({"Statement": [{"Effect":"Allow","Action":"ecr:*"}]}),
                 "has no Principal",
             ),
+            // Every kind of JSON value is named where it does not belong.
+            (
+                json!([1]),
+                "must be a JSON object (or a string holding one), got a list",
+            ),
+            (
+                json!("7"),
+                "must be a JSON object (or a string holding one), got a number",
+            ),
+            (json!(null), "got null"),
+            (json!(true), "got a boolean"),
+            (json!("\"text\""), "got a string"),
+            (json!({"Statement": 7}), "has a Statement that is a number;"),
+            (
+                json!({"Statement": [[]]}),
+                "statement 1 is a list, not an object",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","Action":[]}]}),
+                "statement 1 has an empty action list",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","Action":{}}]}),
+                "has actions given as an object; use a string or a list of strings",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","Action":["ecr:*", 1]}]}),
+                "has actions given as a list;",
+            ),
+            (
+                json!({"Statement": [{"Effect":"Allow","Principal":"*","NotAction":null}]}),
+                "has actions given as null;",
+            ),
         ];
         for (input, expected) in cases {
             let err = Policy::from_property(&input)
@@ -680,6 +782,127 @@ mod tests {
         let doc = json!({"Statement":[{"Effect":"Allow","Principal":"*","Action":"ecr:*"}]});
         let pretty = serde_json::to_string_pretty(&doc).expect("serialises");
         policy(Value::String(pretty));
+    }
+
+    /// A statement whose `aws:PrincipalAccount` condition value is `levels` lists deep: a
+    /// document holding it nests 5 + `levels` deep.
+    fn nested_statement(levels: usize) -> Value {
+        let mut value = json!("111122223333");
+        for _ in 0..levels {
+            value = json!([value]);
+        }
+        json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": "ecr:*",
+               "Condition": {"StringEquals": {"aws:PrincipalAccount": value}}})
+    }
+
+    #[test]
+    fn ten_levels_of_nesting_pass_and_eleven_do_not() {
+        for (levels, deep) in [(5, false), (6, true), (7, true)] {
+            let statement = nested_statement(levels);
+            let document = Policy::from_property(&json!({"Statement": [statement.clone()]}));
+            let property = Statements::from_property(&json!([statement]));
+            if deep {
+                assert!(
+                    matches!(document, Err(PolicyError::TooDeep)),
+                    "{levels}: {document:?}"
+                );
+                assert!(
+                    matches!(property, Err(PolicyError::TooDeep)),
+                    "{levels}: {property:?}"
+                );
+            } else {
+                assert!(document.is_ok(), "{levels}: {document:?}");
+                assert!(property.is_ok(), "{levels}: {property:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exactly_the_size_limit_passes_and_one_character_more_does_not() {
+        // GIVEN a document padded to MAX_POLICY_CHARS characters of compact form (é: two bytes
+        // each, so its bytes are over the limit).
+        let with_action = |action: String| json!({"Statement": [{"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": action}]});
+        let bare = with_action(String::new()).to_string().chars().count();
+        let at_limit = with_action("é".repeat(MAX_POLICY_CHARS - bare));
+        let over = with_action("é".repeat(MAX_POLICY_CHARS - bare + 1));
+        assert!(at_limit.to_string().len() > MAX_POLICY_CHARS);
+        // THEN the first is a policy, from a property or built by the provider, and the second
+        // is not, with its length.
+        assert_eq!(
+            policy(at_limit.clone()).compact().chars().count(),
+            MAX_POLICY_CHARS
+        );
+        let built = Policy::from_document(at_limit.as_object().expect("object").clone());
+        assert!(built.is_ok(), "{built:?}");
+        let too_long = PolicyError::TooLong {
+            chars: MAX_POLICY_CHARS + 1,
+        };
+        assert_eq!(
+            Policy::from_property(&over).expect_err("over"),
+            too_long.clone()
+        );
+        let built = Policy::from_document(over.as_object().expect("object").clone());
+        assert_eq!(built.expect_err("over"), too_long);
+        // A statement property counts its list: `{"Statement":` and `}` are not in it.
+        let list = over["Statement"].clone();
+        let list_chars = list.to_string().chars().count();
+        let padded = |extra: usize| {
+            let mut list = list.clone();
+            let action = "é".repeat(MAX_POLICY_CHARS - bare + 1 + extra);
+            list[0]["Action"] = json!(action);
+            list
+        };
+        let fits = MAX_POLICY_CHARS - list_chars;
+        assert!(Statements::from_property(&padded(fits)).is_ok());
+        assert_eq!(
+            Statements::from_property(&padded(fits + 1)).expect_err("over"),
+            too_long
+        );
+        assert!(matches!(
+            Statements::from_property(&padded(fits + 100)),
+            Err(PolicyError::TooLong { chars }) if chars == MAX_POLICY_CHARS + 100
+        ));
+    }
+
+    #[test]
+    fn a_statement_property_is_one_statement_or_a_non_empty_list_each_with_its_own_sid() {
+        let a = json!({"Sid": "A", "Effect": "Allow", "Principal": "*", "Action": "ecr:*"});
+        let b = json!({"Sid": "B", "Effect": "Deny", "Principal": "*", "Action": "ecr:*"});
+        let read = |value: Value| Statements::from_property(&value);
+        let one = read(a.clone()).expect("one statement");
+        assert_eq!(one.items(), std::slice::from_ref(&a));
+        let two = read(Value::String(json!([a, b]).to_string())).expect("a list in a string");
+        assert_eq!(two.sids(), ["A", "B"]);
+        assert_eq!(two.items().len(), 2);
+        for (value, expected) in [
+            (json!([]), PolicyError::NoStatements),
+            (json!("[]"), PolicyError::NoStatements),
+            (
+                json!(7),
+                PolicyError::StatementNotListOrObject(kind_of(&json!(7))),
+            ),
+            (
+                json!([a, {"Effect": "Allow", "Principal": "*", "Action": "ecr:*"}]),
+                PolicyError::NoSid { position: 2 },
+            ),
+            (
+                json!([b, {"Sid": "", "Effect": "Allow", "Principal": "*", "Action": "ecr:*"}]),
+                PolicyError::NoSid { position: 2 },
+            ),
+            (
+                json!([a, b, a]),
+                PolicyError::RepeatedSid {
+                    position: 3,
+                    sid: "A".into(),
+                },
+            ),
+        ] {
+            assert_eq!(
+                read(value.clone()).expect_err("refused"),
+                expected,
+                "{value}"
+            );
+        }
     }
 
     #[test]
@@ -780,6 +1003,14 @@ mod tests {
         assert!(
             err.to_string()
                 .starts_with("has key \"AWS\" twice in statement 2 (Sid \"B\"), in its Principal;"),
+            "{err}"
+        );
+        // Outside Statement, the place is the document's keys down to the object.
+        let elsewhere = r#"{"Extra":{"a":1,"a":2},"Statement":{"Effect":"Allow","Principal":"*","Action":"ecr:*"}}"#;
+        let err = Policy::from_property(&Value::String(elsewhere.into())).expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .starts_with("has key \"a\" twice in the document's Extra;"),
             "{err}"
         );
         // The same keys in separate objects, and an object given directly, are fine.

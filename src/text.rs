@@ -1,5 +1,5 @@
-//! Values quoted in a `Reason`, kept to a readable length, and the one rule behind every
-//! "did you mean" ([`closest`]).
+//! Values quoted in a `Reason`, kept to a readable length, the one rule behind every
+//! "did you mean" ([`closest`]), and IAM's wildcard match ([`wildcard_match`]).
 //!
 //! A `Reason` shares the response's 4,096 bytes with everything else (CONTRACT 6), so a value
 //! the user wrote (a 2,500-character `Sid`, a 10,000-character action, ECR's own message) must
@@ -96,6 +96,33 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// `*` and `?` wildcard matching, as IAM matches actions and ARNs: `*` stands for any run of
+/// characters (colons included), `?` for exactly one. Case-sensitive: callers fold case
+/// where IAM does.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    let (mut p, mut t) = (0, 0);
+    // The last `*` seen and the text position it is currently stretched to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +207,35 @@ mod tests {
         assert_eq!(shorten("abc", 1), "…");
         assert_eq!(shorten("abc", 2), "a…");
         assert_eq!(shorten("abc", 3), "abc");
+    }
+
+    #[test]
+    fn wildcards_match_as_iam_matches() {
+        for (pattern, text) in [
+            ("*", ""),
+            ("*", "anything:at/all"),
+            ("a*", "a"),
+            ("a*c", "abbbc"),
+            ("a?c", "abc"),
+            ("*b*", "abc"),
+            ("a*b*c", "aXbYbZc"),
+            ("us-*", "us-east-1"),
+            ("repository/*", "repository/a/b"),
+            ("??????????12", "123456789012"),
+            ("é?", "éü"),
+        ] {
+            assert!(wildcard_match(pattern, text), "{pattern} ~ {text}");
+        }
+        for (pattern, text) in [
+            ("", "a"),
+            ("a", ""),
+            ("a?c", "ac"),
+            ("a*c", "abcd"),
+            ("A", "a"),
+            ("us-*-2", "us-east-1"),
+            ("?", ""),
+        ] {
+            assert!(!wildcard_match(pattern, text), "{pattern} !~ {text}");
+        }
     }
 }

@@ -15,8 +15,8 @@
 //!
 //! `Deny` statements are never classified: they take access away.
 
-use super::one_or_many;
 use crate::identity::valid_account;
+use crate::policy::one_or_many;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -514,6 +514,24 @@ mod tests {
             unlimited(json!({"StringEquals": {"aws:PrincipalOrgID": "o-a"}})).len(),
             2
         );
+    }
+
+    #[test]
+    fn principals_that_name_no_account_let_no_one_in() {
+        // A string Principal other than "*" (refused by the diagnosis) is nobody, not everyone;
+        // an ARN whose account field is not 12 digits names no account.
+        for principal in [
+            json!("arn:aws:iam::111122223333:root"),
+            json!({"AWS": ["arn:aws:iam::12345:root", "arn:aws:sts::1111222233334:assumed-role/r/s"]}),
+            json!({"AWS": "arn:aws:s3:::111122223333"}),
+        ] {
+            let found = analyze(
+                &[json!({"Effect": "Allow", "Principal": principal.clone(), "Action": "ecr:*"})],
+                Some(OWN),
+            );
+            assert_eq!(found[0].public, None, "{principal}");
+            assert_eq!(Access::of(&found).to_string(), "account", "{principal}");
+        }
     }
 
     #[test]

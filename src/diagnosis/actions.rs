@@ -1,6 +1,19 @@
-//! The catalog of Amazon ECR actions: the one table the action check reads (CONTRACT 10).
+//! The catalog of Amazon ECR actions, the one table the action checks read (CONTRACT 10), and
+//! what is judged by it: an `ecr:` action that names no ECR action, and the actions of a
+//! registry policy that reach beyond a V1 policy scope.
 
-use super::wildcard_match;
+use super::strings;
+use crate::policy::statements_of;
+use crate::text::{quote, wildcard_match};
+use serde_json::{Map, Value};
+
+/// The actions a registry policy may grant while the registry's policy scope is V1
+/// (ECR user guide, "Private registry permissions").
+pub const V1_REGISTRY_ACTIONS: [&str; 3] = [
+    "ecr:ReplicateImage",
+    "ecr:BatchImportUpstreamImage",
+    "ecr:CreateRepository",
+];
 
 /// Every action of the `ecr:` service prefix.
 ///
@@ -135,9 +148,88 @@ pub fn closest(action: &str) -> Option<&'static str> {
     }
 }
 
+/// The problems with a statement's `Action` and `NotAction`: each `ecr:` entry (or wildcard)
+/// that names no ECR action, in the order written. Other services' actions are not judged.
+pub(super) fn unknown_actions(statement: &Map<String, Value>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for key in ["Action", "NotAction"] {
+        for entry in statement.get(key).map(strings).into_iter().flatten() {
+            problems.extend(unknown_action(key, entry));
+        }
+    }
+    problems
+}
+
+fn unknown_action(key: &str, action: &str) -> Option<String> {
+    if !has_ecr_prefix(action) || is_known(action) {
+        return None;
+    }
+    let quoted = quote(action);
+    Some(if action.contains(['*', '?']) {
+        format!(
+            "has {key} {quoted}, which matches no ECR action; correct the pattern, or list the \
+             actions (the Service Authorization Reference for Amazon ECR names them all)"
+        )
+    } else if let Some(meant) = closest(action) {
+        format!("has {key} {quoted}, which is not an ECR action; did you mean {meant:?}?")
+    } else {
+        format!(
+            "has {key} {quoted}, which is not an ECR action; use one the Service \
+             Authorization Reference for Amazon ECR names, such as \"ecr:BatchGetImage\""
+        )
+    })
+}
+
+/// The `Action` entries, as written, of a registry policy that reach beyond what a V1 policy
+/// scope allows ([`V1_REGISTRY_ACTIONS`]): an `ecr:` wildcard counts when one of the catalog
+/// actions it matches is beyond V1 (`ecr:*` is, `ecr:Replicate*` is not); any other service's
+/// action, and `*`, are beyond V1. A `NotAction` statement grants everything it does not
+/// list, so it is reported as `everything but <its entries> (NotAction)` unless it lists
+/// `*`. Entries appear once, in document order.
+pub fn actions_beyond_v1(document: &Map<String, Value>) -> Vec<String> {
+    statements_beyond_v1(statements_of(document))
+}
+
+/// [`actions_beyond_v1`] for a list of statements.
+pub fn statements_beyond_v1(statements: &[Value]) -> Vec<String> {
+    let mut beyond: Vec<String> = Vec::new();
+    let mut push = |entry: String| {
+        if !beyond.contains(&entry) {
+            beyond.push(entry);
+        }
+    };
+    for map in statements.iter().filter_map(Value::as_object) {
+        if let Some(listed) = map.get("Action") {
+            for entry in strings(listed) {
+                if action_beyond_v1(entry) {
+                    push(entry.to_owned());
+                }
+            }
+        }
+        if let Some(excluded) = map.get("NotAction") {
+            let entries: Vec<&str> = strings(excluded).collect();
+            if !entries.contains(&"*") {
+                push(format!("everything but {} (NotAction)", entries.join(", ")));
+            }
+        }
+    }
+    beyond
+}
+
+fn action_beyond_v1(entry: &str) -> bool {
+    if !has_ecr_prefix(entry) {
+        return true;
+    }
+    matching(entry)
+        .iter()
+        .any(|action| !V1_REGISTRY_ACTIONS.contains(action))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnosis::testing::{REGISTRY, REPOSITORY, accepted, refused};
+    use serde_json::json;
 
     /// The actions CONTRACT 10's issue lists as a minimum.
     const REQUIRED: &[&str] = &[
@@ -278,10 +370,78 @@ mod tests {
             "ecr:Batch*s",
             "ecr:BatchGetImage",
             "s3:GetObject",
+            // A wildcard one edit from an action, and a typo under another prefix.
+            "ecr:BatchGetImage?",
+            "ecr:PutImage*",
+            "xyz:BatchGetImages",
+            "ecr",
         ] {
             assert_eq!(closest(action), None, "{action}");
         }
         let long = format!("ecr:{}", "x".repeat(12_000));
         assert_eq!(closest(&long), None);
+    }
+
+    #[test]
+    fn a_misspelt_action_is_refused_with_the_nearest_real_one() {
+        refused(
+            &REPOSITORY,
+            json!({"Action": ["ecr:GetDownloadUrlForLayer", "ecr:BatchGetImages"]}),
+            "has Action \"ecr:BatchGetImages\", which is not an ECR action; did you mean \"ecr:BatchGetImage\"?",
+        );
+        refused(
+            &REGISTRY,
+            json!({"NotAction": "ecr:ReplicateImages"}),
+            "has NotAction \"ecr:ReplicateImages\", which is not an ECR action; did you mean \"ecr:ReplicateImage\"?",
+        );
+        refused(
+            &REPOSITORY,
+            json!({"Action": "ecr:DoEverything"}),
+            "which is not an ECR action; use one the Service Authorization Reference",
+        );
+        refused(
+            &REPOSITORY,
+            json!({"Action": "ECR:Bacth*"}),
+            "has Action \"ECR:Bacth*\", which matches no ECR action",
+        );
+        // The nearest valid forms.
+        accepted(&REPOSITORY, json!({"Action": ["ecr:BatchGetImage"]}));
+        accepted(&REGISTRY, json!({"NotAction": "ecr:ReplicateImage"}));
+        accepted(&REPOSITORY, json!({"Action": "ECR:batchgetimage"}));
+        accepted(
+            &REPOSITORY,
+            json!({"Action": ["ecr:Batch*", "ecr:*", "ecr:Put?mage"]}),
+        );
+    }
+
+    #[test]
+    fn other_services_actions_are_not_judged() {
+        accepted(
+            &REPOSITORY,
+            json!({"Action": ["s3:GetObjectz", "*", "ecr-public:Nothing", "sts:AssumeRole", " ecr:x"]}),
+        );
+    }
+
+    #[test]
+    fn actions_beyond_v1_expand_wildcards_against_the_catalog() {
+        let document = json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": ["ecr:ReplicateImage", "ECR:createrepository", "ecr:Replicate*", "ecr:BatchImportUpstreamImage"]},
+            {"Effect": "Allow", "Principal": "*", "Action": ["ecr:BatchGetImage", "ecr:*", "ecr:Create*", "s3:GetObject", "*", "ecr:BatchGetImage"]},
+            {"Effect": "Allow", "Principal": "*", "NotAction": ["ecr:PutImage", "ecr:DeleteRepository"]},
+            {"Effect": "Deny", "Principal": "*", "NotAction": "*"},
+        ]});
+        assert_eq!(
+            actions_beyond_v1(document.as_object().expect("object")),
+            [
+                "ecr:BatchGetImage",
+                "ecr:*",
+                "ecr:Create*",
+                "s3:GetObject",
+                "*",
+                "everything but ecr:PutImage, ecr:DeleteRepository (NotAction)",
+            ]
+        );
+        let v1 = json!({"Statement": {"Effect": "Allow", "Principal": "*", "Action": V1_REGISTRY_ACTIONS}});
+        assert!(actions_beyond_v1(v1.as_object().expect("object")).is_empty());
     }
 }

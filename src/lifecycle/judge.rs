@@ -8,7 +8,7 @@ use crate::diagnosis::{self, PolicyKind, Scope};
 use crate::error::Failure;
 use crate::event::{Content, Desired};
 use crate::identity::{Target, account_of_stack, partition, repository_arn, valid_account};
-use crate::policy::{Policy, sid_of, statement_equivalent};
+use crate::policy::{Policy, one_or_many, sid_of, statement_equivalent};
 use crate::text::shorten;
 use serde_json::Value;
 
@@ -130,7 +130,7 @@ pub fn auth_token_statements(statements: &[Value]) -> Vec<String> {
         .iter()
         .enumerate()
         .filter(|(_, statement)| {
-            let actions = statement.get("Action").map(diagnosis::one_or_many);
+            let actions = statement.get("Action").map(one_or_many);
             actions.unwrap_or(&[]).iter().any(|a| {
                 a.as_str()
                     .is_some_and(|a| a.eq_ignore_ascii_case(AUTH_TOKEN_ACTION))
