@@ -372,9 +372,11 @@ fn named_by(key: &str, values: &Value) -> Result<Vec<String>, String> {
             "aws:principalorgpaths" | "aws:sourceorgpaths" => text.split('/').next().unwrap_or(""),
             _ => text.as_str(),
         };
+        // Only the field that names the account or organization has to be fixed: a policy
+        // variable elsewhere in an ARN (a role name from a tag) still limits to that account.
         match limiting_value(name) {
-            Some(name) if limiting_value(&text).is_some() => named.push(name.to_owned()),
-            _ => return Err(text),
+            Some(name) => named.push(name.to_owned()),
+            None => return Err(text),
         }
     }
     Ok(named)
@@ -513,6 +515,40 @@ mod tests {
         assert_eq!(
             unlimited(json!({"StringEquals": {"aws:PrincipalOrgID": "o-a"}})).len(),
             2
+        );
+    }
+
+    #[test]
+    fn a_policy_variable_outside_the_account_field_still_limits_to_that_account() {
+        let everyone_with = |condition: Value| {
+            let statement = json!({"Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage", "Condition": condition});
+            Access::of(&analyze(&[statement], Some(OWN))).to_string()
+        };
+        // The role's name comes from the caller's tag; its account is fixed.
+        assert_eq!(
+            everyone_with(
+                json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::111122223333:role/${aws:PrincipalTag/team}"}})
+            ),
+            "accounts:111122223333"
+        );
+        assert_eq!(
+            everyone_with(
+                json!({"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-a1b2c3d4e5/r-ab12/${aws:PrincipalTag/ou}/*"}})
+            ),
+            "organization:o-a1b2c3d4e5"
+        );
+        // A variable in the account field itself limits nothing.
+        assert_eq!(
+            everyone_with(
+                json!({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::${aws:PrincipalAccount}:role/ci"}})
+            ),
+            "public"
+        );
+        assert_eq!(
+            everyone_with(
+                json!({"StringEquals": {"aws:PrincipalAccount": "${aws:ResourceAccount}"}})
+            ),
+            "public"
         );
     }
 
