@@ -395,19 +395,24 @@ async fn an_eventbridge_event_of_another_shape_is_an_invocation_error() {
 async fn without_a_lock_table_a_drift_event_fails_loudly() {
     let h = Harness::new().await;
     let provider = Provider::new(h.store.clone(), Sender::new(), config(&h.recorder));
-    let error = provider
-        .invoke(
-            &sweep().to_string(),
-            deadline_in(Duration::from_secs(30)),
-            "inv",
-        )
-        .await
-        .expect_err("no record to compare with");
-    assert!(error.to_string().contains("lock table"), "{error}");
-    assert_eq!(
-        lambda_runtime::Diagnostic::from(error).error_type,
-        "DriftCheckFailed"
-    );
+    for event in [
+        sweep(),
+        cloudtrail("drift/set-repository-policy.json", "app"),
+    ] {
+        let error = provider
+            .invoke(
+                &event.to_string(),
+                deadline_in(Duration::from_secs(30)),
+                "inv",
+            )
+            .await
+            .expect_err("no record to compare with");
+        assert!(error.to_string().contains("lock table"), "{error}");
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(error).error_type,
+            "DriftCheckFailed"
+        );
+    }
 }
 
 #[tokio::test]
