@@ -144,6 +144,8 @@ impl Summary {
 pub enum DriftError {
     #[error("the record could not be read: {0}")]
     Record(#[from] LockError),
+    #[error("the check did not finish: {0}")]
+    Interrupted(String),
     #[error(
         "{} of {targets} targets could not be checked; the first, {}: {}",
         .failed.len(), .failed[0].0, .failed[0].1

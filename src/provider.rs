@@ -413,7 +413,7 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                 .map(|outcome| Invoked::Request(Box::new(outcome))),
             Ok(shape) => {
                 let budget = Budget::new(deadline_ms, self.config.default_budget);
-                self.drift(&shape, invocation_id, budget.work_until)
+                self.drift(&shape, invocation_id, &budget)
                     .await
                     .map(Invoked::Drift)
             }
@@ -428,18 +428,32 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
         &self,
         shape: &Shape,
         invocation_id: &str,
-        until: tokio::time::Instant,
+        budget: &Budget,
     ) -> Result<drift::Summary, InvocationError> {
+        let until = budget.work_until;
         let span = tracing::info_span!("drift", invocation_id = %invocation_id);
         async {
             let settings = &self.config.drift;
             let started = std::time::Instant::now();
             let ecr = Metered::new(&self.store);
+            // A hang or a panic ends the check with an error before the invocation's
+            // deadline, as for a request.
+            let interrupted = |stop: Interrupted| {
+                let why = match stop {
+                    Interrupted::TimedOut(allowed) => {
+                        format!("it was still running after {allowed:?}")
+                    }
+                    Interrupted::Panicked(message) => format!("it panicked: {message}"),
+                };
+                Err(DriftError::Interrupted(why))
+            };
             let (result, (lock_calls, lock_time)) = match &self.lock {
                 Some(lock) => {
                     let lock = Timed::new(lock);
-                    let result =
-                        drift::run(&ecr, &lock, shape, settings, invocation_id, until).await;
+                    let work = drift::run(&ecr, &lock, shape, settings, invocation_id, until);
+                    let result = guarded(work, budget.respond_until)
+                        .await
+                        .unwrap_or_else(interrupted);
                     (result, lock.stats())
                 }
                 None => (

@@ -500,3 +500,30 @@ async fn a_change_already_put_right_is_believed_after_the_pauses() {
     );
     assert!(started.elapsed() >= Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn a_hanging_ecr_ends_the_check_with_an_error_before_the_deadline() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.store.hang();
+    let started = std::time::Instant::now();
+    let error = h
+        .provider(Action::Report)
+        .invoke(
+            &sweep().to_string(),
+            deadline_in(Duration::from_secs(2)),
+            "inv",
+        )
+        .await
+        .expect_err("interrupted");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.to_string().contains("did not finish"), "{error}");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(error).error_type,
+        "DriftCheckFailed"
+    );
+}
