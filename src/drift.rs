@@ -78,8 +78,14 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// From the function's environment.
     pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// From `lookup` (a variable's value by name); an empty value is unset.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
         let action = match var(ACTION_VARIABLE) {
             None => Action::Report,
             Some(v) => Action::parse(&v).unwrap_or_else(|| {
@@ -548,6 +554,35 @@ mod tests {
         );
         assert_eq!(bare["DriftedTargets"], 0);
         assert!(bare.get("FunctionName").is_none());
+    }
+
+    #[test]
+    fn the_settings_come_from_the_environment_and_empty_is_unset() {
+        let from = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::from_vars(move |name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
+        };
+        let deployed = from(&[
+            ("DRIFT_ACTION", "Restore"),
+            ("FUNCTION_ROLE_ARN", "arn:aws:iam::1:role/r"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "provider"),
+        ]);
+        assert_eq!(deployed.action, Action::Restore);
+        assert_eq!(deployed.own_role.as_deref(), Some("arn:aws:iam::1:role/r"));
+        assert_eq!(deployed.function_name.as_deref(), Some("provider"));
+        assert_eq!(deployed.reads_per_second, SWEEP_READS_PER_SECOND);
+        let bare = from(&[("FUNCTION_ROLE_ARN", ""), ("DRIFT_ACTION", "restore")]);
+        assert_eq!(bare.action, Action::Report, "a value that is not spelt out");
+        assert_eq!(bare.own_role, None, "empty is unset");
+        assert_eq!(from(&[]).action, Action::Report);
     }
 
     #[test]
