@@ -527,3 +527,116 @@ async fn a_hanging_ecr_ends_the_check_with_an_error_before_the_deadline() {
         "DriftCheckFailed"
     );
 }
+
+#[tokio::test]
+async fn a_target_that_cannot_be_read_fails_the_sweep_after_the_others_are_checked() {
+    let h = Harness::new().await;
+    h.grant("api", "PullI", "PullI", "111122223333").await;
+    h.grant("web", "PullW", "PullW", "111122223333").await;
+    h.console(&repo("web"), vec![]);
+    let denied = ecr_policy_provider::ecr::EcrError::AccessDenied {
+        operation: "GetRepositoryPolicy",
+        message: "not authorized".into(),
+    };
+    h.store.fail_reads([denied]);
+    let reads = h.store.calls().reads;
+    let error = h
+        .drift(Action::Report, &sweep())
+        .await
+        .expect_err("one failed");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("drift check failed: 1 of 2 targets could not be checked; the first, repository/us-east-1/"),
+        "{text}"
+    );
+    assert!(text.contains("ECR denied GetRepositoryPolicy"), "{text}");
+    assert_eq!(
+        h.store.calls().reads - reads,
+        2,
+        "the other target was read too"
+    );
+}
+
+/// The in-memory lock table, noting the lease every acquire asks for.
+#[derive(Default)]
+struct Noting {
+    inner: MemoryLock,
+    asked: std::sync::Mutex<Vec<(u64, u64)>>,
+}
+
+impl ecr_policy_provider::lock::LockStore for Noting {
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<ecr_policy_provider::lock::Record, ecr_policy_provider::lock::LockError> {
+        self.asked.lock().unwrap().push((now_ms, until_ms));
+        self.inner.acquire(key, owner, now_ms, until_ms).await
+    }
+    async fn store(
+        &self,
+        key: &str,
+        owner: &str,
+        record: &ecr_policy_provider::lock::Record,
+    ) -> Result<(), ecr_policy_provider::lock::LockError> {
+        self.inner.store(key, owner, record).await
+    }
+    async fn release(
+        &self,
+        key: &str,
+        owner: &str,
+        idle: bool,
+    ) -> Result<(), ecr_policy_provider::lock::LockError> {
+        self.inner.release(key, owner, idle).await
+    }
+}
+
+impl ecr_policy_provider::lock::RecordReader for Noting {
+    async fn read(
+        &self,
+        key: &str,
+    ) -> Result<Option<ecr_policy_provider::lock::Snapshot>, ecr_policy_provider::lock::LockError>
+    {
+        self.inner.read(key).await
+    }
+    async fn scan(
+        &self,
+    ) -> Result<
+        Vec<(String, ecr_policy_provider::lock::Snapshot)>,
+        ecr_policy_provider::lock::LockError,
+    > {
+        self.inner.scan().await
+    }
+}
+
+#[tokio::test]
+async fn a_restore_holds_the_lease_for_a_minute() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.console(&repo("app"), vec![]);
+    let lock = Noting::default();
+    lock.inner
+        .set_record(&key(&repo("app")), h.lock.record(&key(&repo("app"))));
+    let settings = drift::Settings {
+        action: Action::Restore,
+        ..Default::default()
+    };
+    let summary = drift::run(
+        h.store.as_ref(),
+        &lock,
+        &drift::Shape::Sweep,
+        &settings,
+        "inv",
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    )
+    .await
+    .expect("swept");
+    counts(&summary, (1, 1, 1));
+    let asked = lock.asked.lock().unwrap().clone();
+    let [(now, until)] = asked.as_slice() else {
+        panic!("one acquire: {asked:?}")
+    };
+    assert_eq!(until - now, 60_000);
+}

@@ -28,6 +28,7 @@ struct State {
     write_failures: VecDeque<EcrError>,
     lost_write_answers: VecDeque<Option<EcrError>>,
     delete_failures: VecDeque<EcrError>,
+    read_failures: VecDeque<EcrError>,
     hang: bool,
     panic_next: bool,
     /// `None` answers V2, the scope of registries created since 2023.
@@ -122,6 +123,11 @@ impl MemoryEcr {
     /// The next deletes fail with these errors, in order.
     pub fn fail_deletes(&self, errors: impl IntoIterator<Item = EcrError>) {
         self.state().delete_failures.extend(errors);
+    }
+
+    /// The next reads fail with these errors, in order.
+    pub fn fail_reads(&self, errors: impl IntoIterator<Item = EcrError>) {
+        self.state().read_failures.extend(errors);
     }
 
     /// What `GetAccountSetting` answers for the registry policy scope.
@@ -264,6 +270,9 @@ impl MemoryEcr {
 
     fn read_state(state: &mut State, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
         state.calls.reads += 1;
+        if let Some(error) = state.read_failures.pop_front() {
+            return Err(error);
+        }
         if let Some(before) = state.stale_read(target) {
             return Ok(before.map(|text| LivePolicy {
                 registry_id: ACCOUNT_ID.to_owned(),
