@@ -7,7 +7,7 @@ use crate::ecr::{EcrError, PolicyStore};
 use crate::identity::Target;
 use crate::lock::{self, LockError, LockStore, RecordReader, Snapshot};
 use crate::plan::{self, Next};
-use crate::retry::epoch_ms;
+use crate::retry::Clock;
 use compare::Difference;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -168,6 +168,7 @@ pub async fn run<E, L>(
     lock: &L,
     shape: &Shape,
     settings: &Settings,
+    clock: &Clock,
     invocation_id: &str,
     until: tokio::time::Instant,
 ) -> Result<Summary, DriftError>
@@ -180,6 +181,7 @@ where
         ecr,
         lock,
         settings,
+        clock,
         owner: &owner,
         until,
     };
@@ -201,6 +203,8 @@ struct Checker<'a, E, L> {
     ecr: &'a E,
     lock: &'a L,
     settings: &'a Settings,
+    /// The time of day: whether a lease is still held, the record's dates.
+    clock: &'a Clock,
     owner: &'a str,
     /// No new target is started after this: the invocation's time is up.
     until: tokio::time::Instant,
@@ -287,7 +291,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         by: Option<String>,
         after: Option<&After>,
     ) -> Checked {
-        if snapshot.leased_at(epoch_ms()) {
+        if snapshot.leased_at(self.clock.now_ms()) {
             tracing::info!(target_key = %key, "a request holds the lease: its write may not have landed; not judged");
             return Checked::Busy;
         }
@@ -342,7 +346,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
 
     /// Writes the record back under the lease, from a fresh read of both.
     async fn restore(&self, target: &Target, key: &str) -> Result<(), String> {
-        let now = epoch_ms();
+        let now = self.clock.now_ms();
         let until = now + RESTORE_LEASE.as_millis() as u64;
         let record = match self.lock.acquire(key, self.owner, now, until).await {
             Ok(record) => record,
@@ -355,7 +359,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         };
         let outcome = async {
             let live = self.live(target).await.map_err(|e| (e.to_string(), true))?;
-            match plan::restore(live.as_deref(), &record, epoch_ms()) {
+            match plan::restore(live.as_deref(), &record, self.clock.now_ms()) {
                 Next::Write(text) => match self.ecr.put(target, &text, false).await {
                     Ok(_) => Ok(()),
                     // The write may still land: the lease is left to expire.

@@ -1,6 +1,7 @@
 //! Deadline and panic safety (CONTRACT 7): the work on an event is bounded so that a FAILED
 //! answer still fits before the invocation's deadline, whatever the work does.
 
+use crate::retry::Clock;
 use futures_util::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -31,8 +32,9 @@ impl Budget {
     /// The budget for an invocation whose deadline is `deadline_ms` (milliseconds since the
     /// epoch, as the Runtime API sends it). A deadline that is missing, already past or more
     /// than 15 minutes away is replaced by `default`.
-    pub fn new(deadline_ms: u64, default: Duration) -> Self {
-        Self::at(deadline_ms, SystemTime::now(), Instant::now(), default)
+    /// `clock` tells the time of day the deadline is measured against.
+    pub fn new(deadline_ms: u64, clock: &Clock, default: Duration) -> Self {
+        Self::at(deadline_ms, clock.now(), Instant::now(), default)
     }
 
     fn at(deadline_ms: u64, wall_now: SystemTime, now: Instant, default: Duration) -> Self {

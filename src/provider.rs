@@ -10,7 +10,7 @@ use crate::guard::{Budget, Interrupted, guarded};
 use crate::lifecycle::{self, Applied, Context, HeldLease, LEASE_MARGIN, Settings};
 use crate::lock::{LockStore, NoLock, RecordReader, Timed};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
-use crate::retry::epoch_ms;
+use crate::retry::Clock;
 use reqwest::Url;
 use serde_json::Value;
 use std::io::Write;
@@ -31,6 +31,8 @@ pub struct Config {
     pub logs: Option<(String, String)>,
     /// What drift checks do (CONTRACT 13).
     pub drift: drift::Settings,
+    /// The time of day: the system's, or a simulation's.
+    pub clock: Clock,
 }
 
 impl Config {
@@ -65,6 +67,7 @@ impl Config {
             default_budget: DEFAULT_BUDGET,
             logs: var("AWS_LAMBDA_LOG_GROUP_NAME").zip(var("AWS_LAMBDA_LOG_STREAM_NAME")),
             drift: drift::Settings::from_env(),
+            clock: Clock::System,
         }
     }
 
@@ -291,7 +294,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
                 return Err(refused);
             }
         };
-        let budget = Budget::new(deadline_ms, self.config.default_budget);
+        let budget = Budget::new(deadline_ms, &self.config.clock, self.config.default_budget);
         tracing::info!(
             response_url = %redact(&url),
             deadline_fallback = budget.fallback,
@@ -322,7 +325,8 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             lease_owner: format!("{}/{invocation_id}", envelope.request_id),
             settings: &self.config.settings,
             deadline: budget.work_until,
-            lease_until_ms: epoch_ms()
+            clock: self.config.clock,
+            lease_until_ms: self.config.clock.now_ms()
                 + (left + self.config.settings.lease_margin).as_millis() as u64,
             lock,
             held: &held,
@@ -412,7 +416,8 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                 .await
                 .map(|outcome| Invoked::Request(Box::new(outcome))),
             Ok(shape) => {
-                let budget = Budget::new(deadline_ms, self.config.default_budget);
+                let budget =
+                    Budget::new(deadline_ms, &self.config.clock, self.config.default_budget);
                 self.drift(&shape, invocation_id, &budget)
                     .await
                     .map(Invoked::Drift)
@@ -450,14 +455,31 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
             let (result, (lock_calls, lock_time)) = match &self.lock {
                 Some(lock) => {
                     let lock = Timed::new(lock);
-                    let work = drift::run(&ecr, &lock, shape, settings, invocation_id, until);
+                    let work = drift::run(
+                        &ecr,
+                        &lock,
+                        shape,
+                        settings,
+                        &self.config.clock,
+                        invocation_id,
+                        until,
+                    );
                     let result = guarded(work, budget.respond_until)
                         .await
                         .unwrap_or_else(interrupted);
                     (result, lock.stats())
                 }
                 None => (
-                    drift::run(&ecr, &NoLock, shape, settings, invocation_id, until).await,
+                    drift::run(
+                        &ecr,
+                        &NoLock,
+                        shape,
+                        settings,
+                        &self.config.clock,
+                        invocation_id,
+                        until,
+                    )
+                    .await,
                     Default::default(),
                 ),
             };
@@ -478,7 +500,7 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                 let metric = drift::metric_line(
                     summary.drifted(),
                     settings.function_name.as_deref(),
-                    epoch_ms(),
+                    self.config.clock.now_ms(),
                 );
                 let _ = writeln!(out, "{metric}");
             }

@@ -11,12 +11,51 @@ use std::ops::Range;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Milliseconds since the epoch, now: the clock leases and the record's dates use.
+/// Milliseconds since the epoch by the system clock. Decisions never read it directly: they
+/// take the time from a [`Clock`], which a test can hand in.
 pub fn epoch_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default()
+}
+
+/// Where the time of day comes from: the lease's expiry, the record's dates, the invocation's
+/// deadline. The function reads the system clock; a simulation hands in a virtual one that
+/// tokio's clock moves (paused, it moves only when every task waits), so that one seed
+/// replays one history exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The system clock.
+    #[default]
+    System,
+    /// `epoch_ms` at `start`, moved on by tokio's clock since then.
+    Virtual { epoch_ms: u64, start: Instant },
+}
+
+impl Clock {
+    /// A virtual clock that reads `epoch_ms` now.
+    pub fn starting_at(epoch_ms: u64) -> Self {
+        Clock::Virtual {
+            epoch_ms,
+            start: Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the epoch, now.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => epoch_ms(),
+            Clock::Virtual { epoch_ms, start } => {
+                epoch_ms + Instant::now().saturating_duration_since(*start).as_millis() as u64
+            }
+        }
+    }
+
+    /// Now, as a [`std::time::SystemTime`].
+    pub fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_millis(self.now_ms())
+    }
 }
 
 /// Exponential backoff with jitter: each pause is drawn from `jitter` times the current

@@ -12,6 +12,7 @@ use ecr_policy_provider::lock::key;
 use ecr_policy_provider::lock::memory::MemoryLock;
 use ecr_policy_provider::provider::{InvocationError, Invoked, Provider};
 use ecr_policy_provider::response::Sender;
+use ecr_policy_provider::retry::Clock;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -432,6 +433,7 @@ async fn a_sweep_out_of_time_leaves_the_rest_for_the_next_one() {
             h.lock.as_ref(),
             &drift::Shape::Sweep,
             &settings,
+            &Clock::System,
             "inv",
             until,
         )
@@ -628,6 +630,7 @@ async fn a_restore_holds_the_lease_for_a_minute() {
         &lock,
         &drift::Shape::Sweep,
         &settings,
+        &Clock::System,
         "inv",
         tokio::time::Instant::now() + Duration::from_secs(30),
     )

@@ -8,7 +8,7 @@ use super::Context;
 use crate::error::Failure;
 use crate::identity::Target;
 use crate::lock::{self, LockError, LockStore, Record};
-use crate::retry::{self, Attempt, Backoff, epoch_ms};
+use crate::retry::{self, Attempt, Backoff};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -93,7 +93,7 @@ pub async fn take<L: LockStore>(
     };
     let attempt = |_| async {
         match lock
-            .acquire(&key, owner, epoch_ms(), cx.lease_until_ms)
+            .acquire(&key, owner, cx.now_ms(), cx.lease_until_ms)
             .await
         {
             Ok(record) => Attempt::Done(record),

@@ -18,7 +18,7 @@ use crate::identity::{PhysicalId, Target};
 use crate::lock::{Holder, LockStore, Record};
 use crate::plan::{self, Approach, DeletePlan, Next, Refusal};
 use crate::response::Data;
-use crate::retry::epoch_ms;
+use crate::retry::Clock;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -55,6 +55,8 @@ pub struct Context<'a, L> {
     /// When the work must be done (the guard's); bounds the retries, the wait for the lock
     /// and the undo.
     pub deadline: Instant,
+    /// The time of day: leases and the record's dates.
+    pub clock: Clock,
     /// Until when a lease lasts, in milliseconds since the epoch: the invocation's answer
     /// deadline and [`Settings::lease_margin`].
     pub lease_until_ms: u64,
@@ -64,6 +66,11 @@ pub struct Context<'a, L> {
 }
 
 impl<L> Context<'_, L> {
+    /// Milliseconds since the epoch, now.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     /// The resource this request acts for, with `tag`.
     fn me(&self, tag: &str) -> Holder {
         Holder {
@@ -228,7 +235,7 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
     findings
         .warnings
         .extend(judge::variables_in_old_version(desired, live_text));
-    let now = epoch_ms();
+    let now = cx.now_ms();
     let decision = plan::decide(approach, desired, live_text, &record, me, now)
         .map_err(|r| refused(target, r))?;
     // Record first, then ECR (CONTRACT 11): a record that cannot be stored stops here.
@@ -404,7 +411,7 @@ async fn delete_statements<S: PolicyStore, L: LockStore>(
         let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
         let (live, gone) = read_for_delete(store, target).await?;
         let live_text = live.as_ref().map(|l| l.text.as_str());
-        let (next, after) = plan::after_delete(live_text, &record, tag, sids, epoch_ms());
+        let (next, after) = plan::after_delete(live_text, &record, tag, sids, cx.now_ms());
         let next = if gone { Next::Keep } else { next };
         lease::store(lease.as_ref(), &after, cx).await?;
         let changed = carry_out(store, target, &next, lease.as_ref(), cx).await?;
@@ -436,7 +443,7 @@ async fn clean_up_failed_create<S: PolicyStore, L: LockStore>(
         }
         let (live, gone) = read_for_delete(store, target).await?;
         let live_text = live.as_ref().map(|l| l.text.as_str());
-        let Some((next, after)) = plan::after_failed_create(live_text, &record, &tag, epoch_ms())
+        let Some((next, after)) = plan::after_failed_create(live_text, &record, &tag, cx.now_ms())
         else {
             return Ok((false, record));
         };

@@ -26,11 +26,21 @@ pub struct LockCalls {
 pub struct MemoryLock {
     items: Mutex<HashMap<String, Item>>,
     calls: Mutex<LockCalls>,
+    /// Dates a released item's expiry.
+    clock: crate::retry::Clock,
 }
 
 impl MemoryLock {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A lock table that dates expiries by `clock` (a simulation's).
+    pub fn with_clock(clock: crate::retry::Clock) -> Self {
+        Self {
+            clock,
+            ..Self::default()
+        }
     }
 
     fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, Item>> {
@@ -135,10 +145,11 @@ impl LockStore for MemoryLock {
     }
 
     async fn release(&self, key: &str, owner: &str, idle: bool) -> Result<(), LockError> {
+        let now_ms = self.clock.now_ms();
         self.held_by(key, owner, |item| {
             item.lease = None;
             if idle {
-                item.expires = Some(crate::retry::epoch_ms() + 30 * 24 * 3600 * 1000);
+                item.expires = Some(now_ms + 30 * 24 * 3600 * 1000);
             }
         })?;
         self.count(|c| c.released += 1);

@@ -193,6 +193,7 @@ pub fn config(recorder: &Recorder) -> Config {
         default_budget: Duration::from_secs(30),
         logs: Some((LOG_GROUP.into(), LOG_STREAM.into())),
         drift: Default::default(),
+        clock: Default::default(),
     }
 }
 
