@@ -528,3 +528,23 @@ async fn a_whole_policy_taker_deleted_first_hands_the_policy_back() {
         Some("RepositoryPolicy".into())
     );
 }
+
+#[tokio::test]
+async fn a_delete_after_the_repository_is_gone_succeeds_whoever_else_held_statements() {
+    let w = World::new().await;
+    let mine = some(&[grant("Mine", "111122223333")]);
+    let b = id(&w.create(B, &mine).await);
+    let other = res(STACK_A, "OtherGrant", STATEMENTS);
+    id(&w
+        .create(other, &some(&[grant("Theirs", "444455556666")]))
+        .await);
+    w.store.delete_repository("us-east-1", "app");
+    let r = w.delete(B, &b, &mine).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        w.store.calls().writes,
+        2,
+        "nothing written to a repository that is gone"
+    );
+    assert!(!w.record().statements.contains_key("Mine"));
+}

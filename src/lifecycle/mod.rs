@@ -237,7 +237,8 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
 ) -> Result<(Applied, Record), Failure> {
     let target = &desired.target;
     let record = lease.map(|l| l.record.clone()).unwrap_or_default();
-    let live = read_settled(store, target, &record, false, cx).await?;
+    // Not read as a Delete's: a repository that is gone is ECR's error, passed on.
+    let (live, _) = read_settled(store, target, &record, false, cx).await?;
     let live_text = live.as_ref().map(|l| l.text.as_str());
     // The read under the lease decides: what is live may have changed since the first.
     if let Some(refusal) = findings.refusal.take() {
@@ -280,14 +281,15 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
 
 /// Reads the target, again while the read lags behind the provider's last write (CONTRACT
 /// 11), until the read catches up, the record's minute has passed, or the deadline draws
-/// near. `for_delete`: a repository that is gone has no policy.
+/// near. The policy, and whether the repository itself is gone (`for_delete`: then that is
+/// no error).
 async fn read_settled<S: PolicyStore, L>(
     store: &S,
     target: &Target,
     record: &Record,
     for_delete: bool,
     cx: &Context<'_, L>,
-) -> Result<Option<LivePolicy>, Failure> {
+) -> Result<(Option<LivePolicy>, bool), Failure> {
     let backoff = Backoff {
         first: Duration::from_millis(250),
         max: Duration::from_secs(4),
@@ -299,17 +301,19 @@ async fn read_settled<S: PolicyStore, L>(
     let read = |_| async {
         let live = match store.get(target).await {
             Ok(live) => live,
-            Err(EcrError::RepositoryNotFound { .. }) if for_delete => return Attempt::Done(None),
+            Err(EcrError::RepositoryNotFound { .. }) if for_delete => {
+                return Attempt::Done((None, true));
+            }
             Err(other) => return Attempt::Stop(Err(Failure::from(other))),
         };
         let text = live.as_ref().map(|l| l.text.as_str());
         if plan::read_lags(record, text, cx.now_ms()) {
-            Attempt::Retry(Ok(live))
+            Attempt::Retry(Ok((live, false)))
         } else {
-            Attempt::Done(live)
+            Attempt::Done((live, false))
         }
     };
-    let lagging = |_: &Result<Option<LivePolicy>, Failure>, attempt: u32| {
+    let lagging = |_: &Result<(Option<LivePolicy>, bool), Failure>, attempt: u32| {
         tracing::info!(
             attempt,
             "the read lacks what this provider wrote less than a minute ago; reading again"
@@ -423,10 +427,15 @@ async fn remove<S: PolicyStore, L: LockStore>(
         {
             return Ok(((false, Vec::new()), record));
         }
-        let live = read_settled(store, target, &record, true, cx).await?;
+        let (live, gone) = read_settled(store, target, &record, true, cx).await?;
         let live_text = live.as_ref().map(|l| l.text.as_str());
         let mut plan =
             plan::plan(intent, &record, live_text, cx.now_ms()).map_err(|r| refused(target, r))?;
+        if gone {
+            // The repository is gone, and its policy with it: the record forgets, ECR has
+            // nothing left to change.
+            plan.next = Next::Keep;
+        }
         if plan.next == Next::Delete && live.is_none() && record.written_ms.is_none() {
             // Not there, and never written by this provider (whose own writes a read may
             // lag behind): nothing to delete.
