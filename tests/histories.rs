@@ -548,3 +548,42 @@ async fn a_delete_after_the_repository_is_gone_succeeds_whoever_else_held_statem
     );
     assert!(!w.record().statements.contains_key("Mine"));
 }
+
+#[tokio::test]
+async fn an_update_of_a_whole_policy_from_before_the_lock_table_keeps_the_statements_added_since() {
+    let w = World::new().await;
+    let old = whole(&[grant("Legacy", "111122223333")]);
+    let created = w
+        .send_within(w.event(A, "Create", &old), Duration::from_secs(30), false)
+        .await;
+    let a = id(&created);
+    id(&w.create(B, &some(&[grant("Added", "444455556666")])).await);
+    let new = whole(&[grant("Legacy", "777788889999")]);
+    let r = w.update(A, &a, &old, &new).await;
+    assert!(warnings(&r).contains("\"Added\""), "{r}");
+    same(
+        &w.truth(),
+        &[
+            grant("Legacy", "777788889999"),
+            grant("Added", "444455556666"),
+        ],
+    );
+    // Its rollback completes too.
+    id(&w.update(A, &a, &new, &old).await);
+    assert_eq!(w.truth_sids(), ["Added", "Legacy"]);
+}
+
+#[tokio::test]
+async fn a_displaced_resource_that_says_adopt_takes_nothing_back_on_its_update() {
+    let w = World::new().await;
+    let a_res = res(STACK_A, "Grant", STATEMENTS);
+    let mine = adopting(some(&[grant("S", "111122223333")]));
+    let a = id(&w.create(a_res, &mine).await);
+    id(&w
+        .create(B, &adopting(some(&[grant("S", "444455556666")])))
+        .await);
+    let changed = adopting(some(&[grant("S", "777788889999")]));
+    let r = w.update(a_res, &a, &mine, &changed).await;
+    assert!(warnings(&r).contains("SharedGrant"), "{r}");
+    same(&w.truth(), &[grant("S", "444455556666")]);
+}

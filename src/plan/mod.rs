@@ -268,7 +268,9 @@ impl Claim<'_> {
         };
         if holder.tag == self.me.tag || self.predecessor() == Some(holder.tag.as_str()) || same {
             Verdict::Ours
-        } else if self.adopt {
+        } else if self.adopt && self.approach.creates() {
+            // An Update in place takes nothing over: a resource another took over writes
+            // nothing there, whatever its `Adopt` says (CONTRACT 11).
             Verdict::Adopted
         } else if self.approach.creates()
             && equivalent

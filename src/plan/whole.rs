@@ -96,37 +96,30 @@ pub(super) fn apply(
         }
     } else if !record.statements.is_empty() {
         // One target, two kinds: statement resources hold Sids here.
-        let displaced_here = record
-            .displaced
-            .iter()
-            .any(|d| d.sid.is_none() && is_me(&d.holder));
-        if !claim.approach.creates() && displaced_here && !claim.adopt {
+        if !claim.approach.creates() {
+            let displaced_here = record
+                .displaced
+                .iter()
+                .any(|d| d.sid.is_none() && is_me(&d.holder));
             let first = record
                 .statements
                 .values()
                 .next()
                 .map(|h| h.holder.clone())
                 .unwrap_or_default();
-            return Ok(displaced_update(
-                after,
-                me,
-                policy,
-                force,
-                &first,
-                "its statements are",
-            ));
+            if displaced_here {
+                return Ok(displaced_update(
+                    after,
+                    me,
+                    policy,
+                    force,
+                    &first,
+                    "its statements are",
+                ));
+            }
+            return Ok(unrecorded_update(policy, force, live, record, now_ms));
         }
         if !claim.adopt {
-            if !claim.approach.creates() && unheld_equivalent(policy, live, record, now_ms) {
-                // A whole policy from before the record, unchanged: kept, so that neither
-                // the Update nor its rollback can wedge the stack.
-                let mut plan = Plan::new(Next::Keep, after);
-                plan.warnings.push(format!(
-                    "statements with Sid {} held by other resources were left in place",
-                    crate::text::quote_all(&record.statements.keys().cloned().collect::<Vec<_>>())
-                ));
-                return Ok(plan);
-            }
             return Err(Refusal::HeldBy(
                 record
                     .statements
@@ -181,18 +174,39 @@ pub(super) fn apply(
     })
 }
 
-/// Whether the live policy, without the statements other resources hold, is `policy`.
-fn unheld_equivalent(policy: &Policy, live: Option<&str>, record: &Record, now_ms: u64) -> bool {
-    let Some(live) = effective_live(live, record, now_ms) else {
-        return false;
-    };
-    let unheld: Vec<Value> = statements_of(live.document())
+/// An Update of a whole policy the record never knew (written before the lock table), on a
+/// target where statement resources now hold Sids: it manages what nobody holds, so its
+/// policy is written with every held statement kept as the record has it (a Sid of its own
+/// that another holds stays theirs), and the record gains no owner. Never refused, so that
+/// neither the Update nor its rollback can wedge the stack.
+fn unrecorded_update(
+    policy: &Policy,
+    force: bool,
+    live: Option<&str>,
+    record: &Record,
+    now_ms: u64,
+) -> Plan {
+    let held: Vec<Value> = statements::from_record(None, record, now_ms);
+    let own: Vec<Value> = policy
+        .statements()
         .iter()
         .filter(|s| !sid_of(s).is_some_and(|sid| record.statements.contains_key(sid)))
         .cloned()
         .collect();
-    Policy::from_document(with_statements(Some(live.document()), unheld))
-        .is_ok_and(|rest| rest.equivalent(policy))
+    let statements: Vec<Value> = own.into_iter().chain(held).collect();
+    let document = with_statements(Some(policy.document()), statements);
+    let text = Value::Object(document).to_string();
+    let next = match live.and_then(Policy::from_live) {
+        Some(live) if equivalent(&live, &text) => Next::Keep,
+        _ => Next::Write(text),
+    };
+    let mut plan = Plan::new(next, record.clone());
+    plan.force = force;
+    plan.warnings.push(format!(
+        "statements with Sid {} held by other resources were kept beside this policy",
+        crate::text::quote_all(&record.statements.keys().cloned().collect::<Vec<_>>())
+    ));
+    plan
 }
 
 /// An Update of a resource another took over: nothing written, what it declares now kept for
