@@ -120,8 +120,8 @@ function kindOf(resourceType: PolicyResourceType): PolicyKind {
 export abstract class PolicyResource extends Construct {
   /** The custom resource. */
   public readonly resource: CustomResource;
-  /** The PhysicalResourceId (`Ref`). */
-  public readonly ref: string;
+  /** The PhysicalResourceId (`Ref`): the registry, the repository's ARN, or the statements' id. */
+  public readonly physicalResourceId: string;
   /** The account id that owns the registry. */
   public readonly registryId: string;
   /** The region of the registry or repository. */
@@ -158,7 +158,7 @@ export abstract class PolicyResource extends Construct {
       properties,
       removalPolicy: options.removalPolicy,
     });
-    this.ref = this.resource.ref;
+    this.physicalResourceId = this.resource.ref;
     this.registryId = this.resource.getAttString('RegistryId');
     this.region = this.resource.getAttString('Region');
     this.adopted = this.resource.getAttString('Adopted');

@@ -4,6 +4,7 @@ import {
   Annotations,
   CfnDeletionPolicy,
   CfnOutput,
+  CfnResource,
   Duration,
   Fn,
   Stack,
@@ -178,9 +179,9 @@ function readManifest(): Record<string, AssetEntry> {
   return JSON.parse(fs.readFileSync(file, 'utf-8'));
 }
 
-// What checkov is told about the resources, as template.yaml tells it (docs/security.md).
-function checkovSkips(...skips: [string, string][]): Record<string, unknown> {
-  return { checkov: { skip: skips.map(([id, comment]) => ({ id, comment })) } };
+// What checkov is told about a resource, as template.yaml tells it (docs/security.md).
+function skipCheckov(resource: CfnResource, ...skips: [string, string][]): void {
+  resource.addMetadata('checkov', { skip: skips.map(([id, comment]) => ({ id, comment })) });
 }
 
 /**
@@ -302,7 +303,7 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
     });
     this.lockTable.cfnOptions.deletionPolicy = CfnDeletionPolicy.DELETE;
     this.lockTable.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
-    this.lockTable.cfnOptions.metadata = checkovSkips([
+    skipCheckov(this.lockTable, [
       'CKV_AWS_119',
       'Encrypted at rest with the AWS-owned key: the items hold only policy digests, Sids and request ids, ' +
         'nothing a customer-managed key would protect further.',
@@ -314,7 +315,7 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
     });
     this.deadLetterQueue.cfnOptions.deletionPolicy = CfnDeletionPolicy.DELETE;
     this.deadLetterQueue.cfnOptions.updateReplacePolicy = CfnDeletionPolicy.DELETE;
-    this.deadLetterQueue.cfnOptions.metadata = checkovSkips([
+    skipCheckov(this.deadLetterQueue, [
       'CKV_AWS_27',
       'Encrypted at rest: SqsManagedSseEnabled (SSE-SQS), which this check predates and only recognises ' +
         'KmsMasterKeyId. A KMS key would add a key policy and KMS permissions to the role for no reader the ' +
@@ -419,7 +420,7 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
         },
       },
     });
-    this.providerFunction.cfnOptions.metadata = checkovSkips(
+    skipCheckov(this.providerFunction, 
       [
         'CKV_AWS_117',
         'No VPC: no inbound traffic and no data; it calls only the ECR API and the S3 response URL, both ' +

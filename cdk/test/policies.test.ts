@@ -75,7 +75,7 @@ describe('RegistryPolicy', () => {
     })) {
       assert.deepEqual(stack.resolve(value), { 'Fn::GetAtt': [id, attribute] });
     }
-    assert.deepEqual(stack.resolve(policy.ref), { Ref: id });
+    assert.deepEqual(stack.resolve(policy.physicalResourceId), { Ref: id });
   });
 
   it('passes adopt, allowPublicAccess, region and the removal policy', () => {
