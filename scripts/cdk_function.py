@@ -1,7 +1,7 @@
 """The provider function inside the CDK package (cdk/assets/): one zip per architecture, and
 cdk/assets/manifest.json naming them, which `new EcrPolicyProvider` reads at synth time.
 
-    scripts/cdk-function --release [--arch arm64] [--arch x86_64]   the release build (publishing)
+    scripts/cdk-function --release [--arch arm64|x86_64]...   the release build (publishing)
     scripts/cdk-function --binary path/to/bootstrap                  a binary built already
     scripts/cdk-function --placeholder                               tests only: a stand-in
 
@@ -29,11 +29,18 @@ ARCHITECTURES = ("arm64", "x86_64")
 PLACEHOLDER = b"#!/bin/sh\necho 'a test stand-in for ecr-policy-provider, not the provider' >&2\nexit 1\n"
 
 
-def write(arch: str, body: bytes, release: bool, manifest: dict) -> None:
-    name = f"{arch}.zip"
-    (ASSETS / name).write_bytes(body)
-    manifest[arch] = {"file": name, "sha256": hashlib.sha256(body).hexdigest(), "release": release}
-    print(f"cdk/assets/{name}: {len(body)} bytes ({'release' if release else 'test stand-in'})", file=sys.stderr)
+def write(zips: dict[str, bytes], release: bool) -> None:
+    """The zips and their manifest, replacing whatever cdk/assets held."""
+    ASSETS.mkdir(parents=True, exist_ok=True)
+    for old in ASSETS.glob("*.zip"):
+        old.unlink()
+    manifest = {}
+    for arch, body in zips.items():
+        name = f"{arch}.zip"
+        (ASSETS / name).write_bytes(body)
+        manifest[arch] = {"file": name, "sha256": hashlib.sha256(body).hexdigest(), "release": release}
+        print(f"cdk/assets/{name}: {len(body)} bytes ({'release' if release else 'test stand-in'})", file=sys.stderr)
+    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def main(argv: list[str]) -> int:
@@ -43,30 +50,25 @@ def main(argv: list[str]) -> int:
     mode.add_argument("--binary", type=Path, help="a Linux binary of the provider built already")
     mode.add_argument("--placeholder", action="store_true", help="tests only: a stand-in for each architecture")
     parser.add_argument("--arch", action="append", choices=ARCHITECTURES,
-                        help="with --release: what to build (repeatable; default arm64 where its Rust target "
-                             "is installed, else x86_64)")
+                        help="with --release: what to build (repeatable; default both, which the published "
+                             "package carries: arm64 needs `rustup target add aarch64-unknown-linux-gnu`)")
     args = parser.parse_args(argv)
-    ASSETS.mkdir(parents=True, exist_ok=True)
-    for old in ASSETS.glob("*.zip"):
-        old.unlink()
-    manifest: dict = {}
     try:
         if args.placeholder:
-            for arch in ARCHITECTURES:
-                write(arch, package.deterministic_zip(PLACEHOLDER), False, manifest)
+            write({arch: package.deterministic_zip(PLACEHOLDER) for arch in ARCHITECTURES}, release=False)
         elif args.binary:
             binary = args.binary.read_bytes()
             arch = package.architecture_of(binary)
             if arch is None:
                 raise package.PackageError(f"{args.binary} is not a Linux binary of x86_64 or arm64")
-            write(arch, package.deterministic_zip(binary), True, manifest)
+            write({arch: package.deterministic_zip(binary)}, release=True)
         else:
-            for arch in args.arch or [package.default_architecture()]:
-                write(arch, package.deterministic_zip(package.build(arch)), True, manifest)
+            # Every architecture built before anything is replaced.
+            zips = {arch: package.deterministic_zip(package.build(arch)) for arch in args.arch or ARCHITECTURES}
+            write(zips, release=True)
     except package.PackageError as e:
         print(f"scripts/cdk-function: {e}", file=sys.stderr)
         return 1
-    MANIFEST.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0
 
 

@@ -32,4 +32,6 @@ def wheel() -> Path:
     return found[0]
 
 
+# scripts/stackset.py (the SAM translation) and the rig (tests/rig) are imported by name.
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "tests"))

@@ -20,6 +20,7 @@ import pytest
 
 import stackset
 from conftest import CDK, run
+from rig.cdk import stringified
 
 # What only SAM or only CDK writes, and the code's location: never compared.
 SAM_ONLY_METADATA = ("BuildMethod", "BuildProperties", "SamResourceId")
@@ -36,19 +37,6 @@ def synthesized(tmp_path_factory) -> dict[str, Any]:
         "Custom": json.loads((out / "Custom.template.json").read_text()),
         "custom": json.loads((out / "custom.json").read_text()),
     }
-
-
-def stringify(value: Any) -> Any:
-    """Scalars as CloudFormation passes them on: strings (30 and "30" are one value)."""
-    if isinstance(value, dict):
-        return {k: stringify(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [stringify(v) for v in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
 
 
 class Resolver:
@@ -110,7 +98,7 @@ def sam_resources(values: dict[str, str]) -> dict[str, Any]:
         resource.pop("Metadata", None)
         if metadata:
             resource["Metadata"] = metadata
-        resources[name] = stringify(resource)
+        resources[name] = stringified(resource)
     return resources
 
 
@@ -140,7 +128,7 @@ def cdk_resources(template: dict[str, Any]) -> dict[str, Any]:
         resource.pop("Metadata", None)
         if metadata:
             resource["Metadata"] = metadata
-        out[names[logical_id]] = stringify(resource)
+        out[names[logical_id]] = stringified(resource)
     return out
 
 

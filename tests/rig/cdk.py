@@ -46,19 +46,33 @@ def synth(outdir: Path, version: str) -> dict[str, Any]:
 
 
 def resolve(value: Any) -> Any:
-    """``value`` as CloudFormation hands it to a custom resource."""
+    """``value`` as CloudFormation hands it to a custom resource: intrinsics resolved, every
+    scalar a string."""
+    return stringified(_intrinsics(value))
+
+
+def _intrinsics(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"Ref"} and value["Ref"] in PSEUDO:
             return PSEUDO[value["Ref"]]
         if set(value) == {"Fn::Join"}:
             separator, parts = value["Fn::Join"]
-            return separator.join(resolve(p) for p in parts)
+            return separator.join(_intrinsics(p) for p in parts)
         functions = [k for k in value if k == "Ref" or k.startswith("Fn::")]
         if functions:
             raise ValueError(f"the rig cannot resolve {json.dumps(value)}")
-        return {k: resolve(v) for k, v in value.items()}
+        return {k: _intrinsics(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v) for v in value]
+        return [_intrinsics(v) for v in value]
+    return value
+
+
+def stringified(value: Any) -> Any:
+    """Every scalar as the string CloudFormation passes on (true is "true", 30 is "30")."""
+    if isinstance(value, dict):
+        return {k: stringified(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [stringified(v) for v in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
