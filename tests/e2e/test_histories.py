@@ -1,19 +1,21 @@
 """The sequences of issue 23 (CONTRACT 11 as amended), end to end: the handler-level tests of
-tests/histories.rs (s01 to s15, and a whole policy handed back), each against the provider's
-real binary behind the Runtime API emulator, ECR, S3 and the lock table from moto, and the
-fault proxy between them (rig.faultproxy). Each test is named after its sequence and fails on
-the behaviour issue 23 describes for it. Two stacks act on repository `app`: `platform` (A)
-and `team-b` (B), told apart by their StackIds. ECR's true state and the record are read from
-moto directly, never through the proxy; the start fixture checks that every event got
-exactly one response.
+tests/histories.rs (s01 to s15, a whole policy handed back, a Delete after its repository is
+gone), each against the provider's real binary behind the Runtime API emulator, ECR, S3 and
+the lock table from moto, and the fault proxy between them (rig.faultproxy). Each test is
+named after its sequence and fails on the behaviour issue 23 describes for it. Two stacks act
+on repository `app`: `platform` (A) and `team-b` (B), told apart by their StackIds. ECR's
+true state and the record are read from moto directly, never through the proxy; the start
+fixture checks that every event got exactly one response.
 
-- One target, two kinds (s01 to s06), the rollbacks (s14, s15) and the hand-back of a whole
-  policy need no fault, only the order of the events. s05 creates its whole policy with a
-  second provider started without the lock table (as before the table existed).
+- One target, two kinds (s01 to s06), the rollbacks (s14, s15), the hand-back of a whole
+  policy and the repository deleted under its statements need no fault, only the order of
+  the events. s05 creates its whole policy with a second provider started without the lock
+  table (as before the table existed).
 - Reads that lag the provider's own writes (s07 to s13): ``Fault.stale(LAG_SECONDS)`` on
-  `GetRepositoryPolicy` answers every read with the policy as it was 6 s before, longer than
-  a request whose deadline is LAGGING_DEADLINE_SECONDS away may read again, so the record
-  must decide, not a read that caught up. Each such step checks that its reads did lag.
+  `GetRepositoryPolicy` answers every read with the policy as it was 6 s before (writes made
+  before the rule was set do not lag), longer than a request whose deadline is
+  LAGGING_DEADLINE_SECONDS away may read again, so the record must decide, not a read that
+  caught up. Each such step checks that its reads did lag.
 - s13 adds lost answers: every attempt of the Create's write lands in moto and its answer is
   reset (``Fault.reset(after_forward=True)``, as many times as the SDK tries); the stale rule
   covers those writes too, so the read that should tell whether the write landed lags it.
@@ -21,7 +23,6 @@ exactly one response.
 The proxy stages every one of the sequences 1 to 15. (16 and 17, drift during deployments,
 are not part of this module.)
 """
-
 from __future__ import annotations
 
 import copy
@@ -310,22 +311,22 @@ def test_s07_a_deleted_whole_policys_statements_do_not_come_back_beside_a_new_st
     assert sids(cloud) == ["New"]
 
 
-def test_s08_a_stale_read_after_the_providers_delete_is_no_reason_to_refuse_a_create(
+def test_s08_a_stale_read_after_a_whole_policys_delete_is_no_reason_to_refuse_a_create(
     cloud, start
 ):
-    # After a whole policy's Delete ...
     provider, _ = deleted_as_reads_lag(cloud, start, "Old")
     again = recreated(whole(PLATFORM, "RepositoryPolicy", [grant("New", 2)]))
     lagging(provider, again, read_lags=True)
     assert sids(cloud) == ["New"]
 
-    # ... and after the last statement's Delete.
-    lagging(provider, delete_of(again))
-    b = some(TEAM_B, "LastGrant", [grant("Last", 3)])
-    lagging(provider, b)
+
+def test_s08_a_stale_read_after_the_last_statements_delete_is_no_reason_to_refuse_a_create(
+    cloud, start
+):
+    b = some(TEAM_B, "LastGrant", [grant("Last", 1)])
+    provider = lagging_after(cloud, start, b)
     lagging(provider, delete_of(b))
-    third = whole(TEAM_B, "WholeNow", [grant("Third", 4)])
-    lagging(provider, third, read_lags=True)
+    lagging(provider, whole(PLATFORM, "RepositoryPolicy", [grant("Third", 2)]), read_lags=True)
     assert sids(cloud) == ["Third"]
 
 
@@ -459,3 +460,21 @@ def test_a_whole_policy_taker_deleted_first_hands_the_policy_back(cloud, start):
     # A owns it again: its Delete removes it.
     succeeds(provider, delete_of(a))
     assert cloud.policy(APP) is None, live(cloud)
+
+
+# --- a repository deleted under its statements ----------------------------------------------
+
+
+def test_a_delete_after_the_repository_is_gone_succeeds_whoever_else_held_statements(
+    cloud, start
+):
+    provider = start()
+    mine = some(TEAM_B, "SharedGrant", [grant("Mine", 1)])
+    succeeds(provider, mine)
+    succeeds(provider, some(PLATFORM, "OtherGrant", [grant("Theirs", 2)]))
+    cloud.ecr.delete_repository(repositoryName=APP, force=True)
+
+    out = succeeds(provider, delete_of(mine))
+    assert out.calls(WRITE) == 0 and out.calls("DeleteRepositoryPolicy") == 0, out.describe()
+    item = cloud.lock_item(APP)
+    assert item is not None and "Mine" not in item["statements"], item
