@@ -1,16 +1,18 @@
 """The sequences of issue 23 (CONTRACT 11 as amended), end to end: the handler-level tests of
-tests/histories.rs (s01 to s15, a whole policy handed back, a Delete after its repository is
-gone), each against the provider's real binary behind the Runtime API emulator, ECR, S3 and
-the lock table from moto, and the fault proxy between them (rig.faultproxy). Each test is
-named after its sequence and fails on the behaviour issue 23 describes for it. Two stacks act
-on repository `app`: `platform` (A) and `team-b` (B), told apart by their StackIds. ECR's
-true state and the record are read from moto directly, never through the proxy; the start
+tests/histories.rs (s01 to s15, and four more: a whole policy from before the lock table
+updated, a displaced resource that says Adopt, a whole policy handed back, a Delete after
+its repository is gone), each against the provider's real binary behind the Runtime API
+emulator, ECR, S3 and the lock table from moto, and the fault proxy between them
+(rig.faultproxy). Each test is named as its handler test is, and fails on the code before
+the fixes (37beb19), the way issue 23 says, except the Delete after its repository is gone,
+which guards against what the first version of the fixes broke. Two stacks act on
+repository `app`: `platform` (A) and `team-b` (B), told apart by their StackIds. ECR's true
+state and the record are read from moto directly, never through the proxy; the start
 fixture checks that every event got exactly one response.
 
-- One target, two kinds (s01 to s06), the rollbacks (s14, s15), the hand-back of a whole
-  policy and the repository deleted under its statements need no fault, only the order of
-  the events. s05 creates its whole policy with a second provider started without the lock
-  table (as before the table existed).
+- One target, two kinds (s01 to s06), the rollbacks (s14, s15) and the four more need no
+  fault, only the order of the events. s05 and the update of a whole policy from before the
+  lock table create it with a second provider started without the lock table.
 - Reads that lag the provider's own writes (s07 to s13): ``Fault.stale(LAG_SECONDS)`` on
   `GetRepositoryPolicy` answers every read with the policy as it was 6 s before (writes made
   before the rule was set do not lag), longer than a request whose deadline is
@@ -23,6 +25,7 @@ fixture checks that every event got exactly one response.
 The proxy stages every one of the sequences 1 to 15. (16 and 17, drift during deployments,
 are not part of this module.)
 """
+
 from __future__ import annotations
 
 import copy
@@ -269,6 +272,24 @@ def test_s05_a_whole_policy_from_before_the_lock_table_leaves_a_statement_added_
     assert live(cloud) == [grant("Added", 2)]
 
 
+def test_an_update_of_a_whole_policy_from_before_the_lock_table_keeps_the_statements_added_since(
+    cloud, start
+):
+    without_lock = start(suffix="-without-lock", **{INTERFACE.lock_table_variable: None})
+    a = whole(PLATFORM, "RepositoryPolicy", [grant("Legacy", 1)])
+    succeeds(without_lock, a)
+    provider = start()
+    succeeds(provider, some(TEAM_B, "AddedGrant", [grant("Added", 2)]))
+
+    update = changed(a, [grant("Legacy", 3)])
+    out = succeeds(provider, update)
+    assert live(cloud) == [grant("Legacy", 3), grant("Added", 2)]
+    assert '"Added"' in warnings(out), out.describe()
+    # Its rollback completes too.
+    succeeds(provider, rollback_of(update))
+    assert sids(cloud) == ["Added", "Legacy"]
+
+
 def test_s06_one_stack_update_moves_a_target_between_the_kinds_and_its_cleanup_keeps_it(
     cloud, start
 ):
@@ -423,6 +444,17 @@ def test_s14_a_displaced_holders_update_and_its_rollback_both_complete(cloud, st
     out = succeeds(provider, rollback_of(update))
     assert "SharedGrant" in warnings(out), out.describe()
     assert live(cloud) == [grant("S", 2)]
+
+
+def test_a_displaced_resource_that_says_adopt_takes_nothing_back_on_its_update(cloud, start):
+    provider = start()
+    a = some(PLATFORM, "Grant", [grant("S", 1)], adopt=True)
+    succeeds(provider, a)
+    succeeds(provider, some(TEAM_B, "SharedGrant", [grant("S", 2)], adopt=True))
+
+    out = succeeds(provider, changed(a, [grant("S", 3)]))
+    assert live(cloud) == [grant("S", 2)]
+    assert "SharedGrant" in warnings(out), out.describe()
 
 
 def test_s15_a_renamed_resource_rolled_back_hands_its_sid_back_to_the_old_one(cloud, start):
