@@ -76,6 +76,26 @@ pub enum Failure {
         target: String,
         held: Vec<(String, Holder)>,
     },
+    /// A statement Create on a target a whole-policy resource owns (CONTRACT 11).
+    #[error(
+        "{target} has a policy managed as a whole by {}; a statement resource joins it only \
+         with Adopt: true, which ends that ownership (the rest of the policy stays, as \
+         statements nobody holds, and that resource's Delete then leaves what it no longer \
+         holds), or remove the whole policy from that stack first",
+        describe(.holder)
+    )]
+    OwnedWhole { target: String, holder: Holder },
+    /// A whole-policy Create on a target statement resources share (CONTRACT 11).
+    #[error(
+        "{target} has a policy shared by statement resources ({}); a whole-policy resource \
+         takes it over only with Adopt: true (their Deletes then leave it in place), or \
+         remove those statement resources first",
+        held_by(.held)
+    )]
+    HeldByStatements {
+        target: String,
+        held: Vec<(String, Holder)>,
+    },
     #[error(
         "PhysicalResourceId {} was not issued by this provider, so it cannot be updated; \
          replace the resource (give it a new logical id) to let this provider manage it",

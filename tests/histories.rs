@@ -587,3 +587,50 @@ async fn a_displaced_resource_that_says_adopt_takes_nothing_back_on_its_update()
     assert!(warnings(&r).contains("SharedGrant"), "{r}");
     same(&w.truth(), &[grant("S", "444455556666")]);
 }
+
+#[tokio::test]
+async fn a_whole_policy_a_statement_took_a_sid_from_gets_it_back_and_its_delete_leaves_no_grant() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("S1", "111122223333"), grant("S2", "444455556666")]);
+    let a = id(&w.create(A, &a_props).await);
+    let taker = adopting(some(&[grant("S1", "777788889999")]));
+    let b = id(&w.create(B, &taker).await);
+    id(&w.delete(B, &b, &taker).await);
+    same(
+        &w.truth(),
+        &[grant("S1", "111122223333"), grant("S2", "444455556666")],
+    );
+    // Its Update writes the Sid handed back to it, and names nobody but others.
+    let changed = whole(&[grant("S1", "999988887777"), grant("S2", "444455556666")]);
+    let r = w.update(A, &a, &a_props, &changed).await;
+    assert!(!warnings(&r).contains("RepositoryPolicy\" of"), "{r}");
+    same(
+        &w.truth(),
+        &[grant("S1", "999988887777"), grant("S2", "444455556666")],
+    );
+    // Its Delete takes out what it declared: no grant outlives both stacks.
+    id(&w.delete(A, &a, &changed).await);
+    assert_eq!(w.store.live(&app()), None);
+}
+
+#[tokio::test]
+async fn a_whole_policy_left_behind_by_a_taker_of_another_sid_goes_with_its_delete() {
+    let w = World::new().await;
+    w.store.seed(
+        &app(),
+        &json!({"Version": "2012-10-17", "Statement": [grant("Console", "123456789012")]})
+            .to_string(),
+    );
+    let a_props = adopting(whole(&[grant("S1", "111122223333")]));
+    let a = id(&w.create(A, &a_props).await);
+    let taker = adopting(some(&[grant("S9", "444455556666")]));
+    let b = id(&w.create(B, &taker).await);
+    w.store.seed(
+        &app(),
+        &json!({"Version": "2012-10-17", "Statement": [grant("S1", "111122223333"), grant("S9", "444455556666"), grant("Console", "123456789012")]}).to_string(),
+    );
+    id(&w.delete(B, &b, &taker).await);
+    id(&w.delete(A, &a, &a_props).await);
+    // S1 was A's; the console's statement, which A never declared, stays.
+    assert_eq!(w.truth_sids(), ["Console"]);
+}

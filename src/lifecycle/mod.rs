@@ -404,6 +404,8 @@ fn refused(target: &Target, refusal: Refusal) -> Failure {
         },
         Refusal::SidsDiffer(sids) => Failure::SidsDiffer { target, sids },
         Refusal::HeldBy(held) => Failure::HeldBy { target, held },
+        Refusal::OwnedWhole(holder) => Failure::OwnedWhole { target, holder },
+        Refusal::HeldByStatements(held) => Failure::HeldByStatements { target, held },
         Refusal::TooLong(chars) => Failure::MergedTooLong { target, chars },
         Refusal::LiveNotJson => Failure::LiveNotJson(target),
     }

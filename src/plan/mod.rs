@@ -101,6 +101,12 @@ pub enum Refusal {
     SidsDiffer(Vec<String>),
     /// Other resources hold these Sids, and `Adopt` is not set.
     HeldBy(Vec<(String, Holder)>),
+    /// A statement resource's Create on a target whose policy a whole-policy resource owns,
+    /// without `Adopt` (one target, two kinds).
+    OwnedWhole(Holder),
+    /// A whole-policy Create on a target where statement resources hold these Sids, without
+    /// `Adopt` (one target, two kinds).
+    HeldByStatements(Vec<(String, Holder)>),
     /// The merged document would be this many characters long.
     TooLong(usize),
     /// The live policy is not a JSON object, so no statement can be merged into it.

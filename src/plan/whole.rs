@@ -101,26 +101,15 @@ pub(super) fn apply(
                 .displaced
                 .iter()
                 .any(|d| d.sid.is_none() && is_me(&d.holder));
-            let first = record
-                .statements
-                .values()
-                .next()
-                .map(|h| h.holder.clone())
-                .unwrap_or_default();
             if displaced_here {
-                return Ok(displaced_update(
-                    after,
-                    me,
-                    policy,
-                    force,
-                    &first,
-                    "its statements are",
+                return Ok(displaced_whole_update(
+                    claim, policy, force, live, record, now_ms,
                 ));
             }
             return Ok(unrecorded_update(policy, force, live, record, now_ms));
         }
         if !claim.adopt {
-            return Err(Refusal::HeldBy(
+            return Err(Refusal::HeldByStatements(
                 record
                     .statements
                     .iter()
@@ -209,6 +198,82 @@ fn unrecorded_update(
     plan
 }
 
+/// An Update of a whole-policy resource a statement took a Sid from (the target is managed
+/// by statements since): what it declares is kept current for a hand-back, and the Sids
+/// handed back to it (if any) are written as its new policy declares them; nothing else.
+fn displaced_whole_update(
+    claim: &Claim<'_>,
+    policy: &Policy,
+    force: bool,
+    live: Option<&str>,
+    record: &Record,
+    now_ms: u64,
+) -> Plan {
+    let me = claim.me;
+    let is_me = |h: &Holder| h.same_resource(me);
+    let mut after = record.clone();
+    history::update_displaced(&mut after, is_me, None, policy.compact(), force);
+    let held_by_me: Vec<(&String, &Held)> = record
+        .statements
+        .iter()
+        .filter(|(_, held)| is_me(&held.holder))
+        .collect();
+    let other = record
+        .statements
+        .values()
+        .map(|h| h.holder.clone())
+        .find(|h| !is_me(h));
+    let mut warnings: Vec<String> = other
+        .iter()
+        .map(|h| left_to("the policy's other statements are", h))
+        .collect();
+    let ours: Vec<Value> = policy
+        .statements()
+        .iter()
+        .filter(|s| sid_of(s).is_some_and(|sid| held_by_me.iter().any(|(h, _)| h.as_str() == sid)))
+        .cloned()
+        .collect();
+    let Some((_, held)) = held_by_me.first() else {
+        let mut plan = Plan::new(Next::Keep, after);
+        plan.warnings = warnings;
+        return plan;
+    };
+    warnings.push(format!(
+        "the target is managed by statements: of this policy only Sid {} is written",
+        crate::text::quote_all(
+            &held_by_me
+                .iter()
+                .map(|(s, _)| (*s).clone())
+                .collect::<Vec<_>>()
+        )
+    ));
+    let as_holder = super::Approach::UpdateInPlace;
+    let statement_claim = Claim {
+        approach: &as_holder,
+        adopt: false,
+        me: &held.holder,
+    };
+    let live = live.and_then(Policy::from_live);
+    match statements::apply(
+        &statement_claim,
+        &ours,
+        force,
+        live.as_ref(),
+        &after,
+        now_ms,
+    ) {
+        Ok(mut plan) => {
+            plan.warnings.extend(warnings);
+            plan
+        }
+        Err(_) => {
+            let mut plan = Plan::new(Next::Keep, after);
+            plan.warnings = warnings;
+            plan
+        }
+    }
+}
+
 /// An Update of a resource another took over: nothing written, what it declares now kept for
 /// when it is handed back.
 fn displaced_update(
@@ -290,6 +355,15 @@ pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) 
         };
         return Plan::new(next, after);
     }
+    // What it declares, left behind as statements nobody holds when a statement took a Sid
+    // out of its policy: its Delete takes those out too.
+    let declared: Vec<Value> = record
+        .displaced
+        .iter()
+        .filter(|d| d.sid.is_none() && is_me(&d.holder))
+        .filter_map(|d| Policy::from_live(&d.text))
+        .flat_map(|p| p.statements().to_vec())
+        .collect();
     let was_displaced = history::forget_displaced(&mut after, is_me);
     // Sids handed back to it (a statement that took one out of its policy was deleted).
     let mine: Vec<String> = record
@@ -305,16 +379,23 @@ pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) 
         return plan;
     }
     if was_displaced || !mine.is_empty() {
-        let mut plan = statements::remove(&mine, is_me, live_policy.as_ref(), &after, now_ms);
-        if let Some((_, holder)) = plan
+        let mut plan = statements::remove_with(
+            &mine,
+            is_me,
+            &declared,
+            live_policy.as_ref(),
+            &after,
+            now_ms,
+        );
+        if let Some(holder) = plan
             .record
             .statements
-            .iter()
-            .map(|(s, h)| (s, h.holder.clone()))
-            .next()
+            .values()
+            .map(|h| h.holder.clone())
+            .find(|h| !is_me(h))
         {
             plan.warnings
-                .push(left_to("the policy's statements are", &holder));
+                .push(left_to("some of the policy's statements are", &holder));
         }
         return plan;
     }
