@@ -90,6 +90,8 @@ pub struct Held {
     pub statement: Option<String>,
     /// What a Create of this Sid replaced.
     pub prior: Option<Prior>,
+    /// The `Force` the holding resource asked for: a restore writes with it (CONTRACT 13).
+    pub force: bool,
 }
 
 /// A whole policy a whole-policy resource owns.
@@ -100,6 +102,8 @@ pub struct Owned {
     pub policy: String,
     /// What the owner's Create replaced.
     pub prior: Option<Prior>,
+    /// The `Force` the owning resource asked for: a restore writes with it (CONTRACT 13).
+    pub force: bool,
 }
 
 /// A statement the provider removed, and when (milliseconds since the epoch).
@@ -130,6 +134,15 @@ impl Record {
     /// policy): such an item never expires.
     pub fn holds_anything(&self) -> bool {
         !self.statements.is_empty() || self.owner.is_some()
+    }
+
+    /// Whether writing the record back asks ECR to force the write: the whole policy's owner
+    /// asked for `Force`, or, without an owner, one of the statement resources did.
+    pub fn force(&self) -> bool {
+        match &self.owner {
+            Some(owned) => owned.force,
+            None => self.statements.values().any(|held| held.force),
+        }
     }
 }
 
@@ -432,6 +445,30 @@ mod tests {
         let legacy = holder("t1", "", "");
         assert!(legacy.same_resource(&a) && a.same_resource(&legacy));
         assert!(!holder("t9", "", "").same_resource(&a));
+    }
+
+    #[test]
+    fn a_restore_forces_what_the_owner_or_any_holder_asked_to_force() {
+        let mut record = Record::default();
+        assert!(!record.force());
+        record.statements.insert("A".into(), Held::default());
+        assert!(!record.force());
+        record.statements.insert(
+            "B".into(),
+            Held {
+                force: true,
+                ..Held::default()
+            },
+        );
+        assert!(record.force(), "one holder asked for it");
+        // An owner decides for the whole policy.
+        record.owner = Some(Owned::default());
+        assert!(!record.force());
+        record.owner = Some(Owned {
+            force: true,
+            ..Owned::default()
+        });
+        assert!(record.force());
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub fn decide(
     now_ms: u64,
 ) -> Result<Decision, Refusal> {
     match &desired.content {
-        Content::Policy(policy) => decide_whole(approach, policy, desired.adopt, live, record, me),
+        Content::Policy(policy) => decide_whole(approach, policy, desired, live, record, me),
         Content::Statements(statements) => {
             let live = match live {
                 None => None,
@@ -136,6 +136,7 @@ pub fn decide(
             let claim = Claim {
                 approach,
                 adopt: desired.adopt,
+                force: desired.force,
                 me,
             };
             merge(&claim, statements.items(), live.as_ref(), record, now_ms)
@@ -149,6 +150,8 @@ pub fn decide(
 struct Claim<'a> {
     approach: &'a Approach,
     adopt: bool,
+    /// The resource's `Force`, kept in the record for a restore (CONTRACT 13).
+    force: bool,
     me: &'a Me,
 }
 
@@ -195,15 +198,17 @@ impl Claim<'_> {
 fn decide_whole(
     approach: &Approach,
     policy: &Policy,
-    adopt: bool,
+    desired: &Desired,
     live: Option<&str>,
     record: &Record,
     me: &Me,
 ) -> Result<Decision, Refusal> {
     let live_equivalent = live.is_some_and(|text| equivalent(policy, text));
+    let (adopt, force) = (desired.adopt, desired.force);
     let claim = Claim {
         approach,
         adopt,
+        force,
         me,
     };
     let owner = record.owner.as_ref();
@@ -256,6 +261,7 @@ fn decide_whole(
         holder: Holder { tag, ..me.clone() },
         policy: policy.compact().to_owned(),
         prior,
+        force,
     });
     Ok(Decision {
         next,
@@ -406,6 +412,7 @@ fn merge(
                 holder: claim.me.clone(),
                 statement: Some(compact(statement)),
                 prior,
+                force: claim.force,
             },
         );
     }
@@ -542,6 +549,7 @@ pub fn after_failed_create(
                 holder: prior.holder.clone()?,
                 policy: prior.text.clone(),
                 prior: None,
+                force: false,
             })
         });
         let next = match (&owned.prior, landed) {
@@ -575,6 +583,7 @@ pub fn after_failed_create(
                             holder: holder.clone(),
                             statement: Some(prior.text.clone()),
                             prior: None,
+                            force: false,
                         },
                     );
                 }

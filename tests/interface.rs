@@ -140,6 +140,7 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
             ("prior", attr::PRIOR),
             ("prior_text", attr::PRIOR_TEXT),
             ("removed_at_ms", attr::REMOVED_AT),
+            ("force", attr::FORCE),
         ])
     );
     assert_eq!(

@@ -604,6 +604,7 @@ async fn the_same_create_delivered_again_after_a_crash_succeeds_once_the_lease_e
             },
             statement: Some(statement.to_string()),
             prior: None,
+            force: false,
         },
     );
     h.lock.inner.set_record(&key(&registry()), record);

@@ -96,6 +96,7 @@ mod tests {
                     },
                     statement: Some(statement.to_string()),
                     prior: None,
+                    force: false,
                 },
             );
         }
@@ -166,6 +167,7 @@ mod tests {
                 holder: Holder::default(),
                 policy: owned.clone(),
                 prior: None,
+                force: false,
             }),
             ..Record::default()
         };

@@ -37,6 +37,8 @@ pub mod attr {
     pub const PRIOR: &str = "prior";
     pub const PRIOR_TEXT: &str = "text";
     pub const REMOVED_AT: &str = "at";
+    /// `true` when the resource asked for `Force`; absent otherwise.
+    pub const FORCE: &str = "force";
     /// Format 1: who holds each Sid (Sid to tag), and a digest of the last write.
     pub const LEGACY_HOLDERS: &str = "holders";
     pub const LEGACY_DIGEST: &str = "digest";
@@ -191,6 +193,14 @@ fn prior_of(item: &Item) -> Option<Prior> {
     })
 }
 
+/// Whether an entry asks for `Force` (absent: no).
+fn forced(item: &Item) -> bool {
+    item.get(attr::FORCE)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
+}
+
 /// The record an item holds: format 2, or format 1 read as holders without statements.
 pub fn record_of(item: Option<&Item>) -> Record {
     let Some(item) = item else {
@@ -211,6 +221,7 @@ pub fn record_of(item: Option<&Item>) -> Record {
                     holder,
                     statement: text(held, attr::STATEMENT),
                     prior: prior_of(held),
+                    force: forced(held),
                 },
             );
         }
@@ -235,6 +246,7 @@ pub fn record_of(item: Option<&Item>) -> Record {
             holder: holder_of(owner)?,
             policy: text(owner, attr::POLICY)?,
             prior: prior_of(owner),
+            force: forced(owner),
         })
     });
     if let Some(removed) = map(item, attr::REMOVED) {
@@ -271,6 +283,9 @@ fn record_values(record: &Record) -> (AttributeValue, AttributeValue, Option<Att
             if let Some(prior) = &held.prior {
                 item.insert(attr::PRIOR.to_owned(), prior_item(prior));
             }
+            if held.force {
+                item.insert(attr::FORCE.to_owned(), AttributeValue::Bool(true));
+            }
             (sid.clone(), AttributeValue::M(item))
         })
         .collect();
@@ -290,6 +305,9 @@ fn record_values(record: &Record) -> (AttributeValue, AttributeValue, Option<Att
         item.insert(attr::POLICY.to_owned(), string(&owned.policy));
         if let Some(prior) = &owned.prior {
             item.insert(attr::PRIOR.to_owned(), prior_item(prior));
+        }
+        if owned.force {
+            item.insert(attr::FORCE.to_owned(), AttributeValue::Bool(true));
         }
         AttributeValue::M(item)
     });

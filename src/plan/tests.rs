@@ -84,6 +84,7 @@ fn holding(record: &mut Record, statement: &Value, holder: Holder) {
             holder,
             statement: Some(statement.to_string()),
             prior: None,
+            force: false,
         },
     );
 }
@@ -574,6 +575,7 @@ fn an_identical_whole_policy_another_resource_owns_is_refused_without_adopt() {
             holder: holder("s1", OTHER_STACK, "RegistryPolicy"),
             policy: text.clone(),
             prior: None,
+            force: false,
         }),
         ..Record::default()
     };
@@ -628,6 +630,7 @@ fn a_whole_policy_is_written_when_the_read_lags_the_record() {
             holder: me("t0"),
             policy: OTHER.into(),
             prior: None,
+            force: false,
         }),
         ..Record::default()
     };
@@ -851,6 +854,7 @@ fn a_whole_policy_delete_forgets_the_owner_and_nothing_else() {
             holder: me("t0"),
             policy: OTHER.into(),
             prior: None,
+            force: false,
         }),
         ..Record::default()
     };
@@ -879,6 +883,7 @@ fn a_failed_creates_delete_leaves_a_sid_whose_write_never_landed_and_puts_back_w
                 holder: None,
                 text: theirs.to_string(),
             }),
+            force: false,
         },
     );
     // The live Late is still the one it replaced: nothing landed, nothing to change.
@@ -915,6 +920,7 @@ fn only_a_tag_that_holds_something_is_worth_a_cleanup() {
         holder: me("r7"),
         policy: OTHER.into(),
         prior: None,
+        force: false,
     });
     assert!(holds_under(&record, "r7"));
 }
