@@ -539,6 +539,31 @@ impl PolicyStore for Watched {
     }
 }
 
+/// `shape` checked with `settings`, where `meanwhile` runs to its end between the check's
+/// read of the record and its first read of ECR.
+async fn check_while(
+    h: &Harness,
+    shape: &drift::Shape,
+    settings: &drift::Settings,
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> Result<drift::Summary, drift::DriftError> {
+    let (store, started, finished) = Watched::interleaved(h.store.clone());
+    let check = drift::run(
+        &store,
+        h.lock.as_ref(),
+        shape,
+        settings,
+        "inv",
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    );
+    let (summary, ()) = tokio::join!(check, async {
+        started.await.expect("the check reads ECR");
+        meanwhile.await;
+        finished.send(()).expect("the check waits");
+    });
+    summary
+}
+
 #[tokio::test]
 async fn restore_writes_with_the_force_the_owning_resources_asked_for() {
     let h = Harness::new().await;
@@ -609,7 +634,6 @@ async fn the_providers_own_write_landing_while_a_check_reads_is_not_drift() {
             let h = Harness::new().await;
             let grant_a = h.grant("app", "PullA", "PullA", "111122223333").await;
             h.grant("app", "PullB", "PullB", "222233334444").await;
-            let (store, started, finished) = Watched::interleaved(h.store.clone());
             let settings = drift::Settings {
                 action,
                 reads_per_second: 0,
@@ -618,22 +642,11 @@ async fn the_providers_own_write_landing_while_a_check_reads_is_not_drift() {
             let writes = h.store.calls().writes;
             // The check reads the record; then, before its read of ECR, the provider deletes
             // PullA (the record first, then ECR), and only then ECR is read.
-            let (summary, ()) = tokio::join!(
-                drift::run(
-                    &store,
-                    h.lock.as_ref(),
-                    &shape,
-                    &settings,
-                    "inv",
-                    tokio::time::Instant::now() + Duration::from_secs(30),
-                ),
-                async {
-                    started.await.expect("the check reads ECR");
-                    h.revoke(&grant_a, "app", "PullA", "PullA").await;
-                    finished.send(()).expect("the check waits");
-                }
-            );
-            let summary = summary.expect("checked");
+            let summary = check_while(&h, &shape, &settings, async {
+                h.revoke(&grant_a, "app", "PullA", "PullA").await;
+            })
+            .await
+            .expect("checked");
             counts(&summary, (1, 0, 0));
             assert_eq!(h.sids(&repo("app")), ["PullB"], "{what}, {action:?}");
             assert_eq!(
@@ -646,30 +659,38 @@ async fn the_providers_own_write_landing_while_a_check_reads_is_not_drift() {
 }
 
 #[tokio::test]
+async fn a_console_edit_after_the_providers_write_is_judged_against_the_new_record() {
+    let h = Harness::new().await;
+    let grant_a = h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("app", "PullB", "PullB", "222233334444").await;
+    let settings = drift::Settings {
+        reads_per_second: 0,
+        ..Default::default()
+    };
+    // While the sweep reads, the stack deletes PullA, then someone removes PullB in the
+    // console: PullB is drift, PullA is not.
+    let summary = check_while(&h, &drift::Shape::Sweep, &settings, async {
+        h.revoke(&grant_a, "app", "PullA", "PullA").await;
+        h.console(&repo("app"), vec![pull("Console", "777788889999")]);
+    })
+    .await;
+    found_missing(&summary.expect("swept"), &["PullB"]);
+}
+
+#[tokio::test]
 async fn a_write_whose_lease_is_still_held_after_the_read_is_judged_once_it_is_given_back() {
     let h = Harness::new().await;
     h.grant("app", "PullA", "PullA", "111122223333").await;
     h.grant("app", "PullB", "PullB", "222233334444").await;
-    let (store, started, finished) = Watched::interleaved(h.store.clone());
     let target_key = key(&repo("app"));
     let owner = "req-deploy/inv-deploy";
     let shape =
         drift::shape_of(&cloudtrail("drift/set-repository-policy.json", "app")).expect("a call");
-    let settings = drift::Settings::default();
-    let run = drift::run(
-        &store,
-        h.lock.as_ref(),
-        &shape,
-        &settings,
-        "inv",
-        tokio::time::Instant::now() + Duration::from_secs(30),
-    );
     let lock = h.lock.clone();
     let began = std::time::Instant::now();
     // Between the check's read of the record and its read of ECR, a request takes the lease,
     // stores a record without PullA and writes ECR so; it gives the lease back 400 ms later.
-    let (summary, ()) = tokio::join!(run, async {
-        started.await.expect("the check reads ECR");
+    let summary = check_while(&h, &shape, &drift::Settings::default(), async {
         let mut record = lock
             .acquire(&target_key, owner, epoch_ms(), epoch_ms() + 60_000)
             .await
@@ -683,12 +704,14 @@ async fn a_write_whose_lease_is_still_held_after_the_read_is_judged_once_it_is_g
             .put(&repo("app"), &doc.to_string(), false)
             .await
             .expect("written");
-        finished.send(()).expect("the check waits");
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        lock.release(&target_key, owner, false)
-            .await
-            .expect("given back");
-    });
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            lock.release(&target_key, owner, false)
+                .await
+                .expect("given back");
+        });
+    })
+    .await;
     let summary = summary.expect("checked");
     counts(&summary, (1, 0, 0));
     assert!(
