@@ -310,10 +310,10 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                 continue;
             }
             let checked = match (self.settled(&key).await, lock::target_of(&key)) {
-                (Ok(Some(snapshot)), Some(target)) if snapshot.record.holds_anything() => {
+                (Ok(Some(snapshot)), Some(target)) => {
                     self.check(&target, &key, snapshot, None, None).await
                 }
-                // Nothing held there any more.
+                // No item there any more.
                 (Ok(_), _) => Checked::Clean,
                 (Err(DriftError::Leased { .. }), _) => Checked::Busy,
                 (Err(error), _) => Checked::Failed(error.to_string()),
@@ -325,12 +325,6 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             tracing::warn!(
                 unchecked = summary.unchecked,
                 "the sweep ran out of time; the next one checks the rest"
-            );
-        }
-        if summary.busy > 0 {
-            tracing::warn!(
-                busy = summary.busy,
-                "requests held the lease on some targets until the sweep's time was up; the next sweep checks them"
             );
         }
         Ok(summary)

@@ -556,8 +556,13 @@ async fn check_while(
         "inv",
         tokio::time::Instant::now() + Duration::from_secs(30),
     );
+    tokio::pin!(check);
+    // A check that ends without reading ECR fails the test instead of leaving it waiting.
+    tokio::select! {
+        ended = &mut check => panic!("the check ended without reading ECR: {ended:?}"),
+        read = started => read.expect("the check reads ECR"),
+    }
     let (summary, ()) = tokio::join!(check, async {
-        started.await.expect("the check reads ECR");
         meanwhile.await;
         finished.send(()).expect("the check waits");
     });
