@@ -102,6 +102,21 @@ class Demo:
         show_live = [target, *also_show]
         return self.run(title, event, event["PhysicalResourceId"], show_live, check=gone)
 
+    def refused(self, title: str, event: dict[str, Any], says: str) -> Outcome:
+        """A Create refused before any write: FAILED with the failed-create id, a Reason that
+        says ``says``, and repository app left with no policy."""
+        return self.run(
+            title,
+            event,
+            failed_create_id(event),
+            ["app"],
+            failed=True,
+            check=lambda o: expect(
+                says in o.reason and self.cloud.repository_policy("app") is None,
+                f"the Reason does not say {says}, or ECR was written",
+            ),
+        )
+
 
 def expect(ok: bool, otherwise: str) -> None:
     """A step's check: fails with ``otherwise`` unless ``ok``."""
@@ -164,16 +179,10 @@ def public_access(demo: Demo, cloud: Cloud) -> None:
                    "ecr:BatchCheckLayerAvailability"],
     }
     refused = with_policy(new_id(load_event("repository-create.json")), [everyone], "2008-10-17")
-    demo.run(
+    demo.refused(
         "The ECR documentation's \"allow all AWS accounts to pull\" policy: refused",
         refused,
-        failed_create_id(refused),
-        ["app"],
-        failed=True,
-        check=lambda o: expect(
-            "allows public access" in o.reason and cloud.repository_policy("app") is None,
-            "the Reason does not say public access, or ECR was written",
-        ),
+        "allows public access",
     )
     allowed = new_id(refused)
     allowed["ResourceProperties"]["AllowPublicAccess"] = "true"
@@ -353,17 +362,10 @@ def walk_through(cloud: Cloud) -> int:
 
     two_stacks(demo, cloud)
 
-    bad = load_event("bad-input.json")
-    demo.run(
+    demo.refused(
         "A template with a typo (RepositoryNmae) and Adopt: yes",
-        bad,
-        failed_create_id(bad),
-        ["app"],
-        failed=True,
-        check=lambda o: expect(
-            "RepositoryNmae" in o.reason and cloud.repository_policy("app") is None,
-            "the Reason does not name RepositoryNmae, or ECR was written",
-        ),
+        load_event("bad-input.json"),
+        "RepositoryNmae",
     )
 
     public_access(demo, cloud)

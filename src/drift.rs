@@ -7,7 +7,7 @@ use crate::ecr::{EcrError, PolicyStore};
 use crate::identity::Target;
 use crate::lock::{self, LockError, LockStore, RecordReader, Snapshot};
 use crate::plan::{self, Next};
-use crate::retry::Clock;
+use crate::retry::{self, Attempt, Backoff, Clock};
 use compare::Difference;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -38,6 +38,18 @@ pub const SWEEP_READS_PER_SECOND: u32 = 20;
 /// How long a restore holds the lease: long enough for one read and one write with the
 /// SDK's retries.
 const RESTORE_LEASE: Duration = Duration::from_secs(60);
+
+/// How a check waits for a request's lease to end: read again after pauses doubling from a
+/// quarter of a second up to 5 s, until the invocation's time is up.
+const LEASE_WAIT: Backoff = Backoff {
+    first: Duration::from_millis(250),
+    max: Duration::from_secs(5),
+    jitter: 0.8..1.0,
+};
+
+/// How many times a check reads a target whose record keeps changing under it (the
+/// provider writing it meanwhile) before it leaves the target for later.
+const STABLE_LOOKS: usize = 3;
 
 /// ECR's reads can lag a write by seconds: when a CloudTrail record says a call left drift
 /// but the read shows none, the read is tried again after each of these pauses before it is
@@ -120,8 +132,8 @@ pub struct Summary {
     /// Targets compared with the record.
     pub targets: usize,
     pub findings: Vec<Finding>,
-    /// Targets a request held the lease on: their writes may not have landed, so they were
-    /// not judged.
+    /// Targets a request still held the lease on when a sweep's time was up: their writes
+    /// may not have landed, so they were not judged (the next sweep does).
     pub busy: usize,
     /// Targets that could not be read, with why.
     pub failed: Vec<(String, String)>,
@@ -152,6 +164,14 @@ pub enum DriftError {
     Record(#[from] LockError),
     #[error("the check did not finish: {0}")]
     Interrupted(String),
+    /// A request held the target's lease until the invocation's time was up: the event
+    /// fails, so that Lambda's asynchronous retry (then the dead-letter queue) delivers it
+    /// again, and it is checked then.
+    #[error(
+        "a request held the lease on {target} until this invocation's time was up; the event \
+         is checked when Lambda delivers it again"
+    )]
+    Leased { target: String },
     #[error(
         "{} of {targets} targets could not be checked; the first, {}: {}",
         .failed.len(), .failed[0].0, .failed[0].1
@@ -220,30 +240,39 @@ enum Checked {
 }
 
 impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
-    async fn call(&self, call: &Call) -> Result<Summary, LockError> {
+    async fn call(&self, call: &Call) -> Result<Summary, DriftError> {
         let key = lock::key(&call.target);
         if call.role.is_some() && call.role == self.settings.own_role {
             tracing::info!(target_key = %key, event = %call.name, "the provider's own write: not drift");
             return Ok(Summary::default());
         }
-        let managed = self.lock.read(&key).await?;
-        let Some(snapshot) = managed.filter(|s| s.record.holds_anything()) else {
-            tracing::info!(target_key = %key, event = %call.name, "no resource of this provider manages the target");
-            return Ok(Summary::default());
-        };
-        let checked = self
-            .check(
-                &call.target,
-                &key,
-                &snapshot,
-                call.by.clone(),
-                call.after.as_ref(),
-            )
-            .await;
-        Ok(summarise(vec![(key, checked)]))
+        loop {
+            // A target under a request's lease is checked once the lease is given back (or
+            // has expired), never dropped: a console edit during a deployment still counts.
+            let settled = self.settled(&key).await?;
+            let Some(snapshot) = settled.filter(|s| s.record.holds_anything()) else {
+                tracing::info!(target_key = %key, event = %call.name, "no resource of this provider manages the target");
+                return Ok(Summary::default());
+            };
+            match self
+                .check(
+                    &call.target,
+                    &key,
+                    snapshot,
+                    call.by.clone(),
+                    call.after.as_ref(),
+                )
+                .await
+            {
+                // A request took the lease while the target was read: wait for it again.
+                Checked::Busy if tokio::time::Instant::now() < self.until => continue,
+                Checked::Busy => return Err(DriftError::Leased { target: key }),
+                checked => return Ok(summarise(vec![(key, checked)])),
+            }
+        }
     }
 
-    async fn sweep(&self) -> Result<Summary, LockError> {
+    async fn sweep(&self) -> Result<Summary, DriftError> {
         let items = self.lock.scan().await?;
         let mut targets = Vec::new();
         for (key, snapshot) in items {
@@ -266,13 +295,35 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                     if tokio::time::Instant::now() >= self.until {
                         return (key, Checked::Unchecked);
                     }
-                    let checked = self.check(&target, &key, &snapshot, None, None).await;
+                    let checked = self.check(&target, &key, snapshot, None, None).await;
                     (key, checked)
                 }
             })
             .buffer_unordered(SWEEP_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
+        // Targets under a request's lease are looked at again once the others are done, as
+        // soon as their lease ends and while the invocation has time; those still leased then
+        // are left to the next sweep (or to their CloudTrail event).
+        let (busy, mut results): (Vec<_>, Vec<_>) = results
+            .into_iter()
+            .partition(|(_, checked)| matches!(checked, Checked::Busy));
+        for (key, _) in busy {
+            if tokio::time::Instant::now() >= self.until {
+                results.push((key, Checked::Busy));
+                continue;
+            }
+            let checked = match (self.settled(&key).await, lock::target_of(&key)) {
+                (Ok(Some(snapshot)), Some(target)) => {
+                    self.check(&target, &key, snapshot, None, None).await
+                }
+                // No item there any more.
+                (Ok(_), _) => Checked::Clean,
+                (Err(DriftError::Leased { .. }), _) => Checked::Busy,
+                (Err(error), _) => Checked::Failed(error.to_string()),
+            };
+            results.push((key, checked));
+        }
         let summary = summarise(results);
         if summary.unchecked > 0 {
             tracing::warn!(
@@ -283,39 +334,80 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         Ok(summary)
     }
 
+    /// The item for `key` once no request holds its lease: read again, with backoff, while
+    /// one does, until the invocation's time is up ([`DriftError::Leased`]).
+    async fn settled(&self, key: &str) -> Result<Option<Snapshot>, DriftError> {
+        let read = retry::until(
+            &LEASE_WAIT,
+            self.until,
+            |_| async {
+                match self.lock.read(key).await {
+                    Ok(Some(snapshot)) if snapshot.leased_at(self.clock.now_ms()) => {
+                        Attempt::Retry(DriftError::Leased {
+                            target: key.to_owned(),
+                        })
+                    }
+                    Ok(snapshot) => Attempt::Done(snapshot),
+                    Err(error) => Attempt::Stop(DriftError::Record(error)),
+                }
+            },
+            |_, attempt| {
+                tracing::info!(target_key = %key, attempt, "a request holds the lease: checked once it is given back");
+            },
+        )
+        .await;
+        read.map_err(|gave_up| gave_up.error)
+    }
+
+    /// Compares the target with its record. The live policy is judged against a record that
+    /// stood while it was read: when the record read again after the live read differs (the
+    /// provider wrote meanwhile), the live policy is judged against the new record too, and
+    /// read again against it if it still differs (CONTRACT 13: the provider's own writes are
+    /// never drift). `Busy` when a request holds the lease.
     async fn check(
         &self,
         target: &Target,
         key: &str,
-        snapshot: &Snapshot,
+        mut snapshot: Snapshot,
         by: Option<String>,
         after: Option<&After>,
     ) -> Checked {
-        if snapshot.leased_at(self.clock.now_ms()) {
-            tracing::info!(target_key = %key, "a request holds the lease: its write may not have landed; not judged");
-            return Checked::Busy;
-        }
-        let record = &snapshot.record;
-        let said = after.map(|after| compare::difference(record, after.text()));
-        let mut pauses = LAGGING_READ_PAUSES.iter();
-        let difference = loop {
-            let live = match self.live(target).await {
-                Ok(live) => live,
+        let mut stable = None;
+        for _ in 0..STABLE_LOOKS {
+            if snapshot.leased_at(self.clock.now_ms()) {
+                tracing::info!(target_key = %key, "a request holds the lease: its write may not have landed; not judged yet");
+                return Checked::Busy;
+            }
+            if !snapshot.record.holds_anything() {
+                return Checked::Clean;
+            }
+            let (live, difference) = match self.judge(target, key, &snapshot, after).await {
+                Ok(judged) => judged,
+                Err(error) => return Checked::Failed(error),
+            };
+            if !difference.is_drift() {
+                return Checked::Clean;
+            }
+            let now = match self.lock.read(key).await {
+                Ok(now) => now.unwrap_or_default(),
                 Err(error) => return Checked::Failed(error.to_string()),
             };
-            let difference = compare::difference(record, live.as_deref());
-            let lagging = !difference.is_drift() && said.as_ref().is_some_and(Difference::is_drift);
-            match pauses.next() {
-                Some(pause) if lagging => {
-                    tracing::info!(target_key = %key, pause_ms = pause.as_millis() as u64, "the read shows no drift where the CloudTrail record says the call left some: read again");
-                    tokio::time::sleep(*pause).await;
-                }
-                _ => break difference,
+            if now == snapshot {
+                stable = Some(difference);
+                break;
             }
-        };
-        if !difference.is_drift() {
-            return Checked::Clean;
+            if !now.leased_at(self.clock.now_ms())
+                && !compare::difference(&now.record, live.as_deref()).is_drift()
+            {
+                tracing::info!(target_key = %key, "the provider wrote the target while it was read: not drift");
+                return Checked::Clean;
+            }
+            snapshot = now;
         }
+        let Some(difference) = stable else {
+            tracing::info!(target_key = %key, "the record kept changing while the target was read: not judged yet");
+            return Checked::Busy;
+        };
         let mut finding = Finding {
             target: target.clone(),
             difference,
@@ -333,6 +425,33 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             }
         }
         Checked::Drift(finding)
+    }
+
+    /// The live policy text and how it differs from the snapshot's record. When the
+    /// CloudTrail record says the call left drift but the read shows none, the read may lag:
+    /// it is tried again after each of [`LAGGING_READ_PAUSES`] before it is believed.
+    async fn judge(
+        &self,
+        target: &Target,
+        key: &str,
+        snapshot: &Snapshot,
+        after: Option<&After>,
+    ) -> Result<(Option<String>, Difference), String> {
+        let record = &snapshot.record;
+        let said = after.map(|after| compare::difference(record, after.text()));
+        let mut pauses = LAGGING_READ_PAUSES.iter();
+        loop {
+            let live = self.live(target).await.map_err(|e| e.to_string())?;
+            let difference = compare::difference(record, live.as_deref());
+            let lagging = !difference.is_drift() && said.as_ref().is_some_and(Difference::is_drift);
+            match pauses.next() {
+                Some(pause) if lagging => {
+                    tracing::info!(target_key = %key, pause_ms = pause.as_millis() as u64, "the read shows no drift where the CloudTrail record says the call left some: read again");
+                    tokio::time::sleep(*pause).await;
+                }
+                _ => return Ok((live, difference)),
+            }
+        }
     }
 
     /// The live policy text; a repository that no longer exists has none.
@@ -360,7 +479,8 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         let outcome = async {
             let live = self.live(target).await.map_err(|e| (e.to_string(), true))?;
             match plan::restore(live.as_deref(), &record, self.clock.now_ms()) {
-                Next::Write(text) => match self.ecr.put(target, &text, false).await {
+                // With the `Force` the owning resources asked for (CONTRACT 13).
+                Next::Write(text) => match self.ecr.put(target, &text, record.force()).await {
                     Ok(_) => Ok(()),
                     // The write may still land: the lease is left to expire.
                     Err(error @ EcrError::Unavailable { .. }) => Err((error.to_string(), false)),

@@ -183,6 +183,15 @@ impl Record {
     pub fn holds_anything(&self) -> bool {
         !self.statements.is_empty() || self.owner.is_some() || !self.displaced.is_empty()
     }
+
+    /// Whether writing the record back asks ECR to force the write: the whole policy's owner
+    /// asked for `Force`, or, without an owner, one of the statement resources did.
+    pub fn force(&self) -> bool {
+        match &self.owner {
+            Some(owned) => owned.force,
+            None => self.statements.values().any(|held| held.force),
+        }
+    }
 }
 
 /// Why the lock could not be used.
@@ -484,6 +493,30 @@ mod tests {
         let legacy = holder("t1", "", "");
         assert!(legacy.same_resource(&a) && a.same_resource(&legacy));
         assert!(!holder("t9", "", "").same_resource(&a));
+    }
+
+    #[test]
+    fn a_restore_forces_what_the_owner_or_any_holder_asked_to_force() {
+        let mut record = Record::default();
+        assert!(!record.force());
+        record.statements.insert("A".into(), Held::default());
+        assert!(!record.force());
+        record.statements.insert(
+            "B".into(),
+            Held {
+                force: true,
+                ..Held::default()
+            },
+        );
+        assert!(record.force(), "one holder asked for it");
+        // An owner decides for the whole policy.
+        record.owner = Some(Owned::default());
+        assert!(!record.force());
+        record.owner = Some(Owned {
+            force: true,
+            ..Owned::default()
+        });
+        assert!(record.force());
     }
 
     #[test]

@@ -5,14 +5,14 @@
 mod support;
 
 use ecr_policy_provider::drift::{self, Action};
-use ecr_policy_provider::ecr::PolicyStore;
 use ecr_policy_provider::ecr::memory::MemoryEcr;
+use ecr_policy_provider::ecr::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore};
 use ecr_policy_provider::identity::Target;
-use ecr_policy_provider::lock::key;
 use ecr_policy_provider::lock::memory::MemoryLock;
+use ecr_policy_provider::lock::{LockStore, key};
 use ecr_policy_provider::provider::{InvocationError, Invoked, Provider};
 use ecr_policy_provider::response::Sender;
-use ecr_policy_provider::retry::Clock;
+use ecr_policy_provider::retry::{Clock, epoch_ms};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,12 +71,27 @@ impl Harness {
         response
     }
 
-    async fn grant(&self, repository: &str, logical: &str, sid: &str, account: &str) {
+    /// A statement resource `logical` granting `account` under `sid`: its PhysicalResourceId.
+    async fn grant(&self, repository: &str, logical: &str, sid: &str, account: &str) -> String {
         let mut e = event("repository-statement-create.json", &self.recorder.url);
         e["LogicalResourceId"] = logical.into();
         e["ResourceProperties"]["RepositoryName"] = repository.into();
         e["ResourceProperties"]["Statement"] = json!([pull(sid, account)]);
-        self.create(e, &format!("req-{logical}")).await;
+        let response = self.create(e, &format!("req-{logical}")).await;
+        response["PhysicalResourceId"]
+            .as_str()
+            .expect("an id")
+            .to_owned()
+    }
+
+    /// The Delete of a statement resource made by [`Harness::grant`], answered SUCCESS.
+    async fn revoke(&self, physical_id: &str, repository: &str, logical: &str, sid: &str) {
+        let mut e = event("repository-statement-delete.json", &self.recorder.url);
+        e["LogicalResourceId"] = logical.into();
+        e["PhysicalResourceId"] = physical_id.into();
+        e["ResourceProperties"]["RepositoryName"] = repository.into();
+        e["ResourceProperties"]["Statement"] = json!([pull(sid, "111122223333")]);
+        self.create(e, &format!("req-delete-{logical}")).await;
     }
 
     async fn drift(
@@ -121,6 +136,25 @@ impl Harness {
             .unwrap_or_default()
     }
 
+    /// A deployment's lease on `repository`, held by `owner` and given back after `after`:
+    /// what gives it back.
+    fn lease_given_back(
+        &self,
+        repository: &str,
+        owner: &'static str,
+        after: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let target_key = key(&repo(repository));
+        self.lock.hold(&target_key, owner, epoch_ms() + 60_000);
+        let lock = self.lock.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            lock.release(&target_key, owner, false)
+                .await
+                .expect("given back");
+        })
+    }
+
     /// An edit in the console: the live policy replaced by `statements`.
     fn console(&self, target: &Target, statements: Vec<Value>) {
         let doc = json!({"Version": "2012-10-17", "Statement": statements});
@@ -134,6 +168,12 @@ fn counts(summary: &drift::Summary, (targets, drifted, restored): (usize, usize,
         summary.result(),
         json!({"targets": targets, "drifted": drifted, "restored": restored})
     );
+}
+
+/// One target checked and found drifted by `missing` held Sids, not restored.
+fn found_missing(summary: &drift::Summary, missing: &[&str]) {
+    counts(summary, (1, 1, 0));
+    assert_eq!(summary.findings[0].difference.missing, missing);
 }
 
 fn pull(sid: &str, account: &str) -> Value {
@@ -315,21 +355,392 @@ async fn the_providers_own_write_is_not_drift() {
 }
 
 #[tokio::test]
-async fn a_target_under_a_requests_lease_is_not_judged() {
+async fn a_console_edit_during_a_deployment_is_checked_once_the_lease_is_given_back() {
     let h = Harness::new().await;
     h.grant("app", "PullA", "PullA", "111122223333").await;
     h.console(&repo("app"), vec![]);
-    let until = ecr_policy_provider::retry::epoch_ms() + 60_000;
-    h.lock.hold(&key(&repo("app")), "req-x/inv-x", until);
+    // A deployment holds the lease when the console's CloudTrail event arrives, and gives it
+    // back 600 ms later.
+    let deployment = h.lease_given_back("app", "req-deploy/inv-deploy", Duration::from_millis(600));
+    let reads = h.store.calls().reads;
+    let started = std::time::Instant::now();
+
     let summary = h
-        .call(
-            Action::Restore,
-            "drift/delete-repository-policy.json",
-            "app",
-        )
+        .call(Action::Report, "drift/delete-repository-policy.json", "app")
         .await;
+
+    deployment.await.expect("the deployment ended");
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    found_missing(&summary, &["PullA"]);
+    assert_eq!(
+        h.store.calls().reads - reads,
+        1,
+        "ECR is read once, after the lease"
+    );
+}
+
+#[tokio::test]
+async fn a_lease_left_to_expire_is_waited_for_until_it_ends() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.console(&repo("app"), vec![]);
+    // An invocation that died holding the lease: nobody gives it back, it expires.
+    h.lock
+        .hold(&key(&repo("app")), "req-x/inv-x", epoch_ms() + 700);
+    let started = std::time::Instant::now();
+    let summary = h
+        .call(Action::Report, "drift/delete-repository-policy.json", "app")
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(700));
+    counts(&summary, (1, 1, 0));
+}
+
+#[tokio::test]
+async fn an_event_whose_target_stays_leased_fails_so_that_lambda_delivers_it_again() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.console(&repo("app"), vec![]);
+    let lease_owner = "req-x/inv-x";
+    h.lock
+        .hold(&key(&repo("app")), lease_owner, epoch_ms() + 60_000);
+    let event = cloudtrail("drift/delete-repository-policy.json", "app");
+    let started = std::time::Instant::now();
+
+    let error = h
+        .provider(Action::Report)
+        .invoke(
+            &event.to_string(),
+            deadline_in(Duration::from_secs(2)),
+            "inv-1",
+        )
+        .await
+        .expect_err("never dropped: the invocation fails");
+
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("held the lease on repository/us-east-1/app"),
+        "{error}"
+    );
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(error).error_type,
+        "DriftCheckFailed"
+    );
+    // Lambda's retry delivers the same event once the lease is given back: checked then.
+    h.lock
+        .release(&key(&repo("app")), lease_owner, false)
+        .await
+        .expect("given back");
+    let again = h.drift(Action::Report, &event).await.expect("checked");
+    counts(&again, (1, 1, 0));
+}
+
+#[tokio::test]
+async fn the_sweep_looks_again_at_a_leased_target_once_the_others_are_done() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("web", "PullW", "PullW", "111122223333").await;
+    h.grant("api", "PullI", "PullI", "111122223333").await;
+    for name in ["app", "web", "api"] {
+        h.console(&repo(name), vec![]);
+    }
+    // app's lease is given back during the sweep; api's outlives it.
+    let deployment = h.lease_given_back("app", "req-a/inv-a", Duration::from_millis(500));
+    h.lock
+        .hold(&key(&repo("api")), "req-b/inv-b", epoch_ms() + 60_000);
+    let settings = drift::Settings {
+        reads_per_second: 0,
+        ..Default::default()
+    };
+
+    let summary = drift::run(
+        h.store.as_ref(),
+        h.lock.as_ref(),
+        &drift::Shape::Sweep,
+        &settings,
+        &Clock::System,
+        "inv",
+        tokio::time::Instant::now() + Duration::from_secs(2),
+    )
+    .await
+    .expect("a leased target does not fail a sweep: the next one covers it");
+
+    deployment.await.expect("the deployment ended");
+    counts(&summary, (3, 2, 0));
+    let drifted: Vec<String> = summary.findings.iter().map(|f| key(&f.target)).collect();
+    assert_eq!(
+        drifted,
+        ["repository/us-east-1/app", "repository/us-east-1/web"]
+    );
+    assert_eq!(summary.busy, 1, "api, still leased when the time was up");
+}
+
+/// The in-memory ECR, watched: it notes the `force` of every write, and, when made
+/// [`Watched::interleaved`], its first read waits, before it reads, for something else to
+/// happen.
+struct Watched {
+    inner: Arc<MemoryEcr>,
+    forces: std::sync::Mutex<Vec<bool>>,
+    go: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    done: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+}
+
+impl Watched {
+    fn new(inner: Arc<MemoryEcr>) -> Self {
+        Self {
+            inner,
+            forces: Default::default(),
+            go: Default::default(),
+            done: Default::default(),
+        }
+    }
+
+    /// Also the two ends the test holds: told when the first read starts, it tells when the
+    /// read may go on.
+    fn interleaved(
+        inner: Arc<MemoryEcr>,
+    ) -> (
+        Self,
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (go, started) = tokio::sync::oneshot::channel();
+        let (finished, done) = tokio::sync::oneshot::channel();
+        let store = Self::new(inner);
+        *store.go.lock().unwrap() = Some(go);
+        *store.done.try_lock().expect("new") = Some(done);
+        (store, started, finished)
+    }
+}
+
+impl PolicyStore for Watched {
+    async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
+        let go = self.go.lock().unwrap().take();
+        if let Some(go) = go {
+            go.send(()).expect("the test listens");
+            let done = self.done.lock().await.take().expect("once");
+            done.await.expect("it happened");
+        }
+        self.inner.get(target).await
+    }
+    async fn put(&self, target: &Target, text: &str, force: bool) -> Result<String, EcrError> {
+        self.forces.lock().unwrap().push(force);
+        self.inner.put(target, text, force).await
+    }
+    async fn delete(&self, target: &Target, registry: Option<&str>) -> Result<Deleted, EcrError> {
+        self.inner.delete(target, registry).await
+    }
+    async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
+        self.inner.policy_scope(region).await
+    }
+}
+
+/// `shape` checked with `settings`, where `meanwhile` runs to its end between the check's
+/// read of the record and its first read of ECR.
+async fn check_while(
+    h: &Harness,
+    shape: &drift::Shape,
+    settings: &drift::Settings,
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> Result<drift::Summary, drift::DriftError> {
+    let (store, started, finished) = Watched::interleaved(h.store.clone());
+    let check = drift::run(
+        &store,
+        h.lock.as_ref(),
+        shape,
+        settings,
+        &Clock::System,
+        "inv",
+        tokio::time::Instant::now() + Duration::from_secs(30),
+    );
+    tokio::pin!(check);
+    // A check that ends without reading ECR fails the test instead of leaving it waiting.
+    tokio::select! {
+        ended = &mut check => panic!("the check ended without reading ECR: {ended:?}"),
+        read = started => read.expect("the check reads ECR"),
+    }
+    let (summary, ()) = tokio::join!(check, async {
+        meanwhile.await;
+        finished.send(()).expect("the check waits");
+    });
+    summary
+}
+
+#[tokio::test]
+async fn restore_writes_with_the_force_the_owning_resources_asked_for() {
+    let h = Harness::new().await;
+    // app: a statement resource that asked for Force, beside one that did not; web: only
+    // one that did not; api: a whole policy that asked for Force.
+    let mut forced = event("repository-statement-create.json", &h.recorder.url);
+    forced["LogicalResourceId"] = "PullF".into();
+    forced["ResourceProperties"]["Statement"] = json!([pull("PullF", "111122223333")]);
+    forced["ResourceProperties"]["Force"] = "true".into();
+    h.create(forced, "req-PullF").await;
+    h.grant("app", "PullA", "PullA", "222233334444").await;
+    h.grant("web", "PullW", "PullW", "222233334444").await;
+    let mut whole = event("repository-create.json", &h.recorder.url);
+    whole["ResourceProperties"]["RepositoryName"] = "api".into();
+    whole["ResourceProperties"]["Force"] = true.into();
+    h.create(whole, "req-whole").await;
+    let held = |name: &str, sid: &str| h.lock.record(&key(&repo(name))).statements[sid].force;
+    assert!(held("app", "PullF"), "kept in the record");
+    assert!(!held("app", "PullA") && !held("web", "PullW"));
+    assert!(
+        h.lock
+            .record(&key(&repo("api")))
+            .owner
+            .expect("owned")
+            .force
+    );
+    let store = Watched::new(h.store.clone());
+    let restore = drift::Settings {
+        action: Action::Restore,
+        reads_per_second: 0,
+        ..Default::default()
+    };
+    for (name, force) in [("app", true), ("web", false), ("api", true)] {
+        h.console(&repo(name), vec![]);
+        let shape = drift::shape_of(&cloudtrail("drift/delete-repository-policy.json", name))
+            .expect("a call");
+        let summary = drift::run(
+            &store,
+            h.lock.as_ref(),
+            &shape,
+            &restore,
+            &Clock::System,
+            "inv",
+            tokio::time::Instant::now() + Duration::from_secs(30),
+        )
+        .await
+        .expect("checked");
+        counts(&summary, (1, 1, 1));
+        assert_eq!(
+            store.forces.lock().unwrap().pop(),
+            Some(force),
+            "{name}: written once, with the Force asked for"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_providers_own_write_landing_while_a_check_reads_is_not_drift() {
+    let shapes = [
+        (
+            "a CloudTrail event",
+            drift::shape_of(&cloudtrail("drift/set-repository-policy.json", "app"))
+                .expect("a call"),
+        ),
+        ("the sweep", drift::Shape::Sweep),
+    ];
+    for (what, shape) in shapes {
+        for action in [Action::Report, Action::Restore] {
+            let h = Harness::new().await;
+            let grant_a = h.grant("app", "PullA", "PullA", "111122223333").await;
+            h.grant("app", "PullB", "PullB", "222233334444").await;
+            let settings = drift::Settings {
+                action,
+                reads_per_second: 0,
+                ..Default::default()
+            };
+            let writes = h.store.calls().writes;
+            // The check reads the record; then, before its read of ECR, the provider deletes
+            // PullA (the record first, then ECR), and only then ECR is read.
+            let summary = check_while(&h, &shape, &settings, async {
+                h.revoke(&grant_a, "app", "PullA", "PullA").await;
+            })
+            .await
+            .expect("checked");
+            counts(&summary, (1, 0, 0));
+            assert_eq!(h.sids(&repo("app")), ["PullB"], "{what}, {action:?}");
+            assert_eq!(
+                h.store.calls().writes,
+                writes + 1,
+                "{what}, {action:?}: the delete's write, and nothing else"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_console_edit_after_the_providers_write_is_judged_against_the_new_record() {
+    let h = Harness::new().await;
+    let grant_a = h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("app", "PullB", "PullB", "222233334444").await;
+    let settings = drift::Settings {
+        reads_per_second: 0,
+        ..Default::default()
+    };
+    // While the sweep reads, the stack deletes PullA, then someone removes PullB in the
+    // console: PullB is drift, PullA is not.
+    let summary = check_while(&h, &drift::Shape::Sweep, &settings, async {
+        h.revoke(&grant_a, "app", "PullA", "PullA").await;
+        h.console(&repo("app"), vec![pull("Console", "777788889999")]);
+    })
+    .await;
+    found_missing(&summary.expect("swept"), &["PullB"]);
+}
+
+#[tokio::test]
+async fn a_write_whose_lease_is_still_held_after_the_read_is_judged_once_it_is_given_back() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.grant("app", "PullB", "PullB", "222233334444").await;
+    let target_key = key(&repo("app"));
+    let owner = "req-deploy/inv-deploy";
+    let shape =
+        drift::shape_of(&cloudtrail("drift/set-repository-policy.json", "app")).expect("a call");
+    let lock = h.lock.clone();
+    let began = std::time::Instant::now();
+    // Between the check's read of the record and its read of ECR, a request takes the lease,
+    // stores a record without PullA and writes ECR so; it gives the lease back 400 ms later.
+    let summary = check_while(&h, &shape, &drift::Settings::default(), async {
+        let mut record = lock
+            .acquire(&target_key, owner, epoch_ms(), epoch_ms() + 60_000)
+            .await
+            .expect("the lease");
+        record.statements.remove("PullA");
+        lock.store(&target_key, owner, &record)
+            .await
+            .expect("stored");
+        let doc = json!({"Version": "2012-10-17", "Statement": [pull("PullB", "222233334444")]});
+        h.store
+            .put(&repo("app"), &doc.to_string(), false)
+            .await
+            .expect("written");
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            lock.release(&target_key, owner, false)
+                .await
+                .expect("given back");
+        });
+    })
+    .await;
+    let summary = summary.expect("checked");
     counts(&summary, (1, 0, 0));
-    assert_eq!(summary.busy, 1);
+    assert!(
+        began.elapsed() >= Duration::from_millis(400),
+        "judged after the lease"
+    );
+}
+
+#[tokio::test]
+async fn a_cross_account_caller_is_named_by_its_account_and_principal() {
+    let h = Harness::new().await;
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.console(&repo("app"), vec![]);
+    let mut event = cloudtrail("drift/delete-repository-policy.json", "app");
+    event["detail"]["userIdentity"] =
+        json!({"type": "AWSAccount", "principalId": "AIDAEXAMPLE", "accountId": "444455556666"});
+    let summary = h.drift(Action::Report, &event).await.expect("checked");
+    assert_eq!(
+        summary.findings[0].by.as_deref(),
+        Some("accountId=444455556666 type=AWSAccount principalId=AIDAEXAMPLE")
+    );
 }
 
 #[tokio::test]
@@ -469,8 +880,7 @@ async fn a_lagging_read_does_not_hide_what_the_cloudtrail_record_says() {
 
     let summary = h.drift(Action::Report, &event).await.expect("checked");
 
-    counts(&summary, (1, 1, 0));
-    assert_eq!(summary.findings[0].difference.missing, ["PullA"]);
+    found_missing(&summary, &["PullA"]);
     assert_eq!(
         h.store.calls().reads - reads,
         2,

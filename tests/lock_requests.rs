@@ -358,6 +358,20 @@ async fn a_stored_record_reads_back_as_it_was_and_a_format_1_item_still_reads() 
     lock.store(KEY, OWNER, &expected).await.expect("stored");
     let item = sent.lock().expect("lock").clone();
     assert_eq!(record_of(Some(&item)), expected);
+    // `Force` is stored only when asked for, as a boolean; absent reads as not forced.
+    let entry = |attr: &str| -> HashMap<String, AttributeValue> {
+        let value = &item[attr];
+        match value.as_m() {
+            Ok(map) if attr == "statements" => map["A"].as_m().expect("an entry").clone(),
+            Ok(map) => map.clone(),
+            Err(_) => panic!("{attr} is not a map: {value:?}"),
+        }
+    };
+    assert_eq!(
+        entry("statements").get("force"),
+        Some(&AttributeValue::Bool(true))
+    );
+    assert_eq!(entry("owner").get("force"), None);
     // Format 1: a digest and holders (Sid to tag).
     let legacy = HashMap::from([
         ("digest".to_owned(), s("abc")),

@@ -37,7 +37,8 @@ pub struct Call {
     /// `SetRepositoryPolicy`, `DeleteRegistryPolicy`, ...
     pub name: String,
     pub target: Target,
-    /// Who made it: the caller's ARN (`userIdentity.arn`), when CloudTrail has one.
+    /// Who made it: the caller's ARN (`userIdentity.arn`), or, for a caller without one (a
+    /// cross-account caller, an AWS service), what CloudTrail says of it (see [`caller`]).
     pub by: Option<String>,
     /// The role the caller's session was issued from (`sessionIssuer.arn`), if any.
     pub role: Option<String>,
@@ -145,10 +146,32 @@ fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape>
     Ok(Call {
         name,
         target,
-        by: field(&["userIdentity", "arn"]),
+        by: caller(detail.and_then(|d| d.get("userIdentity"))),
         role: field(&["userIdentity", "sessionContext", "sessionIssuer", "arn"]),
         after,
     })
+}
+
+/// Who made a call, from CloudTrail's `userIdentity`: its `arn`; for a caller without one,
+/// its `accountId`, `type`, `principalId` and (for a service) `invokedBy`, as
+/// `accountId=111122223333 type=AWSAccount principalId=AIDAEXAMPLE`; `None` when it says
+/// none of these.
+pub fn caller(identity: Option<&Value>) -> Option<String> {
+    let identity = identity?;
+    let text = |name: &str| {
+        identity
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(arn) = text("arn") {
+        return Some(arn.to_owned());
+    }
+    let parts: Vec<String> = ["accountId", "type", "principalId", "invokedBy"]
+        .into_iter()
+        .filter_map(|name| text(name).map(|value| format!("{name}={value}")))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 #[cfg(test)]
@@ -311,6 +334,44 @@ mod tests {
                 .what
                 .contains("awsRegion")
         );
+    }
+
+    #[test]
+    fn a_caller_without_an_arn_is_named_by_what_cloudtrail_says_of_it() {
+        let by = |identity: Value| {
+            let mut event = record("DeleteRepositoryPolicy", json!({"repositoryName": "app"}));
+            event["detail"]["userIdentity"] = identity;
+            match shape_of(&event) {
+                Ok(Shape::Call(call)) => call.by,
+                other => panic!("{other:?}"),
+            }
+        };
+        // Another account's caller: CloudTrail gives its account and principal, no ARN.
+        assert_eq!(
+            by(
+                json!({"type": "AWSAccount", "principalId": "AIDAEXAMPLE", "accountId": "444455556666"})
+            ),
+            Some("accountId=444455556666 type=AWSAccount principalId=AIDAEXAMPLE".into())
+        );
+        // An AWS service acting on its own.
+        assert_eq!(
+            by(json!({"type": "AWSService", "invokedBy": "ecr.amazonaws.com"})),
+            Some("type=AWSService invokedBy=ecr.amazonaws.com".into())
+        );
+        // An ARN, when there is one, says it all.
+        assert_eq!(
+            by(
+                json!({"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/bob", "accountId": "111122223333"})
+            ),
+            Some("arn:aws:iam::111122223333:user/bob".into())
+        );
+        assert_eq!(
+            by(json!({"type": "", "arn": "", "accountId": "111122223333"})),
+            Some("accountId=111122223333".into()),
+            "empty values say nothing"
+        );
+        assert_eq!(by(json!({})), None);
+        assert_eq!(by(Value::Null), None);
     }
 
     #[test]

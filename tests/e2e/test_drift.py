@@ -9,7 +9,9 @@ the policies left in ECR."""
 from __future__ import annotations
 
 import copy
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rig.asserts import assert_success
@@ -18,6 +20,7 @@ from rig.constants import repository_arn
 from rig.interface import INTERFACE
 from rig.events import (
     drift_samples,
+    follow_up,
     load_event,
     pull_statement,
     repository_create,
@@ -25,6 +28,7 @@ from rig.events import (
     statements_id,
     with_policy,
 )
+from rig.faultproxy import Fault
 
 APP = "app"  # the start fixture creates it
 ACCOUNT_A, ACCOUNT_B, CONSOLE = "111122223333", "444455556666", "777788889999"
@@ -68,9 +72,11 @@ def drift(function: Function, event: dict[str, Any]) -> tuple[dict[str, Any], li
     return result, found
 
 
-def grant(function: Function, sid: str, account: str, repository: str = APP) -> None:
+def grant(function: Function, sid: str, account: str, repository: str = APP) -> dict[str, Any]:
+    """A statement resource ``sid`` created: its Create event."""
     event = statement_create(repository, [pull_statement(sid, account)], logical_id=sid)
     assert_success(function.send(event), statements_id(event))
+    return event
 
 
 def sids(cloud, target: str = APP) -> list[str]:
@@ -238,3 +244,80 @@ def test_every_drift_sample_is_taken(start, cloud):
         assert result == {"targets": 0, "drifted": 0, "restored": 0}, name
         assert found == [], name
     assert cloud.unexpected_responses() == []
+
+
+# --- CONTRACT 13: drift during a deployment (issue 23, sequences 16 and 17) -------------------
+
+DEPLOYMENT = "req-deploy/lambda-deploy"
+
+
+def test_seq16_a_console_edit_during_a_deployment_is_checked_once_the_lease_is_given_back(
+    start, cloud
+):
+    function = start()
+    grant(function, "PullA", ACCOUNT_A)
+    text = cloud.set_policy(
+        APP, {"Version": "2012-10-17", "Statement": [pull_statement("Console", CONSOLE)]}
+    )
+    # A deployment holds the target's lease when the console's CloudTrail event arrives, and
+    # gives it back 2 s later.
+    cloud.hold_lease(APP, DEPLOYMENT, seconds=60)
+    deployment = threading.Timer(2.0, cloud.give_back_lease, (APP, DEPLOYMENT))
+    deployment.start()
+    try:
+        started = time.monotonic()
+        result, (line,) = drift(function, cloudtrail("drift/set-repository-policy.json", APP, text))
+        seconds = time.monotonic() - started
+    finally:
+        deployment.join()
+
+    assert result == {"targets": 1, "drifted": 1, "restored": 0}
+    assert (line["missing"], line["by"]) == (["PullA"], ADMIN)
+    assert seconds >= 2, f"judged after {seconds:.1f} s, while the lease was held"
+
+
+def test_seq16_an_event_whose_target_stays_leased_fails_and_is_checked_when_delivered_again(
+    start, cloud
+):
+    function = start()
+    grant(function, "PullA", ACCOUNT_A)
+    text = cloud.set_policy(
+        APP, {"Version": "2012-10-17", "Statement": [pull_statement("Console", CONSOLE)]}
+    )
+    event = cloudtrail("drift/set-repository-policy.json", APP, text)
+    cloud.hold_lease(APP, DEPLOYMENT, seconds=60)
+
+    invocation, _ = function.invoke_event(event, deadline_in=4.0)
+
+    assert invocation.result is None
+    assert invocation.error is not None, "dropped: the event would never be checked"
+    assert invocation.error["errorType"] == "DriftCheckFailed", invocation.error
+    assert "held the lease on repository/us-east-1/app" in invocation.error["errorMessage"]
+    assert invocation.deadline is not None and invocation.answered <= invocation.deadline
+    # Lambda's retry hands the same event over again; by then the deployment is done.
+    cloud.give_back_lease(APP, DEPLOYMENT)
+    result, (line,) = drift(function, event)
+    assert result == {"targets": 1, "drifted": 1, "restored": 0}
+    assert line["missing"] == ["PullA"]
+
+
+def test_seq17_the_providers_own_write_landing_while_a_check_reads_is_not_drift(start, cloud):
+    deployer, checker = start(suffix="-deployer"), start(suffix="-drift")
+    pull_a = grant(deployer, "PullA", ACCOUNT_A)
+    grant(deployer, "PullB", ACCOUNT_B)
+    # The check's read of ECR is held back; meanwhile the stack deletes PullA (its record,
+    # then ECR), and only then the check reads ECR.
+    reads = cloud.proxy.count("GetRepositoryPolicy")
+    cloud.proxy.set_rule("GetRepositoryPolicy", Fault.delay(), times=1)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checking = pool.submit(drift, checker, load_event("drift/sweep.json"))
+        try:
+            cloud.proxy.wait_for("GetRepositoryPolicy", reads + 1)
+            delete = follow_up(pull_a, "Delete", physical_id=statements_id(pull_a))
+            assert_success(deployer.submit(delete).outcome(), statements_id(pull_a))
+        finally:
+            cloud.proxy.release()
+        result, found = checking.result()
+
+    assert sids(cloud) == ["PullB"], "premise: the delete's write landed"
+    assert result == {"targets": 1, "drifted": 0, "restored": 0}, found

@@ -284,7 +284,7 @@ class Cloud:
     def create_repository(self, name: str) -> None:
         self.ecr.create_repository(repositoryName=name)
 
-    # the lock table, read from moto directly
+    # the lock table, read (and a request's lease taken) in moto directly
 
     @property
     def lock_table(self) -> str:
@@ -346,6 +346,38 @@ class Cloud:
                 "#key": INTERFACE.lock_attributes["key"],
             },
             ExpressionAttributeValues={":at": {"N": str(seconds)}},
+        )
+
+    def hold_lease(self, target: str, owner: str, seconds: float) -> None:
+        """Takes ``target``'s lease for ``owner`` for ``seconds``, as a request in the middle
+        of its work holds it (the item is made if there is none)."""
+        names = INTERFACE.lock_attributes
+        until = int((time.time() + seconds) * 1000)
+        self.dynamodb.update_item(
+            TableName=self.lock_table,
+            Key=self._lock_item_key(target),
+            UpdateExpression="SET #owner = :owner, #until = :until",
+            ExpressionAttributeNames={
+                "#owner": names["lease_owner"],
+                "#until": names["lease_until_ms"],
+            },
+            ExpressionAttributeValues={":owner": {"S": owner}, ":until": {"N": str(until)}},
+        )
+
+    def give_back_lease(self, target: str, owner: str) -> None:
+        """Gives back ``target``'s lease, which ``owner`` must hold, as a request does when
+        it is done."""
+        names = INTERFACE.lock_attributes
+        self.dynamodb.update_item(
+            TableName=self.lock_table,
+            Key=self._lock_item_key(target),
+            UpdateExpression="REMOVE #owner, #until",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={
+                "#owner": names["lease_owner"],
+                "#until": names["lease_until_ms"],
+            },
+            ExpressionAttributeValues={":owner": {"S": owner}},
         )
 
     @staticmethod
