@@ -730,6 +730,9 @@ struct Claim {
     stack_id: String,
     logical: &'static str,
     deployed: Deployed,
+    /// Its Delete failed: it still holds what it held, but its last answer promised
+    /// nothing.
+    orphan: bool,
 }
 
 impl Claim {
@@ -770,11 +773,13 @@ struct Model {
     /// Out-of-band changes not yet put right, by target: `true` when the contract calls
     /// them drift (a held Sid or an owned policy changed).
     marks: Vec<BTreeMap<Mark, bool>>,
+    /// When the console last changed each target: a read may lag behind it.
+    console_at: Vec<Option<tokio::time::Instant>>,
     seq: u64,
 }
 
 impl Model {
-    fn claims(&self, t: usize, orphans: bool) -> Vec<Claim> {
+    fn claims(&self, t: usize) -> Vec<Claim> {
         let mut out = Vec::new();
         for stack in &self.stacks {
             let Some(id) = &stack.id else { continue };
@@ -784,16 +789,18 @@ impl Model {
                         stack_id: id.clone(),
                         logical,
                         deployed: d.clone(),
+                        orphan: false,
                     });
                 }
             }
         }
         for l in &self.loose {
-            if l.deployed.spec.target == t && (orphans || !l.orphan) {
+            if l.deployed.spec.target == t {
                 out.push(Claim {
                     stack_id: l.stack_id.clone(),
                     logical: l.logical,
                     deployed: l.deployed.clone(),
+                    orphan: l.orphan,
                 });
             }
         }
@@ -801,7 +808,7 @@ impl Model {
     }
 
     fn expect(&self, t: usize) -> Expect {
-        let claims = self.claims(t, false);
+        let claims = self.claims(t);
         let whole = claims
             .iter()
             .filter(|c| c.deployed.spec.kind == Kind::Whole)
@@ -1039,7 +1046,12 @@ impl Sim {
             || (request_type == "Update"
                 && answer.success
                 && Some(answer.physical.as_str()) != physical);
+        // A read may lag the console's own change by up to a minute: only a conflict that
+        // no recent console change explains is one caused by nothing.
+        let console_lately = self.model.borrow().console_at[spec.target]
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
         if creates
+            && !console_lately
             && !answer.success
             && answer.reason.contains("already has a policy that differs")
             && live_before.is_none()
@@ -1163,7 +1175,7 @@ impl Sim {
                     .collect();
                 if live == want {
                     model.marks[t].clear();
-                } else if model.marks[t].is_empty() {
+                } else if model.marks[t].is_empty() && !owner.orphan {
                     problems.push((
                         Rule::HeldIsLive,
                         format!(
@@ -1175,7 +1187,7 @@ impl Sim {
                 }
             }
             Expect::Statements(held) => {
-                let orphans = model.claims(t, true);
+                let claims = model.claims(t);
                 let console = model.console[t].clone();
                 for (sid, holder) in &held {
                     let v = holder.deployed.spec.version_of(sid).unwrap_or(0);
@@ -1185,6 +1197,7 @@ impl Sim {
                         model.marks[t].remove(&mark);
                     } else if !model.marks[t].contains_key(&mark)
                         && !model.marks[t].contains_key(&Mark::Whole)
+                        && !holder.orphan
                     {
                         problems.push((
                             Rule::HeldIsLive,
@@ -1200,9 +1213,9 @@ impl Sim {
                     if held.contains_key(sid) || console.contains_key(sid) {
                         continue;
                     }
-                    let orphaned = orphans
+                    let orphaned = claims
                         .iter()
-                        .any(|c| c.deployed.spec.version_of(sid).is_some());
+                        .any(|c| c.orphan && c.deployed.spec.version_of(sid).is_some());
                     let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
                         || model.marks[t].contains_key(&Mark::Whole);
                     if !orphaned && !marked {
@@ -1720,9 +1733,8 @@ impl Sim {
             doc["Statement"] = Value::Array(list);
             Some(doc.to_string())
         };
-        if matches!(tgt, Target::Repository { .. }) || text.is_some() || live.is_some() {
-            self.world.memory().write_out_of_band(&tgt, text.as_deref());
-        }
+        self.world.memory().write_out_of_band(&tgt, text.as_deref());
+        self.model.borrow_mut().console_at[t] = Some(tokio::time::Instant::now());
         // The model: what the edit touched, and whether the contract calls it drift.
         let reportable = {
             let mut model = self.model.borrow_mut();
@@ -1764,7 +1776,7 @@ impl Sim {
                     };
                     let claimed = whole_owned
                         || model
-                            .claims(t, true)
+                            .claims(t)
                             .iter()
                             .any(|c| c.deployed.spec.version_of(sid).is_some());
                     if claimed {
@@ -1973,6 +1985,7 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             stacks: vec![StackState::default(); setup.stacks],
             console: vec![BTreeMap::new(); setup.targets],
             marks: vec![BTreeMap::new(); setup.targets],
+            console_at: vec![None; setup.targets],
             ..Model::default()
         };
         for (t, sid, _) in &setup.seeded {
