@@ -330,12 +330,16 @@ pub struct Sender {
 /// What a capturing sender was given: each response URL with its body, in order.
 #[cfg(feature = "test-util")]
 #[derive(Debug, Clone, Default)]
-pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>);
+pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<Captured>>>);
+
+/// One response a capturing sender kept: the URL and the body.
+#[cfg(feature = "test-util")]
+pub type Captured = (String, Vec<u8>);
 
 #[cfg(feature = "test-util")]
 impl Capture {
     /// Every response given so far, as (URL, body), in the order they were given.
-    pub fn sent(&self) -> Vec<(String, Vec<u8>)> {
+    pub fn sent(&self) -> Vec<Captured> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -518,7 +518,7 @@ impl Generator {
                 if target > 0 && self.rng.bool() {
                     LAMBDA_SID
                 } else {
-                    *self.rng.choice(&CONSOLE_SIDS).unwrap_or(&CONSOLE_SIDS[0])
+                    self.rng.choice(&CONSOLE_SIDS).unwrap_or(&CONSOLE_SIDS[0])
                 },
                 self.rng.u8(1..=3),
             ),
@@ -534,7 +534,7 @@ impl Generator {
     }
 
     fn sid(&mut self) -> &'static str {
-        *self.rng.choice(&SIDS).unwrap_or(&SIDS[0])
+        self.rng.choice(&SIDS).unwrap_or(&SIDS[0])
     }
 
     fn spec(&mut self, kind: Kind) -> Spec {
@@ -2086,16 +2086,12 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             template,
             fail_after,
             faults,
-        } => {
-            if !faults.is_empty() {
-                out.push(Step::Deploy {
-                    stack: *stack,
-                    template: template.clone(),
-                    fail_after: *fail_after,
-                    faults: Faults::default(),
-                });
-            }
-        }
+        } if !faults.is_empty() => out.push(Step::Deploy {
+            stack: *stack,
+            template: template.clone(),
+            fail_after: *fail_after,
+            faults: Faults::default(),
+        }),
         Step::DeleteStack { stack, faults } if !faults.is_empty() => out.push(Step::DeleteStack {
             stack: *stack,
             faults: Faults::default(),
@@ -2193,7 +2189,7 @@ fn campaign(seeds: Vec<u64>, progress: bool) -> Vec<Found> {
                         failing.lock().expect("failing").push((seed, v.rule));
                     }
                     let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    if progress && (n % 1000 == 0 || n == total) {
+                    if progress && (n.is_multiple_of(1000) || n == total) {
                         let count = failing.lock().expect("failing").len();
                         eprintln!(
                             "simulation: {n}/{total} histories, {count} failing, {:.1} s",
