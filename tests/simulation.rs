@@ -23,7 +23,7 @@ use ecr_policy_provider::identity::Target;
 use ecr_policy_provider::provider::Invoked;
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 use support::world::{
@@ -775,6 +775,9 @@ struct Model {
     marks: Vec<BTreeMap<Mark, bool>>,
     /// When the console last changed each target: a read may lag behind it.
     console_at: Vec<Option<tokio::time::Instant>>,
+    /// Sids a check saw in each target's policy, and those a later check saw gone.
+    seen: Vec<BTreeSet<String>>,
+    gone: Vec<BTreeSet<String>>,
     seq: u64,
 }
 
@@ -880,8 +883,11 @@ enum Rule {
     /// CONTRACT 11: every live resource answered SUCCESS has its content in ECR (unless
     /// another took it over).
     HeldIsLive,
-    /// CONTRACT 11: nothing the provider removed comes back; nothing stays that no live
-    /// resource holds and nobody put there.
+    /// CONTRACT 11: what the provider removed stays removed (a statement gone from ECR at
+    /// one step is back at a later one, and nobody holds it).
+    CameBack,
+    /// CONTRACT 9 and 11: nothing stays that no live resource holds and nobody else put
+    /// there (a Delete answered SUCCESS removed its statements).
     NothingUnheld,
     /// CONTRACT 9: statements nobody holds are kept.
     UnheldKept,
@@ -1164,6 +1170,13 @@ impl Sim {
         let mut model = self.model.borrow_mut();
         let mut problems = Vec::new();
         let name = TARGETS[t];
+        let gone: Vec<String> = model.seen[t]
+            .iter()
+            .filter(|sid| !live.contains_key(*sid))
+            .cloned()
+            .collect();
+        model.gone[t].extend(gone);
+        model.seen[t].extend(live.keys().cloned());
         match model.expect(t) {
             Expect::Whole(owner) => {
                 let want: BTreeMap<String, Value> = owner
@@ -1219,8 +1232,13 @@ impl Sim {
                     let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
                         || model.marks[t].contains_key(&Mark::Whole);
                     if !orphaned && !marked {
+                        let rule = if model.gone[t].contains(sid) {
+                            Rule::CameBack
+                        } else {
+                            Rule::NothingUnheld
+                        };
                         problems.push((
-                            Rule::NothingUnheld,
+                            rule,
                             format!(
                                 "{name}'s policy holds {sid}, which no live resource holds and nobody else put there: {}",
                                 show(live_text.as_deref())
@@ -1740,21 +1758,24 @@ impl Sim {
             let mut model = self.model.borrow_mut();
             let expect = model.expect(t);
             let whole_owned = matches!(expect, Expect::Whole(_));
+            // What a resource whose Delete failed held may or may not be held still: a
+            // change to it is not counted as drift that must be reported.
+            let owned_surely = matches!(&expect, Expect::Whole(owner) if !owner.orphan);
             match (edit, &touched) {
                 (Edit::Add(sid, _), _) => {
                     model.console[t].insert((*sid).to_owned(), !whole_owned);
                     if whole_owned {
-                        model.marks[t].insert(Mark::Whole, true);
+                        model.marks[t].insert(Mark::Whole, owned_surely);
                     }
-                    whole_owned
+                    owned_surely
                 }
                 (Edit::DeletePolicy, _) => {
                     model.console[t].clear();
                     let held = match &expect {
-                        Expect::Whole(_) => true,
+                        Expect::Whole(_) => owned_surely,
                         Expect::Statements(held) => held
                             .values()
-                            .any(|h| h.deployed.spec.kind == Kind::Statements),
+                            .any(|h| h.deployed.spec.kind == Kind::Statements && !h.orphan),
                     };
                     model.marks[t].insert(Mark::Whole, held);
                     held
@@ -1764,10 +1785,10 @@ impl Sim {
                         model.console[t].remove(sid);
                     }
                     let held = match &expect {
-                        Expect::Whole(_) => true,
+                        Expect::Whole(_) => owned_surely,
                         Expect::Statements(held) => held
                             .get(sid)
-                            .is_some_and(|h| h.deployed.spec.kind == Kind::Statements),
+                            .is_some_and(|h| h.deployed.spec.kind == Kind::Statements && !h.orphan),
                     };
                     let mark = if whole_owned {
                         Mark::Whole
@@ -1986,6 +2007,8 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             console: vec![BTreeMap::new(); setup.targets],
             marks: vec![BTreeMap::new(); setup.targets],
             console_at: vec![None; setup.targets],
+            seen: vec![BTreeSet::new(); setup.targets],
+            gone: vec![BTreeSet::new(); setup.targets],
             ..Model::default()
         };
         for (t, sid, _) in &setup.seeded {
@@ -2127,6 +2150,7 @@ struct Found {
     rule: Rule,
     steps: Vec<Step>,
     report: String,
+    group: Option<Group>,
 }
 
 fn examine(seed: u64) -> Option<Found> {
@@ -2149,15 +2173,80 @@ fn examine(seed: u64) -> Option<Found> {
     for line in &shrunk.trace {
         report.push_str(&format!("  {line}\n"));
     }
+    let group = classify(rule, &steps, &shrunk.trace);
     report.push_str(&format!(
-        "  replay: SIM_SEED={seed} cargo test --test simulation -- replay --nocapture\n"
+        "  issue 23's group: {group:?}\n  replay: SIM_SEED={seed} cargo test --test simulation -- replay --nocapture\n"
     ));
     Some(Found {
         seed,
         rule,
         steps,
         report,
+        group: Some(group),
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// Which of issue 23's groups of sequences a shrunk failure belongs to.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// 1-6: a whole-policy resource and statement resources on one target.
+    OneTargetTwoKinds,
+    /// 7-9: reads that lag the provider's own deletes.
+    LaggingReadsAfterDeletes,
+    /// 10-13: deciding from a read instead of the record.
+    DecidingFromARead,
+    /// 14-15: rollbacks that cannot complete.
+    Rollbacks,
+    /// 16-17: drift.
+    Drift,
+    Other,
+}
+
+const GROUPS: [Group; 5] = [
+    Group::OneTargetTwoKinds,
+    Group::LaggingReadsAfterDeletes,
+    Group::DecidingFromARead,
+    Group::Rollbacks,
+    Group::Drift,
+];
+
+fn lags(step: &Step) -> bool {
+    match step {
+        Step::Lag(s) => *s > 0,
+        Step::Together(a, b) => lags(a) || lags(b),
+        _ => false,
+    }
+}
+
+fn specs(step: &Step) -> Vec<&Spec> {
+    match step {
+        Step::Deploy { template, .. } => template.values().collect(),
+        Step::Together(a, b) => specs(a).into_iter().chain(specs(b)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// By the shrunk history's features: the rule it breaks, whether it needs lagging reads,
+/// whether one target has both kinds of resource, whether a stack rolled back.
+fn classify(rule: Rule, steps: &[Step], trace: &[String]) -> Group {
+    let lag = steps.iter().any(lags);
+    let all: Vec<&Spec> = steps.iter().flat_map(specs).collect();
+    let mixed = all
+        .iter()
+        .any(|a| all.iter().any(|b| a.target == b.target && a.kind != b.kind));
+    let rolled_back = trace.iter().any(|l| l.contains("rollback"));
+    match rule {
+        Rule::NoFalseDrift | Rule::EditReported => Group::Drift,
+        Rule::RollbackCompletes => Group::Rollbacks,
+        Rule::NoFailedForNothing | Rule::CameBack if lag => Group::LaggingReadsAfterDeletes,
+        Rule::OneResponse => Group::Other,
+        _ if lag => Group::DecidingFromARead,
+        _ if mixed => Group::OneTargetTwoKinds,
+        Rule::HeldIsLive | Rule::NothingUnheld if rolled_back => Group::Rollbacks,
+        _ => Group::Other,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2218,6 +2307,7 @@ fn campaign(seeds: Vec<u64>, progress: bool) -> Vec<Found> {
                 rule,
                 steps: Vec::new(),
                 report: String::new(),
+                group: None,
             }
         })
         .collect()
@@ -2336,4 +2426,57 @@ fn replay() {
             panic!("seed {seed} breaks {:?}", found.rule);
         }
     }
+}
+
+/// Issue 23's figures: for each group of sequences, the first seed (in order from 0) whose
+/// shrunk failure belongs to it, so how many histories the simulator needed to find it, and
+/// the shrunk history. `cargo test --release --test simulation -- --ignored groups
+/// --nocapture` (SIM_HISTORIES bounds the search, default 20,000).
+#[test]
+#[ignore = "a measurement: run by hand, its figures go into docs/simulation.md"]
+fn groups() {
+    let limit: u64 = std::env::var("SIM_HISTORIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let started = std::time::Instant::now();
+    let mut first: BTreeMap<Group, Found> = BTreeMap::new();
+    let mut failing = 0;
+    let mut seed = 0;
+    while seed < limit && GROUPS.iter().any(|g| !first.contains_key(g)) {
+        let history = Generator::history(seed);
+        if !run(seed, &history.setup, &history.steps)
+            .violations
+            .is_empty()
+        {
+            failing += 1;
+            if let Some(found) = examine(seed)
+                && let Some(group) = found.group
+            {
+                first.entry(group).or_insert(found);
+            }
+        }
+        seed += 1;
+    }
+    eprintln!(
+        "groups: {seed} histories ({failing} failing) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for group in GROUPS {
+        match first.get(&group) {
+            Some(found) => eprintln!(
+                "  {group:?}: found after {} histories (seed {}), {:?}, shrunk to {} step(s)",
+                found.seed + 1,
+                found.seed,
+                found.rule,
+                found.steps.len()
+            ),
+            None => eprintln!("  {group:?}: not found in {seed} histories"),
+        }
+    }
+    for found in first.values() {
+        eprintln!("{}", found.report);
+    }
+    let missing: Vec<&Group> = GROUPS.iter().filter(|g| !first.contains_key(g)).collect();
+    assert!(missing.is_empty(), "groups never found: {missing:?}");
 }
