@@ -2075,17 +2075,10 @@ fn shrink(history: &History, rule: Rule) -> Vec<Step> {
         }
         chunk = chunk.div_ceil(2);
     }
-    // Then simpler steps: two at once run one after the other, faults dropped, resources
-    // dropped from templates.
+    // Then simpler steps, each until nothing simpler still fails: two at once run one after
+    // the other, faults and rollbacks dropped, resources dropped from templates.
     let mut i = 0;
     while i < steps.len() {
-        for simpler in simpler_steps(&steps[i]) {
-            let mut tried = steps.clone();
-            tried[i] = simpler;
-            if fails(&tried) {
-                steps = tried;
-            }
-        }
         if let Step::Together(a, b) = steps[i].clone() {
             for split in [vec![*a.clone(), *b.clone()], vec![*b, *a]] {
                 let mut tried = steps.clone();
@@ -2095,6 +2088,17 @@ fn shrink(history: &History, rule: Rule) -> Vec<Step> {
                     break;
                 }
             }
+        }
+        'simpler: loop {
+            for simpler in simpler_steps(&steps[i]) {
+                let mut tried = steps.clone();
+                tried[i] = simpler;
+                if fails(&tried) {
+                    steps = tried;
+                    continue 'simpler;
+                }
+            }
+            break;
         }
         i += 1;
     }
@@ -2109,12 +2113,26 @@ fn simpler_steps(step: &Step) -> Vec<Step> {
             template,
             fail_after,
             faults,
-        } if !faults.is_empty() => out.push(Step::Deploy {
-            stack: *stack,
-            template: template.clone(),
-            fail_after: *fail_after,
-            faults: Faults::default(),
-        }),
+        } => {
+            let deploy =
+                |template: &Template, fail_after: Option<usize>, faults: &Faults| Step::Deploy {
+                    stack: *stack,
+                    template: template.clone(),
+                    fail_after,
+                    faults: faults.clone(),
+                };
+            if !faults.is_empty() {
+                out.push(deploy(template, *fail_after, &Faults::default()));
+            }
+            if fail_after.is_some() {
+                out.push(deploy(template, None, faults));
+            }
+            for logical in template.keys() {
+                let mut fewer = template.clone();
+                fewer.remove(logical);
+                out.push(deploy(&fewer, *fail_after, faults));
+            }
+        }
         Step::DeleteStack { stack, faults } if !faults.is_empty() => out.push(Step::DeleteStack {
             stack: *stack,
             faults: Faults::default(),
