@@ -717,6 +717,17 @@ struct Loose {
     orphan: bool,
 }
 
+/// Whether the provider must keep a statement nobody holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Put in while a whole-policy resource owned the target: drift, not kept.
+    No,
+    /// Put in while reads lagged: kept once a check after this instant sees it in ECR
+    /// (until then a merge may not have seen it, and the contract cannot ask for it).
+    From(tokio::time::Instant),
+    Yes,
+}
+
 /// A part of a target that an out-of-band change touched.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Mark {
@@ -767,9 +778,9 @@ enum Expect {
 struct Model {
     stacks: Vec<StackState>,
     loose: Vec<Loose>,
-    /// Statements nobody holds that the console or Lambda put in, by target: whether the
-    /// provider must keep them (put in while the target was managed by statements).
-    console: Vec<BTreeMap<String, bool>>,
+    /// Statements nobody holds that the console or Lambda put in, by target, and whether
+    /// the provider must keep them.
+    console: Vec<BTreeMap<String, Keep>>,
     /// Out-of-band changes not yet put right, by target: `true` when the contract calls
     /// them drift (a held Sid or an owned policy changed).
     marks: Vec<BTreeMap<Mark, bool>>,
@@ -778,6 +789,10 @@ struct Model {
     /// Sids a check saw in each target's policy, and those a later check saw gone.
     seen: Vec<BTreeSet<String>>,
     gone: Vec<BTreeSet<String>>,
+    /// Statements nobody held that the console removed: a lagging read may bring them
+    /// back, and the contract does not forbid it (only what the provider removed stays
+    /// removed).
+    console_removed: Vec<BTreeSet<String>>,
     seq: u64,
 }
 
@@ -930,6 +945,8 @@ struct Sim {
     requests: Cell<u64>,
     /// Faults fired before the current step began.
     fired_before_step: Cell<u64>,
+    /// How far ECR's reads lag now.
+    lag: Cell<Duration>,
 }
 
 impl Sim {
@@ -1201,6 +1218,12 @@ impl Sim {
             }
             Expect::Statements(held) => {
                 let claims = model.claims(t);
+                let now = tokio::time::Instant::now();
+                for (sid, keep) in model.console[t].iter_mut() {
+                    if matches!(keep, Keep::From(at) if now >= *at) && live.contains_key(sid) {
+                        *keep = Keep::Yes;
+                    }
+                }
                 let console = model.console[t].clone();
                 for (sid, holder) in &held {
                     let v = holder.deployed.spec.version_of(sid).unwrap_or(0);
@@ -1231,7 +1254,8 @@ impl Sim {
                         .any(|c| c.orphan && c.deployed.spec.version_of(sid).is_some());
                     let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
                         || model.marks[t].contains_key(&Mark::Whole);
-                    if !orphaned && !marked {
+                    let console_removed = model.console_removed[t].contains(sid);
+                    if !orphaned && !marked && !console_removed {
                         let rule = if model.gone[t].contains(sid) {
                             Rule::CameBack
                         } else {
@@ -1247,7 +1271,7 @@ impl Sim {
                     }
                 }
                 for (sid, kept) in &console {
-                    if *kept && !live.contains_key(sid) {
+                    if *kept == Keep::Yes && !live.contains_key(sid) {
                         problems.push((
                             Rule::UnheldKept,
                             format!(
@@ -1343,7 +1367,10 @@ impl Sim {
                 self.drift_event(world::sweep(), None).await;
             }
             Step::Wait(s) => tokio::time::sleep(Duration::from_secs(*s)).await,
-            Step::Lag(s) => self.world.memory().lag_reads(Duration::from_secs(*s)),
+            Step::Lag(s) => {
+                self.lag.set(Duration::from_secs(*s));
+                self.world.memory().lag_reads(Duration::from_secs(*s));
+            }
             Step::Together(a, b) => {
                 futures_util::future::join(Box::pin(self.run_step(a)), Box::pin(self.run_step(b)))
                     .await;
@@ -1763,13 +1790,22 @@ impl Sim {
             let owned_surely = matches!(&expect, Expect::Whole(owner) if !owner.orphan);
             match (edit, &touched) {
                 (Edit::Add(sid, _), _) => {
-                    model.console[t].insert((*sid).to_owned(), !whole_owned);
+                    let keep = if whole_owned {
+                        Keep::No
+                    } else {
+                        Keep::From(tokio::time::Instant::now() + self.lag.get())
+                    };
+                    model.console[t].insert((*sid).to_owned(), keep);
                     if whole_owned {
                         model.marks[t].insert(Mark::Whole, owned_surely);
                     }
                     owned_surely
                 }
                 (Edit::DeletePolicy, _) => {
+                    // A read that lags the console's delete may show its statements: merged
+                    // back, those nobody held are not the provider's to remove.
+                    let unheld: Vec<String> = model.console[t].keys().cloned().collect();
+                    model.console_removed[t].extend(unheld);
                     model.console[t].clear();
                     let held = match &expect {
                         Expect::Whole(_) => owned_surely,
@@ -1781,8 +1817,10 @@ impl Sim {
                     held
                 }
                 (_, Some(Mark::Sid(sid))) => {
-                    if let Edit::Remove(_) = edit {
-                        model.console[t].remove(sid);
+                    if let Edit::Remove(_) = edit
+                        && model.console[t].remove(sid).is_some()
+                    {
+                        model.console_removed[t].insert(sid.clone());
                     }
                     let held = match &expect {
                         Expect::Whole(_) => owned_surely,
@@ -2009,10 +2047,11 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             console_at: vec![None; setup.targets],
             seen: vec![BTreeSet::new(); setup.targets],
             gone: vec![BTreeSet::new(); setup.targets],
+            console_removed: vec![BTreeSet::new(); setup.targets],
             ..Model::default()
         };
         for (t, sid, _) in &setup.seeded {
-            model.console[*t].insert((*sid).to_owned(), true);
+            model.console[*t].insert((*sid).to_owned(), Keep::Yes);
         }
         let sim = Sim {
             world,
@@ -2022,6 +2061,7 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             trace: RefCell::new(Vec::new()),
             requests: Cell::new(0),
             fired_before_step: Cell::new(0),
+            lag: Cell::new(Duration::ZERO),
         };
         for (i, step) in steps.iter().enumerate() {
             sim.note(format!("{:>3}. {step}", i + 1));
