@@ -163,6 +163,14 @@ impl Spec {
         world::resource_type(self.kind, &target(self.target))
     }
 
+    /// Its statements by Sid, as IAM reads them.
+    fn as_iam_reads_it(&self) -> BTreeMap<String, Value> {
+        self.statements
+            .iter()
+            .map(|(sid, v)| ((*sid).to_owned(), normal(&statement(self.target, sid, *v))))
+            .collect()
+    }
+
     fn version_of(&self, sid: &str) -> Option<u8> {
         self.statements
             .iter()
@@ -1196,13 +1204,7 @@ impl Sim {
         model.seen[t].extend(live.keys().cloned());
         match model.expect(t) {
             Expect::Whole(owner) => {
-                let want: BTreeMap<String, Value> = owner
-                    .deployed
-                    .spec
-                    .statements
-                    .iter()
-                    .map(|(sid, v)| ((*sid).to_owned(), normal(&statement(t, sid, *v))))
-                    .collect();
+                let want = owner.deployed.spec.as_iam_reads_it();
                 if live == want {
                     model.marks[t].clear();
                 } else if model.marks[t].is_empty() && !owner.orphan {
@@ -1311,13 +1313,7 @@ impl Sim {
         }
         match model.expect(t) {
             Expect::Whole(owner) => {
-                let want: BTreeMap<String, Value> = owner
-                    .deployed
-                    .spec
-                    .statements
-                    .iter()
-                    .map(|(sid, v)| ((*sid).to_owned(), normal(&statement(t, sid, *v))))
-                    .collect();
+                let want = owner.deployed.spec.as_iam_reads_it();
                 live != want
             }
             Expect::Statements(held) => reportable.iter().any(|m| match m {
