@@ -66,7 +66,7 @@ fuzz:
 SEEDS ?= 10000
 FIRST ?= 0
 sim:
-	SIM_HISTORIES=$(SEEDS) SIM_FIRST_SEED=$(FIRST) SIM_PROGRESS=1 \
+	SIM_HISTORIES=$(SEEDS) SIM_FIRST_SEED=$(FIRST) SIM_PROGRESS=1 SIM_SHRINK=3 \
 		cargo test --release --test simulation -- histories --nocapture
 
 # Cold start, latency, memory and package size, side by side with a minimal lambda_runtime

@@ -2306,11 +2306,17 @@ fn classify(rule: Rule, steps: &[Step], trace: &[String]) -> Group {
 // ---------------------------------------------------------------------------------------
 // The tests.
 
-/// How many failing histories of each rule are shrunk and printed in full.
-const SHRUNK_PER_RULE: usize = 3;
+/// How many failing histories of each rule are shrunk and printed in full: one, unless
+/// `SIM_SHRINK` asks for more (`make sim` asks for three).
+fn shrunk_per_rule() -> usize {
+    std::env::var("SIM_SHRINK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
 
 /// Runs `seeds` on two threads; returns the failures in seed order, the first
-/// [`SHRUNK_PER_RULE`] of each rule shrunk.
+/// [`shrunk_per_rule`] of each rule shrunk.
 fn campaign(seeds: Vec<u64>, progress: bool) -> Vec<Found> {
     let started = std::time::Instant::now();
     let total = seeds.len();
@@ -2346,12 +2352,13 @@ fn campaign(seeds: Vec<u64>, progress: bool) -> Vec<Found> {
     let mut failing = failing.into_inner().expect("failing");
     failing.sort();
     let mut shrunk: BTreeMap<Rule, usize> = BTreeMap::new();
+    let per_rule = shrunk_per_rule();
     failing
         .into_iter()
         .map(|(seed, rule)| {
             let count = shrunk.entry(rule).or_default();
             *count += 1;
-            if *count <= SHRUNK_PER_RULE
+            if *count <= per_rule
                 && let Some(found) = examine(seed)
             {
                 return found;
