@@ -49,6 +49,8 @@ const CONSOLE_SIDS: [&str; 2] = ["Console1", "Console2"];
 const LAMBDA_SID: &str = "LambdaECRImageRetrievalPolicy";
 const LOGICALS: [&str; 6] = ["Grant", "Pull", "Policy", "Mirror", "Access", "Shared"];
 const STACKS: [&str; 4] = ["platform", "team-a", "team-b", "tools"];
+/// The logical id of a whole policy created before the lock table existed.
+const LEGACY: &str = "Legacy";
 
 fn target(t: usize) -> Target {
     match t {
@@ -355,6 +357,9 @@ struct Setup {
     targets: usize,
     stacks: usize,
     action: Action,
+    /// A stack whose whole policy was created before the lock table existed (no record):
+    /// the stack, and its resource.
+    legacy: Option<(usize, Spec)>,
     /// Statements nobody holds, there before the first step (the console's, Lambda's).
     seeded: Vec<(usize, &'static str, u8)>,
 }
@@ -374,7 +379,15 @@ impl fmt::Display for Setup {
             self.stacks,
             self.action,
             seeded.join(", ")
-        )
+        )?;
+        if let Some((stack, spec)) = &self.legacy {
+            write!(
+                f,
+                "; stack {} created {LEGACY} = {spec} before the lock table existed",
+                STACKS[*stack]
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -414,10 +427,11 @@ impl Generator {
                 seeded.push((t, LAMBDA_SID, 1));
             }
         }
-        let setup = Setup {
+        let mut setup = Setup {
             targets,
             stacks,
             action,
+            legacy: None,
             seeded,
         };
         let mut generator = Generator {
@@ -425,6 +439,21 @@ impl Generator {
             setup: setup.clone(),
             beliefs: vec![None; stacks],
         };
+        // From a generator of its own, so that the rest of each seed's history stays as it
+        // was before this option existed.
+        let mut legacy = fastrand::Rng::with_seed(seed ^ 0x5eed_1e6a_c7);
+        if legacy.u8(0..6) == 0 {
+            let stack = legacy.usize(0..stacks);
+            let main = std::mem::replace(&mut generator.rng, legacy);
+            let spec = Spec {
+                adopt: true,
+                ..generator.spec(Kind::Whole)
+            };
+            generator.rng = main;
+            generator.beliefs[stack] = Some(Template::from([(LEGACY, spec.clone())]));
+            setup.legacy = Some((stack, spec));
+            generator.setup = setup.clone();
+        }
         let mut steps = Vec::new();
         if generator.rng.u8(0..3) == 0 {
             steps.push(Step::Lag(generator.rng.u64(1..=60)));
@@ -704,6 +733,9 @@ struct Deployed {
     /// When it took what it declares (a Create or a replacement answered SUCCESS): among
     /// live resources, the latest taker holds.
     seq: u64,
+    /// Whether the record knows it: not a whole policy created before the lock table
+    /// existed, until a request of it runs with the table.
+    recorded: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -955,6 +987,8 @@ struct Sim {
     fired_before_step: Cell<u64>,
     /// How far ECR's reads lag now.
     lag: Cell<Duration>,
+    /// Requests go to the function as deployed before the lock table existed.
+    without_lock_table: Cell<bool>,
 }
 
 impl Sim {
@@ -1021,7 +1055,14 @@ impl Sim {
             .await;
             vec![a, b]
         } else {
-            vec![self.world.invoke(event, LAMBDA_TIMEOUT).await]
+            let sent = if self.without_lock_table.get() {
+                self.world
+                    .invoke_without_lock_table(event, LAMBDA_TIMEOUT)
+                    .await
+            } else {
+                self.world.invoke(event, LAMBDA_TIMEOUT).await
+            };
+            vec![sent]
         };
         let faulted = self.world.ecr.fired() + self.world.lock.fired() > fired_before;
         let mut answer = None;
@@ -1140,6 +1181,9 @@ impl Sim {
         let mut taken = Vec::new();
         if !spec.adopt {
             match model.expect(spec.target) {
+                // A whole policy the record does not know keeps section 4's rules; one whose
+                // Delete failed may or may not be owned still.
+                Expect::Whole(owner) if !owner.deployed.recorded || owner.orphan => {}
                 Expect::Whole(owner) => {
                     if !same(&owner) && !renamed(&owner, None) {
                         taken.push(format!("the policy owned by {}", owner.name()));
@@ -1147,7 +1191,10 @@ impl Sim {
                 }
                 Expect::Statements(held) => {
                     for (sid, holder) in &held {
-                        if holder.deployed.spec.kind != Kind::Statements || same(holder) {
+                        if holder.deployed.spec.kind != Kind::Statements
+                            || same(holder)
+                            || holder.orphan
+                        {
                             continue;
                         }
                         let mine = spec.kind == Kind::Whole || spec.version_of(sid).is_some();
@@ -1447,6 +1494,7 @@ impl Sim {
                                     spec: spec.clone(),
                                     physical: a.physical.clone(),
                                     seq,
+                                    recorded: !self.without_lock_table.get(),
                                 },
                             );
                         }
@@ -1487,6 +1535,7 @@ impl Sim {
                                     spec: spec.clone(),
                                     physical: a.physical.clone(),
                                     seq,
+                                    recorded: !self.without_lock_table.get(),
                                 },
                             );
                         } else if a.success {
@@ -1495,6 +1544,7 @@ impl Sim {
                                 logical,
                                 Deployed {
                                     spec: spec.clone(),
+                                    recorded: true,
                                     ..before.clone()
                                 },
                             );
@@ -1585,6 +1635,7 @@ impl Sim {
                         spec: spec.clone(),
                         physical: answer.physical.clone(),
                         seq: 0,
+                        recorded: true,
                     },
                 )),
                 Done::Updated {
@@ -1599,6 +1650,7 @@ impl Sim {
                             spec: spec.clone(),
                             physical: answer.physical.clone(),
                             seq: 0,
+                            recorded: true,
                         },
                     ));
                 }
@@ -1783,7 +1835,8 @@ impl Sim {
             let whole_owned = matches!(expect, Expect::Whole(_));
             // What a resource whose Delete failed held may or may not be held still: a
             // change to it is not counted as drift that must be reported.
-            let owned_surely = matches!(&expect, Expect::Whole(owner) if !owner.orphan);
+            let owned_surely =
+                matches!(&expect, Expect::Whole(owner) if !owner.orphan && owner.deployed.recorded);
             match (edit, &touched) {
                 (Edit::Add(sid, _), _) => {
                     let keep = if whole_owned {
@@ -2058,7 +2111,23 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             requests: Cell::new(0),
             fired_before_step: Cell::new(0),
             lag: Cell::new(Duration::ZERO),
+            without_lock_table: Cell::new(false),
         };
+        if let Some((stack, spec)) = &setup.legacy {
+            sim.note(format!(
+                "  0. {} created {LEGACY} = {spec}, before the lock table existed",
+                STACKS[*stack]
+            ));
+            sim.without_lock_table.set(true);
+            sim.deploy(
+                *stack,
+                &Template::from([(LEGACY, spec.clone())]),
+                None,
+                false,
+            )
+            .await;
+            sim.without_lock_table.set(false);
+        }
         for (i, step) in steps.iter().enumerate() {
             sim.note(format!("{:>3}. {step}", i + 1));
             sim.fired_before_step.set(sim.fired());
@@ -2227,7 +2296,7 @@ fn examine(seed: u64) -> Option<Found> {
     for line in &shrunk.trace {
         report.push_str(&format!("  {line}\n"));
     }
-    let group = classify(rule, &steps, &shrunk.trace);
+    let group = classify(rule, &history.setup, &steps, &shrunk.trace);
     report.push_str(&format!(
         "  issue 23's group: {group:?}\n  replay: SIM_SEED={seed} cargo test --test simulation -- replay --nocapture\n"
     ));
@@ -2284,9 +2353,10 @@ fn specs(step: &Step) -> Vec<&Spec> {
 
 /// By the shrunk history's features: the rule it breaks, whether it needs lagging reads,
 /// whether one target has both kinds of resource, whether a stack rolled back.
-fn classify(rule: Rule, steps: &[Step], trace: &[String]) -> Group {
+fn classify(rule: Rule, setup: &Setup, steps: &[Step], trace: &[String]) -> Group {
     let lag = steps.iter().any(lags);
-    let all: Vec<&Spec> = steps.iter().flat_map(specs).collect();
+    let mut all: Vec<&Spec> = steps.iter().flat_map(specs).collect();
+    all.extend(setup.legacy.as_ref().map(|(_, spec)| spec));
     let mixed = all
         .iter()
         .any(|a| all.iter().any(|b| a.target == b.target && a.kind != b.kind));

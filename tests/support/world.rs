@@ -309,7 +309,10 @@ pub struct World {
     pub lock: Arc<FaultyLock>,
     pub clock: Clock,
     provider: Provider<Arc<FaultyEcr>, Arc<FaultyLock>>,
+    /// The same function deployed before the lock table existed (an earlier version).
+    without_lock_table: Provider<Arc<FaultyEcr>>,
     capture: Capture,
+    capture_without_lock_table: Capture,
     invocations: AtomicU64,
 }
 
@@ -342,6 +345,8 @@ impl World {
             drift,
             clock,
         };
+        let (sender, capture_without_lock_table) = Sender::capturing();
+        let without_lock_table = Provider::new(ecr.clone(), sender, config.clone());
         let (sender, capture) = Sender::capturing();
         let provider = Provider::new(ecr.clone(), sender, config)
             .with_lock(Some(lock.clone()))
@@ -351,7 +356,9 @@ impl World {
             lock,
             clock,
             provider,
+            without_lock_table,
             capture,
+            capture_without_lock_table,
             invocations: AtomicU64::new(0),
         }
     }
@@ -368,7 +375,16 @@ impl World {
 
     /// Invokes the function once with `event` (a request gets its own ResponseURL), with
     /// `timeout` to run.
-    pub async fn invoke(&self, mut event: Value, timeout: Duration) -> Sent {
+    pub async fn invoke(&self, event: Value, timeout: Duration) -> Sent {
+        self.invoke_with(event, timeout, true).await
+    }
+
+    /// Invokes the function as it was deployed before the lock table existed.
+    pub async fn invoke_without_lock_table(&self, event: Value, timeout: Duration) -> Sent {
+        self.invoke_with(event, timeout, false).await
+    }
+
+    async fn invoke_with(&self, mut event: Value, timeout: Duration, lock_table: bool) -> Sent {
         let n = self.invocations.fetch_add(1, Ordering::SeqCst);
         let url = format!(
             "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/invocation-{n}?X-Amz-Signature=0"
@@ -377,12 +393,21 @@ impl World {
             event["ResponseURL"] = url.clone().into();
         }
         let deadline_ms = self.clock.now_ms() + timeout.as_millis() as u64;
-        let result = self
-            .provider
-            .invoke(&event.to_string(), deadline_ms, &format!("lambda-{n}"))
-            .await;
-        let responses = self
-            .capture
+        let (payload, invocation) = (event.to_string(), format!("lambda-{n}"));
+        let (result, capture) = if lock_table {
+            let result = self
+                .provider
+                .invoke(&payload, deadline_ms, &invocation)
+                .await;
+            (result, &self.capture)
+        } else {
+            let result = self
+                .without_lock_table
+                .invoke(&payload, deadline_ms, &invocation)
+                .await;
+            (result, &self.capture_without_lock_table)
+        };
+        let responses = capture
             .sent()
             .into_iter()
             .filter(|(to, _)| *to == url)
