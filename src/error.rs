@@ -164,8 +164,6 @@ pub enum Failure {
 /// What became of a Create's write whose outcome was unclear.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Undo {
-    #[error("The new policy had not landed: ECR is as it was.")]
-    NothingLanded,
     #[error("The new policy had landed after all and was removed again: ECR is as it was.")]
     Removed,
     #[error(
@@ -223,7 +221,7 @@ fn rejected_message(
 }
 
 /// A holder in the user's words: its logical id and stack name.
-fn describe(holder: &Holder) -> String {
+pub fn describe(holder: &Holder) -> String {
     if holder.logical.is_empty() {
         format!(
             "another statement resource (created by request {})",

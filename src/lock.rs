@@ -17,13 +17,18 @@ pub mod memory;
 /// The environment variable that names the lock table (`template.yaml` sets it).
 pub const TABLE_VARIABLE: &str = "POLICY_LOCK_TABLE";
 
-/// The record format written today (`format` in the item); items without it are format 1
-/// (a digest and `holders`, Sid to tag), still read.
-pub const RECORD_FORMAT: u32 = 2;
+/// The record format written today (`format` in the item); format 2 items (without the
+/// displaced holders, the earlier versions, the deleted whole policy and the last write's
+/// date) and items without it, format 1 (a digest and `holders`, Sid to tag), are still read.
+pub const RECORD_FORMAT: u32 = 3;
 
 /// How long a statement this provider removed is remembered: a lagging read that still shows
 /// it within this time does not bring it back (ECR's reads lag by seconds, a minute at most).
 pub const REMOVED_KEPT_MS: u64 = 15 * 60 * 1000;
+
+/// How long after the provider's last write to a target a read that lacks what it wrote is
+/// taken for a lagging read, and read again (CONTRACT 11).
+pub const READ_LAG_MS: u64 = 60 * 1000;
 
 /// The lock item's key for a target: one lock per registry policy or repository policy.
 pub fn key(target: &Target) -> String {
@@ -81,6 +86,14 @@ pub struct Prior {
     pub text: String,
 }
 
+/// A version the provider wrote and then replaced, and when it was replaced (milliseconds
+/// since the epoch): a lagging read may still show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Version {
+    pub text: String,
+    pub at_ms: u64,
+}
+
 /// A Sid a statement resource holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Held {
@@ -90,6 +103,10 @@ pub struct Held {
     pub statement: Option<String>,
     /// What a Create of this Sid replaced.
     pub prior: Option<Prior>,
+    /// The `Force` the holder asked for.
+    pub force: bool,
+    /// Versions written before this one, replaced in the last [`REMOVED_KEPT_MS`].
+    pub earlier: Vec<Version>,
 }
 
 /// A whole policy a whole-policy resource owns.
@@ -100,13 +117,41 @@ pub struct Owned {
     pub policy: String,
     /// What the owner's Create replaced.
     pub prior: Option<Prior>,
+    /// The `Force` the owner asked for.
+    pub force: bool,
+    /// Versions written before this one, replaced in the last [`REMOVED_KEPT_MS`].
+    pub earlier: Vec<Version>,
 }
 
-/// A statement the provider removed, and when (milliseconds since the epoch).
+/// A statement (or a whole policy) the provider removed, and when (milliseconds since the
+/// epoch), with the other versions of it the provider wrote lately: a lagging read may show
+/// any of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Removed {
     pub statement: String,
     pub at_ms: u64,
+    pub also: Vec<String>,
+}
+
+impl Removed {
+    /// Every version removed: the last and the earlier ones.
+    pub fn versions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.statement.as_str()).chain(self.also.iter().map(String::as_str))
+    }
+}
+
+/// A resource whose Sid or whole policy another took over (by `Adopt`, a renamed logical id
+/// or a replacement), with what it declares now, kept current by its Updates: handed back to
+/// it if the one that took over is deleted first (CONTRACT 11).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Displaced {
+    pub holder: Holder,
+    /// The Sid it held; `None`: it owned the whole policy.
+    pub sid: Option<String>,
+    /// The statement (or the whole policy) it declares, compact JSON.
+    pub text: String,
+    /// The `Force` it asked for.
+    pub force: bool,
 }
 
 /// The record of one target (CONTRACT 11).
@@ -118,6 +163,12 @@ pub struct Record {
     pub owner: Option<Owned>,
     /// Statements removed lately, by Sid.
     pub removed: BTreeMap<String, Removed>,
+    /// The whole policy the provider deleted lately.
+    pub removed_policy: Option<Removed>,
+    /// Resources displaced by another, oldest first.
+    pub displaced: Vec<Displaced>,
+    /// When the provider last wrote (or deleted) the target's policy.
+    pub written_ms: Option<u64>,
 }
 
 impl Record {
@@ -126,10 +177,11 @@ impl Record {
         self.statements.get(sid).map(|h| h.holder.tag.as_str())
     }
 
-    /// Whether the record holds anything that must outlive idleness (a held Sid or an owned
-    /// policy): such an item never expires.
+    /// Whether the record holds anything that must outlive idleness (a held Sid, an owned
+    /// policy, a displaced resource that may be handed something back): such an item never
+    /// expires.
     pub fn holds_anything(&self) -> bool {
-        !self.statements.is_empty() || self.owner.is_some()
+        !self.statements.is_empty() || self.owner.is_some() || !self.displaced.is_empty()
     }
 }
 

@@ -127,6 +127,9 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
             ("statements", attr::STATEMENTS),
             ("owner", attr::OWNER),
             ("removed", attr::REMOVED),
+            ("removed_policy", attr::REMOVED_POLICY),
+            ("displaced", attr::DISPLACED),
+            ("written_at_ms", attr::WRITTEN_AT),
         ])
     );
     assert_eq!(
@@ -140,6 +143,10 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
             ("prior", attr::PRIOR),
             ("prior_text", attr::PRIOR_TEXT),
             ("removed_at_ms", attr::REMOVED_AT),
+            ("force", attr::FORCE),
+            ("earlier", attr::EARLIER),
+            ("also", attr::ALSO),
+            ("sid", attr::SID),
         ])
     );
     assert_eq!(

@@ -13,7 +13,8 @@ use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use ecr_policy_provider::lock::dynamo::{DynamoLock, record_of};
 use ecr_policy_provider::lock::{
-    Held, Holder, LockError, LockStore, Owned, Prior, Record, RecordReader, Removed,
+    Displaced, Held, Holder, LockError, LockStore, Owned, Prior, Record, RecordReader, Removed,
+    Version,
 };
 use std::collections::HashMap;
 
@@ -60,20 +61,49 @@ fn record() -> Record {
                 holder: None,
                 text: r#"{"Sid":"A","Effect":"Deny"}"#.into(),
             }),
+            force: true,
+            earlier: vec![Version {
+                text: r#"{"Sid":"A","Effect":"Allow","Action":"ecr:*"}"#.into(),
+                at_ms: 1_795_999_000_000,
+            }],
         },
     );
     record.owner = Some(Owned {
-        holder,
+        holder: holder.clone(),
         policy: WHOLE.into(),
         prior: None,
+        force: false,
+        earlier: Vec::new(),
     });
     record.removed.insert(
         "Old".into(),
         Removed {
             statement: r#"{"Sid":"Old"}"#.into(),
             at_ms: 1_796_000_000_000,
+            also: vec![r#"{"Sid":"Old","Effect":"Deny"}"#.into()],
         },
     );
+    record.removed_policy = Some(Removed {
+        statement: WHOLE.into(),
+        at_ms: 1_796_000_000_001,
+        also: Vec::new(),
+    });
+    record.displaced.push(Displaced {
+        holder: Holder {
+            tag: "0a1b".into(),
+            ..holder.clone()
+        },
+        sid: Some("A".into()),
+        text: r#"{"Sid":"A","Effect":"Allow","Principal":"*"}"#.into(),
+        force: false,
+    });
+    record.displaced.push(Displaced {
+        holder,
+        sid: None,
+        text: WHOLE.into(),
+        force: true,
+    });
+    record.written_ms = Some(1_796_000_000_002);
     record
 }
 
@@ -176,11 +206,17 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                 .and_then(|v| v.as_m().ok())
                 .and_then(|m| m.get("Old"))
                 .and_then(|v| v.as_m().ok());
+            let displaced = value(req, ":displaced").and_then(|v| v.as_l().ok());
+            let first = displaced
+                .and_then(|l| l.first())
+                .and_then(|v| v.as_m().ok());
             keyed(req)
                 && req.update_expression()
                     == Some(
                         "SET #format = :format, #statements = :statements, #removed = :removed, \
-                         #owner = :whole REMOVE #holders, #digest",
+                         #displaced = :displaced, #owner = :whole, \
+                         #removed_policy = :removed_policy, #written = :written \
+                         REMOVE #holders, #digest",
                     )
                 && req.condition_expression() == Some("lease_owner = :owner")
                 && names
@@ -189,14 +225,31 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                             ("#format", "format"),
                             ("#statements", "statements"),
                             ("#removed", "removed"),
+                            ("#displaced", "displaced"),
                             ("#owner", "owner"),
+                            ("#removed_policy", "removed_policy"),
+                            ("#written", "written_at"),
                             ("#holders", "holders"),
                             ("#digest", "digest"),
                         ]
                         .map(|(k, v)| (k.to_owned(), v.to_owned())),
                     )
+                && a.and_then(|a| a.get("force")) == Some(&AttributeValue::Bool(true))
+                && a.and_then(|a| a.get("earlier"))
+                    .and_then(|e| e.as_l().ok())
+                    .map(Vec::len)
+                    == Some(1)
+                && whole.and_then(|w| w.get("force")).is_none()
+                && displaced.map(Vec::len) == Some(2)
+                && first.and_then(|d| d.get("sid")) == Some(&s("A"))
+                && first.and_then(|d| d.get("holder")) == Some(&s("0a1b"))
+                && value(req, ":written") == Some(&n(1_796_000_000_002))
+                && value(req, ":removed_policy")
+                    .and_then(|v| v.as_m().ok())
+                    .and_then(|m| m.get("policy"))
+                    == Some(&s(WHOLE))
                 && value(req, ":owner") == Some(&s(OWNER))
-                && value(req, ":format") == Some(&n(2))
+                && value(req, ":format") == Some(&n(3))
                 && a.and_then(|a| a.get("holder")) == Some(&s("8f1d2c3b-4a5e"))
                 && a.and_then(|a| a.get("logical")) == Some(&s("GrantA"))
                 && a.and_then(|a| a.get("statement")) == Some(&s(r#"{"Sid":"A","Effect":"Allow"}"#))
@@ -212,20 +265,25 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
     let lock = lock(&[&store]);
     assert_eq!(lock.store(KEY, OWNER, &expected).await, Ok(()));
     assert_eq!(store.num_calls(), 1);
-    // With no whole-policy owner, the owner attribute is removed.
+    // With no whole-policy owner, no deleted policy and no write yet, those attributes are
+    // removed.
     let unowned = mock!(Client::update_item)
         .match_requests(|req| {
             req.update_expression()
                 == Some(
-                    "SET #format = :format, #statements = :statements, #removed = :removed \
-                     REMOVE #holders, #digest, #owner",
+                    "SET #format = :format, #statements = :statements, #removed = :removed, \
+                     #displaced = :displaced REMOVE #holders, #digest, #owner, \
+                     #removed_policy, #written",
                 )
                 && value(req, ":whole").is_none()
+                && value(req, ":written").is_none()
         })
         .then_output(|| UpdateItemOutput::builder().build());
     let lock = self::lock(&[&unowned]);
     let without_owner = Record {
         owner: None,
+        removed_policy: None,
+        written_ms: None,
         ..expected
     };
     assert_eq!(lock.store(KEY, OWNER, &without_owner).await, Ok(()));
@@ -284,6 +342,9 @@ async fn a_stored_record_reads_back_as_it_was_and_a_format_1_item_still_reads() 
                 ("statements", ":statements"),
                 ("owner", ":whole"),
                 ("removed", ":removed"),
+                ("removed_policy", ":removed_policy"),
+                ("displaced", ":displaced"),
+                ("written_at", ":written"),
             ] {
                 if let Some(v) = values.get(value) {
                     item.insert(attr.to_owned(), v.clone());

@@ -603,7 +603,7 @@ async fn the_same_create_delivered_again_after_a_crash_succeeds_once_the_lease_e
                 logical: "GrantA".into(),
             },
             statement: Some(statement.to_string()),
-            prior: None,
+            ..Held::default()
         },
     );
     h.lock.inner.set_record(&key(&registry()), record);

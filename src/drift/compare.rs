@@ -96,6 +96,7 @@ mod tests {
                     },
                     statement: Some(statement.to_string()),
                     prior: None,
+                    ..Default::default()
                 },
             );
         }
@@ -166,6 +167,7 @@ mod tests {
                 holder: Holder::default(),
                 policy: owned.clone(),
                 prior: None,
+                ..Default::default()
             }),
             ..Record::default()
         };

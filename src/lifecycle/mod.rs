@@ -1,24 +1,25 @@
 //! Carries out Create, Update and Delete (CONTRACT 4, 9 and 11) against a [`PolicyStore`]:
 //! judges what is asked for ([`judge`]: CONTRACT 10 and 12; a Create is refused before any
 //! ECR call, an Update only when it would change what is live), takes the target's lease
-//! when there is a lock table ([`lease`]), reads the target, asks
-//! [`crate::plan`] what to do, stores the record before ECR is written, writes ECR
-//! ([`write`]: the IAM-propagation retry and the undo of a Create's unclear write), puts
-//! the record back if ECR refused, and gives the lease back.
+//! when there is a lock table ([`lease`]), reads the target (again while the read lags
+//! behind the provider's last write), asks [`crate::plan::plan`] once what to do, stores the
+//! record before ECR is written, writes ECR ([`write`]: the IAM-propagation retry and the
+//! undo of a Create's unclear write), puts the record back if ECR refused, and gives the
+//! lease back.
 
 pub mod judge;
 pub mod lease;
 pub mod write;
 
 use crate::diagnosis::access::PublicAccess;
-use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyStore};
+use crate::ecr::{EcrError, LivePolicy, PolicyStore};
 use crate::error::{Failure, Undo};
 use crate::event::{Content, Desired, PropertyError, Request};
 use crate::identity::{PhysicalId, Target};
 use crate::lock::{Holder, LockStore, Record};
-use crate::plan::{self, Approach, DeletePlan, Next, Refusal};
+use crate::plan::{self, Approach, DeletePlan, Intent, Next, Plan, Refusal};
 use crate::response::Data;
-use crate::retry::Clock;
+use crate::retry::{self, Attempt, Backoff, Clock};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -132,28 +133,48 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             resource_type,
             properties,
         } => {
-            let changed = match plan::plan_delete(physical_id) {
-                DeletePlan::Nothing => false,
+            let (changed, warnings) = match plan::plan_delete(physical_id) {
+                DeletePlan::Nothing => (false, Vec::new()),
                 DeletePlan::Delete { target, account } => {
-                    delete_whole(store, &target, &account, cx).await?
+                    let me = cx.me("");
+                    let intent = Intent::DeleteWhole { me: &me };
+                    remove(store, &target, Some(&account), &intent, false, cx).await?
                 }
                 DeletePlan::Statements {
                     target, tag, sids, ..
-                } => delete_statements(store, &target, &tag, &sids, cx).await?,
+                } => {
+                    let me = cx.me(&tag);
+                    let intent = Intent::DeleteStatements {
+                        me: &me,
+                        sids: &sids,
+                    };
+                    remove(store, &target, None, &intent, true, cx).await?
+                }
                 DeletePlan::FailedCreate { request_id } => {
                     // The properties name the target (the id names only the request); ones
-                    // that no longer read mean nothing was ever written.
+                    // that no longer read mean nothing was ever written. Without a lock
+                    // table there is no record, and nothing is touched.
                     match desired_state(resource_type, properties, cx.settings) {
-                        Ok(desired) => {
-                            clean_up_failed_create(store, &desired, &request_id, cx).await?
+                        Ok(desired) if cx.lock.is_some() => {
+                            let tag = plan::tag_of(&request_id);
+                            let intent = Intent::FailedCreate { tag: &tag };
+                            remove(store, &desired.target, None, &intent, true, cx).await?
                         }
-                        Err(_) => false,
+                        _ => (false, Vec::new()),
                     }
                 }
             };
+            let findings = Findings {
+                warnings,
+                ..Findings::default()
+            };
+            findings.log();
             Ok(Applied {
                 physical_id: physical_id.clone(),
-                data: Data::default(),
+                data: Data {
+                    warnings: findings.data(),
+                    ..Data::default()
+                },
                 changed,
             })
         }
@@ -202,13 +223,7 @@ async fn apply<S: PolicyStore, L: LockStore>(
     }
     let lease = lease::take(&desired.target, statements, cx).await?;
     let result = apply_leased(store, approach, desired, me, lease.as_ref(), findings, cx).await;
-    let idle = match (&result, &lease) {
-        (Ok((_, record)), _) => !record.holds_anything(),
-        (Err(_), Some(lease)) => !lease.record.holds_anything(),
-        (Err(_), None) => false,
-    };
-    lease::give_back(lease.as_ref(), idle, cx).await;
-    result.map(|(applied, _)| applied)
+    finish(lease.as_ref(), result, cx).await
 }
 
 async fn apply_leased<S: PolicyStore, L: LockStore>(
@@ -222,7 +237,8 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
 ) -> Result<(Applied, Record), Failure> {
     let target = &desired.target;
     let record = lease.map(|l| l.record.clone()).unwrap_or_default();
-    let live = store.get(target).await?;
+    // Not read as a Delete's: a repository that is gone is ECR's error, passed on.
+    let (live, _) = read_settled(store, target, &record, false, cx).await?;
     let live_text = live.as_ref().map(|l| l.text.as_str());
     // The read under the lease decides: what is live may have changed since the first.
     if let Some(refusal) = findings.refusal.take() {
@@ -235,53 +251,130 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
     findings
         .warnings
         .extend(judge::variables_in_old_version(desired, live_text));
-    let now = cx.now_ms();
-    let decision = plan::decide(approach, desired, live_text, &record, me, now)
-        .map_err(|r| refused(target, r))?;
-    // Record first, then ECR (CONTRACT 11): a record that cannot be stored stops here.
-    lease::store(lease, &decision.record, cx).await?;
-    let registry_id = match &decision.next {
-        Next::Keep | Next::Delete => registry_of(live.as_ref()),
-        Next::Write(text) => {
-            let written = if approach.creates() {
-                let undo = plan::before(desired, live_text, &record, now);
-                write_or_undo(
-                    store,
-                    target,
-                    text,
-                    desired.force,
-                    &undo,
-                    cx.settings,
-                    cx.deadline,
-                )
-                .await
-            } else {
-                write_policy(store, target, text, desired.force, cx.settings, cx.deadline).await
-            };
-            match written {
-                Ok(registry_id) => registry_id,
-                Err(failure) => {
-                    // A write abandoned in flight may land yet, whatever a read said.
-                    if !may_have_landed(&failure) && !cx.held.write_in_flight() {
-                        lease::put_back(lease, cx).await;
-                    }
-                    return Err(failure);
-                }
-            }
-        }
+    let intent = Intent::Apply {
+        approach,
+        desired,
+        me,
     };
-    let changed = matches!(decision.next, Next::Write(_));
+    let plan =
+        plan::plan(&intent, &record, live_text, cx.now_ms()).map_err(|r| refused(target, r))?;
+    findings.warnings.extend(plan.warnings.iter().cloned());
+    // Record first, then ECR (CONTRACT 11): a record that cannot be stored stops here.
+    lease::store(lease, &plan.record, cx).await?;
+    let registry_id = match carry_out(store, target, None, &plan, lease, cx).await? {
+        Some(registry_id) => registry_id,
+        None => registry_of(live.as_ref()),
+    };
+    let changed = plan.next != Next::Keep;
     let mut applied = plan::answer(
         desired,
         registry_id,
-        decision.adopted,
+        plan.adopted,
         changed,
         &me.tag,
         cx.stack_id,
     )?;
     findings.log();
     applied.data.warnings = findings.data();
-    Ok((applied, decision.record))
+    Ok((applied, plan.record))
+}
+
+/// Reads the target, again while the read lags behind the provider's last write (CONTRACT
+/// 11), until the read catches up, the record's minute has passed, or the deadline draws
+/// near. The policy, and whether the repository itself is gone (`for_delete`: then that is
+/// no error).
+async fn read_settled<S: PolicyStore, L>(
+    store: &S,
+    target: &Target,
+    record: &Record,
+    for_delete: bool,
+    cx: &Context<'_, L>,
+) -> Result<(Option<LivePolicy>, bool), Failure> {
+    let backoff = Backoff {
+        first: Duration::from_millis(250),
+        max: Duration::from_secs(4),
+        jitter: 1.0..1.5,
+    };
+    // Time kept for the write and the answer after the last read.
+    let left = cx.deadline.saturating_duration_since(Instant::now());
+    let until = cx.deadline - (left / 2).min(Duration::from_secs(10));
+    let read = |_| async {
+        let live = match store.get(target).await {
+            Ok(live) => live,
+            Err(EcrError::RepositoryNotFound { .. }) if for_delete => {
+                return Attempt::Done((None, true));
+            }
+            Err(other) => return Attempt::Stop(Err(Failure::from(other))),
+        };
+        let text = live.as_ref().map(|l| l.text.as_str());
+        if plan::read_lags(record, text, cx.now_ms()) {
+            Attempt::Retry(Ok((live, false)))
+        } else {
+            Attempt::Done((live, false))
+        }
+    };
+    let lagging = |_: &Result<(Option<LivePolicy>, bool), Failure>, attempt: u32| {
+        tracing::info!(
+            attempt,
+            "the read lacks what this provider wrote less than a minute ago; reading again"
+        );
+    };
+    match retry::until(&backoff, until, read, lagging).await {
+        Ok(live) => Ok(live),
+        // Still lagging when time is up: the record wins for held statements.
+        Err(gave_up) => gave_up.error,
+    }
+}
+
+/// Carries out the plan's write, after the record that announces it was stored; puts the
+/// record back when ECR refused it (a write that may still land keeps the record, so that a
+/// failed Create's Delete can take it out). The registry id a write returned.
+async fn carry_out<S: PolicyStore, L: LockStore>(
+    store: &S,
+    target: &Target,
+    account: Option<&str>,
+    plan: &Plan,
+    lease: Option<&Taken>,
+    cx: &Context<'_, L>,
+) -> Result<Option<String>, Failure> {
+    let result = match (&plan.next, &plan.undo) {
+        (Next::Keep, _) => return Ok(None),
+        (Next::Write(text), Some(undo)) => {
+            write_or_undo(
+                store,
+                target,
+                text,
+                plan.force,
+                undo,
+                cx.settings,
+                cx.deadline,
+            )
+            .await
+        }
+        (Next::Write(text), None) => {
+            write_policy(store, target, text, plan.force, cx.settings, cx.deadline).await
+        }
+        (Next::Delete, _) => {
+            let registry_id = matches!(target, Target::Repository { .. })
+                .then_some(account)
+                .flatten();
+            store
+                .delete(target, registry_id)
+                .await
+                .map(|_| String::new())
+                .map_err(Failure::from)
+        }
+    };
+    match result {
+        Ok(registry_id) => Ok(Some(registry_id).filter(|id| !id.is_empty())),
+        Err(failure) => {
+            // A write abandoned in flight may land yet, whatever a read said.
+            if !may_have_landed(&failure) && !cx.held.write_in_flight() {
+                lease::put_back(lease, cx).await;
+            }
+            Err(failure)
+        }
+    }
 }
 
 /// Whether a failed write may still have landed: then the record keeps announcing it, so
@@ -316,143 +409,62 @@ fn refused(target: &Target, refusal: Refusal) -> Failure {
     }
 }
 
-/// Carries out `next` on the target, after the record that announces it was stored; puts
-/// the record back when ECR refuses. Whether ECR changed.
-async fn carry_out<S: PolicyStore, L: LockStore>(
+/// A Delete under the target's lease (a whole policy, statements, or what a failed Create
+/// left): read, plan, store the record, write. Whether ECR changed, and the warnings.
+async fn remove<S: PolicyStore, L: LockStore>(
     store: &S,
     target: &Target,
-    next: &Next,
-    lease: Option<&Taken>,
+    account: Option<&str>,
+    intent: &Intent<'_>,
+    statements: bool,
     cx: &Context<'_, L>,
-) -> Result<bool, Failure> {
-    let result = match next {
-        Next::Keep => return Ok(false),
-        Next::Write(text) => write_policy(store, target, text, false, cx.settings, cx.deadline)
-            .await
-            .map(|_| true),
-        Next::Delete => match store.delete(target, None).await {
-            Ok(deleted) => Ok(deleted == Deleted::Removed),
-            Err(e) => Err(e.into()),
-        },
-    };
-    if result.is_err() {
-        lease::put_back(lease, cx).await;
-    }
-    result
-}
-
-/// A whole-policy resource's Delete: the policy, unless another resource now owns it.
-async fn delete_whole<S: PolicyStore, L: LockStore>(
-    store: &S,
-    target: &Target,
-    account: &str,
-    cx: &Context<'_, L>,
-) -> Result<bool, Failure> {
-    let lease = lease::take(target, false, cx).await?;
+) -> Result<(bool, Vec<String>), Failure> {
+    let lease = lease::take(target, statements, cx).await?;
     let result = async {
         let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
-        if !plan::deletes_whole(&record, &cx.me("")) {
-            tracing::info!("another resource now manages this policy; leaving it in place");
-            return Ok((false, record));
+        if let Intent::FailedCreate { tag } = intent
+            && !plan::holds_under(&record, tag)
+        {
+            return Ok(((false, Vec::new()), record));
         }
-        let after = plan::after_whole_delete(&record);
-        lease::store(lease.as_ref(), &after, cx).await?;
-        let registry_id = matches!(target, Target::Repository { .. }).then_some(account);
-        match store.delete(target, registry_id).await {
-            Ok(deleted) => Ok((deleted == Deleted::Removed, after)),
-            Err(e) => {
-                lease::put_back(lease.as_ref(), cx).await;
-                Err(Failure::from(e))
-            }
+        let (live, gone) = read_settled(store, target, &record, true, cx).await?;
+        let live_text = live.as_ref().map(|l| l.text.as_str());
+        let mut plan =
+            plan::plan(intent, &record, live_text, cx.now_ms()).map_err(|r| refused(target, r))?;
+        if gone {
+            // The repository is gone, and its policy with it: the record forgets, ECR has
+            // nothing left to change.
+            plan.next = Next::Keep;
         }
+        if plan.next == Next::Delete && live.is_none() && record.written_ms.is_none() {
+            // Not there, and never written by this provider (whose own writes a read may
+            // lag behind): nothing to delete.
+            plan.next = Next::Keep;
+        }
+        if matches!(intent, Intent::FailedCreate { .. }) {
+            tracing::info!(next = ?plan.next, "taking out what a failed create left behind");
+        }
+        lease::store(lease.as_ref(), &plan.record, cx).await?;
+        carry_out(store, target, account, &plan, lease.as_ref(), cx).await?;
+        let changed = plan.next != Next::Keep;
+        Ok(((changed, plan.warnings), plan.record))
     }
     .await;
     finish(lease.as_ref(), result, cx).await
 }
 
-/// Gives the lease back after a Delete and returns whether ECR changed.
-async fn finish<L: LockStore>(
+/// Gives the lease back once the work is done (the item may expire when the record holds
+/// nothing).
+async fn finish<L: LockStore, T>(
     lease: Option<&Taken>,
-    result: Result<(bool, Record), Failure>,
+    result: Result<(T, Record), Failure>,
     cx: &Context<'_, L>,
-) -> Result<bool, Failure> {
+) -> Result<T, Failure> {
     let idle = match (&result, lease) {
         (Ok((_, record)), _) => !record.holds_anything(),
         (Err(_), Some(lease)) => !lease.record.holds_anything(),
         (Err(_), None) => false,
     };
     lease::give_back(lease, idle, cx).await;
-    result.map(|(changed, _)| changed)
-}
-
-/// Reads the target for a Delete: a repository that is gone has no policy.
-async fn read_for_delete<S: PolicyStore>(
-    store: &S,
-    target: &Target,
-) -> Result<(Option<LivePolicy>, bool), Failure> {
-    match store.get(target).await {
-        Ok(live) => Ok((live, false)),
-        Err(EcrError::RepositoryNotFound { .. }) => Ok((None, true)),
-        Err(other) => Err(other.into()),
-    }
-}
-
-/// A statement resource's Delete: its Sids out of the policy, the policy deleted when no
-/// statement is left; a repository that is gone has nothing to remove.
-async fn delete_statements<S: PolicyStore, L: LockStore>(
-    store: &S,
-    target: &Target,
-    tag: &str,
-    sids: &[String],
-    cx: &Context<'_, L>,
-) -> Result<bool, Failure> {
-    let lease = lease::take(target, true, cx).await?;
-    let result = async {
-        let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
-        let (live, gone) = read_for_delete(store, target).await?;
-        let live_text = live.as_ref().map(|l| l.text.as_str());
-        let (next, after) = plan::after_delete(live_text, &record, tag, sids, cx.now_ms());
-        let next = if gone { Next::Keep } else { next };
-        lease::store(lease.as_ref(), &after, cx).await?;
-        let changed = carry_out(store, target, &next, lease.as_ref(), cx).await?;
-        Ok((changed, after))
-    }
-    .await;
-    finish(lease.as_ref(), result, cx).await
-}
-
-/// A failed Create's Delete (CONTRACT 11): what the record holds under that request (a
-/// write that landed after the FAILED answer) is taken out, and nothing else. Without a
-/// lock table there is no record, and nothing is touched.
-async fn clean_up_failed_create<S: PolicyStore, L: LockStore>(
-    store: &S,
-    desired: &Desired,
-    request_id: &str,
-    cx: &Context<'_, L>,
-) -> Result<bool, Failure> {
-    if cx.lock.is_none() {
-        return Ok(false);
-    }
-    let target = &desired.target;
-    let lease = lease::take(target, false, cx).await?;
-    let result = async {
-        let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
-        let tag = plan::tag_of(request_id);
-        if !plan::holds_under(&record, &tag) {
-            return Ok((false, record));
-        }
-        let (live, gone) = read_for_delete(store, target).await?;
-        let live_text = live.as_ref().map(|l| l.text.as_str());
-        let Some((next, after)) = plan::after_failed_create(live_text, &record, &tag, cx.now_ms())
-        else {
-            return Ok((false, record));
-        };
-        let next = if gone { Next::Keep } else { next };
-        tracing::info!(next = ?next, "taking out what a failed create left behind");
-        lease::store(lease.as_ref(), &after, cx).await?;
-        let changed = carry_out(store, target, &next, lease.as_ref(), cx).await?;
-        Ok((changed, after))
-    }
-    .await;
-    finish(lease.as_ref(), result, cx).await
+    result.map(|(value, _)| value)
 }

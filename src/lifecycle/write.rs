@@ -97,7 +97,9 @@ pub async fn write_or_undo<S: PolicyStore>(
 }
 
 /// Puts the target back as it was before a Create's write of `text` (`undo`: the document
-/// the merge started from), if that write landed.
+/// the merge started from), if that write landed. A read that does not show the write
+/// cannot tell that it did not land (ECR's reads may lag behind it, and the write may still
+/// be in flight): the outcome is then unknown, never "as it was" (CONTRACT 11).
 async fn undo_write<S: PolicyStore>(
     store: &S,
     target: &Target,
@@ -105,19 +107,23 @@ async fn undo_write<S: PolicyStore>(
     force: bool,
     undo: &Next,
 ) -> Undo {
-    let Some(written) = Policy::from_live(text) else {
-        return Undo::NothingLanded;
-    };
+    let written = Policy::from_live(text);
     let landed = match store.get(target).await {
-        Ok(Some(now)) => plan::equivalent(&written, &now.text),
+        Ok(Some(now)) => written
+            .as_ref()
+            .is_some_and(|w| plan::equivalent(w, &now.text)),
         Ok(None) => false,
         Err(e) => return Undo::Unknown(e.to_string()),
     };
     if !landed {
-        return Undo::NothingLanded;
+        return Undo::Unknown(
+            "a read right after the write does not show it, but ECR's reads can lag behind \
+             its writes"
+                .to_owned(),
+        );
     }
     let result = match undo {
-        Next::Keep => return Undo::NothingLanded,
+        Next::Keep => return Undo::Restored,
         Next::Delete => store.delete(target, None).await.map(|_| Undo::Removed),
         Next::Write(previous) => store
             .put(target, previous, force)

@@ -5,8 +5,8 @@
 //! it. The item's format is pinned in `tests/interface.json` (`record`).
 
 use super::{
-    Held, Holder, LockError, LockStore, Owned, Prior, RECORD_FORMAT, Record, RecordReader, Removed,
-    Snapshot,
+    Displaced, Held, Holder, LockError, LockStore, Owned, Prior, RECORD_FORMAT, Record,
+    RecordReader, Removed, Snapshot, Version,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -37,6 +37,18 @@ pub mod attr {
     pub const PRIOR: &str = "prior";
     pub const PRIOR_TEXT: &str = "text";
     pub const REMOVED_AT: &str = "at";
+    /// Format 3: the deleted whole policy, the displaced resources, the last write's date.
+    pub const REMOVED_POLICY: &str = "removed_policy";
+    pub const DISPLACED: &str = "displaced";
+    pub const WRITTEN_AT: &str = "written_at";
+    /// Format 3, in an entry: `Force`, stored only when true.
+    pub const FORCE: &str = "force";
+    /// Format 3, in an entry: earlier versions, a list of `{text, at}`.
+    pub const EARLIER: &str = "earlier";
+    /// Format 3, in a removal: the other versions removed with it, a list of strings.
+    pub const ALSO: &str = "also";
+    /// Format 3, in a displaced entry: its Sid (absent: the whole policy).
+    pub const SID: &str = "sid";
     /// Format 1: who holds each Sid (Sid to tag), and a digest of the last write.
     pub const LEGACY_HOLDERS: &str = "holders";
     pub const LEGACY_DIGEST: &str = "digest";
@@ -48,10 +60,17 @@ pub mod expr {
         "SET lease_owner = :owner, lease_until = :until REMOVE expires_at";
     pub const ACQUIRE_CONDITION: &str =
         "attribute_not_exists(lease_owner) OR lease_until < :now OR lease_owner = :owner";
-    pub const STORE_UPDATE: &str = "SET #format = :format, #statements = :statements, \
-        #removed = :removed, #owner = :whole REMOVE #holders, #digest";
-    pub const STORE_UPDATE_UNOWNED: &str = "SET #format = :format, #statements = :statements, \
-        #removed = :removed REMOVE #holders, #digest, #owner";
+    /// Storing a record always sets these, and removes the format-1 attributes; each of
+    /// [`STORE_OPTIONAL`] is set when the record has it and removed otherwise.
+    pub const STORE_SET: &str = "#format = :format, #statements = :statements, \
+        #removed = :removed, #displaced = :displaced";
+    pub const STORE_REMOVE: &str = "#holders, #digest";
+    /// The optional attributes: (name placeholder, value placeholder).
+    pub const STORE_OPTIONAL: [(&str, &str); 3] = [
+        ("#owner", ":whole"),
+        ("#removed_policy", ":removed_policy"),
+        ("#written", ":written"),
+    ];
     pub const HELD_CONDITION: &str = "lease_owner = :owner";
     pub const RELEASE_UPDATE: &str = "REMOVE lease_owner, lease_until";
     pub const RELEASE_IDLE_UPDATE: &str =
@@ -191,7 +210,82 @@ fn prior_of(item: &Item) -> Option<Prior> {
     })
 }
 
-/// The record an item holds: format 2, or format 1 read as holders without statements.
+fn flag(item: &Item, name: &str) -> bool {
+    item.get(name)
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(false)
+}
+
+fn number_of(item: &Item, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+fn list<'a>(item: &'a Item, name: &str) -> &'a [AttributeValue] {
+    item.get(name)
+        .and_then(|v| v.as_l().ok())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}
+
+fn versions_of(item: &Item) -> Vec<Version> {
+    list(item, attr::EARLIER)
+        .iter()
+        .filter_map(|v| v.as_m().ok())
+        .filter_map(|v| {
+            Some(Version {
+                text: text(v, attr::PRIOR_TEXT)?,
+                at_ms: number_of(v, attr::REMOVED_AT)?,
+            })
+        })
+        .collect()
+}
+
+fn removed_of(item: &Item, text_name: &str) -> Option<Removed> {
+    Some(Removed {
+        statement: text(item, text_name)?,
+        at_ms: number_of(item, attr::REMOVED_AT)?,
+        also: list(item, attr::ALSO)
+            .iter()
+            .filter_map(|v| v.as_s().ok().cloned())
+            .collect(),
+    })
+}
+
+/// Adds `force` (only when true) and the earlier versions (only when there are any).
+fn with_extras(item: &mut Item, force: bool, earlier: &[Version]) {
+    if force {
+        item.insert(attr::FORCE.to_owned(), AttributeValue::Bool(true));
+    }
+    if !earlier.is_empty() {
+        let versions = earlier
+            .iter()
+            .map(|v| {
+                AttributeValue::M(HashMap::from([
+                    (attr::PRIOR_TEXT.to_owned(), string(&v.text)),
+                    (attr::REMOVED_AT.to_owned(), number(v.at_ms)),
+                ]))
+            })
+            .collect();
+        item.insert(attr::EARLIER.to_owned(), AttributeValue::L(versions));
+    }
+}
+
+fn removed_item(gone: &Removed, text_name: &str) -> AttributeValue {
+    let mut item = HashMap::from([
+        (text_name.to_owned(), string(&gone.statement)),
+        (attr::REMOVED_AT.to_owned(), number(gone.at_ms)),
+    ]);
+    if !gone.also.is_empty() {
+        let also = gone.also.iter().map(|t| string(t)).collect();
+        item.insert(attr::ALSO.to_owned(), AttributeValue::L(also));
+    }
+    AttributeValue::M(item)
+}
+
+/// The record an item holds: format 3 or 2, or format 1 read as holders without statements.
 pub fn record_of(item: Option<&Item>) -> Record {
     let Some(item) = item else {
         return Record::default();
@@ -211,6 +305,8 @@ pub fn record_of(item: Option<&Item>) -> Record {
                     holder,
                     statement: text(held, attr::STATEMENT),
                     prior: prior_of(held),
+                    force: flag(held, attr::FORCE),
+                    earlier: versions_of(held),
                 },
             );
         }
@@ -235,31 +331,55 @@ pub fn record_of(item: Option<&Item>) -> Record {
             holder: holder_of(owner)?,
             policy: text(owner, attr::POLICY)?,
             prior: prior_of(owner),
+            force: flag(owner, attr::FORCE),
+            earlier: versions_of(owner),
         })
     });
     if let Some(removed) = map(item, attr::REMOVED) {
         for (sid, gone) in removed {
-            let Some(gone) = gone.as_m().ok() else {
-                continue;
-            };
-            let (Some(statement), Some(at_ms)) = (
-                text(gone, attr::STATEMENT),
-                gone.get(attr::REMOVED_AT)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok()),
-            ) else {
-                continue;
-            };
-            record
-                .removed
-                .insert(sid.clone(), Removed { statement, at_ms });
+            if let Some(gone) = gone
+                .as_m()
+                .ok()
+                .and_then(|g| removed_of(g, attr::STATEMENT))
+            {
+                record.removed.insert(sid.clone(), gone);
+            }
         }
     }
+    record.removed_policy =
+        map(item, attr::REMOVED_POLICY).and_then(|g| removed_of(g, attr::POLICY));
+    record.displaced = list(item, attr::DISPLACED)
+        .iter()
+        .filter_map(|entry| entry.as_m().ok())
+        .filter_map(|entry| {
+            let sid = text(entry, attr::SID);
+            let body = if sid.is_some() {
+                attr::STATEMENT
+            } else {
+                attr::POLICY
+            };
+            Some(Displaced {
+                holder: holder_of(entry)?,
+                text: text(entry, body)?,
+                sid,
+                force: flag(entry, attr::FORCE),
+            })
+        })
+        .collect();
+    record.written_ms = number_of(item, attr::WRITTEN_AT);
     record
 }
 
 /// The attribute values of a record, in the item's format.
-fn record_values(record: &Record) -> (AttributeValue, AttributeValue, Option<AttributeValue>) {
+struct Values {
+    statements: AttributeValue,
+    removed: AttributeValue,
+    displaced: AttributeValue,
+    /// The optional ones, in the order of [`expr::STORE_OPTIONAL`].
+    optional: [Option<AttributeValue>; 3],
+}
+
+fn record_values(record: &Record) -> Values {
     let statements = record
         .statements
         .iter()
@@ -271,19 +391,14 @@ fn record_values(record: &Record) -> (AttributeValue, AttributeValue, Option<Att
             if let Some(prior) = &held.prior {
                 item.insert(attr::PRIOR.to_owned(), prior_item(prior));
             }
+            with_extras(&mut item, held.force, &held.earlier);
             (sid.clone(), AttributeValue::M(item))
         })
         .collect();
     let removed = record
         .removed
         .iter()
-        .map(|(sid, gone)| {
-            let item = HashMap::from([
-                (attr::STATEMENT.to_owned(), string(&gone.statement)),
-                (attr::REMOVED_AT.to_owned(), number(gone.at_ms)),
-            ]);
-            (sid.clone(), AttributeValue::M(item))
-        })
+        .map(|(sid, gone)| (sid.clone(), removed_item(gone, attr::STATEMENT)))
         .collect();
     let owner = record.owner.as_ref().map(|owned| {
         let mut item = holder_item(&owned.holder);
@@ -291,13 +406,55 @@ fn record_values(record: &Record) -> (AttributeValue, AttributeValue, Option<Att
         if let Some(prior) = &owned.prior {
             item.insert(attr::PRIOR.to_owned(), prior_item(prior));
         }
+        with_extras(&mut item, owned.force, &owned.earlier);
         AttributeValue::M(item)
     });
-    (
-        AttributeValue::M(statements),
-        AttributeValue::M(removed),
-        owner,
-    )
+    let displaced = record
+        .displaced
+        .iter()
+        .map(|entry| {
+            let mut item = holder_item(&entry.holder);
+            match &entry.sid {
+                Some(sid) => {
+                    item.insert(attr::SID.to_owned(), string(sid));
+                    item.insert(attr::STATEMENT.to_owned(), string(&entry.text));
+                }
+                None => {
+                    item.insert(attr::POLICY.to_owned(), string(&entry.text));
+                }
+            }
+            with_extras(&mut item, entry.force, &[]);
+            AttributeValue::M(item)
+        })
+        .collect();
+    Values {
+        statements: AttributeValue::M(statements),
+        removed: AttributeValue::M(removed),
+        displaced: AttributeValue::L(displaced),
+        optional: [
+            owner,
+            record
+                .removed_policy
+                .as_ref()
+                .map(|gone| removed_item(gone, attr::POLICY)),
+            record.written_ms.map(number),
+        ],
+    }
+}
+
+/// The store's update expression for a record: the optional attributes it has set, the
+/// others removed.
+pub fn store_expression(has: [bool; 3]) -> String {
+    let mut set = vec![expr::STORE_SET.to_owned()];
+    let mut remove = vec![expr::STORE_REMOVE.to_owned()];
+    for ((name, value), present) in expr::STORE_OPTIONAL.iter().zip(has) {
+        if present {
+            set.push(format!("{name} = {value}"));
+        } else {
+            remove.push((*name).to_owned());
+        }
+    }
+    format!("SET {} REMOVE {}", set.join(", "), remove.join(", "))
 }
 
 impl LockStore for DynamoLock {
@@ -323,26 +480,31 @@ impl LockStore for DynamoLock {
     }
 
     async fn store(&self, key: &str, owner: &str, record: &Record) -> Result<(), LockError> {
-        let (statements, removed, whole) = record_values(record);
-        let request = self
+        let values = record_values(record);
+        let has = values.optional.each_ref().map(Option::is_some);
+        let mut request = self
             .update(key)
             .condition_expression(expr::HELD_CONDITION)
+            .update_expression(store_expression(has))
             .expression_attribute_names("#format", attr::FORMAT)
             .expression_attribute_names("#statements", attr::STATEMENTS)
             .expression_attribute_names("#removed", attr::REMOVED)
+            .expression_attribute_names("#displaced", attr::DISPLACED)
             .expression_attribute_names("#owner", attr::OWNER)
+            .expression_attribute_names("#removed_policy", attr::REMOVED_POLICY)
+            .expression_attribute_names("#written", attr::WRITTEN_AT)
             .expression_attribute_names("#holders", attr::LEGACY_HOLDERS)
             .expression_attribute_names("#digest", attr::LEGACY_DIGEST)
             .expression_attribute_values(":owner", string(owner))
             .expression_attribute_values(":format", number(RECORD_FORMAT.into()))
-            .expression_attribute_values(":statements", statements)
-            .expression_attribute_values(":removed", removed);
-        let request = match whole {
-            Some(whole) => request
-                .update_expression(expr::STORE_UPDATE)
-                .expression_attribute_values(":whole", whole),
-            None => request.update_expression(expr::STORE_UPDATE_UNOWNED),
-        };
+            .expression_attribute_values(":statements", values.statements)
+            .expression_attribute_values(":removed", values.removed)
+            .expression_attribute_values(":displaced", values.displaced);
+        for ((_, placeholder), value) in expr::STORE_OPTIONAL.iter().zip(values.optional) {
+            if let Some(value) = value {
+                request = request.expression_attribute_values(*placeholder, value);
+            }
+        }
         request
             .send()
             .await

@@ -1,5 +1,7 @@
 use super::*;
+use crate::lock::{Held, Owned, Prior, REMOVED_KEPT_MS, Removed};
 use crate::policy::Statements;
+use crate::policy::{sid_of, statement_equivalent};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -65,6 +67,68 @@ fn holder(tag: &str, stack: &str, logical: &str) -> Holder {
     }
 }
 
+/// The planner for a Create or Update, as the lifecycle asks it.
+fn decide(
+    approach: &Approach,
+    desired: &Desired,
+    live: Option<&str>,
+    record: &Record,
+    me: &Me,
+    now_ms: u64,
+) -> Result<Plan, Refusal> {
+    plan(
+        &Intent::Apply {
+            approach,
+            desired,
+            me,
+        },
+        record,
+        live,
+        now_ms,
+    )
+}
+
+/// The planner for a statement resource's Delete (resource `tag` of the test stack).
+fn after_delete(
+    live: Option<&str>,
+    record: &Record,
+    tag: &str,
+    sids: &[String],
+    now_ms: u64,
+) -> (Next, Record) {
+    let me = me(tag);
+    let planned = plan(
+        &Intent::DeleteStatements { me: &me, sids },
+        record,
+        live,
+        now_ms,
+    )
+    .expect("a delete is never refused");
+    (planned.next, planned.record)
+}
+
+/// The planner for a whole-policy resource's Delete.
+fn after_whole(live: Option<&str>, record: &Record, me: &Me) -> Plan {
+    plan(&Intent::DeleteWhole { me }, record, live, NOW).expect("a delete is never refused")
+}
+
+/// The planner for a failed Create's Delete: `None` when the record holds nothing under
+/// the tag.
+fn after_failed_create(
+    live: Option<&str>,
+    record: &Record,
+    tag: &str,
+    now_ms: u64,
+) -> Option<(Next, Record)> {
+    if !holds_under(record, tag) {
+        return None;
+    }
+    let planned = plan(&Intent::FailedCreate { tag }, record, live, now_ms).expect("never refused");
+    let mut after = planned.record;
+    after.written_ms = None;
+    Some((planned.next, after))
+}
+
 /// The next document and whether it adopted, for a request of resource `t0`.
 fn run(
     approach: &Approach,
@@ -83,7 +147,7 @@ fn holding(record: &mut Record, statement: &Value, holder: Holder) {
         Held {
             holder,
             statement: Some(statement.to_string()),
-            prior: None,
+            ..Held::default()
         },
     );
 }
@@ -468,13 +532,24 @@ fn a_sid_another_resource_took_over_is_not_rewritten_without_adopt() {
     let as_t1 = |approach: &Approach, d: &Desired, record: &Record| {
         decide(approach, d, Some(&theirs), record, &me("t1"), NOW).map(|d| (d.next, d.adopted))
     };
-    assert_eq!(
-        as_t1(&Approach::UpdateInPlace, &d, &record),
-        Err(Refusal::HeldBy(vec![(
-            "Team1".into(),
-            holder("t2", OTHER_STACK, "Taker")
-        )]))
+    // It holds nothing there any more: nothing is written, and the Update (or a rollback)
+    // succeeds with a warning naming the new holder, never wedging the stack.
+    let displaced = decide(
+        &Approach::UpdateInPlace,
+        &d,
+        Some(&theirs),
+        &record,
+        &me("t1"),
+        NOW,
+    )
+    .expect("never refused");
+    assert_eq!(displaced.next, Next::Keep);
+    assert!(
+        displaced.warnings[0].contains("Taker"),
+        "{:?}",
+        displaced.warnings
     );
+    assert_eq!(displaced.record.holder_of("Team1"), Some("t2"));
     // Still its own: rewritten in place.
     holding(&mut record, &theirs_statement, me("t1"));
     assert!(matches!(
@@ -574,6 +649,7 @@ fn an_identical_whole_policy_another_resource_owns_is_refused_without_adopt() {
             holder: holder("s1", OTHER_STACK, "RegistryPolicy"),
             policy: text.clone(),
             prior: None,
+            ..Default::default()
         }),
         ..Record::default()
     };
@@ -599,11 +675,22 @@ fn an_identical_whole_policy_another_resource_owns_is_refused_without_adopt() {
     )
     .expect("adopted")
     .record;
-    assert!(!deletes_whole(
+    let former = after_whole(
+        Some(REORDERED),
         &taken,
-        &holder("", OTHER_STACK, "RegistryPolicy")
-    ));
-    assert!(deletes_whole(&taken, &holder("", STACK, "Grants")));
+        &holder("", OTHER_STACK, "RegistryPolicy"),
+    );
+    assert_eq!(former.next, Next::Keep);
+    assert!(
+        former.warnings[0].contains("Grants"),
+        "{:?}",
+        former.warnings
+    );
+    assert_eq!(
+        after_whole(Some(REORDERED), &taken, &holder("", STACK, "Grants")).next,
+        Next::Write(text.clone()),
+        "the new owner's Delete hands the policy back to the one it took it from"
+    );
     // A rollback (an update in place) of the owner: the same resource, its tag kept.
     let mine = decide(
         &Approach::UpdateInPlace,
@@ -628,6 +715,7 @@ fn a_whole_policy_is_written_when_the_read_lags_the_record() {
             holder: me("t0"),
             policy: OTHER.into(),
             prior: None,
+            ..Default::default()
         }),
         ..Record::default()
     };
@@ -671,6 +759,7 @@ fn held_statements_come_from_the_record_whatever_the_read_shows() {
         Removed {
             statement: c.to_string(),
             at_ms: NOW - 5_000,
+            ..Default::default()
         },
     );
     let a = grant("A", "111122223333");
@@ -714,10 +803,17 @@ fn a_failed_creates_delete_takes_out_only_what_landed_under_its_request() {
     }
     assert_eq!(after.holder_of("Late"), None);
     assert_eq!(after.holder_of("Kept"), Some("s2"));
-    // It never landed: ECR is left alone, the record forgets it.
+    // A read that does not show it cannot tell that it never landed (reads lag): the
+    // record decides, and the same document is written, the record forgetting it.
     let not_landed = doc(&[console.clone(), other.clone()]);
     let (next, after) = after_failed_create(Some(&not_landed), &record, "r9", NOW).expect("held");
-    assert_eq!(next, Next::Keep);
+    match next {
+        Next::Write(text) => {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(v["Statement"], json!([console, other]));
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(after.holder_of("Late"), None);
     // Nothing held under another request's tag.
     assert_eq!(after_failed_create(Some(&landed), &record, "r8", NOW), None);
@@ -747,6 +843,7 @@ fn removals_older_than_any_lag_are_forgotten_on_the_next_change() {
             Removed {
                 statement: grant(sid, "111122223333").to_string(),
                 at_ms,
+                ..Default::default()
             },
         );
     }
@@ -845,23 +942,26 @@ fn a_format_1_holders_delete_remembers_the_statement_it_removed_from_the_read() 
 }
 
 #[test]
-fn a_whole_policy_delete_forgets_the_owner_and_nothing_else() {
-    let mut record = Record {
+fn a_whole_policy_delete_forgets_the_owner_and_remembers_what_it_deleted() {
+    let record = Record {
         owner: Some(Owned {
             holder: me("t0"),
             policy: OTHER.into(),
             prior: None,
+            ..Default::default()
         }),
         ..Record::default()
     };
-    holding(
-        &mut record,
-        &grant("A", "111122223333"),
-        holder("s2", OTHER_STACK, "GrantA"),
+    let planned = after_whole(Some(OTHER), &record, &holder("", STACK, "Grants"));
+    assert_eq!(planned.next, Next::Delete);
+    assert_eq!(planned.record.owner, None);
+    assert_eq!(
+        planned
+            .record
+            .removed_policy
+            .map(|r| (r.statement, r.at_ms)),
+        Some((OTHER.to_owned(), NOW))
     );
-    let after = after_whole_delete(&record);
-    assert_eq!(after.owner, None);
-    assert_eq!(after.statements, record.statements);
 }
 
 #[test]
@@ -879,12 +979,20 @@ fn a_failed_creates_delete_leaves_a_sid_whose_write_never_landed_and_puts_back_w
                 holder: None,
                 text: theirs.to_string(),
             }),
+            ..Default::default()
         },
     );
-    // The live Late is still the one it replaced: nothing landed, nothing to change.
+    // The live Late is still the one it replaced: the read may lag, so what it replaced is
+    // written again in its place (the same document), and the record forgets the Sid.
     let not_landed = doc(&[theirs.clone(), other.clone()]);
     let (next, after) = after_failed_create(Some(&not_landed), &record, "r9", NOW).expect("held");
-    assert_eq!(next, Next::Keep);
+    match next {
+        Next::Write(text) => {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(v["Statement"], json!([theirs, other]));
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(after.holder_of("Late"), None);
     // It landed: what it replaced goes back in its place, the other statement untouched.
     let landed = doc(&[other.clone(), ours]);
@@ -898,10 +1006,21 @@ fn a_failed_creates_delete_leaves_a_sid_whose_write_never_landed_and_puts_back_w
         }
         next => panic!("{next:?}"),
     }
-    // Without a prior and never landed, a Sid someone else's content has is left alone.
+    // Without a prior, a Sid with someone else's content is left as it is: the document
+    // written keeps it (a write that landed and a lagging read would otherwise keep ours).
     record.statements.get_mut("Late").expect("held").prior = None;
-    let (next, _) = after_failed_create(Some(&not_landed), &record, "r9", NOW).expect("held");
-    assert_eq!(next, Next::Keep);
+    let (next, after) = after_failed_create(Some(&not_landed), &record, "r9", NOW).expect("held");
+    match next {
+        Next::Write(text) => {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(v["Statement"], json!([theirs, other]));
+        }
+        next => panic!("{next:?}"),
+    }
+    assert!(
+        after.removed.contains_key("Late"),
+        "its own version is kept out as removed"
+    );
 }
 
 #[test]
@@ -915,6 +1034,7 @@ fn only_a_tag_that_holds_something_is_worth_a_cleanup() {
         holder: me("r7"),
         policy: OTHER.into(),
         prior: None,
+        ..Default::default()
     });
     assert!(holds_under(&record, "r7"));
 }

@@ -134,7 +134,10 @@ def test_seq1_a_logical_id_renamed_in_its_stack_takes_its_statement_over(cloud, 
     renamed = statement_create(APP, [mine], "TeamPullRenamed")
     assert_success(provider.send(renamed), statements_id(renamed), statements_data(renamed))
     delete = follow_up(old, "Delete", physical_id=statements_id(old))
-    assert_success(provider.send(delete), statements_id(old), {})
+    # The old resource holds nothing any more: it writes nothing and names the new holder
+    # (CONTRACT 11).
+    response = assert_success(provider.send(delete), statements_id(old))
+    assert "TeamPullRenamed" in response["Data"]["Warnings"], response
     assert_statements(cloud, APP, others, [mine])
     assert cloud.holders(APP) == {"TeamPull": renamed["RequestId"]}
 

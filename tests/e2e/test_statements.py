@@ -246,13 +246,14 @@ def test_a_read_that_lags_the_last_write_loses_no_statement(cloud, start):
     assert_success(provider.send(event), statements_id(event))
     assert_statements(cloud, "registry", others, [a, b])
 
-    # C's read misses B's write: the merge takes B from the record, not from the read
-    # (CONTRACT 11), so B is not lost and nothing is read twice.
+    # C's read misses B's write, made less than a minute ago: it is read again until it
+    # shows it (CONTRACT 11), and the merge takes B from the record, so B is not lost.
     event = statement_create("registry", [c], "GrantTeamC")
     out = provider.send(event)
     assert_success(out, statements_id(event))
-    assert cloud.proxy.injected("GetRegistryPolicy") == 1
-    assert out.ecr_calls == {"reads": 1, "writes": 1, "deletes": 0}
+    stale = cloud.proxy.injected("GetRegistryPolicy")
+    assert stale >= 1
+    assert out.ecr_calls == {"reads": stale + 1, "writes": 1, "deletes": 0}
     assert_statements(cloud, "registry", others, [a, b, c])
 
 
@@ -270,13 +271,14 @@ def test_a_delete_after_a_lagging_write_brings_nothing_back(cloud, start):
     assert_success(provider.send(first), first["PhysicalResourceId"], {})
     assert_statements(cloud, APP, others, [b])
 
-    # B's Delete reads a policy that still has A: the record says A was removed, so A does
-    # not come back.
+    # B's Delete reads a policy that still has A, removed less than a minute ago: it is
+    # read again, and the record says A was removed, so A does not come back.
     second = follow_up(creates[1], "Delete", physical_id=statements_id(creates[1]))
     out = provider.send(second)
     assert_success(out, second["PhysicalResourceId"], {})
-    assert cloud.proxy.injected("GetRepositoryPolicy") == 1
-    assert out.ecr_calls == {"reads": 1, "writes": 1, "deletes": 0}
+    stale = cloud.proxy.injected("GetRepositoryPolicy")
+    assert stale >= 1
+    assert out.ecr_calls == {"reads": stale + 1, "writes": 1, "deletes": 0}
     assert_statements(cloud, APP, others, [])
 
 

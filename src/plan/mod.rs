@@ -1,0 +1,467 @@
+//! The Create/Update/Delete decisions (CONTRACT 4, 9 and 11): one pure call, [`plan`], turns
+//! (the request, the record, the live read, now) into a [`Plan`]: what to write to ECR, the
+//! record to store first, what an unclear write is undone to, and what to answer. No I/O
+//! here: [`crate::lifecycle`] takes the lease, reads, asks once, stores, writes and answers.
+//!
+//! A whole-policy resource replaces the document ([`whole`]); a statement resource adds,
+//! replaces or removes its Sids and leaves every other statement as it was, same content,
+//! same order ([`statements`]). Held statements and owned policies come from the record,
+//! never from the live read, which can lag; what the record remembers of the past (who was
+//! displaced, what was removed lately) is [`history`]'s.
+
+pub mod history;
+mod statements;
+mod whole;
+
+use crate::diagnosis::access::{self, Access};
+use crate::error::Failure;
+use crate::event::{Content, Desired};
+use crate::identity::{
+    MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition, valid_account,
+};
+use crate::lock::{Holder, Record};
+use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of};
+use crate::response::Data;
+use serde_json::{Map, Value};
+
+pub use history::read_lags;
+
+/// How a request treats its target, decided from the event alone, before ECR is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approach {
+    /// A Create: `Adopt` rules apply, and a failure must leave ECR as it was found.
+    Create,
+    /// The Create half of a replacement (an Update onto another target or another set of
+    /// Sids): a Create, except that the Sids the replaced resource holds are its own to
+    /// take (CloudFormation's cleanup Delete of the old id then leaves them).
+    Replace { predecessor: PhysicalId },
+    /// An Update of what the resource already manages: the PhysicalResourceId is kept, and
+    /// a failure is followed by CloudFormation's rollback.
+    UpdateInPlace,
+}
+
+impl Approach {
+    /// Whether a failure must leave ECR as it was found (a write whose outcome is unclear
+    /// is undone).
+    pub fn creates(&self) -> bool {
+        !matches!(self, Approach::UpdateInPlace)
+    }
+}
+
+/// An Update: the same target (and Sids), in place; another one, a replacement; or an id it
+/// cannot update.
+pub fn approach_update(physical_id: &str, desired: &Desired) -> Result<Approach, Failure> {
+    let parsed = PhysicalId::parse(physical_id);
+    let same = match (&parsed, &desired.content) {
+        (PhysicalId::Policy { target, .. }, Content::Policy(_)) => *target == desired.target,
+        (PhysicalId::Statements { target, sids, .. }, Content::Statements(statements)) => {
+            let mut old = sids.clone();
+            let mut new = statements.sids();
+            old.sort();
+            new.sort();
+            *target == desired.target && old == new
+        }
+        (PhysicalId::Policy { .. } | PhysicalId::Statements { .. }, _) => {
+            return Err(Failure::KindChanged(physical_id.to_owned()));
+        }
+        (PhysicalId::FailedCreate { .. }, _) => {
+            return Err(Failure::UpdateOfFailedCreate(physical_id.to_owned()));
+        }
+        (PhysicalId::Foreign, _) => return Err(Failure::ForeignPhysicalId(physical_id.to_owned())),
+    };
+    Ok(if same {
+        Approach::UpdateInPlace
+    } else {
+        Approach::Replace {
+            predecessor: parsed,
+        }
+    })
+}
+
+/// The next state of the target's document.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Nothing to change: no write.
+    Keep,
+    /// Write this document (compact JSON, exactly as it is sent to ECR).
+    Write(String),
+    /// Delete the policy.
+    Delete,
+}
+
+/// Why a Create or Update cannot go ahead; nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A different whole policy is there and `Adopt` is not set.
+    AlreadyHasPolicy,
+    /// Another resource owns the whole policy, and `Adopt` is not set; `differs`: what it
+    /// owns is not what this resource asks for.
+    OwnedBy { holder: Holder, differs: bool },
+    /// These Sids are there with other content and `Adopt` is not set.
+    SidsDiffer(Vec<String>),
+    /// Other resources hold these Sids, and `Adopt` is not set.
+    HeldBy(Vec<(String, Holder)>),
+    /// The merged document would be this many characters long.
+    TooLong(usize),
+    /// The live policy is not a JSON object, so no statement can be merged into it.
+    LiveNotJson,
+}
+
+/// The resource a request acts for: its tag, stack and logical id.
+pub type Me = Holder;
+
+/// What a request asks of its target, in the planner's terms.
+#[derive(Debug, Clone, Copy)]
+pub enum Intent<'a> {
+    /// A Create, a replacement's Create half, or an Update in place: `me` carries the tag
+    /// (the Create's; an update in place keeps the resource's).
+    Apply {
+        approach: &'a Approach,
+        desired: &'a Desired,
+        me: &'a Me,
+    },
+    /// A whole-policy resource's Delete: `me` is its stack and logical id.
+    DeleteWhole { me: &'a Me },
+    /// A statement resource's Delete: `me.tag` is its id's, `sids` the Sids its id names.
+    DeleteStatements { me: &'a Me, sids: &'a [String] },
+    /// A failed Create's Delete: what the record holds under the tag of its request.
+    FailedCreate { tag: &'a str },
+}
+
+/// What to do, decided once under the lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// What to write to ECR.
+    pub next: Next,
+    /// The record once it is done; stored before ECR is written.
+    pub record: Record,
+    /// For a Create: what its write is undone to if its outcome is unclear (the document
+    /// the merge started from, or no policy).
+    pub undo: Option<Next>,
+    /// The `force` the write goes with (SetRepositoryPolicy).
+    pub force: bool,
+    /// Whether this request took over what someone else had (CONTRACT 6, `Adopted`).
+    pub adopted: bool,
+    /// Said in `Data.Warnings`: what a displaced resource's request left to another.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    fn new(next: Next, record: Record) -> Self {
+        Self {
+            next,
+            record,
+            undo: None,
+            force: false,
+            adopted: false,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// The one decision: from the request, the record as the lease found it, the live policy
+/// text (`None`: no policy) and the time, what to write, the record to store first, the
+/// undo and the answer's `Adopted` and warnings. Without a lock table the record is empty,
+/// and the whole-policy rules of CONTRACT 4 follow from it.
+pub fn plan(
+    intent: &Intent<'_>,
+    record: &Record,
+    live: Option<&str>,
+    now_ms: u64,
+) -> Result<Plan, Refusal> {
+    let mut plan = match intent {
+        Intent::Apply {
+            approach,
+            desired,
+            me,
+        } => {
+            let claim = Claim {
+                approach,
+                adopt: desired.adopt,
+                me,
+            };
+            match &desired.content {
+                Content::Policy(policy) => {
+                    whole::apply(&claim, policy, desired.force, live, record, now_ms)
+                }
+                Content::Statements(ours) => {
+                    let live = parse_live(live)?;
+                    statements::apply(
+                        &claim,
+                        ours.items(),
+                        desired.force,
+                        live.as_ref(),
+                        record,
+                        now_ms,
+                    )
+                }
+            }?
+        }
+        Intent::DeleteWhole { me } => whole::delete(me, live, record, now_ms),
+        Intent::DeleteStatements { me, sids } => {
+            let live = live.and_then(Policy::from_live);
+            statements::delete(me, sids, live.as_ref(), record, now_ms)
+        }
+        Intent::FailedCreate { tag } => {
+            let live = live.and_then(Policy::from_live);
+            match statements::failed_create(tag, live.as_ref(), record, now_ms) {
+                Some(plan) => plan,
+                None => Plan::new(Next::Keep, record.clone()),
+            }
+        }
+    };
+    if plan.next != Next::Keep {
+        plan.record.written_ms = Some(now_ms);
+    }
+    history::forget_old(&mut plan.record, now_ms);
+    Ok(plan)
+}
+
+fn parse_live(live: Option<&str>) -> Result<Option<Policy>, Refusal> {
+    match live {
+        None => Ok(None),
+        Some(text) => Policy::from_live(text)
+            .map(Some)
+            .ok_or(Refusal::LiveNotJson),
+    }
+}
+
+/// Who may take what: ownership moves only by `Adopt`, except that a duplicate delivery, a
+/// rollback and a replacement's predecessor are this same resource, and a logical id renamed
+/// in its stack takes over equivalent content (CONTRACT 11).
+struct Claim<'a> {
+    approach: &'a Approach,
+    adopt: bool,
+    me: &'a Me,
+}
+
+/// Whether a request may take what a holder holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// This very resource: a duplicate delivery, a rollback, the resource it replaces.
+    Ours,
+    /// A logical id renamed in the same stack, with equivalent content.
+    Renamed,
+    /// Taken over with `Adopt`.
+    Adopted,
+    /// Another resource's.
+    Theirs,
+}
+
+impl Claim<'_> {
+    /// The tag of the resource this request replaces, if it replaces a statement resource.
+    fn predecessor(&self) -> Option<&str> {
+        match self.approach {
+            Approach::Replace {
+                predecessor: PhysicalId::Statements { tag, .. },
+            } => Some(tag.as_str()),
+            _ => None,
+        }
+    }
+
+    fn judge(&self, holder: &Holder, equivalent: bool) -> Verdict {
+        // A Create is this resource only by its tag (a duplicate delivery); an update also
+        // by its stack and logical id (a rollback, a move back).
+        let same = match self.approach {
+            Approach::Create => false,
+            Approach::Replace { .. } | Approach::UpdateInPlace => holder.same_resource(self.me),
+        };
+        if holder.tag == self.me.tag || self.predecessor() == Some(holder.tag.as_str()) || same {
+            Verdict::Ours
+        } else if self.adopt && self.approach.creates() {
+            // An Update in place takes nothing over: a resource another took over writes
+            // nothing there, whatever its `Adopt` says (CONTRACT 11).
+            Verdict::Adopted
+        } else if self.approach.creates()
+            && equivalent
+            && !holder.stack.is_empty()
+            && holder.stack == self.me.stack
+        {
+            Verdict::Renamed
+        } else {
+            Verdict::Theirs
+        }
+    }
+}
+
+/// A warning for a resource that holds nothing here any more: another took it over.
+fn left_to(what: &str, holder: &Holder) -> String {
+    format!(
+        "{what} now managed by {}, which took it over; this resource changes nothing there, \
+         and gets it back if that one is deleted first",
+        crate::error::describe(holder)
+    )
+}
+
+/// Whether the live text grants what `policy` does; text that is not a JSON object never
+/// does.
+pub fn equivalent(policy: &Policy, live: &str) -> bool {
+    Policy::from_live(live).is_some_and(|live| policy.equivalent(&live))
+}
+
+/// What a drift restore writes (CONTRACT 13): an owned whole policy as the record has it;
+/// otherwise the live statements with every held one as recorded, put back where missing,
+/// and every statement nobody holds kept (but not one this provider removed lately, which a
+/// lagging read may still show).
+pub fn restore(live: Option<&str>, record: &Record, now_ms: u64) -> Next {
+    let live = live.and_then(Policy::from_live);
+    if let Some(owned) = &record.owner {
+        return match &live {
+            Some(live) if equivalent(live, &owned.policy) => Next::Keep,
+            _ => Next::Write(owned.policy.clone()),
+        };
+    }
+    let composed = statements::from_record(live.as_ref().map(Policy::document), record, now_ms);
+    statements::next_document(live.as_ref(), composed)
+}
+
+/// Whether the record holds anything under `tag` (a statement or the whole policy).
+pub fn holds_under(record: &Record, tag: &str) -> bool {
+    record.owner.as_ref().is_some_and(|o| o.holder.tag == tag)
+        || record.statements.values().any(|h| h.holder.tag == tag)
+}
+
+/// The tag that tells apart two statement resources naming the same Sids: from the
+/// RequestId of the request that created the resource.
+pub fn tag_of(request_id: &str) -> String {
+    let tag: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(36)
+        .collect();
+    if tag.is_empty() { "r".into() } else { tag }
+}
+
+/// A request carried out: the PhysicalResourceId and the `Data` to answer with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub physical_id: String,
+    /// The response's `Data`.
+    pub data: Data,
+    /// Whether ECR was written to (a write or a delete).
+    pub changed: bool,
+}
+
+/// The answer for what is now in place: the PhysicalResourceId and the `Data`. `tag` is the
+/// statement resource's.
+pub fn answer(
+    desired: &Desired,
+    registry_id: String,
+    adopted: bool,
+    changed: bool,
+    tag: &str,
+    stack_id: &str,
+) -> Result<Applied, Failure> {
+    let target = &desired.target;
+    let account = if registry_id.is_empty() {
+        account_of_stack(stack_id).to_owned()
+    } else {
+        registry_id
+    };
+    let partition = partition(stack_id, target.region());
+    // Who the resource's own statements let in (CONTRACT 12).
+    let statements = match &desired.content {
+        Content::Policy(policy) => policy.statements(),
+        Content::Statements(statements) => statements.items(),
+    };
+    let own = Some(account.as_str()).filter(|a| valid_account(a));
+    let access = Access::of(&access::analyze(statements, own)).to_string();
+    let (id, data) = match &desired.content {
+        Content::Policy(policy) => (
+            PhysicalId::Policy {
+                target: target.clone(),
+                account: account.clone(),
+            },
+            Data::policy(target, &account, &partition, adopted, policy.compact()),
+        ),
+        Content::Statements(statements) => {
+            let sids = statements.sids();
+            let data = Data::statements(target, &account, &partition, adopted, &sids);
+            let id = PhysicalId::Statements {
+                target: target.clone(),
+                account,
+                tag: tag.to_owned(),
+                sids,
+            };
+            (id, data)
+        }
+    };
+    let data = Data {
+        access: Some(access),
+        ..data
+    };
+    let physical_id = id.format(&partition).unwrap_or_default();
+    if physical_id.len() > MAX_PHYSICAL_ID_BYTES {
+        return Err(Failure::IdTooLong(physical_id.len()));
+    }
+    Ok(Applied {
+        physical_id,
+        data,
+        changed,
+    })
+}
+
+fn positions(statements: &[Value], sid: &str) -> Vec<usize> {
+    statements
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| sid_of(s) == Some(sid))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The live document with its statements replaced (every other key kept, in place); a new
+/// document when there was none.
+fn with_statements(
+    live: Option<&Map<String, Value>>,
+    statements: Vec<Value>,
+) -> Map<String, Value> {
+    let mut document = live.cloned().unwrap_or_else(|| {
+        let mut new = Map::new();
+        new.insert("Version".into(), NEW_POLICY_VERSION.into());
+        new
+    });
+    document.insert("Statement".into(), Value::Array(statements));
+    document
+}
+
+/// What a Delete acts on: only its PhysicalResourceId.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeletePlan {
+    /// An id this provider never issues: touch nothing.
+    Nothing,
+    /// A failed Create's id: remove what the record holds under its request, if anything
+    /// (a write that landed after the answer), and nothing else.
+    FailedCreate { request_id: String },
+    /// The whole policy.
+    Delete { target: Target, account: String },
+    /// Some statements of the policy.
+    Statements {
+        target: Target,
+        account: String,
+        tag: String,
+        sids: Vec<String>,
+    },
+}
+
+pub fn plan_delete(physical_id: &str) -> DeletePlan {
+    match PhysicalId::parse(physical_id) {
+        PhysicalId::Policy { target, account } => DeletePlan::Delete { target, account },
+        PhysicalId::Statements {
+            target,
+            account,
+            tag,
+            sids,
+        } => DeletePlan::Statements {
+            target,
+            account,
+            tag,
+            sids,
+        },
+        PhysicalId::FailedCreate { request_id } => DeletePlan::FailedCreate { request_id },
+        PhysicalId::Foreign => DeletePlan::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,341 @@
+//! A whole-policy resource's decisions: its Create and Update replace the document, its
+//! Delete removes it or hands it back (CONTRACT 4 and 11).
+
+use super::history::{self, HandBack};
+use super::statements;
+use super::{Claim, Me, Next, Plan, Refusal, Verdict, equivalent, left_to, with_statements};
+use crate::lock::{Held, Holder, Owned, Prior, Record};
+use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of, statements_of};
+use serde_json::{Map, Value};
+
+/// The live policy as far as the provider can trust it: without the statements it removed
+/// lately, which a lagging read still shows; `None` when nothing else is left.
+pub(super) fn effective_live(live: Option<&str>, record: &Record, now_ms: u64) -> Option<Policy> {
+    let policy = Policy::from_live(live?)?;
+    let shown = statements_of(policy.document());
+    let kept: Vec<Value> = shown
+        .iter()
+        .filter(|s| {
+            let held = sid_of(s).is_some_and(|sid| record.statements.contains_key(sid));
+            held || !history::removed_lately(record, s, now_ms)
+        })
+        .cloned()
+        .collect();
+    if kept.len() == shown.len() {
+        return Some(policy);
+    }
+    if kept.is_empty() {
+        return None;
+    }
+    Policy::from_document(with_statements(Some(policy.document()), kept)).ok()
+}
+
+/// A whole-policy Create or Update.
+pub(super) fn apply(
+    claim: &Claim<'_>,
+    policy: &Policy,
+    force: bool,
+    live: Option<&str>,
+    record: &Record,
+    now_ms: u64,
+) -> Result<Plan, Refusal> {
+    let effective = effective_live(live, record, now_ms);
+    let live_equivalent = effective.as_ref().is_some_and(|l| l.equivalent(policy));
+    let me = claim.me;
+    let is_me = |h: &Holder| h.same_resource(me);
+    let mut after = record.clone();
+    let mut adopted = false;
+    // What the write would replace, for a Create's undo and a failed Create's Delete.
+    let mut prior = claim.approach.creates().then(|| {
+        live.map(|text| Prior {
+            holder: None,
+            text: text.to_owned(),
+        })
+    });
+    let mut tag = me.tag.clone();
+    let mut earlier = Vec::new();
+    let mut record_equal = true;
+    if let Some(owned) = &record.owner {
+        let same = equivalent(policy, &owned.policy);
+        match claim.judge(&owned.holder, same) {
+            Verdict::Ours => {
+                tag = owned.holder.tag.clone();
+                prior = Some(owned.prior.clone());
+                earlier = history::superseded(
+                    &owned.earlier,
+                    Some(&owned.policy),
+                    policy.compact(),
+                    now_ms,
+                );
+                record_equal = same;
+            }
+            verdict @ (Verdict::Renamed | Verdict::Adopted) => {
+                adopted = verdict == Verdict::Adopted;
+                history::displace(&mut after, &owned.holder, None, &owned.policy, owned.force);
+                if let Some(Some(prior)) = prior.as_mut() {
+                    prior.holder = Some(owned.holder.clone());
+                }
+                record_equal = same;
+            }
+            Verdict::Theirs if !claim.approach.creates() => {
+                return Ok(displaced_update(
+                    after,
+                    me,
+                    policy,
+                    force,
+                    &owned.holder,
+                    "the policy is",
+                ));
+            }
+            Verdict::Theirs => {
+                return Err(Refusal::OwnedBy {
+                    holder: owned.holder.clone(),
+                    differs: !same,
+                });
+            }
+        }
+    } else if !record.statements.is_empty() {
+        // One target, two kinds: statement resources hold Sids here.
+        if !claim.approach.creates() {
+            let displaced_here = record
+                .displaced
+                .iter()
+                .any(|d| d.sid.is_none() && is_me(&d.holder));
+            let first = record
+                .statements
+                .values()
+                .next()
+                .map(|h| h.holder.clone())
+                .unwrap_or_default();
+            if displaced_here {
+                return Ok(displaced_update(
+                    after,
+                    me,
+                    policy,
+                    force,
+                    &first,
+                    "its statements are",
+                ));
+            }
+            return Ok(unrecorded_update(policy, force, live, record, now_ms));
+        }
+        if !claim.adopt {
+            return Err(Refusal::HeldBy(
+                record
+                    .statements
+                    .iter()
+                    .map(|(sid, held)| (sid.clone(), held.holder.clone()))
+                    .collect(),
+            ));
+        }
+        // Adopt: the whole policy takes every held Sid; their holders are displaced.
+        for (sid, held) in &record.statements {
+            if let Some(text) = &held.statement {
+                history::displace(&mut after, &held.holder, Some(sid), text, held.force);
+            }
+        }
+        after.statements.clear();
+        adopted = true;
+        record_equal = false;
+    } else {
+        match (&effective, claim.approach.creates()) {
+            (None, _) => {}
+            (Some(_), _) if live_equivalent => adopted = claim.adopt && claim.approach.creates(),
+            (Some(_), true) if claim.adopt => adopted = true,
+            (Some(_), true) => return Err(Refusal::AlreadyHasPolicy),
+            // An update of a policy from before the record: its own.
+            (Some(_), false) => {}
+        }
+    }
+    history::forget_displaced(&mut after, is_me);
+    let next = if live_equivalent && record_equal {
+        Next::Keep
+    } else {
+        Next::Write(policy.compact().to_owned())
+    };
+    after.owner = Some(Owned {
+        holder: Holder { tag, ..me.clone() },
+        policy: policy.compact().to_owned(),
+        prior: prior.flatten(),
+        force,
+        earlier,
+    });
+    let undo = claim.approach.creates().then(|| match live {
+        Some(text) => Next::Write(text.to_owned()),
+        None => Next::Delete,
+    });
+    Ok(Plan {
+        next,
+        record: after,
+        undo,
+        force,
+        adopted,
+        warnings: Vec::new(),
+    })
+}
+
+/// An Update of a whole policy the record never knew (written before the lock table), on a
+/// target where statement resources now hold Sids: it manages what nobody holds, so its
+/// policy is written with every held statement kept as the record has it (a Sid of its own
+/// that another holds stays theirs), and the record gains no owner. Never refused, so that
+/// neither the Update nor its rollback can wedge the stack.
+fn unrecorded_update(
+    policy: &Policy,
+    force: bool,
+    live: Option<&str>,
+    record: &Record,
+    now_ms: u64,
+) -> Plan {
+    let held: Vec<Value> = statements::from_record(None, record, now_ms);
+    let own: Vec<Value> = policy
+        .statements()
+        .iter()
+        .filter(|s| !sid_of(s).is_some_and(|sid| record.statements.contains_key(sid)))
+        .cloned()
+        .collect();
+    let statements: Vec<Value> = own.into_iter().chain(held).collect();
+    let document = with_statements(Some(policy.document()), statements);
+    let text = Value::Object(document).to_string();
+    let next = match live.and_then(Policy::from_live) {
+        Some(live) if equivalent(&live, &text) => Next::Keep,
+        _ => Next::Write(text),
+    };
+    let mut plan = Plan::new(next, record.clone());
+    plan.force = force;
+    plan.warnings.push(format!(
+        "statements with Sid {} held by other resources were kept beside this policy",
+        crate::text::quote_all(&record.statements.keys().cloned().collect::<Vec<_>>())
+    ));
+    plan
+}
+
+/// An Update of a resource another took over: nothing written, what it declares now kept for
+/// when it is handed back.
+fn displaced_update(
+    mut after: Record,
+    me: &Me,
+    policy: &Policy,
+    force: bool,
+    holder: &Holder,
+    what: &str,
+) -> Plan {
+    history::update_displaced(
+        &mut after,
+        |h| h.same_resource(me),
+        None,
+        policy.compact(),
+        force,
+    );
+    let mut plan = Plan::new(Next::Keep, after);
+    plan.warnings.push(left_to(what, holder));
+    plan
+}
+
+/// A whole-policy resource's Delete: the policy, or what it hands back; nothing that another
+/// resource holds or owns.
+pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) -> Plan {
+    let is_me = |h: &Holder| h.same_resource(me);
+    let mut after = record.clone();
+    if let Some(owned) = record.owner.as_ref().filter(|o| is_me(&o.holder)) {
+        after.owner = None;
+        history::forget_displaced(&mut after, is_me);
+        let back = history::hand_back_whole(&mut after, is_me);
+        let next = match back {
+            Some(HandBack::Whole(entry)) => {
+                after.owner = Some(Owned {
+                    holder: entry.holder,
+                    policy: entry.text.clone(),
+                    prior: None,
+                    force: entry.force,
+                    earlier: Vec::new(),
+                });
+                let mut plan = Plan::new(Next::Write(entry.text), after);
+                plan.force = entry.force;
+                return plan;
+            }
+            Some(HandBack::Statements(entries)) => {
+                history::remove_policy(&mut after, &owned.policy, &owned.earlier, now_ms);
+                let mut statements = Vec::new();
+                for entry in entries {
+                    let Some(sid) = entry.sid.clone() else {
+                        continue;
+                    };
+                    if let Some(statement) = history::parse(&entry.text) {
+                        statements.push(statement);
+                    }
+                    after.statements.insert(
+                        sid,
+                        Held {
+                            holder: entry.holder,
+                            statement: Some(entry.text),
+                            prior: None,
+                            force: entry.force,
+                            earlier: Vec::new(),
+                        },
+                    );
+                }
+                let base = Policy::from_live(&owned.policy);
+                let mut document: Map<String, Value> =
+                    base.map(|p| p.document().clone()).unwrap_or_default();
+                document
+                    .entry("Version")
+                    .or_insert_with(|| NEW_POLICY_VERSION.into());
+                document.insert("Statement".into(), Value::Array(statements));
+                Next::Write(Value::Object(document).to_string())
+            }
+            None => {
+                history::remove_policy(&mut after, &owned.policy, &owned.earlier, now_ms);
+                Next::Delete
+            }
+        };
+        return Plan::new(next, after);
+    }
+    let was_displaced = history::forget_displaced(&mut after, is_me);
+    // Sids handed back to it (a statement that took one out of its policy was deleted).
+    let mine: Vec<String> = record
+        .statements
+        .iter()
+        .filter(|(_, held)| is_me(&held.holder))
+        .map(|(sid, _)| sid.clone())
+        .collect();
+    let live_policy = live.and_then(Policy::from_live);
+    if let Some(owner) = &record.owner {
+        let mut plan = Plan::new(Next::Keep, after);
+        plan.warnings.push(left_to("the policy is", &owner.holder));
+        return plan;
+    }
+    if was_displaced || !mine.is_empty() {
+        let mut plan = statements::remove(&mine, is_me, live_policy.as_ref(), &after, now_ms);
+        if let Some((_, holder)) = plan
+            .record
+            .statements
+            .iter()
+            .map(|(s, h)| (s, h.holder.clone()))
+            .next()
+        {
+            plan.warnings
+                .push(left_to("the policy's statements are", &holder));
+        }
+        return plan;
+    }
+    // No record of owning it (a policy from before the lock table): only what nobody holds
+    // goes.
+    let held: Vec<Value> =
+        statements::from_record(live_policy.as_ref().map(Policy::document), &after, now_ms)
+            .into_iter()
+            .filter(|s| sid_of(s).is_some_and(|sid| after.statements.contains_key(sid)))
+            .collect();
+    if let Some(text) = live {
+        history::remove_policy(&mut after, text, &[], now_ms);
+    }
+    if held.is_empty() {
+        return Plan::new(Next::Delete, after);
+    }
+    let document = with_statements(live_policy.as_ref().map(Policy::document), held);
+    let text = Value::Object(document).to_string();
+    let next = match &live_policy {
+        Some(live) if equivalent(live, &text) => Next::Keep,
+        _ => Next::Write(text),
+    };
+    Plan::new(next, after)
+}

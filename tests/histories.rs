@@ -1,0 +1,589 @@
+//! The sequences of issue 23 (CONTRACT 11 as amended), one test each, over the in-memory ECR
+//! and lock table: one target with both kinds of resource, reads that lag the provider's own
+//! deletes, deciding against the record rather than a read, rollbacks that must complete.
+//! GIVEN stacks on one repository, WHEN the events arrive in the order named (with the read
+//! lag named), THEN exactly one response per event, and ECR's true state (not a lagging
+//! read) holds what the live resources declare.
+
+mod support;
+
+use ecr_policy_provider::ecr::EcrError;
+use ecr_policy_provider::ecr::memory::MemoryEcr;
+use ecr_policy_provider::identity::Target;
+use ecr_policy_provider::lock::memory::MemoryLock;
+use ecr_policy_provider::lock::{Record, key};
+use ecr_policy_provider::provider::Provider;
+use ecr_policy_provider::response::Sender;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Recorder, config, deadline_in, repo};
+
+const STACK_A: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/platform/5b3c9a10-c8e1-11ee-9c2a-0a1b2c3d4e5f";
+const STACK_B: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/team-b/0e4d8f20-c8e1-11ee-9c2a-0a1b2c3d4e5f";
+/// Stack A deleted and created again under its name: another StackId.
+const STACK_A_AGAIN: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/platform/9f8e7d60-c8e1-11ee-9c2a-0a1b2c3d4e5f";
+
+const WHOLE: &str = "Custom::ECRRepositoryPolicy";
+const STATEMENTS: &str = "Custom::ECRRepositoryPolicyStatement";
+
+/// A pull grant to `account` under `sid`.
+fn grant(sid: &str, account: &str) -> Value {
+    json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    })
+}
+
+fn whole(statements: &[Value]) -> Value {
+    json!({"RepositoryName": "app", "PolicyText": {"Version": "2012-10-17", "Statement": statements}})
+}
+
+fn some(statements: &[Value]) -> Value {
+    json!({"RepositoryName": "app", "Statement": statements})
+}
+
+fn adopting(mut properties: Value) -> Value {
+    properties["Adopt"] = "true".into();
+    properties
+}
+
+fn app() -> Target {
+    repo("app")
+}
+
+/// One resource of one stack.
+#[derive(Clone, Copy)]
+struct Res {
+    stack: &'static str,
+    logical: &'static str,
+    kind: &'static str,
+}
+
+const fn res(stack: &'static str, logical: &'static str, kind: &'static str) -> Res {
+    Res {
+        stack,
+        logical,
+        kind,
+    }
+}
+
+struct World {
+    store: Arc<MemoryEcr>,
+    lock: Arc<MemoryLock>,
+    recorder: Recorder,
+    requests: std::cell::Cell<u32>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let store = Arc::new(MemoryEcr::new());
+        store.create_repository("us-east-1", "app");
+        Self {
+            store,
+            lock: Arc::new(MemoryLock::new()),
+            recorder: Recorder::start(Vec::new()).await,
+            requests: std::cell::Cell::new(0),
+        }
+    }
+
+    fn provider(&self, locked: bool) -> Provider<Arc<MemoryEcr>, Arc<MemoryLock>> {
+        let sender = Sender::new().with_base_pause(Duration::from_millis(10));
+        Provider::new(self.store.clone(), sender, config(&self.recorder))
+            .with_lock(locked.then(|| self.lock.clone()))
+    }
+
+    fn event(&self, r: Res, request_type: &str, properties: &Value) -> Value {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        json!({
+            "RequestType": request_type,
+            "ResponseURL": self.recorder.url,
+            "StackId": r.stack,
+            "RequestId": format!("{n:08}-7b3d-4f5e-8a6b-1c2d3e4f5a01"),
+            "LogicalResourceId": r.logical,
+            "ResourceType": r.kind,
+            "ResourceProperties": properties,
+        })
+    }
+
+    /// Sends one event; exactly one response comes back, within `left`.
+    async fn send_within(&self, event: Value, left: Duration, locked: bool) -> Value {
+        let before = self.recorder.requests().len();
+        self.provider(locked)
+            .handle(event, deadline_in(left))
+            .await
+            .expect("a response was delivered");
+        let requests = self.recorder.requests();
+        assert_eq!(requests.len(), before + 1, "exactly one response per event");
+        requests[before].json()
+    }
+
+    async fn send(&self, event: Value) -> Value {
+        self.send_within(event, Duration::from_secs(30), true).await
+    }
+
+    async fn create(&self, r: Res, properties: &Value) -> Value {
+        self.send(self.event(r, "Create", properties)).await
+    }
+
+    /// An Update of the resource `created` answered for, from `old` to `new` properties.
+    async fn update_within(
+        &self,
+        r: Res,
+        physical_id: &str,
+        old: &Value,
+        new: &Value,
+        left: Duration,
+    ) -> Value {
+        let mut e = self.event(r, "Update", new);
+        e["PhysicalResourceId"] = physical_id.into();
+        e["OldResourceProperties"] = old.clone();
+        self.send_within(e, left, true).await
+    }
+
+    async fn update(&self, r: Res, physical_id: &str, old: &Value, new: &Value) -> Value {
+        self.update_within(r, physical_id, old, new, Duration::from_secs(30))
+            .await
+    }
+
+    async fn delete_within(
+        &self,
+        r: Res,
+        physical_id: &str,
+        properties: &Value,
+        left: Duration,
+    ) -> Value {
+        let mut e = self.event(r, "Delete", properties);
+        e["PhysicalResourceId"] = physical_id.into();
+        self.send_within(e, left, true).await
+    }
+
+    async fn delete(&self, r: Res, physical_id: &str, properties: &Value) -> Value {
+        self.delete_within(r, physical_id, properties, Duration::from_secs(30))
+            .await
+    }
+
+    /// ECR's true state: the statements the repository's policy holds now, whatever a
+    /// lagging read would show.
+    fn truth(&self) -> Vec<Value> {
+        self.store
+            .live(&app())
+            .map(|text| {
+                let v: Value = serde_json::from_str(&text).expect("JSON");
+                v["Statement"].as_array().cloned().unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    fn truth_sids(&self) -> Vec<String> {
+        let mut sids: Vec<String> = self
+            .truth()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        sids.sort();
+        sids
+    }
+
+    fn record(&self) -> Record {
+        self.lock.record(&key(&app()))
+    }
+}
+
+fn id(r: &Value) -> String {
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    r["PhysicalResourceId"].as_str().expect("id").to_owned()
+}
+
+fn reason(r: &Value) -> &str {
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    r["Reason"].as_str().expect("reason")
+}
+
+fn warnings(r: &Value) -> &str {
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    r["Data"]["Warnings"].as_str().unwrap_or_default()
+}
+
+/// Statements equal, as ECR's pretty-printed text reads back.
+fn same(got: &[Value], want: &[Value]) {
+    assert_eq!(got, want, "ECR holds {got:#?}");
+}
+
+const A: Res = res(STACK_A, "RepositoryPolicy", WHOLE);
+const B: Res = res(STACK_B, "SharedGrant", STATEMENTS);
+
+// One target, two kinds (sequences 1 to 6).
+
+#[tokio::test]
+async fn s01_a_statement_whose_sid_a_whole_policy_adopted_is_not_removed_by_its_delete() {
+    let w = World::new().await;
+    let b_props = some(&[grant("Shared", "111122223333")]);
+    let b = id(&w.create(B, &b_props).await);
+    let a_policy = [
+        grant("Shared", "444455556666"),
+        grant("Own", "777788889999"),
+    ];
+    id(&w.create(A, &adopting(whole(&a_policy))).await);
+    let r = w.delete(B, &b, &b_props).await;
+    assert!(warnings(&r).contains("RepositoryPolicy"), "{r}");
+    same(&w.truth(), &a_policy);
+}
+
+#[tokio::test]
+async fn s02_a_whole_policy_equal_to_the_live_one_is_refused_while_a_sid_is_held() {
+    let w = World::new().await;
+    let statement = grant("Shared", "111122223333");
+    let b_props = some(std::slice::from_ref(&statement));
+    let b = id(&w.create(B, &b_props).await);
+    let r = w.create(A, &whole(std::slice::from_ref(&statement))).await;
+    assert!(
+        reason(&r).contains("\"Shared\"") && reason(&r).contains("SharedGrant"),
+        "{r}"
+    );
+    // B's Delete then removes what B holds, nothing A was never given.
+    w.delete(B, &b, &b_props).await;
+    assert_eq!(w.store.live(&app()), None);
+}
+
+#[tokio::test]
+async fn s03_a_statement_create_on_an_owned_policy_is_refused_and_with_adopt_hands_back() {
+    let w = World::new().await;
+    let a_policy = [grant("S1", "111122223333"), grant("S2", "444455556666")];
+    id(&w.create(A, &whole(&a_policy)).await);
+    // The same content as A's S1: refused all the same, naming the owner.
+    let b_props = some(&[grant("S1", "111122223333")]);
+    let r = w.create(B, &b_props).await;
+    assert!(reason(&r).contains("RepositoryPolicy"), "{r}");
+    same(&w.truth(), &a_policy);
+    // With Adopt it takes S1; its Delete (while A still exists) hands S1 back as A declares it.
+    let taker = adopting(some(&[grant("S1", "777788889999")]));
+    let b = id(&w.create(B, &taker).await);
+    w.delete(B, &b, &taker).await;
+    same(&w.truth(), &a_policy);
+}
+
+#[tokio::test]
+async fn s04_a_statement_added_to_an_owned_policy_survives_the_owners_update() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("S1", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    let b_props = some(&[grant("S9", "444455556666")]);
+    let r = w.create(B, &b_props).await;
+    assert!(reason(&r).contains("RepositoryPolicy"), "{r}");
+    // With Adopt the target moves to statements: A's next update writes nothing.
+    id(&w.create(B, &adopting(b_props)).await);
+    let a_new = whole(&[grant("S1", "777788889999")]);
+    let r = w.update(A, &a, &a_props, &a_new).await;
+    assert!(warnings(&r).contains("SharedGrant"), "{r}");
+    assert_eq!(w.truth_sids(), ["S1", "S9"]);
+    same(&w.truth()[..1], &[grant("S1", "111122223333")]);
+}
+
+#[tokio::test]
+async fn s05_a_whole_policy_from_before_the_lock_table_leaves_a_statement_added_since() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("Legacy", "111122223333")]);
+    let created = w
+        .send_within(
+            w.event(A, "Create", &a_props),
+            Duration::from_secs(30),
+            false,
+        )
+        .await;
+    let a = id(&created);
+    let b_props = some(&[grant("Added", "444455556666")]);
+    id(&w.create(B, &b_props).await);
+    id(&w.delete(A, &a, &a_props).await);
+    same(&w.truth(), &[grant("Added", "444455556666")]);
+}
+
+#[tokio::test]
+async fn s06_one_stack_update_moves_a_target_between_the_kinds_and_its_cleanup_keeps_it() {
+    let w = World::new().await;
+    let s1 = grant("S1", "111122223333");
+    let s2 = grant("S2", "444455556666");
+    let a_props = whole(&[s1.clone(), s2.clone()]);
+    let a = id(&w.create(A, &a_props).await);
+    let g1 = res(STACK_A, "GrantOne", STATEMENTS);
+    let g2 = res(STACK_A, "GrantTwo", STATEMENTS);
+    // Without Adopt: refused, naming the whole policy's resource.
+    let r = w.create(g1, &some(std::slice::from_ref(&s1))).await;
+    assert!(reason(&r).contains("RepositoryPolicy"), "{r}");
+    let g1_props = adopting(some(std::slice::from_ref(&s1)));
+    let g2_props = adopting(some(std::slice::from_ref(&s2)));
+    let g1_id = id(&w.create(g1, &g1_props).await);
+    let g2_id = id(&w.create(g2, &g2_props).await);
+    // The cleanup Delete of the old resource leaves what it no longer holds.
+    id(&w.delete(A, &a, &a_props).await);
+    same(&w.truth(), &[s1.clone(), s2.clone()]);
+    // And back: a whole policy adopts both; the statement resources' Deletes leave it.
+    let back = res(STACK_A, "PolicyAgain", WHOLE);
+    id(&w.create(back, &adopting(a_props.clone())).await);
+    id(&w.delete(g1, &g1_id, &g1_props).await);
+    id(&w.delete(g2, &g2_id, &g2_props).await);
+    same(&w.truth(), &[s1, s2]);
+}
+
+// Reads that lag the provider's own deletes (sequences 7 to 9).
+
+/// Reads lag by more than a request with [`SHORT`] to run waits for them (it reads again
+/// until about half its time is left): what the provider removed must stay removed because
+/// the record says so, not because a read caught up.
+const LONG_LAG: Duration = Duration::from_millis(2_500);
+const SHORT: Duration = Duration::from_secs(3);
+
+impl World {
+    /// From now on reads lag by [`LONG_LAG`], once what was written so far is older than
+    /// that: a read then shows the state before the next write.
+    async fn lag_from_now(&self) {
+        tokio::time::sleep(LONG_LAG + Duration::from_millis(100)).await;
+        self.store.lag_reads(LONG_LAG);
+    }
+}
+
+#[tokio::test]
+async fn s07_a_deleted_whole_policys_statements_do_not_come_back_beside_a_new_statement() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("Old", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    w.lag_from_now().await;
+    id(&w.delete(A, &a, &a_props).await);
+    let b = w.event(B, "Create", &some(&[grant("New", "444455556666")]));
+    id(&w.send_within(b, SHORT, true).await);
+    assert_eq!(w.truth_sids(), ["New"]);
+}
+
+#[tokio::test]
+async fn s08_a_stale_read_after_a_whole_policys_delete_is_no_reason_to_refuse_a_create() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("Old", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    w.lag_from_now().await;
+    id(&w.delete_within(A, &a, &a_props, SHORT).await);
+    let again = res(STACK_A_AGAIN, "RepositoryPolicy", WHOLE);
+    let new_props = whole(&[grant("New", "444455556666")]);
+    let created = w
+        .send_within(w.event(again, "Create", &new_props), SHORT, true)
+        .await;
+    id(&created);
+    assert_eq!(w.truth_sids(), ["New"]);
+}
+
+#[tokio::test]
+async fn s08_a_stale_read_after_the_last_statements_delete_is_no_reason_to_refuse_a_create() {
+    let w = World::new().await;
+    let b_props = some(&[grant("Last", "777788889999")]);
+    let b = id(&w.create(B, &b_props).await);
+    w.lag_from_now().await;
+    id(&w.delete_within(B, &b, &b_props, SHORT).await);
+    let third_props = whole(&[grant("Third", "111122223333")]);
+    id(&w
+        .send_within(w.event(A, "Create", &third_props), SHORT, true)
+        .await);
+    assert_eq!(w.truth_sids(), ["Third"]);
+}
+
+#[tokio::test]
+async fn s09_no_version_of_a_deleted_statement_comes_back_on_the_next_merge() {
+    let w = World::new().await;
+    let c1 = some(&[grant("S", "111122223333")]);
+    let c2 = some(&[grant("S", "444455556666")]);
+    let b = id(&w.create(B, &c1).await);
+    w.lag_from_now().await;
+    id(&w.update_within(B, &b, &c1, &c2, SHORT).await);
+    id(&w.delete_within(B, &b, &c2, SHORT).await);
+    let other = res(STACK_A, "OtherGrant", STATEMENTS);
+    id(&w
+        .send_within(
+            w.event(other, "Create", &some(&[grant("T", "777788889999")])),
+            SHORT,
+            true,
+        )
+        .await);
+    assert_eq!(w.truth_sids(), ["T"]);
+}
+
+// Deciding against the record, not a read (sequences 10 to 13).
+
+#[tokio::test]
+async fn s10_a_rollback_whose_lagging_read_shows_the_old_statement_still_writes_it() {
+    let w = World::new().await;
+    let c1 = some(&[grant("S", "111122223333")]);
+    let c2 = some(&[grant("S", "444455556666")]);
+    let b = id(&w.create(B, &c1).await);
+    w.lag_from_now().await;
+    id(&w.update_within(B, &b, &c1, &c2, SHORT).await);
+    // The rollback: an Update back to c1 while reads still show c1.
+    id(&w.update_within(B, &b, &c2, &c1, SHORT).await);
+    same(&w.truth(), &[grant("S", "111122223333")]);
+}
+
+#[tokio::test]
+async fn s11_a_delete_whose_lagging_read_shows_no_policy_still_removes_its_statement() {
+    let w = World::new().await;
+    w.lag_from_now().await;
+    let props = some(&[grant("S", "111122223333")]);
+    let b = id(&w
+        .send_within(w.event(B, "Create", &props), SHORT, true)
+        .await);
+    assert_eq!(w.truth_sids(), ["S"]);
+    id(&w.delete_within(B, &b, &props, SHORT).await);
+    assert_eq!(w.store.live(&app()), None);
+}
+
+#[tokio::test]
+async fn s12_a_stack_recreated_under_its_name_writes_its_policy_whatever_a_stale_read_shows() {
+    let w = World::new().await;
+    let props = whole(&[grant("S", "111122223333")]);
+    let a = id(&w.create(A, &props).await);
+    w.lag_from_now().await;
+    id(&w.delete_within(A, &a, &props, SHORT).await);
+    let again = res(STACK_A_AGAIN, "RepositoryPolicy", WHOLE);
+    let r = w
+        .send_within(w.event(again, "Create", &props), SHORT, true)
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(w.truth_sids(), ["S"]);
+}
+
+#[tokio::test]
+async fn s13_a_write_whose_answer_was_lost_is_unknown_and_its_failed_create_delete_removes_it() {
+    let w = World::new().await;
+    w.lag_from_now().await;
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let props = some(&[grant("S", "111122223333")]);
+    let r = w
+        .send_within(w.event(B, "Create", &props), SHORT, true)
+        .await;
+    let why = reason(&r);
+    assert!(
+        why.contains("could not be checked") && !why.contains("as it was"),
+        "{why}"
+    );
+    assert_eq!(w.truth_sids(), ["S"], "the write landed");
+    // The record still announces it, so the failed create's Delete takes it out.
+    assert!(w.record().statements.contains_key("S"));
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    id_of_delete(&w.delete_within(B, &failed, &props, SHORT).await);
+    assert_eq!(w.store.live(&app()), None);
+    assert!(w.record().statements.is_empty());
+}
+
+fn id_of_delete(r: &Value) {
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+}
+
+// Rollbacks that must complete (sequences 14 and 15).
+
+#[tokio::test]
+async fn s14_a_displaced_holders_update_and_its_rollback_both_complete() {
+    let w = World::new().await;
+    let mine = some(&[grant("S", "111122223333")]);
+    let a_res = res(STACK_A, "Grant", STATEMENTS);
+    let a = id(&w.create(a_res, &mine).await);
+    let theirs = adopting(some(&[grant("S", "444455556666")]));
+    id(&w.create(B, &theirs).await);
+    let changed = some(&[grant("S", "777788889999")]);
+    let r = w.update(a_res, &a, &mine, &changed).await;
+    assert!(warnings(&r).contains("SharedGrant"), "{r}");
+    let r = w.update(a_res, &a, &changed, &mine).await;
+    assert!(warnings(&r).contains("SharedGrant"), "{r}");
+    same(&w.truth(), &[grant("S", "444455556666")]);
+}
+
+#[tokio::test]
+async fn s15_a_renamed_resource_rolled_back_hands_its_sid_back_to_the_old_one() {
+    let w = World::new().await;
+    let props = some(&[grant("S", "111122223333")]);
+    let old = res(STACK_A, "OldName", STATEMENTS);
+    let new = res(STACK_A, "NewName", STATEMENTS);
+    id(&w.create(old, &props).await);
+    let new_id = id(&w.create(new, &props).await);
+    // The stack update fails elsewhere: CloudFormation deletes the new resource.
+    id(&w.delete(new, &new_id, &props).await);
+    same(&w.truth(), &[grant("S", "111122223333")]);
+    let record = w.record();
+    assert_eq!(record.statements["S"].holder.logical, "OldName");
+}
+
+#[tokio::test]
+async fn a_whole_policy_taker_deleted_first_hands_the_policy_back() {
+    let w = World::new().await;
+    let a_policy = [grant("A", "111122223333")];
+    id(&w.create(A, &whole(&a_policy)).await);
+    let taker = res(STACK_B, "TakesOver", WHOLE);
+    let taker_props = adopting(whole(&[grant("B", "444455556666")]));
+    let t = id(&w.create(taker, &taker_props).await);
+    id(&w.delete(taker, &t, &taker_props).await);
+    same(&w.truth(), &a_policy);
+    assert_eq!(
+        w.record().owner.map(|o| o.holder.logical),
+        Some("RepositoryPolicy".into())
+    );
+}
+
+#[tokio::test]
+async fn a_delete_after_the_repository_is_gone_succeeds_whoever_else_held_statements() {
+    let w = World::new().await;
+    let mine = some(&[grant("Mine", "111122223333")]);
+    let b = id(&w.create(B, &mine).await);
+    let other = res(STACK_A, "OtherGrant", STATEMENTS);
+    id(&w
+        .create(other, &some(&[grant("Theirs", "444455556666")]))
+        .await);
+    w.store.delete_repository("us-east-1", "app");
+    let r = w.delete(B, &b, &mine).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(
+        w.store.calls().writes,
+        2,
+        "nothing written to a repository that is gone"
+    );
+    assert!(!w.record().statements.contains_key("Mine"));
+}
+
+#[tokio::test]
+async fn an_update_of_a_whole_policy_from_before_the_lock_table_keeps_the_statements_added_since() {
+    let w = World::new().await;
+    let old = whole(&[grant("Legacy", "111122223333")]);
+    let created = w
+        .send_within(w.event(A, "Create", &old), Duration::from_secs(30), false)
+        .await;
+    let a = id(&created);
+    id(&w.create(B, &some(&[grant("Added", "444455556666")])).await);
+    let new = whole(&[grant("Legacy", "777788889999")]);
+    let r = w.update(A, &a, &old, &new).await;
+    assert!(warnings(&r).contains("\"Added\""), "{r}");
+    same(
+        &w.truth(),
+        &[
+            grant("Legacy", "777788889999"),
+            grant("Added", "444455556666"),
+        ],
+    );
+    // Its rollback completes too.
+    id(&w.update(A, &a, &new, &old).await);
+    assert_eq!(w.truth_sids(), ["Added", "Legacy"]);
+}
+
+#[tokio::test]
+async fn a_displaced_resource_that_says_adopt_takes_nothing_back_on_its_update() {
+    let w = World::new().await;
+    let a_res = res(STACK_A, "Grant", STATEMENTS);
+    let mine = adopting(some(&[grant("S", "111122223333")]));
+    let a = id(&w.create(a_res, &mine).await);
+    id(&w
+        .create(B, &adopting(some(&[grant("S", "444455556666")])))
+        .await);
+    let changed = adopting(some(&[grant("S", "777788889999")]));
+    let r = w.update(a_res, &a, &mine, &changed).await;
+    assert!(warnings(&r).contains("SharedGrant"), "{r}");
+    same(&w.truth(), &[grant("S", "444455556666")]);
+}
