@@ -736,6 +736,9 @@ struct Deployed {
     /// Whether the record knows it: not a whole policy created before the lock table
     /// existed, until a request of it runs with the table.
     recorded: bool,
+    /// Its last request was answered FAILED (an Update, or its rollback): it promised
+    /// nothing until one is answered SUCCESS again.
+    unsure: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -847,7 +850,7 @@ impl Model {
                         stack_id: id.clone(),
                         logical,
                         deployed: d.clone(),
-                        orphan: false,
+                        orphan: d.unsure,
                     });
                 }
             }
@@ -858,7 +861,7 @@ impl Model {
                     stack_id: l.stack_id.clone(),
                     logical: l.logical,
                     deployed: l.deployed.clone(),
-                    orphan: l.orphan,
+                    orphan: l.orphan || l.deployed.unsure,
                 });
             }
         }
@@ -901,24 +904,24 @@ impl Model {
     }
 
     /// Finds a live resource by its StackId and physical id: its stack's, or a loose one.
-    fn remove(&mut self, stack_id: &str, physical: &str) -> Option<Deployed> {
-        for stack in &mut self.stacks {
-            if stack.id.as_deref() != Some(stack_id) {
-                continue;
-            }
-            let logical = stack
+    fn remove(&mut self, stack_id: &str, logical: &str, physical: &str) -> Option<Deployed> {
+        // Whole policies of one target share a PhysicalResourceId: the logical id tells
+        // them apart.
+        let stack = self
+            .stacks
+            .iter_mut()
+            .find(|s| s.id.as_deref() == Some(stack_id));
+        if let Some(stack) = stack
+            && stack
                 .resources
-                .iter()
-                .find(|(_, d)| d.physical == physical)
-                .map(|(l, _)| *l);
-            if let Some(l) = logical {
-                return stack.resources.remove(l);
-            }
+                .get(logical)
+                .is_some_and(|d| d.physical == physical)
+        {
+            return stack.resources.remove(logical);
         }
-        let at = self
-            .loose
-            .iter()
-            .position(|l| l.stack_id == stack_id && l.deployed.physical == physical)?;
+        let at = self.loose.iter().position(|l| {
+            l.stack_id == stack_id && l.logical == logical && l.deployed.physical == physical
+        })?;
         Some(self.loose.remove(at).deployed)
     }
 }
@@ -1126,6 +1129,9 @@ impl Sim {
             && !console_lately
             && !answer.success
             && answer.reason.contains("already has a policy that differs")
+            // Refused for another resource that the record says owns it (a write whose
+            // outcome is unknown, say) is the record speaking, not a stale read.
+            && !answer.reason.contains("managed by")
             && live_before.is_none()
             && self.live(spec.target).is_none()
         {
@@ -1414,6 +1420,12 @@ impl Sim {
                 self.lag.set(Duration::from_secs(*s));
                 self.world.memory().lag_reads(Duration::from_secs(*s));
             }
+            // CloudFormation runs one operation of a stack at a time: a second one on the
+            // same stack waits for the first.
+            Step::Together(a, b) if stack_of(a).is_some() && stack_of(a) == stack_of(b) => {
+                Box::pin(self.run_step(a)).await;
+                Box::pin(self.run_step(b)).await;
+            }
             Step::Together(a, b) => {
                 futures_util::future::join(Box::pin(self.run_step(a)), Box::pin(self.run_step(b)))
                     .await;
@@ -1495,6 +1507,7 @@ impl Sim {
                                     physical: a.physical.clone(),
                                     seq,
                                     recorded: !self.without_lock_table.get(),
+                                    unsure: false,
                                 },
                             );
                         }
@@ -1536,6 +1549,7 @@ impl Sim {
                                     physical: a.physical.clone(),
                                     seq,
                                     recorded: !self.without_lock_table.get(),
+                                    unsure: false,
                                 },
                             );
                         } else if a.success {
@@ -1545,9 +1559,12 @@ impl Sim {
                                 Deployed {
                                     spec: spec.clone(),
                                     recorded: true,
+                                    unsure: false,
                                     ..before.clone()
                                 },
                             );
+                        } else {
+                            self.unsure(stack_id, logical, &before.physical);
                         }
                         done.borrow_mut().push(Done::Updated {
                             logical,
@@ -1636,6 +1653,7 @@ impl Sim {
                         physical: answer.physical.clone(),
                         seq: 0,
                         recorded: true,
+                        unsure: false,
                     },
                 )),
                 Done::Updated {
@@ -1651,6 +1669,7 @@ impl Sim {
                             physical: answer.physical.clone(),
                             seq: 0,
                             recorded: true,
+                            unsure: false,
                         },
                     ));
                 }
@@ -1707,6 +1726,20 @@ impl Sim {
         }
     }
 
+    /// A resource's Update answered FAILED: what it holds is no longer promised.
+    fn unsure(&self, stack_id: &str, logical: &'static str, physical: &str) {
+        let mut model = self.model.borrow_mut();
+        let stack = model
+            .stacks
+            .iter_mut()
+            .find(|s| s.id.as_deref() == Some(stack_id));
+        if let Some(d) = stack.and_then(|s| s.resources.get_mut(logical))
+            && d.physical == physical
+        {
+            d.unsure = true;
+        }
+    }
+
     fn put(&self, stack_id: &str, logical: &'static str, deployed: Deployed) {
         let mut model = self.model.borrow_mut();
         if let Some(stack) = model
@@ -1740,11 +1773,14 @@ impl Sim {
                 )
                 .await;
             let mut model = self.model.borrow_mut();
-            let found = model.remove(stack_id, &d.physical);
-            if !a.success
-                && let Some(found) = found
-            {
-                model_loose_orphan(&mut model.loose, stack_id, logical, found);
+            let found = model.remove(stack_id, logical, &d.physical);
+            if !a.success {
+                // A failed create whose Delete failed may hold what its write left.
+                let orphan = found.unwrap_or_else(|| Deployed {
+                    seq: model.next_seq(),
+                    ..d.clone()
+                });
+                model_loose_orphan(&mut model.loose, stack_id, logical, orphan);
             }
         }))
         .await;
@@ -1965,6 +2001,14 @@ impl Sim {
                 );
             }
         }
+    }
+}
+
+/// The stack a step operates on, if it is a stack operation.
+fn stack_of(step: &Step) -> Option<usize> {
+    match step {
+        Step::Deploy { stack, .. } | Step::DeleteStack { stack, .. } => Some(*stack),
+        _ => None,
     }
 }
 
