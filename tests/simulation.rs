@@ -441,7 +441,7 @@ impl Generator {
         };
         // From a generator of its own, so that the rest of each seed's history stays as it
         // was before this option existed.
-        let mut legacy = fastrand::Rng::with_seed(seed ^ 0x5eed_1e6a_c7);
+        let mut legacy = fastrand::Rng::with_seed(seed ^ 0x005e_ed1e_6ac7);
         if legacy.u8(0..6) == 0 {
             let stack = legacy.usize(0..stacks);
             let main = std::mem::replace(&mut generator.rng, legacy);
