@@ -470,15 +470,12 @@ impl Generator {
         let roll = self.rng.u8(0..100);
         match roll {
             0..=51 => self.deploy(),
-            52..=58 => Step::DeleteStack {
-                stack: self.rng.usize(0..self.setup.stacks),
-                faults: self.faults(),
+            52..=58 => {
+                let stack = self.rng.usize(0..self.setup.stacks);
+                let faults = self.faults();
+                self.beliefs[stack] = None;
+                Step::DeleteStack { stack, faults }
             }
-            .tap(|s| {
-                if let Step::DeleteStack { stack, .. } = s {
-                    self.beliefs[*stack] = None;
-                }
-            }),
             59..=72 => self.console(),
             73..=77 => Step::Sweep {
                 faults: self.faults(),
@@ -714,14 +711,6 @@ impl Generator {
         }
     }
 }
-
-trait Tap: Sized {
-    fn tap(self, f: impl FnOnce(&Self)) -> Self {
-        f(&self);
-        self
-    }
-}
-impl<T> Tap for T {}
 
 // ---------------------------------------------------------------------------------------
 // The model of the contract.
