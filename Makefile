@@ -1,14 +1,15 @@
-.PHONY: help test lint unit e2e templates demo invoke fuzz bench package stackset sim
+.PHONY: help test lint unit e2e templates cdk demo invoke fuzz bench package stackset sim
 .DEFAULT_GOAL := help
 
 # A bare `make` lists the targets; it runs nothing.
 help:
 	@echo "make demo       the provider's main job, locally: a stack's life against moto (no AWS account)"
-	@echo "make test       everything CI runs: lint, unit, templates, e2e"
+	@echo "make test       everything CI runs: lint, unit, templates, e2e, cdk"
 	@echo "make lint       cargo fmt --check, cargo clippy -D warnings"
 	@echo "make unit       cargo test --all-targets"
 	@echo "make templates  cfn-lint, sam validate --lint, checkov, stackset.yaml up to date"
 	@echo "make e2e        the end-to-end suite (scripts/e2e; extra pytest arguments: scripts/e2e -k ...)"
+	@echo "make cdk        the CDK constructs (cdk/): build, unit tests, the npm package and the Python wheel, their tests"
 	@echo "make invoke     sample events as sam local invoke runs them: make invoke EVENTS=\"events/a.json events/b.json\""
 	@echo "make fuzz       every fuzz target for 10 minutes (needs cargo install cargo-fuzz)"
 	@echo "make sim        simulated histories against the contract's model: make sim SEEDS=100000 [FIRST=0]"
@@ -19,7 +20,7 @@ help:
 # Everything that proves the provider works: formatting, lints, unit, property and handler
 # tests, the template checks, and the end-to-end suite against moto and a real Lambda
 # runtime emulator. Installs its Python tools into .venv on first use.
-test: lint unit templates e2e
+test: lint unit templates e2e cdk
 
 # The Python tools in .venv, installed once before any target that needs them, so that
 # `make -j test` never runs two installs into .venv at once (scripts/bootstrap also waits
@@ -44,6 +45,15 @@ templates: $(VENV)
 
 e2e: $(VENV)
 	scripts/e2e
+
+# The CDK constructs (cdk/, docs/cdk.md): the jsii build, the unit tests (aws-cdk-lib's
+# assertions), API.md up to date, the npm package and the Python wheel (cdk/dist), the wheel
+# installed into .venv synthesizing an app, and EcrPolicyProvider compared with template.yaml.
+# Needs Node.js 20.16 or later; scripts/bootstrap --cdk installs cdk/package-lock.json. The
+# function inside these packages is a test stand-in: `scripts/cdk-function --release` and
+# `scripts/cdk package --release` make the ones to publish.
+cdk: $(VENV)
+	scripts/cdk test
 
 # The provider's main job, locally, in one command.
 demo: $(VENV)

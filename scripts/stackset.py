@@ -17,8 +17,9 @@ the plain CloudFormation it returns, and only in these ways:
 3. Exports. `${AWS::StackName}` in an export's name becomes `${ProviderName}`: a StackSet
    instance's stack name is generated, and with this `!ImportValue
    ecr-policy-provider-ServiceToken` works as it does for the stack `sam deploy` makes.
-4. What only SAM reads goes: the build metadata (BuildMethod, BuildProperties) and the
-   `lambda:createdBy: SAM` tag. checkov's skips stay, so checkov reads both files alike.
+4. What only SAM reads goes: the build metadata (BuildMethod, BuildProperties), the
+   `lambda:createdBy: SAM` tag, and the Serverless Application Repository's listing
+   (AWS::ServerlessRepo::Application, for `sam publish`). checkov's skips stay, so checkov reads both files alike.
 
 The output is deterministic (same template.yaml and translator, same bytes) and carries no
 region or account: the translator's own region is a placeholder, and the run fails if it
@@ -58,6 +59,7 @@ NAME_PROPERTIES = {
 }
 SAM_ONLY_METADATA = ("BuildMethod", "BuildProperties", "SamResourceId")
 SAM_TAG = "lambda:createdBy"
+SAR_METADATA = "AWS::ServerlessRepo::Application"
 
 NEW_PARAMETERS: dict[str, dict[str, Any]] = {
     "ArtifactBucketPrefix": {
@@ -201,6 +203,9 @@ def adapt(translated: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
         if not (isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str)):
             raise AdaptError(f"output {name}: an export name must be a !Sub string to adapt")
         export["Name"] = {"Fn::Sub": value["Fn::Sub"].replace("${AWS::StackName}", "${ProviderName}")}
+
+    # 4. The Serverless Application Repository lists template.yaml, not the StackSet edition.
+    out.get("Metadata", {}).pop(SAR_METADATA, None)
 
     interface = out.get("Metadata", {}).get("AWS::CloudFormation::Interface")
     if isinstance(interface, dict):

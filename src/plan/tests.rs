@@ -584,11 +584,24 @@ fn a_sid_another_resource_took_over_is_not_rewritten_without_adopt() {
             holder("t2", OTHER_STACK, "Taker")
         )]))
     );
-    // With Adopt it is taken back.
+    // An Update in place takes nothing back, even with Adopt: only a Create (or a
+    // replacement) moves ownership.
     let adopting = statements(mine, true);
-    assert!(matches!(
+    assert_eq!(
         as_t1(&Approach::UpdateInPlace, &adopting, &record),
-        Ok((_, true))
+        Ok((Next::Keep, false))
+    );
+    assert!(matches!(
+        decide(
+            &Approach::Create,
+            &adopting,
+            Some(&theirs),
+            &record,
+            &me("t5"),
+            NOW
+        )
+        .map(|d| (d.next, d.adopted)),
+        Ok((Next::Write(_), true))
     ));
 }
 

@@ -28,7 +28,9 @@ ECR's reads can lag its writes, moto's never do. ``Fault.lagging_reads(n)`` on a
 ``DeleteRepositoryPolicy``) forwards the write, then answers the next ``n`` reads of that
 policy with what a read returned just before it. ``Fault.stale(seconds)`` on a policy read
 answers it with the policy as it was that many seconds ago: while the rule is set, every
-write of that policy keeps the answer a read gave just before it, with the write's time.
+write of that policy that reaches moto keeps the answer a read gave just before it, with the
+write's time; so does a write whose answer is lost (``after_forward``) or that lands late
+(``Fault.late``), so a read that checks whether it landed lags it too.
 
 A request can also outlive its caller. ``reset`` and ``hang`` with ``after_forward`` forward
 it and lose the answer (the call took effect; the client sees a reset or no answer).
@@ -205,9 +207,10 @@ class Fault:
     def stale(seconds: float) -> "Fault":
         """For a policy read (``GetRegistryPolicy``, ``GetRepositoryPolicy``): answer with
         the policy as it was ``seconds`` ago. Writes of that policy made while the rule is
-        set are remembered (the answer a read gave just before each, and when); a read with
-        no such write in the last ``seconds`` is answered live. Only answers served from
-        the past count as injected."""
+        set are remembered (the answer a read gave just before each, and when), including
+        one whose answer a fault loses (``after_forward``) or that a fault delivers late; a
+        read with no such write in the last ``seconds`` is answered live. Only answers
+        served from the past count as injected."""
         return Fault("stale", seconds=seconds)
 
     @staticmethod
@@ -587,7 +590,7 @@ class FaultProxy:
                         self._hang(fault.seconds, record)
                     return
                 if fault.after_forward:
-                    status, _, _ = self._pass_on(kind, body, record)
+                    status, _, _ = self._through(kind, body, None, record)
                     record.forwarded_at = time.time()
                     record.note = f"moto answered {status}, not passed on; "
                 if fault.kind == "hang":
@@ -618,15 +621,20 @@ class FaultProxy:
             def _forward(
                 self, kind: str, body: bytes, fault: Fault | None, record: Record
             ) -> None:
-                """Passes the request on and its answer back (_pass_on); a policy write that
-                lags, or that a "stale" rule remembers, after reading the policy as it is
-                before it."""
+                """Passes the request on and its answer back (_through)."""
+                self._answer(*self._through(kind, body, fault, record), record)
+
+            def _through(
+                self, kind: str, body: bytes, fault: Fault | None, record: Record
+            ) -> tuple[int, list[tuple[str, str]], bytes]:
+                """Passes the request on and returns its answer (_pass_on); a policy write
+                that lags, or that a "stale" rule remembers, after reading the policy as it
+                is before it."""
                 target = policy_of_request(kind, body)
                 lagged = fault is not None and fault.kind == "lag"
                 remembered = kind in _READ_OF and proxy._keeps_history(kind)
                 if target is None or kind not in _READ_OF or not (lagged or remembered):
-                    self._answer(*self._pass_on(kind, body, record), record)
-                    return
+                    return self._pass_on(kind, body, record)
                 read = _READ_OF[kind]
                 read_body = json.dumps({"repositoryName": target[1]} if target[1] else {})
                 before = self._upstream(
@@ -639,7 +647,7 @@ class FaultProxy:
                         proxy._lag(target, before, fault.reads)
                     if remembered:
                         proxy._remember(target, before)
-                self._answer(*answer, record)
+                return answer
 
             def _pass_on(
                 self, kind: str, body: bytes, record: Record
@@ -663,7 +671,7 @@ class FaultProxy:
                     if held.dropped:
                         record.note += "; dropped, never delivered"
                         return
-                    status, _, _ = self._pass_on(kind, body, record)
+                    status, _, _ = self._through(kind, body, None, record)
                     record.forwarded_at = time.time()
                     record.note += f"; delivered late, moto answered {status}"
 
