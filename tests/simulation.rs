@@ -728,6 +728,10 @@ struct Deployed {
     /// Its last request was answered FAILED (an Update, or its rollback): it promised
     /// nothing until one is answered SUCCESS again.
     unsure: bool,
+    /// A whole policy a statement resource took a Sid out of: the target is managed by
+    /// statements from then on, and this resource owns it no more (it still gets back the
+    /// Sids it declares when their taker goes first).
+    dethroned: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -861,7 +865,7 @@ impl Model {
         let claims = self.claims(t);
         let whole = claims
             .iter()
-            .filter(|c| c.deployed.spec.kind == Kind::Whole)
+            .filter(|c| c.deployed.spec.kind == Kind::Whole && !c.deployed.dethroned)
             .max_by_key(|c| c.deployed.seq);
         let statements = claims
             .iter()
@@ -885,6 +889,27 @@ impl Model {
             }
         }
         Expect::Statements(held)
+    }
+
+    /// A whole-policy resource owns its target no more.
+    fn dethrone(&mut self, owner: &Claim) {
+        let physical = &owner.deployed.physical;
+        for stack in &mut self.stacks {
+            if stack.id.as_deref() == Some(owner.stack_id.as_str())
+                && let Some(d) = stack.resources.get_mut(owner.logical)
+                && d.physical == *physical
+            {
+                d.dethroned = true;
+            }
+        }
+        for l in &mut self.loose {
+            if l.stack_id == owner.stack_id
+                && l.logical == owner.logical
+                && l.deployed.physical == *physical
+            {
+                l.deployed.dethroned = true;
+            }
+        }
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -1212,9 +1237,27 @@ impl Sim {
                 ),
             );
         }
+        let mut model = self.model.borrow_mut();
+        // What it takes is held from now on: a statement nobody held that it adopted goes
+        // with its Delete, as its own.
+        for (sid, _) in &spec.statements {
+            model.console[spec.target].remove(*sid);
+        }
         if spec.kind == Kind::Whole {
             // A whole policy replaces everything: what the console put in is now its.
-            self.model.borrow_mut().console[spec.target].clear();
+            model.console[spec.target].clear();
+        } else if let Expect::Whole(owner) = model.expect(spec.target) {
+            // A statement ends the whole-policy ownership: the rest of that policy becomes
+            // statements nobody holds, kept as they are (CONTRACT 11), unless the record
+            // never knew the policy (then its Delete removes what nobody holds).
+            if owner.deployed.recorded {
+                for (sid, _) in &owner.deployed.spec.statements {
+                    if spec.version_of(sid).is_none() {
+                        model.console[spec.target].insert((*sid).to_owned(), Keep::Yes);
+                    }
+                }
+            }
+            model.dethrone(&owner);
         }
     }
 
@@ -1497,6 +1540,7 @@ impl Sim {
                                     seq,
                                     recorded: !self.without_lock_table.get(),
                                     unsure: false,
+                                    dethroned: false,
                                 },
                             );
                         }
@@ -1539,6 +1583,7 @@ impl Sim {
                                     seq,
                                     recorded: !self.without_lock_table.get(),
                                     unsure: false,
+                                    dethroned: false,
                                 },
                             );
                         } else if a.success {
@@ -1549,6 +1594,7 @@ impl Sim {
                                     spec: spec.clone(),
                                     recorded: true,
                                     unsure: false,
+                                    dethroned: false,
                                     ..before.clone()
                                 },
                             );
@@ -1643,6 +1689,7 @@ impl Sim {
                         seq: 0,
                         recorded: true,
                         unsure: false,
+                        dethroned: false,
                     },
                 )),
                 Done::Updated {
@@ -1659,6 +1706,7 @@ impl Sim {
                             seq: 0,
                             recorded: true,
                             unsure: false,
+                            dethroned: false,
                         },
                     ));
                 }
