@@ -1529,20 +1529,7 @@ impl Sim {
                             )
                             .await;
                         if a.success {
-                            self.took(stack_id, logical, spec);
-                            let seq = self.model.borrow_mut().next_seq();
-                            self.put(
-                                stack_id,
-                                logical,
-                                Deployed {
-                                    spec: spec.clone(),
-                                    physical: a.physical.clone(),
-                                    seq,
-                                    recorded: !self.without_lock_table.get(),
-                                    unsure: false,
-                                    dethroned: false,
-                                },
-                            );
+                            self.created(stack_id, logical, spec, &a.physical);
                         }
                         done.borrow_mut().push(Done::Created {
                             logical,
@@ -1564,28 +1551,14 @@ impl Sim {
                             )
                             .await;
                         if a.success && a.physical != before.physical {
-                            self.took(stack_id, logical, spec);
-                            let seq = self.model.borrow_mut().next_seq();
-                            let mut model = self.model.borrow_mut();
-                            model.loose.push(Loose {
+                            // A replacement: the old side stays until its cleanup Delete.
+                            self.model.borrow_mut().loose.push(Loose {
                                 stack_id: stack_id.clone(),
                                 logical,
                                 deployed: before.clone(),
                                 orphan: false,
                             });
-                            drop(model);
-                            self.put(
-                                stack_id,
-                                logical,
-                                Deployed {
-                                    spec: spec.clone(),
-                                    physical: a.physical.clone(),
-                                    seq,
-                                    recorded: !self.without_lock_table.get(),
-                                    unsure: false,
-                                    dethroned: false,
-                                },
-                            );
+                            self.created(stack_id, logical, spec, &a.physical);
                         } else if a.success {
                             self.put(
                                 stack_id,
@@ -1674,6 +1647,15 @@ impl Sim {
             }
         }))
         .await;
+        // What the rollback deletes, by the id each was answered with.
+        let deleted = |spec: &Spec, answer: &Answer| Deployed {
+            spec: spec.clone(),
+            physical: answer.physical.clone(),
+            seq: 0,
+            recorded: true,
+            unsure: false,
+            dethroned: false,
+        };
         let mut deletes: Vec<(&'static str, Deployed)> = Vec::new();
         for d in &done {
             match d {
@@ -1681,34 +1663,14 @@ impl Sim {
                     logical,
                     spec,
                     answer,
-                } => deletes.push((
-                    logical,
-                    Deployed {
-                        spec: spec.clone(),
-                        physical: answer.physical.clone(),
-                        seq: 0,
-                        recorded: true,
-                        unsure: false,
-                        dethroned: false,
-                    },
-                )),
+                } => deletes.push((logical, deleted(spec, answer))),
                 Done::Updated {
                     logical,
                     before,
                     spec,
                     answer,
                 } if answer.success && answer.physical != before.physical => {
-                    deletes.push((
-                        logical,
-                        Deployed {
-                            spec: spec.clone(),
-                            physical: answer.physical.clone(),
-                            seq: 0,
-                            recorded: true,
-                            unsure: false,
-                            dethroned: false,
-                        },
-                    ));
+                    deletes.push((logical, deleted(spec, answer)));
                 }
                 _ => {}
             }
@@ -1761,6 +1723,22 @@ impl Sim {
                 state.id = None;
             }
         }
+    }
+
+    /// A new resource answered SUCCESS (a Create, or an Update that made a new one): it
+    /// takes what it declares.
+    fn created(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
+        self.took(stack_id, logical, spec);
+        let seq = self.model.borrow_mut().next_seq();
+        let deployed = Deployed {
+            spec: spec.clone(),
+            physical: physical.to_owned(),
+            seq,
+            recorded: !self.without_lock_table.get(),
+            unsure: false,
+            dethroned: false,
+        };
+        self.put(stack_id, logical, deployed);
     }
 
     /// A resource's Update answered FAILED: what it holds is no longer promised.
