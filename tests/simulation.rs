@@ -1004,6 +1004,8 @@ struct Sim {
     fired_before_step: Cell<u64>,
     /// How far ECR's reads lag now.
     lag: Cell<Duration>,
+    /// When the last step in which a fault fired ended.
+    faulted_at: Cell<Option<tokio::time::Instant>>,
     /// Requests go to the function as deployed before the lock table existed.
     without_lock_table: Cell<bool>,
 }
@@ -1124,7 +1126,12 @@ impl Sim {
         }
         // A fault anywhere in the step (a lease that could not be given back, say) may
         // explain a rollback's failure; only one with no fault at all breaks the rule.
-        let faulted_step = self.fired() > self.fired_before_step.get();
+        // A lease an earlier step could not give back lasts up to the invocation's deadline
+        // and its margin, so a fault of a step that ended less than that ago counts too.
+        let lately = self.faulted_at.get().is_some_and(|at| {
+            at.elapsed() < LAMBDA_TIMEOUT + ecr_policy_provider::lifecycle::LEASE_MARGIN
+        });
+        let faulted_step = self.fired() > self.fired_before_step.get() || lately;
         if role == Role::Rollback && !answer.success && !faulted_step {
             self.violate(
                 Rule::RollbackCompletes,
@@ -2170,6 +2177,7 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             requests: Cell::new(0),
             fired_before_step: Cell::new(0),
             lag: Cell::new(Duration::ZERO),
+            faulted_at: Cell::new(None),
             without_lock_table: Cell::new(false),
         };
         if let Some((stack, spec)) = &setup.legacy {
@@ -2191,6 +2199,9 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             sim.note(format!("{:>3}. {step}", i + 1));
             sim.fired_before_step.set(sim.fired());
             sim.run_step(step).await;
+            if sim.fired() > sim.fired_before_step.get() {
+                sim.faulted_at.set(Some(tokio::time::Instant::now()));
+            }
             sim.disarm();
             sim.check_targets(&format!("after step {}", i + 1));
             if sim.failed() {
