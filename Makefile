@@ -1,4 +1,4 @@
-.PHONY: help test lint unit e2e templates cdk demo invoke fuzz bench package stackset
+.PHONY: help test lint unit e2e templates cdk demo invoke fuzz bench package stackset sim
 .DEFAULT_GOAL := help
 
 # A bare `make` lists the targets; it runs nothing.
@@ -12,6 +12,7 @@ help:
 	@echo "make cdk        the CDK constructs (cdk/): build, unit tests, the npm package and the Python wheel, their tests"
 	@echo "make invoke     sample events as sam local invoke runs them: make invoke EVENTS=\"events/a.json events/b.json\""
 	@echo "make fuzz       every fuzz target for 10 minutes (needs cargo install cargo-fuzz)"
+	@echo "make sim        simulated histories against the contract's model: make sim SEEDS=100000 [FIRST=0]"
 	@echo "make bench      cold start, latency, memory and package size against a minimal function"
 	@echo "make stackset   writes stackset.yaml (the StackSet edition) from template.yaml"
 	@echo "make package    builds once, uploads to each region's bucket: make package REGIONS=\"us-east-1 eu-west-1\" BUCKET_PREFIX=..."
@@ -67,6 +68,16 @@ invoke: $(VENV)
 # Fuzz every target for 10 minutes each (needs `cargo install cargo-fuzz`).
 fuzz:
 	scripts/fuzz 600
+
+# Any number of the simulator's histories (tests/simulation.rs, docs/simulation.md) from seed
+# FIRST on, with a progress line; a failing history is shrunk and printed with the command
+# that replays it. `make unit` runs the first 2,000 and the regression seeds. A release
+# build: the first one takes about 5 minutes, then 100,000 histories take about 2.
+SEEDS ?= 10000
+FIRST ?= 0
+sim:
+	SIM_HISTORIES=$(SEEDS) SIM_FIRST_SEED=$(FIRST) SIM_PROGRESS=1 SIM_SHRINK=3 \
+		cargo test --release --test simulation -- histories --nocapture
 
 # Cold start, latency, memory and package size, side by side with a minimal lambda_runtime
 # function, the lock's added time, 24 concurrent statement Creates through 6 processes, and the

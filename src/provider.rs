@@ -148,6 +148,9 @@ pub struct Provider<S, L = NoLock> {
     lock: Option<L>,
     sender: Sender,
     config: Config,
+    /// Test support: drift's log lines are left out (a simulation runs thousands of checks).
+    #[cfg(feature = "test-util")]
+    quiet_drift: bool,
 }
 
 impl<S: PolicyStore> Provider<S, NoLock> {
@@ -158,6 +161,8 @@ impl<S: PolicyStore> Provider<S, NoLock> {
             lock: None,
             sender,
             config,
+            #[cfg(feature = "test-util")]
+            quiet_drift: false,
         }
     }
 }
@@ -170,7 +175,23 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             lock,
             sender: self.sender,
             config: self.config,
+            #[cfg(feature = "test-util")]
+            quiet_drift: self.quiet_drift,
         }
+    }
+
+    /// The same provider without drift's log lines on stdout, for a simulation.
+    #[cfg(feature = "test-util")]
+    pub fn without_drift_lines(mut self) -> Self {
+        self.quiet_drift = true;
+        self
+    }
+
+    fn prints_drift_lines(&self) -> bool {
+        #[cfg(feature = "test-util")]
+        return !self.quiet_drift;
+        #[cfg(not(feature = "test-util"))]
+        true
     }
 
     /// The store it acts on, for tests to inspect.
@@ -491,20 +512,21 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                     return Err(error.into());
                 }
             };
-            let timestamp = now_rfc3339();
-            let mut out = std::io::stdout().lock();
-            for finding in &summary.findings {
-                let _ = writeln!(out, "{}", drift::drift_line(finding, &timestamp));
+            if self.prints_drift_lines() {
+                let timestamp = now_rfc3339();
+                let mut out = std::io::stdout().lock();
+                for finding in &summary.findings {
+                    let _ = writeln!(out, "{}", drift::drift_line(finding, &timestamp));
+                }
+                if summary.targets > 0 {
+                    let metric = drift::metric_line(
+                        summary.drifted(),
+                        settings.function_name.as_deref(),
+                        self.config.clock.now_ms(),
+                    );
+                    let _ = writeln!(out, "{metric}");
+                }
             }
-            if summary.targets > 0 {
-                let metric = drift::metric_line(
-                    summary.drifted(),
-                    settings.function_name.as_deref(),
-                    self.config.clock.now_ms(),
-                );
-                let _ = writeln!(out, "{metric}");
-            }
-            drop(out);
             tracing::info!(
                 targets = summary.targets,
                 drifted = summary.drifted(),

@@ -322,6 +322,29 @@ pub enum SendError {
 pub struct Sender {
     client: OnceLock<reqwest::Client>,
     base_pause: Duration,
+    /// Where a capturing sender keeps what it would have sent, instead of sending it.
+    #[cfg(feature = "test-util")]
+    capture: Option<Capture>,
+}
+
+/// What a capturing sender was given: each response URL with its body, in order.
+#[cfg(feature = "test-util")]
+#[derive(Debug, Clone, Default)]
+pub struct Capture(std::sync::Arc<std::sync::Mutex<Vec<Captured>>>);
+
+/// One response a capturing sender kept: the URL and the body.
+#[cfg(feature = "test-util")]
+pub type Captured = (String, Vec<u8>);
+
+#[cfg(feature = "test-util")]
+impl Capture {
+    /// Every response given so far, as (URL, body), in the order they were given.
+    pub fn sent(&self) -> Vec<Captured> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl Default for Sender {
@@ -335,7 +358,21 @@ impl Sender {
         Self {
             client: OnceLock::new(),
             base_pause: Duration::from_millis(200),
+            #[cfg(feature = "test-util")]
+            capture: None,
         }
+    }
+
+    /// A sender that keeps each response instead of sending it, for a simulation whose
+    /// clock is paused (real sockets would let tokio's paused clock jump while they wait).
+    #[cfg(feature = "test-util")]
+    pub fn capturing() -> (Self, Capture) {
+        let capture = Capture::default();
+        let sender = Self {
+            capture: Some(capture.clone()),
+            ..Self::new()
+        };
+        (sender, capture)
     }
 
     fn client(&self) -> Result<&reqwest::Client, SendError> {
@@ -364,6 +401,15 @@ impl Sender {
         body: Vec<u8>,
         deadline: Instant,
     ) -> Result<u32, SendError> {
+        #[cfg(feature = "test-util")]
+        if let Some(capture) = &self.capture {
+            capture
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((url.to_string(), body));
+            return Ok(1);
+        }
         let client = self.client()?;
         let backoff = Backoff {
             first: self.base_pause,

@@ -93,6 +93,31 @@ impl MemoryEcr {
         }
     }
 
+    /// Sets (`Some`) or deletes (`None`) a policy out of band, as the console or another tool
+    /// would: unlike [`MemoryEcr::seed`], a lagging read may still show what was there
+    /// before. A repository that does not exist is left alone.
+    pub fn write_out_of_band(&self, target: &Target, text: Option<&str>) {
+        let mut state = self.state();
+        match text {
+            Some(text) => {
+                let _ = state.land(target, text);
+            }
+            None => {
+                state.remember_before_write(target);
+                match target {
+                    Target::Registry { region } => {
+                        state.registry.remove(region);
+                    }
+                    Target::Repository { region, name } => {
+                        state
+                            .repository_policies
+                            .remove(&(region.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+    }
+
     /// The live policy text, read without counting a call.
     pub fn live(&self, target: &Target) -> Option<String> {
         let state = self.state();

@@ -2,6 +2,8 @@
 //! sample events, and a provider over the in-memory ECR.
 #![allow(dead_code)]
 
+pub mod world;
+
 use ecr_policy_provider::ecr::memory::MemoryEcr;
 use ecr_policy_provider::lifecycle::Settings;
 use ecr_policy_provider::provider::{Config, Provider};

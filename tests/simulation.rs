@@ -1,0 +1,2683 @@
+//! The deterministic simulator (issue 23): random histories of stacks, console edits, drift
+//! events and faults, run against the real provider (`Provider::invoke`) over the in-memory
+//! ECR and lock table, on tokio's paused clock in one thread. One seed is one history: the
+//! generator, the provider's jitter (`fastrand::seed`) and the time of day (a virtual
+//! `Clock`) all come from it.
+//!
+//! After every step a model of the contract (CONTRACT 4, 9, 11, 12 and 13), written from its
+//! words and not from the code, checks what ECR holds and what was answered. A failing history
+//! is shrunk to the fewest steps that still fail, printed as readable lines with its seed and
+//! the command that replays it. docs/simulation.md describes the world, the faults and the
+//! invariants.
+//!
+//! - `histories`: seeds 0..SIM_HISTORIES (default 2,000); `make sim SEEDS=N` runs more, with
+//!   a progress line.
+//! - `regressions`: every seed of `tests/simulation-seeds.txt`.
+//! - `replay`: `SIM_SEED=<seed> cargo test --test simulation -- replay --nocapture` runs one
+//!   history twice (the two traces must be the same), shrinks it if it fails and prints it.
+
+mod support;
+
+use ecr_policy_provider::drift::{self, Action};
+use ecr_policy_provider::identity::Target;
+use ecr_policy_provider::provider::Invoked;
+use serde_json::{Value, json};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::Duration;
+use support::world::{
+    self, EcrFault, Kind, LAMBDA_TIMEOUT, LockFault, REGION, Request, Sent, World, unavailable,
+};
+
+/// Whether a failing history fails the test run. Off while the provider still has the bugs
+/// of issue 23's 17 sequences (the simulator finds them; docs/simulation.md); switch it on
+/// once they are fixed, so that every `make test` keeps them fixed. `SIM_ENFORCE=1` turns it
+/// on for one run.
+const FAILURES_FAIL_THE_RUN: bool = false;
+
+fn enforced() -> bool {
+    FAILURES_FAIL_THE_RUN || std::env::var("SIM_ENFORCE").is_ok_and(|v| v == "1")
+}
+
+// ---------------------------------------------------------------------------------------
+// The world's vocabulary: targets, Sids, statements.
+
+const TARGETS: [&str; 3] = ["registry", "app", "web"];
+const SIDS: [&str; 4] = ["Ci", "Deploy", "Audit", "Shared"];
+const CONSOLE_SIDS: [&str; 2] = ["Console1", "Console2"];
+const LAMBDA_SID: &str = "LambdaECRImageRetrievalPolicy";
+const LOGICALS: [&str; 6] = ["Grant", "Pull", "Policy", "Mirror", "Access", "Shared"];
+const STACKS: [&str; 4] = ["platform", "team-a", "team-b", "tools"];
+/// The logical id of a whole policy created before the lock table existed.
+const LEGACY: &str = "Legacy";
+
+fn target(t: usize) -> Target {
+    match t {
+        0 => Target::Registry {
+            region: REGION.into(),
+        },
+        _ => Target::Repository {
+            region: REGION.into(),
+            name: TARGETS[t].into(),
+        },
+    }
+}
+
+fn target_index(target: &Target) -> usize {
+    match target {
+        Target::Registry { .. } => 0,
+        Target::Repository { name, .. } => TARGETS.iter().position(|n| n == name).unwrap_or(0),
+    }
+}
+
+/// Statement `sid` in its version `v` (each version lets a different account in).
+fn statement(t: usize, sid: &str, v: u8) -> Value {
+    let principal = json!({"AWS": format!("arn:aws:iam::11112222333{v}:root")});
+    if sid == LAMBDA_SID {
+        return json!({"Sid": sid, "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Condition": {"StringLike": {"aws:sourceArn": format!("arn:aws:lambda:{REGION}:{}:function:*", world::ACCOUNT)}}});
+    }
+    if t == 0 {
+        json!({"Sid": sid, "Effect": "Allow", "Principal": principal,
+            "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+            "Resource": format!("arn:aws:ecr:{REGION}:{}:repository/*", world::ACCOUNT)})
+    } else {
+        json!({"Sid": sid, "Effect": "Allow", "Principal": principal,
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]})
+    }
+}
+
+/// A statement as IAM reads it: a single value and a one-element list are the same, and
+/// the order inside lists does not matter (CONTRACT 5).
+fn normal(value: &Value) -> Value {
+    match value {
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(normal).collect();
+            items.sort_by_key(|v| v.to_string());
+            if items.len() == 1 {
+                items.remove(0)
+            } else {
+                Value::Array(items)
+            }
+        }
+        Value::Object(map) => {
+            let mut sorted: Vec<(&String, &Value)> = map.iter().collect();
+            sorted.sort_by_key(|(k, _)| k.as_str());
+            Value::Object(
+                sorted
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), normal(v)))
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
+}
+
+/// The statements of a live policy, by Sid (a Sid given twice keeps both, numbered).
+fn statements_of(text: Option<&str>) -> BTreeMap<String, Value> {
+    let Some(text) = text else {
+        return BTreeMap::new();
+    };
+    let doc: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let list = match &doc["Statement"] {
+        Value::Array(items) => items.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    };
+    let mut out = BTreeMap::new();
+    for s in list {
+        let mut sid = s["Sid"].as_str().unwrap_or("").to_owned();
+        while out.contains_key(&sid) {
+            sid.push('#');
+        }
+        out.insert(sid, normal(&s));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// What a history is made of.
+
+/// One resource as a template declares it.
+#[derive(Debug, Clone, PartialEq)]
+struct Spec {
+    kind: Kind,
+    target: usize,
+    /// The whole policy's statements, or the resource's own: (Sid, version).
+    statements: Vec<(&'static str, u8)>,
+    adopt: bool,
+}
+
+impl Spec {
+    fn properties(&self) -> Value {
+        let statements: Vec<Value> = self
+            .statements
+            .iter()
+            .map(|(sid, v)| statement(self.target, sid, *v))
+            .collect();
+        world::properties(self.kind, &target(self.target), &statements, self.adopt)
+    }
+
+    fn resource_type(&self) -> &'static str {
+        world::resource_type(self.kind, &target(self.target))
+    }
+
+    /// Its statements by Sid, as IAM reads them.
+    fn as_iam_reads_it(&self) -> BTreeMap<String, Value> {
+        self.statements
+            .iter()
+            .map(|(sid, v)| ((*sid).to_owned(), normal(&statement(self.target, sid, *v))))
+            .collect()
+    }
+
+    fn version_of(&self, sid: &str) -> Option<u8> {
+        self.statements
+            .iter()
+            .find(|(s, _)| *s == sid)
+            .map(|(_, v)| *v)
+    }
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            Kind::Whole => "whole policy",
+            Kind::Statements => "statements",
+        };
+        let list: Vec<String> = self
+            .statements
+            .iter()
+            .map(|(sid, v)| format!("{sid}.v{v}"))
+            .collect();
+        write!(f, "{kind} [{}] on {}", list.join(" "), TARGETS[self.target])?;
+        if self.adopt {
+            write!(f, " Adopt")?;
+        }
+        Ok(())
+    }
+}
+
+type Template = BTreeMap<&'static str, Spec>;
+
+/// Faults armed for one step: each is taken by the next call of its kind in that step.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Faults {
+    ecr: Vec<EcrFault>,
+    lock: Vec<LockFault>,
+    /// Each event of the step is delivered twice.
+    duplicate: bool,
+}
+
+impl Faults {
+    fn is_empty(&self) -> bool {
+        self.ecr.is_empty() && self.lock.is_empty() && !self.duplicate
+    }
+}
+
+impl fmt::Display for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        for fault in &self.ecr {
+            parts.push(match fault {
+                EcrFault::FailRead(_) => "an ECR read throttled".into(),
+                EcrFault::FailWrite(_) => "an ECR write refused with a 500".into(),
+                EcrFault::LoseWriteAnswer(_) => "an ECR write lands, its answer lost".into(),
+                EcrFault::LateWrite(d) => format!("an ECR write lands {} s late", d.as_secs()),
+                EcrFault::FailDelete(_) => "an ECR delete throttled".into(),
+                EcrFault::LoseDeleteAnswer(_) => "an ECR delete lands, its answer lost".into(),
+                EcrFault::Hang => "an ECR read hangs".into(),
+                EcrFault::Panic => "a panic in an ECR read".into(),
+            });
+        }
+        for fault in &self.lock {
+            parts.push(
+                match fault {
+                    LockFault::LoseAcquireAnswer => "a lease taken, its answer lost",
+                    LockFault::ThrottleAcquire => "taking a lease throttled",
+                    LockFault::FailStoreCondition => "a record store's condition fails",
+                    LockFault::LoseStoreAnswer => "a record stored, its answer lost",
+                    LockFault::ThrottleStore => "a record store throttled",
+                    LockFault::FailRelease => "giving a lease back fails",
+                }
+                .into(),
+            );
+        }
+        if self.duplicate {
+            parts.push("every event delivered twice".into());
+        }
+        write!(f, "{}", parts.join(", "))
+    }
+}
+
+/// An out-of-band change, as a person at the console makes it.
+#[derive(Debug, Clone, PartialEq)]
+enum Edit {
+    /// Adds a statement nobody holds (the console's, or Lambda's own grant).
+    Add(&'static str, u8),
+    /// Changes a statement that is there.
+    Change(&'static str, u8),
+    /// Removes a statement that is there.
+    Remove(&'static str),
+    /// Deletes the whole policy.
+    DeletePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    /// A stack created or updated to `template`; `fail_after`: another resource of the
+    /// stack fails after that many of its events, and the stack rolls back.
+    Deploy {
+        stack: usize,
+        template: Template,
+        fail_after: Option<usize>,
+        faults: Faults,
+    },
+    DeleteStack {
+        stack: usize,
+        faults: Faults,
+    },
+    Console {
+        target: usize,
+        edit: Edit,
+        /// Whether CloudTrail's record of it reaches the function.
+        trail: bool,
+    },
+    Sweep {
+        faults: Faults,
+    },
+    Wait(u64),
+    /// ECR's reads lag its writes by this many seconds from now on.
+    Lag(u64),
+    /// Two steps at the same moment.
+    Together(Box<Step>, Box<Step>),
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let faults = |f: &mut fmt::Formatter<'_>, faults: &Faults| {
+            if faults.is_empty() {
+                Ok(())
+            } else {
+                write!(f, "; faults: {faults}")
+            }
+        };
+        match self {
+            Step::Deploy {
+                stack,
+                template,
+                fail_after,
+                faults: fs,
+            } => {
+                let list: Vec<String> =
+                    template.iter().map(|(l, s)| format!("{l} = {s}")).collect();
+                write!(f, "deploy {}: {{{}}}", STACKS[*stack], list.join("; "))?;
+                if let Some(n) = fail_after {
+                    write!(f, "; another resource fails after {n} event(s): rollback")?;
+                }
+                faults(f, fs)
+            }
+            Step::DeleteStack { stack, faults: fs } => {
+                write!(f, "delete stack {}", STACKS[*stack])?;
+                faults(f, fs)
+            }
+            Step::Console {
+                target,
+                edit,
+                trail,
+            } => {
+                let what = match edit {
+                    Edit::Add(sid, v) => format!("adds {sid}.v{v} to"),
+                    Edit::Change(sid, v) => format!("changes {sid} to v{v} in"),
+                    Edit::Remove(sid) => format!("removes {sid} from"),
+                    Edit::DeletePolicy => "deletes".into(),
+                };
+                write!(f, "the console {what} the policy of {}", TARGETS[*target])?;
+                if *trail {
+                    write!(f, " (CloudTrail event sent)")?;
+                }
+                Ok(())
+            }
+            Step::Sweep { faults: fs } => {
+                write!(f, "the daily drift sweep")?;
+                faults(f, fs)
+            }
+            Step::Wait(s) => write!(f, "{s} s pass"),
+            Step::Lag(s) => write!(f, "ECR's reads lag {s} s from now on"),
+            Step::Together(a, b) => write!(f, "at once: ({a}) and ({b})"),
+        }
+    }
+}
+
+/// What a history starts from.
+#[derive(Debug, Clone)]
+struct Setup {
+    targets: usize,
+    stacks: usize,
+    action: Action,
+    /// A stack whose whole policy was created before the lock table existed (no record):
+    /// the stack, and its resource.
+    legacy: Option<(usize, Spec)>,
+    /// Statements nobody holds, there before the first step (the console's, Lambda's).
+    seeded: Vec<(usize, &'static str, u8)>,
+}
+
+impl fmt::Display for Setup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seeded: Vec<String> = self
+            .seeded
+            .iter()
+            .map(|(t, sid, v)| format!("{sid}.v{v} on {}", TARGETS[*t]))
+            .collect();
+        write!(
+            f,
+            "{} target(s) ({}), {} stack(s), drift action {:?}, before the first step: [{}]",
+            self.targets,
+            TARGETS[..self.targets].join(", "),
+            self.stacks,
+            self.action,
+            seeded.join(", ")
+        )?;
+        if let Some((stack, spec)) = &self.legacy {
+            write!(
+                f,
+                "; stack {} created {LEGACY} = {spec} before the lock table existed",
+                STACKS[*stack]
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct History {
+    seed: u64,
+    setup: Setup,
+    steps: Vec<Step>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The generator.
+
+struct Generator {
+    rng: fastrand::Rng,
+    setup: Setup,
+    /// What the generator believes each stack declares (`None`: no stack).
+    beliefs: Vec<Option<Template>>,
+}
+
+impl Generator {
+    fn history(seed: u64) -> History {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let targets = rng.usize(1..=3);
+        let stacks = rng.usize(2..=4);
+        let action = if rng.bool() {
+            Action::Report
+        } else {
+            Action::Restore
+        };
+        let mut seeded = Vec::new();
+        for t in 0..targets {
+            if rng.u8(0..3) == 0 {
+                seeded.push((t, CONSOLE_SIDS[0], rng.u8(1..=3)));
+            }
+            if t > 0 && rng.u8(0..3) == 0 {
+                seeded.push((t, LAMBDA_SID, 1));
+            }
+        }
+        let mut setup = Setup {
+            targets,
+            stacks,
+            action,
+            legacy: None,
+            seeded,
+        };
+        let mut generator = Generator {
+            rng,
+            setup: setup.clone(),
+            beliefs: vec![None; stacks],
+        };
+        // From a generator of its own, so that the rest of each seed's history stays as it
+        // was before this option existed.
+        let mut legacy = fastrand::Rng::with_seed(seed ^ 0x005e_ed1e_6ac7);
+        if legacy.u8(0..6) == 0 {
+            let stack = legacy.usize(0..stacks);
+            let main = std::mem::replace(&mut generator.rng, legacy);
+            let spec = Spec {
+                adopt: true,
+                ..generator.spec(Kind::Whole)
+            };
+            generator.rng = main;
+            generator.beliefs[stack] = Some(Template::from([(LEGACY, spec.clone())]));
+            setup.legacy = Some((stack, spec));
+            generator.setup = setup.clone();
+        }
+        let mut steps = Vec::new();
+        if generator.rng.u8(0..3) == 0 {
+            steps.push(Step::Lag(generator.rng.u64(1..=60)));
+        }
+        let count = generator.rng.usize(6..=16);
+        while steps.len() < count {
+            let step = generator.step(true);
+            steps.push(step);
+        }
+        History { seed, setup, steps }
+    }
+
+    fn step(&mut self, together: bool) -> Step {
+        let roll = self.rng.u8(0..100);
+        match roll {
+            0..=51 => self.deploy(),
+            52..=58 => {
+                let stack = self.rng.usize(0..self.setup.stacks);
+                let faults = self.faults();
+                self.beliefs[stack] = None;
+                Step::DeleteStack { stack, faults }
+            }
+            59..=72 => self.console(),
+            73..=77 => Step::Sweep {
+                faults: self.faults(),
+            },
+            78..=84 => Step::Wait(*self.rng.choice(&[1, 5, 20, 45, 70, 120]).unwrap_or(&5)),
+            85..=87 => Step::Lag(if self.rng.bool() {
+                0
+            } else {
+                self.rng.u64(1..=60)
+            }),
+            _ if together => {
+                let a = self.step(false);
+                let b = self.step(false);
+                Step::Together(Box::new(a), Box::new(b))
+            }
+            _ => self.deploy(),
+        }
+    }
+
+    fn faults(&mut self) -> Faults {
+        let mut faults = Faults::default();
+        if self.rng.u8(0..100) < 60 {
+            return faults;
+        }
+        for _ in 0..self.rng.usize(1..=2) {
+            match self.rng.u8(0..14) {
+                0 => faults
+                    .ecr
+                    .push(EcrFault::FailRead(unavailable("GetRepositoryPolicy"))),
+                1 | 2 => faults
+                    .ecr
+                    .push(EcrFault::FailWrite(unavailable("SetRepositoryPolicy"))),
+                3 | 4 => faults.ecr.push(EcrFault::LoseWriteAnswer(unavailable(
+                    "SetRepositoryPolicy",
+                ))),
+                5 => faults.ecr.push(EcrFault::LateWrite(Duration::from_secs(
+                    self.rng.u64(1..=15),
+                ))),
+                6 => faults
+                    .ecr
+                    .push(EcrFault::FailDelete(unavailable("DeleteRepositoryPolicy"))),
+                7 => faults.ecr.push(EcrFault::LoseDeleteAnswer(unavailable(
+                    "DeleteRepositoryPolicy",
+                ))),
+                8 => faults.ecr.push(EcrFault::Hang),
+                9 => faults.ecr.push(EcrFault::Panic),
+                10 => faults.lock.push(
+                    *self
+                        .rng
+                        .choice(&[LockFault::LoseAcquireAnswer, LockFault::ThrottleAcquire])
+                        .unwrap_or(&LockFault::LoseAcquireAnswer),
+                ),
+                11 => faults.lock.push(
+                    *self
+                        .rng
+                        .choice(&[
+                            LockFault::FailStoreCondition,
+                            LockFault::LoseStoreAnswer,
+                            LockFault::ThrottleStore,
+                        ])
+                        .unwrap_or(&LockFault::ThrottleStore),
+                ),
+                12 => faults.lock.push(LockFault::FailRelease),
+                _ => faults.duplicate = true,
+            }
+        }
+        faults
+    }
+
+    fn console(&mut self) -> Step {
+        let target = self.rng.usize(0..self.setup.targets);
+        let edit = match self.rng.u8(0..6) {
+            0 => Edit::Add(
+                if target > 0 && self.rng.bool() {
+                    LAMBDA_SID
+                } else {
+                    self.rng.choice(&CONSOLE_SIDS).unwrap_or(&CONSOLE_SIDS[0])
+                },
+                self.rng.u8(1..=3),
+            ),
+            1 | 2 => Edit::Change(self.sid(), self.rng.u8(1..=3)),
+            3 | 4 => Edit::Remove(self.sid()),
+            _ => Edit::DeletePolicy,
+        };
+        Step::Console {
+            target,
+            edit,
+            trail: self.rng.u8(0..10) < 7,
+        }
+    }
+
+    fn sid(&mut self) -> &'static str {
+        self.rng.choice(&SIDS).unwrap_or(&SIDS[0])
+    }
+
+    fn spec(&mut self, kind: Kind) -> Spec {
+        let mut statements = Vec::new();
+        let count = if self.rng.u8(0..3) == 0 { 2 } else { 1 };
+        while statements.len() < count {
+            let sid = self.sid();
+            if !statements.iter().any(|(s, _)| *s == sid) {
+                statements.push((sid, self.rng.u8(1..=3)));
+            }
+        }
+        Spec {
+            kind,
+            target: self.rng.usize(0..self.setup.targets),
+            statements,
+            adopt: self.rng.u8(0..4) == 0,
+        }
+    }
+
+    fn new_spec(&mut self) -> Spec {
+        let kind = if self.rng.u8(0..3) == 0 {
+            Kind::Whole
+        } else {
+            Kind::Statements
+        };
+        self.spec(kind)
+    }
+
+    fn free_logical(&mut self, template: &Template) -> Option<&'static str> {
+        let free: Vec<&'static str> = LOGICALS
+            .iter()
+            .copied()
+            .filter(|l| !template.contains_key(l))
+            .collect();
+        self.rng.choice(&free).copied()
+    }
+
+    fn deploy(&mut self) -> Step {
+        let stack = self.rng.usize(0..self.setup.stacks);
+        let mut template = self.beliefs[stack].clone().unwrap_or_default();
+        if template.is_empty() {
+            for _ in 0..self.rng.usize(1..=3) {
+                let spec = self.new_spec();
+                if let Some(l) = self.free_logical(&template) {
+                    template.insert(l, spec);
+                }
+            }
+        } else {
+            for _ in 0..self.rng.usize(1..=2) {
+                self.mutate(&mut template);
+            }
+        }
+        let fail_after = (self.rng.u8(0..100) < 15).then(|| self.rng.usize(0..3));
+        let faults = self.faults();
+        self.beliefs[stack] = Some(template.clone());
+        Step::Deploy {
+            stack,
+            template,
+            fail_after,
+            faults,
+        }
+    }
+
+    fn mutate(&mut self, template: &mut Template) {
+        let logicals: Vec<&'static str> = template.keys().copied().collect();
+        let Some(&logical) = self.rng.choice(&logicals) else {
+            return;
+        };
+        match self.rng.u8(0..9) {
+            0 => {
+                let spec = self.new_spec();
+                if let Some(l) = self.free_logical(template) {
+                    template.insert(l, spec);
+                }
+            }
+            1 => {
+                template.remove(logical);
+            }
+            2 | 3 => {
+                // A statement changed in place.
+                let spec = template.get_mut(logical).expect("declared");
+                let i = self.rng.usize(0..spec.statements.len());
+                spec.statements[i].1 = spec.statements[i].1 % 3 + 1;
+            }
+            4 => {
+                // Another Sid: a replacement for statements.
+                let sid = self.sid();
+                let spec = template.get_mut(logical).expect("declared");
+                if !spec.statements.iter().any(|(s, _)| *s == sid) {
+                    let i = self.rng.usize(0..spec.statements.len());
+                    spec.statements[i].0 = sid;
+                }
+            }
+            5 => {
+                // Moved to another target.
+                let t = self.rng.usize(0..self.setup.targets);
+                template.get_mut(logical).expect("declared").target = t;
+            }
+            6 => {
+                // The logical id renamed.
+                if let Some(l) = self.free_logical(template) {
+                    let spec = template.remove(logical).expect("declared");
+                    template.insert(l, spec);
+                }
+            }
+            7 => {
+                let spec = template.get_mut(logical).expect("declared");
+                spec.adopt = !spec.adopt;
+            }
+            _ => {
+                // The other kind takes over: one stack update turns a whole policy into
+                // statements, or statements into a whole policy (new logical ids, Adopt).
+                let old = template.remove(logical).expect("declared");
+                match old.kind {
+                    Kind::Whole => {
+                        for (sid, v) in old.statements.clone() {
+                            if let Some(l) = self.free_logical(template) {
+                                let spec = Spec {
+                                    kind: Kind::Statements,
+                                    target: old.target,
+                                    statements: vec![(sid, v)],
+                                    adopt: self.rng.u8(0..4) != 0,
+                                };
+                                template.insert(l, spec);
+                            }
+                        }
+                    }
+                    Kind::Statements => {
+                        if let Some(l) = self.free_logical(template) {
+                            let spec = Spec {
+                                kind: Kind::Whole,
+                                adopt: self.rng.u8(0..4) != 0,
+                                ..old
+                            };
+                            template.insert(l, spec);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The model of the contract.
+
+#[derive(Debug, Clone)]
+struct Deployed {
+    spec: Spec,
+    physical: String,
+    /// When it took what it declares (a Create or a replacement answered SUCCESS): among
+    /// live resources, the latest taker holds.
+    seq: u64,
+    /// Whether the record knows it: not a whole policy created before the lock table
+    /// existed, until a request of it runs with the table.
+    recorded: bool,
+    /// Its last request was answered FAILED (an Update, or its rollback): it promised
+    /// nothing until one is answered SUCCESS again.
+    unsure: bool,
+    /// A whole policy a statement resource took a Sid out of: the target is managed by
+    /// statements from then on, and this resource owns it no more (it still gets back the
+    /// Sids it declares when their taker goes first).
+    dethroned: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StackState {
+    generation: u32,
+    /// The StackId while the stack exists.
+    id: Option<String>,
+    resources: BTreeMap<&'static str, Deployed>,
+}
+
+/// A live resource that is not (or no longer) in its stack's template: the old side of a
+/// replacement until its cleanup Delete, or one whose Delete failed.
+#[derive(Debug, Clone)]
+struct Loose {
+    stack_id: String,
+    logical: &'static str,
+    deployed: Deployed,
+    /// Its Delete failed: it may keep what it has, but nothing is asked of it.
+    orphan: bool,
+}
+
+/// Whether the provider must keep a statement nobody holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Put in while a whole-policy resource owned the target: drift, not kept.
+    No,
+    /// Put in while reads lagged: kept once a check after this instant sees it in ECR
+    /// (until then a merge may not have seen it, and the contract cannot ask for it).
+    From(tokio::time::Instant),
+    Yes,
+}
+
+/// A part of a target that an out-of-band change touched.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Mark {
+    Whole,
+    Sid(String),
+}
+
+/// One live resource's claim on a target.
+#[derive(Debug, Clone)]
+struct Claim {
+    stack_id: String,
+    logical: &'static str,
+    deployed: Deployed,
+    /// Its Delete failed: it still holds what it held, but its last answer promised
+    /// nothing.
+    orphan: bool,
+}
+
+impl Claim {
+    fn same_resource(&self, stack_id: &str, logical: &str) -> bool {
+        self.stack_id == stack_id && self.logical == logical
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "{}/{} ({})",
+            world_stack_name(&self.stack_id),
+            self.logical,
+            self.deployed.spec
+        )
+    }
+}
+
+fn world_stack_name(stack_id: &str) -> &str {
+    stack_id.split('/').nth(1).unwrap_or(stack_id)
+}
+
+/// What ECR must hold on a target, by the contract.
+enum Expect {
+    /// Managed as a whole: exactly this resource's policy.
+    Whole(Claim),
+    /// Managed by statements: each held Sid as its holder declares it, beside statements
+    /// nobody holds.
+    Statements(BTreeMap<String, Claim>),
+}
+
+#[derive(Default)]
+struct Model {
+    stacks: Vec<StackState>,
+    loose: Vec<Loose>,
+    /// Statements nobody holds that the console or Lambda put in, by target, and whether
+    /// the provider must keep them.
+    console: Vec<BTreeMap<String, Keep>>,
+    /// Out-of-band changes not yet put right, by target: `true` when the contract calls
+    /// them drift (a held Sid or an owned policy changed).
+    marks: Vec<BTreeMap<Mark, bool>>,
+    /// When the console last changed each target: a read may lag behind it.
+    console_at: Vec<Option<tokio::time::Instant>>,
+    /// Sids a check saw in each target's policy, and those a later check saw gone.
+    seen: Vec<BTreeSet<String>>,
+    gone: Vec<BTreeSet<String>>,
+    /// Statements nobody held that the console removed: a lagging read may bring them
+    /// back, and the contract does not forbid it (only what the provider removed stays
+    /// removed).
+    console_removed: Vec<BTreeSet<String>>,
+    seq: u64,
+}
+
+impl Model {
+    fn claims(&self, t: usize) -> Vec<Claim> {
+        let mut out = Vec::new();
+        for stack in &self.stacks {
+            let Some(id) = &stack.id else { continue };
+            for (logical, d) in &stack.resources {
+                if d.spec.target == t {
+                    out.push(Claim {
+                        stack_id: id.clone(),
+                        logical,
+                        deployed: d.clone(),
+                        orphan: d.unsure,
+                    });
+                }
+            }
+        }
+        for l in &self.loose {
+            if l.deployed.spec.target == t {
+                out.push(Claim {
+                    stack_id: l.stack_id.clone(),
+                    logical: l.logical,
+                    deployed: l.deployed.clone(),
+                    orphan: l.orphan || l.deployed.unsure,
+                });
+            }
+        }
+        out
+    }
+
+    fn expect(&self, t: usize) -> Expect {
+        let claims = self.claims(t);
+        let whole = claims
+            .iter()
+            .filter(|c| c.deployed.spec.kind == Kind::Whole && !c.deployed.dethroned)
+            .max_by_key(|c| c.deployed.seq);
+        let statements = claims
+            .iter()
+            .filter(|c| c.deployed.spec.kind == Kind::Statements)
+            .map(|c| c.deployed.seq)
+            .max();
+        if let Some(w) = whole
+            && statements.is_none_or(|s| w.deployed.seq > s)
+        {
+            return Expect::Whole(w.clone());
+        }
+        let mut held: BTreeMap<String, Claim> = BTreeMap::new();
+        for c in claims {
+            for (sid, _) in &c.deployed.spec.statements {
+                let later = held
+                    .get(*sid)
+                    .is_none_or(|h| h.deployed.seq < c.deployed.seq);
+                if later {
+                    held.insert((*sid).to_owned(), c.clone());
+                }
+            }
+        }
+        Expect::Statements(held)
+    }
+
+    /// A whole-policy resource owns its target no more.
+    fn dethrone(&mut self, owner: &Claim) {
+        let physical = &owner.deployed.physical;
+        for stack in &mut self.stacks {
+            if stack.id.as_deref() == Some(owner.stack_id.as_str())
+                && let Some(d) = stack.resources.get_mut(owner.logical)
+                && d.physical == *physical
+            {
+                d.dethroned = true;
+            }
+        }
+        for l in &mut self.loose {
+            if l.stack_id == owner.stack_id
+                && l.logical == owner.logical
+                && l.deployed.physical == *physical
+            {
+                l.deployed.dethroned = true;
+            }
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Finds a live resource by its StackId and physical id: its stack's, or a loose one.
+    fn remove(&mut self, stack_id: &str, logical: &str, physical: &str) -> Option<Deployed> {
+        // Whole policies of one target share a PhysicalResourceId: the logical id tells
+        // them apart.
+        let stack = self
+            .stacks
+            .iter_mut()
+            .find(|s| s.id.as_deref() == Some(stack_id));
+        if let Some(stack) = stack
+            && stack
+                .resources
+                .get(logical)
+                .is_some_and(|d| d.physical == physical)
+        {
+            return stack.resources.remove(logical);
+        }
+        let at = self.loose.iter().position(|l| {
+            l.stack_id == stack_id && l.logical == logical && l.deployed.physical == physical
+        })?;
+        Some(self.loose.remove(at).deployed)
+    }
+}
+
+/// One broken rule: which, and what happened.
+#[derive(Debug, Clone, PartialEq)]
+struct Violation {
+    rule: Rule,
+    detail: String,
+}
+
+/// The contract's rules the model checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Rule {
+    /// CONTRACT 7: exactly one response for every event, before its deadline.
+    OneResponse,
+    /// CONTRACT 11: every live resource answered SUCCESS has its content in ECR (unless
+    /// another took it over).
+    HeldIsLive,
+    /// CONTRACT 11: what the provider removed stays removed (a statement gone from ECR at
+    /// one step is back at a later one, and nobody holds it).
+    CameBack,
+    /// CONTRACT 9 and 11: nothing stays that no live resource holds and nobody else put
+    /// there (a Delete answered SUCCESS removed its statements).
+    NothingUnheld,
+    /// CONTRACT 9: statements nobody holds are kept.
+    UnheldKept,
+    /// CONTRACT 11: ownership moves only by Adopt (or a rename in one stack).
+    OnlyByAdopt,
+    /// CONTRACT 11: a rollback must always complete.
+    RollbackCompletes,
+    /// CONTRACT 11: a stale read never makes a conflict ("already has a policy").
+    NoFailedForNothing,
+    /// CONTRACT 13: a change the provider made itself is not drift.
+    NoFalseDrift,
+    /// CONTRACT 13: a console edit is reported, never dropped.
+    EditReported,
+}
+
+// ---------------------------------------------------------------------------------------
+// Running a history.
+
+/// How an event is part of CloudFormation's work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Forward,
+    Rollback,
+    Cleanup,
+    StackDelete,
+}
+
+struct Answer {
+    success: bool,
+    physical: String,
+    reason: String,
+}
+
+struct Sim {
+    world: World,
+    setup: Setup,
+    model: RefCell<Model>,
+    violations: RefCell<Vec<Violation>>,
+    trace: RefCell<Vec<String>>,
+    requests: Cell<u64>,
+    /// Faults fired before the current step began.
+    fired_before_step: Cell<u64>,
+    /// How far ECR's reads lag now.
+    lag: Cell<Duration>,
+    /// When the last step in which a fault fired ended.
+    faulted_at: Cell<Option<tokio::time::Instant>>,
+    /// Requests go to the function as deployed before the lock table existed.
+    without_lock_table: Cell<bool>,
+}
+
+impl Sim {
+    fn fired(&self) -> u64 {
+        self.world.ecr.fired() + self.world.lock.fired()
+    }
+
+    fn note(&self, line: String) {
+        self.trace.borrow_mut().push(line);
+    }
+
+    fn violate(&self, rule: Rule, detail: String) {
+        self.note(format!("  !! {rule:?}: {detail}"));
+        self.violations
+            .borrow_mut()
+            .push(Violation { rule, detail });
+    }
+
+    fn failed(&self) -> bool {
+        !self.violations.borrow().is_empty()
+    }
+
+    fn live(&self, t: usize) -> Option<String> {
+        self.world.memory().live(&target(t))
+    }
+
+    /// Sends one request (twice when `faults.duplicate`), checks what every delivery got,
+    /// and returns the answer CloudFormation acts on (the first to arrive).
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        role: Role,
+        request_type: &str,
+        stack_id: &str,
+        logical: &str,
+        spec: &Spec,
+        physical: Option<&str>,
+        old: Option<&Spec>,
+        duplicate: bool,
+    ) -> Answer {
+        let n = self.requests.get();
+        self.requests.set(n + 1);
+        let request_id = format!("{n:08x}-5a6b-4f3e-8a1d-2b4c6e8f0a01");
+        let properties = spec.properties();
+        let old_properties = old.map(Spec::properties);
+        let event = Request {
+            request_type,
+            resource_type: spec.resource_type(),
+            stack_id,
+            logical_id: logical,
+            request_id: &request_id,
+            physical_id: physical,
+            properties: &properties,
+            old_properties: old_properties.as_ref(),
+        }
+        .event();
+        let fired_before = self.world.ecr.fired() + self.world.lock.fired();
+        let live_before = self.live(spec.target);
+        let sent = if duplicate {
+            let (a, b) = futures_util::future::join(
+                self.world.invoke(event.clone(), LAMBDA_TIMEOUT),
+                self.world.invoke(event, LAMBDA_TIMEOUT),
+            )
+            .await;
+            vec![a, b]
+        } else {
+            let sent = if self.without_lock_table.get() {
+                self.world
+                    .invoke_without_lock_table(event, LAMBDA_TIMEOUT)
+                    .await
+            } else {
+                self.world.invoke(event, LAMBDA_TIMEOUT).await
+            };
+            vec![sent]
+        };
+        let faulted = self.world.ecr.fired() + self.world.lock.fired() > fired_before;
+        let mut answer = None;
+        for delivery in &sent {
+            let Some(response) = self.one_response(delivery, request_type, logical) else {
+                continue;
+            };
+            answer.get_or_insert(Answer {
+                success: response["Status"] == "SUCCESS",
+                physical: response["PhysicalResourceId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                reason: response["Reason"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        let answer = answer.unwrap_or(Answer {
+            // CloudFormation's own timeout ends a request that was never answered.
+            success: false,
+            physical: physical.unwrap_or_default().to_owned(),
+            reason: "no response".into(),
+        });
+        let what = format!(
+            "{} {request_type} {logical} ({spec}){}",
+            world_stack_name(stack_id),
+            physical
+                .map(|p| format!(" of {}", short_id(p)))
+                .unwrap_or_default()
+        );
+        if answer.success {
+            self.note(format!(
+                "  {what}: SUCCESS {}{}",
+                short_id(&answer.physical),
+                if faulted { " (a fault fired)" } else { "" }
+            ));
+        } else {
+            self.note(format!(
+                "  {what}: FAILED{}: {}",
+                if faulted { " (a fault fired)" } else { "" },
+                shorten(&answer.reason)
+            ));
+        }
+        // A fault anywhere in the step (a lease that could not be given back, say) may
+        // explain a rollback's failure; only one with no fault at all breaks the rule.
+        // A lease an earlier step could not give back lasts up to the invocation's deadline
+        // and its margin, so a fault of a step that ended less than that ago counts too.
+        let lately = self.faulted_at.get().is_some_and(|at| {
+            at.elapsed() < LAMBDA_TIMEOUT + ecr_policy_provider::lifecycle::LEASE_MARGIN
+        });
+        let faulted_step = self.fired() > self.fired_before_step.get() || lately;
+        if role == Role::Rollback && !answer.success && !faulted_step {
+            self.violate(
+                Rule::RollbackCompletes,
+                format!("{what} answered FAILED in a rollback, with no fault injected (UPDATE_ROLLBACK_FAILED): {}", shorten(&answer.reason)),
+            );
+        }
+        let creates = request_type == "Create"
+            || (request_type == "Update"
+                && answer.success
+                && Some(answer.physical.as_str()) != physical);
+        // A read may lag the console's own change by up to a minute: only a conflict that
+        // no recent console change explains is one caused by nothing.
+        let console_lately = self.model.borrow().console_at[spec.target]
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(60));
+        if creates
+            && !console_lately
+            && !answer.success
+            && answer.reason.contains("already has a policy that differs")
+            // Refused for another resource that the record says owns it (a write whose
+            // outcome is unknown, say) is the record speaking, not a stale read.
+            && !answer.reason.contains("managed by")
+            && live_before.is_none()
+            && self.live(spec.target).is_none()
+        {
+            self.violate(
+                Rule::NoFailedForNothing,
+                format!(
+                    "{what} FAILED \"already has a policy\" while {} had none",
+                    TARGETS[spec.target]
+                ),
+            );
+        }
+        answer
+    }
+
+    fn one_response<'a>(
+        &self,
+        sent: &'a Sent,
+        request_type: &str,
+        logical: &str,
+    ) -> Option<&'a Value> {
+        match (&sent.result, sent.responses.len()) {
+            (Ok(Invoked::Request(_)), 1) => sent.response(),
+            (result, count) => {
+                self.violate(
+                    Rule::OneResponse,
+                    format!(
+                        "{request_type} {logical}: {count} response(s), invocation {}",
+                        match result {
+                            Ok(_) => "ended".to_owned(),
+                            Err(e) => format!("failed: {e}"),
+                        }
+                    ),
+                );
+                sent.response()
+            }
+        }
+    }
+
+    /// A resource's Create, or an Update that made a new one, answered SUCCESS: check that
+    /// it took nothing another holds without Adopt (CONTRACT 11), then record it.
+    fn took(&self, stack_id: &str, logical: &'static str, spec: &Spec) {
+        let model = self.model.borrow();
+        let same = |c: &Claim| c.same_resource(stack_id, logical);
+        // The rename exception: the same stack, equivalent content.
+        let renamed = |c: &Claim, sid: Option<&str>| {
+            c.stack_id == stack_id
+                && c.deployed.spec.kind == spec.kind
+                && match sid {
+                    Some(sid) => c.deployed.spec.version_of(sid) == spec.version_of(sid),
+                    None => c.deployed.spec.statements == spec.statements,
+                }
+        };
+        let mut taken = Vec::new();
+        if !spec.adopt {
+            match model.expect(spec.target) {
+                // A whole policy the record does not know keeps section 4's rules; one whose
+                // Delete failed may or may not be owned still.
+                Expect::Whole(owner) if !owner.deployed.recorded || owner.orphan => {}
+                Expect::Whole(owner) => {
+                    if !same(&owner) && !renamed(&owner, None) {
+                        taken.push(format!("the policy owned by {}", owner.name()));
+                    }
+                }
+                Expect::Statements(held) => {
+                    for (sid, holder) in &held {
+                        if holder.deployed.spec.kind != Kind::Statements
+                            || same(holder)
+                            || holder.orphan
+                        {
+                            continue;
+                        }
+                        let mine = spec.kind == Kind::Whole || spec.version_of(sid).is_some();
+                        if mine && !renamed(holder, (spec.kind == Kind::Statements).then_some(sid))
+                        {
+                            taken.push(format!("Sid {sid} held by {}", holder.name()));
+                        }
+                    }
+                }
+            }
+        }
+        drop(model);
+        if !taken.is_empty() {
+            self.violate(
+                Rule::OnlyByAdopt,
+                format!(
+                    "{}/{logical} ({spec}) answered SUCCESS without Adopt over {}",
+                    world_stack_name(stack_id),
+                    taken.join(", ")
+                ),
+            );
+        }
+        let mut model = self.model.borrow_mut();
+        // What it takes is held from now on: a statement nobody held that it adopted goes
+        // with its Delete, as its own.
+        for (sid, _) in &spec.statements {
+            model.console[spec.target].remove(*sid);
+        }
+        if spec.kind == Kind::Whole {
+            // A whole policy replaces everything: what the console put in is now its.
+            model.console[spec.target].clear();
+        } else if let Expect::Whole(owner) = model.expect(spec.target) {
+            // A statement ends the whole-policy ownership: the rest of that policy becomes
+            // statements nobody holds, kept as they are (CONTRACT 11), unless the record
+            // never knew the policy (then its Delete removes what nobody holds).
+            if owner.deployed.recorded {
+                for (sid, _) in &owner.deployed.spec.statements {
+                    if spec.version_of(sid).is_none() {
+                        model.console[spec.target].insert((*sid).to_owned(), Keep::Yes);
+                    }
+                }
+            }
+            model.dethrone(&owner);
+        }
+    }
+
+    /// Checks every target against the model (CONTRACT 9 and 11), on ECR's true state.
+    fn check_targets(&self, when: &str) {
+        if self.world.ecr.landing_after().is_some() {
+            self.note(format!("  (a write still in flight: {when}'s check waits)"));
+            return;
+        }
+        for t in 0..self.setup.targets {
+            for problem in self.check_target(t) {
+                self.violate(problem.0, format!("{when}: {}", problem.1));
+            }
+        }
+    }
+
+    fn check_target(&self, t: usize) -> Vec<(Rule, String)> {
+        let live_text = self.live(t);
+        let live = statements_of(live_text.as_deref());
+        let mut model = self.model.borrow_mut();
+        let mut problems = Vec::new();
+        let name = TARGETS[t];
+        let gone: Vec<String> = model.seen[t]
+            .iter()
+            .filter(|sid| !live.contains_key(*sid))
+            .cloned()
+            .collect();
+        model.gone[t].extend(gone);
+        model.seen[t].extend(live.keys().cloned());
+        match model.expect(t) {
+            Expect::Whole(owner) => {
+                let want = owner.deployed.spec.as_iam_reads_it();
+                if live == want {
+                    model.marks[t].clear();
+                } else if model.marks[t].is_empty() && !owner.orphan {
+                    problems.push((
+                        Rule::HeldIsLive,
+                        format!(
+                            "{name} is owned by {} but ECR holds {}",
+                            owner.name(),
+                            show(live_text.as_deref())
+                        ),
+                    ));
+                }
+            }
+            Expect::Statements(held) => {
+                let claims = model.claims(t);
+                let now = tokio::time::Instant::now();
+                for (sid, keep) in model.console[t].iter_mut() {
+                    if matches!(keep, Keep::From(at) if now >= *at) && live.contains_key(sid) {
+                        *keep = Keep::Yes;
+                    }
+                }
+                let console = model.console[t].clone();
+                for (sid, holder) in &held {
+                    let v = holder.deployed.spec.version_of(sid).unwrap_or(0);
+                    let ok = live.get(sid) == Some(&normal(&statement(t, sid, v)));
+                    let mark = Mark::Sid(sid.clone());
+                    if ok {
+                        model.marks[t].remove(&mark);
+                    } else if !model.marks[t].contains_key(&mark)
+                        && !model.marks[t].contains_key(&Mark::Whole)
+                        && !holder.orphan
+                    {
+                        problems.push((
+                            Rule::HeldIsLive,
+                            format!(
+                                "{sid}.v{v} of {} is not in {name}'s policy: {}",
+                                holder.name(),
+                                show(live_text.as_deref())
+                            ),
+                        ));
+                    }
+                }
+                for sid in live.keys() {
+                    if held.contains_key(sid) || console.contains_key(sid) {
+                        continue;
+                    }
+                    let orphaned = claims
+                        .iter()
+                        .any(|c| c.orphan && c.deployed.spec.version_of(sid).is_some());
+                    let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
+                        || model.marks[t].contains_key(&Mark::Whole);
+                    let console_removed = model.console_removed[t].contains(sid);
+                    if !orphaned && !marked && !console_removed {
+                        let rule = if model.gone[t].contains(sid) {
+                            Rule::CameBack
+                        } else {
+                            Rule::NothingUnheld
+                        };
+                        problems.push((
+                            rule,
+                            format!(
+                                "{name}'s policy holds {sid}, which no live resource holds and nobody else put there: {}",
+                                show(live_text.as_deref())
+                            ),
+                        ));
+                    }
+                }
+                for (sid, kept) in &console {
+                    if *kept == Keep::Yes && !live.contains_key(sid) {
+                        problems.push((
+                            Rule::UnheldKept,
+                            format!(
+                                "{sid}, a statement nobody holds, is gone from {name}'s policy"
+                            ),
+                        ));
+                    }
+                }
+                // Marks on what is no longer held go when ECR agrees.
+                let stale: Vec<Mark> = model.marks[t]
+                    .keys()
+                    .filter(|m| match m {
+                        Mark::Sid(sid) => !held.contains_key(sid) && !live.contains_key(sid),
+                        Mark::Whole => held.is_empty(),
+                    })
+                    .cloned()
+                    .collect();
+                for m in stale {
+                    model.marks[t].remove(&m);
+                }
+            }
+        }
+        problems
+    }
+
+    /// Whether a reportable out-of-band change on `t` is still there in ECR.
+    fn still_drifted(&self, t: usize) -> bool {
+        let live = statements_of(self.live(t).as_deref());
+        let model = self.model.borrow();
+        let reportable: Vec<&Mark> = model.marks[t]
+            .iter()
+            .filter(|(_, r)| **r)
+            .map(|(m, _)| m)
+            .collect();
+        if reportable.is_empty() {
+            return false;
+        }
+        match model.expect(t) {
+            Expect::Whole(owner) => {
+                let want = owner.deployed.spec.as_iam_reads_it();
+                live != want
+            }
+            Expect::Statements(held) => reportable.iter().any(|m| match m {
+                Mark::Sid(sid) => held.get(sid).is_some_and(|h| {
+                    let v = h.deployed.spec.version_of(sid).unwrap_or(0);
+                    h.deployed.spec.kind == Kind::Statements
+                        && live.get(sid) != Some(&normal(&statement(t, sid, v)))
+                }),
+                Mark::Whole => false,
+            }),
+        }
+    }
+
+    fn arm(&self, faults: &Faults) {
+        self.world.ecr.arm(faults.ecr.iter().cloned());
+        self.world.lock.arm(faults.lock.iter().copied());
+    }
+
+    fn disarm(&self) {
+        self.world.ecr.disarm();
+        self.world.lock.disarm();
+    }
+
+    async fn run_step(&self, step: &Step) {
+        match step {
+            Step::Deploy {
+                stack,
+                template,
+                fail_after,
+                faults,
+            } => {
+                self.arm(faults);
+                self.deploy(*stack, template, *fail_after, faults.duplicate)
+                    .await;
+            }
+            Step::DeleteStack { stack, faults } => {
+                self.arm(faults);
+                self.delete_stack(*stack, faults.duplicate).await;
+            }
+            Step::Console {
+                target,
+                edit,
+                trail,
+            } => self.console(*target, edit, *trail).await,
+            Step::Sweep { faults } => {
+                self.arm(faults);
+                self.drift_event(world::sweep(), None).await;
+            }
+            Step::Wait(s) => tokio::time::sleep(Duration::from_secs(*s)).await,
+            Step::Lag(s) => {
+                self.lag.set(Duration::from_secs(*s));
+                self.world.memory().lag_reads(Duration::from_secs(*s));
+            }
+            // CloudFormation runs one operation of a stack at a time: a second one on the
+            // same stack waits for the first.
+            Step::Together(a, b) if stack_of(a).is_some() && stack_of(a) == stack_of(b) => {
+                Box::pin(self.run_step(a)).await;
+                Box::pin(self.run_step(b)).await;
+            }
+            Step::Together(a, b) => {
+                futures_util::future::join(Box::pin(self.run_step(a)), Box::pin(self.run_step(b)))
+                    .await;
+            }
+        }
+    }
+
+    /// A stack created, or updated, to `template` (CloudFormation's order: creates and
+    /// updates, then the cleanup of what was replaced or removed; on a failure, the
+    /// rollback instead).
+    async fn deploy(
+        &self,
+        stack: usize,
+        template: &Template,
+        fail_after: Option<usize>,
+        duplicate: bool,
+    ) {
+        let (stack_id, old) = {
+            let mut model = self.model.borrow_mut();
+            let state = &mut model.stacks[stack];
+            if state.id.is_none() {
+                state.generation += 1;
+                state.id = Some(world::stack_id(STACKS[stack], state.generation));
+            }
+            (state.id.clone().expect("exists"), state.resources.clone())
+        };
+        // A logical id cannot change kind; CloudFormation refuses such a template.
+        if template
+            .iter()
+            .any(|(l, s)| old.get(l).is_some_and(|d| d.spec.kind != s.kind))
+        {
+            self.note("  (a logical id changes kind: CloudFormation refuses the template)".into());
+            return;
+        }
+        let mut forward: Vec<(&'static str, Option<Deployed>, Spec)> = Vec::new();
+        for (logical, spec) in template {
+            match old.get(logical) {
+                None => forward.push((logical, None, spec.clone())),
+                Some(d) if d.spec != *spec => {
+                    forward.push((logical, Some(d.clone()), spec.clone()))
+                }
+                Some(_) => {}
+            }
+        }
+        let removed: Vec<(&'static str, Deployed)> = old
+            .iter()
+            .filter(|(l, _)| !template.contains_key(*l))
+            .map(|(l, d)| (*l, d.clone()))
+            .collect();
+        let sent = fail_after.map_or(forward.len(), |n| n.min(forward.len()));
+        // What each forward event did, for a rollback.
+        let done: RefCell<Vec<Done>> = RefCell::new(Vec::new());
+        let events = forward[..sent].iter().map(|(logical, before, spec)| {
+            let stack_id = &stack_id;
+            let done = &done;
+            async move {
+                match before {
+                    None => {
+                        let a = self
+                            .send(
+                                Role::Forward,
+                                "Create",
+                                stack_id,
+                                logical,
+                                spec,
+                                None,
+                                None,
+                                duplicate,
+                            )
+                            .await;
+                        if a.success {
+                            self.created(stack_id, logical, spec, &a.physical);
+                        }
+                        done.borrow_mut().push(Done::Created {
+                            logical,
+                            spec: spec.clone(),
+                            answer: a,
+                        });
+                    }
+                    Some(before) => {
+                        let a = self
+                            .send(
+                                Role::Forward,
+                                "Update",
+                                stack_id,
+                                logical,
+                                spec,
+                                Some(&before.physical),
+                                Some(&before.spec),
+                                duplicate,
+                            )
+                            .await;
+                        if a.success && a.physical != before.physical {
+                            // A replacement: the old side stays until its cleanup Delete.
+                            self.model.borrow_mut().loose.push(Loose {
+                                stack_id: stack_id.clone(),
+                                logical,
+                                deployed: before.clone(),
+                                orphan: false,
+                            });
+                            self.created(stack_id, logical, spec, &a.physical);
+                        } else if a.success {
+                            self.put(
+                                stack_id,
+                                logical,
+                                Deployed {
+                                    spec: spec.clone(),
+                                    recorded: true,
+                                    unsure: false,
+                                    dethroned: false,
+                                    ..before.clone()
+                                },
+                            );
+                        } else {
+                            self.unsure(stack_id, logical, &before.physical);
+                        }
+                        done.borrow_mut().push(Done::Updated {
+                            logical,
+                            before: before.clone(),
+                            spec: spec.clone(),
+                            answer: a,
+                        });
+                    }
+                }
+            }
+        });
+        futures_util::future::join_all(events).await;
+        let done = done.into_inner();
+        let failed = fail_after.is_some() || done.iter().any(|d| !d.answer().success);
+        let creating = old.is_empty();
+        if !failed {
+            // Cleanup: what the template no longer declares, and the old side of each
+            // replacement.
+            let mut cleanup: Vec<(&'static str, Deployed)> = removed;
+            for d in &done {
+                if let Done::Updated {
+                    logical,
+                    before,
+                    answer,
+                    ..
+                } = d
+                    && answer.physical != before.physical
+                {
+                    cleanup.push((logical, before.clone()));
+                }
+            }
+            self.delete_all(&stack_id, cleanup, Role::Cleanup, duplicate)
+                .await;
+            return;
+        }
+        self.note("  -- the stack operation failed: rollback".into());
+        // Rollback: updates in place go back to the old properties; then what was created
+        // (and the new side of each replacement) is deleted.
+        let updates = done.iter().filter_map(|d| match d {
+            Done::Updated {
+                logical,
+                before,
+                spec,
+                answer,
+            } if answer.success && answer.physical == before.physical => {
+                Some((*logical, before.clone(), spec.clone()))
+            }
+            Done::Updated {
+                logical,
+                before,
+                spec,
+                answer,
+            } if !answer.success => Some((*logical, before.clone(), spec.clone())),
+            _ => None,
+        });
+        let stack_ref = &stack_id;
+        futures_util::future::join_all(updates.map(|(logical, before, spec)| async move {
+            let a = self
+                .send(
+                    Role::Rollback,
+                    "Update",
+                    stack_ref,
+                    logical,
+                    &before.spec,
+                    Some(&before.physical),
+                    Some(&spec),
+                    duplicate,
+                )
+                .await;
+            if a.success {
+                self.put(stack_ref, logical, before);
+            }
+        }))
+        .await;
+        // What the rollback deletes, by the id each was answered with.
+        let deleted = |spec: &Spec, answer: &Answer| Deployed {
+            spec: spec.clone(),
+            physical: answer.physical.clone(),
+            seq: 0,
+            recorded: true,
+            unsure: false,
+            dethroned: false,
+        };
+        let mut deletes: Vec<(&'static str, Deployed)> = Vec::new();
+        for d in &done {
+            match d {
+                Done::Created {
+                    logical,
+                    spec,
+                    answer,
+                } => deletes.push((logical, deleted(spec, answer))),
+                Done::Updated {
+                    logical,
+                    before,
+                    spec,
+                    answer,
+                } if answer.success && answer.physical != before.physical => {
+                    deletes.push((logical, deleted(spec, answer)));
+                }
+                _ => {}
+            }
+        }
+        self.delete_all(&stack_id, deletes, Role::Rollback, duplicate)
+            .await;
+        // The old side of each replacement is the stack's again.
+        let mut model = self.model.borrow_mut();
+        for d in &done {
+            if let Done::Updated {
+                logical,
+                before,
+                answer,
+                ..
+            } = d
+                && answer.success
+                && answer.physical != before.physical
+            {
+                let at = model.loose.iter().position(|l| {
+                    l.stack_id == stack_id && l.deployed.physical == before.physical && !l.orphan
+                });
+                if let Some(at) = at {
+                    let l = model.loose.remove(at);
+                    let stack = model
+                        .stacks
+                        .iter_mut()
+                        .find(|s| s.id.as_deref() == Some(stack_id.as_str()));
+                    if let Some(stack) = stack {
+                        stack.resources.insert(logical, l.deployed);
+                    }
+                }
+            }
+        }
+        if creating {
+            // ROLLBACK_COMPLETE: the stack is deleted before it is created again.
+            let state = model
+                .stacks
+                .iter_mut()
+                .find(|s| s.id.as_deref() == Some(stack_id.as_str()));
+            if let Some(state) = state {
+                for (logical, d) in std::mem::take(&mut state.resources) {
+                    model_loose_orphan(&mut model.loose, &stack_id, logical, d);
+                }
+            }
+            if let Some(state) = model
+                .stacks
+                .iter_mut()
+                .find(|s| s.id.as_deref() == Some(stack_id.as_str()))
+            {
+                state.id = None;
+            }
+        }
+    }
+
+    /// A new resource answered SUCCESS (a Create, or an Update that made a new one): it
+    /// takes what it declares.
+    fn created(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
+        self.took(stack_id, logical, spec);
+        let seq = self.model.borrow_mut().next_seq();
+        let deployed = Deployed {
+            spec: spec.clone(),
+            physical: physical.to_owned(),
+            seq,
+            recorded: !self.without_lock_table.get(),
+            unsure: false,
+            dethroned: false,
+        };
+        self.put(stack_id, logical, deployed);
+    }
+
+    /// A resource's Update answered FAILED: what it holds is no longer promised.
+    fn unsure(&self, stack_id: &str, logical: &'static str, physical: &str) {
+        let mut model = self.model.borrow_mut();
+        let stack = model
+            .stacks
+            .iter_mut()
+            .find(|s| s.id.as_deref() == Some(stack_id));
+        if let Some(d) = stack.and_then(|s| s.resources.get_mut(logical))
+            && d.physical == physical
+        {
+            d.unsure = true;
+        }
+    }
+
+    fn put(&self, stack_id: &str, logical: &'static str, deployed: Deployed) {
+        let mut model = self.model.borrow_mut();
+        if let Some(stack) = model
+            .stacks
+            .iter_mut()
+            .find(|s| s.id.as_deref() == Some(stack_id))
+        {
+            stack.resources.insert(logical, deployed);
+        }
+    }
+
+    /// Deletes resources at once; each one whose Delete fails stays as an orphan.
+    async fn delete_all(
+        &self,
+        stack_id: &str,
+        resources: Vec<(&'static str, Deployed)>,
+        role: Role,
+        duplicate: bool,
+    ) {
+        futures_util::future::join_all(resources.into_iter().map(|(logical, d)| async move {
+            let a = self
+                .send(
+                    role,
+                    "Delete",
+                    stack_id,
+                    logical,
+                    &d.spec,
+                    Some(&d.physical),
+                    None,
+                    duplicate,
+                )
+                .await;
+            let mut model = self.model.borrow_mut();
+            let found = model.remove(stack_id, logical, &d.physical);
+            if !a.success {
+                // A failed create whose Delete failed may hold what its write left.
+                let orphan = found.unwrap_or_else(|| Deployed {
+                    seq: model.next_seq(),
+                    ..d.clone()
+                });
+                model_loose_orphan(&mut model.loose, stack_id, logical, orphan);
+            }
+        }))
+        .await;
+    }
+
+    async fn delete_stack(&self, stack: usize, duplicate: bool) {
+        let (stack_id, resources) = {
+            let model = self.model.borrow();
+            let state = &model.stacks[stack];
+            let Some(id) = state.id.clone() else {
+                drop(model);
+                self.note("  (no such stack)".into());
+                return;
+            };
+            (id, state.resources.clone().into_iter().collect::<Vec<_>>())
+        };
+        self.delete_all(&stack_id, resources, Role::StackDelete, duplicate)
+            .await;
+        let mut model = self.model.borrow_mut();
+        let state = &mut model.stacks[stack];
+        let left: Vec<(&'static str, Deployed)> =
+            std::mem::take(&mut state.resources).into_iter().collect();
+        state.id = None;
+        for (logical, d) in left {
+            model_loose_orphan(&mut model.loose, &stack_id, logical, d);
+        }
+    }
+
+    async fn console(&self, t: usize, edit: &Edit, trail: bool) {
+        let tgt = target(t);
+        let live = self.live(t);
+        let mut doc: Value = live
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_else(|| json!({"Version": "2012-10-17", "Statement": []}));
+        let mut list: Vec<Value> = match doc["Statement"].take() {
+            Value::Array(items) => items,
+            Value::Null => Vec::new(),
+            one => vec![one],
+        };
+        let position = |list: &[Value], sid: &str| list.iter().position(|s| s["Sid"] == sid);
+        let touched: Option<Mark> = match edit {
+            Edit::Add(sid, v) => {
+                if position(&list, sid).is_some() {
+                    self.note("  (already there: nothing changed)".into());
+                    return;
+                }
+                list.push(statement(t, sid, *v));
+                None
+            }
+            Edit::Change(sid, v) => {
+                let Some(at) = position(&list, sid) else {
+                    self.note("  (no such statement: nothing changed)".into());
+                    return;
+                };
+                list[at] = statement(t, sid, *v);
+                Some(Mark::Sid((*sid).to_owned()))
+            }
+            Edit::Remove(sid) => {
+                let Some(at) = position(&list, sid) else {
+                    self.note("  (no such statement: nothing changed)".into());
+                    return;
+                };
+                list.remove(at);
+                Some(Mark::Sid((*sid).to_owned()))
+            }
+            Edit::DeletePolicy => {
+                if live.is_none() {
+                    self.note("  (no policy: nothing changed)".into());
+                    return;
+                }
+                list.clear();
+                Some(Mark::Whole)
+            }
+        };
+        let text = if list.is_empty() {
+            None
+        } else {
+            doc["Statement"] = Value::Array(list);
+            Some(doc.to_string())
+        };
+        self.world.memory().write_out_of_band(&tgt, text.as_deref());
+        self.model.borrow_mut().console_at[t] = Some(tokio::time::Instant::now());
+        // The model: what the edit touched, and whether the contract calls it drift.
+        let reportable = {
+            let mut model = self.model.borrow_mut();
+            let expect = model.expect(t);
+            let whole_owned = matches!(expect, Expect::Whole(_));
+            // What a resource whose Delete failed held may or may not be held still: a
+            // change to it is not counted as drift that must be reported.
+            let owned_surely =
+                matches!(&expect, Expect::Whole(owner) if !owner.orphan && owner.deployed.recorded);
+            match (edit, &touched) {
+                (Edit::Add(sid, _), _) => {
+                    let keep = if whole_owned {
+                        Keep::No
+                    } else {
+                        Keep::From(tokio::time::Instant::now() + self.lag.get())
+                    };
+                    model.console[t].insert((*sid).to_owned(), keep);
+                    if whole_owned {
+                        model.marks[t].insert(Mark::Whole, owned_surely);
+                    }
+                    owned_surely
+                }
+                (Edit::DeletePolicy, _) => {
+                    // A read that lags the console's delete may show its statements: merged
+                    // back, those nobody held are not the provider's to remove.
+                    let unheld: Vec<String> = model.console[t].keys().cloned().collect();
+                    model.console_removed[t].extend(unheld);
+                    model.console[t].clear();
+                    let held = match &expect {
+                        Expect::Whole(_) => owned_surely,
+                        Expect::Statements(held) => held
+                            .values()
+                            .any(|h| h.deployed.spec.kind == Kind::Statements && !h.orphan),
+                    };
+                    model.marks[t].insert(Mark::Whole, held);
+                    held
+                }
+                (_, Some(Mark::Sid(sid))) => {
+                    if let Edit::Remove(_) = edit
+                        && model.console[t].remove(sid).is_some()
+                    {
+                        model.console_removed[t].insert(sid.clone());
+                    }
+                    let held = match &expect {
+                        Expect::Whole(_) => owned_surely,
+                        Expect::Statements(held) => held
+                            .get(sid)
+                            .is_some_and(|h| h.deployed.spec.kind == Kind::Statements && !h.orphan),
+                    };
+                    let mark = if whole_owned {
+                        Mark::Whole
+                    } else {
+                        Mark::Sid(sid.clone())
+                    };
+                    let claimed = whole_owned
+                        || model
+                            .claims(t)
+                            .iter()
+                            .any(|c| c.deployed.spec.version_of(sid).is_some());
+                    if claimed {
+                        model.marks[t].insert(mark, held);
+                    }
+                    held
+                }
+                _ => false,
+            }
+        };
+        if trail {
+            let event = world::cloudtrail(&tgt, text.as_deref());
+            self.drift_event(event, Some((t, reportable))).await;
+        }
+    }
+
+    /// A drift invocation: a CloudTrail record of an edit on `concerning` (whether the
+    /// edit was drift), or the sweep.
+    async fn drift_event(&self, event: Value, concerning: Option<(usize, bool)>) {
+        let sent = self.world.invoke(event, LAMBDA_TIMEOUT).await;
+        let summary = match sent.result {
+            Ok(Invoked::Drift(summary)) => summary,
+            Ok(Invoked::Request(_)) => {
+                self.violate(
+                    Rule::OneResponse,
+                    "a drift event was taken for a request".into(),
+                );
+                return;
+            }
+            Err(error) => {
+                // Lambda's asynchronous retry delivers it again; nothing is lost yet.
+                self.note(format!(
+                    "  drift check failed (Lambda retries it): {}",
+                    shorten(&error.to_string())
+                ));
+                return;
+            }
+        };
+        self.note(format!(
+            "  drift check: {} target(s), {} drifted, {} restored, {} busy",
+            summary.targets,
+            summary.drifted(),
+            summary.restored(),
+            summary.busy
+        ));
+        for finding in &summary.findings {
+            let t = target_index(&finding.target);
+            let marked = !self.model.borrow().marks[t].is_empty();
+            if !marked {
+                self.violate(
+                    Rule::NoFalseDrift,
+                    format!(
+                        "{} reported as drift ({:?}) with no out-of-band change: the live policy is {}",
+                        TARGETS[t],
+                        finding.difference,
+                        show(self.live(t).as_deref())
+                    ),
+                );
+            }
+            if finding.restored {
+                // Restore puts back what is held: the next check of the target says whether
+                // it did.
+                self.model.borrow_mut().marks[t].clear();
+            }
+        }
+        if let Some((t, true)) = concerning {
+            let reported = summary
+                .findings
+                .iter()
+                .any(|f| target_index(&f.target) == t);
+            if !reported && self.still_drifted(t) {
+                self.violate(
+                    Rule::EditReported,
+                    format!(
+                        "the console's edit of {} was not reported ({} busy), and the drift is still there",
+                        TARGETS[t], summary.busy
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The stack a step operates on, if it is a stack operation.
+fn stack_of(step: &Step) -> Option<usize> {
+    match step {
+        Step::Deploy { stack, .. } | Step::DeleteStack { stack, .. } => Some(*stack),
+        _ => None,
+    }
+}
+
+fn model_loose_orphan(
+    loose: &mut Vec<Loose>,
+    stack_id: &str,
+    logical: &'static str,
+    deployed: Deployed,
+) {
+    loose.push(Loose {
+        stack_id: stack_id.to_owned(),
+        logical,
+        deployed,
+        orphan: true,
+    });
+}
+
+/// What a forward event of a stack operation did.
+enum Done {
+    Created {
+        logical: &'static str,
+        spec: Spec,
+        answer: Answer,
+    },
+    Updated {
+        logical: &'static str,
+        before: Deployed,
+        spec: Spec,
+        answer: Answer,
+    },
+}
+
+impl Done {
+    fn answer(&self) -> &Answer {
+        match self {
+            Done::Created { answer, .. } | Done::Updated { answer, .. } => answer,
+        }
+    }
+}
+
+fn short_id(id: &str) -> String {
+    if let Some(rest) = id.strip_prefix("failed-create:") {
+        return format!("failed-create:{}", &rest[..rest.len().min(8)]);
+    }
+    let mut short = id.rsplit([':', '/']).next().unwrap_or(id).to_owned();
+    short.truncate(60);
+    short
+}
+
+fn shorten(text: &str) -> String {
+    let mut cut: String = text.chars().take(220).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+fn show(text: Option<&str>) -> String {
+    match text {
+        None => "no policy".into(),
+        Some(text) => {
+            let sids: Vec<String> = statements_of(Some(text))
+                .iter()
+                .map(|(sid, s)| {
+                    let account = s["Principal"]["AWS"].as_str().unwrap_or("");
+                    let v = account
+                        .strip_prefix("arn:aws:iam::11112222333")
+                        .and_then(|r| r.strip_suffix(":root"))
+                        .unwrap_or("?");
+                    format!("{sid}.v{v}")
+                })
+                .collect();
+            format!("[{}]", sids.join(" "))
+        }
+    }
+}
+
+/// What one run of a history came to.
+struct Run {
+    violations: Vec<Violation>,
+    trace: Vec<String>,
+}
+
+/// Injected panics are part of the world: their messages are not printed.
+fn quiet_injected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let injected = info
+                .payload()
+                .downcast_ref::<&str>()
+                .is_some_and(|m| m.starts_with("injected fault"));
+            if !injected {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Runs `steps` from `setup`, with the provider's randomness seeded by `seed`.
+fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
+    quiet_injected_panics();
+    fastrand::seed(seed);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let mut settings = drift::Settings::from_vars(|_| None);
+        settings.action = setup.action;
+        let world = World::new(&TARGETS[1..setup.targets.max(1)], settings);
+        for (t, sid, v) in &setup.seeded {
+            let tgt = target(*t);
+            let live = world.memory().live(&tgt);
+            let mut doc: Value = live
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_else(|| json!({"Version": "2012-10-17", "Statement": []}));
+            if let Some(list) = doc["Statement"].as_array_mut() {
+                list.push(statement(*t, sid, *v));
+            }
+            world.memory().seed(&tgt, &doc.to_string());
+        }
+        let mut model = Model {
+            stacks: vec![StackState::default(); setup.stacks],
+            console: vec![BTreeMap::new(); setup.targets],
+            marks: vec![BTreeMap::new(); setup.targets],
+            console_at: vec![None; setup.targets],
+            seen: vec![BTreeSet::new(); setup.targets],
+            gone: vec![BTreeSet::new(); setup.targets],
+            console_removed: vec![BTreeSet::new(); setup.targets],
+            ..Model::default()
+        };
+        for (t, sid, _) in &setup.seeded {
+            model.console[*t].insert((*sid).to_owned(), Keep::Yes);
+        }
+        let sim = Sim {
+            world,
+            setup: setup.clone(),
+            model: RefCell::new(model),
+            violations: RefCell::new(Vec::new()),
+            trace: RefCell::new(Vec::new()),
+            requests: Cell::new(0),
+            fired_before_step: Cell::new(0),
+            lag: Cell::new(Duration::ZERO),
+            faulted_at: Cell::new(None),
+            without_lock_table: Cell::new(false),
+        };
+        if let Some((stack, spec)) = &setup.legacy {
+            sim.note(format!(
+                "  0. {} created {LEGACY} = {spec}, before the lock table existed",
+                STACKS[*stack]
+            ));
+            sim.without_lock_table.set(true);
+            sim.deploy(
+                *stack,
+                &Template::from([(LEGACY, spec.clone())]),
+                None,
+                false,
+            )
+            .await;
+            sim.without_lock_table.set(false);
+        }
+        for (i, step) in steps.iter().enumerate() {
+            sim.note(format!("{:>3}. {step}", i + 1));
+            sim.fired_before_step.set(sim.fired());
+            sim.run_step(step).await;
+            if sim.fired() > sim.fired_before_step.get() {
+                sim.faulted_at.set(Some(tokio::time::Instant::now()));
+            }
+            sim.disarm();
+            sim.check_targets(&format!("after step {}", i + 1));
+            if sim.failed() {
+                break;
+            }
+        }
+        if !sim.failed() {
+            // Everything in flight lands, every lease expires; then a last look.
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            sim.note("  (10 minutes later)".into());
+            sim.check_targets("at the end");
+        }
+        Run {
+            violations: sim.violations.into_inner(),
+            trace: sim.trace.into_inner(),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Shrinking: the fewest steps (and faults, and resources) that still break the same rule.
+
+fn shrink(history: &History, rule: Rule) -> Vec<Step> {
+    let fails = |steps: &[Step]| {
+        run(history.seed, &history.setup, steps)
+            .violations
+            .first()
+            .is_some_and(|v| v.rule == rule)
+    };
+    let mut steps = history.steps.clone();
+    // Drop chunks of steps, halving the chunk until single steps (delta debugging).
+    let mut chunk = steps.len().div_ceil(2).max(1);
+    loop {
+        let mut i = 0;
+        while i < steps.len() {
+            let mut fewer = steps.clone();
+            fewer.drain(i..(i + chunk).min(steps.len()));
+            if fails(&fewer) {
+                steps = fewer;
+            } else {
+                i += chunk;
+            }
+        }
+        if chunk == 1 {
+            break;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+    // Then simpler steps, each until nothing simpler still fails: two at once run one after
+    // the other, faults and rollbacks dropped, resources dropped from templates.
+    let mut i = 0;
+    while i < steps.len() {
+        if let Step::Together(a, b) = steps[i].clone() {
+            for split in [vec![*a.clone(), *b.clone()], vec![*b, *a]] {
+                let mut tried = steps.clone();
+                tried.splice(i..=i, split);
+                if fails(&tried) {
+                    steps = tried;
+                    break;
+                }
+            }
+        }
+        'simpler: loop {
+            for simpler in simpler_steps(&steps[i]) {
+                let mut tried = steps.clone();
+                tried[i] = simpler;
+                if fails(&tried) {
+                    steps = tried;
+                    continue 'simpler;
+                }
+            }
+            break;
+        }
+        i += 1;
+    }
+    steps
+}
+
+fn simpler_steps(step: &Step) -> Vec<Step> {
+    let mut out = Vec::new();
+    match step {
+        Step::Deploy {
+            stack,
+            template,
+            fail_after,
+            faults,
+        } => {
+            let deploy =
+                |template: &Template, fail_after: Option<usize>, faults: &Faults| Step::Deploy {
+                    stack: *stack,
+                    template: template.clone(),
+                    fail_after,
+                    faults: faults.clone(),
+                };
+            if !faults.is_empty() {
+                out.push(deploy(template, *fail_after, &Faults::default()));
+            }
+            if fail_after.is_some() {
+                out.push(deploy(template, None, faults));
+            }
+            for logical in template.keys() {
+                let mut fewer = template.clone();
+                fewer.remove(logical);
+                out.push(deploy(&fewer, *fail_after, faults));
+            }
+        }
+        Step::DeleteStack { stack, faults } if !faults.is_empty() => out.push(Step::DeleteStack {
+            stack: *stack,
+            faults: Faults::default(),
+        }),
+        Step::Sweep { faults } if !faults.is_empty() => out.push(Step::Sweep {
+            faults: Faults::default(),
+        }),
+        Step::Console {
+            target,
+            edit,
+            trail: true,
+        } => out.push(Step::Console {
+            target: *target,
+            edit: edit.clone(),
+            trail: false,
+        }),
+        Step::Together(a, b) => {
+            for sa in simpler_steps(a) {
+                out.push(Step::Together(Box::new(sa), b.clone()));
+            }
+            for sb in simpler_steps(b) {
+                out.push(Step::Together(a.clone(), Box::new(sb)));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// A failing history, shrunk and printed.
+struct Found {
+    seed: u64,
+    rule: Rule,
+    steps: Vec<Step>,
+    report: String,
+    group: Option<Group>,
+}
+
+fn examine(seed: u64) -> Option<Found> {
+    let history = Generator::history(seed);
+    let first = run(seed, &history.setup, &history.steps);
+    let rule = first.violations.first()?.rule;
+    let steps = shrink(&history, rule);
+    let shrunk = run(seed, &history.setup, &steps);
+    let mut report = format!(
+        "seed {seed}: {rule:?} broken; {} step(s) of {} shrunk to {}\n  setup: {}\n  history:\n",
+        history.steps.len(),
+        history.steps.len(),
+        steps.len(),
+        history.setup
+    );
+    for (i, step) in steps.iter().enumerate() {
+        report.push_str(&format!("    {}. {step}\n", i + 1));
+    }
+    report.push_str("  what happened:\n");
+    for line in &shrunk.trace {
+        report.push_str(&format!("  {line}\n"));
+    }
+    let group = classify(rule, &history.setup, &steps, &shrunk.trace);
+    report.push_str(&format!(
+        "  issue 23's group: {group:?}\n  replay: SIM_SEED={seed} cargo test --test simulation -- replay --nocapture\n"
+    ));
+    Some(Found {
+        seed,
+        rule,
+        steps,
+        report,
+        group: Some(group),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Which of issue 23's groups of sequences a shrunk failure belongs to.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group {
+    /// 1-6: a whole-policy resource and statement resources on one target.
+    OneTargetTwoKinds,
+    /// 7-9: reads that lag the provider's own deletes.
+    LaggingReadsAfterDeletes,
+    /// 10-13: deciding from a read instead of the record.
+    DecidingFromARead,
+    /// 14-15: rollbacks that cannot complete.
+    Rollbacks,
+    /// 16-17: drift.
+    Drift,
+    Other,
+}
+
+const GROUPS: [Group; 5] = [
+    Group::OneTargetTwoKinds,
+    Group::LaggingReadsAfterDeletes,
+    Group::DecidingFromARead,
+    Group::Rollbacks,
+    Group::Drift,
+];
+
+fn lags(step: &Step) -> bool {
+    match step {
+        Step::Lag(s) => *s > 0,
+        Step::Together(a, b) => lags(a) || lags(b),
+        _ => false,
+    }
+}
+
+fn specs(step: &Step) -> Vec<&Spec> {
+    match step {
+        Step::Deploy { template, .. } => template.values().collect(),
+        Step::Together(a, b) => specs(a).into_iter().chain(specs(b)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// By the shrunk history's features: the rule it breaks, whether it needs lagging reads,
+/// whether one target has both kinds of resource, whether a stack rolled back.
+fn classify(rule: Rule, setup: &Setup, steps: &[Step], trace: &[String]) -> Group {
+    let lag = steps.iter().any(lags);
+    let mut all: Vec<&Spec> = steps.iter().flat_map(specs).collect();
+    all.extend(setup.legacy.as_ref().map(|(_, spec)| spec));
+    let mixed = all
+        .iter()
+        .any(|a| all.iter().any(|b| a.target == b.target && a.kind != b.kind));
+    let rolled_back = trace.iter().any(|l| l.contains("rollback"));
+    match rule {
+        Rule::NoFalseDrift | Rule::EditReported => Group::Drift,
+        Rule::RollbackCompletes => Group::Rollbacks,
+        Rule::NoFailedForNothing | Rule::CameBack if lag => Group::LaggingReadsAfterDeletes,
+        Rule::OneResponse => Group::Other,
+        _ if lag => Group::DecidingFromARead,
+        _ if mixed => Group::OneTargetTwoKinds,
+        Rule::HeldIsLive | Rule::NothingUnheld if rolled_back => Group::Rollbacks,
+        _ => Group::Other,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests.
+
+/// How many failing histories of each rule are shrunk and printed in full: one, unless
+/// `SIM_SHRINK` asks for more (`make sim` asks for three).
+fn shrunk_per_rule() -> usize {
+    std::env::var("SIM_SHRINK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
+/// Runs `seeds` on two threads; returns the failures in seed order, the first
+/// [`shrunk_per_rule`] of each rule shrunk.
+fn campaign(seeds: Vec<u64>, progress: bool) -> Vec<Found> {
+    let started = std::time::Instant::now();
+    let total = seeds.len();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let failing: std::sync::Mutex<Vec<(u64, Rule)>> = std::sync::Mutex::new(Vec::new());
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(2);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&seed) = seeds.get(i) else { break };
+                    let history = Generator::history(seed);
+                    let first = run(seed, &history.setup, &history.steps);
+                    if let Some(v) = first.violations.first() {
+                        failing.lock().expect("failing").push((seed, v.rule));
+                    }
+                    let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    if progress && (n.is_multiple_of(1000) || n == total) {
+                        let count = failing.lock().expect("failing").len();
+                        eprintln!(
+                            "simulation: {n}/{total} histories, {count} failing, {:.1} s",
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let mut failing = failing.into_inner().expect("failing");
+    failing.sort();
+    let mut shrunk: BTreeMap<Rule, usize> = BTreeMap::new();
+    let per_rule = shrunk_per_rule();
+    failing
+        .into_iter()
+        .map(|(seed, rule)| {
+            let count = shrunk.entry(rule).or_default();
+            *count += 1;
+            if *count <= per_rule
+                && let Some(found) = examine(seed)
+            {
+                return found;
+            }
+            Found {
+                seed,
+                rule,
+                steps: Vec::new(),
+                report: String::new(),
+                group: None,
+            }
+        })
+        .collect()
+}
+
+fn report(what: &str, found: &[Found], ran: usize, took: Duration) {
+    let mut by_rule: BTreeMap<Rule, Vec<u64>> = BTreeMap::new();
+    for f in found {
+        by_rule.entry(f.rule).or_default().push(f.seed);
+    }
+    eprintln!(
+        "{what}: {ran} histories in {:.1} s, {} failing",
+        took.as_secs_f64(),
+        found.len()
+    );
+    for (rule, seeds) in &by_rule {
+        let shown: Vec<String> = seeds.iter().take(10).map(u64::to_string).collect();
+        eprintln!(
+            "  {rule:?}: {} histories, first seeds {}",
+            seeds.len(),
+            shown.join(", ")
+        );
+    }
+    // The shortest shrunk history of each rule, in full.
+    for rule in by_rule.keys() {
+        if let Some(f) = found
+            .iter()
+            .filter(|f| f.rule == *rule && !f.report.is_empty())
+            .min_by_key(|f| (f.steps.len(), f.seed))
+        {
+            eprintln!("{}", f.report);
+        }
+    }
+}
+
+fn verdict(what: &str, found: &[Found]) {
+    if found.is_empty() {
+        return;
+    }
+    if enforced() {
+        panic!(
+            "{what}: {} histories broke the contract (shrunk histories above; seeds {:?})",
+            found.len(),
+            found.iter().map(|f| f.seed).take(20).collect::<Vec<_>>()
+        );
+    }
+    eprintln!(
+        "{what}: not failing the run (FAILURES_FAIL_THE_RUN is off until issue 23's fixes land; SIM_ENFORCE=1 turns it on)"
+    );
+}
+
+#[test]
+fn histories() {
+    let count: u64 = std::env::var("SIM_HISTORIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let first: u64 = std::env::var("SIM_FIRST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let progress = std::env::var("SIM_PROGRESS").is_ok_and(|v| v == "1");
+    let started = std::time::Instant::now();
+    let found = campaign((first..first + count).collect(), progress);
+    report("histories", &found, count as usize, started.elapsed());
+    verdict("histories", &found);
+}
+
+/// The seeds that once failed, run by every `make test`.
+fn regression_seeds() -> Vec<u64> {
+    let path = format!("{}/tests/simulation-seeds.txt", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            l.parse()
+                .unwrap_or_else(|_| panic!("{path}: {l:?} is not a seed"))
+        })
+        .collect()
+}
+
+#[test]
+fn regressions() {
+    let seeds = regression_seeds();
+    assert!(
+        !seeds.is_empty(),
+        "tests/simulation-seeds.txt lists no seed"
+    );
+    let started = std::time::Instant::now();
+    let found = campaign(seeds.clone(), false);
+    report("regressions", &found, seeds.len(), started.elapsed());
+    verdict("regressions", &found);
+}
+
+/// One seed, twice: the same trace both times (one seed is one history); a failure shrunk
+/// and printed. `SIM_SEED` picks the seed (default: the first of the regression list).
+#[test]
+fn replay() {
+    let seed = std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| regression_seeds()[0]);
+    let history = Generator::history(seed);
+    let a = run(seed, &history.setup, &history.steps);
+    let b = run(seed, &history.setup, &history.steps);
+    assert_eq!(a.trace, b.trace, "seed {seed} ran two different histories");
+    assert_eq!(a.violations, b.violations);
+    eprintln!("seed {seed}: setup {}", history.setup);
+    for line in &a.trace {
+        eprintln!("{line}");
+    }
+    if let Some(found) = examine(seed) {
+        eprintln!("{}", found.report);
+        if std::env::var("SIM_SEED").is_ok() || enforced() {
+            panic!("seed {seed} breaks {:?}", found.rule);
+        }
+    }
+}
+
+/// Issue 23's figures: for each group of sequences, the first seed (in order from 0) whose
+/// shrunk failure belongs to it, so how many histories the simulator needed to find it, and
+/// the shrunk history. `cargo test --release --test simulation -- --ignored groups
+/// --nocapture` (SIM_HISTORIES bounds the search, default 20,000).
+#[test]
+#[ignore = "a measurement: run by hand, its figures go into docs/simulation.md"]
+fn groups() {
+    let limit: u64 = std::env::var("SIM_HISTORIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let started = std::time::Instant::now();
+    let mut first: BTreeMap<Group, Found> = BTreeMap::new();
+    let mut failing = 0;
+    let mut seed = 0;
+    while seed < limit && GROUPS.iter().any(|g| !first.contains_key(g)) {
+        let history = Generator::history(seed);
+        if !run(seed, &history.setup, &history.steps)
+            .violations
+            .is_empty()
+        {
+            failing += 1;
+            if let Some(found) = examine(seed)
+                && let Some(group) = found.group
+            {
+                first.entry(group).or_insert(found);
+            }
+        }
+        seed += 1;
+    }
+    eprintln!(
+        "groups: {seed} histories ({failing} failing) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    for group in GROUPS {
+        match first.get(&group) {
+            Some(found) => eprintln!(
+                "  {group:?}: found after {} histories (seed {}), {:?}, shrunk to {} step(s)",
+                found.seed + 1,
+                found.seed,
+                found.rule,
+                found.steps.len()
+            ),
+            None => eprintln!("  {group:?}: not found in {seed} histories"),
+        }
+    }
+    for found in first.values() {
+        eprintln!("{}", found.report);
+    }
+    let missing: Vec<&Group> = GROUPS.iter().filter(|g| !first.contains_key(g)).collect();
+    assert!(missing.is_empty(), "groups never found: {missing:?}");
+}
