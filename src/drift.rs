@@ -393,7 +393,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                 Err(error) => return Checked::Failed(error.to_string()),
             };
             if now == snapshot {
-                stable = Some(difference);
+                stable = Some((difference, live));
                 break;
             }
             if !now.leased_at(self.clock.now_ms())
@@ -404,10 +404,18 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             }
             snapshot = now;
         }
-        let Some(difference) = stable else {
+        let Some((difference, live)) = stable else {
             tracing::info!(target_key = %key, "the record kept changing while the target was read: not judged yet");
             return Checked::Busy;
         };
+        if plan::read_lags(&snapshot.record, live.as_deref(), self.clock.now_ms()) {
+            // The read lacks what the provider wrote less than a minute ago: a read that lags
+            // behind its own write is not drift (CONTRACT 11 and 13). Looked at again after a
+            // pause, once the read can have caught up.
+            tracing::info!(target_key = %key, "the read lacks the provider's own write of less than a minute ago: not judged yet");
+            tokio::time::sleep(LAGGING_READ_PAUSES[0]).await;
+            return Checked::Busy;
+        }
         let mut finding = Finding {
             target: target.clone(),
             difference,

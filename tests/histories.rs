@@ -589,7 +589,7 @@ async fn a_displaced_resource_that_says_adopt_takes_nothing_back_on_its_update()
 }
 
 #[tokio::test]
-async fn a_whole_policy_a_statement_took_a_sid_from_gets_it_back_and_its_delete_leaves_no_grant() {
+async fn a_whole_policy_a_statement_took_a_sid_from_gets_it_back_and_deletes_only_what_it_holds() {
     let w = World::new().await;
     let a_props = whole(&[grant("S1", "111122223333"), grant("S2", "444455556666")]);
     let a = id(&w.create(A, &a_props).await);
@@ -608,13 +608,14 @@ async fn a_whole_policy_a_statement_took_a_sid_from_gets_it_back_and_its_delete_
         &w.truth(),
         &[grant("S1", "999988887777"), grant("S2", "444455556666")],
     );
-    // Its Delete takes out what it declared: no grant outlives both stacks.
+    // Its Delete takes out the Sid it holds again; the rest of its policy has been
+    // statements nobody holds since the statement took S1 out of it, and stays (CONTRACT 11).
     id(&w.delete(A, &a, &changed).await);
-    assert_eq!(w.store.live(&app()), None);
+    assert_eq!(w.truth_sids(), ["S2"]);
 }
 
 #[tokio::test]
-async fn a_whole_policy_left_behind_by_a_taker_of_another_sid_goes_with_its_delete() {
+async fn a_whole_policy_whose_ownership_a_statement_ended_leaves_the_rest_on_its_delete() {
     let w = World::new().await;
     w.store.seed(
         &app(),
@@ -630,7 +631,9 @@ async fn a_whole_policy_left_behind_by_a_taker_of_another_sid_goes_with_its_dele
         &json!({"Version": "2012-10-17", "Statement": [grant("S1", "111122223333"), grant("S9", "444455556666"), grant("Console", "123456789012")]}).to_string(),
     );
     id(&w.delete(B, &b, &taker).await);
-    id(&w.delete(A, &a, &a_props).await);
-    // S1 was A's; the console's statement, which A never declared, stays.
-    assert_eq!(w.truth_sids(), ["Console"]);
+    let r = w.delete(A, &a, &a_props).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // S1 became a statement nobody holds when B ended A's ownership: A's Delete writes
+    // nothing for it (CONTRACT 11), and the console's statement stays too.
+    assert_eq!(w.truth_sids(), ["Console", "S1"]);
 }

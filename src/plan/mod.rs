@@ -210,9 +210,13 @@ pub fn plan(
         }
         Intent::FailedCreate { tag } => {
             let live = live.and_then(Policy::from_live);
-            match statements::failed_create(tag, live.as_ref(), record, now_ms) {
+            // The failed Create's resource never existed for CloudFormation: where another
+            // took something over from it, it has nothing to be handed back.
+            let mut record = record.clone();
+            history::forget_displaced(&mut record, |h| h.tag == *tag);
+            match statements::failed_create(tag, live.as_ref(), &record, now_ms) {
                 Some(plan) => plan,
-                None => Plan::new(Next::Keep, record.clone()),
+                None => Plan::new(Next::Keep, record),
             }
         }
     };
@@ -321,10 +325,12 @@ pub fn restore(live: Option<&str>, record: &Record, now_ms: u64) -> Next {
     statements::next_document(live.as_ref(), composed)
 }
 
-/// Whether the record holds anything under `tag` (a statement or the whole policy).
+/// Whether the record knows anything under `tag`: a statement or the whole policy it holds,
+/// or what another took over from it.
 pub fn holds_under(record: &Record, tag: &str) -> bool {
     record.owner.as_ref().is_some_and(|o| o.holder.tag == tag)
         || record.statements.values().any(|h| h.holder.tag == tag)
+        || record.displaced.iter().any(|d| d.holder.tag == tag)
 }
 
 /// The tag that tells apart two statement resources naming the same Sids: from the

@@ -290,19 +290,6 @@ pub(super) fn remove(
     record: &Record,
     now_ms: u64,
 ) -> Plan {
-    remove_with(sids, is_me, &[], live, record, now_ms)
-}
-
-/// [`remove`], and also every statement nobody holds that is one of `declared` (what a
-/// whole-policy resource declared, left behind when a statement took a Sid out of it).
-pub(super) fn remove_with(
-    sids: &[String],
-    is_me: impl Fn(&Holder) -> bool + Copy,
-    declared: &[Value],
-    live: Option<&Policy>,
-    record: &Record,
-    now_ms: u64,
-) -> Plan {
     let mut after = record.clone();
     let live_doc = live.map(Policy::document);
     let mut gone: Vec<&str> = Vec::new();
@@ -335,24 +322,10 @@ pub(super) fn remove_with(
             }
         }
     }
-    let mut left_behind = Vec::new();
     let statements: Vec<Value> = from_record(live_doc, &after, now_ms)
         .into_iter()
         .filter(|s| !sid_of(s).is_some_and(|sid| gone.contains(&sid)))
-        .filter(|s| {
-            let held = sid_of(s).is_some_and(|sid| after.statements.contains_key(sid));
-            let theirs = !held && declared.iter().any(|d| statement_equivalent(d, s));
-            if theirs {
-                left_behind.push(s.clone());
-            }
-            !theirs
-        })
         .collect();
-    if !left_behind.is_empty() {
-        changed = true;
-        let text = Value::Object(with_statements(None, left_behind)).to_string();
-        history::remove_policy(&mut after, &text, &[], now_ms);
-    }
     Plan::new(decided(live, statements, changed), after)
 }
 

@@ -5,7 +5,7 @@ use super::history::{self, HandBack};
 use super::statements;
 use super::{Claim, Me, Next, Plan, Refusal, Verdict, equivalent, left_to, with_statements};
 use crate::lock::{Held, Holder, Owned, Prior, Record};
-use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of, statements_of};
+use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of, statement_equivalent, statements_of};
 use serde_json::{Map, Value};
 
 /// The live policy as far as the provider can trust it: without the statements it removed
@@ -142,6 +142,30 @@ pub(super) fn apply(
     } else {
         Next::Write(policy.compact().to_owned())
     };
+    if next != Next::Keep
+        && let Some(replaced) = &effective
+    {
+        // The held statements the write replaces (their holders displaced) are removed by
+        // the provider: a read that lags behind the write must not bring them back. (The
+        // statements nobody held that it replaced are not remembered: the console may add
+        // them again.)
+        let gone: Vec<Value> = replaced
+            .statements()
+            .iter()
+            .filter(|s| sid_of(s).is_some_and(|sid| record.statements.contains_key(sid)))
+            .filter(|s| {
+                !policy
+                    .statements()
+                    .iter()
+                    .any(|p| statement_equivalent(p, s))
+            })
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            let text = Value::Object(with_statements(None, gone)).to_string();
+            history::remove_policy(&mut after, &text, &[], now_ms);
+        }
+    }
     after.owner = Some(Owned {
         holder: Holder { tag, ..me.clone() },
         policy: policy.compact().to_owned(),
@@ -355,15 +379,6 @@ pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) 
         };
         return Plan::new(next, after);
     }
-    // What it declares, left behind as statements nobody holds when a statement took a Sid
-    // out of its policy: its Delete takes those out too.
-    let declared: Vec<Value> = record
-        .displaced
-        .iter()
-        .filter(|d| d.sid.is_none() && is_me(&d.holder))
-        .filter_map(|d| Policy::from_live(&d.text))
-        .flat_map(|p| p.statements().to_vec())
-        .collect();
     let was_displaced = history::forget_displaced(&mut after, is_me);
     // Sids handed back to it (a statement that took one out of its policy was deleted).
     let mine: Vec<String> = record
@@ -379,14 +394,10 @@ pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) 
         return plan;
     }
     if was_displaced || !mine.is_empty() {
-        let mut plan = statements::remove_with(
-            &mine,
-            is_me,
-            &declared,
-            live_policy.as_ref(),
-            &after,
-            now_ms,
-        );
+        // What it holds (Sids handed back to it) goes; the rest of its policy stays as
+        // statements nobody holds, as it has since a statement took a Sid out of it
+        // (CONTRACT 11: a displaced resource's Delete writes nothing for it).
+        let mut plan = statements::remove(&mine, is_me, live_policy.as_ref(), &after, now_ms);
         if let Some(holder) = plan
             .record
             .statements
