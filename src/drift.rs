@@ -87,6 +87,10 @@ pub struct Settings {
     pub function_name: Option<String>,
     /// Reads a sweep starts a second (0: unpaced, for tests).
     pub reads_per_second: u32,
+    /// How long after the provider's own write a sweep's read that lacks it may be a read
+    /// lagging behind it (CONTRACT 11's minute); such a target is looked at again once that
+    /// time has passed. Zero (tests whose reads never lag) judges at once.
+    pub own_write_lag: Duration,
 }
 
 impl Settings {
@@ -110,6 +114,7 @@ impl Settings {
             own_role: var(ROLE_VARIABLE),
             function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
             reads_per_second: SWEEP_READS_PER_SECOND,
+            own_write_lag: Duration::from_millis(crate::lock::READ_LAG_MS),
         }
     }
 }
@@ -259,7 +264,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                     &call.target,
                     &key,
                     snapshot,
-                    call.by.clone(),
+                    Some(call),
                     call.after.as_ref(),
                 )
                 .await
@@ -369,9 +374,10 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         target: &Target,
         key: &str,
         mut snapshot: Snapshot,
-        by: Option<String>,
+        call: Option<&Call>,
         after: Option<&After>,
     ) -> Checked {
+        let by = call.and_then(|c| c.by.clone());
         let mut stable = None;
         for _ in 0..STABLE_LOOKS {
             if snapshot.leased_at(self.clock.now_ms()) {
@@ -408,12 +414,22 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             tracing::info!(target_key = %key, "the record kept changing while the target was read: not judged yet");
             return Checked::Busy;
         };
-        if plan::read_lags(&snapshot.record, live.as_deref(), self.clock.now_ms()) {
-            // The read lacks what the provider wrote less than a minute ago: a read that lags
-            // behind its own write is not drift (CONTRACT 11 and 13). Looked at again after a
-            // pause, once the read can have caught up.
-            tracing::info!(target_key = %key, "the read lacks the provider's own write of less than a minute ago: not judged yet");
-            tokio::time::sleep(LAGGING_READ_PAUSES[0]).await;
+        let now_ms = self.clock.now_ms();
+        let window = self.settings.own_write_lag.as_millis() as u64;
+        if call.is_none()
+            && let Some(written) = snapshot.record.written_ms
+            && now_ms.saturating_sub(written) < window
+            && plan::read_lags(&snapshot.record, live.as_deref(), now_ms)
+        {
+            // A sweep (no call known to have changed anything) whose read lacks what the
+            // provider wrote moments ago: a read lagging behind the provider's own write is
+            // not drift (CONTRACT 11 and 13). Looked at again once that time has passed, or
+            // left to the next sweep. (A CloudTrail event is itself the evidence of a change
+            // made out of band, and is judged at once.)
+            tracing::info!(target_key = %key, "the read lacks the provider's own write of moments ago: looked at again once a read can have caught up");
+            let wait = Duration::from_millis(window - now_ms.saturating_sub(written));
+            let until = self.until.min(tokio::time::Instant::now() + wait);
+            tokio::time::sleep_until(until).await;
             return Checked::Busy;
         }
         let mut finding = Finding {
