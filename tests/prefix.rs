@@ -353,3 +353,20 @@ async fn an_update_refuses_a_new_match_whose_sid_differs_as_a_create_would() {
     assert_eq!(h.statements("team/later"), [theirs]);
     assert!(h.leases_free());
 }
+
+#[tokio::test]
+async fn repositories_are_worked_on_a_few_at_a_time() {
+    for concurrency in [1, 2, 4] {
+        let mut h = Harness::new().await;
+        h.concurrency = concurrency;
+        for n in 0..8 {
+            h.store
+                .create_repository("us-east-1", &format!("team/more-{n}"));
+        }
+        h.store.delay_reads(Duration::from_millis(20));
+        let r = h.send(h.create()).await;
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+        assert_eq!(r["Data"]["Repositories"], "12");
+        assert_eq!(h.store.most_reads_at_once(), concurrency);
+    }
+}

@@ -44,6 +44,9 @@ struct State {
     late_writes: VecDeque<std::time::Duration>,
     /// How long each read takes, so that concurrent requests overlap.
     read_delay: std::time::Duration,
+    /// Reads under way now, and the most there ever were at once.
+    reads_in_flight: usize,
+    most_reads_in_flight: usize,
     /// Repositories the next listing still shows and that are deleted right after it.
     deleted_after_listing: Vec<(String, String)>,
 }
@@ -162,6 +165,12 @@ impl MemoryEcr {
     /// From now on, each read takes `delay`.
     pub fn delay_reads(&self, delay: std::time::Duration) {
         self.state().read_delay = delay;
+    }
+
+    /// The most reads that were under way at once (counted while reads are delayed, see
+    /// [`MemoryEcr::delay_reads`]).
+    pub fn most_reads_at_once(&self) -> usize {
+        self.state().most_reads_in_flight
     }
 
     /// Every call from now on never returns.
@@ -314,7 +323,13 @@ impl PolicyStore for MemoryEcr {
         let (answer, delay) = self.read_now(target);
         // The answer travels back while others may write: the window a lock must close.
         if !delay.is_zero() {
+            {
+                let mut state = self.state();
+                state.reads_in_flight += 1;
+                state.most_reads_in_flight = state.most_reads_in_flight.max(state.reads_in_flight);
+            }
             tokio::time::sleep(delay).await;
+            self.state().reads_in_flight -= 1;
         }
         answer
     }

@@ -72,8 +72,33 @@ where
     F: Fn(String) -> Fut,
     Fut: Future<Output = T>,
 {
-    let total = names.len();
     let started = Instant::now();
+    let progress = |done: usize, total: usize| {
+        tracing::info!(work, done, total, "prefix statement progress");
+    };
+    let results = fan_out_every(PROGRESS_EVERY, names, concurrency, each, progress).await;
+    tracing::info!(
+        work,
+        done = results.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "prefix statement done"
+    );
+    results
+}
+
+/// [`fan_out`], telling `progress` (done, total) every `every`.
+async fn fan_out_every<T, F, Fut>(
+    every: Duration,
+    names: Vec<String>,
+    concurrency: usize,
+    each: F,
+    progress: impl Fn(usize, usize),
+) -> Vec<(String, T)>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let total = names.len();
     let mut results = Vec::with_capacity(total);
     let mut running = futures_util::stream::iter(names)
         .map(|name| {
@@ -81,7 +106,7 @@ where
             async move { (name, work.await) }
         })
         .buffer_unordered(concurrency.max(1));
-    let mut ticker = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -89,18 +114,9 @@ where
                 Some(result) => results.push(result),
                 None => break,
             },
-            _ = ticker.tick() => {
-                tracing::info!(work, done = results.len(), total, "prefix statement progress");
-            }
+            _ = ticker.tick() => progress(results.len(), total),
         }
     }
-    tracing::info!(
-        work,
-        done = results.len(),
-        total,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "prefix statement done"
-    );
     results
 }
 
@@ -376,4 +392,51 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
         });
     }
     Ok((changed, distinct(warnings.into_iter()).warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_is_told_every_period_with_done_and_total() {
+        let told = Mutex::new(Vec::new());
+        let names: Vec<String> = (0..9).map(|n| format!("team/{n}")).collect();
+        // One at a time, 3 s each: 3 done at 10 s, 6 at 20 s, all 9 at 27 s.
+        let results = fan_out_every(
+            Duration::from_secs(10),
+            names,
+            1,
+            |name| async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                name.len()
+            },
+            |done, total| told.lock().expect("lock").push((done, total)),
+        )
+        .await;
+        assert_eq!(results.len(), 9);
+        assert_eq!(*told.lock().expect("lock"), [(3, 9), (6, 9)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_than_the_concurrency_run_at_once() {
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        let names: Vec<String> = (0..10).map(|n| n.to_string()).collect();
+        fan_out_every(
+            Duration::from_secs(10),
+            names,
+            3,
+            |_| async {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+            },
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
 }
