@@ -370,3 +370,43 @@ async fn repositories_are_worked_on_a_few_at_a_time() {
         assert_eq!(h.store.most_reads_at_once(), concurrency);
     }
 }
+
+#[tokio::test]
+async fn a_narrower_prefix_replaces_the_resource_and_the_cleanup_leaves_what_the_new_one_holds() {
+    let h = Harness::new().await;
+    let r = h.send(h.create()).await;
+    let old_id = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+
+    let mut update = h.follow_up("Update", &old_id, "7e1d2c3b-0000-4000-8000-000000000001");
+    update["ResourceProperties"]["RepositoryPrefix"] = "team/a".into();
+    let r = h.send(update).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let new_tag = "7e1d2c3b-0000-4000-8000-000000000001";
+    assert_eq!(r["PhysicalResourceId"], prefix_id(new_tag, "team/a"));
+    assert_eq!(r["Data"]["Repositories"], "1");
+    assert_eq!(
+        h.lock.record(&key(&repo("team/a/b"))).holder_of(SID),
+        Some(new_tag)
+    );
+
+    // CloudFormation's cleanup Delete of the old id: out of the repositories only the old
+    // resource held; the new one keeps its own.
+    let r = h.send(h.follow_up("Delete", &old_id, "d1")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.statements("team/a/b"), [own_statement()]);
+    for name in ["team/app", "team/web", "team/z"] {
+        assert!(h.statements(name).is_empty(), "{name}");
+    }
+    assert!(h.leases_free());
+}
+
+#[tokio::test]
+async fn a_prefix_nothing_matches_yet_succeeds_with_no_repository() {
+    let h = Harness::new().await;
+    let mut e = h.create();
+    e["ResourceProperties"]["RepositoryPrefix"] = "nobody/".into();
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Repositories"], "0");
+    assert_eq!(h.store.calls().writes, 0);
+}
