@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         iam_retry_base: Duration::from_millis(500),
         lease_margin: Duration::from_secs(30),
         public_access: PublicAccess::Block,
+        prefix_concurrency: ecr_policy_provider::lifecycle::DEFAULT_PREFIX_CONCURRENCY,
     };
     let report = json!({
         "rounds": rounds,

@@ -136,6 +136,12 @@ pub trait PolicyStore: Send + Sync {
         &self,
         region: &str,
     ) -> impl Future<Output = Result<PolicyScope, EcrError>> + Send;
+
+    /// The names of every repository in `region` (`DescribeRepositories`, every page).
+    fn repositories(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Result<Vec<String>, EcrError>> + Send;
 }
 
 impl<T: PolicyStore> PolicyStore for Arc<T> {
@@ -165,6 +171,12 @@ impl<T: PolicyStore> PolicyStore for Arc<T> {
         region: &str,
     ) -> impl Future<Output = Result<PolicyScope, EcrError>> + Send {
         (**self).policy_scope(region)
+    }
+    fn repositories(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Result<Vec<String>, EcrError>> + Send {
+        (**self).repositories(region)
     }
 }
 
@@ -470,7 +482,36 @@ impl PolicyStore for SdkEcr {
             }),
         }
     }
+
+    async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        const OP: &str = "DescribeRepositories";
+        let client = self.client(region);
+        let mut names = Vec::new();
+        let mut next_token = None;
+        loop {
+            let out = client
+                .describe_repositories()
+                .max_results(DESCRIBE_PAGE)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|e| unexpected(OP, map_sdk_error(OP, e)))?;
+            names.extend(
+                out.repositories()
+                    .iter()
+                    .filter_map(|r| r.repository_name().map(str::to_owned)),
+            );
+            // A token that does not move on would page forever.
+            match out.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(names),
+            }
+        }
+    }
 }
+
+/// Repositories asked for per `DescribeRepositories` page: the most ECR gives.
+const DESCRIBE_PAGE: i32 = 1000;
 
 /// What one request asked of ECR: calls by kind and the time spent waiting on them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -544,6 +585,12 @@ impl<S: PolicyStore> PolicyStore for Metered<'_, S> {
 
     async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
         self.timed(|s| s.reads += 1, self.inner.policy_scope(region))
+            .await
+    }
+
+    /// Counted as one read, whatever its pages.
+    async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.timed(|s| s.reads += 1, self.inner.repositories(region))
             .await
     }
 }

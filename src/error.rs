@@ -175,6 +175,20 @@ pub enum Failure {
     TimedOut(Duration),
     #[error("{}", sentences(&.failure.to_string(), &.undo.to_string()))]
     Undone { failure: Box<Failure>, undo: Undo },
+    /// A prefix statement's request that failed in one of its repositories (CONTRACT 15):
+    /// `failure` names that repository, `outcome` says what became of the others.
+    #[error(
+        "prefix {} ({total} matching repositor{}): {}",
+        crate::text::quote(.prefix),
+        if *.total == 1 { "y" } else { "ies" },
+        sentences(&.failure.to_string(), .outcome)
+    )]
+    InPrefix {
+        prefix: String,
+        total: usize,
+        failure: Box<Failure>,
+        outcome: String,
+    },
     #[error(
         "internal error: the provider panicked ({0}); nothing more will be changed by this request. Please report it with the logs"
     )]

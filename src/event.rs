@@ -1,6 +1,9 @@
 //! The CloudFormation request: decoding, resource types and properties (CONTRACT 2 and 3).
 
-use crate::identity::{Target, failed_create_id, valid_region, valid_repository_name};
+use crate::identity::{
+    ROOT_PREFIX, Target, failed_create_id, valid_region, valid_repository_name,
+    valid_repository_prefix,
+};
 use crate::policy::{Policy, PolicyError, Statements};
 use aws_lambda_events::event::cloudformation::CloudFormationCustomResourceRequest;
 use serde::Deserialize;
@@ -17,11 +20,12 @@ const KNOWN_PROPERTIES: [&str; 6] = [
     "Force",
     "AllowPublicAccess",
 ];
-const STATEMENT_PROPERTIES: [&str; 6] = [
+const STATEMENT_PROPERTIES: [&str; 7] = [
     "Statement",
     "Adopt",
     "Region",
     "RepositoryName",
+    "RepositoryPrefix",
     "Force",
     "AllowPublicAccess",
 ];
@@ -205,6 +209,70 @@ pub struct Desired {
     pub allow_public: bool,
 }
 
+/// What a resource asks for: one target's policy, or statements in every repository under
+/// a prefix (CONTRACT 15).
+#[derive(Debug, Clone)]
+pub enum Wanted {
+    One(Desired),
+    Prefix(Prefixed),
+}
+
+/// A prefix statement: the same statements, held in every repository under `prefix`.
+#[derive(Debug, Clone)]
+pub struct Prefixed {
+    /// As the property gives it (`team`, `team/` or `ROOT`).
+    pub prefix: String,
+    /// The desired state on each repository; its target names the repositories as a
+    /// pattern (`team/*`, `*` for `ROOT`), for the checks that judge the statements alone.
+    pub each: Desired,
+}
+
+impl Prefixed {
+    pub fn region(&self) -> &str {
+        self.each.target.region()
+    }
+
+    /// The desired state on one repository under the prefix: exactly a
+    /// `Custom::ECRRepositoryPolicyStatement` on it.
+    pub fn on(&self, name: &str) -> Desired {
+        Desired {
+            target: Target::Repository {
+                region: self.region().to_owned(),
+                name: name.to_owned(),
+            },
+            ..self.each.clone()
+        }
+    }
+
+    /// The statements, by Sid.
+    pub fn statements(&self) -> &Statements {
+        match &self.each.content {
+            Content::Statements(statements) => statements,
+            // Built only with statements (see `wanted`).
+            Content::Policy(_) => unreachable!("a prefix statement holds statements"),
+        }
+    }
+}
+
+impl Wanted {
+    /// One target's desired state; a prefix statement's on the repositories' pattern.
+    pub fn into_desired(self) -> Desired {
+        match self {
+            Wanted::One(desired) => desired,
+            Wanted::Prefix(prefixed) => prefixed.each,
+        }
+    }
+}
+
+/// The pattern a prefix's repositories are named by in messages: `team/*`, `*` for `ROOT`.
+fn prefix_pattern(prefix: &str) -> String {
+    if prefix == ROOT_PREFIX {
+        "*".to_owned()
+    } else {
+        format!("{}/*", prefix.strip_suffix('/').unwrap_or(prefix))
+    }
+}
+
 /// What a resource owns of its target's policy.
 #[derive(Debug, Clone)]
 pub enum Content {
@@ -268,6 +336,11 @@ pub enum PropertyError {
     )]
     MissingRepositoryName(String),
     #[error(
+        "property RepositoryName or RepositoryPrefix is required for {0}: name the repository \
+         whose policy it adds to, or the prefix of the repositories"
+    )]
+    MissingNameOrPrefix(String),
+    #[error(
         "property {0} applies to repository policies only; remove it, or use \
          Custom::ECRRepositoryPolicy with a RepositoryName"
     )]
@@ -278,6 +351,23 @@ pub enum PropertyError {
         crate::text::quote(.0)
     )]
     BadRepositoryName(String),
+    #[error(
+        "give exactly one of RepositoryName (one repository) and RepositoryPrefix (every \
+         repository under a prefix, such as team/ or ROOT), not both"
+    )]
+    NameAndPrefix,
+    #[error(
+        "property RepositoryPrefix applies to Custom::ECRRepositoryPolicyStatement only; \
+         remove it, or give the statements with Statement on that resource type"
+    )]
+    PrefixStatementsOnly,
+    #[error(
+        "property RepositoryPrefix {} is not a prefix ECR's repository creation templates \
+         take: ROOT, or 1 to 256 lowercase letters, digits and . _ - / (for example team or \
+         team/app/)",
+        crate::text::quote(.0)
+    )]
+    BadRepositoryPrefix(String),
     #[error("property Region {} is not an AWS region name such as us-east-1", crate::text::quote(.0))]
     BadRegion(String),
     #[error("no region: set the Region property, or run the function where AWS_REGION is set")]
@@ -301,7 +391,10 @@ struct ResourceKind {
 impl ResourceKind {
     fn of(resource_type: &str, properties: &Map<String, Value>) -> Result<Self, PropertyError> {
         if resource_type == GENERIC_TYPE {
-            let target = if properties.contains_key("RepositoryName") {
+            let repository = ["RepositoryName", "RepositoryPrefix"]
+                .iter()
+                .any(|name| properties.contains_key(*name));
+            let target = if repository {
                 Kind::Repository
             } else {
                 Kind::Registry
@@ -331,24 +424,56 @@ impl ResourceKind {
     }
 }
 
-/// Validates a resource's properties into its desired state (CONTRACT 3). Nothing here
+/// Validates a resource's properties into its desired state (CONTRACT 3); a prefix
+/// statement's on the pattern of its repositories (see [`Prefixed::each`]). Nothing here
 /// calls ECR.
 pub fn desired_state(
     resource_type: &str,
     properties: &Value,
     default_region: Option<&str>,
 ) -> Result<Desired, PropertyError> {
+    wanted(resource_type, properties, default_region).map(Wanted::into_desired)
+}
+
+/// Validates a resource's properties into what it asks for (CONTRACT 3 and 15). Nothing
+/// here calls ECR.
+pub fn wanted(
+    resource_type: &str,
+    properties: &Value,
+    default_region: Option<&str>,
+) -> Result<Wanted, PropertyError> {
     let map = match properties {
         Value::Object(map) => map,
         Value::Null => &Map::new(),
         other => return Err(PropertyError::NotAnObject(other.to_string())),
     };
     let kind = ResourceKind::of(resource_type, map)?;
+    if !kind.statements && map.contains_key("RepositoryPrefix") {
+        return Err(PropertyError::PrefixStatementsOnly);
+    }
     check_known(map, kind.properties())?;
     let adopt = boolean(map, "Adopt")?;
     let force = boolean(map, "Force")?;
     let allow_public = boolean(map, "AllowPublicAccess")?;
-    let target = target(kind.target, resource_type, map, default_region)?;
+    let prefix = string(map, "RepositoryPrefix")?;
+    if prefix.is_some() && !(kind.statements && kind.target == Kind::Repository) {
+        return Err(PropertyError::PrefixStatementsOnly);
+    }
+    let target = match prefix {
+        None => target(kind.target, resource_type, map, default_region)?,
+        Some(prefix) => {
+            if map.contains_key("RepositoryName") {
+                return Err(PropertyError::NameAndPrefix);
+            }
+            if !valid_repository_prefix(prefix) {
+                return Err(PropertyError::BadRepositoryPrefix(prefix.to_owned()));
+            }
+            Target::Repository {
+                region: region(map, default_region)?,
+                name: prefix_pattern(prefix),
+            }
+        }
+    };
     let content = if kind.statements {
         let statement = map
             .get("Statement")
@@ -360,12 +485,19 @@ pub fn desired_state(
             .ok_or(PropertyError::MissingPolicyText)?;
         Content::Policy(Policy::from_property(policy_text)?)
     };
-    Ok(Desired {
+    let desired = Desired {
         target,
         content,
         adopt,
         force,
         allow_public,
+    };
+    Ok(match prefix {
+        None => Wanted::One(desired),
+        Some(prefix) => Wanted::Prefix(Prefixed {
+            prefix: prefix.to_owned(),
+            each: desired,
+        }),
     })
 }
 
@@ -390,13 +522,8 @@ fn target(
     map: &Map<String, Value>,
     default_region: Option<&str>,
 ) -> Result<Target, PropertyError> {
-    let region = string(map, "Region")?;
     let repository_name = string(map, "RepositoryName")?;
-    let region = match region.or(default_region) {
-        Some(region) if valid_region(region) => region.to_owned(),
-        Some(region) => return Err(PropertyError::BadRegion(region.to_owned())),
-        None => return Err(PropertyError::NoRegion),
-    };
+    let region = region(map, default_region)?;
     match kind {
         Kind::Registry => {
             if repository_name.is_some() {
@@ -408,8 +535,13 @@ fn target(
             Ok(Target::Registry { region })
         }
         Kind::Repository => {
-            let name = repository_name
-                .ok_or_else(|| PropertyError::MissingRepositoryName(resource_type.to_owned()))?;
+            let name = repository_name.ok_or_else(|| {
+                if map.contains_key("Statement") {
+                    PropertyError::MissingNameOrPrefix(resource_type.to_owned())
+                } else {
+                    PropertyError::MissingRepositoryName(resource_type.to_owned())
+                }
+            })?;
             if !valid_repository_name(name) {
                 return Err(PropertyError::BadRepositoryName(name.to_owned()));
             }
@@ -418,6 +550,15 @@ fn target(
                 name: name.to_owned(),
             })
         }
+    }
+}
+
+/// The `Region` property, else the function's own.
+fn region(map: &Map<String, Value>, default_region: Option<&str>) -> Result<String, PropertyError> {
+    match string(map, "Region")?.or(default_region) {
+        Some(region) if valid_region(region) => Ok(region.to_owned()),
+        Some(region) => Err(PropertyError::BadRegion(region.to_owned())),
+        None => Err(PropertyError::NoRegion),
     }
 }
 
@@ -598,6 +739,110 @@ mod tests {
         let err = desired("Custom::ECRRepositoryPolicy", json!({"PolicyText": POLICY}))
             .expect_err("missing name");
         assert!(err.to_string().contains("RepositoryName is required"));
+    }
+
+    fn wanted_of(resource_type: &str, props: Value) -> Result<Wanted, PropertyError> {
+        wanted(resource_type, &props, Some("us-east-1"))
+    }
+
+    #[test]
+    fn a_repository_statement_takes_a_prefix_instead_of_a_name() {
+        let statement =
+            json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"});
+        for resource_type in ["Custom::ECRRepositoryPolicyStatement", GENERIC_TYPE] {
+            for prefix in ["team", "team/", "ROOT"] {
+                let wanted = wanted_of(
+                    resource_type,
+                    json!({"Statement": statement, "RepositoryPrefix": prefix}),
+                )
+                .expect(prefix);
+                let Wanted::Prefix(prefixed) = wanted else {
+                    panic!("{prefix}: not a prefix statement");
+                };
+                assert_eq!(prefixed.prefix, prefix);
+                assert_eq!(prefixed.statements().sids(), ["S"]);
+                assert_eq!(
+                    prefixed.on("team/app").target,
+                    Target::Repository {
+                        region: "us-east-1".into(),
+                        name: "team/app".into()
+                    }
+                );
+            }
+        }
+        let pattern = |prefix: &str| {
+            desired_state(
+                "Custom::ECRRepositoryPolicyStatement",
+                &json!({"Statement": statement, "RepositoryPrefix": prefix}),
+                Some("eu-west-1"),
+            )
+            .expect("valid")
+            .target
+        };
+        assert_eq!(pattern("team/").repository_name(), Some("team/*"));
+        assert_eq!(pattern("ROOT").repository_name(), Some("*"));
+        assert!(matches!(
+            wanted_of(
+                "Custom::ECRRepositoryPolicyStatement",
+                json!({"Statement": statement, "RepositoryName": "app"})
+            ),
+            Ok(Wanted::One(_))
+        ));
+    }
+
+    #[test]
+    fn a_prefix_is_refused_beside_a_name_where_it_does_not_apply_or_when_malformed() {
+        let statement =
+            json!({"Sid": "S", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"});
+        let refusal = |resource_type: &str, props: Value| {
+            wanted_of(resource_type, props)
+                .expect_err("refused")
+                .to_string()
+        };
+        for props in [
+            json!({"Statement": statement, "RepositoryName": "team/app", "RepositoryPrefix": "team"}),
+            json!({"Statement": statement}),
+        ] {
+            let reason = refusal("Custom::ECRRepositoryPolicyStatement", props);
+            assert!(
+                reason.contains("RepositoryName") && reason.contains("RepositoryPrefix"),
+                "{reason}"
+            );
+        }
+        let reason = refusal(
+            GENERIC_TYPE,
+            json!({"Statement": statement, "RepositoryName": "a/b", "RepositoryPrefix": "a"}),
+        );
+        assert!(reason.contains("exactly one of RepositoryName"), "{reason}");
+        for (resource_type, props) in [
+            (
+                "Custom::ECRRegistryPolicyStatement",
+                json!({"Statement": statement, "RepositoryPrefix": "team"}),
+            ),
+            (
+                "Custom::ECRRepositoryPolicy",
+                json!({"PolicyText": POLICY, "RepositoryPrefix": "team"}),
+            ),
+            (
+                GENERIC_TYPE,
+                json!({"PolicyText": POLICY, "RepositoryPrefix": "team"}),
+            ),
+        ] {
+            let reason = refusal(resource_type, props);
+            assert!(
+                reason.contains(
+                    "RepositoryPrefix applies to Custom::ECRRepositoryPolicyStatement only"
+                ),
+                "{resource_type}: {reason}"
+            );
+        }
+        for bad in ["Team", "team//app", "/", "", "Root", "team/*"] {
+            let reason = refusal(
+                "Custom::ECRRepositoryPolicyStatement",
+                json!({"Statement": statement, "RepositoryPrefix": bad}),
+            );
+            assert!(reason.contains("is not a prefix"), "{bad}: {reason}");
+        }
     }
 
     #[test]

@@ -10,6 +10,11 @@ pub const FAILED_CREATE_PREFIX: &str = "failed-create:";
 const REGISTRY_PREFIX: &str = "registry-policy:";
 /// The prefix of a statement resource's PhysicalResourceId.
 const STATEMENTS_PREFIX: &str = "ecr-policy-statements/";
+/// How a prefix statement's PhysicalResourceId names its repositories:
+/// `repository-prefix:<region>:<account>:<prefix>`.
+const REPOSITORY_PREFIX_ID: &str = "repository-prefix:";
+/// The repository prefix that matches every repository, as ECR's creation templates name it.
+pub const ROOT_PREFIX: &str = "ROOT";
 /// The longest PhysicalResourceId CloudFormation accepts.
 pub const MAX_PHYSICAL_ID_BYTES: usize = 1024;
 
@@ -70,6 +75,53 @@ pub fn valid_repository_name(name: &str) -> bool {
                             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
                 })
         })
+}
+
+/// A repository prefix as ECR's repository creation templates take it (botocore's `Prefix`
+/// shape, 1 to 256 characters): `ROOT`, or
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*/?`.
+pub fn valid_repository_prefix(prefix: &str) -> bool {
+    if prefix == ROOT_PREFIX {
+        return true;
+    }
+    if !(1..=256).contains(&prefix.len()) {
+        return false;
+    }
+    let path = prefix.strip_suffix('/').unwrap_or(prefix);
+    path.split('/').all(valid_prefix_component)
+}
+
+/// One `/`-separated part of a prefix: lowercase letters and digits, in runs separated by
+/// `.`, `_`, `__` or any number of `-`.
+fn valid_prefix_component(component: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = component.as_bytes();
+    if !bytes.first().is_some_and(|b| alnum(*b)) || !bytes.last().is_some_and(|b| alnum(*b)) {
+        return false;
+    }
+    let mut separators = component.split(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+    separators.all(|run| {
+        matches!(run, "" | "." | "_" | "__") || (!run.is_empty() && run.bytes().all(|b| b == b'-'))
+    })
+}
+
+/// Whether repository `name` is under `prefix`, read as ECR's creation templates read it
+/// (CONTRACT 15): a `/` is assumed after the prefix, so `team` and `team/` both match
+/// `team/app` and `team/a/b`, never `team` itself nor `team-x`; `ROOT` matches every
+/// repository.
+pub fn prefix_matches(prefix: &str, name: &str) -> bool {
+    if prefix == ROOT_PREFIX {
+        return true;
+    }
+    let path = prefix.strip_suffix('/').unwrap_or(prefix);
+    name.strip_prefix(path)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|rest| !rest.is_empty())
+}
+
+/// Two prefixes that match the same repositories (`team` and `team/`).
+pub fn same_prefix(a: &str, b: &str) -> bool {
+    a.strip_suffix('/').unwrap_or(a) == b.strip_suffix('/').unwrap_or(b)
 }
 
 /// An AWS account id: twelve digits.
@@ -152,6 +204,14 @@ pub enum PhysicalId {
         tag: String,
         sids: Vec<String>,
     },
+    /// Some statements, by Sid, in every repository under a prefix (CONTRACT 15).
+    Prefix {
+        region: String,
+        prefix: String,
+        account: String,
+        tag: String,
+        sids: Vec<String>,
+    },
     /// The id of a failed Create, naming its request.
     FailedCreate { request_id: String },
     /// Not an id this provider issues.
@@ -185,17 +245,31 @@ impl PhysicalId {
                 account,
                 tag,
                 sids,
-            } => {
-                let sids: Vec<String> = sids.iter().map(|s| encode_sid(s)).collect();
-                Some(format!(
-                    "{STATEMENTS_PREFIX}{tag}/{}/{}",
-                    sids.join(","),
-                    policy_id(target, account, partition)
-                ))
-            }
+            } => Some(statements_id(
+                tag,
+                sids,
+                &policy_id(target, account, partition),
+            )),
+            PhysicalId::Prefix {
+                region,
+                prefix,
+                account,
+                tag,
+                sids,
+            } => Some(statements_id(
+                tag,
+                sids,
+                &format!("{REPOSITORY_PREFIX_ID}{region}:{account}:{prefix}"),
+            )),
             PhysicalId::FailedCreate { .. } | PhysicalId::Foreign => None,
         }
     }
+}
+
+/// `ecr-policy-statements/<tag>/<sid>,<sid>/<what they are in>`.
+fn statements_id(tag: &str, sids: &[String], within: &str) -> String {
+    let sids: Vec<String> = sids.iter().map(|s| encode_sid(s)).collect();
+    format!("{STATEMENTS_PREFIX}{tag}/{}/{within}", sids.join(","))
 }
 
 /// The id of a whole policy: `registry-policy:<region>:<account>`, or the repository's ARN.
@@ -247,6 +321,20 @@ fn parse_statements(rest: &str) -> Option<PhysicalId> {
         .collect::<Option<Vec<String>>>()?;
     if sids.iter().any(String::is_empty) {
         return None;
+    }
+    if let Some(rest) = policy.strip_prefix(REPOSITORY_PREFIX_ID) {
+        let mut fields = rest.splitn(3, ':');
+        let (region, account, prefix) = (fields.next()?, fields.next()?, fields.next()?);
+        let account_ok = !account.is_empty() && account.bytes().all(|b| b.is_ascii_digit());
+        return (valid_region(region) && account_ok && valid_repository_prefix(prefix)).then(
+            || PhysicalId::Prefix {
+                region: region.to_owned(),
+                prefix: prefix.to_owned(),
+                account: account.to_owned(),
+                tag: tag.to_owned(),
+                sids,
+            },
+        );
     }
     let (target, account) = parse_policy(policy)?;
     Some(PhysicalId::Statements {
@@ -341,6 +429,113 @@ mod tests {
             let text = id.format("aws").expect("a target id");
             assert!(text.starts_with("ecr-policy-statements/5f0c2a9e/AllowPull,a%2Cb%2Fc"));
             assert_eq!(PhysicalId::parse(&text), id, "{text}");
+        }
+    }
+
+    #[test]
+    fn prefix_ids_round_trip() {
+        for prefix in ["team", "team/", "a/b__c--d", ROOT_PREFIX] {
+            let id = PhysicalId::Prefix {
+                region: "eu-west-1".into(),
+                prefix: prefix.into(),
+                account: ACCOUNT.into(),
+                tag: "5f0c2a9e".into(),
+                sids: vec!["Pull".into(), "a,b/c".into()],
+            };
+            let text = id.format("aws").expect("an id");
+            assert_eq!(
+                text,
+                format!(
+                    "ecr-policy-statements/5f0c2a9e/Pull,a%2Cb%2Fc/repository-prefix:eu-west-1:{ACCOUNT}:{prefix}"
+                )
+            );
+            assert_eq!(PhysicalId::parse(&text), id, "{text}");
+        }
+        for foreign in [
+            "ecr-policy-statements/t/S/repository-prefix:eu-west-1:123456789012:Team",
+            "ecr-policy-statements/t/S/repository-prefix:eu-west-1:123456789012:",
+            "ecr-policy-statements/t/S/repository-prefix:nowhere:123456789012:team",
+            "ecr-policy-statements/t/S/repository-prefix:eu-west-1::team",
+        ] {
+            assert_eq!(PhysicalId::parse(foreign), PhysicalId::Foreign, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn prefixes_follow_the_creation_templates_pattern() {
+        let long = "a".repeat(256);
+        for ok in [
+            "a",
+            "team",
+            "team/",
+            "team/app",
+            "a.b_c__d-e---f/g",
+            "ROOT",
+            "1/2/3/",
+            &long,
+        ] {
+            assert!(valid_repository_prefix(ok), "{ok}");
+        }
+        let too_long = "a".repeat(257);
+        for bad in [
+            "",
+            "/",
+            "team//app",
+            "/team",
+            "Team",
+            "Root",
+            "team-",
+            "-team",
+            "a___b",
+            "a..b",
+            "a._b",
+            "team//",
+            "a b",
+            "team/*",
+            &too_long,
+        ] {
+            assert!(!valid_repository_prefix(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_matches_what_lies_under_it_and_nothing_beside_it() {
+        for prefix in ["team", "team/"] {
+            assert!(prefix_matches(prefix, "team/app"), "{prefix}");
+            assert!(prefix_matches(prefix, "team/a/b"), "{prefix}");
+            assert!(!prefix_matches(prefix, "team"), "{prefix}");
+            assert!(!prefix_matches(prefix, "team-x"), "{prefix}");
+            assert!(!prefix_matches(prefix, "teams/app"), "{prefix}");
+            assert!(!prefix_matches(prefix, "other/team/app"), "{prefix}");
+        }
+        assert!(prefix_matches("team/a", "team/a/b"));
+        assert!(!prefix_matches("team/a", "team/ab"));
+        for name in ["team", "team/app", "x", "a/b/c"] {
+            assert!(prefix_matches(ROOT_PREFIX, name), "{name}");
+        }
+        assert!(same_prefix("team", "team/") && !same_prefix("team", "team/a"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the names: a prefix matches exactly the names that continue it past a
+        /// `/`, and `team` and `team/` always agree.
+        #[test]
+        fn matching_is_the_slash_rule(
+            prefix in "[a-z0-9]{1,3}(/[a-z0-9]{1,3}){0,2}",
+            name in "[a-z0-9-]{1,3}(/[a-z0-9]{1,3}){0,3}",
+        ) {
+            let slashed = format!("{prefix}/");
+            let under = format!("{prefix}/{name}");
+            let expected = name.len() > slashed.len() && name.starts_with(&slashed);
+            proptest::prop_assert_eq!(prefix_matches(&prefix, &name), expected);
+            proptest::prop_assert_eq!(
+                prefix_matches(&slashed, &name),
+                prefix_matches(&prefix, &name)
+            );
+            proptest::prop_assert!(prefix_matches(ROOT_PREFIX, &name));
+            proptest::prop_assert!(valid_repository_prefix(&prefix));
+            proptest::prop_assert!(valid_repository_prefix(&slashed));
+            proptest::prop_assert!(prefix_matches(&prefix, &under));
         }
     }
 

@@ -46,6 +46,16 @@ impl Config {
                 120
             }),
         };
+        let prefix_concurrency = match var("PREFIX_CONCURRENCY") {
+            None => lifecycle::DEFAULT_PREFIX_CONCURRENCY,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    tracing::warn!(value = %v, default = lifecycle::DEFAULT_PREFIX_CONCURRENCY, "PREFIX_CONCURRENCY is not a whole number above 0; using the default");
+                    lifecycle::DEFAULT_PREFIX_CONCURRENCY
+                }
+            },
+        };
         let public_access = match var("PUBLIC_ACCESS") {
             None => PublicAccess::Block,
             Some(v) => PublicAccess::parse(&v).unwrap_or_else(|| {
@@ -63,6 +73,7 @@ impl Config {
                 iam_retry_base: Duration::from_secs(1),
                 lease_margin: LEASE_MARGIN,
                 public_access,
+                prefix_concurrency,
             },
             default_budget: DEFAULT_BUDGET,
             logs: var("AWS_LAMBDA_LOG_GROUP_NAME").zip(var("AWS_LAMBDA_LOG_STREAM_NAME")),

@@ -59,6 +59,13 @@ pub struct Data {
     /// Who the resource's statements let in (CONTRACT 12), e.g. `accounts:111122223333`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access: Option<String>,
+    /// How many repositories hold a prefix statement's statements now (CONTRACT 15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<String>,
+    /// The prefixes of the repository creation templates that hold a prefix statement's
+    /// statements, `,`-joined (CONTRACT 15).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
     /// What the provider noticed but did not refuse, `"; "`-joined (CONTRACT 12).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<String>,
@@ -89,6 +96,8 @@ impl Data {
             repository_name,
             repository_arn,
             access: None,
+            repositories: None,
+            templates: None,
             warnings: None,
         }
     }

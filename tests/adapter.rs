@@ -288,3 +288,59 @@ async fn a_failing_policy_scope_read_is_not_retried() {
     assert!(matches!(err, EcrError::Unavailable { .. }), "{err:?}");
     assert_eq!(failing.num_calls(), 1);
 }
+
+#[tokio::test]
+async fn repositories_are_listed_over_every_page() {
+    use aws_sdk_ecr::operation::describe_repositories::DescribeRepositoriesOutput;
+    use aws_sdk_ecr::types::Repository;
+    let page = |names: &[&str], next: Option<&str>| {
+        let repositories = names
+            .iter()
+            .map(|n| Repository::builder().repository_name(*n).build())
+            .collect();
+        DescribeRepositoriesOutput::builder()
+            .set_repositories(Some(repositories))
+            .set_next_token(next.map(str::to_owned))
+            .build()
+    };
+    let first = mock!(Client::describe_repositories)
+        .match_requests(|r| r.next_token().is_none() && r.max_results() == Some(1000))
+        .then_output(move || page(&["team/app", "other"], Some("page-2")));
+    let second = mock!(Client::describe_repositories)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(move || page(&["team/a/b"], None));
+    let ecr = adapter(&[&first, &second]);
+    assert_eq!(
+        ecr.repositories("us-east-1").await,
+        Ok(vec!["team/app".into(), "other".into(), "team/a/b".into()])
+    );
+    assert_eq!(first.num_calls(), 1);
+    assert_eq!(second.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_denied_listing_names_the_permission_it_needs() {
+    let denied = mock!(Client::describe_repositories).then_http_response(|| {
+        error(
+            400,
+            "AccessDeniedException",
+            "not authorized to perform: ecr:DescribeRepositories",
+        )
+    });
+    let ecr = adapter(&[&denied]);
+    let err = ecr.repositories("us-east-1").await.expect_err("denied");
+    assert!(
+        matches!(
+            err,
+            EcrError::AccessDenied {
+                operation: "DescribeRepositories",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("needs ecr:DescribeRepositories"),
+        "{err}"
+    );
+}

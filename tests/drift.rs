@@ -540,6 +540,10 @@ impl PolicyStore for Watched {
     async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
         self.inner.policy_scope(region).await
     }
+
+    async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.inner.repositories(region).await
+    }
 }
 
 /// `shape` checked with `settings`, where `meanwhile` runs to its end between the check's

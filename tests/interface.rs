@@ -216,6 +216,28 @@ fn the_physical_ids_the_rig_builds_are_the_providers() {
         pattern("failed_create").replace("{request_id}", "5f0c"),
         failed_create_id("5f0c")
     );
+    for prefix in ["team/", "ROOT"] {
+        let prefix_statements = PhysicalId::Prefix {
+            region: "eu-west-1".into(),
+            prefix: prefix.into(),
+            account: "123456789012".into(),
+            tag: "4c9e1a20-7b3d".into(),
+            sids: vec!["A".into(), "B".into()],
+        }
+        .format("aws")
+        .expect("an id");
+        let target_id = pattern("prefix")
+            .replace("{region}", "eu-west-1")
+            .replace("{account}", "123456789012")
+            .replace("{prefix}", prefix);
+        assert_eq!(
+            pattern("statements")
+                .replace("{tag}", "4c9e1a20-7b3d")
+                .replace("{sids}", "A,B")
+                .replace("{target_id}", &target_id),
+            prefix_statements
+        );
+    }
 }
 
 #[test]

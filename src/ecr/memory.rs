@@ -17,6 +17,8 @@ pub struct Calls {
     pub deletes: usize,
     /// `GetAccountSetting` calls.
     pub settings: usize,
+    /// `DescribeRepositories` calls (all pages of one listing).
+    pub lists: usize,
 }
 
 #[derive(Default)]
@@ -42,6 +44,11 @@ struct State {
     late_writes: VecDeque<std::time::Duration>,
     /// How long each read takes, so that concurrent requests overlap.
     read_delay: std::time::Duration,
+    /// Reads under way now, and the most there ever were at once.
+    reads_in_flight: usize,
+    most_reads_in_flight: usize,
+    /// Repositories the next listing still shows and that are deleted right after it.
+    deleted_after_listing: Vec<(String, String)>,
 }
 
 /// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
@@ -172,9 +179,23 @@ impl MemoryEcr {
         self.state().late_writes.extend(after);
     }
 
+    /// The next `DescribeRepositories` in `region` still lists `name`, which is deleted
+    /// right after: a repository deleted while a prefix statement works through the list.
+    pub fn delete_after_listing(&self, region: &str, name: &str) {
+        self.state()
+            .deleted_after_listing
+            .push((region.to_owned(), name.to_owned()));
+    }
+
     /// From now on, each read takes `delay`.
     pub fn delay_reads(&self, delay: std::time::Duration) {
         self.state().read_delay = delay;
+    }
+
+    /// The most reads that were under way at once (counted while reads are delayed, see
+    /// [`MemoryEcr::delay_reads`]).
+    pub fn most_reads_at_once(&self) -> usize {
+        self.state().most_reads_in_flight
     }
 
     /// Every call from now on never returns.
@@ -327,7 +348,13 @@ impl PolicyStore for MemoryEcr {
         let (answer, delay) = self.read_now(target);
         // The answer travels back while others may write: the window a lock must close.
         if !delay.is_zero() {
+            {
+                let mut state = self.state();
+                state.reads_in_flight += 1;
+                state.most_reads_in_flight = state.most_reads_in_flight.max(state.reads_in_flight);
+            }
             tokio::time::sleep(delay).await;
+            self.state().reads_in_flight -= 1;
         }
         answer
     }
@@ -391,5 +418,27 @@ impl PolicyStore for MemoryEcr {
         let mut state = self.state();
         state.calls.settings += 1;
         state.scope.clone().unwrap_or(Ok(PolicyScope::V2))
+    }
+
+    async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.maybe_hang().await;
+        let mut state = self.state();
+        state.calls.lists += 1;
+        let mut names: Vec<String> = state
+            .repositories
+            .iter()
+            .filter(|(r, _)| r == region)
+            .map(|(_, name)| name.clone())
+            .collect();
+        names.sort();
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.deleted_after_listing)
+            .into_iter()
+            .partition(|(r, _)| r == region);
+        state.deleted_after_listing = later;
+        for key in now {
+            state.repository_policies.remove(&key);
+            state.repositories.remove(&key);
+        }
+        Ok(names)
     }
 }

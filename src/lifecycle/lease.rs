@@ -9,8 +9,8 @@ use crate::error::Failure;
 use crate::identity::Target;
 use crate::lock::{self, LockError, LockStore, Record};
 use crate::retry::{self, Attempt, Backoff};
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -18,44 +18,65 @@ use tokio::time::Instant;
 /// it may still land until its attempt times out.
 pub const LEASE_MARGIN: Duration = crate::ecr::ATTEMPT_TIMEOUT;
 
-/// The lease a request holds: kept outside the work, so that when the work is abandoned
-/// (timeout, panic) the provider still knows whether it may give the lease back.
+/// The leases a request holds (a prefix statement holds one per repository at a time, up
+/// to its concurrency): kept outside the work, so that when the work is abandoned (timeout,
+/// panic) the provider still knows which it may give back.
 #[derive(Debug, Default)]
 pub struct HeldLease {
-    held: Mutex<Option<(String, String)>>,
-    /// ECR writes and deletes sent and not answered: while any is, it may still land. A
-    /// write abandoned mid-flight is never answered, so it counts for good.
-    writing: AtomicUsize,
+    /// Each lease held: its key and owner.
+    held: Mutex<Vec<(String, String)>>,
+    /// ECR writes and deletes sent and not answered, by the lock key of their target: while
+    /// any is, it may still land. A write abandoned mid-flight is never answered, so it
+    /// counts for good.
+    writing: Mutex<HashMap<String, usize>>,
 }
 
 impl HeldLease {
-    fn set(&self, held: Option<(String, String)>) {
-        *self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = held;
-    }
-
-    /// The lease still held (key and owner), taken out.
-    fn take(&self) -> Option<(String, String)> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<(String, String)>> {
         self.held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
     }
 
-    /// Counts an ECR write as sent (`true`) or answered (`false`).
-    pub fn writing(&self, sent: bool) {
+    fn writes(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, key: &str, owner: &str) {
+        let mut held = self.held();
+        held.retain(|(k, _)| k != key);
+        held.push((key.to_owned(), owner.to_owned()));
+    }
+
+    /// The lease on `key`, if still held, taken out.
+    fn take(&self, key: &str) -> Option<(String, String)> {
+        let mut held = self.held();
+        let at = held.iter().position(|(k, _)| k == key)?;
+        Some(held.remove(at))
+    }
+
+    /// Every lease still held, taken out.
+    fn take_all(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.held())
+    }
+
+    /// Counts an ECR write to the target of lock key `key` as sent (`true`) or answered
+    /// (`false`).
+    pub fn writing(&self, key: &str, sent: bool) {
+        let mut writes = self.writes();
+        let count = writes.entry(key.to_owned()).or_default();
         if sent {
-            self.writing.fetch_add(1, Ordering::SeqCst);
+            *count += 1;
         } else {
-            self.writing.fetch_sub(1, Ordering::SeqCst);
+            *count = count.saturating_sub(1);
         }
     }
 
-    /// Whether a write of this request may still land.
-    pub fn write_in_flight(&self) -> bool {
-        self.writing.load(Ordering::SeqCst) > 0
+    /// Whether a write of this request to the target of lock key `key` may still land.
+    pub fn write_in_flight(&self, key: &str) -> bool {
+        self.writes().get(key).is_some_and(|n| *n > 0)
     }
 }
 
@@ -115,7 +136,7 @@ pub async fn take<L: LockStore>(
             },
             other => Failure::Lock(other),
         })?;
-    cx.held.set(Some((key.clone(), owner.to_owned())));
+    cx.held.set(&key, owner);
     Ok(Some(Taken {
         key,
         owner: owner.to_owned(),
@@ -156,15 +177,15 @@ pub async fn put_back<L: LockStore>(lease: Option<&Taken>, cx: &Context<'_, L>) 
 /// Gives the lease back once the work is done, unless a write of this request may still
 /// land. A failure to do so is logged: the lease expires by itself.
 pub async fn give_back<L: LockStore>(lease: Option<&Taken>, idle: bool, cx: &Context<'_, L>) {
-    let (Some(_), Some(lock)) = (lease, cx.lock) else {
+    let (Some(lease), Some(lock)) = (lease, cx.lock) else {
         return;
     };
-    if cx.held.write_in_flight() {
-        tracing::warn!("an ECR write of this request may still land; the lock is left to expire");
-        cx.held.take();
+    if cx.held.write_in_flight(&lease.key) {
+        tracing::warn!(lock = %lease.key, "an ECR write of this request may still land; the lock is left to expire");
+        cx.held.take(&lease.key);
         return;
     }
-    let Some((key, owner)) = cx.held.take() else {
+    let Some((key, owner)) = cx.held.take(&lease.key) else {
         return;
     };
     if let Err(error) = lock.release(&key, &owner, idle).await {
@@ -172,8 +193,9 @@ pub async fn give_back<L: LockStore>(lease: Option<&Taken>, idle: bool, cx: &Con
     }
 }
 
-/// A lease still held once the work has ended belongs to work that was abandoned (a timeout
-/// or a panic): given back within `within`, unless an ECR write of it may still land.
+/// Leases still held once the work has ended belong to work that was abandoned (a timeout
+/// or a panic): each given back within `within`, unless an ECR write to its target may still
+/// land.
 pub async fn give_back_abandoned<L: LockStore>(
     lock: Option<&L>,
     held: &HeldLease,
@@ -182,22 +204,35 @@ pub async fn give_back_abandoned<L: LockStore>(
     let Some(lock) = lock else {
         return;
     };
-    let in_flight = held.write_in_flight();
-    let Some((key, owner)) = held.take() else {
-        return;
-    };
-    if in_flight {
-        tracing::warn!(lock = %key, "abandoned work may still have an ECR write in flight; the lock is left to expire");
+    let leases: Vec<(String, String)> = held
+        .take_all()
+        .into_iter()
+        .filter(|(key, _)| {
+            let in_flight = held.write_in_flight(key);
+            if in_flight {
+                tracing::warn!(lock = %key, "abandoned work may still have an ECR write in flight; the lock is left to expire");
+            }
+            !in_flight
+        })
+        .collect();
+    if leases.is_empty() {
         return;
     }
-    match tokio::time::timeout(within, lock.release(&key, &owner, false)).await {
-        Ok(Ok(())) => tracing::info!(lock = %key, "gave back the lock of abandoned work"),
-        Ok(Err(error)) => {
-            tracing::warn!(lock = %key, error = %error, "could not give back the lock of abandoned work; it expires by itself")
+    let releases = leases.iter().map(|(key, owner)| async move {
+        match lock.release(key, owner, false).await {
+            Ok(()) => tracing::info!(lock = %key, "gave back the lock of abandoned work"),
+            Err(error) => {
+                tracing::warn!(lock = %key, error = %error, "could not give back the lock of abandoned work; it expires by itself")
+            }
         }
-        Err(_) => {
-            tracing::warn!(lock = %key, "giving back the lock of abandoned work took too long; it expires by itself")
-        }
+    });
+    if tokio::time::timeout(within, futures_util::future::join_all(releases))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "giving back the locks of abandoned work took too long; they expire by themselves"
+        );
     }
 }
 
@@ -208,12 +243,32 @@ mod tests {
     #[test]
     fn a_write_abandoned_in_flight_stays_in_flight_whatever_follows() {
         let held = HeldLease::default();
-        assert!(!held.write_in_flight());
+        assert!(!held.write_in_flight("repository/us-east-1/a"));
         // A write sent and never answered (its future dropped at the deadline)...
-        held.writing(true);
+        held.writing("repository/us-east-1/a", true);
         // ...then the undo's own write, sent and answered.
-        held.writing(true);
-        held.writing(false);
-        assert!(held.write_in_flight());
+        held.writing("repository/us-east-1/a", true);
+        held.writing("repository/us-east-1/a", false);
+        assert!(held.write_in_flight("repository/us-east-1/a"));
+        // Another target's lease is not held back by it.
+        held.writing("repository/us-east-1/b", true);
+        held.writing("repository/us-east-1/b", false);
+        assert!(!held.write_in_flight("repository/us-east-1/b"));
+    }
+
+    #[test]
+    fn each_lease_is_given_back_by_its_own_key() {
+        let held = HeldLease::default();
+        held.set("repository/us-east-1/a", "o");
+        held.set("repository/us-east-1/b", "o");
+        assert_eq!(
+            held.take("repository/us-east-1/b"),
+            Some(("repository/us-east-1/b".into(), "o".into()))
+        );
+        assert_eq!(held.take("repository/us-east-1/b"), None);
+        assert_eq!(
+            held.take_all(),
+            [("repository/us-east-1/a".to_owned(), "o".to_owned())]
+        );
     }
 }

@@ -9,12 +9,13 @@
 
 pub mod judge;
 pub mod lease;
+mod prefix;
 pub mod write;
 
 use crate::diagnosis::access::PublicAccess;
 use crate::ecr::{EcrError, LivePolicy, PolicyStore};
 use crate::error::{Failure, Undo};
-use crate::event::{Content, Desired, PropertyError, Request};
+use crate::event::{Content, Desired, PropertyError, Request, Wanted};
 use crate::identity::{PhysicalId, Target};
 use crate::lock::{Holder, LockStore, Record};
 use crate::plan::{self, Approach, DeletePlan, Intent, Next, Plan, Refusal};
@@ -41,7 +42,13 @@ pub struct Settings {
     pub lease_margin: Duration,
     /// Whether public statements are refused (`PUBLIC_ACCESS`, CONTRACT 12).
     pub public_access: PublicAccess,
+    /// How many repositories a prefix statement works on at once (`PREFIX_CONCURRENCY`,
+    /// CONTRACT 15).
+    pub prefix_concurrency: usize,
 }
+
+/// The repositories a prefix statement works on at once, unless `PREFIX_CONCURRENCY` says.
+pub const DEFAULT_PREFIX_CONCURRENCY: usize = 4;
 
 /// What every step of one request needs.
 pub struct Context<'a, L> {
@@ -95,38 +102,65 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             resource_type,
             properties,
         } => {
-            let desired = desired_state(resource_type, properties, cx.settings)?;
-            let mut findings = judge::judge(&desired, cx.stack_id, cx.settings);
+            let wanted = wanted(resource_type, properties, cx.settings)?;
+            let me = cx.me(&plan::tag_of(cx.request_id));
+            let approach = Approach::Create;
+            let mut findings = match &wanted {
+                Wanted::One(desired) => judge::judge(desired, cx.stack_id, cx.settings),
+                Wanted::Prefix(prefixed) => judge::judge(&prefixed.each, cx.stack_id, cx.settings),
+            };
             // A Create is refused before any ECR call: it cannot wedge a stack.
             if let Some(refusal) = findings.refusal.take() {
                 return Err(refusal);
             }
-            let me = cx.me(&plan::tag_of(cx.request_id));
-            apply(store, &Approach::Create, &desired, &me, findings, cx).await
+            match &wanted {
+                Wanted::One(desired) => {
+                    id_fits(desired, &approach, &me, cx)?;
+                    plan::fits(apply(store, &approach, desired, &me, findings, cx).await?)
+                }
+                Wanted::Prefix(prefixed) => {
+                    prefix::apply(store, &approach, prefixed, &me, cx).await
+                }
+            }
         }
         Request::Update {
             resource_type,
             physical_id,
             properties,
         } => {
-            let desired = desired_state(resource_type, properties, cx.settings)?;
-            let approach = plan::approach_update(physical_id, &desired)?;
-            let findings = judge::judge(&desired, cx.stack_id, cx.settings);
+            let wanted = wanted(resource_type, properties, cx.settings)?;
+            let approach = match &wanted {
+                Wanted::One(desired) => plan::approach_update(physical_id, desired)?,
+                Wanted::Prefix(prefixed) => plan::approach_update_prefix(physical_id, prefixed)?,
+            };
             // A statement resource keeps its tag while it stays; a new one takes this
             // request's.
             let tag = match (&approach, PhysicalId::parse(physical_id)) {
-                (Approach::UpdateInPlace, PhysicalId::Statements { tag, .. }) => tag,
+                (
+                    Approach::UpdateInPlace,
+                    PhysicalId::Statements { tag, .. } | PhysicalId::Prefix { tag, .. },
+                ) => tag,
                 _ => plan::tag_of(cx.request_id),
             };
-            let applied = apply(store, &approach, &desired, &cx.me(&tag), findings, cx).await?;
-            Ok(match approach {
+            let me = cx.me(&tag);
+            let applied = match &wanted {
+                Wanted::One(desired) => {
+                    let findings = judge::judge(desired, cx.stack_id, cx.settings);
+                    id_fits(desired, &approach, &me, cx)?;
+                    apply(store, &approach, desired, &me, findings, cx).await?
+                }
+                Wanted::Prefix(prefixed) => {
+                    prefix::apply(store, &approach, prefixed, &me, cx).await?
+                }
+            };
+            match approach {
                 // The id does not change while the target (and the Sids) stay.
-                Approach::UpdateInPlace => Applied {
+                Approach::UpdateInPlace => Ok(Applied {
                     physical_id: physical_id.clone(),
                     ..applied
-                },
-                Approach::Create | Approach::Replace { .. } => applied,
-            })
+                }),
+                Approach::Create | Approach::Replace { .. } => plan::fits(applied),
+            }
         }
         Request::Delete {
             physical_id,
@@ -150,15 +184,24 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
                     };
                     remove(store, &target, None, &intent, true, cx).await?
                 }
+                DeletePlan::Prefix {
+                    region,
+                    prefix,
+                    tag,
+                    sids,
+                } => prefix::delete(store, &region, &prefix, &cx.me(&tag), &sids, cx).await?,
                 DeletePlan::FailedCreate { request_id } => {
                     // The properties name the target (the id names only the request); ones
                     // that no longer read mean nothing was ever written. Without a lock
                     // table there is no record, and nothing is touched.
-                    match desired_state(resource_type, properties, cx.settings) {
-                        Ok(desired) if cx.lock.is_some() => {
-                            let tag = plan::tag_of(&request_id);
+                    let tag = plan::tag_of(&request_id);
+                    match wanted(resource_type, properties, cx.settings) {
+                        Ok(Wanted::One(desired)) if cx.lock.is_some() => {
                             let intent = Intent::FailedCreate { tag: &tag };
                             remove(store, &desired.target, None, &intent, true, cx).await?
+                        }
+                        Ok(Wanted::Prefix(prefixed)) if cx.lock.is_some() => {
+                            prefix::failed_create(store, &prefixed, &tag, cx).await?
                         }
                         _ => (false, Vec::new()),
                     }
@@ -181,12 +224,35 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
     }
 }
 
-fn desired_state(
+/// Before anything is written: a statement resource's new id must fit (with a 12-digit
+/// account, as every registry id has), or the statements would land under a Create that
+/// answers FAILED.
+fn id_fits<L>(
+    desired: &Desired,
+    approach: &Approach,
+    me: &Holder,
+    cx: &Context<'_, L>,
+) -> Result<(), Failure> {
+    if matches!(desired.content, Content::Statements(_)) && *approach != Approach::UpdateInPlace {
+        let any_account = "0".repeat(12);
+        plan::fits(plan::describe(
+            desired,
+            any_account,
+            false,
+            false,
+            &me.tag,
+            cx.stack_id,
+        ))?;
+    }
+    Ok(())
+}
+
+fn wanted(
     resource_type: &str,
     properties: &Value,
     settings: &Settings,
-) -> Result<Desired, PropertyError> {
-    crate::event::desired_state(
+) -> Result<Wanted, PropertyError> {
+    crate::event::wanted(
         resource_type,
         properties,
         settings.default_region.as_deref(),
@@ -199,31 +265,33 @@ async fn apply<S: PolicyStore, L: LockStore>(
     approach: &Approach,
     desired: &Desired,
     me: &Holder,
-    mut findings: Findings,
+    findings: Findings,
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
+    let findings = refused_unless_unchanged(store, desired, findings).await?;
+    let statements = matches!(desired.content, Content::Statements(_));
+    let lease = lease::take(&desired.target, statements, cx).await?;
+    let result = apply_leased(store, approach, desired, me, lease.as_ref(), findings, cx).await;
+    finish(lease.as_ref(), result, cx).await
+}
+
+/// An Update is judged on what it would write (CONTRACT 12): a live policy that already
+/// holds what is asked for is kept, with the refusal as a warning, so that neither the
+/// Update nor its rollback can wedge the stack. Read once before the lease, so that a
+/// refusal stays quick whatever holds the lock.
+async fn refused_unless_unchanged<S: PolicyStore>(
+    store: &S,
+    desired: &Desired,
+    mut findings: Findings,
+) -> Result<Findings, Failure> {
     if let Some(refusal) = findings.refusal.take() {
-        // An Update is judged on what it would write (CONTRACT 12): a live policy that
-        // already holds what is asked for is kept, with the refusal as a warning, so that
-        // neither the Update nor its rollback can wedge the stack. Read once before the
-        // lease, so that a refusal stays quick whatever holds the lock.
         let live = store.get(&desired.target).await.ok().flatten();
         if !judge::unchanged(desired, live.as_ref().map(|l| l.text.as_str())) {
             return Err(refusal);
         }
         findings.refusal = Some(refusal);
     }
-    let statements = matches!(desired.content, Content::Statements(_));
-    if statements && *approach != Approach::UpdateInPlace {
-        // Before anything is written: the new id must fit (with a 12-digit account, as
-        // every registry id has), or the statements would land under a Create that
-        // answers FAILED.
-        let any_account = "0".repeat(12);
-        plan::answer(desired, any_account, false, false, &me.tag, cx.stack_id)?;
-    }
-    let lease = lease::take(&desired.target, statements, cx).await?;
-    let result = apply_leased(store, approach, desired, me, lease.as_ref(), findings, cx).await;
-    finish(lease.as_ref(), result, cx).await
+    Ok(findings)
 }
 
 async fn apply_leased<S: PolicyStore, L: LockStore>(
@@ -266,14 +334,14 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
         None => registry_of(live.as_ref()),
     };
     let changed = plan.next != Next::Keep;
-    let mut applied = plan::answer(
+    let mut applied = plan::describe(
         desired,
         registry_id,
         plan.adopted,
         changed,
         &me.tag,
         cx.stack_id,
-    )?;
+    );
     findings.log();
     applied.data.warnings = findings.data();
     Ok((applied, plan.record))
@@ -369,7 +437,7 @@ async fn carry_out<S: PolicyStore, L: LockStore>(
         Ok(registry_id) => Ok(Some(registry_id).filter(|id| !id.is_empty())),
         Err(failure) => {
             // A write abandoned in flight may land yet, whatever a read said.
-            if !may_have_landed(&failure) && !cx.held.write_in_flight() {
+            if !may_have_landed(&failure) && !cx.held.write_in_flight(&crate::lock::key(target)) {
                 lease::put_back(lease, cx).await;
             }
             Err(failure)
@@ -422,8 +490,22 @@ async fn remove<S: PolicyStore, L: LockStore>(
     cx: &Context<'_, L>,
 ) -> Result<(bool, Vec<String>), Failure> {
     let lease = lease::take(target, statements, cx).await?;
-    let result = async {
-        let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
+    let result = remove_leased(store, target, account, intent, lease.as_ref(), cx).await;
+    finish(lease.as_ref(), result, cx).await
+}
+
+/// A Delete's read, plan, record and write, under the lease: whether ECR changed, the
+/// warnings, and the record as stored.
+async fn remove_leased<S: PolicyStore, L: LockStore>(
+    store: &S,
+    target: &Target,
+    account: Option<&str>,
+    intent: &Intent<'_>,
+    lease: Option<&Taken>,
+    cx: &Context<'_, L>,
+) -> Result<((bool, Vec<String>), Record), Failure> {
+    {
+        let record = lease.map(|l| l.record.clone()).unwrap_or_default();
         if let Intent::FailedCreate { tag } = intent
             && !plan::holds_under(&record, tag)
         {
@@ -446,13 +528,11 @@ async fn remove<S: PolicyStore, L: LockStore>(
         if matches!(intent, Intent::FailedCreate { .. }) {
             tracing::info!(next = ?plan.next, "taking out what a failed create left behind");
         }
-        lease::store(lease.as_ref(), &plan.record, cx).await?;
-        carry_out(store, target, account, &plan, lease.as_ref(), cx).await?;
+        lease::store(lease, &plan.record, cx).await?;
+        carry_out(store, target, account, &plan, lease, cx).await?;
         let changed = plan.next != Next::Keep;
         Ok(((changed, plan.warnings), plan.record))
     }
-    .await;
-    finish(lease.as_ref(), result, cx).await
 }
 
 /// Gives the lease back once the work is done (the item may expire when the record holds

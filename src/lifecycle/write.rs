@@ -28,6 +28,13 @@ impl<'a, S: PolicyStore> InFlight<'a, S> {
     }
 }
 
+impl<S: PolicyStore> InFlight<'_, S> {
+    /// Counts a write to `target` as sent (`true`) or answered (`false`).
+    fn writing(&self, target: &Target, sent: bool) {
+        self.held.writing(&crate::lock::key(target), sent);
+    }
+}
+
 impl<S: PolicyStore> PolicyStore for InFlight<'_, S> {
     async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
         self.inner.get(target).await
@@ -39,9 +46,9 @@ impl<S: PolicyStore> PolicyStore for InFlight<'_, S> {
         policy_text: &str,
         force: bool,
     ) -> Result<String, EcrError> {
-        self.held.writing(true);
+        self.writing(target, true);
         let result = self.inner.put(target, policy_text, force).await;
-        self.held.writing(false);
+        self.writing(target, false);
         result
     }
 
@@ -50,14 +57,18 @@ impl<S: PolicyStore> PolicyStore for InFlight<'_, S> {
         target: &Target,
         registry_id: Option<&str>,
     ) -> Result<Deleted, EcrError> {
-        self.held.writing(true);
+        self.writing(target, true);
         let result = self.inner.delete(target, registry_id).await;
-        self.held.writing(false);
+        self.writing(target, false);
         result
     }
 
     async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
         self.inner.policy_scope(region).await
+    }
+
+    async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.inner.repositories(region).await
     }
 }
 

@@ -61,13 +61,57 @@ pub fn approach_update(physical_id: &str, desired: &Desired) -> Result<Approach,
             new.sort();
             *target == desired.target && old == new
         }
-        (PhysicalId::Policy { .. } | PhysicalId::Statements { .. }, _) => {
+        // A prefix statement becomes one repository's: a replacement.
+        (PhysicalId::Prefix { .. }, Content::Statements(_)) => false,
+        (
+            PhysicalId::Policy { .. } | PhysicalId::Statements { .. } | PhysicalId::Prefix { .. },
+            _,
+        ) => {
             return Err(Failure::KindChanged(physical_id.to_owned()));
         }
         (PhysicalId::FailedCreate { .. }, _) => {
             return Err(Failure::UpdateOfFailedCreate(physical_id.to_owned()));
         }
         (PhysicalId::Foreign, _) => return Err(Failure::ForeignPhysicalId(physical_id.to_owned())),
+    };
+    Ok(if same {
+        Approach::UpdateInPlace
+    } else {
+        Approach::Replace {
+            predecessor: parsed,
+        }
+    })
+}
+
+/// A prefix statement's Update: the same region, prefix (`team` and `team/` alike) and
+/// Sids, in place; other ones (or a statement resource on one repository before), a
+/// replacement; an id it cannot update, refused.
+pub fn approach_update_prefix(
+    physical_id: &str,
+    prefixed: &crate::event::Prefixed,
+) -> Result<Approach, Failure> {
+    let parsed = PhysicalId::parse(physical_id);
+    let sorted = |mut sids: Vec<String>| {
+        sids.sort();
+        sids
+    };
+    let same = match &parsed {
+        PhysicalId::Prefix {
+            region,
+            prefix,
+            sids,
+            ..
+        } => {
+            region == prefixed.region()
+                && crate::identity::same_prefix(prefix, &prefixed.prefix)
+                && sorted(sids.clone()) == sorted(prefixed.statements().sids())
+        }
+        PhysicalId::Statements { .. } => false,
+        PhysicalId::Policy { .. } => return Err(Failure::KindChanged(physical_id.to_owned())),
+        PhysicalId::FailedCreate { .. } => {
+            return Err(Failure::UpdateOfFailedCreate(physical_id.to_owned()));
+        }
+        PhysicalId::Foreign => return Err(Failure::ForeignPhysicalId(physical_id.to_owned())),
     };
     Ok(if same {
         Approach::UpdateInPlace
@@ -263,7 +307,7 @@ impl Claim<'_> {
     fn predecessor(&self) -> Option<&str> {
         match self.approach {
             Approach::Replace {
-                predecessor: PhysicalId::Statements { tag, .. },
+                predecessor: PhysicalId::Statements { tag, .. } | PhysicalId::Prefix { tag, .. },
             } => Some(tag.as_str()),
             _ => None,
         }
@@ -354,30 +398,86 @@ pub struct Applied {
     pub changed: bool,
 }
 
+/// The answer, once its PhysicalResourceId is known to fit in what CloudFormation takes.
+pub fn fits(applied: Applied) -> Result<Applied, Failure> {
+    if applied.physical_id.len() > MAX_PHYSICAL_ID_BYTES {
+        return Err(Failure::IdTooLong(applied.physical_id.len()));
+    }
+    Ok(applied)
+}
+
+/// Who a resource's own statements let in (CONTRACT 12), as `Data.Access` says it.
+fn access_of(statements: &[Value], account: &str) -> String {
+    let own = Some(account).filter(|a| valid_account(a));
+    Access::of(&access::analyze(statements, own)).to_string()
+}
+
+/// The account an answer names: the registry's, else the stack's.
+fn account_or_stack(registry_id: String, stack_id: &str) -> String {
+    if registry_id.is_empty() {
+        account_of_stack(stack_id).to_owned()
+    } else {
+        registry_id
+    }
+}
+
+/// The answer of a prefix statement (CONTRACT 15): its PhysicalResourceId, and `Data` with
+/// how many repositories hold the statements now. Refused when the id would be too long.
+pub fn answer_prefix(
+    prefixed: &crate::event::Prefixed,
+    registry_id: String,
+    held_in: usize,
+    adopted: bool,
+    tag: &str,
+    stack_id: &str,
+) -> Result<Applied, Failure> {
+    let account = account_or_stack(registry_id, stack_id);
+    let region = prefixed.region();
+    let sids = prefixed.statements().sids();
+    let data = Data {
+        registry_id: Some(account.clone()),
+        region: Some(region.to_owned()),
+        sids: Some(sids.join(",")),
+        adopted: Some(adopted.to_string()),
+        access: Some(access_of(prefixed.statements().items(), &account)),
+        repositories: Some(held_in.to_string()),
+        // Repository creation templates are not reached yet.
+        templates: Some(String::new()),
+        ..Data::default()
+    };
+    let id = PhysicalId::Prefix {
+        region: region.to_owned(),
+        prefix: prefixed.prefix.clone(),
+        account,
+        tag: tag.to_owned(),
+        sids,
+    };
+    fits(Applied {
+        physical_id: id.format("").unwrap_or_default(),
+        data,
+        changed: false,
+    })
+}
+
 /// The answer for what is now in place: the PhysicalResourceId and the `Data`. `tag` is the
-/// statement resource's.
-pub fn answer(
+/// statement resource's. Whatever the length of its id ([`fits`] checks it): a repository
+/// under a prefix answers with the prefix's id, not its own.
+pub fn describe(
     desired: &Desired,
     registry_id: String,
     adopted: bool,
     changed: bool,
     tag: &str,
     stack_id: &str,
-) -> Result<Applied, Failure> {
+) -> Applied {
     let target = &desired.target;
-    let account = if registry_id.is_empty() {
-        account_of_stack(stack_id).to_owned()
-    } else {
-        registry_id
-    };
+    let account = account_or_stack(registry_id, stack_id);
     let partition = partition(stack_id, target.region());
-    // Who the resource's own statements let in (CONTRACT 12).
     let statements = match &desired.content {
         Content::Policy(policy) => policy.statements(),
         Content::Statements(statements) => statements.items(),
     };
-    let own = Some(account.as_str()).filter(|a| valid_account(a));
-    let access = Access::of(&access::analyze(statements, own)).to_string();
+    let access = access_of(statements, &account);
     let (id, data) = match &desired.content {
         Content::Policy(policy) => (
             PhysicalId::Policy {
@@ -402,15 +502,11 @@ pub fn answer(
         access: Some(access),
         ..data
     };
-    let physical_id = id.format(&partition).unwrap_or_default();
-    if physical_id.len() > MAX_PHYSICAL_ID_BYTES {
-        return Err(Failure::IdTooLong(physical_id.len()));
-    }
-    Ok(Applied {
-        physical_id,
+    Applied {
+        physical_id: id.format(&partition).unwrap_or_default(),
         data,
         changed,
-    })
+    }
 }
 
 fn positions(statements: &[Value], sid: &str) -> Vec<usize> {
@@ -454,6 +550,13 @@ pub enum DeletePlan {
         tag: String,
         sids: Vec<String>,
     },
+    /// Some statements, in every repository under a prefix that holds them.
+    Prefix {
+        region: String,
+        prefix: String,
+        tag: String,
+        sids: Vec<String>,
+    },
 }
 
 pub fn plan_delete(physical_id: &str) -> DeletePlan {
@@ -467,6 +570,18 @@ pub fn plan_delete(physical_id: &str) -> DeletePlan {
         } => DeletePlan::Statements {
             target,
             account,
+            tag,
+            sids,
+        },
+        PhysicalId::Prefix {
+            region,
+            prefix,
+            tag,
+            sids,
+            ..
+        } => DeletePlan::Prefix {
+            region,
+            prefix,
             tag,
             sids,
         },

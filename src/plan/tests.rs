@@ -1057,7 +1057,7 @@ fn a_statement_id_of_exactly_1024_bytes_fits_and_one_more_does_not() {
     let id_of = |sid_len: usize| {
         let sid = "S".repeat(sid_len);
         let d = statements(grant(&sid, "111122223333"), false);
-        answer(&d, ACCOUNT.into(), false, false, "t0", "")
+        fits(describe(&d, ACCOUNT.into(), false, false, "t0", ""))
     };
     let fixed = match id_of(1) {
         Ok(applied) => applied.physical_id.len() - 1,

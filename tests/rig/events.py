@@ -116,6 +116,65 @@ def statement_create(
     return event
 
 
+def prefix_create(
+    prefix: str,
+    statements: list[dict[str, Any]] | dict[str, Any] | None = None,
+    logical_id: str | None = None,
+    *,
+    adopt: Any = None,
+) -> dict[str, Any]:
+    """A Create of a prefix statement (CONTRACT 15) over the repositories under ``prefix``,
+    from the sample event, with these statements (the sample's when None)."""
+    event = new_id(load_event("repository-prefix-statement-create.json"))
+    properties = event["ResourceProperties"]
+    properties["RepositoryPrefix"] = prefix
+    if statements is not None:
+        properties["Statement"] = copy.deepcopy(statements)
+    if logical_id:
+        event["LogicalResourceId"] = logical_id
+    if adopt is not None:
+        properties["Adopt"] = adopt
+    return event
+
+
+def is_prefix(event: dict[str, Any]) -> bool:
+    """Whether the event is a prefix statement's (its properties name a RepositoryPrefix)."""
+    return "RepositoryPrefix" in (event.get("ResourceProperties") or {})
+
+
+def under_prefix(prefix: str, name: str) -> bool:
+    """Whether repository ``name`` is under ``prefix``, as creation templates read it: a
+    ``/`` assumed after the prefix; ROOT matches every repository."""
+    if prefix == "ROOT":
+        return True
+    return name.startswith(prefix.rstrip("/") + "/") and len(name) > len(prefix.rstrip("/")) + 1
+
+
+def prefix_id(event: dict[str, Any]) -> str:
+    """The PhysicalResourceId a prefix statement's Create answers with."""
+    properties = event["ResourceProperties"]
+    sids = ",".join(_encoded_sid(s["Sid"]) for s in statements_of(properties))
+    target_id = physical_id(
+        "prefix", region=REGION, account=ACCOUNT, prefix=properties["RepositoryPrefix"]
+    )
+    return physical_id("statements", tag=event["RequestId"], sids=sids, target_id=target_id)
+
+
+def prefix_data(event: dict[str, Any], repositories: int, adopted: str = "false") -> dict[str, Any]:
+    """The Data of a prefix statement's successful Create or Update: a statement resource's,
+    with how many repositories hold the statements and the templates (none yet)."""
+    properties = event["ResourceProperties"]
+    return {
+        "RegistryId": ACCOUNT,
+        "Region": REGION,
+        "Sids": ",".join(s["Sid"] for s in statements_of(properties)),
+        "Adopted": adopted,
+        "Access": access_of(statements_of(properties)),
+        "Repositories": str(repositories),
+        "Templates": "",
+    }
+
+
 def replication_statement(sid: str, account: str, prefix: str) -> dict[str, Any]:
     """A registry statement letting ``account`` replicate into repositories under
     ``prefix/`` (the actions moto accepts in a registry policy)."""

@@ -32,7 +32,8 @@ class Interface:
     lock_attributes: dict[str, str]  # what the rig reads of an item, by the attribute's name
     lock_entry_attributes: dict[str, str]  # inside a held statement, an owner, a removal
     lock_margin_seconds: float  # how long a lease outlives its invocation's deadline
-    physical_ids: dict[str, str]  # "registry", "repository", "statements", "failed_create"
+    # "registry", "repository", "statements", "failed_create", "prefix"
+    physical_ids: dict[str, str]
     drift_message: str  # the "policy drift" line's message (CONTRACT 13)
     drift_fields: tuple[str, ...]  # its fields, always there
     drift_metric: tuple[str, str]  # the embedded metric's namespace and name
@@ -121,7 +122,7 @@ def _entry(entry: dict[str, Any]) -> dict[str, Any]:
 
 def physical_id(kind: str, **values: str) -> str:
     """A PhysicalResourceId of ``kind`` ("registry", "repository", "statements",
-    "failed_create"), in the provider's format."""
+    "failed_create"; "prefix": a prefix statement's target id), in the provider's format."""
     return INTERFACE.physical_ids[kind].format(**values)
 
 

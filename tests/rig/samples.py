@@ -21,12 +21,16 @@ from rig.events import (
     created_id,
     desired,
     expected_data,
+    is_prefix,
     load_event,
+    prefix_data,
+    prefix_id,
     sample_events,
     statements_data,
     statements_id,
     statements_of,
     target_of,
+    under_prefix,
 )
 from rig.outcome import Outcome
 from rig.template import FunctionSettings
@@ -80,9 +84,23 @@ def function_env(settings: FunctionSettings) -> dict[str, str]:
     return {name: value for name, value in settings.variables.items() if value != ""}
 
 
+def _prefix_neighbours(prefix: str) -> list[str]:
+    """Repositories a prefix statement's sample needs: two under the prefix, and one beside it
+    that must stay untouched (none beside ROOT, which matches all)."""
+    if prefix == "ROOT":
+        return ["root-sample/app", "root-sample/a/b"]
+    stem = prefix.rstrip("/")
+    return [f"{stem}/app", f"{stem}/a/b", f"{stem}-x"]
+
+
 def seed(cloud: Cloud, name: str, event: dict[str, Any]) -> list[str]:
     """Makes the account ready for the event; says what it added."""
     done = []
+    if is_prefix(event):
+        for repository in _prefix_neighbours(event["ResourceProperties"]["RepositoryPrefix"]):
+            if repository not in _repositories(cloud):
+                cloud.create_repository(repository)
+                done.append(f"repository {repository!r}")
     for properties in (event.get("ResourceProperties"), event.get("OldResourceProperties")):
         repository = (properties or {}).get("RepositoryName")
         if isinstance(repository, str) and repository not in _repositories(cloud):
@@ -115,7 +133,13 @@ def policy_target(event: dict[str, Any]) -> str | None:
 
 
 def live_policy(cloud: Cloud, event: dict[str, Any]) -> str | None:
-    """The live policy of the event's target."""
+    """The live policy of the event's target; for a prefix statement, every repository's
+    policy (JSON: name to policy text or null), those beside the prefix included."""
+    if is_prefix(event):
+        return json.dumps(
+            {name: cloud.repository_policy(name) for name in sorted(_repositories(cloud))},
+            sort_keys=True,
+        )
     target = policy_target(event)
     if target is None:
         return None
@@ -165,6 +189,9 @@ def check(
         expected_id = failed_create_id(event) if kind == "Create" else event["PhysicalResourceId"]
         assert_failed(outcome, expected_id, *REASONS.get(Path(name).name, ()))
         assert live_policy(cloud, event) == before, "a failed request changed ECR"
+        return
+    if is_prefix(event):
+        _check_prefix(cloud, event, before, outcome)
         return
     assert policy_target(event) is not None, (
         f"{name}: neither a policy nor a statement resource; teach rig.samples its checks"
@@ -218,6 +245,32 @@ def _check_statements(
     assert sorted(mine, key=lambda s: s["Sid"]) == sorted(own, key=lambda s: s["Sid"]), (
         f"{target}: live statements {live}, expected its own {own}"
     )
+
+
+def _check_prefix(
+    cloud: Cloud, event: dict[str, Any], before: str | None, outcome: Outcome
+) -> None:
+    """A prefix statement's event (a Create: the samples hold no other): SUCCESS with its id
+    and Data; each repository under the prefix holds its statements, each once, with every
+    other statement as it was; a repository beside the prefix is untouched."""
+    assert event["RequestType"] == "Create", "teach rig.samples a prefix Update or Delete"
+    prefix = event["ResourceProperties"]["RepositoryPrefix"]
+    own = statements_of(event["ResourceProperties"])
+    own_sids = {s["Sid"] for s in own}
+    policies_before = json.loads(before or "{}")
+    under = [name for name in policies_before if under_prefix(prefix, name)]
+    assert under, f"no repository under {prefix!r}: the seed should have made some"
+    assert_success(outcome, prefix_id(event), prefix_data(event, len(under)))
+    for name, policy in policies_before.items():
+        live = cloud.repository_policy(name)
+        if name not in under:
+            assert live == policy, f"{name} is beside {prefix!r} and changed: {live}"
+            continue
+        others = [s for s in _statements(policy) if s["Sid"] not in own_sids]
+        statements = _statements(live)
+        assert [s for s in statements if s["Sid"] not in own_sids] == others, name
+        mine = [s for s in statements if s["Sid"] in own_sids]
+        assert sorted(mine, key=lambda s: s["Sid"]) == sorted(own, key=lambda s: s["Sid"]), name
 
 
 def _statements(policy: str | None) -> list[dict[str, Any]]:

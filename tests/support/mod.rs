@@ -191,6 +191,7 @@ pub fn config(recorder: &Recorder) -> Config {
             iam_retry_base: Duration::from_millis(10),
             lease_margin: ecr_policy_provider::lifecycle::LEASE_MARGIN,
             public_access: Default::default(),
+            prefix_concurrency: ecr_policy_provider::lifecycle::DEFAULT_PREFIX_CONCURRENCY,
         },
         default_budget: Duration::from_secs(30),
         logs: Some((LOG_GROUP.into(), LOG_STREAM.into())),
@@ -243,6 +244,23 @@ pub fn capture_logs<F: std::future::Future<Output = ()>>(
     });
     let text = captured.0.lock().expect("lock").clone();
     String::from_utf8(text).expect("utf-8")
+}
+
+/// Sends one event through `provider`, within 30 s, and returns the one response the
+/// recorder received for it.
+pub async fn send_one<S, L>(provider: &Provider<S, L>, recorder: &Recorder, event: Value) -> Value
+where
+    S: ecr_policy_provider::ecr::PolicyStore,
+    L: ecr_policy_provider::lock::LockStore,
+{
+    let before = recorder.requests().len();
+    provider
+        .handle(event, deadline_in(Duration::from_secs(30)))
+        .await
+        .expect("a response was delivered");
+    let requests = recorder.requests();
+    assert_eq!(requests.len(), before + 1, "exactly one response per event");
+    requests[before].json()
 }
 
 /// A provider over the in-memory ECR with an in-memory lock table.

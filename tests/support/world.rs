@@ -194,6 +194,11 @@ impl PolicyStore for FaultyEcr {
         self.any_call().await;
         self.inner.policy_scope(region).await
     }
+
+    async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.any_call().await;
+        self.inner.repositories(region).await
+    }
 }
 
 /// The in-memory lock table behind fault switches.
@@ -324,6 +329,7 @@ pub fn settings() -> Settings {
         iam_retry_base: Duration::from_millis(10),
         lease_margin: LEASE_MARGIN,
         public_access: Default::default(),
+        prefix_concurrency: ecr_policy_provider::lifecycle::DEFAULT_PREFIX_CONCURRENCY,
     }
 }
 

@@ -1,0 +1,442 @@
+//! Prefix statements (CONTRACT 15): a statement resource's per-target path, fanned out over
+//! every repository under a prefix, a few at a time ([`Settings::prefix_concurrency`]). Each
+//! repository is a target of its own, exactly as a `Custom::ECRRepositoryPolicyStatement` on
+//! it: its own lease, record entry and Sid holders, the same judging, planning and write.
+//! A Create is all or nothing: a repository that refuses makes it FAILED naming it, and what
+//! was written elsewhere is taken out again (each target's failed-create Delete). A
+//! repository deleted meanwhile is skipped.
+//!
+//! [`Settings::prefix_concurrency`]: super::Settings::prefix_concurrency
+
+use super::judge::{self, Findings};
+use super::{Context, apply_leased, finish, lease, refused_unless_unchanged, remove_leased};
+use crate::ecr::{EcrError, PolicyStore};
+use crate::error::Failure;
+use crate::event::Prefixed;
+use crate::identity::{Target, prefix_matches};
+use crate::lock::{Holder, LockStore, Record};
+use crate::plan::{self, Applied, Approach, Intent};
+use futures_util::StreamExt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How often a long fan-out says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// What became of one repository.
+enum Outcome {
+    /// It holds the statements now.
+    Held(Applied),
+    /// Deleted meanwhile: skipped.
+    Gone,
+    /// Not started: another repository had already refused.
+    NotStarted,
+    /// It refused, or ECR failed.
+    Failed(Failure),
+}
+
+/// The repositories under `prefix` in `region`, in name order.
+async fn matching<S: PolicyStore>(
+    store: &S,
+    region: &str,
+    prefix: &str,
+) -> Result<Vec<String>, Failure> {
+    let mut names: Vec<String> = store
+        .repositories(region)
+        .await?
+        .into_iter()
+        .filter(|name| prefix_matches(prefix, name))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn repository(region: &str, name: &str) -> Target {
+    Target::Repository {
+        region: region.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
+/// Runs `each` over `names`, at most `concurrency` at once, logging done / total every
+/// [`PROGRESS_EVERY`]. The results, by name, in the order they finished.
+async fn fan_out<T, F, Fut>(
+    work: &'static str,
+    names: Vec<String>,
+    concurrency: usize,
+    each: F,
+) -> Vec<(String, T)>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let started = Instant::now();
+    let progress = |done: usize, total: usize| {
+        tracing::info!(work, done, total, "prefix statement progress");
+    };
+    let results = fan_out_every(PROGRESS_EVERY, names, concurrency, each, progress).await;
+    tracing::info!(
+        work,
+        done = results.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "prefix statement done"
+    );
+    results
+}
+
+/// [`fan_out`], telling `progress` (done, total) every `every`.
+async fn fan_out_every<T, F, Fut>(
+    every: Duration,
+    names: Vec<String>,
+    concurrency: usize,
+    each: F,
+    progress: impl Fn(usize, usize),
+) -> Vec<(String, T)>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let total = names.len();
+    let mut results = Vec::with_capacity(total);
+    let mut running = futures_util::stream::iter(names)
+        .map(|name| {
+            let work = each(name.clone());
+            async move { (name, work.await) }
+        })
+        .buffer_unordered(concurrency.max(1));
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            next = running.next() => match next {
+                Some(result) => results.push(result),
+                None => break,
+            },
+            _ = ticker.tick() => progress(results.len(), total),
+        }
+    }
+    results
+}
+
+/// Whether the record knows the resource of `tag`: it holds a Sid there, or another took
+/// one over from it.
+fn knows(record: &Record, tag: &str) -> bool {
+    plan::holds_under(record, tag) || record.displaced.iter().any(|d| d.holder.tag == tag)
+}
+
+/// One repository's Create or Update, as a statement resource on it: judged, leased, read,
+/// planned and written by the per-target path. In an Update in place, a repository whose
+/// record does not know this resource is a new match, and is created (the `Adopt` rules
+/// apply there).
+async fn apply_one<S: PolicyStore, L: LockStore>(
+    store: &S,
+    approach: &Approach,
+    prefixed: &Prefixed,
+    name: &str,
+    me: &Holder,
+    cx: &Context<'_, L>,
+) -> Result<Applied, Failure> {
+    let desired = prefixed.on(name);
+    let findings = judge::judge(&desired, cx.stack_id, cx.settings);
+    let findings = refused_unless_unchanged(store, &desired, findings).await?;
+    let lease = lease::take(&desired.target, true, cx).await?;
+    let new_match = *approach == Approach::UpdateInPlace
+        && !lease.as_ref().is_some_and(|l| knows(&l.record, &me.tag));
+    let approach = if new_match {
+        &Approach::Create
+    } else {
+        approach
+    };
+    let result = apply_leased(store, approach, &desired, me, lease.as_ref(), findings, cx).await;
+    finish(lease.as_ref(), result, cx).await
+}
+
+/// A prefix statement's Create or Update over every repository under its prefix.
+pub(super) async fn apply<S: PolicyStore, L: LockStore>(
+    store: &S,
+    approach: &Approach,
+    prefixed: &Prefixed,
+    me: &Holder,
+    cx: &Context<'_, L>,
+) -> Result<Applied, Failure> {
+    // Statement resources hold their Sids in the record: nothing goes ahead without it.
+    if cx.lock.is_none() {
+        return Err(Failure::NoLockTable);
+    }
+    // Before anything is written: the id must fit (with a 12-digit account).
+    plan::answer_prefix(prefixed, "0".repeat(12), 0, false, &me.tag, cx.stack_id)?;
+    let names = matching(store, prefixed.region(), &prefixed.prefix).await?;
+    let total = names.len();
+    let refused = AtomicBool::new(false);
+    let outcomes = fan_out(
+        "apply",
+        names,
+        cx.settings.prefix_concurrency,
+        |name| {
+            let refused = &refused;
+            async move {
+                if refused.load(Ordering::SeqCst) {
+                    return Outcome::NotStarted;
+                }
+                match apply_one(store, approach, prefixed, &name, me, cx).await {
+                    Ok(applied) => Outcome::Held(applied),
+                    Err(Failure::Ecr(EcrError::RepositoryNotFound { .. })) => {
+                        tracing::info!(repository = %name, "the repository was deleted meanwhile; skipped");
+                        Outcome::Gone
+                    }
+                    Err(failure) => {
+                        refused.store(true, Ordering::SeqCst);
+                        Outcome::Failed(failure)
+                    }
+                }
+            }
+        },
+    )
+    .await;
+    let mut failures: Vec<(String, Failure)> = Vec::new();
+    let mut held = Vec::new();
+    let mut started = Vec::new();
+    for (name, outcome) in outcomes {
+        match outcome {
+            Outcome::Held(applied) => {
+                started.push(name.clone());
+                held.push((name, applied));
+            }
+            Outcome::Failed(failure) => {
+                started.push(name.clone());
+                failures.push((name, failure));
+            }
+            Outcome::Gone | Outcome::NotStarted => {}
+        }
+    }
+    failures.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some((name, failure)) = failures.into_iter().next() {
+        tracing::error!(repository = %name, error = %failure, "a repository under the prefix refused");
+        let outcome = if approach.creates() {
+            take_out(store, prefixed, &me.tag, started, cx).await
+        } else {
+            "the other repositories keep what this update applied to them, and CloudFormation's \
+             rollback puts the previous statements back"
+                .to_owned()
+        };
+        return Err(Failure::InPrefix {
+            prefix: prefixed.prefix.clone(),
+            total,
+            failure: Box::new(failure),
+            outcome,
+        });
+    }
+    let registry_id = held
+        .iter()
+        .find_map(|(_, a)| a.data.registry_id.clone())
+        .unwrap_or_default();
+    let adopted = held
+        .iter()
+        .any(|(_, a)| a.data.adopted.as_deref() == Some("true"));
+    let changed = held.iter().any(|(_, a)| a.changed);
+    let warnings = distinct(held.iter().filter_map(|(_, a)| a.data.warnings.clone()));
+    let mut applied = plan::answer_prefix(
+        prefixed,
+        registry_id,
+        held.len(),
+        adopted,
+        &me.tag,
+        cx.stack_id,
+    )?;
+    applied.changed = changed;
+    applied.data.warnings = warnings.data();
+    Ok(applied)
+}
+
+/// Each warning once.
+fn distinct(warnings: impl Iterator<Item = String>) -> Findings {
+    let mut seen: Vec<String> = Vec::new();
+    for warning in warnings {
+        if !seen.contains(&warning) {
+            seen.push(warning);
+        }
+    }
+    Findings {
+        warnings: seen,
+        ..Findings::default()
+    }
+}
+
+/// A failed Create's clean-up: what the record holds under `tag` in each repository taken
+/// out again, and what it took put back (each target's failed-create Delete). What became
+/// of the other repositories, for the Reason.
+async fn take_out<S: PolicyStore, L: LockStore>(
+    store: &S,
+    prefixed: &Prefixed,
+    tag: &str,
+    names: Vec<String>,
+    cx: &Context<'_, L>,
+) -> String {
+    let region = prefixed.region();
+    let intent = Intent::FailedCreate { tag };
+    let results = fan_out("take out", names, cx.settings.prefix_concurrency, |name| {
+        let intent = &intent;
+        async move {
+            let target = repository(region, &name);
+            super::remove(store, &target, None, intent, true, cx).await
+        }
+    })
+    .await;
+    let mut left: Vec<(String, Failure)> = results
+        .into_iter()
+        .filter_map(|(name, result)| result.err().map(|e| (name, e)))
+        .collect();
+    left.sort_by(|a, b| a.0.cmp(&b.0));
+    match left.first() {
+        None => "what this request wrote in the other repositories was taken out again, so \
+                 they are as they were"
+            .to_owned(),
+        Some((name, error)) => {
+            tracing::error!(repository = %name, error = %error, "could not take the statements out again");
+            format!(
+                "the statements could not be taken out of {} repositor{} again (first {}: {error}); \
+                 CloudFormation's Delete of this failed resource tries again",
+                left.len(),
+                if left.len() == 1 { "y" } else { "ies" },
+                crate::text::quote(name)
+            )
+        }
+    }
+}
+
+/// A failed prefix Create's Delete: what the record holds under its request's tag, in
+/// every repository under the prefix, taken out. Whether ECR changed, and the warnings.
+pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
+    store: &S,
+    prefixed: &Prefixed,
+    tag: &str,
+    cx: &Context<'_, L>,
+) -> Result<(bool, Vec<String>), Failure> {
+    let intent = Intent::FailedCreate { tag };
+    over_matches(store, prefixed.region(), &prefixed.prefix, &intent, cx).await
+}
+
+/// A prefix statement's Delete: its Sids out of every repository under the prefix whose
+/// record knows it (a repository it never reached keeps a statement of the same Sid).
+pub(super) async fn delete<S: PolicyStore, L: LockStore>(
+    store: &S,
+    region: &str,
+    prefix: &str,
+    me: &Holder,
+    sids: &[String],
+    cx: &Context<'_, L>,
+) -> Result<(bool, Vec<String>), Failure> {
+    let intent = Intent::DeleteStatements { me, sids };
+    over_matches(store, region, prefix, &intent, cx).await
+}
+
+/// A Delete's `intent` on every repository under the prefix, each under its lease, where
+/// the record knows the tag. A failure in one is reported once all were tried.
+async fn over_matches<S: PolicyStore, L: LockStore>(
+    store: &S,
+    region: &str,
+    prefix: &str,
+    intent: &Intent<'_>,
+    cx: &Context<'_, L>,
+) -> Result<(bool, Vec<String>), Failure> {
+    let tag = match intent {
+        Intent::DeleteStatements { me, .. } => me.tag.as_str(),
+        Intent::FailedCreate { tag } => tag,
+        Intent::Apply { me, .. } | Intent::DeleteWhole { me } => me.tag.as_str(),
+    };
+    let names = matching(store, region, prefix).await?;
+    let total = names.len();
+    let results = fan_out(
+        "delete",
+        names,
+        cx.settings.prefix_concurrency,
+        |name| async move {
+            let target = repository(region, &name);
+            let lease = lease::take(&target, true, cx).await?;
+            let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
+            let result = if knows(&record, tag) {
+                remove_leased(store, &target, None, intent, lease.as_ref(), cx).await
+            } else {
+                Ok(((false, Vec::new()), record))
+            };
+            finish(lease.as_ref(), result, cx).await
+        },
+    )
+    .await;
+    let mut changed = false;
+    let mut warnings = Vec::new();
+    let mut failures = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok((c, w)) => {
+                changed |= c;
+                warnings.extend(w);
+            }
+            Err(failure) => failures.push((name, failure)),
+        }
+    }
+    failures.sort_by(|a, b| a.0.cmp(&b.0));
+    let failed = failures.len();
+    if let Some((name, failure)) = failures.into_iter().next() {
+        tracing::error!(repository = %name, error = %failure, "a repository under the prefix failed");
+        return Err(Failure::InPrefix {
+            prefix: prefix.to_owned(),
+            total,
+            failure: Box::new(failure),
+            outcome: format!(
+                "{failed} of them failed; the statements were taken out of the others. Retry \
+                 the stack operation"
+            ),
+        });
+    }
+    Ok((changed, distinct(warnings.into_iter()).warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_is_told_every_period_with_done_and_total() {
+        let told = Mutex::new(Vec::new());
+        let names: Vec<String> = (0..9).map(|n| format!("team/{n}")).collect();
+        // One at a time, 3 s each: 3 done at 10 s, 6 at 20 s, all 9 at 27 s.
+        let results = fan_out_every(
+            Duration::from_secs(10),
+            names,
+            1,
+            |name| async move {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                name.len()
+            },
+            |done, total| told.lock().expect("lock").push((done, total)),
+        )
+        .await;
+        assert_eq!(results.len(), 9);
+        assert_eq!(*told.lock().expect("lock"), [(3, 9), (6, 9)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_more_than_the_concurrency_run_at_once() {
+        let running = std::sync::atomic::AtomicUsize::new(0);
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        let names: Vec<String> = (0..10).map(|n| n.to_string()).collect();
+        fan_out_every(
+            Duration::from_secs(10),
+            names,
+            3,
+            |_| async {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+            },
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+}
