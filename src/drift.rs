@@ -51,10 +51,18 @@ const LEASE_WAIT: Backoff = Backoff {
 /// provider writing it meanwhile) before it leaves the target for later.
 const STABLE_LOOKS: usize = 3;
 
-/// ECR's reads can lag a write by seconds: when a CloudTrail record says a call left drift
-/// but the read shows none, the read is tried again after each of these pauses before it is
-/// believed (a later change may have put things right meanwhile).
-pub const LAGGING_READ_PAUSES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(2)];
+/// ECR's reads can lag a write by seconds, a minute at most (CONTRACT 11): when a CloudTrail
+/// record says a call left drift but the read shows none, the read is tried again after each
+/// of these pauses (61 s in all, while the invocation has time) before it is believed (a
+/// later change may have put things right meanwhile).
+pub const LAGGING_READ_PAUSES: [Duration; 6] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+    Duration::from_secs(16),
+    Duration::from_secs(30),
+];
 
 /// What drift does once found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -469,7 +477,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             let difference = compare::difference(record, live.as_deref());
             let lagging = !difference.is_drift() && said.as_ref().is_some_and(Difference::is_drift);
             match pauses.next() {
-                Some(pause) if lagging => {
+                Some(pause) if lagging && tokio::time::Instant::now() + *pause < self.until => {
                     tracing::info!(target_key = %key, pause_ms = pause.as_millis() as u64, "the read shows no drift where the CloudTrail record says the call left some: read again");
                     tokio::time::sleep(*pause).await;
                 }

@@ -911,11 +911,10 @@ async fn a_change_already_put_right_is_believed_after_the_pauses() {
     let summary = h.drift(Action::Report, &event).await.expect("checked");
 
     counts(&summary, (1, 0, 0));
-    assert_eq!(
-        h.store.calls().reads - reads,
-        3,
-        "the read, and one after each pause"
-    );
+    // The read, and one after each pause that fits in the invocation's time (a lagging read
+    // may take up to a minute to catch up, CONTRACT 11).
+    let read = h.store.calls().reads - reads;
+    assert!((3..=7).contains(&read), "{read} reads");
     assert!(started.elapsed() >= Duration::from_secs(3));
 }
 
