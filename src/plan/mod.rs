@@ -257,9 +257,21 @@ pub fn plan(
             // The failed Create's resource never existed for CloudFormation: where another
             // took something over from it, it has nothing to be handed back.
             let mut record = record.clone();
+            // A whole policy it wrote whose ownership a statement ended since: the rest of
+            // it, left as statements nobody holds, came from this request alone, and goes.
+            let left: Vec<Value> = record
+                .displaced
+                .iter()
+                .filter(|d| d.sid.is_none() && d.holder.tag == *tag)
+                .filter_map(|d| Policy::from_live(&d.text))
+                .flat_map(|p| p.statements().to_vec())
+                .collect();
             history::forget_displaced(&mut record, |h| h.tag == *tag);
             match statements::failed_create(tag, live.as_ref(), &record, now_ms) {
                 Some(plan) => plan,
+                None if !left.is_empty() => {
+                    statements::remove_unheld(&left, live.as_ref(), &record, now_ms)
+                }
                 None => Plan::new(Next::Keep, record),
             }
         }

@@ -290,6 +290,20 @@ pub(super) fn remove(
     record: &Record,
     now_ms: u64,
 ) -> Plan {
+    remove_known(sids, is_me, true, live, record, now_ms)
+}
+
+/// [`remove`]; `lost_track`: a Sid the record holds for nobody is this resource's (the record
+/// lost track of it: a format-1 item), removed if the read shows it. Not for a resource the
+/// record knows was displaced: what it was displaced from is not its own any more.
+pub(super) fn remove_known(
+    sids: &[String],
+    is_me: impl Fn(&Holder) -> bool + Copy,
+    lost_track: bool,
+    live: Option<&Policy>,
+    record: &Record,
+    now_ms: u64,
+) -> Plan {
     let mut after = record.clone();
     let live_doc = live.map(Policy::document);
     let mut gone: Vec<&str> = Vec::new();
@@ -315,7 +329,7 @@ pub(super) fn remove(
             Some(_) => {}
             // Nobody holds it (the record lost track): removed if the read shows it.
             None => {
-                if shown.is_some() {
+                if lost_track && shown.is_some() {
                     history::remove_sid(&mut after, sid, shown, now_ms);
                     gone.push(sid);
                 }
@@ -327,6 +341,39 @@ pub(super) fn remove(
         .filter(|s| !sid_of(s).is_some_and(|sid| gone.contains(&sid)))
         .collect();
     Plan::new(decided(live, statements, changed), after)
+}
+
+/// Takes out of a target nobody owns whole the statements nobody holds that are one of
+/// `left` (what a failed Create wrote and no resource holds); the document decided against
+/// the record.
+pub(super) fn remove_unheld(
+    left: &[Value],
+    live: Option<&Policy>,
+    record: &Record,
+    now_ms: u64,
+) -> Plan {
+    let mut after = record.clone();
+    if record.owner.is_some() {
+        return Plan::new(Next::Keep, after);
+    }
+    let mut gone = Vec::new();
+    let statements: Vec<Value> = from_record(live.map(Policy::document), record, now_ms)
+        .into_iter()
+        .filter(|s| {
+            let held = sid_of(s).is_some_and(|sid| record.statements.contains_key(sid));
+            let theirs = !held && left.iter().any(|l| statement_equivalent(l, s));
+            if theirs {
+                gone.push(s.clone());
+            }
+            !theirs
+        })
+        .collect();
+    if gone.is_empty() {
+        return Plan::new(Next::Keep, after);
+    }
+    let text = Value::Object(with_statements(None, gone)).to_string();
+    history::remove_policy(&mut after, &text, &[], now_ms);
+    Plan::new(decided(live, statements, true), after)
 }
 
 /// A statement resource's Delete: its Sids out (or handed back), except those another
@@ -346,7 +393,7 @@ pub(super) fn delete(
         plan.warnings.push(left_to("the policy is", &owner.holder));
         return plan;
     }
-    let mut plan = remove(sids, is_me, live, &after, now_ms);
+    let mut plan = remove_known(sids, is_me, !was_displaced, live, &after, now_ms);
     if was_displaced {
         for sid in sids {
             if let Some(held) = plan.record.statements.get(sid)

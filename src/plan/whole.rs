@@ -142,6 +142,11 @@ pub(super) fn apply(
     } else {
         Next::Write(policy.compact().to_owned())
     };
+    if next != Next::Keep {
+        // What the provider deleted before is live again, or replaced by this policy: the
+        // owner's record is what a read must show from now on (CONTRACT 11).
+        after.removed_policy = None;
+    }
     if next != Next::Keep
         && let Some(replaced) = &effective
     {
