@@ -637,3 +637,24 @@ async fn a_whole_policy_whose_ownership_a_statement_ended_leaves_the_rest_on_its
     // nothing for it (CONTRACT 11), and the console's statement stays too.
     assert_eq!(w.truth_sids(), ["Console", "S1"]);
 }
+
+#[tokio::test]
+async fn s10_a_whole_policys_rollback_after_a_lost_answer_writes_what_it_asks_whatever_a_read_shows()
+ {
+    let w = World::new().await;
+    let p1 = whole(&[grant("S", "111122223333")]);
+    let p2 = whole(&[grant("S", "444455556666")]);
+    let a = id(&w.create(A, &p1).await);
+    w.lag_from_now().await;
+    // The Update's write lands, its answer is lost (all three tries of the SDK).
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let r = w.update_within(A, &a, &p1, &p2, SHORT).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(w.truth_sids(), ["S"]);
+    // The rollback: its read lags and shows p1; the record still announces p2.
+    id(&w.update_within(A, &a, &p2, &p1, SHORT).await);
+    same(&w.truth(), &[grant("S", "111122223333")]);
+}

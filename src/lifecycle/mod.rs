@@ -454,6 +454,9 @@ fn may_have_landed(failure: &Failure) -> bool {
             undo: Undo::Unknown(_),
             ..
         } | Failure::TimedOut(_)
+            // An Update's or a Delete's write whose answer never came: it may have landed, and
+            // the rollback must not take a lagging read's word that it did not (CONTRACT 11).
+            | Failure::Ecr(EcrError::Unavailable { .. })
     )
 }
 
