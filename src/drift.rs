@@ -20,6 +20,9 @@ pub use trigger::{After, Call, Shape, UnknownShape, shape_of};
 
 /// The environment variable that chooses what drift does (`template.yaml`: `DriftAction`).
 pub const ACTION_VARIABLE: &str = "DRIFT_ACTION";
+/// How long after its own write the provider takes a sweep's read that lacks the write for a
+/// lagging one (whole seconds; default 60, CONTRACT 11's minute).
+pub const READ_LAG_VARIABLE: &str = "DRIFT_READ_LAG_SECONDS";
 /// The environment variable naming the function's own role: its calls are not drift.
 pub const ROLE_VARIABLE: &str = "FUNCTION_ROLE_ARN";
 /// The metric's namespace and name (embedded metric format).
@@ -122,7 +125,13 @@ impl Settings {
             own_role: var(ROLE_VARIABLE),
             function_name: var("AWS_LAMBDA_FUNCTION_NAME"),
             reads_per_second: SWEEP_READS_PER_SECOND,
-            own_write_lag: Duration::from_millis(crate::lock::READ_LAG_MS),
+            own_write_lag: match var(READ_LAG_VARIABLE) {
+                None => Duration::from_millis(crate::lock::READ_LAG_MS),
+                Some(v) => v.trim().parse().map(Duration::from_secs).unwrap_or_else(|_| {
+                    tracing::warn!(value = %v, "DRIFT_READ_LAG_SECONDS is not a whole number of seconds; using 60");
+                    Duration::from_millis(crate::lock::READ_LAG_MS)
+                }),
+            },
         }
     }
 }
