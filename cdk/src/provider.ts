@@ -346,6 +346,13 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
                 Action: ['ecr:GetRepositoryPolicy', 'ecr:SetRepositoryPolicy', 'ecr:DeleteRepositoryPolicy'],
                 Resource: Fn.sub('arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*'),
               },
+              {
+                // A prefix statement (RepositoryPrefix) lists the repositories under its prefix.
+                Sid: 'ListRepositories',
+                Effect: 'Allow',
+                Action: ['ecr:DescribeRepositories'],
+                Resource: Fn.sub('arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*'),
+              },
             ],
           },
         },
