@@ -137,6 +137,14 @@ impl FaultyEcr {
     }
 }
 
+/// With `SIM_TRACE=1`, every write and delete the provider sends, at its virtual instant
+/// (for reading one replayed history closely).
+fn trace_call(what: std::fmt::Arguments<'_>) {
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1") {
+        eprintln!("      [ecr {:?}] {what}", tokio::time::Instant::now());
+    }
+}
+
 impl PolicyStore for FaultyEcr {
     async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
         self.any_call().await;
@@ -148,6 +156,7 @@ impl PolicyStore for FaultyEcr {
 
     async fn put(&self, target: &Target, text: &str, force: bool) -> Result<String, EcrError> {
         self.any_call().await;
+        trace_call(format_args!("put {target:?}: {text}"));
         let fault = self.take(|f| {
             matches!(
                 f,
@@ -178,6 +187,7 @@ impl PolicyStore for FaultyEcr {
         registry_id: Option<&str>,
     ) -> Result<Deleted, EcrError> {
         self.any_call().await;
+        trace_call(format_args!("delete {target:?}"));
         let fault =
             self.take(|f| matches!(f, EcrFault::FailDelete(_) | EcrFault::LoseDeleteAnswer(_)));
         match fault {
