@@ -431,8 +431,15 @@ impl Harness {
 
     /// Sets `target`'s policy out of band to `statements` (Version 2008-10-17).
     pub fn seed(&self, target: &Target, statements: &[Value]) {
-        let doc = json!({"Version": "2008-10-17", "Statement": statements});
-        self.store.seed(target, &doc.to_string());
+        self.seed_policy(
+            target,
+            &json!({"Version": "2008-10-17", "Statement": statements}),
+        );
+    }
+
+    /// Sets `target`'s policy out of band to `policy`.
+    pub fn seed_policy(&self, target: &Target, policy: &Value) {
+        self.store.seed(target, &policy.to_string());
     }
 
     /// The record of `target`.
