@@ -370,6 +370,15 @@ impl Harness {
         event(name, &self.recorder.url)
     }
 
+    /// A sample event as stack `stack`'s resource `logical` sends it, request `request`.
+    pub fn event_from(&self, name: &str, stack: &str, logical: &str, request: &str) -> Value {
+        let mut e = self.event(name);
+        e["StackId"] = stack.into();
+        e["LogicalResourceId"] = logical.into();
+        e["RequestId"] = request.into();
+        e
+    }
+
     /// A RequestId no other event of this harness has.
     pub fn request_id(&self) -> String {
         let n = self
