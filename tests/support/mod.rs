@@ -365,6 +365,11 @@ impl Harness {
             .with_lock(self.lock_table.then(|| self.lock.clone()))
     }
 
+    /// The provider as deployed before the lock table existed.
+    pub fn provider_without_lock_table(&self) -> Provider<Arc<MemoryEcr>> {
+        provider_with(self.store.clone(), self.config.clone())
+    }
+
     /// A sample event from `events/`, answering to the recorder.
     pub fn event(&self, name: &str) -> Value {
         event(name, &self.recorder.url)
@@ -396,6 +401,12 @@ impl Harness {
     /// Sends one event, with `left` to run: the one response CloudFormation received.
     pub async fn send_within(&self, event: Value, left: Duration) -> Value {
         send_one_within(&self.provider(), &self.recorder, event, left).await
+    }
+
+    /// Sends one event to the provider as deployed before the lock table existed, within
+    /// 30 s: the one response CloudFormation received.
+    pub async fn send_without_lock_table(&self, event: Value) -> Value {
+        send_one(&self.provider_without_lock_table(), &self.recorder, event).await
     }
 
     /// Sends one event, within 30 s: the one response, and how long it took to come.
