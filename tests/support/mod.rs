@@ -472,6 +472,17 @@ impl Harness {
         self.lock.lease(&key(target)).is_none()
     }
 
+    /// What `work` comes to, and the ECR calls it made: reads, and writes with deletes.
+    pub async fn calls_of<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, (usize, usize)) {
+        let (reads, writes) = self.calls();
+        let outcome = work.await;
+        let (reads_after, writes_after) = self.calls();
+        (outcome, (reads_after - reads, writes_after - writes))
+    }
+
     /// The ECR calls so far: reads, and writes with deletes.
     pub fn calls(&self) -> (usize, usize) {
         let calls = self.store.calls();
