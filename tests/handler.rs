@@ -8,7 +8,7 @@ use ecr_policy_provider::diagnosis::actions::ECR_ACTIONS;
 use ecr_policy_provider::ecr::memory::ACCOUNT_ID;
 use ecr_policy_provider::ecr::{EcrError, PolicyScope};
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{Harness, LOG_STREAM, deadline_in, denied, registry, repo};
 
 const REPO_ID: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
@@ -306,18 +306,14 @@ async fn an_unsupported_resource_type_names_the_accepted_ones() {
 async fn an_ecr_call_that_never_returns_still_gets_failed_in_time() {
     let h = harness().await;
     h.store.hang();
-    let started = Instant::now();
     let deadline = Duration::from_secs(3);
-    h.provider()
-        .handle(h.event("repository-create.json"), deadline_in(deadline))
-        .await
-        .expect("delivered");
-    let took = started.elapsed();
+    let (r, took) = h
+        .deliver_within(h.event("repository-create.json"), deadline)
+        .await;
     assert!(
         took < deadline - Duration::from_millis(500),
         "answered after {took:?}"
     );
-    let r = h.recorder.delivered();
     assert_eq!(r["Status"], "FAILED");
     assert!(
         r["Reason"]
@@ -688,16 +684,10 @@ async fn a_failed_adopt_whose_write_landed_anyway_puts_the_old_policy_back() {
 async fn a_create_whose_write_never_answers_is_undone_before_the_deadline() {
     let h = harness().await;
     h.store.lose_write_answers([None]);
-    let started = Instant::now();
-    h.provider()
-        .handle(
-            h.event("registry-create.json"),
-            deadline_in(Duration::from_secs(4)),
-        )
-        .await
-        .expect("delivered");
-    assert!(started.elapsed() < Duration::from_secs(4));
-    let r = h.recorder.delivered();
+    let (r, took) = h
+        .deliver_within(h.event("registry-create.json"), Duration::from_secs(4))
+        .await;
+    assert!(took < Duration::from_secs(4));
     assert_eq!(r["Status"], "FAILED");
     let reason = r["Reason"].as_str().expect("reason");
     assert!(

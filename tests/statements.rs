@@ -258,15 +258,12 @@ async fn a_merge_that_does_not_fit_says_how_long_it_would_be_and_writes_nothing(
 #[tokio::test]
 async fn without_a_lock_table_a_statement_resource_says_what_to_set() {
     let h = Harness::without_lock_table(&["app"]).await;
-    let recorder = &h.recorder;
-    h.provider()
-        .handle(
+    let (r, _) = h
+        .deliver_within(
             h.event("registry-statement-create.json"),
-            deadline_in(Duration::from_secs(30)),
+            Duration::from_secs(30),
         )
-        .await
-        .expect("delivered");
-    let r = recorder.delivered();
+        .await;
     assert_eq!(r["Status"], "FAILED");
     assert!(
         r["Reason"]

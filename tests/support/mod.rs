@@ -403,6 +403,18 @@ impl Harness {
         send_one_within(&self.provider(), &self.recorder, event, left).await
     }
 
+    /// Handles one event with `left` to run: the one response delivered (answered 2xx; a
+    /// second delivery is as wrong as none), and how long the handling took.
+    pub async fn deliver_within(&self, event: Value, left: Duration) -> (Value, Duration) {
+        let started = std::time::Instant::now();
+        self.provider()
+            .handle(event, deadline_in(left))
+            .await
+            .expect("delivered");
+        let took = started.elapsed();
+        (self.recorder.delivered(), took)
+    }
+
     /// Sends one event to the provider as deployed before the lock table existed, within
     /// 30 s: the one response CloudFormation received.
     pub async fn send_without_lock_table(&self, event: Value) -> Value {
