@@ -25,6 +25,21 @@ fn with_statement(mut e: Value, statement: Value) -> Value {
     e
 }
 
+/// Stack `stack`'s statement resource `logical` creating `statement` in the registry's
+/// policy, request `request`.
+fn registry_statement(
+    h: &Harness,
+    stack: &str,
+    logical: &str,
+    request: &str,
+    statement: Value,
+) -> Value {
+    with_statement(
+        h.event_from("registry-statement-create.json", stack, logical, request),
+        statement,
+    )
+}
+
 fn registry_grant(sid: &str, account: &str) -> Value {
     json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"], "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/*"})
 }
@@ -38,26 +53,10 @@ async fn an_identical_statement_another_stack_holds_does_not_change_hands_withou
     // Sequence 1.
     let h = harness().await;
     let a = registry_grant("A", "111122223333");
-    let s1 = with_statement(
-        h.event_from(
-            "registry-statement-create.json",
-            STACK_1,
-            "GrantA",
-            "req-s1",
-        ),
-        a.clone(),
-    );
+    let s1 = registry_statement(&h, STACK_1, "GrantA", "req-s1", a.clone());
     let created = h.send(s1.clone()).await;
     assert_eq!(created["Status"], "SUCCESS", "{created}");
-    let s2 = with_statement(
-        h.event_from(
-            "registry-statement-create.json",
-            STACK_2,
-            "SameGrant",
-            "req-s2",
-        ),
-        a.clone(),
-    );
+    let s2 = registry_statement(&h, STACK_2, "SameGrant", "req-s2", a.clone());
     let refused = h.send(s2.clone()).await;
     assert_eq!(refused["Status"], "FAILED", "{refused}");
     for words in ["is held by", "\"GrantA\"", "\"platform\"", "Adopt: true"] {
@@ -168,13 +167,11 @@ async fn reads_lagging_far_longer_than_any_reread_lose_nothing_and_bring_nothing
         .into_iter()
         .enumerate()
     {
-        let e = with_statement(
-            h.event_from(
-                "registry-statement-create.json",
-                stack,
-                &format!("Grant{sid}"),
-                &format!("req-lag-{n}"),
-            ),
+        let e = registry_statement(
+            &h,
+            stack,
+            &format!("Grant{sid}"),
+            &format!("req-lag-{n}"),
             registry_grant(sid, "111122223333"),
         );
         let r = h.send(e.clone()).await;
@@ -229,15 +226,7 @@ async fn a_lease_that_cannot_be_given_back_after_both_writes_still_keeps_the_rec
     let mut h = harness().await;
     h.config.settings.lease_margin = Duration::from_millis(100);
     let a = registry_grant("A", "111122223333");
-    let create = with_statement(
-        h.event_from(
-            "registry-statement-create.json",
-            STACK_1,
-            "Grants",
-            "req-r1",
-        ),
-        a.clone(),
-    );
+    let create = registry_statement(&h, STACK_1, "Grants", "req-r1", a.clone());
     let created = h.send(create.clone()).await;
     // The Update adds B: another set of Sids, a replacement.
     let b = registry_grant("B", "444455556666");
@@ -302,13 +291,11 @@ async fn taking_the_lease_removes_the_items_pending_expiry() {
 /// was sent; returns the event and its answer.
 async fn create_cut_off(h: &Harness, sid: &str, request: &str, late: Duration) -> (Value, Value) {
     h.store.land_writes_late([late]);
-    let e = with_statement(
-        h.event_from(
-            "registry-statement-create.json",
-            STACK_1,
-            &format!("Grant{sid}"),
-            request,
-        ),
+    let e = registry_statement(
+        h,
+        STACK_1,
+        &format!("Grant{sid}"),
+        request,
         registry_grant(sid, "111122223333"),
     );
     let r = h.send_within(e.clone(), Duration::from_millis(1500)).await;
@@ -324,13 +311,11 @@ async fn a_write_that_lands_after_the_deadline_does_not_undo_the_next_requests_w
     let started = tokio::time::Instant::now();
     let landing = Duration::from_millis(2000);
     let (late, failed) = create_cut_off(&h, "Late", "req-w1", landing).await;
-    let next = with_statement(
-        h.event_from(
-            "registry-statement-create.json",
-            STACK_2,
-            "GrantNext",
-            "req-w2",
-        ),
+    let next = registry_statement(
+        &h,
+        STACK_2,
+        "GrantNext",
+        "req-w2",
         registry_grant("Next", "444455556666"),
     );
     let r = h.send(next).await;
@@ -392,10 +377,7 @@ async fn a_format_1_record_keeps_working_and_is_rewritten_on_the_next_change() {
     );
     h.lock.inner.set_record(&key(&registry()), legacy);
     // Another resource cannot take A without Adopt...
-    let other = with_statement(
-        h.event_from("registry-statement-create.json", STACK_2, "Other", "req-n1"),
-        a.clone(),
-    );
+    let other = registry_statement(&h, STACK_2, "Other", "req-n1", a.clone());
     let r = h.send(other).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     // ...its holder updates it in place, and the record is in today's format after.
