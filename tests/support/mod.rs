@@ -287,25 +287,16 @@ where
     requests[before].json()
 }
 
-/// A provider over the in-memory ECR with an in-memory lock table.
-pub fn provider_with_lock(
-    store: Arc<MemoryEcr>,
-    lock: Arc<ecr_policy_provider::lock::memory::MemoryLock>,
-    recorder: &Recorder,
-) -> Provider<Arc<MemoryEcr>, Arc<ecr_policy_provider::lock::memory::MemoryLock>> {
-    provider(store, recorder).with_lock(Some(lock))
-}
-
 /// The registry policy of the test account in us-east-1.
-pub fn registry() -> ecr_policy_provider::identity::Target {
-    ecr_policy_provider::identity::Target::Registry {
+pub fn registry() -> Target {
+    Target::Registry {
         region: "us-east-1".into(),
     }
 }
 
 /// The policy of repository `name` in us-east-1.
-pub fn repo(name: &str) -> ecr_policy_provider::identity::Target {
-    ecr_policy_provider::identity::Target::Repository {
+pub fn repo(name: &str) -> Target {
+    Target::Repository {
         region: "us-east-1".into(),
         name: name.into(),
     }
