@@ -211,11 +211,22 @@ impl PolicyStore for FaultyEcr {
     }
 }
 
-/// The in-memory lock table behind fault switches.
+/// The in-memory lock table behind fault switches; it notes the lease every acquire asks
+/// for. Its [`MemoryLock`]'s own methods (`record`, `lease`, `hold`, ...) are reached through
+/// it.
 pub struct FaultyLock {
     pub inner: MemoryLock,
     faults: Mutex<VecDeque<LockFault>>,
     fired: AtomicU64,
+    asked: Mutex<Vec<(u64, u64)>>,
+}
+
+impl std::ops::Deref for FaultyLock {
+    type Target = MemoryLock;
+
+    fn deref(&self) -> &MemoryLock {
+        &self.inner
+    }
 }
 
 impl FaultyLock {
@@ -224,7 +235,13 @@ impl FaultyLock {
             inner: MemoryLock::with_clock(clock),
             faults: Mutex::new(VecDeque::new()),
             fired: AtomicU64::new(0),
+            asked: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The leases the acquires asked for so far: (now, until), in milliseconds.
+    pub fn asked(&self) -> Vec<(u64, u64)> {
+        self.asked.lock().expect("asked").clone()
     }
 
     /// Arms faults, each for the next call of its kind.
@@ -257,6 +274,7 @@ impl LockStore for FaultyLock {
         until_ms: u64,
     ) -> Result<Record, LockError> {
         use LockFault::*;
+        self.asked.lock().expect("asked").push((now_ms, until_ms));
         match self.take(&[LoseAcquireAnswer, ThrottleAcquire]) {
             Some(ThrottleAcquire) => Err(lock_unavailable("UpdateItem")),
             Some(_) => {
