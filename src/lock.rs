@@ -152,6 +152,13 @@ pub struct Displaced {
     pub text: String,
     /// The `Force` it asked for.
     pub force: bool,
+    /// The resource that took it over: its Delete hands it back, if nobody holds it then
+    /// (or leaves it taken by whoever does). `None` in an entry stored before takers were
+    /// recorded: handed back by whichever resource holds it when that one is deleted.
+    pub by: Option<Holder>,
+    /// A whole policy whose ownership a statement ended: it is never handed back whole, and
+    /// gets back only the Sids of its policy whose holders are deleted.
+    pub ended: bool,
 }
 
 /// The record of one target (CONTRACT 11).

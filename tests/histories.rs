@@ -608,3 +608,98 @@ async fn s10_a_whole_policys_rollback_after_a_lost_answer_writes_what_it_asks_wh
     id(&w.update_within(A, &a, &p2, &p1, SHORT).await);
     same(&w.truth(), &[grant("S", "111122223333")]);
 }
+
+// Found by the simulator (docs/simulation.md): a taker deleted after a statement ended its
+// ownership, and what a failed replacement's write left.
+
+#[tokio::test]
+async fn h01_a_rolled_back_update_gives_another_stacks_whole_policy_back_in_either_order() {
+    for pull_first in [false, true] {
+        let w = World::new().await;
+        let grant_policy = [grant("Deploy", "111122223333")];
+        id(&w.create(A, &whole(&grant_policy)).await);
+        // Stack B's update: a whole policy adopts A's, a statement adopts a Sid out of it.
+        let access = res(STACK_B, "Access", WHOLE);
+        let pull = res(STACK_B, "Pull", STATEMENTS);
+        let access_props = adopting(whole(&[grant("Audit", "444455556666")]));
+        let pull_props = adopting(some(&[grant("Audit", "444455556666")]));
+        let access_id = id(&w.create(access, &access_props).await);
+        let pull_id = id(&w.create(pull, &pull_props).await);
+        // B's update fails elsewhere: its rollback deletes both, in either order.
+        if pull_first {
+            id(&w.delete(pull, &pull_id, &pull_props).await);
+            id(&w.delete(access, &access_id, &access_props).await);
+        } else {
+            id(&w.delete(access, &access_id, &access_props).await);
+            id(&w.delete(pull, &pull_id, &pull_props).await);
+        }
+        same(&w.truth(), &grant_policy);
+        assert_eq!(
+            w.record(&app()).owner.map(|o| o.holder.logical),
+            Some(A.logical.to_owned()),
+            "pull first: {pull_first}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn h02_a_sid_a_whole_policy_took_comes_back_when_it_goes_though_a_statement_ended_it() {
+    let w = World::new().await;
+    let b_props = some(&[grant("Shared", "111122223333")]);
+    id(&w.create(B, &b_props).await);
+    let access = res(STACK_A, "Access", WHOLE);
+    let access_props = adopting(whole(&[grant("Ci", "444455556666")]));
+    let access_id = id(&w.create(access, &access_props).await);
+    let audit = res(STACK_A, "Audit", STATEMENTS);
+    id(&w.create(audit, &adopting(some(&[grant("Audit", "777788889999")]))).await);
+    // Access holds nothing now; its Delete gives B its Sid back, and leaves Ci (nobody's
+    // since Audit ended the ownership) and Audit.
+    id(&w.delete(access, &access_id, &access_props).await);
+    assert_eq!(w.truth_sids(), ["Audit", "Ci", "Shared"]);
+    assert_eq!(
+        w.record(&app()).statements["Shared"].holder.logical,
+        B.logical
+    );
+}
+
+#[tokio::test]
+async fn h03_a_rollback_takes_out_the_sids_a_failed_replacement_left_behind() {
+    let w = World::new().await;
+    let old = some(&[grant("Shared", "111122223333")]);
+    let new = some(&[grant("Deploy", "444455556666")]);
+    let b = id(&w.create(B, &old).await);
+    w.lag_from_now().await;
+    // The replacement's write lands; its answer is lost: FAILED, the outcome unknown.
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let r = w.update_within(B, &b, &old, &new, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    assert_eq!(w.truth_sids(), ["Deploy", "Shared"]);
+    // The rollback: back to the old properties on the old id; no Delete of the new one
+    // will come, so the rollback takes out what it left.
+    id(&w.update_within(B, &b, &new, &old, SHORT).await);
+    same(&w.truth(), &[grant("Shared", "111122223333")]);
+}
+
+#[tokio::test]
+async fn h04_a_rollback_of_a_failed_move_takes_out_what_its_write_left_on_the_other_repository() {
+    let w = World(Harness::new(&["app", "web"]).await);
+    let on_app = some(&[grant("Shared", "111122223333")]);
+    let mut on_web = on_app.clone();
+    on_web["RepositoryName"] = "web".into();
+    let b = id(&w.create(B, &on_app).await);
+    w.lag_from_now().await;
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let r = w.update_within(B, &b, &on_app, &on_web, SHORT).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(w.sids(&repo("web")), ["Shared"], "the write landed");
+    id(&w.update_within(B, &b, &on_web, &on_app, SHORT).await);
+    assert_eq!(w.store.live(&repo("web")), None);
+    assert!(w.record(&repo("web")).statements.is_empty());
+    same(&w.truth(), &[grant("Shared", "111122223333")]);
+}

@@ -147,6 +147,8 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
             ("earlier", attr::EARLIER),
             ("also", attr::ALSO),
             ("sid", attr::SID),
+            ("by", attr::BY),
+            ("ended", attr::ENDED),
         ])
     );
     assert_eq!(

@@ -96,12 +96,19 @@ fn record() -> Record {
         sid: Some("A".into()),
         text: r#"{"Sid":"A","Effect":"Allow","Principal":"*"}"#.into(),
         force: false,
+        by: Some(Holder {
+            tag: "9f8e".into(),
+            ..holder.clone()
+        }),
+        ended: false,
     });
     record.displaced.push(Displaced {
-        holder,
+        holder: holder.clone(),
         sid: None,
         text: WHOLE.into(),
         force: true,
+        by: Some(holder),
+        ended: true,
     });
     record.written_ms = Some(1_796_000_000_002);
     record
@@ -243,6 +250,17 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                 && displaced.map(Vec::len) == Some(2)
                 && first.and_then(|d| d.get("sid")) == Some(&s("A"))
                 && first.and_then(|d| d.get("holder")) == Some(&s("0a1b"))
+                && first
+                    .and_then(|d| d.get("by"))
+                    .and_then(|b| b.as_m().ok())
+                    .and_then(|b| b.get("holder"))
+                    == Some(&s("9f8e"))
+                && first.and_then(|d| d.get("ended")).is_none()
+                && displaced
+                    .and_then(|l| l.get(1))
+                    .and_then(|v| v.as_m().ok())
+                    .and_then(|d| d.get("ended"))
+                    == Some(&AttributeValue::Bool(true))
                 && value(req, ":written") == Some(&n(1_796_000_000_002))
                 && value(req, ":removed_policy")
                     .and_then(|v| v.as_m().ok())

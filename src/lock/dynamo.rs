@@ -49,6 +49,12 @@ pub mod attr {
     pub const ALSO: &str = "also";
     /// Format 3, in a displaced entry: its Sid (absent: the whole policy).
     pub const SID: &str = "sid";
+    /// Format 3, in a displaced entry: the resource that took it over, `{holder, stack,
+    /// logical}` (absent in entries stored before it was recorded).
+    pub const BY: &str = "by";
+    /// Format 3, in a displaced whole policy: a statement ended its ownership (stored only
+    /// when true).
+    pub const ENDED: &str = "ended";
     /// Format 1: who holds each Sid (Sid to tag), and a digest of the last write.
     pub const LEGACY_HOLDERS: &str = "holders";
     pub const LEGACY_DIGEST: &str = "digest";
@@ -363,6 +369,8 @@ pub fn record_of(item: Option<&Item>) -> Record {
                 text: text(entry, body)?,
                 sid,
                 force: flag(entry, attr::FORCE),
+                by: map(entry, attr::BY).and_then(holder_of),
+                ended: flag(entry, attr::ENDED),
             })
         })
         .collect();
@@ -424,6 +432,12 @@ fn record_values(record: &Record) -> Values {
                 }
             }
             with_extras(&mut item, entry.force, &[]);
+            if let Some(by) = &entry.by {
+                item.insert(attr::BY.to_owned(), AttributeValue::M(holder_item(by)));
+            }
+            if entry.ended {
+                item.insert(attr::ENDED.to_owned(), AttributeValue::Bool(true));
+            }
             AttributeValue::M(item)
         })
         .collect();

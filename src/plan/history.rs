@@ -3,7 +3,7 @@
 //! wrote and removed lately (a lagging read may still show them), and when it last wrote.
 
 use crate::lock::{
-    Displaced, Held, Holder, READ_LAG_MS, REMOVED_KEPT_MS, Record, Removed, Version,
+    Displaced, Held, Holder, Owned, READ_LAG_MS, REMOVED_KEPT_MS, Record, Removed, Version,
 };
 use crate::policy::{Policy, sid_of, statement_equivalent, statements_of};
 use serde_json::Value;
@@ -116,18 +116,48 @@ pub fn remove_policy(record: &mut Record, policy: &str, earlier: &[Version], now
     });
 }
 
-/// Remembers `holder` as displaced from `sid` (or, for `None`, from the whole policy),
-/// declaring `text`; an entry it already has there is brought up to date instead.
-pub fn displace(record: &mut Record, holder: &Holder, sid: Option<&str>, text: &str, force: bool) {
+/// Who took a displaced resource's Sid or policy: a resource that took it over, or a
+/// statement that ended a whole policy's ownership.
+#[derive(Debug, Clone, Copy)]
+pub enum Taker<'a> {
+    /// Took it over (by `Adopt`, a renamed logical id, a replacement): hands it back.
+    Took(&'a Holder),
+    /// A statement that ended the whole policy's ownership: the whole policy is never handed
+    /// back whole.
+    Ended(&'a Holder),
+}
+
+/// Remembers `holder` as displaced from `sid` (or, for `None`, from the whole policy) by
+/// `taker`, declaring `text`; an entry it already has there is brought up to date instead.
+pub fn displace(
+    record: &mut Record,
+    holder: &Holder,
+    sid: Option<&str>,
+    text: &str,
+    force: bool,
+    taker: Taker<'_>,
+) {
     record
         .displaced
         .retain(|d| !(d.holder == *holder && d.sid.as_deref() == sid));
+    let (by, ended) = match taker {
+        Taker::Took(by) => (by, false),
+        Taker::Ended(by) => (by, true),
+    };
     record.displaced.push(Displaced {
         holder: holder.clone(),
         sid: sid.map(str::to_owned),
         text: text.to_owned(),
         force,
+        by: Some(by.clone()),
+        ended,
     });
+}
+
+/// Whether the resource `is_me` names took `entry` over: its taker, or, in an entry stored
+/// before takers were recorded, whoever holds it when deleted.
+fn taken_by(entry: &Displaced, is_me: &impl Fn(&Holder) -> bool) -> bool {
+    !entry.ended && entry.by.as_ref().is_none_or(is_me)
 }
 
 /// Forgets every entry of a displaced resource (its Delete came); whether it had any, and
@@ -168,7 +198,7 @@ pub fn declared(policy: &str, sid: &str) -> Option<Value> {
 }
 
 /// The Sid a deleted taker held goes back to the latest displaced resource that declares
-/// it: one displaced from that Sid (its entry ends: it holds the Sid again), or a whole
+/// it: one it displaced from that Sid (its entry ends: it holds the Sid again), or a whole
 /// policy a statement took the Sid out of (its entry stays: it is still displaced as a
 /// whole, and now holds the Sid as its policy declares it).
 pub fn hand_back_sid(
@@ -179,8 +209,8 @@ pub fn hand_back_sid(
     let index = record.displaced.iter().rposition(|d| {
         !is_me(&d.holder)
             && match &d.sid {
-                Some(s) => s == sid,
-                None => declared(&d.text, sid).is_some(),
+                Some(s) => s == sid && taken_by(d, &is_me),
+                None => (d.ended || d.by.is_none()) && declared(&d.text, sid).is_some(),
             }
     })?;
     let entry = &record.displaced[index];
@@ -214,13 +244,14 @@ pub enum HandBack {
 /// latest displaced resource decides. A whole policy goes back whole; statement resources
 /// displaced since the last whole-policy one get their Sids back.
 pub fn hand_back_whole(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Option<HandBack> {
-    let last = record.displaced.iter().rposition(|d| !is_me(&d.holder))?;
+    let mine = |d: &Displaced| !is_me(&d.holder) && taken_by(d, &is_me);
+    let last = record.displaced.iter().rposition(mine)?;
     if record.displaced[last].sid.is_none() {
         return Some(HandBack::Whole(record.displaced.remove(last)));
     }
     let mut chosen: Vec<usize> = Vec::new();
     for (index, entry) in record.displaced.iter().enumerate().rev() {
-        if is_me(&entry.holder) {
+        if !mine(entry) {
             continue;
         }
         let Some(sid) = &entry.sid else { break };
@@ -238,6 +269,84 @@ pub fn hand_back_whole(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> 
     }
     back.reverse();
     Some(HandBack::Statements(back))
+}
+
+/// What a deleted resource left to those it had displaced, once what it held is out of
+/// the record (see [`release`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Released {
+    Nothing,
+    /// Sids that nobody held any more, back with the resources it took them from.
+    Sids(Vec<String>),
+    /// The whole policy, back with the whole-policy resource it took it from (nothing else
+    /// was held): its text and `Force`.
+    Whole(String, bool),
+}
+
+/// A taker's Delete, once what it held is out of `record` (removed or handed back): every
+/// entry it took over gets back what nobody holds now, latest first; an entry whose Sid or
+/// policy another resource holds since is taken by that one from now on, so that it comes
+/// back when that one goes (CONTRACT 11: "a taker hands back to the latest one that still
+/// exists").
+pub fn release(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Released {
+    let mut sids = Vec::new();
+    let mut whole = None;
+    let mut index = record.displaced.len();
+    while index > 0 {
+        index -= 1;
+        let entry = &record.displaced[index];
+        if entry.ended || !entry.by.as_ref().is_some_and(&is_me) || is_me(&entry.holder) {
+            continue;
+        }
+        let holder_now = record.owner.as_ref().map(|o| o.holder.clone());
+        match entry.sid.clone() {
+            Some(sid) => {
+                let now =
+                    holder_now.or_else(|| record.statements.get(&sid).map(|h| h.holder.clone()));
+                match now {
+                    Some(now) => record.displaced[index].by = Some(now),
+                    None => {
+                        let entry = record.displaced.remove(index);
+                        record.removed.remove(&sid);
+                        record.statements.insert(
+                            sid.clone(),
+                            Held {
+                                holder: entry.holder,
+                                statement: Some(entry.text),
+                                prior: None,
+                                force: entry.force,
+                                earlier: Vec::new(),
+                            },
+                        );
+                        sids.push(sid);
+                    }
+                }
+            }
+            None => {
+                let now = holder_now
+                    .or_else(|| record.statements.values().next().map(|h| h.holder.clone()));
+                match now {
+                    Some(now) => record.displaced[index].by = Some(now),
+                    None => {
+                        let entry = record.displaced.remove(index);
+                        whole = Some((entry.text.clone(), entry.force));
+                        record.owner = Some(Owned {
+                            holder: entry.holder,
+                            policy: entry.text,
+                            prior: None,
+                            force: entry.force,
+                            earlier: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    match whole {
+        Some((text, force)) => Released::Whole(text, force),
+        None if !sids.is_empty() => Released::Sids(sids),
+        None => Released::Nothing,
+    }
 }
 
 /// Whether the live read lacks what the record says the provider wrote less than
@@ -303,14 +412,23 @@ mod tests {
             Some("S"),
             &grant("S", "1"),
             false,
+            Taker::Took(&holder("x")),
         );
-        displace(&mut record, &holder("c"), Some("S"), &grant("S", "2"), true);
+        displace(
+            &mut record,
+            &holder("c"),
+            Some("S"),
+            &grant("S", "2"),
+            true,
+            Taker::Took(&holder("x")),
+        );
         displace(
             &mut record,
             &holder("d"),
             Some("T"),
             &grant("T", "3"),
             false,
+            Taker::Took(&holder("x")),
         );
         let back = hand_back_sid(&mut record, "S", |h| h.tag == "x").expect("handed back");
         assert_eq!(back.holder, holder("c"));
@@ -329,7 +447,14 @@ mod tests {
     fn a_whole_policy_hands_a_sid_back_as_it_declares_it_and_stays_displaced() {
         let mut record = Record::default();
         let policy = json!({"Version": "2012-10-17", "Statement": [serde_json::from_str::<Value>(&grant("S", "1")).unwrap()]}).to_string();
-        displace(&mut record, &holder("w"), None, &policy, false);
+        displace(
+            &mut record,
+            &holder("w"),
+            None,
+            &policy,
+            false,
+            Taker::Ended(&holder("x")),
+        );
         let back = hand_back_sid(&mut record, "S", |_| false).expect("handed back");
         assert_eq!(back.holder, holder("w"));
         assert_eq!(
@@ -349,10 +474,18 @@ mod tests {
             Some("S"),
             &grant("S", "1"),
             false,
+            Taker::Took(&holder("x")),
         );
-        displace(&mut record, &holder("w"), None, "{}", false);
+        displace(
+            &mut record,
+            &holder("w"),
+            None,
+            "{}",
+            false,
+            Taker::Took(&holder("x")),
+        );
         assert_eq!(
-            hand_back_whole(&mut record, |_| false)
+            hand_back_whole(&mut record, |h| h.tag == "x")
                 .map(|b| matches!(b, HandBack::Whole(d) if d.holder == holder("w"))),
             Some(true)
         );
@@ -362,6 +495,7 @@ mod tests {
             Some("S"),
             &grant("S", "2"),
             false,
+            Taker::Took(&holder("x")),
         );
         displace(
             &mut record,
@@ -369,8 +503,10 @@ mod tests {
             Some("T"),
             &grant("T", "3"),
             false,
+            Taker::Took(&holder("x")),
         );
-        let Some(HandBack::Statements(back)) = hand_back_whole(&mut record, |_| false) else {
+        let Some(HandBack::Statements(back)) = hand_back_whole(&mut record, |h| h.tag == "x")
+        else {
             panic!("statements expected");
         };
         let tags: Vec<&str> = back.iter().map(|d| d.holder.tag.as_str()).collect();
@@ -378,6 +514,88 @@ mod tests {
         assert_eq!(tags, ["c", "d"]);
         assert_eq!(record.displaced.len(), 1);
         assert_eq!(record.displaced[0].holder, holder("b"));
+    }
+
+    #[test]
+    fn a_deleted_taker_releases_what_nobody_holds_and_passes_on_what_another_holds() {
+        let mut record = Record::default();
+        // w's whole policy was taken by x (a whole policy), whose ownership statement s
+        // then ended (s holds T); b's Sid S was taken by x too, and nobody holds S now.
+        displace(
+            &mut record,
+            &holder("w"),
+            None,
+            "{}",
+            false,
+            Taker::Took(&holder("x")),
+        );
+        displace(
+            &mut record,
+            &holder("b"),
+            Some("S"),
+            &grant("S", "1"),
+            true,
+            Taker::Took(&holder("x")),
+        );
+        displace(
+            &mut record,
+            &holder("x"),
+            None,
+            "{}",
+            false,
+            Taker::Ended(&holder("s")),
+        );
+        record.statements.insert(
+            "T".into(),
+            Held {
+                holder: holder("s"),
+                statement: Some(grant("T", "2")),
+                ..Held::default()
+            },
+        );
+        assert_eq!(
+            release(&mut record, |h| h.tag == "x"),
+            Released::Sids(vec!["S".into()])
+        );
+        assert_eq!(record.statements["S"].holder, holder("b"));
+        assert!(record.statements["S"].force);
+        // The whole policy is not free (s, b hold Sids): it is taken by a holder now.
+        let w = record
+            .displaced
+            .iter()
+            .find(|d| d.holder == holder("w"))
+            .expect("still displaced")
+            .clone();
+        assert!(
+            w.by.as_ref()
+                .is_some_and(|by| by.tag == "b" || by.tag == "s")
+        );
+        // An ended entry is never released whole, nor one taken by another resource.
+        assert_eq!(
+            release(&mut record, |h| h.tag == "nobody"),
+            Released::Nothing
+        );
+        // Once the Sids' holders are gone, the whole policy goes back whole.
+        record.statements.clear();
+        let by = w.by.clone().expect("a taker");
+        assert_eq!(
+            release(&mut record, |h| *h == by),
+            Released::Whole("{}".into(), false)
+        );
+        assert_eq!(
+            record.owner.as_ref().map(|o| o.holder.clone()),
+            Some(holder("w"))
+        );
+        // An entry stored before takers were recorded is left to the hand-backs.
+        let mut legacy = Record::default();
+        legacy.displaced.push(Displaced {
+            holder: holder("b"),
+            sid: Some("S".into()),
+            text: grant("S", "1"),
+            ..Displaced::default()
+        });
+        assert_eq!(release(&mut legacy, |_| true), Released::Nothing);
+        assert!(hand_back_sid(&mut legacy, "S", |h| h.tag == "anyone").is_some());
     }
 
     #[test]

@@ -311,11 +311,42 @@ pub fn plan(
             }
         }
     };
+    // A taker's Delete: what it took over that nobody holds now goes back (CONTRACT 11).
+    match intent {
+        Intent::DeleteWhole { me } => release(&mut plan, |h| h.same_resource(me), live, now_ms),
+        Intent::DeleteStatements { me, .. } => {
+            release(&mut plan, |h| h.tag == me.tag, live, now_ms)
+        }
+        Intent::FailedCreate { tag } => release(&mut plan, |h| h.tag == *tag, live, now_ms),
+        // Each of its failed creates released what it took.
+        Intent::Leftovers { .. } | Intent::Apply { .. } => {}
+    }
     if plan.next != Next::Keep {
         plan.record.written_ms = Some(now_ms);
     }
     history::forget_old(&mut plan.record, now_ms);
     Ok(plan)
+}
+
+/// [`history::release`] after a Delete's plan: the document gains what goes back.
+fn release(plan: &mut Plan, is_me: impl Fn(&Holder) -> bool, live: Option<&str>, now_ms: u64) {
+    match history::release(&mut plan.record, is_me) {
+        history::Released::Nothing => {}
+        history::Released::Whole(text, force) => {
+            plan.next = Next::Write(text);
+            plan.force = force;
+        }
+        history::Released::Sids(_) => {
+            let base = match &plan.next {
+                Next::Write(text) => Policy::from_live(text),
+                Next::Delete => None,
+                Next::Keep => live.and_then(Policy::from_live),
+            };
+            let document = base.as_ref().map(Policy::document);
+            let merged = statements::from_record(document, &plan.record, now_ms);
+            plan.next = statements::decided(base.as_ref(), merged, true);
+        }
+    }
 }
 
 fn parse_live(live: Option<&str>) -> Result<Option<Policy>, Refusal> {

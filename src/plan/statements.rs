@@ -1,7 +1,7 @@
 //! A statement resource's decisions: its Sids merged into the document, replaced in place,
 //! removed or handed back; every statement nobody holds kept as it is (CONTRACT 9 and 11).
 
-use super::history;
+use super::history::{self, Taker};
 use super::{Claim, Me, Next, Plan, Refusal, Verdict, left_to, positions, with_statements};
 use crate::lock::{Held, Holder, Prior, Record};
 use crate::policy::{Policy, PolicyError, sid_of, statement_equivalent, statements_of};
@@ -71,7 +71,7 @@ pub(super) fn next_document(live: Option<&Policy>, statements: Vec<Value>) -> Ne
 
 /// The next document when the record changed: decided against the record, so a read that
 /// lags (shows no policy, or already shows the result) never stops the write.
-fn decided(live: Option<&Policy>, statements: Vec<Value>, changed: bool) -> Next {
+pub(super) fn decided(live: Option<&Policy>, statements: Vec<Value>, changed: bool) -> Next {
     match next_document(live, statements.clone()) {
         Next::Keep if changed && statements.is_empty() => Next::Delete,
         Next::Keep if changed => {
@@ -106,7 +106,14 @@ pub(super) fn apply(
                     // The statement ends the whole-policy ownership: the rest of that policy,
                     // as the record holds it, becomes statements nobody holds.
                     adopted = true;
-                    history::displace(&mut after, &owned.holder, None, &owned.policy, owned.force);
+                    history::displace(
+                        &mut after,
+                        &owned.holder,
+                        None,
+                        &owned.policy,
+                        owned.force,
+                        Taker::Ended(me),
+                    );
                     after.owner = None;
                     let owned_doc = Policy::from_live(&owned.policy);
                     let doc = owned_doc.as_ref().map(Policy::document);
@@ -175,7 +182,14 @@ pub(super) fn apply(
                 {
                     // The resource this one replaces gets it back if this one is deleted
                     // first (a rollback).
-                    history::displace(&mut after, &h.holder, Some(sid), text, h.force);
+                    history::displace(
+                        &mut after,
+                        &h.holder,
+                        Some(sid),
+                        text,
+                        h.force,
+                        Taker::Took(me),
+                    );
                 }
             }
             Some((h, verdict @ (Verdict::Adopted | Verdict::Renamed))) => {
@@ -186,7 +200,14 @@ pub(super) fn apply(
                     .and_then(history::parse)
                     .is_some_and(|r| statement_equivalent(&r, statement));
                 if let Some(text) = &recorded {
-                    history::displace(&mut after, &h.holder, Some(sid), text, h.force);
+                    history::displace(
+                        &mut after,
+                        &h.holder,
+                        Some(sid),
+                        text,
+                        h.force,
+                        Taker::Took(me),
+                    );
                 }
                 prior = there.as_ref().map(|t| Prior {
                     holder: Some(h.holder.clone()),

@@ -1,7 +1,7 @@
 //! A whole-policy resource's decisions: its Create and Update replace the document, its
 //! Delete removes it or hands it back (CONTRACT 4 and 11).
 
-use super::history::{self, HandBack};
+use super::history::{self, HandBack, Taker};
 use super::statements;
 use super::{Claim, Me, Next, Plan, Refusal, Verdict, equivalent, left_to, with_statements};
 use crate::lock::{Held, Holder, Owned, Prior, Record};
@@ -71,7 +71,14 @@ pub(super) fn apply(
             }
             verdict @ (Verdict::Renamed | Verdict::Adopted) => {
                 adopted = verdict == Verdict::Adopted;
-                history::displace(&mut after, &owned.holder, None, &owned.policy, owned.force);
+                history::displace(
+                    &mut after,
+                    &owned.holder,
+                    None,
+                    &owned.policy,
+                    owned.force,
+                    Taker::Took(me),
+                );
                 if let Some(Some(prior)) = prior.as_mut() {
                     prior.holder = Some(owned.holder.clone());
                 }
@@ -120,7 +127,14 @@ pub(super) fn apply(
         // Adopt: the whole policy takes every held Sid; their holders are displaced.
         for (sid, held) in &record.statements {
             if let Some(text) = &held.statement {
-                history::displace(&mut after, &held.holder, Some(sid), text, held.force);
+                history::displace(
+                    &mut after,
+                    &held.holder,
+                    Some(sid),
+                    text,
+                    held.force,
+                    Taker::Took(me),
+                );
             }
         }
         after.statements.clear();
