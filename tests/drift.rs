@@ -544,6 +544,10 @@ impl PolicyStore for Watched {
     async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
         self.inner.repositories(region).await
     }
+
+    async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.inner.templates(region).await
+    }
 }
 
 /// `shape` checked with `settings`, where `meanwhile` runs to its end between the check's
