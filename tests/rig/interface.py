@@ -91,11 +91,16 @@ def response_sent(log: Iterable[dict[str, Any]]) -> list[Any]:
     return found
 
 
-def lock_key(target: str, region: str, template: bool = False) -> str:
-    """The lock item's key for ``target``: "registry", a repository's name, or with
-    ``template`` a repository creation template's prefix."""
-    if template:
-        return INTERFACE.lock_key["template"].format(region=region, prefix=target)
+# How the rig names a repository creation template as a target: this, then its prefix (no
+# repository name holds a colon).
+TEMPLATE = "template:"
+
+
+def lock_key(target: str, region: str) -> str:
+    """The lock item's key for ``target``: "registry", a repository's name, or a creation
+    template as ``template:<prefix>``."""
+    if target.startswith(TEMPLATE):
+        return INTERFACE.lock_key["template"].format(region=region, prefix=target[len(TEMPLATE) :])
     if target == "registry":
         return INTERFACE.lock_key["registry"].format(region=region)
     return INTERFACE.lock_key["repository"].format(region=region, name=target)
