@@ -611,3 +611,22 @@ async fn update_and_delete_reach_templates_and_leave_others_statements_in_them()
     }
     assert!(h.leases_free() && h.template_leases_free());
 }
+
+#[tokio::test]
+async fn a_template_deleted_meanwhile_is_skipped() {
+    let h = Harness::new().await.with_templates();
+    // Listed, then gone before its turn: its read answers TemplateNotFound.
+    h.store
+        .delete_template_after_listing("us-east-1", "team/a/");
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Templates"], "team");
+    assert_eq!(r["Data"]["Repositories"], "4");
+    assert_eq!(h.template_statements("team"), [own_statement()]);
+    assert_eq!(
+        h.lock.record(&key(&template("team/a/"))).holder_of(SID),
+        None,
+        "nothing is recorded for the deleted template"
+    );
+    assert!(h.leases_free() && h.template_leases_free());
+}

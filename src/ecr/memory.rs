@@ -53,6 +53,8 @@ struct State {
     most_reads_in_flight: usize,
     /// Repositories the next listing still shows and that are deleted right after it.
     deleted_after_listing: Vec<(String, String)>,
+    /// The same for creation templates, by (region, prefix).
+    templates_deleted_after_listing: Vec<(String, String)>,
 }
 
 /// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
@@ -192,6 +194,14 @@ impl MemoryEcr {
         self.state()
             .deleted_after_listing
             .push((region.to_owned(), name.to_owned()));
+    }
+
+    /// The next `DescribeRepositoryCreationTemplates` in `region` still lists `prefix`,
+    /// whose template is deleted right after.
+    pub fn delete_template_after_listing(&self, region: &str, prefix: &str) {
+        self.state()
+            .templates_deleted_after_listing
+            .push((region.to_owned(), prefix.to_owned()));
     }
 
     /// From now on, each read takes `delay`.
@@ -481,7 +491,16 @@ impl PolicyStore for MemoryEcr {
         self.maybe_hang().await;
         let mut state = self.state();
         state.calls.template_lists += 1;
-        Ok(in_region(state.templates.keys(), region))
+        let prefixes = in_region(state.templates.keys(), region);
+        let (now, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut state.templates_deleted_after_listing)
+                .into_iter()
+                .partition(|(r, _)| r == region);
+        state.templates_deleted_after_listing = later;
+        for key in now {
+            state.templates.remove(&key);
+        }
+        Ok(prefixes)
     }
 }
 
