@@ -520,14 +520,27 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         };
         let outcome = async {
             let live = self.live(target).await.map_err(|e| (e.to_string(), true))?;
-            match plan::restore(live.as_deref(), &record, self.clock.now_ms()) {
-                // With the `Force` the owning resources asked for (CONTRACT 13).
-                Next::Write(text) => match self.ecr.put(target, &text, record.force()).await {
-                    Ok(_) => Ok(()),
-                    // The write may still land: the lease is left to expire.
-                    Err(error @ EcrError::Unavailable { .. }) => Err((error.to_string(), false)),
-                    Err(error) => Err((error.to_string(), true)),
-                },
+            let now_ms = self.clock.now_ms();
+            match plan::restore(live.as_deref(), &record, now_ms) {
+                // With the `Force` the owning resources asked for (CONTRACT 13). The record
+                // says when the provider wrote first, so that a read lagging behind this write
+                // is not taken for drift again (CONTRACT 11, 13).
+                Next::Write(text) => {
+                    let mut dated = record.clone();
+                    dated.written_ms = Some(now_ms);
+                    self.lock
+                        .store(key, self.owner, &dated)
+                        .await
+                        .map_err(|e| (e.to_string(), true))?;
+                    match self.ecr.put(target, &text, record.force()).await {
+                        Ok(_) => Ok(()),
+                        // The write may still land: the lease is left to expire.
+                        Err(error @ EcrError::Unavailable { .. }) => {
+                            Err((error.to_string(), false))
+                        }
+                        Err(error) => Err((error.to_string(), true)),
+                    }
+                }
                 // Put right meanwhile, or nothing of ours to write.
                 Next::Keep | Next::Delete => Ok(()),
             }

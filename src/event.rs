@@ -123,6 +123,9 @@ pub enum Request {
         resource_type: String,
         physical_id: String,
         properties: Value,
+        /// The properties before this Update (in a rollback: those of the update that
+        /// failed).
+        old_properties: Value,
     },
     /// The properties name the target of a failed Create's id, which names only its
     /// request (CONTRACT 11).
@@ -177,6 +180,7 @@ impl Request {
                 resource_type: r.resource_type,
                 physical_id: r.physical_resource_id,
                 properties: r.resource_properties,
+                old_properties: r.old_resource_properties,
             },
             CloudFormationCustomResourceRequest::Delete(r) => Request::Delete {
                 physical_id: r.physical_resource_id,

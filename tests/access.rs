@@ -7,13 +7,9 @@ mod support;
 
 use ecr_policy_provider::diagnosis::access::PublicAccess;
 use ecr_policy_provider::ecr::EcrError;
-use ecr_policy_provider::ecr::memory::MemoryEcr;
-use ecr_policy_provider::identity::Target;
-use ecr_policy_provider::lock::memory::MemoryLock;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use support::{Recorder, config, deadline_in, event, provider_with, repo};
+use std::time::Duration;
+use support::{Harness, reason, repo};
 
 /// The ECR documentation's first repository policy example: "Allow all AWS accounts to pull
 /// images".
@@ -30,61 +26,9 @@ fn organization_pulls() -> Value {
     policy
 }
 
-struct Harness {
-    store: Arc<MemoryEcr>,
-    lock: Arc<MemoryLock>,
-    recorder: Recorder,
-    public_access: PublicAccess,
-}
-
-impl Harness {
-    async fn new() -> Self {
-        let store = Arc::new(MemoryEcr::new());
-        store.create_repository("us-east-1", "app");
-        Self {
-            store,
-            lock: Arc::new(MemoryLock::new()),
-            recorder: Recorder::start(Vec::new()).await,
-            public_access: PublicAccess::Block,
-        }
-    }
-
-    fn event(&self, name: &str) -> Value {
-        event(name, &self.recorder.url)
-    }
-
-    async fn send(&self, event: Value) -> Value {
-        let before = self.recorder.requests().len();
-        let mut config = config(&self.recorder);
-        config.settings.public_access = self.public_access;
-        provider_with(self.store.clone(), config)
-            .with_lock(Some(self.lock.clone()))
-            .handle(event, deadline_in(Duration::from_secs(30)))
-            .await
-            .expect("a response was delivered");
-        let requests = self.recorder.requests();
-        assert_eq!(requests.len(), before + 1, "exactly one response per event");
-        requests[before].json()
-    }
-
-    fn seed(&self, target: &Target, policy: &Value) {
-        self.store.seed(target, &policy.to_string());
-    }
-
-    fn live(&self, target: &Target) -> Option<Value> {
-        self.store
-            .live(target)
-            .map(|t| serde_json::from_str(&t).expect("live policy is JSON"))
-    }
-
-    fn calls(&self) -> (usize, usize) {
-        let calls = self.store.calls();
-        (calls.reads, calls.writes + calls.deletes)
-    }
-}
-
-fn reason(r: &Value) -> &str {
-    r["Reason"].as_str().unwrap_or_default()
+/// The provider with a lock table, over an ECR with repository `app`.
+async fn harness() -> Harness {
+    Harness::new(&["app"]).await
 }
 
 fn with_policy(mut event: Value, policy: Value) -> Value {
@@ -94,15 +38,14 @@ fn with_policy(mut event: Value, policy: Value) -> Value {
 
 #[tokio::test]
 async fn a_public_repository_policy_is_refused_before_any_call_with_both_fixes() {
-    let h = Harness::new().await;
-    let started = Instant::now();
-    let r = h
-        .send(with_policy(
+    let h = harness().await;
+    let (r, took) = h
+        .send_timed(with_policy(
             h.event("repository-create.json"),
             everyone_pulls(),
         ))
         .await;
-    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(took < Duration::from_secs(2));
     assert_eq!(r["Status"], "FAILED", "{r}");
     assert!(
         reason(&r).starts_with(
@@ -120,7 +63,7 @@ async fn a_public_repository_policy_is_refused_before_any_call_with_both_fixes()
 
 #[tokio::test]
 async fn every_form_of_everyone_is_refused_on_every_type() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let public_statements = [
         json!({"Sid": "S", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "ecr:BatchGetImage"}),
         json!({"Sid": "S", "Effect": "Allow", "Principal": {"AWS": ["111122223333", "*"]}, "Action": "ecr:BatchGetImage"}),
@@ -162,7 +105,7 @@ async fn every_form_of_everyone_is_refused_on_every_type() {
 
 #[tokio::test]
 async fn for_all_values_limits_nothing_and_the_reason_says_use_string_equals() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut policy = everyone_pulls();
     policy["Statement"][0]["Condition"] =
         json!({"ForAllValues:StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}});
@@ -183,7 +126,7 @@ async fn for_all_values_limits_nothing_and_the_reason_says_use_string_equals() {
 
 #[tokio::test]
 async fn allow_public_access_or_the_provider_setting_lets_a_public_policy_through() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = with_policy(h.event("repository-create.json"), everyone_pulls());
     e["ResourceProperties"]["AllowPublicAccess"] = "true".into();
     let r = h.send(e).await;
@@ -191,8 +134,8 @@ async fn allow_public_access_or_the_provider_setting_lets_a_public_policy_throug
     assert_eq!(r["Data"]["Access"], "public");
     assert_eq!(h.live(&repo("app")), Some(everyone_pulls()));
 
-    let mut h = Harness::new().await;
-    h.public_access = PublicAccess::Allow;
+    let mut h = harness().await;
+    h.config.settings.public_access = PublicAccess::Allow;
     let r = h
         .send(with_policy(
             h.event("repository-create.json"),
@@ -203,7 +146,7 @@ async fn allow_public_access_or_the_provider_setting_lets_a_public_policy_throug
     assert_eq!(r["Data"]["Access"], "public");
 
     // A value that is not a boolean is named, as for every boolean property.
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = with_policy(h.event("repository-create.json"), everyone_pulls());
     e["ResourceProperties"]["AllowPublicAccess"] = "yes".into();
     let r = h.send(e).await;
@@ -215,7 +158,7 @@ async fn allow_public_access_or_the_provider_setting_lets_a_public_policy_throug
 
 #[tokio::test]
 async fn data_access_says_who_gets_in_for_all_four_types() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let r = h
         .send(with_policy(
             h.event("repository-create.json"),
@@ -231,8 +174,8 @@ async fn data_access_says_who_gets_in_for_all_four_types() {
 
     // A statement resource reports its own statements only: the public statement beside
     // it is someone else's.
-    let h = Harness::new().await;
-    h.seed(&repo("app"), &everyone_pulls());
+    let h = harness().await;
+    h.seed_policy(&repo("app"), &everyone_pulls());
     let r = h.send(h.event("repository-statement-create.json")).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(r["Data"]["Access"], "accounts:444455556666");
@@ -242,7 +185,7 @@ async fn data_access_says_who_gets_in_for_all_four_types() {
     assert_eq!(r["Data"]["Access"], "accounts:111122223333");
 
     // Only the registry's own account: "account".
-    let h = Harness::new().await;
+    let h = harness().await;
     let own = json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/ci"}, "Action": "ecr:BatchGetImage"}]});
     let r = h
         .send(with_policy(h.event("repository-create.json"), own))
@@ -254,8 +197,8 @@ async fn data_access_says_who_gets_in_for_all_four_types() {
 async fn an_update_that_changes_nothing_is_never_refused_and_warns() {
     // A stack whose public policy predates the check: its Update (and a rollback, which is
     // an Update too) keeps what is there.
-    let h = Harness::new().await;
-    h.seed(&repo("app"), &everyone_pulls());
+    let h = harness().await;
+    h.seed_policy(&repo("app"), &everyone_pulls());
     let before = h.calls();
     let r = h
         .send(with_policy(
@@ -295,12 +238,12 @@ async fn an_update_that_changes_nothing_is_never_refused_and_warns() {
 
 #[tokio::test]
 async fn an_unchanged_public_statement_is_kept_on_update() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = h.event("repository-statement-update.json");
     let statement = json!({"Sid": "PullForConsumers", "Effect": "Allow", "Principal": "*", "Action": "ecr:BatchGetImage"});
     e["ResourceProperties"]["Statement"] = json!([statement.clone()]);
     let console = json!({"Sid": "Console", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "ecr:BatchGetImage"});
-    h.seed(
+    h.seed_policy(
         &repo("app"),
         &json!({"Version": "2012-10-17", "Statement": [console.clone(), statement.clone()]}),
     );
@@ -323,10 +266,10 @@ async fn an_unchanged_public_statement_is_kept_on_update() {
 #[tokio::test]
 async fn a_defect_of_an_unchanged_policy_is_a_warning_on_update() {
     // CONTRACT 10's refusals judge what would be written too.
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut policy = organization_pulls();
     policy["Statement"][0]["Action"] = json!("ecr:BatchGetImages");
-    h.seed(&repo("app"), &policy);
+    h.seed_policy(&repo("app"), &policy);
     let r = h
         .send(with_policy(
             h.event("repository-update.json"),
@@ -346,7 +289,7 @@ async fn a_defect_of_an_unchanged_policy_is_a_warning_on_update() {
 
 #[tokio::test]
 async fn service_principals_without_a_source_condition_and_auth_token_are_warnings() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let policy = json!({"Version": "2012-10-17", "Statement": [
         {"Sid": "CodeBuildAccess", "Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"},
          "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]},
@@ -391,7 +334,7 @@ async fn service_principals_without_a_source_condition_and_auth_token_are_warnin
 
 #[tokio::test]
 async fn when_ecr_refuses_a_policy_with_auth_token_the_reason_names_it_at_once() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.fail_writes(std::iter::repeat_n(
         EcrError::InvalidPolicy {
             message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'".into(),
@@ -401,11 +344,10 @@ async fn when_ecr_refuses_a_policy_with_auth_token_the_reason_names_it_at_once()
     let policy = json!({"Statement": [{"Sid": "Login", "Effect": "Allow",
         "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
         "Action": ["ecr:GetAuthorizationToken", "ecr:BatchGetImage"]}]});
-    let started = Instant::now();
-    let r = h
-        .send(with_policy(h.event("repository-create.json"), policy))
+    let (r, took) = h
+        .send_timed(with_policy(h.event("repository-create.json"), policy))
         .await;
-    assert!(started.elapsed() < Duration::from_secs(1), "not retried");
+    assert!(took < Duration::from_secs(1), "not retried");
     assert_eq!(r["Status"], "FAILED", "{r}");
     assert!(
         reason(&r).contains(
@@ -419,9 +361,9 @@ async fn when_ecr_refuses_a_policy_with_auth_token_the_reason_names_it_at_once()
 
 #[tokio::test]
 async fn policy_variables_joining_an_old_version_policy_are_a_warning() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let console = json!({"Sid": "Console", "Effect": "Allow", "Principal": {"AWS": "111122223333"}, "Action": "ecr:BatchGetImage"});
-    h.seed(
+    h.seed_policy(
         &repo("app"),
         &json!({"Version": "2008-10-17", "Statement": [console.clone()]}),
     );
@@ -442,12 +384,12 @@ async fn policy_variables_joining_an_old_version_policy_are_a_warning() {
     );
 
     // Into a 2012-10-17 policy, or a new one: nothing to say.
-    let h = Harness::new().await;
+    let h = harness().await;
     let r = h.send(with_variable(&h)).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert!(r["Data"].get("Warnings").is_none(), "{r}");
-    let h = Harness::new().await;
-    h.seed(
+    let h = harness().await;
+    h.seed_policy(
         &repo("app"),
         &json!({"Version": "2012-10-17", "Statement": [console]}),
     );

@@ -8,39 +8,61 @@ use ecr_policy_provider::drift::{self, Action};
 use ecr_policy_provider::ecr::memory::MemoryEcr;
 use ecr_policy_provider::ecr::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore};
 use ecr_policy_provider::identity::Target;
-use ecr_policy_provider::lock::memory::MemoryLock;
-use ecr_policy_provider::lock::{LockStore, key};
+use ecr_policy_provider::lock::{LockStore, RecordReader, key};
 use ecr_policy_provider::provider::{InvocationError, Invoked, Provider};
-use ecr_policy_provider::response::Sender;
 use ecr_policy_provider::retry::{Clock, epoch_ms};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{Recorder, config, deadline_in, event, registry, repo};
+use support::world::FaultyLock;
+use support::{Harness, deadline_in, denied, grant, registry, repo, sample};
 
 const OWN_ROLE: &str = "arn:aws:iam::123456789012:role/provider-FunctionRole-1A2B3C";
 
-struct Harness {
-    store: Arc<MemoryEcr>,
-    lock: Arc<MemoryLock>,
-    recorder: Recorder,
+/// The provider with a lock table, over an ECR with repositories `app`, `web` and `api`.
+async fn harness() -> Harness {
+    Harness::new(&["app", "web", "api"]).await
 }
 
-impl Harness {
-    async fn new() -> Self {
-        let store = Arc::new(MemoryEcr::new());
-        for name in ["app", "web", "api"] {
-            store.create_repository("us-east-1", name);
-        }
-        Self {
-            store,
-            lock: Arc::new(MemoryLock::new()),
-            recorder: Recorder::start(Vec::new()).await,
-        }
+/// A harness where a stack's statement resources grant each (repository, Sid, account),
+/// each resource named by its Sid.
+async fn granted(grants: &[(&str, &str, &str)]) -> Harness {
+    let h = harness().await;
+    for (repository, sid, account) in grants {
+        h.grant(repository, sid, sid, account).await;
     }
+    h
+}
 
-    fn provider(&self, action: Action) -> Provider<Arc<MemoryEcr>, Arc<MemoryLock>> {
-        let mut config = config(&self.recorder);
+/// What drift's tests do with the shared harness.
+trait Checks {
+    /// The provider, its drift checks doing `action`.
+    fn provider_doing(&self, action: Action) -> Provider<Arc<MemoryEcr>, Arc<FaultyLock>>;
+    /// A custom-resource request, answered SUCCESS.
+    async fn create(&self, event: Value, request: &str) -> Value;
+    /// A statement resource `logical` granting `account` under `sid`: its PhysicalResourceId.
+    async fn grant(&self, repository: &str, logical: &str, sid: &str, account: &str) -> String;
+    /// The Delete of a statement resource made by [`Checks::grant`], answered SUCCESS.
+    async fn revoke(&self, physical_id: &str, repository: &str, logical: &str, sid: &str);
+    async fn drift(&self, action: Action, event: &Value)
+    -> Result<drift::Summary, InvocationError>;
+    /// A CloudTrail sample from `events/` for repository `repository`, checked.
+    async fn call(&self, action: Action, sample: &str, repository: &str) -> drift::Summary;
+    /// A deployment's lease on `repository`, held by `owner` and given back after `after`:
+    /// what gives it back.
+    fn lease_given_back(
+        &self,
+        repository: &str,
+        owner: &'static str,
+        after: Duration,
+    ) -> tokio::task::JoinHandle<()>;
+    /// An edit in the console: the live policy replaced by `statements`.
+    fn console(&self, target: &Target, statements: Vec<Value>);
+}
+
+impl Checks for Harness {
+    fn provider_doing(&self, action: Action) -> Provider<Arc<MemoryEcr>, Arc<FaultyLock>> {
+        let mut config = self.config.clone();
         config.drift = drift::Settings {
             action,
             own_role: Some(OWN_ROLE.into()),
@@ -49,16 +71,14 @@ impl Harness {
             // The in-memory ECR's reads never lag here: judged at once.
             own_write_lag: Duration::ZERO,
         };
-        let sender = Sender::new().with_base_pause(Duration::from_millis(10));
-        Provider::new(self.store.clone(), sender, config).with_lock(Some(self.lock.clone()))
+        self.provider_with(config)
     }
 
-    /// A custom-resource request, answered SUCCESS.
     async fn create(&self, mut event: Value, request: &str) -> Value {
         event["RequestId"] = request.into();
         let before = self.recorder.requests().len();
         let invoked = self
-            .provider(Action::Report)
+            .provider_doing(Action::Report)
             .invoke(
                 &event.to_string(),
                 deadline_in(Duration::from_secs(30)),
@@ -73,12 +93,11 @@ impl Harness {
         response
     }
 
-    /// A statement resource `logical` granting `account` under `sid`: its PhysicalResourceId.
     async fn grant(&self, repository: &str, logical: &str, sid: &str, account: &str) -> String {
-        let mut e = event("repository-statement-create.json", &self.recorder.url);
+        let mut e = self.event("repository-statement-create.json");
         e["LogicalResourceId"] = logical.into();
         e["ResourceProperties"]["RepositoryName"] = repository.into();
-        e["ResourceProperties"]["Statement"] = json!([pull(sid, account)]);
+        e["ResourceProperties"]["Statement"] = json!([grant(sid, account)]);
         let response = self.create(e, &format!("req-{logical}")).await;
         response["PhysicalResourceId"]
             .as_str()
@@ -86,13 +105,12 @@ impl Harness {
             .to_owned()
     }
 
-    /// The Delete of a statement resource made by [`Harness::grant`], answered SUCCESS.
     async fn revoke(&self, physical_id: &str, repository: &str, logical: &str, sid: &str) {
-        let mut e = event("repository-statement-delete.json", &self.recorder.url);
+        let mut e = self.event("repository-statement-delete.json");
         e["LogicalResourceId"] = logical.into();
         e["PhysicalResourceId"] = physical_id.into();
         e["ResourceProperties"]["RepositoryName"] = repository.into();
-        e["ResourceProperties"]["Statement"] = json!([pull(sid, "111122223333")]);
+        e["ResourceProperties"]["Statement"] = json!([grant(sid, "111122223333")]);
         self.create(e, &format!("req-delete-{logical}")).await;
     }
 
@@ -102,7 +120,7 @@ impl Harness {
         event: &Value,
     ) -> Result<drift::Summary, InvocationError> {
         match self
-            .provider(action)
+            .provider_doing(action)
             .invoke(
                 &event.to_string(),
                 deadline_in(Duration::from_secs(30)),
@@ -115,31 +133,12 @@ impl Harness {
         }
     }
 
-    /// A CloudTrail sample from `events/` for repository `repository`, checked.
     async fn call(&self, action: Action, sample: &str, repository: &str) -> drift::Summary {
         self.drift(action, &cloudtrail(sample, repository))
             .await
             .expect("checked")
     }
 
-    fn sids(&self, target: &Target) -> Vec<String> {
-        let live: Value = self
-            .store
-            .live(target)
-            .map(|t| serde_json::from_str(&t).expect("JSON"))
-            .unwrap_or(Value::Null);
-        live["Statement"]
-            .as_array()
-            .map(|all| {
-                all.iter()
-                    .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// A deployment's lease on `repository`, held by `owner` and given back after `after`:
-    /// what gives it back.
     fn lease_given_back(
         &self,
         repository: &str,
@@ -157,10 +156,63 @@ impl Harness {
         })
     }
 
-    /// An edit in the console: the live policy replaced by `statements`.
     fn console(&self, target: &Target, statements: Vec<Value>) {
-        let doc = json!({"Version": "2012-10-17", "Statement": statements});
-        self.store.seed(target, &doc.to_string());
+        self.seed_policy(
+            target,
+            &json!({"Version": "2012-10-17", "Statement": statements}),
+        );
+    }
+}
+
+/// `shape` checked by drift's own entry point with `settings`, on the system clock, with
+/// `left` to run.
+async fn check<E, L>(
+    store: &E,
+    lock: &L,
+    shape: &drift::Shape,
+    settings: &drift::Settings,
+    left: Duration,
+) -> Result<drift::Summary, drift::DriftError>
+where
+    E: PolicyStore,
+    L: LockStore + RecordReader,
+{
+    let until = tokio::time::Instant::now() + left;
+    drift::run(store, lock, shape, settings, &Clock::System, "inv", until).await
+}
+
+/// `event` given to `provider` with `left` to run, failing as a check that could not be
+/// done fails (`DriftCheckFailed`, for Lambda to deliver it again): what it says, and how
+/// long it took.
+async fn check_failed<L>(
+    provider: &Provider<Arc<MemoryEcr>, L>,
+    event: &Value,
+    left: Duration,
+) -> (String, Duration)
+where
+    L: LockStore + RecordReader,
+{
+    let started = std::time::Instant::now();
+    let error = provider
+        .invoke(&event.to_string(), deadline_in(left), "inv")
+        .await
+        .expect_err("the invocation fails");
+    let took = started.elapsed();
+    let message = error.to_string();
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(error).error_type,
+        "DriftCheckFailed",
+        "{message}"
+    );
+    (message, took)
+}
+
+/// Drift's settings doing `action`, its reads not paced.
+fn unpaced(action: Action) -> drift::Settings {
+    drift::Settings {
+        action,
+        reads_per_second: 0,
+        ..Default::default()
     }
 }
 
@@ -178,16 +230,10 @@ fn found_missing(summary: &drift::Summary, missing: &[&str]) {
     assert_eq!(summary.findings[0].difference.missing, missing);
 }
 
-fn pull(sid: &str, account: &str) -> Value {
-    json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]})
-}
-
 /// A sample CloudTrail event from `events/`, for repository `repository`. The sample's
 /// `policyText` (what a set left) is taken out: the tests that set it say what it is.
 fn cloudtrail(name: &str, repository: &str) -> Value {
-    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut e: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("JSON");
+    let mut e = sample(name);
     if let Some(parameters) = e["detail"]["requestParameters"].as_object_mut() {
         parameters.insert("repositoryName".into(), repository.into());
         parameters.remove("policyText");
@@ -196,26 +242,25 @@ fn cloudtrail(name: &str, repository: &str) -> Value {
 }
 
 fn sweep() -> Value {
-    let path = format!("{}/events/drift/sweep.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("sample")).expect("JSON")
+    sample("drift/sweep.json")
 }
 
 #[tokio::test]
 async fn a_held_statement_removed_in_the_console_is_reported_and_nothing_is_written() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
-    h.grant("app", "PullB", "PullB", "222233334444").await;
+    let h = granted(&[
+        ("app", "PullA", "111122223333"),
+        ("app", "PullB", "222233334444"),
+    ])
+    .await;
     h.console(
         &repo("app"),
         vec![
-            pull("PullB", "222233334444"),
-            pull("Console", "777788889999"),
+            grant("PullB", "222233334444"),
+            grant("Console", "777788889999"),
         ],
     );
-    let writes = h.store.calls().writes;
-
-    let summary = h
-        .call(Action::Report, "drift/set-repository-policy.json", "app")
+    let (summary, (_, writes)) = h
+        .calls_of(h.call(Action::Report, "drift/set-repository-policy.json", "app"))
         .await;
 
     counts(&summary, (1, 1, 0));
@@ -227,21 +272,23 @@ async fn a_held_statement_removed_in_the_console_is_reported_and_nothing_is_writ
         Some("arn:aws:sts::123456789012:assumed-role/Admin/alice")
     );
     assert!(!finding.restored);
-    assert_eq!(h.store.calls().writes, writes, "Report writes nothing");
+    assert_eq!(writes, 0, "Report writes nothing");
     assert_eq!(h.sids(&repo("app")), ["PullB", "Console"]);
 }
 
 #[tokio::test]
 async fn restore_puts_back_what_is_held_and_keeps_the_consoles_statements() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
-    h.grant("app", "PullB", "PullB", "222233334444").await;
+    let h = granted(&[
+        ("app", "PullA", "111122223333"),
+        ("app", "PullB", "222233334444"),
+    ])
+    .await;
     // PullA removed, PullB widened to another account, a console statement added.
     h.console(
         &repo("app"),
         vec![
-            pull("PullB", "999999999999"),
-            pull("Console", "777788889999"),
+            grant("PullB", "999999999999"),
+            grant("Console", "777788889999"),
         ],
     );
 
@@ -272,8 +319,8 @@ async fn restore_puts_back_what_is_held_and_keeps_the_consoles_statements() {
 
 #[tokio::test]
 async fn an_owned_whole_policy_changed_or_deleted_is_drift_and_restore_writes_it_back() {
-    let h = Harness::new().await;
-    let created = event("registry-create.json", &h.recorder.url);
+    let h = harness().await;
+    let created = h.event("registry-create.json");
     h.create(created.clone(), "req-registry").await;
     let owned = h.store.live(&registry()).expect("written");
 
@@ -303,51 +350,44 @@ async fn an_owned_whole_policy_changed_or_deleted_is_drift_and_restore_writes_it
 
 #[tokio::test]
 async fn a_statement_nobody_holds_is_never_drift() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     let mut statements: Vec<Value> =
         serde_json::from_str::<Value>(&h.store.live(&repo("app")).unwrap()).unwrap()["Statement"]
             .as_array()
             .unwrap()
             .clone();
-    statements.push(pull("Console", "777788889999"));
+    statements.push(grant("Console", "777788889999"));
     h.console(&repo("app"), statements);
-    let writes = h.store.calls().writes;
-
-    let summary = h
-        .call(Action::Restore, "drift/set-repository-policy.json", "app")
+    let (summary, (_, writes)) = h
+        .calls_of(h.call(Action::Restore, "drift/set-repository-policy.json", "app"))
         .await;
     counts(&summary, (1, 0, 0));
-    assert_eq!(h.store.calls().writes, writes);
+    assert_eq!(writes, 0);
 }
 
 #[tokio::test]
 async fn an_event_for_a_target_nobody_manages_reads_nothing_from_ecr() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
-    h.console(&repo("web"), vec![pull("Console", "777788889999")]);
-    let reads = h.store.calls().reads;
-    let summary = h
-        .call(Action::Restore, "drift/set-repository-policy.json", "web")
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
+    h.console(&repo("web"), vec![grant("Console", "777788889999")]);
+    let (summary, (reads, _)) = h
+        .calls_of(h.call(Action::Restore, "drift/set-repository-policy.json", "web"))
         .await;
     counts(&summary, (0, 0, 0));
-    assert_eq!(h.store.calls().reads, reads);
+    assert_eq!(reads, 0);
 }
 
 #[tokio::test]
 async fn the_providers_own_write_is_not_drift() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     // The event of the provider's own SetRepositoryPolicy, by its role.
     let mut own = cloudtrail("drift/set-repository-policy.json", "app");
     own["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = OWN_ROLE.into();
     own["detail"]["userIdentity"]["arn"] =
         "arn:aws:sts::123456789012:assumed-role/provider-FunctionRole-1A2B3C/provider-Function-1"
             .into();
-    let reads = h.store.calls().reads;
-    let summary = h.drift(Action::Restore, &own).await.expect("checked");
-    counts(&summary, (0, 0, 0));
-    assert_eq!(h.store.calls().reads, reads, "not even read");
+    let (summary, (reads, _)) = h.calls_of(h.drift(Action::Restore, &own)).await;
+    counts(&summary.expect("checked"), (0, 0, 0));
+    assert_eq!(reads, 0, "not even read");
 
     // And by anyone's account, what the provider wrote is what the record says.
     let by_anyone = h
@@ -358,33 +398,26 @@ async fn the_providers_own_write_is_not_drift() {
 
 #[tokio::test]
 async fn a_console_edit_during_a_deployment_is_checked_once_the_lease_is_given_back() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.console(&repo("app"), vec![]);
     // A deployment holds the lease when the console's CloudTrail event arrives, and gives it
     // back 600 ms later.
     let deployment = h.lease_given_back("app", "req-deploy/inv-deploy", Duration::from_millis(600));
-    let reads = h.store.calls().reads;
     let started = std::time::Instant::now();
 
-    let summary = h
-        .call(Action::Report, "drift/delete-repository-policy.json", "app")
+    let (summary, (reads, _)) = h
+        .calls_of(h.call(Action::Report, "drift/delete-repository-policy.json", "app"))
         .await;
 
     deployment.await.expect("the deployment ended");
     assert!(started.elapsed() >= Duration::from_millis(600));
     found_missing(&summary, &["PullA"]);
-    assert_eq!(
-        h.store.calls().reads - reads,
-        1,
-        "ECR is read once, after the lease"
-    );
+    assert_eq!(reads, 1, "ECR is read once, after the lease");
 }
 
 #[tokio::test]
 async fn a_lease_left_to_expire_is_waited_for_until_it_ends() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.console(&repo("app"), vec![]);
     // An invocation that died holding the lease: nobody gives it back, it expires.
     h.lock
@@ -399,39 +432,21 @@ async fn a_lease_left_to_expire_is_waited_for_until_it_ends() {
 
 #[tokio::test]
 async fn an_event_whose_target_stays_leased_fails_so_that_lambda_delivers_it_again() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.console(&repo("app"), vec![]);
     let lease_owner = "req-x/inv-x";
     h.lock
         .hold(&key(&repo("app")), lease_owner, epoch_ms() + 60_000);
     let event = cloudtrail("drift/delete-repository-policy.json", "app");
-    let started = std::time::Instant::now();
 
-    let error = h
-        .provider(Action::Report)
-        .invoke(
-            &event.to_string(),
-            deadline_in(Duration::from_secs(2)),
-            "inv-1",
-        )
-        .await
-        .expect_err("never dropped: the invocation fails");
+    // Never dropped: the invocation fails.
+    let provider = h.provider_doing(Action::Report);
+    let (error, took) = check_failed(&provider, &event, Duration::from_secs(2)).await;
 
+    assert!(took < Duration::from_secs(2), "{took:?}");
     assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        error
-            .to_string()
-            .contains("held the lease on repository/us-east-1/app"),
+        error.contains("held the lease on repository/us-east-1/app"),
         "{error}"
-    );
-    assert_eq!(
-        lambda_runtime::Diagnostic::from(error).error_type,
-        "DriftCheckFailed"
     );
     // Lambda's retry delivers the same event once the lease is given back: checked then.
     h.lock
@@ -444,10 +459,12 @@ async fn an_event_whose_target_stays_leased_fails_so_that_lambda_delivers_it_aga
 
 #[tokio::test]
 async fn the_sweep_looks_again_at_a_leased_target_once_the_others_are_done() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
-    h.grant("web", "PullW", "PullW", "111122223333").await;
-    h.grant("api", "PullI", "PullI", "111122223333").await;
+    let h = granted(&[
+        ("app", "PullA", "111122223333"),
+        ("web", "PullW", "111122223333"),
+        ("api", "PullI", "111122223333"),
+    ])
+    .await;
     for name in ["app", "web", "api"] {
         h.console(&repo(name), vec![]);
     }
@@ -455,19 +472,14 @@ async fn the_sweep_looks_again_at_a_leased_target_once_the_others_are_done() {
     let deployment = h.lease_given_back("app", "req-a/inv-a", Duration::from_millis(500));
     h.lock
         .hold(&key(&repo("api")), "req-b/inv-b", epoch_ms() + 60_000);
-    let settings = drift::Settings {
-        reads_per_second: 0,
-        ..Default::default()
-    };
+    let settings = unpaced(Action::Report);
 
-    let summary = drift::run(
+    let summary = check(
         h.store.as_ref(),
         h.lock.as_ref(),
         &drift::Shape::Sweep,
         &settings,
-        &Clock::System,
-        "inv",
-        tokio::time::Instant::now() + Duration::from_secs(2),
+        Duration::from_secs(2),
     )
     .await
     .expect("a leased target does not fail a sweep: the next one covers it");
@@ -559,14 +571,12 @@ async fn check_while(
     meanwhile: impl std::future::Future<Output = ()>,
 ) -> Result<drift::Summary, drift::DriftError> {
     let (store, started, finished) = Watched::interleaved(h.store.clone());
-    let check = drift::run(
+    let check = check(
         &store,
         h.lock.as_ref(),
         shape,
         settings,
-        &Clock::System,
-        "inv",
-        tokio::time::Instant::now() + Duration::from_secs(30),
+        Duration::from_secs(30),
     );
     tokio::pin!(check);
     // A check that ends without reading ECR fails the test instead of leaving it waiting.
@@ -583,17 +593,17 @@ async fn check_while(
 
 #[tokio::test]
 async fn restore_writes_with_the_force_the_owning_resources_asked_for() {
-    let h = Harness::new().await;
+    let h = harness().await;
     // app: a statement resource that asked for Force, beside one that did not; web: only
     // one that did not; api: a whole policy that asked for Force.
-    let mut forced = event("repository-statement-create.json", &h.recorder.url);
+    let mut forced = h.event("repository-statement-create.json");
     forced["LogicalResourceId"] = "PullF".into();
-    forced["ResourceProperties"]["Statement"] = json!([pull("PullF", "111122223333")]);
+    forced["ResourceProperties"]["Statement"] = json!([grant("PullF", "111122223333")]);
     forced["ResourceProperties"]["Force"] = "true".into();
     h.create(forced, "req-PullF").await;
     h.grant("app", "PullA", "PullA", "222233334444").await;
     h.grant("web", "PullW", "PullW", "222233334444").await;
-    let mut whole = event("repository-create.json", &h.recorder.url);
+    let mut whole = h.event("repository-create.json");
     whole["ResourceProperties"]["RepositoryName"] = "api".into();
     whole["ResourceProperties"]["Force"] = true.into();
     h.create(whole, "req-whole").await;
@@ -608,23 +618,17 @@ async fn restore_writes_with_the_force_the_owning_resources_asked_for() {
             .force
     );
     let store = Watched::new(h.store.clone());
-    let restore = drift::Settings {
-        action: Action::Restore,
-        reads_per_second: 0,
-        ..Default::default()
-    };
+    let restore = unpaced(Action::Restore);
     for (name, force) in [("app", true), ("web", false), ("api", true)] {
         h.console(&repo(name), vec![]);
         let shape = drift::shape_of(&cloudtrail("drift/delete-repository-policy.json", name))
             .expect("a call");
-        let summary = drift::run(
+        let summary = check(
             &store,
             h.lock.as_ref(),
             &shape,
             &restore,
-            &Clock::System,
-            "inv",
-            tokio::time::Instant::now() + Duration::from_secs(30),
+            Duration::from_secs(30),
         )
         .await
         .expect("checked");
@@ -649,14 +653,10 @@ async fn the_providers_own_write_landing_while_a_check_reads_is_not_drift() {
     ];
     for (what, shape) in shapes {
         for action in [Action::Report, Action::Restore] {
-            let h = Harness::new().await;
+            let h = harness().await;
             let grant_a = h.grant("app", "PullA", "PullA", "111122223333").await;
             h.grant("app", "PullB", "PullB", "222233334444").await;
-            let settings = drift::Settings {
-                action,
-                reads_per_second: 0,
-                ..Default::default()
-            };
+            let settings = unpaced(action);
             let writes = h.store.calls().writes;
             // The check reads the record; then, before its read of ECR, the provider deletes
             // PullA (the record first, then ECR), and only then ECR is read.
@@ -678,18 +678,15 @@ async fn the_providers_own_write_landing_while_a_check_reads_is_not_drift() {
 
 #[tokio::test]
 async fn a_console_edit_after_the_providers_write_is_judged_against_the_new_record() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let grant_a = h.grant("app", "PullA", "PullA", "111122223333").await;
     h.grant("app", "PullB", "PullB", "222233334444").await;
-    let settings = drift::Settings {
-        reads_per_second: 0,
-        ..Default::default()
-    };
+    let settings = unpaced(Action::Report);
     // While the sweep reads, the stack deletes PullA, then someone removes PullB in the
     // console: PullB is drift, PullA is not.
     let summary = check_while(&h, &drift::Shape::Sweep, &settings, async {
         h.revoke(&grant_a, "app", "PullA", "PullA").await;
-        h.console(&repo("app"), vec![pull("Console", "777788889999")]);
+        h.console(&repo("app"), vec![grant("Console", "777788889999")]);
     })
     .await;
     found_missing(&summary.expect("swept"), &["PullB"]);
@@ -697,9 +694,11 @@ async fn a_console_edit_after_the_providers_write_is_judged_against_the_new_reco
 
 #[tokio::test]
 async fn a_write_whose_lease_is_still_held_after_the_read_is_judged_once_it_is_given_back() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
-    h.grant("app", "PullB", "PullB", "222233334444").await;
+    let h = granted(&[
+        ("app", "PullA", "111122223333"),
+        ("app", "PullB", "222233334444"),
+    ])
+    .await;
     let target_key = key(&repo("app"));
     let owner = "req-deploy/inv-deploy";
     let shape =
@@ -717,7 +716,7 @@ async fn a_write_whose_lease_is_still_held_after_the_read_is_judged_once_it_is_g
         lock.store(&target_key, owner, &record)
             .await
             .expect("stored");
-        let doc = json!({"Version": "2012-10-17", "Statement": [pull("PullB", "222233334444")]});
+        let doc = json!({"Version": "2012-10-17", "Statement": [grant("PullB", "222233334444")]});
         h.store
             .put(&repo("app"), &doc.to_string(), false)
             .await
@@ -740,8 +739,7 @@ async fn a_write_whose_lease_is_still_held_after_the_read_is_judged_once_it_is_g
 
 #[tokio::test]
 async fn a_cross_account_caller_is_named_by_its_account_and_principal() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.console(&repo("app"), vec![]);
     let mut event = cloudtrail("drift/delete-repository-policy.json", "app");
     event["detail"]["userIdentity"] =
@@ -755,8 +753,7 @@ async fn a_cross_account_caller_is_named_by_its_account_and_principal() {
 
 #[tokio::test]
 async fn a_deleted_repository_is_drift_that_cannot_be_restored() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.store.delete_repository("us-east-1", "app");
     let summary = h
         .call(Action::Restore, "drift/delete-repository.json", "app")
@@ -775,17 +772,16 @@ async fn a_deleted_repository_is_drift_that_cannot_be_restored() {
 
 #[tokio::test]
 async fn the_sweep_checks_every_target_in_the_record() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
-    h.grant("web", "PullW", "PullW", "111122223333").await;
-    h.grant("api", "PullI", "PullI", "111122223333").await;
-    h.create(
-        event("registry-create.json", &h.recorder.url),
-        "req-registry",
-    )
+    let h = granted(&[
+        ("app", "PullA", "111122223333"),
+        ("web", "PullW", "111122223333"),
+        ("api", "PullI", "111122223333"),
+    ])
     .await;
-    h.console(&repo("web"), vec![pull("Console", "777788889999")]);
-    h.console(&repo("api"), vec![pull("PullI", "999999999999")]);
+    h.create(h.event("registry-create.json"), "req-registry")
+        .await;
+    h.console(&repo("web"), vec![grant("Console", "777788889999")]);
+    h.console(&repo("api"), vec![grant("PullI", "999999999999")]);
 
     let summary = h.drift(Action::Report, &sweep()).await.expect("swept");
     counts(&summary, (4, 2, 0));
@@ -802,7 +798,7 @@ async fn the_sweep_checks_every_target_in_the_record() {
 
 #[tokio::test]
 async fn an_eventbridge_event_of_another_shape_is_an_invocation_error() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut push = cloudtrail("drift/set-repository-policy.json", "app");
     push["detail"]["eventName"] = "PutImage".into();
     let error = h.drift(Action::Report, &push).await.expect_err("refused");
@@ -815,56 +811,41 @@ async fn an_eventbridge_event_of_another_shape_is_an_invocation_error() {
 
 #[tokio::test]
 async fn without_a_lock_table_a_drift_event_fails_loudly() {
-    let h = Harness::new().await;
-    let provider = Provider::new(h.store.clone(), Sender::new(), config(&h.recorder));
+    let h = harness().await;
+    let provider = h.provider_without_lock_table();
     for event in [
         sweep(),
         cloudtrail("drift/set-repository-policy.json", "app"),
     ] {
-        let error = provider
-            .invoke(
-                &event.to_string(),
-                deadline_in(Duration::from_secs(30)),
-                "inv",
-            )
-            .await
-            .expect_err("no record to compare with");
-        assert!(error.to_string().contains("lock table"), "{error}");
-        assert_eq!(
-            lambda_runtime::Diagnostic::from(error).error_type,
-            "DriftCheckFailed"
-        );
+        // No record to compare with.
+        let (error, _) = check_failed(&provider, &event, Duration::from_secs(30)).await;
+        assert!(error.contains("lock table"), "{error}");
     }
 }
 
 #[tokio::test]
 async fn a_sweep_out_of_time_leaves_the_rest_for_the_next_one() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
-    h.grant("web", "PullW", "PullW", "111122223333").await;
+    let h = granted(&[
+        ("app", "PullA", "111122223333"),
+        ("web", "PullW", "111122223333"),
+    ])
+    .await;
     h.console(&repo("web"), vec![]);
     let reads = h.store.calls().reads;
-    let settings = drift::Settings {
-        reads_per_second: 0,
-        ..Default::default()
-    };
-    let run = |until| {
-        drift::run(
+    let settings = unpaced(Action::Report);
+    let run = |left| {
+        check(
             h.store.as_ref(),
             h.lock.as_ref(),
             &drift::Shape::Sweep,
             &settings,
-            &Clock::System,
-            "inv",
-            until,
+            left,
         )
     };
-    let late = run(tokio::time::Instant::now()).await.expect("swept");
+    let late = run(Duration::ZERO).await.expect("swept");
     assert_eq!((late.targets, late.unchecked), (0, 2));
     assert_eq!(h.store.calls().reads, reads, "nothing read");
-    let in_time = run(tokio::time::Instant::now() + Duration::from_secs(30))
-        .await
-        .expect("swept");
+    let in_time = run(Duration::from_secs(30)).await.expect("swept");
     assert_eq!(
         (in_time.targets, in_time.unchecked, in_time.drifted()),
         (2, 0, 1)
@@ -873,12 +854,11 @@ async fn a_sweep_out_of_time_leaves_the_rest_for_the_next_one() {
 
 #[tokio::test]
 async fn a_lagging_read_does_not_hide_what_the_cloudtrail_record_says() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     // The console's write, which reads show only 0.8 s later (ECR's reads can lag).
     h.store.lag_reads(Duration::from_millis(800));
     tokio::time::sleep(Duration::from_millis(900)).await; // the grant's own write shows by now
-    let console = json!({"Version": "2012-10-17", "Statement": [pull("Console", "777788889999")]})
+    let console = json!({"Version": "2012-10-17", "Statement": [grant("Console", "777788889999")]})
         .to_string();
     h.store
         .put(&repo("app"), &console, false)
@@ -886,177 +866,84 @@ async fn a_lagging_read_does_not_hide_what_the_cloudtrail_record_says() {
         .expect("the console's write");
     let mut event = cloudtrail("drift/set-repository-policy.json", "app");
     event["detail"]["requestParameters"]["policyText"] = console.clone().into();
-    let reads = h.store.calls().reads;
+    let (summary, (reads, _)) = h.calls_of(h.drift(Action::Report, &event)).await;
 
-    let summary = h.drift(Action::Report, &event).await.expect("checked");
-
-    found_missing(&summary, &["PullA"]);
-    assert_eq!(
-        h.store.calls().reads - reads,
-        2,
-        "read again once, after the lag"
-    );
+    found_missing(&summary.expect("checked"), &["PullA"]);
+    assert_eq!(reads, 2, "read again once, after the lag");
 }
 
 #[tokio::test]
 async fn a_change_already_put_right_is_believed_after_the_pauses() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     // The record says the call left only the console's statement; the read, now, shows the
     // grant back (someone undid the edit): no drift, once the reads have had their time.
     let mut event = cloudtrail("drift/set-repository-policy.json", "app");
     event["detail"]["requestParameters"]["policyText"] =
-        json!({"Version": "2012-10-17", "Statement": [pull("Console", "777788889999")]})
+        json!({"Version": "2012-10-17", "Statement": [grant("Console", "777788889999")]})
             .to_string()
             .into();
-    let reads = h.store.calls().reads;
     let started = std::time::Instant::now();
 
-    let summary = h.drift(Action::Report, &event).await.expect("checked");
+    let (summary, (read, _)) = h.calls_of(h.drift(Action::Report, &event)).await;
 
-    counts(&summary, (1, 0, 0));
+    counts(&summary.expect("checked"), (1, 0, 0));
     // The read, and one after each pause that fits in the invocation's time (a lagging read
     // may take up to a minute to catch up, CONTRACT 11).
-    let read = h.store.calls().reads - reads;
     assert!((3..=7).contains(&read), "{read} reads");
     assert!(started.elapsed() >= Duration::from_secs(3));
 }
 
 #[tokio::test]
 async fn a_hanging_ecr_ends_the_check_with_an_error_before_the_deadline() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.store.hang();
-    let started = std::time::Instant::now();
-    let error = h
-        .provider(Action::Report)
-        .invoke(
-            &sweep().to_string(),
-            deadline_in(Duration::from_secs(2)),
-            "inv",
-        )
-        .await
-        .expect_err("interrupted");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(error.to_string().contains("did not finish"), "{error}");
-    assert_eq!(
-        lambda_runtime::Diagnostic::from(error).error_type,
-        "DriftCheckFailed"
-    );
+    let provider = h.provider_doing(Action::Report);
+    let (error, took) = check_failed(&provider, &sweep(), Duration::from_secs(2)).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(error.contains("did not finish"), "{error}");
 }
 
 #[tokio::test]
 async fn a_target_that_cannot_be_read_fails_the_sweep_after_the_others_are_checked() {
-    let h = Harness::new().await;
-    h.grant("api", "PullI", "PullI", "111122223333").await;
-    h.grant("web", "PullW", "PullW", "111122223333").await;
+    let h = granted(&[
+        ("api", "PullI", "111122223333"),
+        ("web", "PullW", "111122223333"),
+    ])
+    .await;
     h.console(&repo("web"), vec![]);
-    let denied = ecr_policy_provider::ecr::EcrError::AccessDenied {
-        operation: "GetRepositoryPolicy",
-        message: "not authorized".into(),
-    };
-    h.store.fail_reads([denied]);
-    let reads = h.store.calls().reads;
-    let error = h
-        .drift(Action::Report, &sweep())
-        .await
-        .expect_err("one failed");
-    let text = error.to_string();
+    h.store
+        .fail_reads([denied("GetRepositoryPolicy", "not authorized")]);
+    let (error, (reads, _)) = h.calls_of(h.drift(Action::Report, &sweep())).await;
+    let text = error.expect_err("one failed").to_string();
     assert!(
         text.starts_with("drift check failed: 1 of 2 targets could not be checked; the first, repository/us-east-1/"),
         "{text}"
     );
     assert!(text.contains("ECR denied GetRepositoryPolicy"), "{text}");
-    assert_eq!(
-        h.store.calls().reads - reads,
-        2,
-        "the other target was read too"
-    );
-}
-
-/// The in-memory lock table, noting the lease every acquire asks for.
-#[derive(Default)]
-struct Noting {
-    inner: MemoryLock,
-    asked: std::sync::Mutex<Vec<(u64, u64)>>,
-}
-
-impl ecr_policy_provider::lock::LockStore for Noting {
-    async fn acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        now_ms: u64,
-        until_ms: u64,
-    ) -> Result<ecr_policy_provider::lock::Record, ecr_policy_provider::lock::LockError> {
-        self.asked.lock().unwrap().push((now_ms, until_ms));
-        self.inner.acquire(key, owner, now_ms, until_ms).await
-    }
-    async fn store(
-        &self,
-        key: &str,
-        owner: &str,
-        record: &ecr_policy_provider::lock::Record,
-    ) -> Result<(), ecr_policy_provider::lock::LockError> {
-        self.inner.store(key, owner, record).await
-    }
-    async fn release(
-        &self,
-        key: &str,
-        owner: &str,
-        idle: bool,
-    ) -> Result<(), ecr_policy_provider::lock::LockError> {
-        self.inner.release(key, owner, idle).await
-    }
-}
-
-impl ecr_policy_provider::lock::RecordReader for Noting {
-    async fn read(
-        &self,
-        key: &str,
-    ) -> Result<Option<ecr_policy_provider::lock::Snapshot>, ecr_policy_provider::lock::LockError>
-    {
-        self.inner.read(key).await
-    }
-    async fn scan(
-        &self,
-    ) -> Result<
-        Vec<(String, ecr_policy_provider::lock::Snapshot)>,
-        ecr_policy_provider::lock::LockError,
-    > {
-        self.inner.scan().await
-    }
+    assert_eq!(reads, 2, "the other target was read too");
 }
 
 #[tokio::test]
 async fn a_restore_holds_the_lease_for_a_minute() {
-    let h = Harness::new().await;
-    h.grant("app", "PullA", "PullA", "111122223333").await;
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.console(&repo("app"), vec![]);
-    let lock = Noting::default();
-    lock.inner
-        .set_record(&key(&repo("app")), h.lock.record(&key(&repo("app"))));
+    let lock = FaultyLock::new(Clock::System);
+    lock.set_record(&key(&repo("app")), h.record(&repo("app")));
     let settings = drift::Settings {
         action: Action::Restore,
         ..Default::default()
     };
-    let summary = drift::run(
+    let summary = check(
         h.store.as_ref(),
         &lock,
         &drift::Shape::Sweep,
         &settings,
-        &Clock::System,
-        "inv",
-        tokio::time::Instant::now() + Duration::from_secs(30),
+        Duration::from_secs(30),
     )
     .await
     .expect("swept");
     counts(&summary, (1, 1, 1));
-    let asked = lock.asked.lock().unwrap().clone();
+    let asked = lock.asked();
     let [(now, until)] = asked.as_slice() else {
         panic!("one acquire: {asked:?}")
     };
@@ -1065,7 +952,7 @@ async fn a_restore_holds_the_lease_for_a_minute() {
 
 #[tokio::test]
 async fn the_sweep_restores_a_prefix_statement_in_a_creation_template() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.create_template("us-east-1", "team/");
     let template = Target::Template {
         region: "us-east-1".into(),
@@ -1073,7 +960,7 @@ async fn the_sweep_restores_a_prefix_statement_in_a_creation_template() {
     };
     let response = h
         .create(
-            event("repository-prefix-statement-create.json", &h.recorder.url),
+            h.event("repository-prefix-statement-create.json"),
             "req-prefix",
         )
         .await;
@@ -1081,7 +968,7 @@ async fn the_sweep_restores_a_prefix_statement_in_a_creation_template() {
     let sid = h.sids(&template);
     assert_eq!(sid.len(), 1);
     // The console replaces the template's policy.
-    h.console(&template, vec![pull("Console", "777788889999")]);
+    h.console(&template, vec![grant("Console", "777788889999")]);
 
     let summary = h.drift(Action::Restore, &sweep()).await.expect("swept");
     counts(&summary, (1, 1, 1));

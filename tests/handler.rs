@@ -5,54 +5,20 @@
 mod support;
 
 use ecr_policy_provider::diagnosis::actions::ECR_ACTIONS;
-use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
+use ecr_policy_provider::ecr::memory::ACCOUNT_ID;
 use ecr_policy_provider::ecr::{EcrError, PolicyScope};
-use ecr_policy_provider::identity::Target;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use support::{LOG_STREAM, Recorder, deadline_in, event, provider, registry, repo};
+use std::time::Duration;
+use support::{Harness, LOG_STREAM, deadline_in, denied, registry, repo};
 
 const REPO_ID: &str = "arn:aws:ecr:us-east-1:123456789012:repository/app";
 const REGISTRY_ID: &str = "registry-policy:us-east-1:123456789012";
 const OTHER_POLICY: &str = r#"{"Version":"2008-10-17","Statement":[{"Sid":"Legacy","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage"}]}"#;
 
-struct Harness {
-    store: Arc<MemoryEcr>,
-    recorder: Recorder,
-}
-
-impl Harness {
-    async fn new() -> Self {
-        let store = Arc::new(MemoryEcr::new());
-        store.create_repository("us-east-1", "app");
-        Self {
-            store,
-            recorder: Recorder::start(Vec::new()).await,
-        }
-    }
-
-    fn event(&self, name: &str) -> Value {
-        event(name, &self.recorder.url)
-    }
-
-    /// Sends one event and returns the one response CloudFormation received.
-    async fn send(&self, event: Value) -> Value {
-        let before = self.recorder.requests().len();
-        provider(self.store.clone(), &self.recorder)
-            .handle(event, deadline_in(Duration::from_secs(30)))
-            .await
-            .expect("a response was delivered");
-        let requests = self.recorder.requests();
-        assert_eq!(requests.len(), before + 1, "exactly one response per event");
-        requests[before].json()
-    }
-
-    fn live(&self, target: &Target) -> Option<Value> {
-        self.store
-            .live(target)
-            .map(|t| serde_json::from_str(&t).expect("live policy is JSON"))
-    }
+/// The provider without a lock table (whole policies only), over an ECR with repository
+/// `app`.
+async fn harness() -> Harness {
+    Harness::without_lock_table(&["app"]).await
 }
 
 fn policy_of(event: &Value) -> Value {
@@ -64,7 +30,7 @@ fn policy_of(event: &Value) -> Value {
 
 #[tokio::test]
 async fn registry_policy_create_update_delete() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let create = h.event("registry-create.json");
     let r = h.send(create.clone()).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
@@ -88,7 +54,7 @@ async fn registry_policy_create_update_delete() {
 
 #[tokio::test]
 async fn repository_policy_create_reports_the_repository() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let r = h.send(h.event("repository-create.json")).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(r["PhysicalResourceId"], REPO_ID);
@@ -101,7 +67,7 @@ async fn repository_policy_create_reports_the_repository() {
 
 #[tokio::test]
 async fn create_over_a_different_policy_without_adopt_fails_and_its_delete_touches_nothing() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.seed(&repo("app"), OTHER_POLICY);
     let create = h.event("repository-create.json");
     let r = h.send(create.clone()).await;
@@ -128,7 +94,7 @@ async fn create_over_a_different_policy_without_adopt_fails_and_its_delete_touch
 
 #[tokio::test]
 async fn create_with_adopt_takes_over_a_different_policy() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.seed(&repo("app"), OTHER_POLICY);
     let adopt = h.event("repository-adopt.json");
     let r = h.send(adopt.clone()).await;
@@ -139,7 +105,7 @@ async fn create_with_adopt_takes_over_a_different_policy() {
 
 #[tokio::test]
 async fn a_create_delivered_twice_succeeds_twice_with_one_write() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let create = h.event("repository-create.json");
     let first = h.send(create.clone()).await;
     let second = h.send(create).await;
@@ -151,7 +117,7 @@ async fn a_create_delivered_twice_succeeds_twice_with_one_write() {
 
 #[tokio::test]
 async fn an_equivalent_update_reads_once_and_writes_nothing() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("repository-create.json")).await;
     let before = h.store.calls();
     let mut update = h.event("repository-update.json");
@@ -168,7 +134,7 @@ async fn an_equivalent_update_reads_once_and_writes_nothing() {
 
 #[tokio::test]
 async fn an_update_that_renames_the_repository_replaces_and_the_old_delete_cleans_up() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.create_repository("us-east-1", "app-v2");
     h.send(h.event("repository-create.json")).await;
 
@@ -193,12 +159,12 @@ async fn an_update_that_renames_the_repository_replaces_and_the_old_delete_clean
 
 #[tokio::test]
 async fn a_failed_update_keeps_the_physical_id() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("repository-create.json")).await;
-    h.store.fail_writes([EcrError::AccessDenied {
-        operation: "SetRepositoryPolicy",
-        message: "User is not authorized to perform: ecr:SetRepositoryPolicy".into(),
-    }]);
+    h.store.fail_writes([denied(
+        "SetRepositoryPolicy",
+        "User is not authorized to perform: ecr:SetRepositoryPolicy",
+    )]);
     let r = h.send(h.event("repository-update.json")).await;
     assert_eq!(r["Status"], "FAILED");
     assert_eq!(r["PhysicalResourceId"], REPO_ID);
@@ -209,7 +175,7 @@ async fn a_failed_update_keeps_the_physical_id() {
 
 #[tokio::test]
 async fn a_replacement_onto_a_foreign_policy_fails_without_touching_either() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("repository-create.json")).await;
     h.store.seed(&repo("other"), OTHER_POLICY);
     let mut update = h.event("repository-update.json");
@@ -223,7 +189,7 @@ async fn a_replacement_onto_a_foreign_policy_fails_without_touching_either() {
 
 #[tokio::test]
 async fn a_rollback_is_an_update_with_the_old_properties() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let create = h.event("repository-create.json");
     h.send(create.clone()).await;
     h.send(h.event("repository-update.json")).await;
@@ -238,7 +204,7 @@ async fn a_rollback_is_an_update_with_the_old_properties() {
 
 #[tokio::test]
 async fn an_update_rewrites_a_policy_deleted_out_of_band() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("repository-create.json")).await;
     h.store.seed(&repo("app"), "{}");
     h.store.delete_repository("us-east-1", "app");
@@ -251,7 +217,7 @@ async fn an_update_rewrites_a_policy_deleted_out_of_band() {
 
 #[tokio::test]
 async fn a_delete_after_the_repository_is_gone_succeeds() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("repository-create.json")).await;
     h.store.delete_repository("us-east-1", "app");
     let r = h.send(h.event("repository-delete.json")).await;
@@ -263,12 +229,10 @@ async fn a_delete_after_the_repository_is_gone_succeeds() {
 
 #[tokio::test]
 async fn a_delete_that_ecr_refuses_fails() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("registry-create.json")).await;
-    h.store.fail_deletes([EcrError::AccessDenied {
-        operation: "DeleteRegistryPolicy",
-        message: "not authorized".into(),
-    }]);
+    h.store
+        .fail_deletes([denied("DeleteRegistryPolicy", "not authorized")]);
     let r = h.send(h.event("registry-delete.json")).await;
     assert_eq!(r["Status"], "FAILED");
     assert_eq!(r["PhysicalResourceId"], REGISTRY_ID);
@@ -277,7 +241,7 @@ async fn a_delete_that_ecr_refuses_fails() {
 
 #[tokio::test]
 async fn bad_properties_fail_naming_the_property_before_any_ecr_call() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let base = h.event("repository-create.json");
     let with = |key: &str, value: Value| {
         let mut e = base.clone();
@@ -325,7 +289,7 @@ async fn bad_properties_fail_naming_the_property_before_any_ecr_call() {
 
 #[tokio::test]
 async fn an_unsupported_resource_type_names_the_accepted_ones() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = h.event("registry-create.json");
     e["ResourceType"] = "Custom::S3BucketPolicy".into();
     let r = h.send(e).await;
@@ -340,20 +304,16 @@ async fn an_unsupported_resource_type_names_the_accepted_ones() {
 
 #[tokio::test]
 async fn an_ecr_call_that_never_returns_still_gets_failed_in_time() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.hang();
-    let started = Instant::now();
     let deadline = Duration::from_secs(3);
-    provider(h.store.clone(), &h.recorder)
-        .handle(h.event("repository-create.json"), deadline_in(deadline))
-        .await
-        .expect("delivered");
-    let took = started.elapsed();
+    let (r, took) = h
+        .deliver_within(h.event("repository-create.json"), deadline)
+        .await;
     assert!(
         took < deadline - Duration::from_millis(500),
         "answered after {took:?}"
     );
-    let r = h.recorder.delivered();
     assert_eq!(r["Status"], "FAILED");
     assert!(
         r["Reason"]
@@ -366,7 +326,7 @@ async fn an_ecr_call_that_never_returns_still_gets_failed_in_time() {
 
 #[tokio::test]
 async fn a_panic_in_the_work_still_answers_failed() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.panic_on_next_call();
     let r = h.send(h.event("registry-create.json")).await;
     assert_eq!(r["Status"], "FAILED");
@@ -381,7 +341,7 @@ async fn a_panic_in_the_work_still_answers_failed() {
 
 #[tokio::test]
 async fn responses_stay_under_4096_bytes() {
-    let h = Harness::new().await;
+    let h = harness().await;
     // A 9,000-character policy that ECR accepts: its text is dropped from Data.
     let mut e = h.event("repository-create.json");
     // Real actions, repeated (ECR accepts repeats), until the policy is over 9,000 characters.
@@ -442,7 +402,7 @@ async fn responses_stay_under_4096_bytes() {
 
 #[tokio::test]
 async fn iam_propagation_rejections_are_retried_until_accepted() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let rejected = || {
         EcrError::InvalidPolicy {
         message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'".into(),
@@ -465,24 +425,17 @@ fn invalid_registry_policy() -> EcrError {
 /// case IAM explains it, and the Reason keeps the V1 hint.
 #[tokio::test]
 async fn iam_propagation_retries_are_bounded_and_explained() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store
         .fail_writes(std::iter::repeat_n(invalid_registry_policy(), 10_000));
-    h.store.set_policy_scope(Err(EcrError::AccessDenied {
-        operation: "GetAccountSetting",
-        message: "not authorized".into(),
-    }));
+    h.store
+        .set_policy_scope(Err(denied("GetAccountSetting", "not authorized")));
     let mut e = h.event("registry-create.json");
     e["ResourceProperties"]["PolicyText"]["Statement"][0]["Action"] =
         json!(["ecr:ReplicateImage", "ecr:BatchGetImage"]);
-    let started = Instant::now();
-    let r = h.send(e).await;
+    let (r, took) = h.send_timed(e).await;
     // The test configuration allows 2 s of retrying.
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(r["Status"], "FAILED");
     let reason = r["Reason"].as_str().expect("reason");
     assert!(
@@ -502,7 +455,7 @@ async fn iam_propagation_retries_are_bounded_and_explained() {
 /// and the command that switches to V2; nothing is retried.
 #[tokio::test]
 async fn a_registry_policy_beyond_the_v1_scope_fails_at_once() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store
         .fail_writes(std::iter::repeat_n(invalid_registry_policy(), 10_000));
     h.store.set_policy_scope(Ok(PolicyScope::V1));
@@ -512,13 +465,8 @@ async fn a_registry_policy_beyond_the_v1_scope_fails_at_once() {
         "ecr:BatchGetImage",
         "ecr:GetDownloadUrlForLayer"
     ]);
-    let started = Instant::now();
-    let r = h.send(e).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    let (r, took) = h.send_timed(e).await;
+    assert!(took < Duration::from_millis(500), "{took:?}");
     assert_eq!(r["Status"], "FAILED");
     let reason = r["Reason"].as_str().expect("reason");
     assert!(reason.contains("policy scope is V1"), "{reason}");
@@ -538,7 +486,7 @@ async fn a_registry_policy_beyond_the_v1_scope_fails_at_once() {
 /// be waiting on IAM, so it fails at once with ECR's message.
 #[tokio::test]
 async fn a_refusal_no_principal_can_explain_is_not_retried() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.fail_writes(std::iter::repeat_n(
         EcrError::InvalidPolicy {
             message: "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided'".into(),
@@ -548,13 +496,8 @@ async fn a_refusal_no_principal_can_explain_is_not_retried() {
     let mut e = h.event("repository-create.json");
     e["ResourceProperties"]["PolicyText"] = json!({"Version":"2012-10-17","Statement":[{"Sid":"S","Effect":"Allow","Principal":"*","Action":"ecr:BatchGetImage","Condition":{"Bogus":{"x":"y"}}}]});
     e["ResourceProperties"]["AllowPublicAccess"] = "true".into();
-    let started = Instant::now();
-    let r = h.send(e).await;
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    let (r, took) = h.send_timed(e).await;
+    assert!(took < Duration::from_millis(500), "{took:?}");
     let reason = r["Reason"].as_str().expect("reason");
     assert!(
         reason.contains("Invalid repository policy provided"),
@@ -572,7 +515,7 @@ async fn a_refusal_no_principal_can_explain_is_not_retried() {
 /// A V2 registry: actions beyond V1 are fine, so a principal is what is left; retried.
 #[tokio::test]
 async fn a_v2_registry_retries_for_iam_until_accepted() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store
         .fail_writes([invalid_registry_policy(), invalid_registry_policy()]);
     h.store.set_policy_scope(Ok(PolicyScope::V2));
@@ -587,10 +530,11 @@ async fn a_v2_registry_retries_for_iam_until_accepted() {
 
 #[tokio::test]
 async fn a_response_url_off_the_allow_list_gets_nothing_and_ecr_is_not_called() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = h.event("registry-create.json");
     e["ResponseURL"] = "https://attacker.example/collect".into();
-    let result = provider(h.store.clone(), &h.recorder)
+    let result = h
+        .provider()
         .handle(e, deadline_in(Duration::from_secs(30)))
         .await;
     assert!(result.is_err());
@@ -600,7 +544,7 @@ async fn a_response_url_off_the_allow_list_gets_nothing_and_ecr_is_not_called() 
 
 #[tokio::test]
 async fn an_unknown_request_type_and_a_missing_physical_id_fail_cleanly() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = h.event("registry-create.json");
     e["RequestType"] = "Upsert".into();
     let r = h.send(e).await;
@@ -624,7 +568,7 @@ async fn an_unknown_request_type_and_a_missing_physical_id_fail_cleanly() {
 
 #[tokio::test]
 async fn an_update_of_an_id_this_provider_never_issued_is_refused() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = h.event("repository-update.json");
     e["PhysicalResourceId"] = "some-other-provider-id".into();
     let r = h.send(e).await;
@@ -635,7 +579,7 @@ async fn an_update_of_an_id_this_provider_never_issued_is_refused() {
 
 #[tokio::test]
 async fn an_event_nested_past_the_parser_limit_still_gets_its_failed_answer() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let e = h.event("repository-create.json");
     let text = e.to_string();
     let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
@@ -645,7 +589,7 @@ async fn an_event_nested_past_the_parser_limit_still_gets_its_failed_answer() {
         1,
     );
     assert!(raw.contains("\"Deep\""));
-    provider(h.store.clone(), &h.recorder)
+    h.provider()
         .handle_raw(&raw, deadline_in(Duration::from_secs(30)), "invocation")
         .await
         .expect("delivered");
@@ -664,8 +608,8 @@ async fn an_event_nested_past_the_parser_limit_still_gets_its_failed_answer() {
 
 #[tokio::test]
 async fn the_outcome_counts_ecr_calls_fresh_create_one_read_one_write_equivalent_update_one_read() {
-    let h = Harness::new().await;
-    let p = provider(h.store.clone(), &h.recorder);
+    let h = harness().await;
+    let p = h.provider();
     let created = p
         .handle(
             h.event("registry-create.json"),
@@ -703,7 +647,7 @@ fn unavailable() -> EcrError {
 
 #[tokio::test]
 async fn a_failed_create_whose_write_landed_anyway_is_undone() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.lose_write_answers([Some(unavailable())]);
     let r = h.send(h.event("repository-create.json")).await;
     assert_eq!(r["Status"], "FAILED");
@@ -717,7 +661,7 @@ async fn a_failed_create_whose_write_landed_anyway_is_undone() {
 
 #[tokio::test]
 async fn a_failed_adopt_whose_write_landed_anyway_puts_the_old_policy_back() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.seed(&repo("app"), OTHER_POLICY);
     h.store.lose_write_answers([Some(unavailable())]);
     let r = h.send(h.event("repository-adopt.json")).await;
@@ -738,18 +682,12 @@ async fn a_failed_adopt_whose_write_landed_anyway_puts_the_old_policy_back() {
 
 #[tokio::test]
 async fn a_create_whose_write_never_answers_is_undone_before_the_deadline() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.lose_write_answers([None]);
-    let started = Instant::now();
-    provider(h.store.clone(), &h.recorder)
-        .handle(
-            h.event("registry-create.json"),
-            deadline_in(Duration::from_secs(4)),
-        )
-        .await
-        .expect("delivered");
-    assert!(started.elapsed() < Duration::from_secs(4));
-    let r = h.recorder.delivered();
+    let (r, took) = h
+        .deliver_within(h.event("registry-create.json"), Duration::from_secs(4))
+        .await;
+    assert!(took < Duration::from_secs(4));
     assert_eq!(r["Status"], "FAILED");
     let reason = r["Reason"].as_str().expect("reason");
     assert!(
@@ -765,7 +703,7 @@ async fn a_create_whose_write_never_answers_is_undone_before_the_deadline() {
 /// nothing is deleted.
 #[tokio::test]
 async fn an_unclear_write_a_read_does_not_show_is_called_unknown_not_undone() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.store.fail_writes([unavailable()]);
     let r = h.send(h.event("repository-create.json")).await;
     assert_eq!(r["Status"], "FAILED");
@@ -781,11 +719,9 @@ async fn an_unclear_write_a_read_does_not_show_is_called_unknown_not_undone() {
 /// changed nothing, so there is nothing to undo and the target is not read again.
 #[tokio::test]
 async fn a_create_whose_write_ecr_refuses_is_not_undone() {
-    let h = Harness::new().await;
-    h.store.fail_writes([EcrError::AccessDenied {
-        operation: "SetRepositoryPolicy",
-        message: "not authorized".into(),
-    }]);
+    let h = harness().await;
+    h.store
+        .fail_writes([denied("SetRepositoryPolicy", "not authorized")]);
     let r = h.send(h.event("repository-create.json")).await;
     assert_eq!(r["Status"], "FAILED");
     let reason = r["Reason"].as_str().expect("reason");

@@ -8,16 +8,11 @@
 mod support;
 
 use ecr_policy_provider::ecr::EcrError;
-use ecr_policy_provider::ecr::memory::MemoryEcr;
 use ecr_policy_provider::identity::Target;
-use ecr_policy_provider::lock::memory::MemoryLock;
-use ecr_policy_provider::lock::{Record, key};
-use ecr_policy_provider::provider::Provider;
-use ecr_policy_provider::response::Sender;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
-use support::{Recorder, config, deadline_in, repo};
+use support::world::Request;
+use support::{Harness, grant, repo};
 
 const STACK_A: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/platform/5b3c9a10-c8e1-11ee-9c2a-0a1b2c3d4e5f";
 const STACK_B: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/team-b/0e4d8f20-c8e1-11ee-9c2a-0a1b2c3d4e5f";
@@ -26,16 +21,6 @@ const STACK_A_AGAIN: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack
 
 const WHOLE: &str = "Custom::ECRRepositoryPolicy";
 const STATEMENTS: &str = "Custom::ECRRepositoryPolicyStatement";
-
-/// A pull grant to `account` under `sid`.
-fn grant(sid: &str, account: &str) -> Value {
-    json!({
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
-        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
-    })
-}
 
 fn whole(statements: &[Value]) -> Value {
     json!({"RepositoryName": "app", "PolicyText": {"Version": "2012-10-17", "Statement": statements}})
@@ -70,66 +55,63 @@ const fn res(stack: &'static str, logical: &'static str, kind: &'static str) -> 
     }
 }
 
-struct World {
-    store: Arc<MemoryEcr>,
-    lock: Arc<MemoryLock>,
-    recorder: Recorder,
-    requests: std::cell::Cell<u32>,
+/// The shared harness over repository `app`, sending the events of [`Res`]ources.
+struct World(Harness);
+
+impl std::ops::Deref for World {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
 }
 
 impl World {
     async fn new() -> Self {
-        let store = Arc::new(MemoryEcr::new());
-        store.create_repository("us-east-1", "app");
-        Self {
-            store,
-            lock: Arc::new(MemoryLock::new()),
-            recorder: Recorder::start(Vec::new()).await,
-            requests: std::cell::Cell::new(0),
-        }
+        Self(Harness::new(&["app"]).await)
     }
 
-    fn provider(&self, locked: bool) -> Provider<Arc<MemoryEcr>, Arc<MemoryLock>> {
-        let sender = Sender::new().with_base_pause(Duration::from_millis(10));
-        Provider::new(self.store.clone(), sender, config(&self.recorder))
-            .with_lock(locked.then(|| self.lock.clone()))
+    /// `r`'s request of `request_type` with `properties`; an Update or Delete of
+    /// `physical_id`, an Update from `old`.
+    fn request(
+        &self,
+        r: Res,
+        request_type: &str,
+        physical_id: Option<&str>,
+        properties: &Value,
+        old: Option<&Value>,
+    ) -> Value {
+        let request_id = self.request_id();
+        let mut event = Request {
+            request_type,
+            resource_type: r.kind,
+            stack_id: r.stack,
+            logical_id: r.logical,
+            request_id: &request_id,
+            physical_id,
+            properties,
+            old_properties: old,
+        }
+        .event();
+        event["ResponseURL"] = self.recorder.url.clone().into();
+        event
     }
 
     fn event(&self, r: Res, request_type: &str, properties: &Value) -> Value {
-        let n = self.requests.get() + 1;
-        self.requests.set(n);
-        json!({
-            "RequestType": request_type,
-            "ResponseURL": self.recorder.url,
-            "StackId": r.stack,
-            "RequestId": format!("{n:08}-7b3d-4f5e-8a6b-1c2d3e4f5a01"),
-            "LogicalResourceId": r.logical,
-            "ResourceType": r.kind,
-            "ResourceProperties": properties,
-        })
-    }
-
-    /// Sends one event; exactly one response comes back, within `left`.
-    async fn send_within(&self, event: Value, left: Duration, locked: bool) -> Value {
-        let before = self.recorder.requests().len();
-        self.provider(locked)
-            .handle(event, deadline_in(left))
-            .await
-            .expect("a response was delivered");
-        let requests = self.recorder.requests();
-        assert_eq!(requests.len(), before + 1, "exactly one response per event");
-        requests[before].json()
-    }
-
-    async fn send(&self, event: Value) -> Value {
-        self.send_within(event, Duration::from_secs(30), true).await
+        self.request(r, request_type, None, properties, None)
     }
 
     async fn create(&self, r: Res, properties: &Value) -> Value {
-        self.send(self.event(r, "Create", properties)).await
+        self.create_within(r, properties, Duration::from_secs(30))
+            .await
     }
 
-    /// An Update of the resource `created` answered for, from `old` to `new` properties.
+    async fn create_within(&self, r: Res, properties: &Value, left: Duration) -> Value {
+        self.send_within(self.event(r, "Create", properties), left)
+            .await
+    }
+
+    /// An Update of the resource `physical_id`, from `old` to `new` properties.
     async fn update_within(
         &self,
         r: Res,
@@ -138,10 +120,8 @@ impl World {
         new: &Value,
         left: Duration,
     ) -> Value {
-        let mut e = self.event(r, "Update", new);
-        e["PhysicalResourceId"] = physical_id.into();
-        e["OldResourceProperties"] = old.clone();
-        self.send_within(e, left, true).await
+        let e = self.request(r, "Update", Some(physical_id), new, Some(old));
+        self.send_within(e, left).await
     }
 
     async fn update(&self, r: Res, physical_id: &str, old: &Value, new: &Value) -> Value {
@@ -156,9 +136,8 @@ impl World {
         properties: &Value,
         left: Duration,
     ) -> Value {
-        let mut e = self.event(r, "Delete", properties);
-        e["PhysicalResourceId"] = physical_id.into();
-        self.send_within(e, left, true).await
+        let e = self.request(r, "Delete", Some(physical_id), properties, None);
+        self.send_within(e, left).await
     }
 
     async fn delete(&self, r: Res, physical_id: &str, properties: &Value) -> Value {
@@ -169,27 +148,13 @@ impl World {
     /// ECR's true state: the statements the repository's policy holds now, whatever a
     /// lagging read would show.
     fn truth(&self) -> Vec<Value> {
-        self.store
-            .live(&app())
-            .map(|text| {
-                let v: Value = serde_json::from_str(&text).expect("JSON");
-                v["Statement"].as_array().cloned().unwrap_or_default()
-            })
-            .unwrap_or_default()
+        self.statements(&app())
     }
 
     fn truth_sids(&self) -> Vec<String> {
-        let mut sids: Vec<String> = self
-            .truth()
-            .iter()
-            .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
-            .collect();
+        let mut sids = self.sids(&app());
         sids.sort();
         sids
-    }
-
-    fn record(&self) -> Record {
-        self.lock.record(&key(&app()))
     }
 }
 
@@ -288,11 +253,7 @@ async fn s05_a_whole_policy_from_before_the_lock_table_leaves_a_statement_added_
     let w = World::new().await;
     let a_props = whole(&[grant("Legacy", "111122223333")]);
     let created = w
-        .send_within(
-            w.event(A, "Create", &a_props),
-            Duration::from_secs(30),
-            false,
-        )
+        .send_without_lock_table(w.event(A, "Create", &a_props))
         .await;
     let a = id(&created);
     let b_props = some(&[grant("Added", "444455556666")]);
@@ -343,17 +304,33 @@ impl World {
         tokio::time::sleep(LONG_LAG + Duration::from_millis(100)).await;
         self.store.lag_reads(LONG_LAG);
     }
+
+    /// `r` created with `properties`; then, reads lagging from now on, deleted with `left`
+    /// to run (both answered SUCCESS).
+    async fn deleted_while_reads_lag(&self, r: Res, properties: &Value, left: Duration) {
+        let physical_id = id(&self.create(r, properties).await);
+        self.lag_from_now().await;
+        id(&self.delete_within(r, &physical_id, properties, left).await);
+    }
+
+    /// `r` created with `old`; then, reads lagging from now on, updated to `new` with
+    /// [`SHORT`] to run (both answered SUCCESS): its PhysicalResourceId.
+    async fn updated_while_reads_lag(&self, r: Res, old: &Value, new: &Value) -> String {
+        let physical_id = id(&self.create(r, old).await);
+        self.lag_from_now().await;
+        id(&self.update_within(r, &physical_id, old, new, SHORT).await);
+        physical_id
+    }
 }
 
 #[tokio::test]
 async fn s07_a_deleted_whole_policys_statements_do_not_come_back_beside_a_new_statement() {
     let w = World::new().await;
     let a_props = whole(&[grant("Old", "111122223333")]);
-    let a = id(&w.create(A, &a_props).await);
-    w.lag_from_now().await;
-    id(&w.delete(A, &a, &a_props).await);
-    let b = w.event(B, "Create", &some(&[grant("New", "444455556666")]));
-    id(&w.send_within(b, SHORT, true).await);
+    w.deleted_while_reads_lag(A, &a_props, Duration::from_secs(30))
+        .await;
+    let b_props = some(&[grant("New", "444455556666")]);
+    id(&w.create_within(B, &b_props, SHORT).await);
     assert_eq!(w.truth_sids(), ["New"]);
 }
 
@@ -361,15 +338,10 @@ async fn s07_a_deleted_whole_policys_statements_do_not_come_back_beside_a_new_st
 async fn s08_a_stale_read_after_a_whole_policys_delete_is_no_reason_to_refuse_a_create() {
     let w = World::new().await;
     let a_props = whole(&[grant("Old", "111122223333")]);
-    let a = id(&w.create(A, &a_props).await);
-    w.lag_from_now().await;
-    id(&w.delete_within(A, &a, &a_props, SHORT).await);
+    w.deleted_while_reads_lag(A, &a_props, SHORT).await;
     let again = res(STACK_A_AGAIN, "RepositoryPolicy", WHOLE);
     let new_props = whole(&[grant("New", "444455556666")]);
-    let created = w
-        .send_within(w.event(again, "Create", &new_props), SHORT, true)
-        .await;
-    id(&created);
+    id(&w.create_within(again, &new_props, SHORT).await);
     assert_eq!(w.truth_sids(), ["New"]);
 }
 
@@ -377,13 +349,9 @@ async fn s08_a_stale_read_after_a_whole_policys_delete_is_no_reason_to_refuse_a_
 async fn s08_a_stale_read_after_the_last_statements_delete_is_no_reason_to_refuse_a_create() {
     let w = World::new().await;
     let b_props = some(&[grant("Last", "777788889999")]);
-    let b = id(&w.create(B, &b_props).await);
-    w.lag_from_now().await;
-    id(&w.delete_within(B, &b, &b_props, SHORT).await);
+    w.deleted_while_reads_lag(B, &b_props, SHORT).await;
     let third_props = whole(&[grant("Third", "111122223333")]);
-    id(&w
-        .send_within(w.event(A, "Create", &third_props), SHORT, true)
-        .await);
+    id(&w.create_within(A, &third_props, SHORT).await);
     assert_eq!(w.truth_sids(), ["Third"]);
 }
 
@@ -392,17 +360,11 @@ async fn s09_no_version_of_a_deleted_statement_comes_back_on_the_next_merge() {
     let w = World::new().await;
     let c1 = some(&[grant("S", "111122223333")]);
     let c2 = some(&[grant("S", "444455556666")]);
-    let b = id(&w.create(B, &c1).await);
-    w.lag_from_now().await;
-    id(&w.update_within(B, &b, &c1, &c2, SHORT).await);
+    let b = w.updated_while_reads_lag(B, &c1, &c2).await;
     id(&w.delete_within(B, &b, &c2, SHORT).await);
     let other = res(STACK_A, "OtherGrant", STATEMENTS);
     id(&w
-        .send_within(
-            w.event(other, "Create", &some(&[grant("T", "777788889999")])),
-            SHORT,
-            true,
-        )
+        .create_within(other, &some(&[grant("T", "777788889999")]), SHORT)
         .await);
     assert_eq!(w.truth_sids(), ["T"]);
 }
@@ -414,9 +376,7 @@ async fn s10_a_rollback_whose_lagging_read_shows_the_old_statement_still_writes_
     let w = World::new().await;
     let c1 = some(&[grant("S", "111122223333")]);
     let c2 = some(&[grant("S", "444455556666")]);
-    let b = id(&w.create(B, &c1).await);
-    w.lag_from_now().await;
-    id(&w.update_within(B, &b, &c1, &c2, SHORT).await);
+    let b = w.updated_while_reads_lag(B, &c1, &c2).await;
     // The rollback: an Update back to c1 while reads still show c1.
     id(&w.update_within(B, &b, &c2, &c1, SHORT).await);
     same(&w.truth(), &[grant("S", "111122223333")]);
@@ -427,9 +387,7 @@ async fn s11_a_delete_whose_lagging_read_shows_no_policy_still_removes_its_state
     let w = World::new().await;
     w.lag_from_now().await;
     let props = some(&[grant("S", "111122223333")]);
-    let b = id(&w
-        .send_within(w.event(B, "Create", &props), SHORT, true)
-        .await);
+    let b = id(&w.create_within(B, &props, SHORT).await);
     assert_eq!(w.truth_sids(), ["S"]);
     id(&w.delete_within(B, &b, &props, SHORT).await);
     assert_eq!(w.store.live(&app()), None);
@@ -439,13 +397,9 @@ async fn s11_a_delete_whose_lagging_read_shows_no_policy_still_removes_its_state
 async fn s12_a_stack_recreated_under_its_name_writes_its_policy_whatever_a_stale_read_shows() {
     let w = World::new().await;
     let props = whole(&[grant("S", "111122223333")]);
-    let a = id(&w.create(A, &props).await);
-    w.lag_from_now().await;
-    id(&w.delete_within(A, &a, &props, SHORT).await);
+    w.deleted_while_reads_lag(A, &props, SHORT).await;
     let again = res(STACK_A_AGAIN, "RepositoryPolicy", WHOLE);
-    let r = w
-        .send_within(w.event(again, "Create", &props), SHORT, true)
-        .await;
+    let r = w.create_within(again, &props, SHORT).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(w.truth_sids(), ["S"]);
 }
@@ -459,9 +413,7 @@ async fn s13_a_write_whose_answer_was_lost_is_unknown_and_its_failed_create_dele
         detail: "connection reset".into(),
     })]);
     let props = some(&[grant("S", "111122223333")]);
-    let r = w
-        .send_within(w.event(B, "Create", &props), SHORT, true)
-        .await;
+    let r = w.create_within(B, &props, SHORT).await;
     let why = reason(&r);
     assert!(
         why.contains("could not be checked") && !why.contains("as it was"),
@@ -469,11 +421,11 @@ async fn s13_a_write_whose_answer_was_lost_is_unknown_and_its_failed_create_dele
     );
     assert_eq!(w.truth_sids(), ["S"], "the write landed");
     // The record still announces it, so the failed create's Delete takes it out.
-    assert!(w.record().statements.contains_key("S"));
+    assert!(w.record(&app()).statements.contains_key("S"));
     let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
     id_of_delete(&w.delete_within(B, &failed, &props, SHORT).await);
     assert_eq!(w.store.live(&app()), None);
-    assert!(w.record().statements.is_empty());
+    assert!(w.record(&app()).statements.is_empty());
 }
 
 fn id_of_delete(r: &Value) {
@@ -509,7 +461,7 @@ async fn s15_a_renamed_resource_rolled_back_hands_its_sid_back_to_the_old_one() 
     // The stack update fails elsewhere: CloudFormation deletes the new resource.
     id(&w.delete(new, &new_id, &props).await);
     same(&w.truth(), &[grant("S", "111122223333")]);
-    let record = w.record();
+    let record = w.record(&app());
     assert_eq!(record.statements["S"].holder.logical, "OldName");
 }
 
@@ -524,7 +476,7 @@ async fn a_whole_policy_taker_deleted_first_hands_the_policy_back() {
     id(&w.delete(taker, &t, &taker_props).await);
     same(&w.truth(), &a_policy);
     assert_eq!(
-        w.record().owner.map(|o| o.holder.logical),
+        w.record(&app()).owner.map(|o| o.holder.logical),
         Some("RepositoryPolicy".into())
     );
 }
@@ -546,16 +498,14 @@ async fn a_delete_after_the_repository_is_gone_succeeds_whoever_else_held_statem
         2,
         "nothing written to a repository that is gone"
     );
-    assert!(!w.record().statements.contains_key("Mine"));
+    assert!(!w.record(&app()).statements.contains_key("Mine"));
 }
 
 #[tokio::test]
 async fn an_update_of_a_whole_policy_from_before_the_lock_table_keeps_the_statements_added_since() {
     let w = World::new().await;
     let old = whole(&[grant("Legacy", "111122223333")]);
-    let created = w
-        .send_within(w.event(A, "Create", &old), Duration::from_secs(30), false)
-        .await;
+    let created = w.send_without_lock_table(w.event(A, "Create", &old)).await;
     let a = id(&created);
     id(&w.create(B, &some(&[grant("Added", "444455556666")])).await);
     let new = whole(&[grant("Legacy", "777788889999")]);

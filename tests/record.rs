@@ -5,165 +5,19 @@
 
 mod support;
 
-use ecr_policy_provider::ecr::memory::MemoryEcr;
-use ecr_policy_provider::identity::Target;
-use ecr_policy_provider::lifecycle::Settings;
-use ecr_policy_provider::lock::memory::MemoryLock;
-use ecr_policy_provider::lock::{Held, Holder, LockError, LockStore, Record, key};
-use ecr_policy_provider::provider::Provider;
-use ecr_policy_provider::response::Sender;
+use ecr_policy_provider::lock::{Held, Holder, Record, key};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::{Recorder, config, deadline_in, event, registry, repo};
+use support::world::LockFault;
+use support::{Harness, follow_up, grant, reason, registry, repo};
 
 const STACK_1: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/platform/5b3c9a10-c8e1-11ee-9c2a-0a1b2c3d4e5f";
 const STACK_2: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/team-b/0e4d8f20-c8e1-11ee-9c2a-0a1b2c3d4e5f";
 
-/// The in-memory lock table with faults: the answer of the next acquires lost (the SDK's
-/// retry then sends it again), the next stores and releases failing.
-#[derive(Default)]
-struct FaultyLock {
-    inner: MemoryLock,
-    lost_acquire_answers: AtomicUsize,
-    failing_stores: AtomicUsize,
-    failing_releases: AtomicUsize,
-}
-
-fn take_one(counter: &AtomicUsize) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-}
-
-fn unavailable(operation: &'static str) -> LockError {
-    LockError::Unavailable {
-        table: "locks".into(),
-        operation,
-        detail: "injected".into(),
-    }
-}
-
-impl LockStore for FaultyLock {
-    async fn acquire(
-        &self,
-        key: &str,
-        owner: &str,
-        now_ms: u64,
-        until_ms: u64,
-    ) -> Result<Record, LockError> {
-        if take_one(&self.lost_acquire_answers) {
-            // The first try lands; its answer is lost; the SDK sends it again.
-            let _ = self.inner.acquire(key, owner, now_ms, until_ms).await;
-        }
-        self.inner.acquire(key, owner, now_ms, until_ms).await
-    }
-    async fn store(&self, key: &str, owner: &str, record: &Record) -> Result<(), LockError> {
-        if take_one(&self.failing_stores) {
-            return Err(unavailable("UpdateItem"));
-        }
-        self.inner.store(key, owner, record).await
-    }
-    async fn release(&self, key: &str, owner: &str, idle: bool) -> Result<(), LockError> {
-        if take_one(&self.failing_releases) {
-            return Err(unavailable("UpdateItem"));
-        }
-        self.inner.release(key, owner, idle).await
-    }
-}
-
-struct Harness {
-    store: Arc<MemoryEcr>,
-    lock: Arc<FaultyLock>,
-    recorder: Recorder,
-    settings: Settings,
-}
-
-impl Harness {
-    async fn new() -> Self {
-        let store = Arc::new(MemoryEcr::new());
-        store.create_repository("us-east-1", "app");
-        store.create_repository("us-east-1", "repo-a");
-        store.create_repository("us-east-1", "repo-b");
-        let recorder = Recorder::start(Vec::new()).await;
-        let settings = config(&recorder).settings;
-        Self {
-            store,
-            lock: Arc::new(FaultyLock::default()),
-            recorder,
-            settings,
-        }
-    }
-
-    fn provider(&self) -> Provider<Arc<MemoryEcr>, Arc<FaultyLock>> {
-        let mut config = config(&self.recorder);
-        config.settings = self.settings.clone();
-        let sender = Sender::new().with_base_pause(Duration::from_millis(10));
-        Provider::new(self.store.clone(), sender, config).with_lock(Some(self.lock.clone()))
-    }
-
-    /// A sample event as stack `stack`'s resource `logical` sends it, request `request`.
-    fn event(&self, name: &str, stack: &str, logical: &str, request: &str) -> Value {
-        let mut e = event(name, &self.recorder.url);
-        e["StackId"] = stack.into();
-        e["LogicalResourceId"] = logical.into();
-        e["RequestId"] = request.into();
-        e
-    }
-
-    async fn send_within(&self, event: Value, left: Duration) -> Value {
-        let before = self.recorder.requests().len();
-        self.provider()
-            .handle(event, deadline_in(left))
-            .await
-            .expect("a response was delivered");
-        let requests = self.recorder.requests();
-        assert_eq!(requests.len(), before + 1, "exactly one response per event");
-        requests[before].json()
-    }
-
-    async fn send(&self, event: Value) -> Value {
-        self.send_within(event, Duration::from_secs(30)).await
-    }
-
-    fn statements(&self, target: &Target) -> Vec<Value> {
-        self.store
-            .live(target)
-            .map(|t| {
-                let v: Value = serde_json::from_str(&t).expect("JSON");
-                v["Statement"].as_array().cloned().unwrap_or_default()
-            })
-            .unwrap_or_default()
-    }
-
-    fn sids(&self, target: &Target) -> Vec<String> {
-        self.statements(target)
-            .iter()
-            .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
-
-    fn record(&self, target: &Target) -> Record {
-        self.lock.inner.record(&key(target))
-    }
-
-    fn seed(&self, target: &Target, statements: &[Value]) {
-        let doc = json!({"Version": "2008-10-17", "Statement": statements});
-        self.store.seed(target, &doc.to_string());
-    }
-}
-
-/// A follow-up of `created` (an Update or Delete of the same resource).
-fn follow_up(created: &Value, request_type: &str, physical_id: &str, request: &str) -> Value {
-    let mut e = created.clone();
-    if request_type == "Update" {
-        e["OldResourceProperties"] = created["ResourceProperties"].clone();
-    }
-    e["RequestType"] = request_type.into();
-    e["PhysicalResourceId"] = physical_id.into();
-    e["RequestId"] = request.into();
-    e
+/// The provider with a lock table, over an ECR with repositories `app`, `repo-a` and
+/// `repo-b`.
+async fn harness() -> Harness {
+    Harness::new(&["app", "repo-a", "repo-b"]).await
 }
 
 fn with_statement(mut e: Value, statement: Value) -> Value {
@@ -171,16 +25,23 @@ fn with_statement(mut e: Value, statement: Value) -> Value {
     e
 }
 
-fn grant(sid: &str, account: &str) -> Value {
-    json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]})
+/// Stack `stack`'s statement resource `logical` creating `statement` in the registry's
+/// policy, request `request`.
+fn registry_statement(
+    h: &Harness,
+    stack: &str,
+    logical: &str,
+    request: &str,
+    statement: Value,
+) -> Value {
+    with_statement(
+        h.event_from("registry-statement-create.json", stack, logical, request),
+        statement,
+    )
 }
 
 fn registry_grant(sid: &str, account: &str) -> Value {
     json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": format!("arn:aws:iam::{account}:root")}, "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"], "Resource": "arn:aws:ecr:us-east-1:123456789012:repository/*"})
-}
-
-fn reason(r: &Value) -> &str {
-    r["Reason"].as_str().unwrap_or_default()
 }
 
 fn id(r: &Value) -> String {
@@ -190,28 +51,12 @@ fn id(r: &Value) -> String {
 #[tokio::test]
 async fn an_identical_statement_another_stack_holds_does_not_change_hands_without_adopt() {
     // Sequence 1.
-    let h = Harness::new().await;
+    let h = harness().await;
     let a = registry_grant("A", "111122223333");
-    let s1 = with_statement(
-        h.event(
-            "registry-statement-create.json",
-            STACK_1,
-            "GrantA",
-            "req-s1",
-        ),
-        a.clone(),
-    );
+    let s1 = registry_statement(&h, STACK_1, "GrantA", "req-s1", a.clone());
     let created = h.send(s1.clone()).await;
     assert_eq!(created["Status"], "SUCCESS", "{created}");
-    let s2 = with_statement(
-        h.event(
-            "registry-statement-create.json",
-            STACK_2,
-            "SameGrant",
-            "req-s2",
-        ),
-        a.clone(),
-    );
+    let s2 = registry_statement(&h, STACK_2, "SameGrant", "req-s2", a.clone());
     let refused = h.send(s2.clone()).await;
     assert_eq!(refused["Status"], "FAILED", "{refused}");
     for words in ["is held by", "\"GrantA\"", "\"platform\"", "Adopt: true"] {
@@ -237,12 +82,12 @@ async fn an_identical_statement_another_stack_holds_does_not_change_hands_withou
 #[tokio::test]
 async fn an_identical_whole_policy_gets_one_owner_and_the_others_delete_leaves_it() {
     // Sequence 2.
-    let h = Harness::new().await;
-    let first = h.event("registry-create.json", STACK_1, "RegistryPolicy", "req-p1");
+    let h = harness().await;
+    let first = h.event_from("registry-create.json", STACK_1, "RegistryPolicy", "req-p1");
     let r = h.send(first).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     let policy = h.store.live(&registry()).expect("written");
-    let second = h.event("registry-create.json", STACK_2, "RegistryPolicy", "req-p2");
+    let second = h.event_from("registry-create.json", STACK_2, "RegistryPolicy", "req-p2");
     let refused = h.send(second.clone()).await;
     assert_eq!(refused["Status"], "FAILED", "{refused}");
     for words in [
@@ -260,7 +105,7 @@ async fn an_identical_whole_policy_gets_one_owner_and_the_others_delete_leaves_i
     let taken = h.send(adopting).await;
     assert_eq!(taken["Status"], "SUCCESS", "{taken}");
     assert_eq!(taken["Data"]["Adopted"], "true");
-    let mut delete_first = h.event(
+    let mut delete_first = h.event_from(
         "registry-delete.json",
         STACK_1,
         "RegistryPolicy",
@@ -270,7 +115,7 @@ async fn an_identical_whole_policy_gets_one_owner_and_the_others_delete_leaves_i
     let left = h.send(delete_first).await;
     assert_eq!(left["Status"], "SUCCESS", "{left}");
     assert_eq!(h.store.live(&registry()), Some(policy));
-    let mut delete_second = h.event(
+    let mut delete_second = h.event_from(
         "registry-delete.json",
         STACK_2,
         "RegistryPolicy",
@@ -284,10 +129,10 @@ async fn an_identical_whole_policy_gets_one_owner_and_the_others_delete_leaves_i
 #[tokio::test]
 async fn a_move_onto_another_repository_does_not_take_its_differing_statement() {
     // Sequence 3.
-    let h = Harness::new().await;
+    let h = harness().await;
     let theirs = grant("PullForConsumers", "999988887777");
     h.seed(&repo("repo-b"), std::slice::from_ref(&theirs));
-    let mut create = h.event(
+    let mut create = h.event_from(
         "repository-statement-create.json",
         STACK_1,
         "ConsumerPull",
@@ -312,7 +157,7 @@ async fn a_move_onto_another_repository_does_not_take_its_differing_statement() 
 #[tokio::test]
 async fn reads_lagging_far_longer_than_any_reread_lose_nothing_and_bring_nothing_back() {
     // Sequence 4: reads lag 6 s behind the writes.
-    let h = Harness::new().await;
+    let h = harness().await;
     let console = registry_grant("Console", "999988887777");
     h.seed(&registry(), std::slice::from_ref(&console));
     h.store.lag_reads(Duration::from_secs(6));
@@ -322,13 +167,11 @@ async fn reads_lagging_far_longer_than_any_reread_lose_nothing_and_bring_nothing
         .into_iter()
         .enumerate()
     {
-        let e = with_statement(
-            h.event(
-                "registry-statement-create.json",
-                stack,
-                &format!("Grant{sid}"),
-                &format!("req-lag-{n}"),
-            ),
+        let e = registry_statement(
+            &h,
+            stack,
+            &format!("Grant{sid}"),
+            &format!("req-lag-{n}"),
             registry_grant(sid, "111122223333"),
         );
         let r = h.send(e.clone()).await;
@@ -355,9 +198,9 @@ async fn reads_lagging_far_longer_than_any_reread_lose_nothing_and_bring_nothing
 #[tokio::test]
 async fn a_record_that_cannot_be_stored_leaves_ecr_untouched() {
     // Sequence 5, first half: the record is stored before ECR.
-    let h = Harness::new().await;
-    h.lock.failing_stores.store(1, Ordering::SeqCst);
-    let e = h.event(
+    let h = harness().await;
+    h.lock.arm([LockFault::ThrottleStore]);
+    let e = h.event_from(
         "registry-statement-create.json",
         STACK_1,
         "GrantA",
@@ -365,6 +208,7 @@ async fn a_record_that_cannot_be_stored_leaves_ecr_untouched() {
     );
     let r = h.send(e).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(h.lock.fired(), 1, "the store failed");
     assert!(reason(&r).contains("lock table"), "{r}");
     assert_eq!(h.store.calls().writes, 0);
     assert_eq!(h.store.live(&registry()), None);
@@ -379,26 +223,19 @@ async fn a_record_that_cannot_be_stored_leaves_ecr_untouched() {
 async fn a_lease_that_cannot_be_given_back_after_both_writes_still_keeps_the_record() {
     // Sequence 5: the replacement's give-back fails; its cleanup Delete of the old id must
     // leave the Sid the new resource holds.
-    let mut h = Harness::new().await;
-    h.settings.lease_margin = Duration::from_millis(100);
+    let mut h = harness().await;
+    h.config.settings.lease_margin = Duration::from_millis(100);
     let a = registry_grant("A", "111122223333");
-    let create = with_statement(
-        h.event(
-            "registry-statement-create.json",
-            STACK_1,
-            "Grants",
-            "req-r1",
-        ),
-        a.clone(),
-    );
+    let create = registry_statement(&h, STACK_1, "Grants", "req-r1", a.clone());
     let created = h.send(create.clone()).await;
     // The Update adds B: another set of Sids, a replacement.
     let b = registry_grant("B", "444455556666");
     let mut update = follow_up(&create, "Update", &id(&created), "req-r2");
     update["ResourceProperties"]["Statement"] = json!([a.clone(), b.clone()]);
-    h.lock.failing_releases.store(1, Ordering::SeqCst);
+    h.lock.arm([LockFault::FailRelease]);
     let replaced = h.send_within(update, Duration::from_secs(1)).await;
     assert_eq!(replaced["Status"], "SUCCESS", "{replaced}");
+    assert_eq!(h.lock.fired(), 1, "the give-back failed");
     assert_eq!(h.record(&registry()).holder_of("A"), Some("req-r2"));
     // The lease expires by itself; then the cleanup Delete of the old id.
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -412,11 +249,10 @@ async fn a_lease_that_cannot_be_given_back_after_both_writes_still_keeps_the_rec
 #[tokio::test]
 async fn a_lease_whose_first_answer_was_lost_is_taken_on_the_retry() {
     // Sequence 6.
-    let h = Harness::new().await;
-    h.lock.lost_acquire_answers.store(1, Ordering::SeqCst);
-    let started = std::time::Instant::now();
-    let r = h
-        .send(h.event(
+    let h = harness().await;
+    h.lock.arm([LockFault::LoseAcquireAnswer]);
+    let (r, took) = h
+        .send_timed(h.event_from(
             "registry-statement-create.json",
             STACK_1,
             "GrantA",
@@ -424,27 +260,23 @@ async fn a_lease_whose_first_answer_was_lost_is_taken_on_the_retry() {
         ))
         .await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_eq!(h.lock.fired(), 1, "the first answer was lost");
+    assert!(took < Duration::from_secs(2), "{took:?}");
     assert_eq!(h.lock.inner.lease(&key(&registry())), None);
     // The next request on the target does not wait.
-    let started = std::time::Instant::now();
-    let r = h
-        .send(h.event("registry-create.json", STACK_2, "Other", "req-l2"))
+    let (r, took) = h
+        .send_timed(h.event_from("registry-create.json", STACK_2, "Other", "req-l2"))
         .await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{r}");
+    assert!(took < Duration::from_secs(2), "{r}");
 }
 
 #[tokio::test]
 async fn taking_the_lease_removes_the_items_pending_expiry() {
     // Sequence 7.
-    let h = Harness::new().await;
+    let h = harness().await;
     h.lock.inner.set_expiry(&key(&registry()), 1);
     let r = h
-        .send(h.event(
+        .send(h.event_from(
             "registry-statement-create.json",
             STACK_1,
             "GrantA",
@@ -459,13 +291,11 @@ async fn taking_the_lease_removes_the_items_pending_expiry() {
 /// was sent; returns the event and its answer.
 async fn create_cut_off(h: &Harness, sid: &str, request: &str, late: Duration) -> (Value, Value) {
     h.store.land_writes_late([late]);
-    let e = with_statement(
-        h.event(
-            "registry-statement-create.json",
-            STACK_1,
-            &format!("Grant{sid}"),
-            request,
-        ),
+    let e = registry_statement(
+        h,
+        STACK_1,
+        &format!("Grant{sid}"),
+        request,
         registry_grant(sid, "111122223333"),
     );
     let r = h.send_within(e.clone(), Duration::from_millis(1500)).await;
@@ -476,18 +306,16 @@ async fn create_cut_off(h: &Harness, sid: &str, request: &str, late: Duration) -
 #[tokio::test]
 async fn a_write_that_lands_after_the_deadline_does_not_undo_the_next_requests_write() {
     // Sequence 8: the abandoned request keeps the lease until its write can no longer land.
-    let mut h = Harness::new().await;
-    h.settings.lease_margin = Duration::from_millis(1500);
+    let mut h = harness().await;
+    h.config.settings.lease_margin = Duration::from_millis(1500);
     let started = tokio::time::Instant::now();
     let landing = Duration::from_millis(2000);
     let (late, failed) = create_cut_off(&h, "Late", "req-w1", landing).await;
-    let next = with_statement(
-        h.event(
-            "registry-statement-create.json",
-            STACK_2,
-            "GrantNext",
-            "req-w2",
-        ),
+    let next = registry_statement(
+        &h,
+        STACK_2,
+        "GrantNext",
+        "req-w2",
         registry_grant("Next", "444455556666"),
     );
     let r = h.send(next).await;
@@ -511,8 +339,8 @@ async fn a_write_that_lands_after_the_deadline_does_not_undo_the_next_requests_w
 #[tokio::test]
 async fn a_create_cut_off_by_its_deadline_leaves_nothing_once_its_delete_is_done() {
     // Sequence 9.
-    let mut h = Harness::new().await;
-    h.settings.lease_margin = Duration::from_millis(300);
+    let mut h = harness().await;
+    h.config.settings.lease_margin = Duration::from_millis(300);
     let console = registry_grant("Console", "999988887777");
     h.seed(&registry(), std::slice::from_ref(&console));
     let (late, failed) = create_cut_off(&h, "Late", "req-c1", Duration::from_millis(1600)).await;
@@ -533,7 +361,7 @@ async fn a_create_cut_off_by_its_deadline_leaves_nothing_once_its_delete_is_done
 
 #[tokio::test]
 async fn a_format_1_record_keeps_working_and_is_rewritten_on_the_next_change() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let a = registry_grant("A", "111122223333");
     h.seed(&registry(), std::slice::from_ref(&a));
     let mut legacy = Record::default();
@@ -549,14 +377,11 @@ async fn a_format_1_record_keeps_working_and_is_rewritten_on_the_next_change() {
     );
     h.lock.inner.set_record(&key(&registry()), legacy);
     // Another resource cannot take A without Adopt...
-    let other = with_statement(
-        h.event("registry-statement-create.json", STACK_2, "Other", "req-n1"),
-        a.clone(),
-    );
+    let other = registry_statement(&h, STACK_2, "Other", "req-n1", a.clone());
     let r = h.send(other).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     // ...its holder updates it in place, and the record is in today's format after.
-    let mut update = h.event(
+    let mut update = h.event_from(
         "registry-statement-update.json",
         STACK_1,
         "GrantA",
@@ -581,8 +406,8 @@ async fn a_format_1_record_keeps_working_and_is_rewritten_on_the_next_change() {
 async fn the_same_create_delivered_again_after_a_crash_succeeds_once_the_lease_expires() {
     // A process killed after storing the record and before writing ECR: Lambda delivers the
     // same event again.
-    let h = Harness::new().await;
-    let e = h.event(
+    let h = harness().await;
+    let e = h.event_from(
         "registry-statement-create.json",
         STACK_1,
         "GrantA",

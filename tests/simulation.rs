@@ -664,9 +664,17 @@ impl Generator {
                 }
             }
             5 => {
-                // Moved to another target.
+                // Moved to another target: an Update between repositories; to or from the
+                // registry (another resource type) under a new logical id.
                 let t = self.rng.usize(0..self.setup.targets);
-                template.get_mut(logical).expect("declared").target = t;
+                let from = template.get(logical).expect("declared").target;
+                if (t == 0) == (from == 0) {
+                    template.get_mut(logical).expect("declared").target = t;
+                } else if let Some(l) = self.free_logical(template) {
+                    let mut spec = template.remove(logical).expect("declared");
+                    spec.target = t;
+                    template.insert(l, spec);
+                }
             }
             6 => {
                 // The logical id renamed.
@@ -733,6 +741,18 @@ struct Deployed {
     /// statements from then on, and this resource owns it no more (it still gets back the
     /// Sids it declares when their taker goes first).
     dethroned: bool,
+    /// What another resource took from it by `Adopt` (or the rename exception), and who:
+    /// it holds that no more while the taker lives; a taker deleted first hands it back
+    /// (CONTRACT 11, "Displaced holders", "A taker deleted before the one it displaced").
+    displaced: BTreeMap<Mark, Taker>,
+}
+
+/// The resource that took something over: its StackId, logical id and physical id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Taker {
+    stack_id: String,
+    logical: &'static str,
+    physical: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -866,7 +886,11 @@ impl Model {
         let claims = self.claims(t);
         let whole = claims
             .iter()
-            .filter(|c| c.deployed.spec.kind == Kind::Whole && !c.deployed.dethroned)
+            .filter(|c| {
+                c.deployed.spec.kind == Kind::Whole
+                    && !c.deployed.dethroned
+                    && !self.taken(&c.deployed, &Mark::Whole)
+            })
             .max_by_key(|c| c.deployed.seq);
         let statements = claims
             .iter()
@@ -878,13 +902,25 @@ impl Model {
         {
             return Expect::Whole(w.clone());
         }
+        // Each Sid as the latest resource that declares it and holds it: not taken from it
+        // by a taker that still lives. A whole policy a statement took Sids out of holds
+        // only those handed back to it (the rest of its policy is nobody's).
         let mut held: BTreeMap<String, Claim> = BTreeMap::new();
         for c in claims {
             for (sid, _) in &c.deployed.spec.statements {
+                let mark = Mark::Sid((*sid).to_owned());
+                let holds = match c.deployed.spec.kind {
+                    Kind::Statements => !self.taken(&c.deployed, &mark),
+                    Kind::Whole => {
+                        c.deployed.dethroned
+                            && c.deployed.displaced.contains_key(&mark)
+                            && !self.taken(&c.deployed, &mark)
+                    }
+                };
                 let later = held
                     .get(*sid)
                     .is_none_or(|h| h.deployed.seq < c.deployed.seq);
-                if later {
+                if holds && later {
                     held.insert((*sid).to_owned(), c.clone());
                 }
             }
@@ -892,24 +928,60 @@ impl Model {
         Expect::Statements(held)
     }
 
+    /// Whether what `m` names was taken from `d` by a resource that still lives.
+    fn taken(&self, d: &Deployed, m: &Mark) -> bool {
+        d.displaced.get(m).is_some_and(|t| self.lives(t))
+    }
+
+    fn lives(&self, t: &Taker) -> bool {
+        self.stacks.iter().any(|s| {
+            s.id.as_deref() == Some(t.stack_id.as_str())
+                && s.resources
+                    .get(t.logical)
+                    .is_some_and(|d| d.physical == t.physical)
+        }) || self.loose.iter().any(|l| {
+            l.stack_id == t.stack_id && l.logical == t.logical && l.deployed.physical == t.physical
+        })
+    }
+
+    /// A live resource, found by its StackId, logical id and physical id.
+    fn deployed_mut(
+        &mut self,
+        stack_id: &str,
+        logical: &str,
+        physical: &str,
+    ) -> Option<&mut Deployed> {
+        if let Some(stack) = self
+            .stacks
+            .iter_mut()
+            .find(|s| s.id.as_deref() == Some(stack_id))
+            && stack
+                .resources
+                .get(logical)
+                .is_some_and(|d| d.physical == physical)
+        {
+            return stack.resources.get_mut(logical);
+        }
+        self.loose
+            .iter_mut()
+            .find(|l| {
+                l.stack_id == stack_id && l.logical == logical && l.deployed.physical == physical
+            })
+            .map(|l| &mut l.deployed)
+    }
+
     /// A whole-policy resource owns its target no more.
     fn dethrone(&mut self, owner: &Claim) {
-        let physical = &owner.deployed.physical;
-        for stack in &mut self.stacks {
-            if stack.id.as_deref() == Some(owner.stack_id.as_str())
-                && let Some(d) = stack.resources.get_mut(owner.logical)
-                && d.physical == *physical
-            {
-                d.dethroned = true;
-            }
+        if let Some(d) = self.deployed_mut(&owner.stack_id, owner.logical, &owner.deployed.physical)
+        {
+            d.dethroned = true;
         }
-        for l in &mut self.loose {
-            if l.stack_id == owner.stack_id
-                && l.logical == owner.logical
-                && l.deployed.physical == *physical
-            {
-                l.deployed.dethroned = true;
-            }
+    }
+
+    /// `taker` took `what` from `from`: `from` holds it no more while `taker` lives.
+    fn displace(&mut self, from: &Claim, what: Mark, taker: &Taker) {
+        if let Some(d) = self.deployed_mut(&from.stack_id, from.logical, &from.deployed.physical) {
+            d.displaced.insert(what, taker.clone());
         }
     }
 
@@ -1194,7 +1266,7 @@ impl Sim {
 
     /// A resource's Create, or an Update that made a new one, answered SUCCESS: check that
     /// it took nothing another holds without Adopt (CONTRACT 11), then record it.
-    fn took(&self, stack_id: &str, logical: &'static str, spec: &Spec) {
+    fn took(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
         let model = self.model.borrow();
         let same = |c: &Claim| c.same_resource(stack_id, logical);
         // The rename exception: the same stack, equivalent content.
@@ -1246,8 +1318,69 @@ impl Sim {
             );
         }
         let mut model = self.model.borrow_mut();
-        // What it takes is held from now on: a statement nobody held that it adopted goes
-        // with its Delete, as its own.
+        let taker = Taker {
+            stack_id: stack_id.to_owned(),
+            logical,
+            physical: physical.to_owned(),
+        };
+        // What it takes, it holds from now on; whoever held it is displaced, and gets it
+        // back if this one goes first.
+        match model.expect(spec.target) {
+            // A whole policy the record never knew is never handed back: to the provider it
+            // was nobody's (CONTRACT 4), and the taker's Delete removes it.
+            Expect::Whole(owner) if !same(&owner) && !owner.deployed.recorded => {
+                if spec.kind == Kind::Whole {
+                    model.dethrone(&owner);
+                }
+            }
+            Expect::Whole(owner) if !same(&owner) => {
+                if spec.kind == Kind::Whole {
+                    model.displace(&owner, Mark::Whole, &taker);
+                } else {
+                    for (sid, _) in &spec.statements {
+                        if owner.deployed.spec.version_of(sid).is_some() {
+                            model.displace(&owner, Mark::Sid((*sid).to_owned()), &taker);
+                        }
+                    }
+                }
+            }
+            Expect::Whole(_) => {}
+            Expect::Statements(held) => {
+                for (sid, holder) in &held {
+                    let mine = spec.kind == Kind::Whole || spec.version_of(sid).is_some();
+                    if mine && !same(holder) {
+                        model.displace(holder, Mark::Sid(sid.clone()), &taker);
+                    }
+                }
+                // A Sid nobody holds that a whole policy a statement ended the ownership of
+                // still declares is taken out of that policy too: it goes back to it when
+                // this one goes first (CONTRACT 11, "A taker deleted before the one it
+                // displaced").
+                if spec.kind == Kind::Statements {
+                    let dethroned: Vec<Claim> = model
+                        .claims(spec.target)
+                        .into_iter()
+                        .filter(|c| {
+                            c.deployed.spec.kind == Kind::Whole
+                                && c.deployed.dethroned
+                                && c.deployed.recorded
+                        })
+                        .collect();
+                    for (sid, _) in &spec.statements {
+                        if held.contains_key(*sid) {
+                            continue;
+                        }
+                        for whole in dethroned
+                            .iter()
+                            .filter(|c| c.deployed.spec.version_of(sid).is_some())
+                        {
+                            model.displace(whole, Mark::Sid((*sid).to_owned()), &taker);
+                        }
+                    }
+                }
+            }
+        }
+        // A statement nobody held that it adopted goes with its Delete, as its own.
         for (sid, _) in &spec.statements {
             model.console[spec.target].remove(*sid);
         }
@@ -1258,11 +1391,17 @@ impl Sim {
             // A statement ends the whole-policy ownership: the rest of that policy becomes
             // statements nobody holds, kept as they are (CONTRACT 11), unless the record
             // never knew the policy (then its Delete removes what nobody holds).
-            if owner.deployed.recorded {
-                for (sid, _) in &owner.deployed.spec.statements {
-                    if spec.version_of(sid).is_none() {
-                        model.console[spec.target].insert((*sid).to_owned(), Keep::Yes);
-                    }
+            // A policy the record never knew is all statements nobody holds to the
+            // provider: they may stay or go with its Delete (CONTRACT 4, 11); so is one
+            // whose owner's Delete failed (it promised nothing: the delete may have landed).
+            let keep = if owner.deployed.recorded && !owner.orphan {
+                Keep::Yes
+            } else {
+                Keep::No
+            };
+            for (sid, _) in &owner.deployed.spec.statements {
+                if spec.version_of(sid).is_none() {
+                    model.console[spec.target].insert((*sid).to_owned(), keep);
                 }
             }
             model.dethrone(&owner);
@@ -1492,12 +1631,17 @@ impl Sim {
             }
             (state.id.clone().expect("exists"), state.resources.clone())
         };
-        // A logical id cannot change kind; CloudFormation refuses such a template.
-        if template
-            .iter()
-            .any(|(l, s)| old.get(l).is_some_and(|d| d.spec.kind != s.kind))
-        {
-            self.note("  (a logical id changes kind: CloudFormation refuses the template)".into());
+        // A logical id cannot change its resource type (a whole policy and statements, the
+        // registry and a repository are different types); CloudFormation refuses such a
+        // template ("Update of resource type is not permitted").
+        if template.iter().any(|(l, s)| {
+            old.get(l)
+                .is_some_and(|d| d.spec.resource_type() != s.resource_type())
+        }) {
+            self.note(
+                "  (a logical id changes its resource type: CloudFormation refuses the template)"
+                    .into(),
+            );
             return;
         }
         let mut forward: Vec<(&'static str, Option<Deployed>, Spec)> = Vec::new();
@@ -1560,25 +1704,18 @@ impl Sim {
                             .await;
                         if a.success && a.physical != before.physical {
                             // A replacement: the old side stays until its cleanup Delete.
+                            let old_side = self
+                                .current(stack_id, logical, &before.physical)
+                                .unwrap_or_else(|| before.clone());
                             self.model.borrow_mut().loose.push(Loose {
                                 stack_id: stack_id.clone(),
                                 logical,
-                                deployed: before.clone(),
+                                deployed: old_side,
                                 orphan: false,
                             });
                             self.created(stack_id, logical, spec, &a.physical);
                         } else if a.success {
-                            self.put(
-                                stack_id,
-                                logical,
-                                Deployed {
-                                    spec: spec.clone(),
-                                    recorded: true,
-                                    unsure: false,
-                                    dethroned: false,
-                                    ..before.clone()
-                                },
-                            );
+                            self.updated(stack_id, logical, before, spec);
                         } else {
                             self.unsure(stack_id, logical, &before.physical);
                         }
@@ -1651,7 +1788,7 @@ impl Sim {
                 )
                 .await;
             if a.success {
-                self.put(stack_ref, logical, before);
+                self.updated(stack_ref, logical, &before, &before.spec);
             }
         }))
         .await;
@@ -1663,6 +1800,7 @@ impl Sim {
             recorded: true,
             unsure: false,
             dethroned: false,
+            displaced: BTreeMap::new(),
         };
         let mut deletes: Vec<(&'static str, Deployed)> = Vec::new();
         for d in &done {
@@ -1736,7 +1874,7 @@ impl Sim {
     /// A new resource answered SUCCESS (a Create, or an Update that made a new one): it
     /// takes what it declares.
     fn created(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
-        self.took(stack_id, logical, spec);
+        self.took(stack_id, logical, spec, physical);
         let seq = self.model.borrow_mut().next_seq();
         let deployed = Deployed {
             spec: spec.clone(),
@@ -1745,8 +1883,51 @@ impl Sim {
             recorded: !self.without_lock_table.get(),
             unsure: false,
             dethroned: false,
+            displaced: BTreeMap::new(),
         };
         self.put(stack_id, logical, deployed);
+    }
+
+    /// A resource as the model has it now (what was taken from it, whether a statement
+    /// ended its ownership), which a snapshot taken before a step may not show.
+    fn current(&self, stack_id: &str, logical: &str, physical: &str) -> Option<Deployed> {
+        self.model
+            .borrow_mut()
+            .deployed_mut(stack_id, logical, physical)
+            .map(|d| d.clone())
+    }
+
+    /// An Update in place answered SUCCESS: the resource declares `spec` now. It takes
+    /// nothing: what another took from it stays taken (CONTRACT 11, "Displaced holders").
+    fn updated(&self, stack_id: &str, logical: &'static str, before: &Deployed, spec: &Spec) {
+        let now = self
+            .current(stack_id, logical, &before.physical)
+            .unwrap_or_else(|| before.clone());
+        let mut recorded = true;
+        if spec.kind == Kind::Whole && !now.recorded {
+            let mut model = self.model.borrow_mut();
+            if let Expect::Statements(held) = model.expect(spec.target) {
+                // A whole policy the record never knew, on a target statement resources
+                // share: its statements are written beside theirs, still nobody's to the
+                // record (CONTRACT 4), so they may stay or go.
+                recorded = false;
+                for (sid, _) in &spec.statements {
+                    if !held.contains_key(*sid) {
+                        model.console[spec.target].insert((*sid).to_owned(), Keep::No);
+                    }
+                }
+            }
+        }
+        self.put(
+            stack_id,
+            logical,
+            Deployed {
+                spec: spec.clone(),
+                recorded,
+                unsure: false,
+                ..now
+            },
+        );
     }
 
     /// A resource's Update answered FAILED: what it holds is no longer promised.
@@ -1798,9 +1979,16 @@ impl Sim {
             let mut model = self.model.borrow_mut();
             let found = model.remove(stack_id, logical, &d.physical);
             if !a.success {
-                // A failed create whose Delete failed may hold what its write left.
+                // A failed create whose Delete failed may hold what its write left. A whole
+                // policy may be there as written (the latest taker: what ECR holds is then
+                // not promised); statements took nothing, and come before every taker (seq
+                // 0), so that they neither decide the target's kind nor outrank a holder.
                 let orphan = found.unwrap_or_else(|| Deployed {
-                    seq: model.next_seq(),
+                    seq: if d.spec.kind == Kind::Whole {
+                        model.next_seq()
+                    } else {
+                        0
+                    },
                     ..d.clone()
                 });
                 model_loose_orphan(&mut model.loose, stack_id, logical, orphan);
@@ -2196,6 +2384,9 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             .await;
             sim.without_lock_table.set(false);
         }
+        // What a history starts from is old: an hour passes before its first step (no read
+        // lags behind it then, as none does behind a policy written before an upgrade).
+        tokio::time::sleep(Duration::from_secs(3600)).await;
         for (i, step) in steps.iter().enumerate() {
             sim.note(format!("{:>3}. {step}", i + 1));
             sim.fired_before_step.set(sim.fired());
@@ -2352,6 +2543,9 @@ fn examine(seed: u64) -> Option<Found> {
     let first = run(seed, &history.setup, &history.steps);
     let rule = first.violations.first()?.rule;
     let steps = shrink(&history, rule);
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1") {
+        eprintln!("--- seed {seed}, shrunk: ECR's writes ---");
+    }
     let shrunk = run(seed, &history.setup, &steps);
     let mut report = format!(
         "seed {seed}: {rule:?} broken; {} step(s) of {} shrunk to {}\n  setup: {}\n  history:\n",

@@ -5,15 +5,13 @@
 
 mod support;
 
-use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
-use ecr_policy_provider::identity::Target;
-use ecr_policy_provider::lock::memory::MemoryLock;
+use ecr_policy_provider::ecr::memory::ACCOUNT_ID;
 use ecr_policy_provider::lock::{Record, key};
 use ecr_policy_provider::response::Status;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{Recorder, deadline_in, event, provider, provider_with_lock, registry, repo};
+use support::{Harness, deadline_in, denied, registry, repo};
 
 const REGISTRY_STATEMENTS_ID: &str = "ecr-policy-statements/4c9e1a20-7b3d-4f5e-8a6b-1c2d3e4f5a01/ReplicationFromTeamA/registry-policy:us-east-1:123456789012";
 
@@ -26,79 +24,9 @@ fn lambda_grant() -> Value {
     json!({"Sid": "LambdaECRImageRetrievalPolicy", "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], "Condition": {"StringLike": {"aws:sourceArn": "arn:aws:lambda:us-east-1:123456789012:function:*"}}})
 }
 
-struct Harness {
-    store: Arc<MemoryEcr>,
-    lock: Arc<MemoryLock>,
-    recorder: Recorder,
-}
-
-impl Harness {
-    async fn new() -> Self {
-        let store = Arc::new(MemoryEcr::new());
-        store.create_repository("us-east-1", "app");
-        Self {
-            store,
-            lock: Arc::new(MemoryLock::new()),
-            recorder: Recorder::start(Vec::new()).await,
-        }
-    }
-
-    fn event(&self, name: &str) -> Value {
-        event(name, &self.recorder.url)
-    }
-
-    async fn send_within(&self, event: Value, left: Duration) -> Value {
-        let before = self.recorder.requests().len();
-        provider_with_lock(self.store.clone(), self.lock.clone(), &self.recorder)
-            .handle(event, deadline_in(left))
-            .await
-            .expect("a response was delivered");
-        let requests = self.recorder.requests();
-        assert_eq!(requests.len(), before + 1, "exactly one response per event");
-        requests[before].json()
-    }
-
-    async fn send(&self, event: Value) -> Value {
-        self.send_within(event, Duration::from_secs(30)).await
-    }
-
-    /// Sends one event among others in flight: the response is this invocation's own (the
-    /// test counts the responses received once all are done).
-    async fn send_concurrently(&self, event: Value) -> Value {
-        let outcome = provider_with_lock(self.store.clone(), self.lock.clone(), &self.recorder)
-            .handle(event, deadline_in(Duration::from_secs(30)))
-            .await
-            .expect("a response was delivered");
-        serde_json::from_slice(&outcome.response.to_body()).expect("JSON")
-    }
-
-    fn live(&self, target: &Target) -> Option<Value> {
-        self.store
-            .live(target)
-            .map(|t| serde_json::from_str(&t).expect("live policy is JSON"))
-    }
-
-    fn sids(&self, target: &Target) -> Vec<String> {
-        self.live(target)
-            .map(|p| {
-                p["Statement"]
-                    .as_array()
-                    .expect("a list")
-                    .iter()
-                    .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn seed(&self, target: &Target, statements: &[Value]) {
-        let doc = json!({"Version": "2008-10-17", "Statement": statements});
-        self.store.seed(target, &doc.to_string());
-    }
-
-    fn lease_free(&self, target: &Target) -> bool {
-        self.lock.lease(&key(target)).is_none()
-    }
+/// The provider with a lock table, over an ECR with repository `app`.
+async fn harness() -> Harness {
+    Harness::new(&["app"]).await
 }
 
 fn statement_of(event: &Value) -> Value {
@@ -111,7 +39,7 @@ fn statement_of(event: &Value) -> Value {
 
 #[tokio::test]
 async fn a_registry_statement_lives_beside_the_others_through_its_whole_life() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.seed(&registry(), &[console()]);
 
     let create = h.event("registry-statement-create.json");
@@ -128,7 +56,7 @@ async fn a_registry_statement_lives_beside_the_others_through_its_whole_life() {
         "the policy keeps its Version"
     );
     assert_eq!(live["Statement"], json!([console(), statement_of(&create)]));
-    let record = h.lock.record(&key(&registry()));
+    let record = h.record(&registry());
     assert_eq!(
         record.holder_of("ReplicationFromTeamA"),
         Some("4c9e1a20-7b3d-4f5e-8a6b-1c2d3e4f5a01")
@@ -151,13 +79,13 @@ async fn a_registry_statement_lives_beside_the_others_through_its_whole_life() {
         h.live(&registry()).expect("a policy")["Statement"],
         json!([console()])
     );
-    assert!(h.lock.record(&key(&registry())).statements.is_empty());
+    assert!(h.record(&registry()).statements.is_empty());
     assert!(h.lease_free(&registry()));
 }
 
 #[tokio::test]
 async fn the_last_statement_out_deletes_the_policy_and_a_new_policy_starts_at_2012() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let r = h.send(h.event("repository-statement-create.json")).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(r["Data"]["RepositoryName"], "app");
@@ -185,7 +113,7 @@ async fn the_last_statement_out_deletes_the_policy_and_a_new_policy_starts_at_20
 
 #[tokio::test]
 async fn lambdas_grant_survives_every_step_on_a_repository() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.seed(&repo("app"), &[lambda_grant()]);
     for name in [
         "repository-statement-create.json",
@@ -206,7 +134,7 @@ async fn lambdas_grant_survives_every_step_on_a_repository() {
 
 #[tokio::test]
 async fn an_equivalent_statement_already_there_is_not_written_again() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let create = h.event("registry-statement-create.json");
     let mut reordered = statement_of(&create);
     reordered["Action"] = json!(["ecr:ReplicateImage", "ecr:CreateRepository"]);
@@ -219,7 +147,7 @@ async fn an_equivalent_statement_already_there_is_not_written_again() {
 #[tokio::test]
 async fn a_conflicting_sid_fails_without_adopt_is_taken_with_it_and_the_failed_delete_touches_nothing()
  {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut theirs = statement_of(&h.event("registry-statement-create.json"));
     theirs["Principal"] = json!({"AWS": "arn:aws:iam::999988887777:root"});
     h.seed(&registry(), &[console(), theirs.clone()]);
@@ -258,7 +186,7 @@ async fn a_conflicting_sid_fails_without_adopt_is_taken_with_it_and_the_failed_d
 
 #[tokio::test]
 async fn a_sid_rename_is_a_replacement_whose_cleanup_removes_only_the_old_sid() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.seed(&registry(), &[console()]);
     let create = h.event("registry-statement-create.json");
     h.send(create.clone()).await;
@@ -309,7 +237,7 @@ async fn a_sid_rename_is_a_replacement_whose_cleanup_removes_only_the_old_sid() 
 
 #[tokio::test]
 async fn a_merge_that_does_not_fit_says_how_long_it_would_be_and_writes_nothing() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut big = console();
     big["Condition"] = json!({"StringEquals": {"aws:PrincipalTag/team": "x".repeat(7000)}});
     h.seed(&registry(), &[big]);
@@ -329,16 +257,13 @@ async fn a_merge_that_does_not_fit_says_how_long_it_would_be_and_writes_nothing(
 
 #[tokio::test]
 async fn without_a_lock_table_a_statement_resource_says_what_to_set() {
-    let h = Harness::new().await;
-    let recorder = &h.recorder;
-    provider(h.store.clone(), recorder)
-        .handle(
+    let h = Harness::without_lock_table(&["app"]).await;
+    let (r, _) = h
+        .deliver_within(
             h.event("registry-statement-create.json"),
-            deadline_in(Duration::from_secs(30)),
+            Duration::from_secs(30),
         )
-        .await
-        .expect("delivered");
-    let r = recorder.delivered();
+        .await;
     assert_eq!(r["Status"], "FAILED");
     assert!(
         r["Reason"]
@@ -352,7 +277,7 @@ async fn without_a_lock_table_a_statement_resource_says_what_to_set() {
 
 #[tokio::test]
 async fn bad_statements_are_refused_before_any_call() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let cases = [
         (json!([]), "property Statement is an empty list"),
         (
@@ -393,7 +318,7 @@ async fn bad_statements_are_refused_before_any_call() {
 
 #[tokio::test]
 async fn a_lease_left_by_a_crashed_invocation_is_taken_once_it_ends() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let ended = support::deadline_in(Duration::ZERO) - 1;
     h.lock.hold(&key(&registry()), "crashed-request", ended);
     let r = h.send(h.event("registry-statement-create.json")).await;
@@ -403,7 +328,7 @@ async fn a_lease_left_by_a_crashed_invocation_is_taken_once_it_ends() {
 
 #[tokio::test]
 async fn a_lease_held_past_the_deadline_gets_failed_in_time_and_writes_nothing() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let later = support::deadline_in(Duration::from_secs(600));
     h.lock.hold(&key(&registry()), "slow-request", later);
     let started = std::time::Instant::now();
@@ -433,12 +358,8 @@ async fn a_lease_held_past_the_deadline_gets_failed_in_time_and_writes_nothing()
 
 #[tokio::test]
 async fn the_lease_is_given_back_after_a_failure_a_hang_and_a_panic() {
-    let h = Harness::new().await;
-    h.store
-        .fail_writes([ecr_policy_provider::ecr::EcrError::AccessDenied {
-            operation: "PutRegistryPolicy",
-            message: "no".into(),
-        }]);
+    let h = harness().await;
+    h.store.fail_writes([denied("PutRegistryPolicy", "no")]);
     let r = h.send(h.event("registry-statement-create.json")).await;
     assert_eq!(r["Status"], "FAILED");
     assert!(h.lease_free(&registry()), "after FAILED");
@@ -462,7 +383,7 @@ async fn the_lease_is_given_back_after_a_failure_a_hang_and_a_panic() {
 
 #[tokio::test]
 async fn a_read_that_lags_the_last_write_loses_no_statement() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.seed(&registry(), &[console()]);
     h.store.lag_reads(Duration::from_secs(6));
     h.send(h.event("registry-statement-create.json")).await;
@@ -490,7 +411,7 @@ async fn a_read_that_lags_the_last_write_loses_no_statement() {
 /// is trusted for the statements nobody holds, the record for the held ones.
 #[tokio::test]
 async fn a_change_made_out_of_band_is_trusted_once_rereading_can_wait_no_longer() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("registry-statement-create.json")).await;
     h.seed(&registry(), &[console()]);
     let started = std::time::Instant::now();
@@ -517,7 +438,7 @@ async fn a_change_made_out_of_band_is_trusted_once_rereading_can_wait_no_longer(
 /// then every Delete at once: only the others' statement is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_statement_creates_and_deletes_lose_nothing() {
-    let h = Arc::new(Harness::new().await);
+    let h = Arc::new(harness().await);
     h.seed(&registry(), &[console()]);
     h.store.delay_reads(Duration::from_millis(5));
     let sids: Vec<String> = (0..24).map(|i| format!("Team{i:02}")).collect();
@@ -558,7 +479,7 @@ async fn concurrent_statement_creates_and_deletes_lose_nothing() {
     }
     assert_eq!(h.recorder.requests().len(), 48, "one response per event");
     assert_eq!(h.sids(&registry()), ["ConsoleAddedPull"]);
-    let record: Record = h.lock.record(&key(&registry()));
+    let record: Record = h.record(&registry());
     assert!(record.statements.is_empty(), "{record:?}");
 }
 
@@ -567,7 +488,11 @@ async fn concurrent_statement_creates_and_deletes_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_two_concurrent_whole_policy_creates_exactly_one_succeeds() {
     for with_lock in [true, false] {
-        let h = Arc::new(Harness::new().await);
+        let h = Arc::new(if with_lock {
+            harness().await
+        } else {
+            Harness::without_lock_table(&["app"]).await
+        });
         h.store.delay_reads(Duration::from_millis(20));
         let mut tasks = Vec::new();
         for (i, account) in ["111122223333", "444455556666"].iter().enumerate() {
@@ -578,16 +503,11 @@ async fn of_two_concurrent_whole_policy_creates_exactly_one_succeeds() {
                 format!("arn:aws:iam::{account}:root").into();
             let policy = e["ResourceProperties"]["PolicyText"].clone();
             tasks.push(tokio::spawn(async move {
-                let p = if with_lock {
-                    provider_with_lock(h.store.clone(), h.lock.clone(), &h.recorder)
-                        .handle(e, deadline_in(Duration::from_secs(30)))
-                        .await
-                } else {
-                    provider(h.store.clone(), &h.recorder)
-                        .handle(e, deadline_in(Duration::from_secs(30)))
-                        .await
-                };
-                let outcome = p.expect("delivered");
+                let outcome = h
+                    .provider()
+                    .handle(e, deadline_in(Duration::from_secs(30)))
+                    .await
+                    .expect("delivered");
                 (outcome.response.status, policy)
             }));
         }
@@ -632,10 +552,11 @@ async fn of_two_concurrent_whole_policy_creates_exactly_one_succeeds() {
 /// the calls: the "response sent" line's lock_us tells how long a request queued.
 #[tokio::test]
 async fn the_lock_time_counts_the_wait_for_a_held_lease() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let soon = support::deadline_in(Duration::from_millis(400));
     h.lock.hold(&key(&registry()), "other-request", soon);
-    let outcome = provider_with_lock(h.store.clone(), h.lock.clone(), &h.recorder)
+    let outcome = h
+        .provider()
         .handle(
             h.event("registry-statement-create.json"),
             deadline_in(Duration::from_secs(30)),
@@ -654,7 +575,7 @@ async fn the_lock_time_counts_the_wait_for_a_held_lease() {
 
 #[tokio::test]
 async fn sids_too_long_for_a_physical_id_are_refused_before_any_write() {
-    let h = Harness::new().await;
+    let h = harness().await;
     let mut e = h.event("registry-statement-create.json");
     let statements: Vec<Value> = (0..12)
         .map(|i| {
@@ -676,7 +597,7 @@ async fn sids_too_long_for_a_physical_id_are_refused_before_any_write() {
 /// resource's update in place does not write over it, and does not wedge its stack.
 #[tokio::test]
 async fn an_update_in_place_writes_nothing_over_a_sid_another_resource_took_over() {
-    let h = Harness::new().await;
+    let h = harness().await;
     h.send(h.event("registry-statement-create.json")).await;
     let mut takeover = h.event("registry-statement-create.json");
     takeover["RequestId"] = "6e1a3c42-9d5f-4b70-8c8d-3e4f5a6b7c01".into();

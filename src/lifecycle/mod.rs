@@ -127,6 +127,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             resource_type,
             physical_id,
             properties,
+            old_properties,
         } => {
             let wanted = wanted(resource_type, properties, cx.settings)?;
             let approach = match &wanted {
@@ -155,10 +156,20 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             };
             match approach {
                 // The id does not change while the target (and the Sids) stay.
-                Approach::UpdateInPlace => Ok(Applied {
-                    physical_id: physical_id.clone(),
-                    ..applied
-                }),
+                Approach::UpdateInPlace => {
+                    let mut applied = Applied {
+                        physical_id: physical_id.clone(),
+                        ..applied
+                    };
+                    if let Wanted::One(desired) = &wanted {
+                        let old = self::wanted(resource_type, old_properties, cx.settings);
+                        if let Ok(Wanted::One(old)) = old {
+                            applied.changed |=
+                                left_by_failed_update(store, desired, &old, &me, cx).await?;
+                        }
+                    }
+                    Ok(applied)
+                }
                 Approach::Create | Approach::Replace { .. } => plan::fits(applied),
             }
         }
@@ -222,6 +233,40 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
             })
         }
     }
+}
+
+/// An Update in place whose old properties name another target, or other Sids, than its
+/// own: a rollback of an update that was a replacement (a move, new Sids) and failed. What
+/// that update's write left there, its answer lost or landing late, is taken out, as a
+/// failed Create's Delete does: no Delete of it will come (CONTRACT 11). Whether ECR
+/// changed.
+async fn left_by_failed_update<S: PolicyStore, L: LockStore>(
+    store: &S,
+    desired: &Desired,
+    old: &Desired,
+    me: &Holder,
+    cx: &Context<'_, L>,
+) -> Result<bool, Failure> {
+    let whole = matches!(desired.content, Content::Policy(_));
+    let other_sids = match (&desired.content, &old.content) {
+        (Content::Statements(new), Content::Statements(old)) => {
+            let sids = |list: &[Value]| {
+                list.iter()
+                    .filter_map(crate::policy::sid_of)
+                    .map(str::to_owned)
+                    .collect::<std::collections::BTreeSet<String>>()
+            };
+            sids(new.items()) != sids(old.items())
+        }
+        _ => false,
+    };
+    let moved = old.target != desired.target;
+    if cx.lock.is_none() || !(moved || other_sids) || (whole && !moved) {
+        return Ok(false);
+    }
+    let intent = Intent::Leftovers { me, whole };
+    let (changed, _) = remove(store, &old.target, None, &intent, !whole, cx).await?;
+    Ok(changed)
 }
 
 /// Before anything is written: a statement resource's new id must fit (with a 12-digit
@@ -509,9 +554,14 @@ async fn remove_leased<S: PolicyStore, L: LockStore>(
 ) -> Result<((bool, Vec<String>), Record), Failure> {
     {
         let record = lease.map(|l| l.record.clone()).unwrap_or_default();
-        if let Intent::FailedCreate { tag } = intent
-            && !plan::holds_under(&record, tag)
-        {
+        let nothing_left = match intent {
+            Intent::FailedCreate { tag } => !plan::holds_under(&record, tag),
+            Intent::Leftovers { me, whole } => {
+                plan::left_by_failed_update(&record, me, *whole).is_empty()
+            }
+            _ => false,
+        };
+        if nothing_left {
             return Ok(((false, Vec::new()), record));
         }
         let (live, gone) = read_settled(store, target, &record, true, cx).await?;
@@ -528,7 +578,10 @@ async fn remove_leased<S: PolicyStore, L: LockStore>(
             // lag behind): nothing to delete.
             plan.next = Next::Keep;
         }
-        if matches!(intent, Intent::FailedCreate { .. }) {
+        if matches!(
+            intent,
+            Intent::FailedCreate { .. } | Intent::Leftovers { .. }
+        ) {
             tracing::info!(next = ?plan.next, "taking out what a failed create left behind");
         }
         lease::store(lease, &plan.record, cx).await?;

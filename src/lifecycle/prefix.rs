@@ -389,7 +389,9 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
     let tag = match intent {
         Intent::DeleteStatements { me, .. } => me.tag.as_str(),
         Intent::FailedCreate { tag } => tag,
-        Intent::Apply { me, .. } | Intent::DeleteWhole { me } => me.tag.as_str(),
+        Intent::Apply { me, .. } | Intent::DeleteWhole { me } | Intent::Leftovers { me, .. } => {
+            me.tag.as_str()
+        }
     };
     let targets = matching(store, region, prefix).await?;
     let total = repositories_in(&targets);

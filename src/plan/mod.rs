@@ -176,6 +176,11 @@ pub enum Intent<'a> {
     DeleteStatements { me: &'a Me, sids: &'a [String] },
     /// A failed Create's Delete: what the record holds under the tag of its request.
     FailedCreate { tag: &'a str },
+    /// A rollback's Update in place, on the target (or the Sids) of the update that failed:
+    /// what that update's write left there (its answer lost, or it landed late) is taken
+    /// out as a failed Create's Delete takes it out, since no Delete of it will come
+    /// (CONTRACT 11). `whole`: `me` is a whole-policy resource.
+    Leftovers { me: &'a Me, whole: bool },
 }
 
 /// What to do, decided once under the lease.
@@ -251,6 +256,36 @@ pub fn plan(
         Intent::DeleteStatements { me, sids } => {
             let live = live.and_then(Policy::from_live);
             statements::delete(me, sids, live.as_ref(), record, now_ms)
+        }
+        Intent::Leftovers { me, whole } => {
+            let mut record = record.clone();
+            let mut live = live.map(str::to_owned);
+            let mut next = Next::Keep;
+            let mut warnings = Vec::new();
+            for tag in left_by_failed_update(&record, me, *whole) {
+                let done = plan(
+                    &Intent::FailedCreate { tag: &tag },
+                    &record,
+                    live.as_deref(),
+                    now_ms,
+                )?;
+                match &done.next {
+                    Next::Keep => {}
+                    Next::Write(text) => {
+                        live = Some(text.clone());
+                        next = done.next.clone();
+                    }
+                    Next::Delete => {
+                        live = None;
+                        next = Next::Delete;
+                    }
+                }
+                record = done.record;
+                warnings.extend(done.warnings);
+            }
+            let mut plan = Plan::new(next, record);
+            plan.warnings = warnings;
+            plan
         }
         Intent::FailedCreate { tag } => {
             let live = live.and_then(Policy::from_live);
@@ -387,6 +422,24 @@ pub fn holds_under(record: &Record, tag: &str) -> bool {
     record.owner.as_ref().is_some_and(|o| o.holder.tag == tag)
         || record.statements.values().any(|h| h.holder.tag == tag)
         || record.displaced.iter().any(|d| d.holder.tag == tag)
+}
+
+/// The tags of the requests of resource `me` other than its own whose writes the record
+/// announces on a target: what its updates that failed left (a whole-policy resource owns
+/// nothing on a target it moved away from, so any tag of its there; a statement resource
+/// holds Sids only under its own tag).
+pub fn left_by_failed_update(record: &Record, me: &Me, whole: bool) -> Vec<String> {
+    let other =
+        |h: &Holder| h.same_resource(me) && (whole || h.tag != me.tag) && !h.stack.is_empty();
+    let mut tags: Vec<String> = Vec::new();
+    let owner = record.owner.iter().map(|o| &o.holder);
+    let held = record.statements.values().map(|h| &h.holder);
+    for holder in owner.chain(held) {
+        if other(holder) && !tags.contains(&holder.tag) {
+            tags.push(holder.tag.clone());
+        }
+    }
+    tags
 }
 
 /// The tag that tells apart two statement resources naming the same Sids: from the

@@ -1,14 +1,18 @@
 //! Shared test fixtures: a recording HTTP server standing in for the S3 response URL, the
-//! sample events, and a provider over the in-memory ECR.
+//! sample events, a provider over the in-memory ECR, and [`Harness`], the handler's tests'
+//! one harness (the simulator's world is in [`world`]).
 #![allow(dead_code)]
 
 pub mod world;
 
 use ecr_policy_provider::ecr::memory::MemoryEcr;
+use ecr_policy_provider::ecr::{EcrError, PolicyStore};
+use ecr_policy_provider::identity::Target;
 use ecr_policy_provider::lifecycle::Settings;
+use ecr_policy_provider::lock::{LockStore, Record, key};
 use ecr_policy_provider::provider::{Config, Provider};
 use ecr_policy_provider::response::{Sender, UrlPolicy};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -162,11 +166,16 @@ async fn serve(
     stream.shutdown().await
 }
 
-/// A sample event from `events/`, answering to `response_url`.
-pub fn event(name: &str, response_url: &str) -> Value {
+/// A sample event from `events/`, as it is there.
+pub fn sample(name: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut event: Value = serde_json::from_str(&text).expect("event JSON");
+    serde_json::from_str(&text).expect("event JSON")
+}
+
+/// A sample event from `events/`, answering to `response_url`.
+pub fn event(name: &str, response_url: &str) -> Value {
+    let mut event = sample(name);
     event["ResponseURL"] = response_url.into();
     event
 }
@@ -250,12 +259,27 @@ pub fn capture_logs<F: std::future::Future<Output = ()>>(
 /// recorder received for it.
 pub async fn send_one<S, L>(provider: &Provider<S, L>, recorder: &Recorder, event: Value) -> Value
 where
-    S: ecr_policy_provider::ecr::PolicyStore,
-    L: ecr_policy_provider::lock::LockStore,
+    S: PolicyStore,
+    L: LockStore,
+{
+    send_one_within(provider, recorder, event, Duration::from_secs(30)).await
+}
+
+/// Sends one event through `provider`, with `left` to run, and returns the one response the
+/// recorder received for it.
+pub async fn send_one_within<S, L>(
+    provider: &Provider<S, L>,
+    recorder: &Recorder,
+    event: Value,
+    left: Duration,
+) -> Value
+where
+    S: PolicyStore,
+    L: LockStore,
 {
     let before = recorder.requests().len();
     provider
-        .handle(event, deadline_in(Duration::from_secs(30)))
+        .handle(event, deadline_in(left))
         .await
         .expect("a response was delivered");
     let requests = recorder.requests();
@@ -263,26 +287,243 @@ where
     requests[before].json()
 }
 
-/// A provider over the in-memory ECR with an in-memory lock table.
-pub fn provider_with_lock(
-    store: Arc<MemoryEcr>,
-    lock: Arc<ecr_policy_provider::lock::memory::MemoryLock>,
-    recorder: &Recorder,
-) -> Provider<Arc<MemoryEcr>, Arc<ecr_policy_provider::lock::memory::MemoryLock>> {
-    provider(store, recorder).with_lock(Some(lock))
-}
-
 /// The registry policy of the test account in us-east-1.
-pub fn registry() -> ecr_policy_provider::identity::Target {
-    ecr_policy_provider::identity::Target::Registry {
+pub fn registry() -> Target {
+    Target::Registry {
         region: "us-east-1".into(),
     }
 }
 
 /// The policy of repository `name` in us-east-1.
-pub fn repo(name: &str) -> ecr_policy_provider::identity::Target {
-    ecr_policy_provider::identity::Target::Repository {
+pub fn repo(name: &str) -> Target {
+    Target::Repository {
         region: "us-east-1".into(),
         name: name.into(),
     }
+}
+
+/// The provider over the in-memory ECR and lock table, answering to a [`Recorder`]: build
+/// events, send them (each gets exactly one response), read ECR and the record.
+pub struct Harness {
+    pub store: Arc<MemoryEcr>,
+    /// The lock table: the in-memory one, with fault switches (none armed).
+    pub lock: Arc<world::FaultyLock>,
+    pub recorder: Recorder,
+    /// The provider's configuration: a test changes it before it sends.
+    pub config: Config,
+    /// Whether the provider has the lock table (`false`: as deployed before it existed).
+    pub lock_table: bool,
+    requests: std::sync::atomic::AtomicU32,
+}
+
+impl Harness {
+    /// A provider with a lock table, over an ECR with `repositories` in us-east-1.
+    pub async fn new(repositories: &[&str]) -> Self {
+        let store = Arc::new(MemoryEcr::new());
+        for name in repositories {
+            store.create_repository("us-east-1", name);
+        }
+        let recorder = Recorder::start(Vec::new()).await;
+        Self {
+            store,
+            lock: Arc::new(world::FaultyLock::new(Default::default())),
+            config: config(&recorder),
+            recorder,
+            lock_table: true,
+            requests: Default::default(),
+        }
+    }
+
+    /// The same, as deployed before the lock table existed.
+    pub async fn without_lock_table(repositories: &[&str]) -> Self {
+        Self {
+            lock_table: false,
+            ..Self::new(repositories).await
+        }
+    }
+
+    /// The provider as configured now.
+    pub fn provider(&self) -> Provider<Arc<MemoryEcr>, Arc<world::FaultyLock>> {
+        self.provider_with(self.config.clone())
+    }
+
+    /// The provider with `config` instead.
+    pub fn provider_with(
+        &self,
+        config: Config,
+    ) -> Provider<Arc<MemoryEcr>, Arc<world::FaultyLock>> {
+        provider_with(self.store.clone(), config)
+            .with_lock(self.lock_table.then(|| self.lock.clone()))
+    }
+
+    /// The provider as deployed before the lock table existed.
+    pub fn provider_without_lock_table(&self) -> Provider<Arc<MemoryEcr>> {
+        provider_with(self.store.clone(), self.config.clone())
+    }
+
+    /// A sample event from `events/`, answering to the recorder.
+    pub fn event(&self, name: &str) -> Value {
+        event(name, &self.recorder.url)
+    }
+
+    /// A sample event as stack `stack`'s resource `logical` sends it, request `request`.
+    pub fn event_from(&self, name: &str, stack: &str, logical: &str, request: &str) -> Value {
+        let mut e = self.event(name);
+        e["StackId"] = stack.into();
+        e["LogicalResourceId"] = logical.into();
+        e["RequestId"] = request.into();
+        e
+    }
+
+    /// A RequestId no other event of this harness has.
+    pub fn request_id(&self) -> String {
+        let n = self
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        format!("{n:08}-7b3d-4f5e-8a6b-1c2d3e4f5a01")
+    }
+
+    /// Sends one event, within 30 s: the one response CloudFormation received.
+    pub async fn send(&self, event: Value) -> Value {
+        self.send_within(event, Duration::from_secs(30)).await
+    }
+
+    /// Sends one event, with `left` to run: the one response CloudFormation received.
+    pub async fn send_within(&self, event: Value, left: Duration) -> Value {
+        send_one_within(&self.provider(), &self.recorder, event, left).await
+    }
+
+    /// Handles one event with `left` to run: the one response delivered (answered 2xx; a
+    /// second delivery is as wrong as none), and how long the handling took.
+    pub async fn deliver_within(&self, event: Value, left: Duration) -> (Value, Duration) {
+        let started = std::time::Instant::now();
+        self.provider()
+            .handle(event, deadline_in(left))
+            .await
+            .expect("delivered");
+        let took = started.elapsed();
+        (self.recorder.delivered(), took)
+    }
+
+    /// Sends one event to the provider as deployed before the lock table existed, within
+    /// 30 s: the one response CloudFormation received.
+    pub async fn send_without_lock_table(&self, event: Value) -> Value {
+        send_one(&self.provider_without_lock_table(), &self.recorder, event).await
+    }
+
+    /// Sends one event, within 30 s: the one response, and how long it took to come.
+    pub async fn send_timed(&self, event: Value) -> (Value, Duration) {
+        let started = std::time::Instant::now();
+        let response = self.send(event).await;
+        (response, started.elapsed())
+    }
+
+    /// Sends one event among others in flight: the response is this invocation's own (the
+    /// test counts the responses received once all are done).
+    pub async fn send_concurrently(&self, event: Value) -> Value {
+        let outcome = self
+            .provider()
+            .handle(event, deadline_in(Duration::from_secs(30)))
+            .await
+            .expect("a response was delivered");
+        serde_json::from_slice(&outcome.response.to_body()).expect("JSON")
+    }
+
+    /// The live policy of `target`, as ECR holds it now.
+    pub fn live(&self, target: &Target) -> Option<Value> {
+        self.store
+            .live(target)
+            .map(|t| serde_json::from_str(&t).expect("live policy is JSON"))
+    }
+
+    /// The statements of `target`'s live policy (none without one).
+    pub fn statements(&self, target: &Target) -> Vec<Value> {
+        self.live(target)
+            .map(|p| p["Statement"].as_array().expect("a list").clone())
+            .unwrap_or_default()
+    }
+
+    /// The Sids of `target`'s live policy, in its order.
+    pub fn sids(&self, target: &Target) -> Vec<String> {
+        self.statements(target)
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Sets `target`'s policy out of band to `statements` (Version 2008-10-17).
+    pub fn seed(&self, target: &Target, statements: &[Value]) {
+        self.seed_policy(
+            target,
+            &json!({"Version": "2008-10-17", "Statement": statements}),
+        );
+    }
+
+    /// Sets `target`'s policy out of band to `policy`.
+    pub fn seed_policy(&self, target: &Target, policy: &Value) {
+        self.store.seed(target, &policy.to_string());
+    }
+
+    /// The record of `target`.
+    pub fn record(&self, target: &Target) -> Record {
+        self.lock.record(&key(target))
+    }
+
+    /// Whether nobody holds the lease on `target`.
+    pub fn lease_free(&self, target: &Target) -> bool {
+        self.lock.lease(&key(target)).is_none()
+    }
+
+    /// What `work` comes to, and the ECR calls it made: reads, and writes with deletes.
+    pub async fn calls_of<T>(
+        &self,
+        work: impl std::future::Future<Output = T>,
+    ) -> (T, (usize, usize)) {
+        let (reads, writes) = self.calls();
+        let outcome = work.await;
+        let (reads_after, writes_after) = self.calls();
+        (outcome, (reads_after - reads, writes_after - writes))
+    }
+
+    /// The ECR calls so far: reads, and writes with deletes.
+    pub fn calls(&self) -> (usize, usize) {
+        let calls = self.store.calls();
+        (calls.reads, calls.writes + calls.deletes)
+    }
+}
+
+/// A pull grant to `account` under `sid`.
+pub fn grant(sid: &str, account: &str) -> Value {
+    json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+        "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+    })
+}
+
+/// A follow-up of `created` (an Update or Delete of the same resource), request `request`.
+pub fn follow_up(created: &Value, request_type: &str, physical_id: &str, request: &str) -> Value {
+    let mut e = created.clone();
+    if request_type == "Update" {
+        e["OldResourceProperties"] = created["ResourceProperties"].clone();
+    }
+    e["RequestType"] = request_type.into();
+    e["PhysicalResourceId"] = physical_id.into();
+    e["RequestId"] = request.into();
+    e
+}
+
+/// ECR's AccessDenied of `operation`, saying `message`.
+pub fn denied(operation: &'static str, message: &str) -> EcrError {
+    EcrError::AccessDenied {
+        operation,
+        message: message.into(),
+    }
+}
+
+/// A response's Reason (empty without one).
+pub fn reason(r: &Value) -> &str {
+    r["Reason"].as_str().unwrap_or_default()
 }

@@ -137,6 +137,14 @@ impl FaultyEcr {
     }
 }
 
+/// With `SIM_TRACE=1`, every write and delete the provider sends, at its virtual instant
+/// (for reading one replayed history closely).
+fn trace_call(what: std::fmt::Arguments<'_>) {
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1") {
+        eprintln!("      [ecr {:?}] {what}", tokio::time::Instant::now());
+    }
+}
+
 impl PolicyStore for FaultyEcr {
     async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
         self.any_call().await;
@@ -148,6 +156,7 @@ impl PolicyStore for FaultyEcr {
 
     async fn put(&self, target: &Target, text: &str, force: bool) -> Result<String, EcrError> {
         self.any_call().await;
+        trace_call(format_args!("put {target:?}: {text}"));
         let fault = self.take(|f| {
             matches!(
                 f,
@@ -178,6 +187,7 @@ impl PolicyStore for FaultyEcr {
         registry_id: Option<&str>,
     ) -> Result<Deleted, EcrError> {
         self.any_call().await;
+        trace_call(format_args!("delete {target:?}"));
         let fault =
             self.take(|f| matches!(f, EcrFault::FailDelete(_) | EcrFault::LoseDeleteAnswer(_)));
         match fault {
@@ -206,11 +216,22 @@ impl PolicyStore for FaultyEcr {
     }
 }
 
-/// The in-memory lock table behind fault switches.
+/// The in-memory lock table behind fault switches; it notes the lease every acquire asks
+/// for. Its [`MemoryLock`]'s own methods (`record`, `lease`, `hold`, ...) are reached through
+/// it.
 pub struct FaultyLock {
     pub inner: MemoryLock,
     faults: Mutex<VecDeque<LockFault>>,
     fired: AtomicU64,
+    asked: Mutex<Vec<(u64, u64)>>,
+}
+
+impl std::ops::Deref for FaultyLock {
+    type Target = MemoryLock;
+
+    fn deref(&self) -> &MemoryLock {
+        &self.inner
+    }
 }
 
 impl FaultyLock {
@@ -219,7 +240,13 @@ impl FaultyLock {
             inner: MemoryLock::with_clock(clock),
             faults: Mutex::new(VecDeque::new()),
             fired: AtomicU64::new(0),
+            asked: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The leases the acquires asked for so far: (now, until), in milliseconds.
+    pub fn asked(&self) -> Vec<(u64, u64)> {
+        self.asked.lock().expect("asked").clone()
     }
 
     /// Arms faults, each for the next call of its kind.
@@ -252,6 +279,7 @@ impl LockStore for FaultyLock {
         until_ms: u64,
     ) -> Result<Record, LockError> {
         use LockFault::*;
+        self.asked.lock().expect("asked").push((now_ms, until_ms));
         match self.take(&[LoseAcquireAnswer, ThrottleAcquire]) {
             Some(ThrottleAcquire) => Err(lock_unavailable("UpdateItem")),
             Some(_) => {
