@@ -495,11 +495,12 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         }
     }
 
-    /// The live policy text; a repository that no longer exists has none.
+    /// The live policy text; a repository (or creation template) that no longer exists has
+    /// none.
     async fn live(&self, target: &Target) -> Result<Option<String>, EcrError> {
         match self.ecr.get(target).await {
             Ok(live) => Ok(live.map(|l| l.text)),
-            Err(EcrError::RepositoryNotFound { .. }) => Ok(None),
+            Err(gone) if gone.target_gone() => Ok(None),
             Err(error) => Err(error),
         }
     }

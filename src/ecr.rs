@@ -68,6 +68,11 @@ pub enum EcrError {
     )]
     RepositoryNotFound { name: String, region: String },
     #[error(
+        "repository creation template {} does not exist in {region} (it was deleted meanwhile)",
+        quote(.prefix)
+    )]
+    TemplateNotFound { prefix: String, region: String },
+    #[error(
         "ECR denied {operation}: {}; the function's execution role needs \
          ecr:{operation} (see IAM permissions in the README)",
         shorten(.message, MAX_ECR_MESSAGE)
@@ -93,6 +98,14 @@ pub enum EcrError {
 }
 
 impl EcrError {
+    /// The repository, or the creation template, is gone: it holds no policy any more.
+    pub fn target_gone(&self) -> bool {
+        matches!(
+            self,
+            EcrError::RepositoryNotFound { .. } | EcrError::TemplateNotFound { .. }
+        )
+    }
+
     /// ECR's answers to a valid policy whose principals IAM does not know yet (CONTRACT 7).
     pub fn may_be_iam_propagation(&self) -> bool {
         match self {
@@ -142,6 +155,11 @@ pub trait PolicyStore: Send + Sync {
         &self,
         region: &str,
     ) -> impl Future<Output = Result<Vec<String>, EcrError>> + Send;
+
+    /// The prefixes of every repository creation template in `region`
+    /// (`DescribeRepositoryCreationTemplates`, every page), as ECR lists them.
+    fn templates(&self, region: &str)
+    -> impl Future<Output = Result<Vec<String>, EcrError>> + Send;
 }
 
 impl<T: PolicyStore> PolicyStore for Arc<T> {
@@ -177,6 +195,12 @@ impl<T: PolicyStore> PolicyStore for Arc<T> {
         region: &str,
     ) -> impl Future<Output = Result<Vec<String>, EcrError>> + Send {
         (**self).repositories(region)
+    }
+    fn templates(
+        &self,
+        region: &str,
+    ) -> impl Future<Output = Result<Vec<String>, EcrError>> + Send {
+        (**self).templates(region)
     }
 }
 
@@ -239,6 +263,7 @@ impl SdkEcr {
 enum Fault {
     PolicyNotFound,
     RepositoryNotFound,
+    TemplateNotFound,
     Error(EcrError),
 }
 
@@ -283,12 +308,15 @@ fn classify(operation: &'static str, answer: Answer, chain: impl FnOnce() -> Str
         status,
         service,
     } = answer;
-    let write = operation.starts_with("Put") || operation.starts_with("Set");
+    let write = operation.starts_with("Put")
+        || operation.starts_with("Set")
+        || operation == UPDATE_TEMPLATE;
     match code.as_str() {
         "RegistryPolicyNotFoundException" | "RepositoryPolicyNotFoundException" => {
             Fault::PolicyNotFound
         }
         "RepositoryNotFoundException" => Fault::RepositoryNotFound,
+        "TemplateNotFoundException" => Fault::TemplateNotFound,
         "InvalidParameterException" | "ValidationException" if write => {
             Fault::Error(EcrError::InvalidPolicy { message })
         }
@@ -332,11 +360,13 @@ fn is_throttle(code: &str) -> bool {
 fn unexpected(operation: &'static str, fault: Fault) -> EcrError {
     match fault {
         Fault::Error(e) => e,
-        Fault::PolicyNotFound | Fault::RepositoryNotFound => EcrError::Other {
-            operation,
-            code: "NotFound".into(),
-            message: "ECR answered not found where it should not".into(),
-        },
+        Fault::PolicyNotFound | Fault::RepositoryNotFound | Fault::TemplateNotFound => {
+            EcrError::Other {
+                operation,
+                code: "NotFound".into(),
+                message: "ECR answered not found where it should not".into(),
+            }
+        }
     }
 }
 
@@ -379,6 +409,10 @@ impl PolicyStore for SdkEcr {
                     },
                 }
             }
+            Target::Template { region, prefix } => {
+                let (registry_id, text) = read_template(&client, region, prefix).await?;
+                Ok(text.map(|text| LivePolicy { registry_id, text }))
+            }
         }
     }
 
@@ -420,6 +454,9 @@ impl PolicyStore for SdkEcr {
                     }),
                 }
             }
+            Target::Template { region, prefix } => {
+                update_template(&client, region, prefix, policy_text).await
+            }
         }
     }
 
@@ -444,10 +481,21 @@ impl PolicyStore for SdkEcr {
                 .await
                 .map(|_| ())
                 .map_err(|e| map_sdk_error("DeleteRepositoryPolicy", e)),
+            // A template keeps its other settings: its policy is emptied, as ECR allows
+            // (`repositoryPolicy` is 0 to 10,240 characters).
+            Target::Template { region, prefix } => {
+                return match update_template(&client, region, prefix, "").await {
+                    Ok(_) => Ok(Deleted::Removed),
+                    Err(EcrError::TemplateNotFound { .. }) => Ok(Deleted::AlreadyGone),
+                    Err(e) => Err(e),
+                };
+            }
         };
         match result {
             Ok(()) => Ok(Deleted::Removed),
-            Err(Fault::PolicyNotFound | Fault::RepositoryNotFound) => Ok(Deleted::AlreadyGone),
+            Err(Fault::PolicyNotFound | Fault::RepositoryNotFound | Fault::TemplateNotFound) => {
+                Ok(Deleted::AlreadyGone)
+            }
             Err(Fault::Error(e)) => Err(e),
         }
     }
@@ -486,32 +534,135 @@ impl PolicyStore for SdkEcr {
     async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
         const OP: &str = "DescribeRepositories";
         let client = self.client(region);
-        let mut names = Vec::new();
-        let mut next_token = None;
-        loop {
+        every_page(|token| async {
             let out = client
                 .describe_repositories()
                 .max_results(DESCRIBE_PAGE)
-                .set_next_token(next_token)
+                .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| unexpected(OP, map_sdk_error(OP, e)))?;
-            names.extend(
-                out.repositories()
-                    .iter()
-                    .filter_map(|r| r.repository_name().map(str::to_owned)),
-            );
-            // A token that does not move on would page forever.
-            match out.next_token {
-                Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok(names),
-            }
+            let names = out
+                .repositories()
+                .iter()
+                .filter_map(|r| r.repository_name().map(str::to_owned))
+                .collect();
+            Ok((names, out.next_token))
+        })
+        .await
+    }
+
+    async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        const OP: &str = DESCRIBE_TEMPLATES;
+        let client = self.client(region);
+        every_page(|token| async {
+            let out = client
+                .describe_repository_creation_templates()
+                .max_results(DESCRIBE_PAGE)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| unexpected(OP, map_sdk_error(OP, e)))?;
+            let prefixes = out
+                .repository_creation_templates()
+                .iter()
+                .filter_map(|t| t.prefix().map(str::to_owned))
+                .collect();
+            Ok((prefixes, out.next_token))
+        })
+        .await
+    }
+}
+
+/// Every page of a listing: `page` is asked with the token the previous page gave (none
+/// first) and answers its items and the next token.
+async fn every_page<F, Fut>(mut page: F) -> Result<Vec<String>, EcrError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: Future<Output = Result<(Vec<String>, Option<String>), EcrError>>,
+{
+    let mut items = Vec::new();
+    let mut token = None;
+    loop {
+        let (more, next) = page(token).await?;
+        items.extend(more);
+        // A token that does not move on would page forever.
+        match next {
+            Some(next) if !next.is_empty() => token = Some(next),
+            _ => return Ok(items),
         }
     }
 }
 
-/// Repositories asked for per `DescribeRepositories` page: the most ECR gives.
+/// Repositories (and creation templates) asked for per page: the most ECR gives.
 const DESCRIBE_PAGE: i32 = 1000;
+
+const UPDATE_TEMPLATE: &str = "UpdateRepositoryCreationTemplate";
+const DESCRIBE_TEMPLATES: &str = "DescribeRepositoryCreationTemplates";
+
+fn template_not_found(region: &str, prefix: &str) -> EcrError {
+    EcrError::TemplateNotFound {
+        prefix: prefix.to_owned(),
+        region: region.to_owned(),
+    }
+}
+
+/// A creation template's registry id and `repositoryPolicy` (`None` when it has none, or an
+/// empty one).
+async fn read_template(
+    client: &Client,
+    region: &str,
+    prefix: &str,
+) -> Result<(String, Option<String>), EcrError> {
+    let out = match client
+        .describe_repository_creation_templates()
+        .prefixes(prefix)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e) => {
+            return Err(match map_sdk_error(DESCRIBE_TEMPLATES, e) {
+                Fault::TemplateNotFound => template_not_found(region, prefix),
+                other => unexpected(DESCRIBE_TEMPLATES, other),
+            });
+        }
+    };
+    let template = out
+        .repository_creation_templates()
+        .iter()
+        .find(|t| t.prefix() == Some(prefix))
+        .ok_or_else(|| template_not_found(region, prefix))?;
+    let text = template
+        .repository_policy()
+        .filter(|text| !text.trim().is_empty())
+        .map(str::to_owned);
+    Ok((out.registry_id.unwrap_or_default(), text))
+}
+
+/// Sets a creation template's `repositoryPolicy` and nothing else: ECR's update changes only
+/// the fields it is given, so the template's other settings (and its `customRoleArn`, which
+/// would need `iam:PassRole` to be sent again) stay as they are. The registry id.
+async fn update_template(
+    client: &Client,
+    region: &str,
+    prefix: &str,
+    policy_text: &str,
+) -> Result<String, EcrError> {
+    match client
+        .update_repository_creation_template()
+        .prefix(prefix)
+        .repository_policy(policy_text)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.registry_id.unwrap_or_default()),
+        Err(e) => Err(match map_sdk_error(UPDATE_TEMPLATE, e) {
+            Fault::TemplateNotFound => template_not_found(region, prefix),
+            other => unexpected(UPDATE_TEMPLATE, other),
+        }),
+    }
+}
 
 /// What one request asked of ECR: calls by kind and the time spent waiting on them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -591,6 +742,12 @@ impl<S: PolicyStore> PolicyStore for Metered<'_, S> {
     /// Counted as one read, whatever its pages.
     async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
         self.timed(|s| s.reads += 1, self.inner.repositories(region))
+            .await
+    }
+
+    /// Counted as one read, whatever its pages.
+    async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.timed(|s| s.reads += 1, self.inner.templates(region))
             .await
     }
 }

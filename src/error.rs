@@ -175,17 +175,19 @@ pub enum Failure {
     TimedOut(Duration),
     #[error("{}", sentences(&.failure.to_string(), &.undo.to_string()))]
     Undone { failure: Box<Failure>, undo: Undo },
-    /// A prefix statement's request that failed in one of its repositories (CONTRACT 15):
-    /// `failure` names that repository, `outcome` says what became of the others.
+    /// A prefix statement's request that failed in one of its targets (CONTRACT 15):
+    /// `failure` names that repository or creation template, `outcome` says what became of
+    /// the others. `total` counts the matching repositories, `templates` the templates.
     #[error(
-        "prefix {} ({total} matching repositor{}): {}",
+        "prefix {} ({}): {}",
         crate::text::quote(.prefix),
-        if *.total == 1 { "y" } else { "ies" },
+        matches_of_prefix(*.total, *.templates),
         sentences(&.failure.to_string(), .outcome)
     )]
     InPrefix {
         prefix: String,
         total: usize,
+        templates: usize,
         failure: Box<Failure>,
         outcome: String,
     },
@@ -193,6 +195,19 @@ pub enum Failure {
         "internal error: the provider panicked ({0}); nothing more will be changed by this request. Please report it with the logs"
     )]
     Panicked(String),
+}
+
+/// `20 matching repositories`, with `and 1 creation template` when templates match.
+fn matches_of_prefix(repositories: usize, templates: usize) -> String {
+    let mut text = format!(
+        "{repositories} matching repositor{}",
+        if repositories == 1 { "y" } else { "ies" }
+    );
+    if templates > 0 {
+        let s = if templates == 1 { "" } else { "s" };
+        text.push_str(&format!(" and {templates} creation template{s}"));
+    }
+    text
 }
 
 /// What became of a Create's write whose outcome was unclear.

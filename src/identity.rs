@@ -18,26 +18,46 @@ pub const ROOT_PREFIX: &str = "ROOT";
 /// The longest PhysicalResourceId CloudFormation accepts.
 pub const MAX_PHYSICAL_ID_BYTES: usize = 1024;
 
-/// What a resource manages: one account's registry policy in a region, or one repository's
-/// policy.
+/// What a resource manages: one account's registry policy in a region, one repository's
+/// policy, or the `repositoryPolicy` of one repository creation template (a prefix
+/// statement's target, CONTRACT 15).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
-    Registry { region: String },
-    Repository { region: String, name: String },
+    Registry {
+        region: String,
+    },
+    Repository {
+        region: String,
+        name: String,
+    },
+    /// A repository creation template, by its prefix as ECR lists it; its policy is the one
+    /// each repository it creates starts with, a repository policy.
+    Template {
+        region: String,
+        prefix: String,
+    },
 }
 
 impl Target {
     pub fn region(&self) -> &str {
         match self {
-            Target::Registry { region } | Target::Repository { region, .. } => region,
+            Target::Registry { region }
+            | Target::Repository { region, .. }
+            | Target::Template { region, .. } => region,
         }
     }
 
     pub fn repository_name(&self) -> Option<&str> {
         match self {
-            Target::Registry { .. } => None,
+            Target::Registry { .. } | Target::Template { .. } => None,
             Target::Repository { name, .. } => Some(name),
         }
+    }
+
+    /// Whether its policy is a repository policy (a repository's or a creation template's),
+    /// rather than the registry's.
+    pub fn holds_repository_policy(&self) -> bool {
+        !matches!(self, Target::Registry { .. })
     }
 
     /// How a person would name it in a message.
@@ -45,6 +65,9 @@ impl Target {
         match self {
             Target::Registry { region } => format!("the registry in {region}"),
             Target::Repository { region, name } => format!("repository {name:?} in {region}"),
+            Target::Template { region, prefix } => {
+                format!("repository creation template {prefix:?} in {region}")
+            }
         }
     }
 }
@@ -117,6 +140,18 @@ pub fn prefix_matches(prefix: &str, name: &str) -> bool {
     name.strip_prefix(path)
         .and_then(|rest| rest.strip_prefix('/'))
         .is_some_and(|rest| !rest.is_empty())
+}
+
+/// Whether the repository creation template of `template` (a prefix as ECR lists it) is
+/// reached by a prefix statement on `prefix` (CONTRACT 15): the same prefix, or one under
+/// it. The `ROOT` template serves the repositories outside every narrower template, so only
+/// a `ROOT` statement reaches it (a `team` grant there would leak beyond `team/`).
+pub fn template_matches(prefix: &str, template: &str) -> bool {
+    if template == ROOT_PREFIX {
+        return prefix == ROOT_PREFIX;
+    }
+    same_prefix(prefix, template)
+        || prefix_matches(prefix, template.strip_suffix('/').unwrap_or(template))
 }
 
 /// Two prefixes that match the same repositories (`team` and `team/`).
@@ -277,6 +312,10 @@ fn policy_id(target: &Target, account: &str, partition: &str) -> String {
     match target {
         Target::Registry { region } => format!("{REGISTRY_PREFIX}{region}:{account}"),
         Target::Repository { region, name } => repository_arn(partition, region, account, name),
+        // Never a resource's own target: named for messages only, and read back as foreign.
+        Target::Template { region, prefix } => {
+            format!("repository-creation-template:{region}:{account}:{prefix}")
+        }
     }
 }
 
@@ -537,6 +576,44 @@ mod tests {
             proptest::prop_assert!(valid_repository_prefix(&slashed));
             proptest::prop_assert!(prefix_matches(&prefix, &under));
         }
+    }
+
+    #[test]
+    fn a_template_is_reached_by_its_own_prefix_and_the_ones_above_it_and_root_only_by_root() {
+        for statement in ["team", "team/"] {
+            for template in ["team", "team/", "team/app", "team/a/b/"] {
+                assert!(
+                    template_matches(statement, template),
+                    "{statement} {template}"
+                );
+            }
+            for template in ["ROOT", "team-x", "teams", "other/team", "tea"] {
+                assert!(
+                    !template_matches(statement, template),
+                    "{statement} {template}"
+                );
+            }
+        }
+        assert!(template_matches("team/a", "team/a/b"));
+        assert!(!template_matches("team/a", "team"));
+        for template in ["ROOT", "team", "x/y/"] {
+            assert!(template_matches(ROOT_PREFIX, template), "{template}");
+        }
+        let template = Target::Template {
+            region: "eu-west-1".into(),
+            prefix: "team/".into(),
+        };
+        assert!(template.holds_repository_policy() && template.repository_name().is_none());
+        let id = PhysicalId::Statements {
+            target: template,
+            account: ACCOUNT.into(),
+            tag: "t".into(),
+            sids: vec!["S".into()],
+        };
+        assert_eq!(
+            PhysicalId::parse(&id.format("aws").expect("text")),
+            PhysicalId::Foreign
+        );
     }
 
     #[test]

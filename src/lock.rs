@@ -30,11 +30,13 @@ pub const REMOVED_KEPT_MS: u64 = 15 * 60 * 1000;
 /// taken for a lagging read, and read again (CONTRACT 11).
 pub const READ_LAG_MS: u64 = 60 * 1000;
 
-/// The lock item's key for a target: one lock per registry policy or repository policy.
+/// The lock item's key for a target: one lock per registry policy, repository policy or
+/// creation template.
 pub fn key(target: &Target) -> String {
     match target {
         Target::Registry { region } => format!("registry/{region}"),
         Target::Repository { region, name } => format!("repository/{region}/{name}"),
+        Target::Template { region, prefix } => format!("template/{region}/{prefix}"),
     }
 }
 
@@ -43,6 +45,13 @@ pub fn target_of(key: &str) -> Option<Target> {
     if let Some(region) = key.strip_prefix("registry/") {
         return (!region.is_empty() && !region.contains('/')).then(|| Target::Registry {
             region: region.to_owned(),
+        });
+    }
+    if let Some(rest) = key.strip_prefix("template/") {
+        let (region, prefix) = rest.split_once('/')?;
+        return (!region.is_empty() && !prefix.is_empty()).then(|| Target::Template {
+            region: region.to_owned(),
+            prefix: prefix.to_owned(),
         });
     }
     let (region, name) = key.strip_prefix("repository/")?.split_once('/')?;
@@ -464,6 +473,10 @@ mod tests {
                 region: "us-east-1".into(),
                 name: "team/app".into(),
             },
+            Target::Template {
+                region: "us-east-1".into(),
+                prefix: "team/".into(),
+            },
         ];
         for target in targets {
             assert_eq!(target_of(&key(&target)), Some(target));
@@ -474,6 +487,8 @@ mod tests {
             "registry/a/b",
             "repository/us-east-1",
             "repository//app",
+            "template/us-east-1",
+            "template/us-east-1/",
             "repository/us-east-1/",
             "other/us-east-1",
         ] {

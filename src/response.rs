@@ -81,7 +81,7 @@ impl Data {
         policy_text: &str,
     ) -> Self {
         let (repository_name, repository_arn) = match target {
-            Target::Registry { .. } => (None, None),
+            Target::Registry { .. } | Target::Template { .. } => (None, None),
             Target::Repository { region, name } => (
                 Some(name.clone()),
                 Some(repository_arn(partition, region, account, name)),

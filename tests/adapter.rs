@@ -344,3 +344,165 @@ async fn a_denied_listing_names_the_permission_it_needs() {
         "{err}"
     );
 }
+
+fn template(prefix: &str) -> ecr_policy_provider::identity::Target {
+    ecr_policy_provider::identity::Target::Template {
+        region: "us-east-1".into(),
+        prefix: prefix.into(),
+    }
+}
+
+fn creation_template(
+    prefix: &str,
+    policy: Option<&str>,
+) -> aws_sdk_ecr::types::RepositoryCreationTemplate {
+    aws_sdk_ecr::types::RepositoryCreationTemplate::builder()
+        .prefix(prefix)
+        .set_repository_policy(policy.map(str::to_owned))
+        .description("kept as it is")
+        .build()
+}
+
+#[tokio::test]
+async fn creation_templates_are_listed_over_every_page() {
+    use aws_sdk_ecr::operation::describe_repository_creation_templates::DescribeRepositoryCreationTemplatesOutput as Out;
+    let page = |prefixes: &[&str], next: Option<&str>| {
+        let templates = prefixes
+            .iter()
+            .map(|p| creation_template(p, None))
+            .collect();
+        Out::builder()
+            .set_repository_creation_templates(Some(templates))
+            .set_next_token(next.map(str::to_owned))
+            .build()
+    };
+    let first = mock!(Client::describe_repository_creation_templates)
+        .match_requests(|r| {
+            r.next_token().is_none() && r.max_results() == Some(1000) && r.prefixes().is_empty()
+        })
+        .then_output(move || page(&["ROOT", "team/"], Some("page-2")));
+    let second = mock!(Client::describe_repository_creation_templates)
+        .match_requests(|r| r.next_token() == Some("page-2"))
+        .then_output(move || page(&["team/a"], None));
+    let ecr = adapter(&[&first, &second]);
+    assert_eq!(
+        ecr.templates("us-east-1").await,
+        Ok(vec!["ROOT".into(), "team/".into(), "team/a".into()])
+    );
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_templates_policy_is_read_by_its_prefix_and_an_empty_one_is_none() {
+    use aws_sdk_ecr::operation::describe_repository_creation_templates::DescribeRepositoryCreationTemplatesOutput as Out;
+    let with_policy = mock!(Client::describe_repository_creation_templates)
+        .match_requests(|r| r.prefixes() == ["team/"])
+        .then_output(|| {
+            Out::builder()
+                .registry_id("123456789012")
+                .repository_creation_templates(creation_template(
+                    "team/",
+                    Some("{\"Statement\":[]}"),
+                ))
+                .build()
+        });
+    let empty = mock!(Client::describe_repository_creation_templates)
+        .match_requests(|r| r.prefixes() == ["empty"])
+        .then_output(|| {
+            Out::builder()
+                .repository_creation_templates(creation_template("empty", Some("")))
+                .build()
+        });
+    let none = mock!(Client::describe_repository_creation_templates)
+        .match_requests(|r| r.prefixes() == ["gone"])
+        .then_output(|| Out::builder().build());
+    let not_found = mock!(Client::describe_repository_creation_templates)
+        .match_requests(|r| r.prefixes() == ["missing"])
+        .then_http_response(|| error(400, "TemplateNotFoundException", "no template"));
+    let ecr = adapter(&[&with_policy, &empty, &none, &not_found]);
+    assert_eq!(
+        ecr.get(&template("team/")).await,
+        Ok(Some(LivePolicy {
+            registry_id: "123456789012".into(),
+            text: "{\"Statement\":[]}".into()
+        }))
+    );
+    assert_eq!(ecr.get(&template("empty")).await, Ok(None));
+    for prefix in ["gone", "missing"] {
+        let err = ecr.get(&template(prefix)).await.expect_err("no template");
+        assert!(err.target_gone(), "{prefix}: {err:?}");
+        assert_eq!(
+            err,
+            EcrError::TemplateNotFound {
+                prefix: prefix.into(),
+                region: "us-east-1".into()
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_templates_policy_is_written_alone_and_deleted_as_an_empty_one() {
+    use aws_sdk_ecr::operation::update_repository_creation_template::UpdateRepositoryCreationTemplateOutput as Out;
+    // Only the prefix and the policy are sent: ECR keeps every field it is not given (the
+    // customRoleArn too, which would need iam:PassRole to be sent again).
+    let only_the_policy = |r: &aws_sdk_ecr::operation::update_repository_creation_template::UpdateRepositoryCreationTemplateInput| {
+        r.description().is_none()
+            && r.applied_for().is_empty()
+            && r.custom_role_arn().is_none()
+            && r.image_tag_mutability().is_none()
+            && r.lifecycle_policy().is_none()
+            && r.encryption_configuration().is_none()
+            && r.resource_tags().is_empty()
+    };
+    let write = mock!(Client::update_repository_creation_template)
+        .match_requests(move |r| {
+            only_the_policy(r)
+                && r.prefix() == Some("team/")
+                && r.repository_policy() == Some("{\"Statement\":[]}")
+        })
+        .then_output(|| Out::builder().registry_id("123456789012").build());
+    let empty = mock!(Client::update_repository_creation_template)
+        .match_requests(move |r| {
+            only_the_policy(r) && r.prefix() == Some("team/") && r.repository_policy() == Some("")
+        })
+        .then_output(|| Out::builder().registry_id("123456789012").build());
+    let gone = mock!(Client::update_repository_creation_template)
+        .match_requests(|r| r.prefix() == Some("gone"))
+        .then_http_response(|| error(400, "TemplateNotFoundException", "no template"));
+    let refused = mock!(Client::update_repository_creation_template)
+        .match_requests(|r| r.prefix() == Some("bad"))
+        .then_http_response(|| {
+            error(
+                400,
+                "InvalidParameterException",
+                "Invalid repository policy provided",
+            )
+        });
+    let ecr = adapter(&[&write, &empty, &gone, &refused]);
+    assert_eq!(
+        ecr.put(&template("team/"), "{\"Statement\":[]}", false)
+            .await,
+        Ok("123456789012".into())
+    );
+    assert_eq!(
+        ecr.delete(&template("team/"), None).await,
+        Ok(Deleted::Removed)
+    );
+    assert_eq!(
+        ecr.delete(&template("gone"), None).await,
+        Ok(Deleted::AlreadyGone)
+    );
+    assert!(
+        ecr.put(&template("gone"), "{}", false)
+            .await
+            .expect_err("gone")
+            .target_gone()
+    );
+    let err = ecr
+        .put(&template("bad"), "{}", false)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, EcrError::InvalidPolicy { .. }), "{err:?}");
+    assert_eq!((write.num_calls(), empty.num_calls()), (1, 1));
+}

@@ -556,6 +556,10 @@ impl PolicyStore for Watched {
     async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
         self.inner.repositories(region).await
     }
+
+    async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.inner.templates(region).await
+    }
 }
 
 /// `shape` checked with `settings`, where `meanwhile` runs to its end between the check's
@@ -944,4 +948,50 @@ async fn a_restore_holds_the_lease_for_a_minute() {
         panic!("one acquire: {asked:?}")
     };
     assert_eq!(until - now, 60_000);
+}
+
+#[tokio::test]
+async fn the_sweep_restores_a_prefix_statement_in_a_creation_template() {
+    let h = harness().await;
+    h.store.create_template("us-east-1", "team/");
+    let template = Target::Template {
+        region: "us-east-1".into(),
+        prefix: "team/".into(),
+    };
+    let response = h
+        .create(
+            h.event("repository-prefix-statement-create.json"),
+            "req-prefix",
+        )
+        .await;
+    assert_eq!(response["Data"]["Templates"], "team/", "{response}");
+    let sid = h.sids(&template);
+    assert_eq!(sid.len(), 1);
+    // The console replaces the template's policy.
+    h.console(&template, vec![grant("Console", "777788889999")]);
+
+    let summary = h.drift(Action::Restore, &sweep()).await.expect("swept");
+    counts(&summary, (1, 1, 1));
+    assert_eq!(key(&summary.findings[0].target), "template/us-east-1/team/");
+    assert_eq!(summary.findings[0].difference.missing, sid);
+    let mut sids = h.sids(&template);
+    sids.sort();
+    let mut expected = vec!["Console".to_owned(), sid[0].clone()];
+    expected.sort();
+    assert_eq!(sids, expected);
+
+    // A template deleted since holds nothing: drift that cannot be restored, not a failure.
+    h.store.delete_template("us-east-1", "team/");
+    let summary = h.drift(Action::Restore, &sweep()).await.expect("swept");
+    counts(&summary, (1, 1, 0));
+    let why = summary.findings[0]
+        .not_restored
+        .as_deref()
+        .expect("why not");
+    assert!(why.contains("does not exist"), "{why}");
+    assert_eq!(
+        h.lock.lease(&key(&template)),
+        None,
+        "the lease is given back"
+    );
 }

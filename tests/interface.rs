@@ -96,9 +96,15 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
             .expect("a key format")
             .replace("{region}", "eu-west-1")
             .replace("{name}", "team/app")
+            .replace("{prefix}", "team/")
+    };
+    let template = Target::Template {
+        region: "eu-west-1".into(),
+        prefix: "team/".into(),
     };
     assert_eq!(format("registry"), key(&registry));
     assert_eq!(format("repository"), key(&repository));
+    assert_eq!(format("template"), key(&template));
     assert_eq!(lock["format"], RECORD_FORMAT);
     assert_eq!(lock["lease_margin_seconds"], LEASE_MARGIN.as_secs());
     assert_eq!(lock["removed_kept_seconds"], REMOVED_KEPT_MS / 1000);

@@ -6,7 +6,9 @@
 
 mod support;
 
+use ecr_policy_provider::ecr::PolicyStore;
 use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
+use ecr_policy_provider::identity::Target;
 use ecr_policy_provider::lock::key;
 use ecr_policy_provider::lock::memory::MemoryLock;
 use serde_json::{Value, json};
@@ -78,13 +80,21 @@ impl Harness {
     }
 
     fn seed(&self, name: &str, statements: &[Value]) {
+        self.seed_target(&repo(name), statements);
+    }
+
+    fn seed_target(&self, target: &Target, statements: &[Value]) {
         let doc = json!({"Version": "2012-10-17", "Statement": statements});
-        self.store.seed(&repo(name), &doc.to_string());
+        self.store.seed(target, &doc.to_string());
     }
 
     fn statements(&self, name: &str) -> Vec<Value> {
+        self.statements_of(&repo(name))
+    }
+
+    fn statements_of(&self, target: &Target) -> Vec<Value> {
         self.store
-            .live(&repo(name))
+            .live(target)
             .map(|text| {
                 let doc: Value = serde_json::from_str(&text).expect("JSON");
                 doc["Statement"].as_array().expect("a list").clone()
@@ -409,4 +419,214 @@ async fn a_prefix_nothing_matches_yet_succeeds_with_no_repository() {
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(r["Data"]["Repositories"], "0");
     assert_eq!(h.store.calls().writes, 0);
+}
+
+// Repository creation templates: one more kind of target (CONTRACT 15).
+
+/// Templates at or under `team/` (reached by a `team/` statement), and beside or above it.
+const TEMPLATES_REACHED: [&str; 2] = ["team", "team/a/"];
+const TEMPLATES_NOT_REACHED: [&str; 3] = ["ROOT", "team-x", "other/team"];
+
+fn template(prefix: &str) -> Target {
+    Target::Template {
+        region: "us-east-1".into(),
+        prefix: prefix.into(),
+    }
+}
+
+impl Harness {
+    fn with_templates(self) -> Self {
+        for prefix in TEMPLATES_REACHED.iter().chain(TEMPLATES_NOT_REACHED.iter()) {
+            self.store.create_template("us-east-1", prefix);
+        }
+        self
+    }
+
+    fn seed_template(&self, prefix: &str, statements: &[Value]) {
+        self.seed_target(&template(prefix), statements);
+    }
+
+    fn template_statements(&self, prefix: &str) -> Vec<Value> {
+        self.statements_of(&template(prefix))
+    }
+
+    /// Every repository's and template's live policy.
+    fn everything(&self) -> Vec<Option<String>> {
+        let repositories = UNDER.iter().chain(BESIDE.iter()).map(|n| repo(n));
+        let templates = TEMPLATES_REACHED
+            .iter()
+            .chain(TEMPLATES_NOT_REACHED.iter())
+            .map(|p| template(p));
+        repositories
+            .chain(templates)
+            .map(|t| self.store.live(&t))
+            .collect()
+    }
+
+    fn template_leases_free(&self) -> bool {
+        TEMPLATES_REACHED
+            .iter()
+            .chain(TEMPLATES_NOT_REACHED.iter())
+            .all(|prefix| self.lock.lease(&key(&template(prefix))).is_none())
+    }
+}
+
+#[tokio::test]
+async fn templates_at_or_under_the_prefix_hold_the_statements_and_no_other_template_does() {
+    let h = Harness::new().await.with_templates();
+    h.seed_template("team", &[console()]);
+    h.seed_template("team-x", &[console()]);
+
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Repositories"], "4");
+    assert_eq!(r["Data"]["Templates"], "team,team/a/");
+    assert_eq!(h.template_statements("team"), [console(), own_statement()]);
+    assert_eq!(h.template_statements("team/a/"), [own_statement()]);
+    assert_eq!(h.template_statements("team-x"), [console()]);
+    for prefix in ["ROOT", "other/team"] {
+        assert!(h.store.live(&template(prefix)).is_none(), "{prefix}");
+    }
+    // A template is a target of its own: its record holds the Sid under the tag.
+    for prefix in TEMPLATES_REACHED {
+        let record = h.lock.record(&key(&template(prefix)));
+        assert_eq!(record.holder_of(SID), Some(TAG), "{prefix}");
+    }
+    assert_eq!(h.store.calls().template_lists, 1);
+    assert!(h.leases_free() && h.template_leases_free());
+
+    // Delivered again: nothing more is written.
+    let writes = h.store.calls().writes;
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Data"]["Templates"], "team,team/a/", "{r}");
+    assert_eq!(h.store.calls().writes, writes);
+}
+
+#[tokio::test]
+async fn only_a_root_statement_reaches_the_root_template() {
+    for (prefix, reached) in [
+        ("ROOT", "ROOT,other/team,team,team-x,team/a/"),
+        ("team/a", "team/a/"),
+        ("other", "other/team"),
+    ] {
+        let h = Harness::new().await.with_templates();
+        let mut e = h.create();
+        e["ResourceProperties"]["RepositoryPrefix"] = prefix.into();
+        let r = h.send(e).await;
+        assert_eq!(r["Status"], "SUCCESS", "{prefix}: {r}");
+        assert_eq!(r["Data"]["Templates"], reached, "{prefix}");
+        for template_prefix in TEMPLATES_REACHED.iter().chain(TEMPLATES_NOT_REACHED.iter()) {
+            let holds = !h.template_statements(template_prefix).is_empty();
+            let expected = reached.split(',').any(|p| p == *template_prefix);
+            assert_eq!(holds, expected, "{prefix}: template {template_prefix}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_conflicting_sid_in_one_template_fails_the_create_naming_it_and_leaves_everything_as_it_was()
+ {
+    for concurrency in [1, 4] {
+        let mut h = Harness::new().await.with_templates();
+        h.concurrency = concurrency;
+        let theirs = json!({"Sid": SID, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": "ecr:BatchGetImage"});
+        h.seed("team/app", &[console()]);
+        h.seed_template("team", &[console()]);
+        h.seed_template("team/a/", &[theirs.clone(), lambda_grant()]);
+        let before = h.everything();
+
+        let r = h.send(h.create()).await;
+        assert_eq!(r["Status"], "FAILED", "{r}");
+        assert_eq!(r["PhysicalResourceId"], format!("failed-create:{TAG}"));
+        let reason = r["Reason"].as_str().expect("a reason");
+        assert!(
+            reason.contains("repository creation template \"team/a/\""),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("4 matching repositories and 2 creation templates"),
+            "{reason}"
+        );
+        assert!(reason.contains("taken out again"), "{reason}");
+        assert_eq!(h.everything(), before, "{concurrency}");
+        for prefix in TEMPLATES_REACHED {
+            let record = h.lock.record(&key(&template(prefix)));
+            assert_eq!(record.holder_of(SID), None, "{concurrency}: {prefix}");
+        }
+        for name in UNDER {
+            let record = h.lock.record(&key(&repo(name)));
+            assert_eq!(record.holder_of(SID), None, "{concurrency}: {name}");
+        }
+        assert!(h.leases_free() && h.template_leases_free());
+    }
+}
+
+#[tokio::test]
+async fn update_and_delete_reach_templates_and_leave_others_statements_in_them() {
+    let h = Harness::new().await.with_templates();
+    h.seed_template("team", &[console()]);
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let id = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    // Lambda's grant lands in a template afterwards, and a new template appears under it.
+    h.seed_template("team", &[console(), own_statement(), lambda_grant()]);
+    h.store.create_template("us-east-1", "team/new");
+
+    let mut update = h.follow_up("Update", &id, "u1");
+    update["ResourceProperties"]["Statement"][0]["Action"] = json!(["ecr:BatchGetImage"]);
+    let changed = update["ResourceProperties"]["Statement"][0].clone();
+    let r = h.send(update).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], id);
+    assert_eq!(r["Data"]["Templates"], "team,team/a/,team/new");
+    assert_eq!(
+        h.template_statements("team"),
+        [console(), changed.clone(), lambda_grant()]
+    );
+    for prefix in ["team/a/", "team/new"] {
+        assert_eq!(
+            h.template_statements(prefix),
+            std::slice::from_ref(&changed),
+            "{prefix}"
+        );
+    }
+
+    // A template deleted meanwhile is no failure of the Delete.
+    h.store.delete_template("us-east-1", "team/new");
+    let r = h.send(h.follow_up("Delete", &id, "d1")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.template_statements("team"), [console(), lambda_grant()]);
+    // The last statement out of a template leaves it there, with no policy.
+    assert!(h.store.live(&template("team/a/")).is_none());
+    assert!(
+        h.store
+            .templates("us-east-1")
+            .await
+            .expect("listed")
+            .contains(&"team/a/".to_owned())
+    );
+    for prefix in TEMPLATES_REACHED {
+        let record = h.lock.record(&key(&template(prefix)));
+        assert_eq!(record.holder_of(SID), None, "{prefix}");
+    }
+    assert!(h.leases_free() && h.template_leases_free());
+}
+
+#[tokio::test]
+async fn a_template_deleted_meanwhile_is_skipped() {
+    let h = Harness::new().await.with_templates();
+    // Listed, then gone before its turn: its read answers TemplateNotFound.
+    h.store
+        .delete_template_after_listing("us-east-1", "team/a/");
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Templates"], "team");
+    assert_eq!(r["Data"]["Repositories"], "4");
+    assert_eq!(h.template_statements("team"), [own_statement()]);
+    assert_eq!(
+        h.lock.record(&key(&template("team/a/"))).holder_of(SID),
+        None,
+        "nothing is recorded for the deleted template"
+    );
+    assert!(h.leases_free() && h.template_leases_free());
 }

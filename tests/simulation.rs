@@ -67,6 +67,7 @@ fn target(t: usize) -> Target {
 fn target_index(target: &Target) -> usize {
     match target {
         Target::Registry { .. } => 0,
+        Target::Template { .. } => unreachable!("the simulation has no creation templates"),
         Target::Repository { name, .. } => TARGETS.iter().position(|n| n == name).unwrap_or(0),
     }
 }

@@ -10,7 +10,7 @@ import {
 } from 'aws-cdk-lib';
 import { Construct, IConstruct } from 'constructs';
 import { EcrPolicyProvider, IEcrPolicyProvider } from './provider';
-import { PolicyKind, policyProblems, quote, statementsProblems } from './validation';
+import { PolicyKind, policyProblems, quote, repositoryStatementTargetProblems, statementsProblems } from './validation';
 
 /** The resource types of the provider (CONTRACT 2), exactly as it reads them. */
 export enum PolicyResourceType {
@@ -104,8 +104,35 @@ export interface StatementsOptions {
 /** The properties of a `RegistryPolicyStatement`. */
 export interface RegistryPolicyStatementProps extends PolicyResourceOptions, RegistryTargetOptions, StatementsOptions {}
 
-/** The properties of a `RepositoryPolicyStatement`. */
-export interface RepositoryPolicyStatementProps extends PolicyResourceOptions, RepositoryTargetOptions, StatementsOptions {}
+/**
+ * The properties of a `RepositoryPolicyStatement`: one repository (`repository`), or every
+ * repository under a prefix (`repositoryPrefix`), exactly one of the two.
+ */
+export interface RepositoryPolicyStatementProps extends PolicyResourceOptions, StatementsOptions {
+  /**
+   * The repository whose policy the statements go into; imported (`fromRepositoryName`,
+   * `fromRepositoryArn`, `fromRepositoryAttributes`, `fromLookup`) or owned. Its region is
+   * the target's.
+   * @default - none; give `repository` or `repositoryPrefix`
+   */
+  readonly repository?: ecr.IRepository;
+
+  /**
+   * Every repository under this prefix, those there now and those created later, and the
+   * `repositoryPolicy` of every repository creation template at or under it, in the provider
+   * function's region (`RepositoryPrefix`). Read as ECR's creation templates read it: `team`
+   * and `team/` both match `team/app` and `team/a/b`, never `team` itself nor `team-x`;
+   * `ROOT` matches every repository, and only a `ROOT` prefix reaches the `ROOT` template.
+   * @default - none; give `repository` or `repositoryPrefix`
+   */
+  readonly repositoryPrefix?: string;
+
+  /**
+   * Passed as `force` to ECR's SetRepositoryPolicy.
+   * @default false
+   */
+  readonly force?: boolean;
+}
 
 /** What the statement resources take, besides their target. */
 export interface StatementsResourceProps extends PolicyResourceOptions, StatementsOptions {}
@@ -182,6 +209,22 @@ function repositoryTarget(scope: IConstruct, options: RepositoryTargetOptions): 
     properties.Force = options.force;
   }
   return properties;
+}
+
+/** A repository statement's target: its repository's, or its prefix. */
+function statementTarget(scope: IConstruct, props: RepositoryPolicyStatementProps): Record<string, unknown> {
+  if (props.repository) {
+    const target = repositoryTarget(scope, { repository: props.repository, force: props.force });
+    return props.repositoryPrefix !== undefined ? { ...target, RepositoryPrefix: props.repositoryPrefix } : target;
+  }
+  const target: Record<string, unknown> = {};
+  if (props.repositoryPrefix !== undefined) {
+    target.RepositoryPrefix = props.repositoryPrefix;
+  }
+  if (props.force !== undefined) {
+    target.Force = props.force;
+  }
+  return target;
 }
 
 function registryTarget(options: RegistryTargetOptions): Record<string, unknown> {
@@ -392,26 +435,56 @@ export class RegistryPolicyStatement extends StatementsResource {
  *     actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
  *   }),
  * });
+ * // Every repository under team/, now and later, and the creation templates at or under it
+ * new RepositoryPolicyStatement(this, 'TeamPull', {
+ *   repositoryPrefix: 'team/',
+ *   statement: new iam.PolicyStatement({
+ *     sid: 'TeamPull',
+ *     principals: [new iam.AccountPrincipal('111122223333')],
+ *     actions: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+ *   }),
+ * });
  * // Python
  * // RepositoryPolicyStatement(self, "Pull",
  * //     repository=ecr.Repository.from_repository_name(self, "App", "app"),
  * //     statement=iam.PolicyStatement(sid="PullFromBuild",
  * //         principals=[iam.AccountPrincipal("111122223333")],
  * //         actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]))
+ * // RepositoryPolicyStatement(self, "TeamPull", repository_prefix="team/",
+ * //     statement=iam.PolicyStatement(sid="TeamPull",
+ * //         principals=[iam.AccountPrincipal("111122223333")],
+ * //         actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]))
  */
 export class RepositoryPolicyStatement extends StatementsResource {
-  /** The repository's name. */
+  /** The repository's name (a statement on one repository). */
   public readonly repositoryName: string;
-  /** The repository's ARN. */
+  /** The repository's ARN (a statement on one repository). */
   public readonly repositoryArn: string;
+  /** How many repositories hold the statements now (a statement on a prefix). */
+  public readonly repositories: string;
+  /**
+   * The prefixes of the repository creation templates that hold the statements, joined by
+   * `,` (a statement on a prefix).
+   */
+  public readonly templates: string;
   private readonly repositoryKey: string;
 
   public constructor(scope: Construct, id: string, props: RepositoryPolicyStatementProps) {
-    super(scope, id, props, PolicyResourceType.REPOSITORY_POLICY_STATEMENT, repositoryTarget(scope, props));
+    super(scope, id, props, PolicyResourceType.REPOSITORY_POLICY_STATEMENT, statementTarget(scope, props));
     this.repositoryName = this.resource.getAttString('RepositoryName');
     this.repositoryArn = this.resource.getAttString('RepositoryArn');
-    this.repositoryKey = `repository:${JSON.stringify(Stack.of(this).resolve(props.repository.repositoryArn))}`;
-    warnIfOwnedWithPolicy(this, props.repository);
+    this.repositories = this.resource.getAttString('Repositories');
+    this.templates = this.resource.getAttString('Templates');
+    const prefix = props.repositoryPrefix;
+    this.repositoryKey = props.repository
+      ? `repository:${JSON.stringify(Stack.of(this).resolve(props.repository.repositoryArn))}`
+      : `prefix:${JSON.stringify(Stack.of(this).resolve(prefix?.replace(/\/$/, '')))}`;
+    if (props.repository) {
+      warnIfOwnedWithPolicy(this, props.repository);
+    }
+    this.node.addValidation({
+      validate: () => repositoryStatementTargetProblems(props.repository !== undefined, prefix),
+    });
   }
 
   protected targetKey(): string {

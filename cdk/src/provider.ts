@@ -353,6 +353,14 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
                 Action: ['ecr:DescribeRepositories'],
                 Resource: Fn.sub('arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*'),
               },
+              {
+                // ... and sets the repositoryPolicy of the creation templates at or under it
+                // (no resource type for these actions; never a customRoleArn, so no iam:PassRole).
+                Sid: 'CreationTemplatePolicies',
+                Effect: 'Allow',
+                Action: ['ecr:DescribeRepositoryCreationTemplates', 'ecr:UpdateRepositoryCreationTemplate'],
+                Resource: '*',
+              },
             ],
           },
         },

@@ -115,3 +115,38 @@ export function policyProblems(kind: PolicyKind, statements: Record<string, unkn
     statementProblems(kind, index + 1, statement).map((p) => `property PolicyText ${p}`),
   );
 }
+
+const RESOURCE_TYPE = 'Custom::ECRRepositoryPolicyStatement';
+// ECR's creation templates' `Prefix` (botocore's model): ROOT, or this, 1 to 256 characters.
+const PREFIX = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*\/?$/;
+
+/**
+ * The problems of a repository statement's target: exactly one of a repository and a
+ * prefix (CONTRACT 15), the prefix as ECR's repository creation templates take it. In the
+ * provider's words (src/event.rs).
+ */
+export function repositoryStatementTargetProblems(hasRepository: boolean, prefix: string | undefined): string[] {
+  if (hasRepository && prefix !== undefined) {
+    return [
+      'give exactly one of RepositoryName (one repository) and RepositoryPrefix (every repository under a prefix, ' +
+        'such as team/ or ROOT), not both',
+    ];
+  }
+  if (!hasRepository && prefix === undefined) {
+    return [
+      `property RepositoryName or RepositoryPrefix is required for ${RESOURCE_TYPE}: name the repository whose ` +
+        'policy it adds to, or the prefix of the repositories',
+    ];
+  }
+  if (prefix !== undefined && !Token.isUnresolved(prefix) && !validPrefix(prefix)) {
+    return [
+      `property RepositoryPrefix ${quote(prefix)} is not a prefix ECR's repository creation templates take: ROOT, ` +
+        'or 1 to 256 lowercase letters, digits and . _ - / (for example team or team/app/)',
+    ];
+  }
+  return [];
+}
+
+function validPrefix(prefix: string): boolean {
+  return prefix === 'ROOT' || (prefix.length >= 1 && prefix.length <= 256 && PREFIX.test(prefix));
+}

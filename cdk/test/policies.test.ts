@@ -277,6 +277,55 @@ describe('RepositoryPolicyStatement', () => {
     assert.match(errors[0], /\[Test\/B\] property Statement names Sid "Pull", which Test\/A also holds/);
   });
 
+  it('takes a prefix instead of a repository: every repository under it, and its creation templates', () => {
+    const stack = newStack();
+    const resource = new RepositoryPolicyStatement(stack, 'Team', {
+      provider: provider(stack),
+      repositoryPrefix: 'team/',
+      statement: pull('TeamPull'),
+    });
+    const found = only(Template.fromStack(stack), 'Custom::ECRRepositoryPolicyStatement');
+    assert.deepEqual(found.Properties, {
+      ServiceToken: TOKEN,
+      RepositoryPrefix: 'team/',
+      Statement: [{ Sid: 'TeamPull', Effect: 'Allow', Principal: ACCOUNT_111, Action: PULL }],
+    });
+    const id = Object.keys(Template.fromStack(stack).findResources('Custom::ECRRepositoryPolicyStatement'))[0];
+    assert.deepEqual(stack.resolve(resource.repositories), { 'Fn::GetAtt': [id, 'Repositories'] });
+    assert.deepEqual(stack.resolve(resource.templates), { 'Fn::GetAtt': [id, 'Templates'] });
+  });
+
+  it('refuses a repository and a prefix together, neither, or a prefix ECR does not take, in the provider words', () => {
+    const stack = newStack();
+    const app = ecr.Repository.fromRepositoryName(stack, 'App', 'app');
+    new RepositoryPolicyStatement(stack, 'Both', { provider: provider(stack), repository: app, repositoryPrefix: 'team', statement: pull('A') });
+    new RepositoryPolicyStatement(stack, 'Neither', { provider: provider(stack), statement: pull('B') });
+    new RepositoryPolicyStatement(stack, 'Upper', { provider: provider(stack), repositoryPrefix: 'Team/', statement: pull('C') });
+    for (const ok of ['team', 'ROOT', 'a.b_c__d-e---f/g/']) {
+      new RepositoryPolicyStatement(stack, `Ok-${ok}`, { provider: provider(stack), repositoryPrefix: ok, statement: pull(`D${ok.length}`) });
+    }
+    const errors = synthErrors(stack);
+    assert.equal(errors.length, 3, errors.join('\n'));
+    const at = (path: string) => errors.find((e) => e.startsWith(`[Test/${path}]`)) ?? '';
+    for (const [path, bad] of [
+      ['Both', '101-prefix-and-repository-name'],
+      ['Upper', '102-prefix-uppercase'],
+      ['Neither', '104-statement-without-name-or-prefix'],
+    ]) {
+      assert.ok(at(path).toLowerCase().includes(badEventReason(bad).toLowerCase()), `${path}: ${at(path)}`);
+    }
+  });
+
+  it('refuses a Sid another resource holds on the same prefix, team and team/ alike', () => {
+    const stack = newStack();
+    new RepositoryPolicyStatement(stack, 'A', { provider: provider(stack), repositoryPrefix: 'team', statement: pull('Pull') });
+    new RepositoryPolicyStatement(stack, 'B', { provider: provider(stack), repositoryPrefix: 'team/', statement: pull('Pull') });
+    new RepositoryPolicyStatement(stack, 'C', { provider: provider(stack), repositoryPrefix: 'other', statement: pull('Pull') });
+    const errors = synthErrors(stack);
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0], /\[Test\/B\] property Statement names Sid "Pull", which Test\/A also holds/);
+  });
+
   it('refuses Resource and a missing Principal', () => {
     const stack = newStack();
     const app = ecr.Repository.fromRepositoryName(stack, 'App', 'app');

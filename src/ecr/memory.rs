@@ -19,6 +19,8 @@ pub struct Calls {
     pub settings: usize,
     /// `DescribeRepositories` calls (all pages of one listing).
     pub lists: usize,
+    /// `DescribeRepositoryCreationTemplates` listings (all pages of one).
+    pub template_lists: usize,
 }
 
 #[derive(Default)]
@@ -26,6 +28,8 @@ struct State {
     registry: HashMap<String, String>,
     repositories: HashSet<(String, String)>,
     repository_policies: HashMap<(String, String), String>,
+    /// Repository creation templates by (region, prefix), with their `repositoryPolicy`.
+    templates: HashMap<(String, String), Option<String>>,
     calls: Calls,
     write_failures: VecDeque<EcrError>,
     lost_write_answers: VecDeque<Option<EcrError>>,
@@ -49,6 +53,8 @@ struct State {
     most_reads_in_flight: usize,
     /// Repositories the next listing still shows and that are deleted right after it.
     deleted_after_listing: Vec<(String, String)>,
+    /// The same for creation templates, by (region, prefix).
+    templates_deleted_after_listing: Vec<(String, String)>,
 }
 
 /// In-memory ECR. Policies come back pretty-printed, as ECR reformats them.
@@ -85,7 +91,21 @@ impl MemoryEcr {
         state.repository_policies.remove(&key);
     }
 
-    /// Sets a policy out of band, as another tool or a person would.
+    /// A repository creation template for `prefix`, without a policy.
+    pub fn create_template(&self, region: &str, prefix: &str) {
+        self.state()
+            .templates
+            .insert((region.to_owned(), prefix.to_owned()), None);
+    }
+
+    pub fn delete_template(&self, region: &str, prefix: &str) {
+        self.state()
+            .templates
+            .remove(&(region.to_owned(), prefix.to_owned()));
+    }
+
+    /// Sets a policy out of band, as another tool or a person would (a repository or a
+    /// template that does not exist yet is created).
     pub fn seed(&self, target: &Target, text: &str) {
         let mut state = self.state();
         match target {
@@ -96,6 +116,11 @@ impl MemoryEcr {
                 let key = (region.clone(), name.clone());
                 state.repositories.insert(key.clone());
                 state.repository_policies.insert(key, text.to_owned());
+            }
+            Target::Template { region, prefix } => {
+                state
+                    .templates
+                    .insert((region.clone(), prefix.clone()), Some(text.to_owned()));
             }
         }
     }
@@ -111,30 +136,14 @@ impl MemoryEcr {
             }
             None => {
                 state.remember_before_write(target);
-                match target {
-                    Target::Registry { region } => {
-                        state.registry.remove(region);
-                    }
-                    Target::Repository { region, name } => {
-                        state
-                            .repository_policies
-                            .remove(&(region.clone(), name.clone()));
-                    }
-                }
+                state.remove(target);
             }
         }
     }
 
     /// The live policy text, read without counting a call.
     pub fn live(&self, target: &Target) -> Option<String> {
-        let state = self.state();
-        match target {
-            Target::Registry { region } => state.registry.get(region).cloned(),
-            Target::Repository { region, name } => state
-                .repository_policies
-                .get(&(region.clone(), name.clone()))
-                .cloned(),
-        }
+        self.state().current(target)
     }
 
     pub fn calls(&self) -> Calls {
@@ -185,6 +194,14 @@ impl MemoryEcr {
         self.state()
             .deleted_after_listing
             .push((region.to_owned(), name.to_owned()));
+    }
+
+    /// The next `DescribeRepositoryCreationTemplates` in `region` still lists `prefix`,
+    /// whose template is deleted right after.
+    pub fn delete_template_after_listing(&self, region: &str, prefix: &str) {
+        self.state()
+            .templates_deleted_after_listing
+            .push((region.to_owned(), prefix.to_owned()));
     }
 
     /// From now on, each read takes `delay`.
@@ -242,11 +259,7 @@ impl MemoryEcr {
 impl State {
     /// A write takes effect.
     fn land(&mut self, target: &Target, policy_text: &str) -> Result<(), EcrError> {
-        if let Target::Repository { region, name } = target
-            && !self.repositories.contains(&(region.clone(), name.clone()))
-        {
-            return Err(repository_not_found(region, name));
-        }
+        self.exists(target)?;
         self.remember_before_write(target);
         match target {
             Target::Registry { region } => {
@@ -256,8 +269,55 @@ impl State {
                 self.repository_policies
                     .insert((region.clone(), name.clone()), policy_text.to_owned());
             }
+            Target::Template { region, prefix } => {
+                // An empty `repositoryPolicy` is no policy, as ECR reads it.
+                let text = Some(policy_text.to_owned()).filter(|t| !t.is_empty());
+                self.templates
+                    .insert((region.clone(), prefix.clone()), text);
+            }
         }
         Ok(())
+    }
+
+    /// The repository or template is there (the registry always is).
+    fn exists(&self, target: &Target) -> Result<(), EcrError> {
+        match target {
+            Target::Registry { .. } => Ok(()),
+            Target::Repository { region, name } => {
+                if self.repositories.contains(&(region.clone(), name.clone())) {
+                    Ok(())
+                } else {
+                    Err(repository_not_found(region, name))
+                }
+            }
+            Target::Template { region, prefix } => {
+                if self
+                    .templates
+                    .contains_key(&(region.clone(), prefix.clone()))
+                {
+                    Ok(())
+                } else {
+                    Err(EcrError::TemplateNotFound {
+                        prefix: prefix.clone(),
+                        region: region.clone(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Takes the target's policy away (a template stays, with no policy); what it held.
+    fn remove(&mut self, target: &Target) -> Option<String> {
+        match target {
+            Target::Registry { region } => self.registry.remove(region),
+            Target::Repository { region, name } => self
+                .repository_policies
+                .remove(&(region.clone(), name.clone())),
+            Target::Template { region, prefix } => self
+                .templates
+                .get_mut(&(region.clone(), prefix.clone()))
+                .and_then(Option::take),
+        }
     }
 
     fn current(&self, target: &Target) -> Option<String> {
@@ -267,6 +327,11 @@ impl State {
                 .repository_policies
                 .get(&(region.clone(), name.clone()))
                 .cloned(),
+            Target::Template { region, prefix } => self
+                .templates
+                .get(&(region.clone(), prefix.clone()))
+                .cloned()
+                .flatten(),
         }
     }
 
@@ -325,17 +390,8 @@ impl MemoryEcr {
                 text: reformat(&text),
             }));
         }
-        let text = match target {
-            Target::Registry { region } => state.registry.get(region).cloned(),
-            Target::Repository { region, name } => {
-                let key = (region.clone(), name.clone());
-                if !state.repositories.contains(&key) {
-                    return Err(repository_not_found(region, name));
-                }
-                state.repository_policies.get(&key).cloned()
-            }
-        };
-        Ok(text.map(|text| LivePolicy {
+        state.exists(target)?;
+        Ok(state.current(target).map(|text| LivePolicy {
             registry_id: ACCOUNT_ID.to_owned(),
             text: reformat(&text),
         }))
@@ -400,12 +456,7 @@ impl PolicyStore for MemoryEcr {
             return Err(error);
         }
         state.remember_before_write(target);
-        let removed = match target {
-            Target::Registry { region } => state.registry.remove(region),
-            Target::Repository { region, name } => state
-                .repository_policies
-                .remove(&(region.clone(), name.clone())),
-        };
+        let removed = state.remove(target);
         Ok(if removed.is_some() {
             Deleted::Removed
         } else {
@@ -424,13 +475,7 @@ impl PolicyStore for MemoryEcr {
         self.maybe_hang().await;
         let mut state = self.state();
         state.calls.lists += 1;
-        let mut names: Vec<String> = state
-            .repositories
-            .iter()
-            .filter(|(r, _)| r == region)
-            .map(|(_, name)| name.clone())
-            .collect();
-        names.sort();
+        let names = in_region(state.repositories.iter(), region);
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut state.deleted_after_listing)
             .into_iter()
             .partition(|(r, _)| r == region);
@@ -441,4 +486,30 @@ impl PolicyStore for MemoryEcr {
         }
         Ok(names)
     }
+
+    async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.maybe_hang().await;
+        let mut state = self.state();
+        state.calls.template_lists += 1;
+        let prefixes = in_region(state.templates.keys(), region);
+        let (now, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut state.templates_deleted_after_listing)
+                .into_iter()
+                .partition(|(r, _)| r == region);
+        state.templates_deleted_after_listing = later;
+        for key in now {
+            state.templates.remove(&key);
+        }
+        Ok(prefixes)
+    }
+}
+
+/// The names of the (region, name) keys in `region`, sorted: a listing's answer.
+fn in_region<'a>(keys: impl Iterator<Item = &'a (String, String)>, region: &str) -> Vec<String> {
+    let mut names: Vec<String> = keys
+        .filter(|(r, _)| r == region)
+        .map(|(_, name)| name.clone())
+        .collect();
+    names.sort();
+    names
 }

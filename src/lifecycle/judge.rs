@@ -70,9 +70,10 @@ pub fn judge(desired: &Desired, stack_id: &str, settings: &Settings) -> Findings
     let target = &desired.target;
     let account = Some(account_of_stack(stack_id)).filter(|a| valid_account(a));
     let partition = partition(stack_id, target.region());
-    let kind = match target {
-        Target::Registry { .. } => PolicyKind::Registry,
-        Target::Repository { .. } => PolicyKind::Repository,
+    let kind = if target.holds_repository_policy() {
+        PolicyKind::Repository
+    } else {
+        PolicyKind::Registry
     };
     let scope = Scope {
         kind,

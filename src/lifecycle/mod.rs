@@ -414,7 +414,7 @@ async fn read_settled<S: PolicyStore, L>(
     let read = |_| async {
         let live = match store.get(target).await {
             Ok(live) => live,
-            Err(EcrError::RepositoryNotFound { .. }) if for_delete => {
+            Err(gone) if for_delete && gone.target_gone() => {
                 return Attempt::Done((None, true));
             }
             Err(other) => return Attempt::Stop(Err(Failure::from(other))),

@@ -1,19 +1,22 @@
 //! Prefix statements (CONTRACT 15): a statement resource's per-target path, fanned out over
-//! every repository under a prefix, a few at a time ([`Settings::prefix_concurrency`]). Each
-//! repository is a target of its own, exactly as a `Custom::ECRRepositoryPolicyStatement` on
-//! it: its own lease, record entry and Sid holders, the same judging, planning and write.
-//! A Create is all or nothing: a repository that refuses makes it FAILED naming it, and what
-//! was written elsewhere is taken out again (each target's failed-create Delete). A
-//! repository deleted meanwhile is skipped.
+//! every repository under a prefix and every repository creation template at or under it, a
+//! few at a time ([`Settings::prefix_concurrency`]). Each repository, and each template, is a
+//! target of its own, exactly as a `Custom::ECRRepositoryPolicyStatement` on it: its own
+//! lease, record entry and Sid holders, the same judging, planning and write (a template's
+//! `repositoryPolicy` is a repository policy). A Create is all or nothing: a target that
+//! refuses makes it FAILED naming it, and what was written elsewhere is taken out again
+//! (each target's failed-create Delete). A repository or template deleted meanwhile is
+//! skipped. The `ROOT` template is reached only by a `ROOT` statement.
 //!
 //! [`Settings::prefix_concurrency`]: super::Settings::prefix_concurrency
 
 use super::judge::{self, Findings};
 use super::{Context, apply_leased, finish, lease, refused_unless_unchanged, remove_leased};
-use crate::ecr::{EcrError, PolicyStore};
+use crate::ecr::PolicyStore;
 use crate::error::Failure;
+use crate::event::Desired;
 use crate::event::Prefixed;
-use crate::identity::{Target, prefix_matches};
+use crate::identity::{Target, prefix_matches, template_matches};
 use crate::lock::{Holder, LockStore, Record};
 use crate::plan::{self, Applied, Approach, Intent};
 use futures_util::StreamExt;
@@ -25,24 +28,25 @@ use tokio::time::Instant;
 /// How often a long fan-out says how far it got.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-/// What became of one repository.
+/// What became of one target.
 enum Outcome {
     /// It holds the statements now.
     Held(Applied),
     /// Deleted meanwhile: skipped.
     Gone,
-    /// Not started: another repository had already refused.
+    /// Not started: another target had already refused.
     NotStarted,
     /// It refused, or ECR failed.
     Failed(Failure),
 }
 
-/// The repositories under `prefix` in `region`, in name order.
+/// The targets of a prefix in `region`: the repositories under it, in name order, then the
+/// creation templates it reaches ([`template_matches`]), in prefix order.
 async fn matching<S: PolicyStore>(
     store: &S,
     region: &str,
     prefix: &str,
-) -> Result<Vec<String>, Failure> {
+) -> Result<Vec<Target>, Failure> {
     let mut names: Vec<String> = store
         .repositories(region)
         .await?
@@ -50,33 +54,56 @@ async fn matching<S: PolicyStore>(
         .filter(|name| prefix_matches(prefix, name))
         .collect();
     names.sort();
-    Ok(names)
-}
-
-fn repository(region: &str, name: &str) -> Target {
-    Target::Repository {
+    let mut templates: Vec<String> = store
+        .templates(region)
+        .await?
+        .into_iter()
+        .filter(|template| template_matches(prefix, template))
+        .collect();
+    templates.sort();
+    let repositories = names.into_iter().map(|name| Target::Repository {
         region: region.to_owned(),
-        name: name.to_owned(),
-    }
+        name,
+    });
+    let templates = templates.into_iter().map(|prefix| Target::Template {
+        region: region.to_owned(),
+        prefix,
+    });
+    Ok(repositories.chain(templates).collect())
 }
 
-/// Runs `each` over `names`, at most `concurrency` at once, logging done / total every
-/// [`PROGRESS_EVERY`]. The results, by name, in the order they finished.
+/// How many of `targets` are repositories.
+fn repositories_in<'a>(targets: impl IntoIterator<Item = &'a Target>) -> usize {
+    targets
+        .into_iter()
+        .filter(|t| matches!(t, Target::Repository { .. }))
+        .count()
+}
+
+/// The first of `failures` in key order (repositories before templates, by name), so that
+/// the Reason names the same one however the work interleaved.
+fn first_failure<T>(mut failures: Vec<(Target, T)>) -> Option<(Target, T)> {
+    failures.sort_by_key(|(target, _)| crate::lock::key(target));
+    failures.into_iter().next()
+}
+
+/// Runs `each` over `targets`, at most `concurrency` at once, logging done / total every
+/// [`PROGRESS_EVERY`]. The results, by target, in the order they finished.
 async fn fan_out<T, F, Fut>(
     work: &'static str,
-    names: Vec<String>,
+    targets: Vec<Target>,
     concurrency: usize,
     each: F,
-) -> Vec<(String, T)>
+) -> Vec<(Target, T)>
 where
-    F: Fn(String) -> Fut,
+    F: Fn(Target) -> Fut,
     Fut: Future<Output = T>,
 {
     let started = Instant::now();
     let progress = |done: usize, total: usize| {
         tracing::info!(work, done, total, "prefix statement progress");
     };
-    let results = fan_out_every(PROGRESS_EVERY, names, concurrency, each, progress).await;
+    let results = fan_out_every(PROGRESS_EVERY, targets, concurrency, each, progress).await;
     tracing::info!(
         work,
         done = results.len(),
@@ -87,23 +114,23 @@ where
 }
 
 /// [`fan_out`], telling `progress` (done, total) every `every`.
-async fn fan_out_every<T, F, Fut>(
+async fn fan_out_every<K: Clone, T, F, Fut>(
     every: Duration,
-    names: Vec<String>,
+    items: Vec<K>,
     concurrency: usize,
     each: F,
     progress: impl Fn(usize, usize),
-) -> Vec<(String, T)>
+) -> Vec<(K, T)>
 where
-    F: Fn(String) -> Fut,
+    F: Fn(K) -> Fut,
     Fut: Future<Output = T>,
 {
-    let total = names.len();
+    let total = items.len();
     let mut results = Vec::with_capacity(total);
-    let mut running = futures_util::stream::iter(names)
-        .map(|name| {
-            let work = each(name.clone());
-            async move { (name, work.await) }
+    let mut running = futures_util::stream::iter(items)
+        .map(|item| {
+            let work = each(item.clone());
+            async move { (item, work.await) }
         })
         .buffer_unordered(concurrency.max(1));
     let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
@@ -126,19 +153,22 @@ fn knows(record: &Record, tag: &str) -> bool {
     plan::holds_under(record, tag) || record.displaced.iter().any(|d| d.holder.tag == tag)
 }
 
-/// One repository's Create or Update, as a statement resource on it: judged, leased, read,
-/// planned and written by the per-target path. In an Update in place, a repository whose
+/// One target's Create or Update, as a statement resource on it: judged, leased, read,
+/// planned and written by the per-target path. In an Update in place, a target whose
 /// record does not know this resource is a new match, and is created (the `Adopt` rules
 /// apply there).
 async fn apply_one<S: PolicyStore, L: LockStore>(
     store: &S,
     approach: &Approach,
     prefixed: &Prefixed,
-    name: &str,
+    target: Target,
     me: &Holder,
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
-    let desired = prefixed.on(name);
+    let desired = Desired {
+        target,
+        ..prefixed.each.clone()
+    };
     let findings = judge::judge(&desired, cx.stack_id, cx.settings);
     let findings = refused_unless_unchanged(store, &desired, findings).await?;
     let lease = lease::take(&desired.target, true, cx).await?;
@@ -153,7 +183,8 @@ async fn apply_one<S: PolicyStore, L: LockStore>(
     finish(lease.as_ref(), result, cx).await
 }
 
-/// A prefix statement's Create or Update over every repository under its prefix.
+/// A prefix statement's Create or Update over every repository under its prefix and every
+/// creation template it reaches.
 pub(super) async fn apply<S: PolicyStore, L: LockStore>(
     store: &S,
     approach: &Approach,
@@ -166,64 +197,69 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
         return Err(Failure::NoLockTable);
     }
     // Before anything is written: the id must fit (with a 12-digit account).
-    plan::answer_prefix(prefixed, "0".repeat(12), 0, false, &me.tag, cx.stack_id)?;
-    let names = matching(store, prefixed.region(), &prefixed.prefix).await?;
-    let total = names.len();
+    plan::answer_prefix(
+        prefixed,
+        "0".repeat(12),
+        0,
+        &[],
+        false,
+        &me.tag,
+        cx.stack_id,
+    )?;
+    let targets = matching(store, prefixed.region(), &prefixed.prefix).await?;
+    let total = repositories_in(&targets);
+    let templates = targets.len() - total;
     let refused = AtomicBool::new(false);
-    let outcomes = fan_out(
-        "apply",
-        names,
-        cx.settings.prefix_concurrency,
-        |name| {
-            let refused = &refused;
-            async move {
-                if refused.load(Ordering::SeqCst) {
-                    return Outcome::NotStarted;
+    let outcomes = fan_out("apply", targets, cx.settings.prefix_concurrency, |target| {
+        let refused = &refused;
+        async move {
+            if refused.load(Ordering::SeqCst) {
+                return Outcome::NotStarted;
+            }
+            let key = crate::lock::key(&target);
+            match apply_one(store, approach, prefixed, target, me, cx).await {
+                Ok(applied) => Outcome::Held(applied),
+                Err(Failure::Ecr(gone)) if gone.target_gone() => {
+                    tracing::info!(target_key = %key, "deleted meanwhile; skipped");
+                    Outcome::Gone
                 }
-                match apply_one(store, approach, prefixed, &name, me, cx).await {
-                    Ok(applied) => Outcome::Held(applied),
-                    Err(Failure::Ecr(EcrError::RepositoryNotFound { .. })) => {
-                        tracing::info!(repository = %name, "the repository was deleted meanwhile; skipped");
-                        Outcome::Gone
-                    }
-                    Err(failure) => {
-                        refused.store(true, Ordering::SeqCst);
-                        Outcome::Failed(failure)
-                    }
+                Err(failure) => {
+                    refused.store(true, Ordering::SeqCst);
+                    Outcome::Failed(failure)
                 }
             }
-        },
-    )
+        }
+    })
     .await;
-    let mut failures: Vec<(String, Failure)> = Vec::new();
+    let mut failures: Vec<(Target, Failure)> = Vec::new();
     let mut held = Vec::new();
     let mut started = Vec::new();
-    for (name, outcome) in outcomes {
+    for (target, outcome) in outcomes {
         match outcome {
             Outcome::Held(applied) => {
-                started.push(name.clone());
-                held.push((name, applied));
+                started.push(target.clone());
+                held.push((target, applied));
             }
             Outcome::Failed(failure) => {
-                started.push(name.clone());
-                failures.push((name, failure));
+                started.push(target.clone());
+                failures.push((target, failure));
             }
             Outcome::Gone | Outcome::NotStarted => {}
         }
     }
-    failures.sort_by(|a, b| a.0.cmp(&b.0));
-    if let Some((name, failure)) = failures.into_iter().next() {
-        tracing::error!(repository = %name, error = %failure, "a repository under the prefix refused");
+    if let Some((target, failure)) = first_failure(failures) {
+        tracing::error!(target_key = %crate::lock::key(&target), error = %failure, "a target of the prefix refused");
         let outcome = if approach.creates() {
-            take_out(store, prefixed, &me.tag, started, cx).await
+            take_out(store, &me.tag, started, cx).await
         } else {
-            "the other repositories keep what this update applied to them, and CloudFormation's \
-             rollback puts the previous statements back"
+            "the other repositories and templates keep what this update applied to them, and \
+             CloudFormation's rollback puts the previous statements back"
                 .to_owned()
         };
         return Err(Failure::InPrefix {
             prefix: prefixed.prefix.clone(),
             total,
+            templates,
             failure: Box::new(failure),
             outcome,
         });
@@ -237,10 +273,19 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
         .any(|(_, a)| a.data.adopted.as_deref() == Some("true"));
     let changed = held.iter().any(|(_, a)| a.changed);
     let warnings = distinct(held.iter().filter_map(|(_, a)| a.data.warnings.clone()));
+    let mut held_templates: Vec<String> = held
+        .iter()
+        .filter_map(|(target, _)| match target {
+            Target::Template { prefix, .. } => Some(prefix.clone()),
+            _ => None,
+        })
+        .collect();
+    held_templates.sort();
     let mut applied = plan::answer_prefix(
         prefixed,
         registry_id,
-        held.len(),
+        repositories_in(held.iter().map(|(target, _)| target)),
+        &held_templates,
         adopted,
         &me.tag,
         cx.stack_id,
@@ -264,43 +309,42 @@ fn distinct(warnings: impl Iterator<Item = String>) -> Findings {
     }
 }
 
-/// A failed Create's clean-up: what the record holds under `tag` in each repository taken
-/// out again, and what it took put back (each target's failed-create Delete). What became
-/// of the other repositories, for the Reason.
+/// A failed Create's clean-up: what the record holds under `tag` in each target taken out
+/// again, and what it took put back (each target's failed-create Delete). What became of the
+/// other targets, for the Reason.
 async fn take_out<S: PolicyStore, L: LockStore>(
     store: &S,
-    prefixed: &Prefixed,
     tag: &str,
-    names: Vec<String>,
+    targets: Vec<Target>,
     cx: &Context<'_, L>,
 ) -> String {
-    let region = prefixed.region();
     let intent = Intent::FailedCreate { tag };
-    let results = fan_out("take out", names, cx.settings.prefix_concurrency, |name| {
-        let intent = &intent;
-        async move {
-            let target = repository(region, &name);
-            super::remove(store, &target, None, intent, true, cx).await
-        }
-    })
+    let results = fan_out(
+        "take out",
+        targets,
+        cx.settings.prefix_concurrency,
+        |target| {
+            let intent = &intent;
+            async move { super::remove(store, &target, None, intent, true, cx).await }
+        },
+    )
     .await;
-    let mut left: Vec<(String, Failure)> = results
+    let left: Vec<(Target, Failure)> = results
         .into_iter()
-        .filter_map(|(name, result)| result.err().map(|e| (name, e)))
+        .filter_map(|(target, result)| result.err().map(|e| (target, e)))
         .collect();
-    left.sort_by(|a, b| a.0.cmp(&b.0));
-    match left.first() {
-        None => "what this request wrote in the other repositories was taken out again, so \
-                 they are as they were"
+    let count = left.len();
+    match first_failure(left) {
+        None => "what this request wrote in the other repositories and templates was taken \
+                 out again, so they are as they were"
             .to_owned(),
-        Some((name, error)) => {
-            tracing::error!(repository = %name, error = %error, "could not take the statements out again");
+        Some((target, error)) => {
+            tracing::error!(target_key = %crate::lock::key(&target), error = %error, "could not take the statements out again");
             format!(
-                "the statements could not be taken out of {} repositor{} again (first {}: {error}); \
-                 CloudFormation's Delete of this failed resource tries again",
-                left.len(),
-                if left.len() == 1 { "y" } else { "ies" },
-                crate::text::quote(name)
+                "the statements could not be taken out of {count} target{} again (first {}: \
+                 {error}); CloudFormation's Delete of this failed resource tries again",
+                if count == 1 { "" } else { "s" },
+                target.describe()
             )
         }
     }
@@ -318,8 +362,9 @@ pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
     over_matches(store, prefixed.region(), &prefixed.prefix, &intent, cx).await
 }
 
-/// A prefix statement's Delete: its Sids out of every repository under the prefix whose
-/// record knows it (a repository it never reached keeps a statement of the same Sid).
+/// A prefix statement's Delete: its Sids out of every repository under the prefix, and every
+/// creation template it reaches, whose record knows it (a target it never reached keeps a
+/// statement of the same Sid).
 pub(super) async fn delete<S: PolicyStore, L: LockStore>(
     store: &S,
     region: &str,
@@ -332,8 +377,8 @@ pub(super) async fn delete<S: PolicyStore, L: LockStore>(
     over_matches(store, region, prefix, &intent, cx).await
 }
 
-/// A Delete's `intent` on every repository under the prefix, each under its lease, where
-/// the record knows the tag. A failure in one is reported once all were tried.
+/// A Delete's `intent` on every target of the prefix, each under its lease, where the record
+/// knows the tag. A failure in one is reported once all were tried.
 async fn over_matches<S: PolicyStore, L: LockStore>(
     store: &S,
     region: &str,
@@ -348,14 +393,14 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
             me.tag.as_str()
         }
     };
-    let names = matching(store, region, prefix).await?;
-    let total = names.len();
+    let targets = matching(store, region, prefix).await?;
+    let total = repositories_in(&targets);
+    let templates = targets.len() - total;
     let results = fan_out(
         "delete",
-        names,
+        targets,
         cx.settings.prefix_concurrency,
-        |name| async move {
-            let target = repository(region, &name);
+        |target| async move {
             let lease = lease::take(&target, true, cx).await?;
             let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
             let result = if knows(&record, tag) {
@@ -370,22 +415,22 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
     let mut changed = false;
     let mut warnings = Vec::new();
     let mut failures = Vec::new();
-    for (name, result) in results {
+    for (target, result) in results {
         match result {
             Ok((c, w)) => {
                 changed |= c;
                 warnings.extend(w);
             }
-            Err(failure) => failures.push((name, failure)),
+            Err(failure) => failures.push((target, failure)),
         }
     }
-    failures.sort_by(|a, b| a.0.cmp(&b.0));
     let failed = failures.len();
-    if let Some((name, failure)) = failures.into_iter().next() {
-        tracing::error!(repository = %name, error = %failure, "a repository under the prefix failed");
+    if let Some((target, failure)) = first_failure(failures) {
+        tracing::error!(target_key = %crate::lock::key(&target), error = %failure, "a target of the prefix failed");
         return Err(Failure::InPrefix {
             prefix: prefix.to_owned(),
             total,
+            templates,
             failure: Box::new(failure),
             outcome: format!(
                 "{failed} of them failed; the statements were taken out of the others. Retry \

@@ -70,6 +70,10 @@ impl<S: PolicyStore> PolicyStore for InFlight<'_, S> {
     async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
         self.inner.repositories(region).await
     }
+
+    async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.inner.templates(region).await
+    }
 }
 
 /// The least and most time kept back from a Create's write to undo it.
@@ -162,7 +166,7 @@ enum Why {
 /// Works out, once per write, what can explain ECR's "invalid policy" answer: the registry
 /// policy scope (read when the policy grants actions beyond V1), else a principal.
 async fn explain<S: PolicyStore>(store: &S, target: &Target, policy: Option<&Policy>) -> Why {
-    if let (Target::Repository { .. }, Some(policy)) = (target, policy) {
+    if let (true, Some(policy)) = (target.holds_repository_policy(), policy) {
         let named = super::judge::auth_token_statements(policy.statements());
         if !named.is_empty() {
             return Why::AuthToken(named);

@@ -518,11 +518,13 @@ fn account_or_stack(registry_id: String, stack_id: &str) -> String {
 }
 
 /// The answer of a prefix statement (CONTRACT 15): its PhysicalResourceId, and `Data` with
-/// how many repositories hold the statements now. Refused when the id would be too long.
+/// how many repositories hold the statements now and the prefixes of the creation templates
+/// that do. Refused when the id would be too long.
 pub fn answer_prefix(
     prefixed: &crate::event::Prefixed,
     registry_id: String,
     held_in: usize,
+    templates: &[String],
     adopted: bool,
     tag: &str,
     stack_id: &str,
@@ -537,8 +539,7 @@ pub fn answer_prefix(
         adopted: Some(adopted.to_string()),
         access: Some(access_of(prefixed.statements().items(), &account)),
         repositories: Some(held_in.to_string()),
-        // Repository creation templates are not reached yet.
-        templates: Some(String::new()),
+        templates: Some(templates.join(",")),
         ..Data::default()
     };
     let id = PhysicalId::Prefix {

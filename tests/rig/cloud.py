@@ -241,7 +241,10 @@ class Cloud:
         return m.repository_policy(self.ecr, name)
 
     def policy(self, target: str) -> str | None:
-        """The live policy of ``target``: "registry", or a repository's name."""
+        """The live policy of ``target``: "registry", a repository's name, or a creation
+        template's ``repositoryPolicy`` (``template:<prefix>``, rig.interface.TEMPLATE)."""
+        if target.startswith(interface.TEMPLATE):
+            return m.template_policy(self.ecr, target[len(interface.TEMPLATE) :])
         return self.registry_policy() if target == "registry" else self.repository_policy(target)
 
     def statements(self, target: str) -> list[dict[str, Any]]:
@@ -256,7 +259,10 @@ class Cloud:
         """Sets ``target``'s policy as someone else would (the console, Lambda), directly
         in moto; returns the text set."""
         text = policy if isinstance(policy, str) else compact(policy)
-        if target == "registry":
+        if target.startswith(interface.TEMPLATE):
+            prefix = target[len(interface.TEMPLATE) :]
+            self.ecr.update_repository_creation_template(prefix=prefix, repositoryPolicy=text)
+        elif target == "registry":
             self.ecr.put_registry_policy(policyText=text)
         else:
             self.ecr.set_repository_policy(repositoryName=target, policyText=text)
@@ -270,10 +276,12 @@ class Cloud:
         return policy["Statement"]
 
     def forget(self, target: str) -> None:
-        """``target`` ("registry", or a repository's name) as if no one had touched it: no
-        policy, and no lock item (whose record would otherwise bring back the statements it
-        holds, or name an owner)."""
-        if target == "registry":
+        """``target`` ("registry", a repository's name or ``template:<prefix>``) as if no one
+        had touched it: no policy, and no lock item (whose record would otherwise bring back
+        the statements it holds, or name an owner)."""
+        if target.startswith(interface.TEMPLATE):
+            self.set_policy(target, "")
+        elif target == "registry":
             with contextlib.suppress(self.ecr.exceptions.RegistryPolicyNotFoundException):
                 self.ecr.delete_registry_policy()
         else:
@@ -283,6 +291,21 @@ class Cloud:
 
     def create_repository(self, name: str) -> None:
         self.ecr.create_repository(repositoryName=name)
+
+    def create_template(self, prefix: str, **fields: Any) -> str:
+        """A repository creation template for ``prefix`` (in the stand-in,
+        rig.moto_templates), for pull-through cache unless ``fields`` say otherwise; returns
+        its name as a target (``template:<prefix>``)."""
+        fields.setdefault("appliedFor", ["PULL_THROUGH_CACHE"])
+        self.ecr.create_repository_creation_template(prefix=prefix, **fields)
+        return interface.TEMPLATE + prefix
+
+    def template(self, prefix: str) -> dict[str, Any]:
+        """A creation template as ECR describes it, every field."""
+        (found,) = self.ecr.describe_repository_creation_templates(prefixes=[prefix])[
+            "repositoryCreationTemplates"
+        ]
+        return found
 
     # the lock table, read (and a request's lease taken) in moto directly
 

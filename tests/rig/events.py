@@ -160,9 +160,12 @@ def prefix_id(event: dict[str, Any]) -> str:
     return physical_id("statements", tag=event["RequestId"], sids=sids, target_id=target_id)
 
 
-def prefix_data(event: dict[str, Any], repositories: int, adopted: str = "false") -> dict[str, Any]:
+def prefix_data(
+    event: dict[str, Any], repositories: int, adopted: str = "false", templates: str = ""
+) -> dict[str, Any]:
     """The Data of a prefix statement's successful Create or Update: a statement resource's,
-    with how many repositories hold the statements and the templates (none yet)."""
+    with how many repositories hold the statements and the prefixes of the creation templates
+    that do (comma-separated)."""
     properties = event["ResourceProperties"]
     return {
         "RegistryId": ACCOUNT,
@@ -171,7 +174,7 @@ def prefix_data(event: dict[str, Any], repositories: int, adopted: str = "false"
         "Adopted": adopted,
         "Access": access_of(statements_of(properties)),
         "Repositories": str(repositories),
-        "Templates": "",
+        "Templates": templates,
     }
 
 

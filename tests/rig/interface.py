@@ -28,7 +28,7 @@ class Interface:
     ecr_attempt_timeout_seconds: float
     max_response_bytes: int
     lock_table_variable: str
-    lock_key: dict[str, str]  # "registry", "repository": the item key's format
+    lock_key: dict[str, str]  # "registry", "repository", "template": the item key's format
     lock_attributes: dict[str, str]  # what the rig reads of an item, by the attribute's name
     lock_entry_attributes: dict[str, str]  # inside a held statement, an owner, a removal
     lock_margin_seconds: float  # how long a lease outlives its invocation's deadline
@@ -91,8 +91,16 @@ def response_sent(log: Iterable[dict[str, Any]]) -> list[Any]:
     return found
 
 
+# How the rig names a repository creation template as a target: this, then its prefix (no
+# repository name holds a colon).
+TEMPLATE = "template:"
+
+
 def lock_key(target: str, region: str) -> str:
-    """The lock item's key for ``target``: "registry", or a repository's name."""
+    """The lock item's key for ``target``: "registry", a repository's name, or a creation
+    template as ``template:<prefix>``."""
+    if target.startswith(TEMPLATE):
+        return INTERFACE.lock_key["template"].format(region=region, prefix=target[len(TEMPLATE) :])
     if target == "registry":
         return INTERFACE.lock_key["registry"].format(region=region)
     return INTERFACE.lock_key["repository"].format(region=region, name=target)

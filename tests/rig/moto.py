@@ -61,20 +61,20 @@ def client(
 
 
 class Moto:
-    """moto's server: one port serves every AWS service it emulates. With ``stacksets``, a
-    StackSet update also updates every instance's stack, as CloudFormation does and moto
-    alone does not (rig.moto_stacksets)."""
+    """moto's server: one port serves every AWS service it emulates, with ECR's repository
+    creation templates added (rig.moto_templates, the stand-in for what moto lacks). With
+    ``stacksets``, a StackSet update also updates every instance's stack, as CloudFormation
+    does and moto alone does not (rig.moto_stacksets)."""
 
     def __init__(self, run: Run, stacksets: bool = False):
         self.run = run
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.endpoint = f"http://{self.address}"
-        server = [str(MOTO_SERVER)]
+        module = "rig.moto_stacksets" if stacksets else "rig.moto_templates"
+        server = [str(VENV_PYTHON), "-m", module]
         env = caller_env(run)
-        if stacksets:
-            server = [str(VENV_PYTHON), "-m", "rig.moto_stacksets"]
-            env["PYTHONPATH"] = str(ROOT / "tests")
+        env["PYTHONPATH"] = str(ROOT / "tests")
         self.service = Service(
             "moto_server",
             [*server, "-H", "127.0.0.1", "-p", str(self.port)],
@@ -216,3 +216,12 @@ def repository_policy(ecr: Any, name: str) -> str | None:
         return ecr.get_repository_policy(repositoryName=name)["policyText"]
     except ecr.exceptions.RepositoryPolicyNotFoundException:
         return None
+
+
+def template_policy(ecr: Any, prefix: str) -> str | None:
+    """A repository creation template's live ``repositoryPolicy``; None when it has none (or
+    an empty one)."""
+    (template,) = ecr.describe_repository_creation_templates(prefixes=[prefix])[
+        "repositoryCreationTemplates"
+    ]
+    return template.get("repositoryPolicy") or None

@@ -20,6 +20,8 @@ from typing import Any
 from moto.cloudformation.models import StackSet
 from moto.server import main
 
+import rig.moto_templates  # noqa: F401  (ECR's repository creation templates, as always)
+
 _record_update = StackSet.update
 
 

@@ -209,6 +209,11 @@ impl PolicyStore for FaultyEcr {
         self.any_call().await;
         self.inner.repositories(region).await
     }
+
+    async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
+        self.any_call().await;
+        self.inner.templates(region).await
+    }
 }
 
 /// The in-memory lock table behind fault switches; it notes the lease every acquire asks
@@ -475,6 +480,9 @@ pub fn resource_type(kind: Kind, target: &Target) -> &'static str {
         (Kind::Whole, Target::Repository { .. }) => "Custom::ECRRepositoryPolicy",
         (Kind::Statements, Target::Registry { .. }) => "Custom::ECRRegistryPolicyStatement",
         (Kind::Statements, Target::Repository { .. }) => "Custom::ECRRepositoryPolicyStatement",
+        (_, Target::Template { .. }) => {
+            unreachable!("a creation template is only ever a prefix statement's target")
+        }
     }
 }
 
@@ -544,6 +552,9 @@ pub fn cloudtrail(target: &Target, text: Option<&str>) -> Value {
         }
         (Target::Repository { name, .. }, None) => {
             ("DeleteRepositoryPolicy", json!({"repositoryName": name}))
+        }
+        (Target::Template { .. }, _) => {
+            unreachable!("the world has no repository creation templates")
         }
     };
     if let Some(text) = text {
