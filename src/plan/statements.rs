@@ -453,12 +453,18 @@ pub(super) fn failed_create(
     if let Some(owned) = owned {
         let me = owned.holder.clone();
         let mut plan = super::whole::delete(&me, live.map(Policy::compact), record, now_ms);
-        // What it replaced without a holder (a policy it adopted) is put back.
+        // What it replaced without a holder (a policy it adopted, the statements nobody held)
+        // is put back, beside the Sids handed back to the resources it displaced.
         if plan.record.owner.is_none()
-            && plan.record.statements.is_empty()
             && let Some(prior) = owned.prior.as_ref().filter(|p| p.holder.is_none())
         {
-            plan.next = Next::Write(prior.text.clone());
+            plan.next = if plan.record.statements.is_empty() {
+                Next::Write(prior.text.clone())
+            } else {
+                let base = Policy::from_live(&prior.text);
+                let merged = from_record(base.as_ref().map(Policy::document), &plan.record, now_ms);
+                decided(live, merged, true)
+            };
         }
         return Some(plan);
     }

@@ -1070,3 +1070,92 @@ fn a_statement_id_of_exactly_1024_bytes_fits_and_one_more_does_not() {
         Err(Failure::IdTooLong(n)) if n == MAX_PHYSICAL_ID_BYTES + 1
     ));
 }
+
+#[test]
+fn a_whole_policy_written_again_is_no_longer_removed_lately_by_sid() {
+    // A failed create's Delete removed Audit moments ago; a whole policy now writes the same
+    // statement, and a statement resource ends its ownership: Audit stays, nobody's.
+    let mut record = Record::default();
+    history::remove_sid(
+        &mut record,
+        "Audit",
+        Some(grant("Audit", "1").to_string()),
+        NOW,
+    );
+    let policy = doc(&[grant("Audit", "1")]);
+    let desired = Desired {
+        content: Content::Policy(Policy::from_live(&policy).expect("valid")),
+        ..whole(false)
+    };
+    let owner = me("w");
+    let created = decide(&Approach::Create, &desired, None, &record, &owner, NOW).expect("planned");
+    assert!(!created.record.removed.contains_key("Audit"));
+    let taker = holder("s", OTHER_STACK, "Pull");
+    let joined = decide(
+        &Approach::Create,
+        &statements(json!([grant("Ci", "2")]), true),
+        Some(&policy),
+        &created.record,
+        &taker,
+        NOW,
+    )
+    .expect("planned");
+    let Next::Write(text) = &joined.next else {
+        panic!("a write: {:?}", joined.next)
+    };
+    let sids: Vec<String> = Policy::from_live(text)
+        .expect("policy")
+        .statements()
+        .iter()
+        .filter_map(sid_of)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(sids, ["Audit", "Ci"]);
+}
+
+#[test]
+fn a_failed_whole_create_puts_back_what_nobody_held_beside_the_sids_it_hands_back() {
+    // Statement resource b holds S; the console's C is nobody's. A whole-policy Create
+    // (Adopt) takes the target, and fails: its Delete hands S back to b and puts C back.
+    let b = holder("b", OTHER_STACK, "Grant");
+    let mut record = Record::default();
+    record.statements.insert(
+        "S".into(),
+        Held {
+            holder: b.clone(),
+            statement: Some(grant("S", "1").to_string()),
+            ..Held::default()
+        },
+    );
+    let before = doc(&[grant("S", "1"), grant("C", "9")]);
+    let failed = me("f");
+    let created = decide(
+        &Approach::Create,
+        &whole(true),
+        Some(&before),
+        &record,
+        &failed,
+        NOW,
+    )
+    .expect("planned");
+    let after_write = match &created.next {
+        Next::Write(text) => text.clone(),
+        other => panic!("a write: {other:?}"),
+    };
+    let (next, after) =
+        after_failed_create(Some(&after_write), &created.record, "f", NOW).expect("held");
+    let Next::Write(text) = next else {
+        panic!("a write: {next:?}")
+    };
+    let mut sids: Vec<String> = Policy::from_live(&text)
+        .expect("policy")
+        .statements()
+        .iter()
+        .filter_map(sid_of)
+        .map(str::to_owned)
+        .collect();
+    sids.sort();
+    assert_eq!(sids, ["C", "S"]);
+    assert_eq!(after.statements["S"].holder, b);
+    assert!(after.owner.is_none());
+}

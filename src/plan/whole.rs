@@ -158,8 +158,12 @@ pub(super) fn apply(
     };
     if next != Next::Keep {
         // What the provider deleted before is live again, or replaced by this policy: the
-        // owner's record is what a read must show from now on (CONTRACT 11).
+        // owner's record is what a read must show from now on (CONTRACT 11); so are the
+        // statements of this policy the provider removed lately by Sid.
         after.removed_policy = None;
+        for sid in policy.statements().iter().filter_map(sid_of) {
+            after.removed.remove(sid);
+        }
     }
     if next != Next::Keep
         && let Some(replaced) = &effective

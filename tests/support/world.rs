@@ -145,6 +145,16 @@ fn trace_call(what: std::fmt::Arguments<'_>) {
     }
 }
 
+/// The Sids of a policy text, for [`trace_call`].
+fn sids_of(text: &str) -> String {
+    let doc: Value = serde_json::from_str(text).unwrap_or_default();
+    let sids: Vec<&str> = match &doc["Statement"] {
+        Value::Array(items) => items.iter().filter_map(|s| s["Sid"].as_str()).collect(),
+        one => one["Sid"].as_str().into_iter().collect(),
+    };
+    format!("[{}]", sids.join(" "))
+}
+
 impl PolicyStore for FaultyEcr {
     async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
         self.any_call().await;
@@ -156,7 +166,7 @@ impl PolicyStore for FaultyEcr {
 
     async fn put(&self, target: &Target, text: &str, force: bool) -> Result<String, EcrError> {
         self.any_call().await;
-        trace_call(format_args!("put {target:?}: {text}"));
+        trace_call(format_args!("put {target:?}: {}", sids_of(text)));
         let fault = self.take(|f| {
             matches!(
                 f,
