@@ -873,6 +873,32 @@ async fn a_lagging_read_does_not_hide_what_the_cloudtrail_record_says() {
 }
 
 #[tokio::test]
+async fn a_console_edit_that_leaves_the_held_statements_is_not_drift_whatever_a_lagging_read_shows()
+{
+    // The provider's grant was written moments ago; reads lag behind it. The console then
+    // adds a statement of its own, and its CloudTrail record shows the grant still there:
+    // the read that lacks the grant is lagging, not drift, and Restore writes nothing.
+    let h = granted(&[("app", "PullA", "111122223333")]).await;
+    h.store.lag_reads(Duration::from_secs(30));
+    let console = json!({"Version": "2012-10-17", "Statement": [
+        grant("PullA", "111122223333"),
+        grant("Console", "777788889999"),
+    ]})
+    .to_string();
+    h.store
+        .put(&repo("app"), &console, false)
+        .await
+        .expect("the console's write");
+    let mut event = cloudtrail("drift/set-repository-policy.json", "app");
+    event["detail"]["requestParameters"]["policyText"] = console.clone().into();
+    let (summary, (_, writes)) = h.calls_of(h.drift(Action::Restore, &event)).await;
+
+    counts(&summary.expect("checked"), (1, 0, 0));
+    assert_eq!(writes, 0, "nothing to put right");
+    assert_eq!(h.store.live(&repo("app")), Some(console));
+}
+
+#[tokio::test]
 async fn a_change_already_put_right_is_believed_after_the_pauses() {
     let h = granted(&[("app", "PullA", "111122223333")]).await;
     // The record says the call left only the console's statement; the read, now, shows the

@@ -1451,6 +1451,9 @@ impl Sim {
                 }
             }
             Expect::Statements(held) => {
+                // A statement nobody held that a resource holds now (handed back to it) is
+                // that resource's: it goes with its Delete.
+                model.console[t].retain(|sid, _| !held.contains_key(sid));
                 let claims = model.claims(t);
                 let now = tokio::time::Instant::now();
                 for (sid, keep) in model.console[t].iter_mut() {
@@ -1596,8 +1599,27 @@ impl Sim {
             }
             Step::Wait(s) => tokio::time::sleep(Duration::from_secs(*s)).await,
             Step::Lag(s) => {
-                self.lag.set(Duration::from_secs(*s));
-                self.world.memory().lag_reads(Duration::from_secs(*s));
+                let lag = Duration::from_secs(*s);
+                self.lag.set(lag);
+                self.world.memory().lag_reads(lag);
+                // A console change younger than the lag is hidden from reads again until
+                // it is older: a merge before then may lose it, as the contract allows.
+                let now = tokio::time::Instant::now();
+                let mut model = self.model.borrow_mut();
+                for t in 0..self.setup.targets {
+                    let Some(at) = model.console_at[t] else {
+                        continue;
+                    };
+                    if at + lag > now {
+                        for keep in model.console[t].values_mut() {
+                            match keep {
+                                Keep::Yes => *keep = Keep::From(at + lag),
+                                Keep::From(from) => *keep = Keep::From((*from).max(at + lag)),
+                                Keep::No => {}
+                            }
+                        }
+                    }
+                }
             }
             // CloudFormation runs one operation of a stack at a time: a second one on the
             // same stack waits for the first.
@@ -1904,18 +1926,29 @@ impl Sim {
             .current(stack_id, logical, &before.physical)
             .unwrap_or_else(|| before.clone());
         let mut recorded = true;
+        let mut now = now;
         if spec.kind == Kind::Whole && !now.recorded {
             let mut model = self.model.borrow_mut();
-            if let Expect::Statements(held) = model.expect(spec.target) {
-                // A whole policy the record never knew, on a target statement resources
-                // share: its statements are written beside theirs, still nobody's to the
-                // record (CONTRACT 4), so they may stay or go.
-                recorded = false;
-                for (sid, _) in &spec.statements {
-                    if !held.contains_key(*sid) {
-                        model.console[spec.target].insert((*sid).to_owned(), Keep::No);
+            match model.expect(spec.target) {
+                // Nobody holds a Sid there: the record now knows it as the owner, and its
+                // policy replaces everything (CONTRACT 4 and 11).
+                Expect::Statements(held) if held.is_empty() => {
+                    now.dethroned = false;
+                    now.seq = model.next_seq();
+                    model.console[spec.target].clear();
+                }
+                Expect::Statements(held) => {
+                    // A whole policy the record never knew, on a target statement resources
+                    // share: its statements are written beside theirs, still nobody's to the
+                    // record (CONTRACT 4), so they may stay or go.
+                    recorded = false;
+                    for (sid, _) in &spec.statements {
+                        if !held.contains_key(*sid) {
+                            model.console[spec.target].insert((*sid).to_owned(), Keep::No);
+                        }
                     }
                 }
+                Expect::Whole(_) => {}
             }
         }
         self.put(
