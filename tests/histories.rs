@@ -705,3 +705,56 @@ async fn h04_a_rollback_of_a_failed_move_takes_out_what_its_write_left_on_the_ot
     assert!(w.record(&repo("web")).statements.is_empty());
     same(&w.truth(), &[grant("Shared", "111122223333")]);
 }
+
+#[tokio::test]
+async fn h05_a_failed_create_that_ended_a_whole_policys_ownership_gives_it_back() {
+    use support::world::LockFault;
+    let w = World::new().await;
+    let a_policy = [grant("Own", "111122223333")];
+    let a_props = whole(&a_policy);
+    let a = id(&w.create(A, &a_props).await);
+    // B's statement Create with Adopt: its record is stored, the answer lost: FAILED, and
+    // the record announces that B ended A's ownership.
+    w.lock.arm([LockFault::LoseStoreAnswer]);
+    let b_props = adopting(some(&[grant("Taken", "444455556666")]));
+    let r = w.create(B, &b_props).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    // Meanwhile another statement joins as the record allows (the target looks shared).
+    let c = res(STACK_B, "Joined", STATEMENTS);
+    let c_props = some(&[grant("Joined", "777788889999")]);
+    let joined = w.create(c, &c_props).await;
+    // B's rollback: the failed create never existed; once nobody holds a Sid, A owns its
+    // policy again, and its next Update writes it.
+    id_of_delete(&w.delete(B, &failed, &b_props).await);
+    if joined["Status"] == "SUCCESS" {
+        id(&w.delete(c, &id(&joined), &c_props).await);
+    }
+    assert_eq!(
+        w.record(&app()).owner.map(|o| o.holder.logical),
+        Some(A.logical.to_owned())
+    );
+    same(&w.truth(), &a_policy);
+    let changed = whole(&[grant("Own", "222233334444")]);
+    id(&w.update(A, &a, &a_props, &changed).await);
+    same(&w.truth(), &[grant("Own", "222233334444")]);
+}
+
+#[tokio::test]
+async fn h06_a_whole_policy_a_sid_was_handed_back_to_drops_it_when_its_update_no_longer_declares_it()
+ {
+    let w = World::new().await;
+    let a_props = whole(&[grant("Audit", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    // B's statement takes Audit out of A's policy (A's ownership ends), then goes: A holds
+    // Audit again, as a statement.
+    let b_props = adopting(some(&[grant("Audit", "111122223333")]));
+    let b = id(&w.create(B, &b_props).await);
+    id(&w.delete(B, &b, &b_props).await);
+    assert_eq!(w.truth_sids(), ["Audit"]);
+    // A's Update declares Ci instead: Audit goes (nothing else is written: the target is
+    // managed by statements).
+    let changed = whole(&[grant("Ci", "444455556666")]);
+    id(&w.update(A, &a, &a_props, &changed).await);
+    assert_eq!(w.store.live(&app()), None);
+}

@@ -850,6 +850,11 @@ struct Model {
     /// back, and the contract does not forbid it (only what the provider removed stays
     /// removed).
     console_removed: Vec<BTreeSet<String>>,
+    /// Creates with `Adopt` answered FAILED in a step where a fault fired, by target and
+    /// failed-create id, until their Delete is answered: the record may announce their take
+    /// (CONTRACT 11, "an outcome that cannot be known"), so another resource may join the
+    /// target meanwhile as if it were managed by statements.
+    announced: Vec<(usize, String)>,
     seq: u64,
 }
 
@@ -926,6 +931,18 @@ impl Model {
             }
         }
         Expect::Statements(held)
+    }
+
+    /// Whether a failed whole-policy Create whose Delete failed too claims `t`: its write
+    /// may have replaced the policy, and no later request put it right, so nothing there is
+    /// promised.
+    fn unsettled(&self, t: usize) -> bool {
+        self.loose.iter().any(|l| {
+            l.orphan
+                && l.deployed.seq == 0
+                && l.deployed.spec.kind == Kind::Whole
+                && l.deployed.spec.target == t
+        })
     }
 
     /// Whether what `m` names was taken from `d` by a resource that still lives.
@@ -1284,6 +1301,7 @@ impl Sim {
                 // A whole policy the record does not know keeps section 4's rules; one whose
                 // Delete failed may or may not be owned still.
                 Expect::Whole(owner) if !owner.deployed.recorded || owner.orphan => {}
+                Expect::Whole(_) if model.announced.iter().any(|(t, _)| *t == spec.target) => {}
                 Expect::Whole(owner) => {
                     if !same(&owner) && !renamed(&owner, None) {
                         taken.push(format!("the policy owned by {}", owner.name()));
@@ -1387,6 +1405,19 @@ impl Sim {
         if spec.kind == Kind::Whole {
             // A whole policy replaces everything: what the console put in is now its.
             model.console[spec.target].clear();
+        } else if let Expect::Whole(owner) = model.expect(spec.target)
+            && !spec.adopt
+            && owner.deployed.recorded
+            && model.announced.iter().any(|(t, _)| *t == spec.target)
+        {
+            // It joined because a failed Create's take is announced: the whole policy is
+            // owned again once the statements are gone (its rest may stay or go).
+            for (sid, _) in &owner.deployed.spec.statements {
+                if spec.version_of(sid).is_none() {
+                    model.console[spec.target].insert((*sid).to_owned(), Keep::No);
+                }
+            }
+            model.displace(&owner, Mark::Whole, &taker);
         } else if let Expect::Whole(owner) = model.expect(spec.target) {
             // A statement ends the whole-policy ownership: the rest of that policy becomes
             // statements nobody holds, kept as they are (CONTRACT 11), unless the record
@@ -1427,6 +1458,7 @@ impl Sim {
         let mut model = self.model.borrow_mut();
         let mut problems = Vec::new();
         let name = TARGETS[t];
+        let unsettled = model.unsettled(t);
         let gone: Vec<String> = model.seen[t]
             .iter()
             .filter(|sid| !live.contains_key(*sid))
@@ -1439,7 +1471,7 @@ impl Sim {
                 let want = owner.deployed.spec.as_iam_reads_it();
                 if live == want {
                     model.marks[t].clear();
-                } else if model.marks[t].is_empty() && !owner.orphan {
+                } else if model.marks[t].is_empty() && !owner.orphan && !unsettled {
                     problems.push((
                         Rule::HeldIsLive,
                         format!(
@@ -1471,6 +1503,7 @@ impl Sim {
                     } else if !model.marks[t].contains_key(&mark)
                         && !model.marks[t].contains_key(&Mark::Whole)
                         && !holder.orphan
+                        && !unsettled
                     {
                         problems.push((
                             Rule::HeldIsLive,
@@ -1508,7 +1541,7 @@ impl Sim {
                     }
                 }
                 for (sid, kept) in &console {
-                    if *kept == Keep::Yes && !live.contains_key(sid) {
+                    if *kept == Keep::Yes && !live.contains_key(sid) && !unsettled {
                         problems.push((
                             Rule::UnheldKept,
                             format!(
@@ -1704,6 +1737,11 @@ impl Sim {
                             .await;
                         if a.success {
                             self.created(stack_id, logical, spec, &a.physical);
+                        } else if spec.adopt && self.fired() > self.fired_before_step.get() {
+                            self.model
+                                .borrow_mut()
+                                .announced
+                                .push((spec.target, a.physical.clone()));
                         }
                         done.borrow_mut().push(Done::Created {
                             logical,
@@ -2010,18 +2048,18 @@ impl Sim {
                 )
                 .await;
             let mut model = self.model.borrow_mut();
+            if a.success {
+                model.announced.retain(|(_, id)| *id != d.physical);
+            }
             let found = model.remove(stack_id, logical, &d.physical);
             if !a.success {
-                // A failed create whose Delete failed may hold what its write left. A whole
-                // policy may be there as written (the latest taker: what ECR holds is then
-                // not promised); statements took nothing, and come before every taker (seq
-                // 0), so that they neither decide the target's kind nor outrank a holder.
+                // A failed create whose Delete failed may hold what its write left, or not;
+                // it took nothing: it comes before every taker (seq 0), so that it neither
+                // decides the target's kind nor outranks a holder. A whole policy's write may
+                // have replaced everything: nothing on its target is promised then
+                // ([`Model::unsettled`]).
                 let orphan = found.unwrap_or_else(|| Deployed {
-                    seq: if d.spec.kind == Kind::Whole {
-                        model.next_seq()
-                    } else {
-                        0
-                    },
+                    seq: 0,
                     ..d.clone()
                 });
                 model_loose_orphan(&mut model.loose, stack_id, logical, orphan);

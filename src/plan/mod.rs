@@ -302,6 +302,14 @@ pub fn plan(
                 .flat_map(|p| p.statements().to_vec())
                 .collect();
             history::forget_displaced(&mut record, |h| h.tag == *tag);
+            // A whole policy whose ownership it ended (its record was stored, its outcome
+            // unknown) was never ended for CloudFormation: it is owned again once nobody
+            // holds a Sid there ([`release`] below), or when the last holder goes.
+            for entry in record.displaced.iter_mut() {
+                if entry.ended && entry.by.as_ref().is_some_and(|b| b.tag == *tag) {
+                    entry.ended = false;
+                }
+            }
             match statements::failed_create(tag, live.as_ref(), &record, now_ms) {
                 Some(plan) => plan,
                 None if !left.is_empty() => {
@@ -452,7 +460,10 @@ pub fn restore(live: Option<&str>, record: &Record, now_ms: u64) -> Next {
 pub fn holds_under(record: &Record, tag: &str) -> bool {
     record.owner.as_ref().is_some_and(|o| o.holder.tag == tag)
         || record.statements.values().any(|h| h.holder.tag == tag)
-        || record.displaced.iter().any(|d| d.holder.tag == tag)
+        || record
+            .displaced
+            .iter()
+            .any(|d| d.holder.tag == tag || d.by.as_ref().is_some_and(|b| b.tag == tag))
 }
 
 /// The tags of the requests of resource `me` other than its own whose writes the record

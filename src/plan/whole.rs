@@ -280,8 +280,28 @@ fn displaced_whole_update(
         .filter(|s| sid_of(s).is_some_and(|sid| held_by_me.iter().any(|(h, _)| h.as_str() == sid)))
         .cloned()
         .collect();
-    let Some((_, held)) = held_by_me.first() else {
-        let mut plan = Plan::new(Next::Keep, after);
+    // A Sid handed back to it that its policy no longer declares goes, as a statement
+    // resource's Update dropping a Sid takes it out.
+    let dropped: Vec<String> = held_by_me
+        .iter()
+        .map(|(sid, _)| (*sid).clone())
+        .filter(|sid| !ours.iter().any(|s| sid_of(s) == Some(sid.as_str())))
+        .collect();
+    let mut removal = None;
+    let mut live: Option<String> = live.map(str::to_owned);
+    if !dropped.is_empty() {
+        let live_policy = live.as_deref().and_then(Policy::from_live);
+        let out = statements::remove(&dropped, is_me, live_policy.as_ref(), &after, now_ms);
+        after = out.record.clone();
+        match &out.next {
+            Next::Write(text) => live = Some(text.clone()),
+            Next::Delete => live = None,
+            Next::Keep => {}
+        }
+        removal = Some(out.next);
+    }
+    let Some((_, held)) = held_by_me.iter().find(|(sid, _)| !dropped.contains(sid)) else {
+        let mut plan = Plan::new(removal.unwrap_or(Next::Keep), after);
         plan.warnings = warnings;
         return plan;
     };
@@ -300,7 +320,7 @@ fn displaced_whole_update(
         adopt: false,
         me: &held.holder,
     };
-    let live = live.and_then(Policy::from_live);
+    let live = live.as_deref().and_then(Policy::from_live);
     match statements::apply(
         &statement_claim,
         &ours,
@@ -310,11 +330,16 @@ fn displaced_whole_update(
         now_ms,
     ) {
         Ok(mut plan) => {
+            if plan.next == Next::Keep
+                && let Some(removed) = removal
+            {
+                plan.next = removed;
+            }
             plan.warnings.extend(warnings);
             plan
         }
         Err(_) => {
-            let mut plan = Plan::new(Next::Keep, after);
+            let mut plan = Plan::new(removal.unwrap_or(Next::Keep), after);
             plan.warnings = warnings;
             plan
         }
