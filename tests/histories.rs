@@ -758,3 +758,24 @@ async fn h06_a_whole_policy_a_sid_was_handed_back_to_drops_it_when_its_update_no
     id(&w.update(A, &a, &a_props, &changed).await);
     assert_eq!(w.store.live(&app()), None);
 }
+
+#[tokio::test]
+async fn h07_a_whole_policy_from_before_the_lock_table_leaves_the_rest_of_a_policy_a_statement_ended()
+ {
+    let w = World::new().await;
+    let legacy_props = whole(&[grant("Shared", "111122223333")]);
+    let legacy = id(&w
+        .send_without_lock_table(w.event(A, "Create", &legacy_props))
+        .await);
+    // The same stack takes the target over under another logical id, and a statement
+    // resource then adopts a Sid: the whole policy's rest is nobody's, and stays.
+    let grant_res = res(STACK_A, "Grant", WHOLE);
+    id(&w.create(grant_res, &adopting(legacy_props.clone())).await);
+    id(&w
+        .create(B, &adopting(some(&[grant("Audit", "444455556666")])))
+        .await);
+    // The cleanup Delete of the old resource, which the record never knew, removes only
+    // what nobody holds and no ended whole policy declares.
+    id(&w.delete(A, &legacy, &legacy_props).await);
+    assert_eq!(w.truth_sids(), ["Audit", "Shared"]);
+}

@@ -1403,7 +1403,11 @@ impl Sim {
             model.console[spec.target].remove(*sid);
         }
         if spec.kind == Kind::Whole {
-            // A whole policy replaces everything: what the console put in is now its.
+            // A whole policy replaces everything: what the console put in is now its. A
+            // read lagging behind the write may still show those statements to a later
+            // merge (the provider never wrote them, so nothing forbids it).
+            let replaced: Vec<String> = model.console[spec.target].keys().cloned().collect();
+            model.console_removed[spec.target].extend(replaced);
             model.console[spec.target].clear();
         } else if let Expect::Whole(owner) = model.expect(spec.target)
             && !spec.adopt

@@ -459,14 +459,25 @@ pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) 
         return plan;
     }
     // No record of owning it (a policy from before the lock table): only what nobody holds
-    // goes.
-    let held: Vec<Value> =
+    // goes, except the rest of a whole policy whose ownership a statement ended (kept as
+    // statements nobody holds, CONTRACT 11).
+    let rest: Vec<Value> = after
+        .displaced
+        .iter()
+        .filter(|d| d.ended && d.sid.is_none())
+        .filter_map(|d| Policy::from_live(&d.text))
+        .flat_map(|p| p.statements().to_vec())
+        .collect();
+    let (held, gone): (Vec<Value>, Vec<Value>) =
         statements::from_record(live_policy.as_ref().map(Policy::document), &after, now_ms)
             .into_iter()
-            .filter(|s| sid_of(s).is_some_and(|sid| after.statements.contains_key(sid)))
-            .collect();
-    if let Some(text) = live {
-        history::remove_policy(&mut after, text, &[], now_ms);
+            .partition(|s| {
+                sid_of(s).is_some_and(|sid| after.statements.contains_key(sid))
+                    || rest.iter().any(|r| statement_equivalent(r, s))
+            });
+    if !gone.is_empty() {
+        let text = Value::Object(with_statements(None, gone)).to_string();
+        history::remove_policy(&mut after, &text, &[], now_ms);
     }
     if held.is_empty() {
         return Plan::new(Next::Delete, after);
