@@ -950,6 +950,19 @@ impl Model {
         d.displaced.get(m).is_some_and(|t| self.lives(t))
     }
 
+    /// Whether what `m` names was taken from `d` by a resource whose Delete failed: that
+    /// Delete may have handed it back, or not.
+    fn taken_by_orphan(&self, d: &Deployed, m: &Mark) -> bool {
+        d.displaced.get(m).is_some_and(|t| {
+            self.loose.iter().any(|l| {
+                l.orphan
+                    && l.stack_id == t.stack_id
+                    && l.logical == t.logical
+                    && l.deployed.physical == t.physical
+            })
+        })
+    }
+
     fn lives(&self, t: &Taker) -> bool {
         self.stacks.iter().any(|s| {
             s.id.as_deref() == Some(t.stack_id.as_str())
@@ -1523,9 +1536,11 @@ impl Sim {
                     if held.contains_key(sid) || console.contains_key(sid) {
                         continue;
                     }
-                    let orphaned = claims
-                        .iter()
-                        .any(|c| c.orphan && c.deployed.spec.version_of(sid).is_some());
+                    let orphaned = claims.iter().any(|c| {
+                        c.deployed.spec.version_of(sid).is_some()
+                            && (c.orphan
+                                || model.taken_by_orphan(&c.deployed, &Mark::Sid(sid.clone())))
+                    });
                     let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
                         || model.marks[t].contains_key(&Mark::Whole);
                     let console_removed = model.console_removed[t].contains(sid);

@@ -140,6 +140,29 @@ pub(super) fn apply(
         after.statements.clear();
         adopted = true;
         record_equal = false;
+    } else if let Some(entry) = record
+        .displaced
+        .iter()
+        .rev()
+        .find(|d| d.sid.is_none() && is_me(&d.holder) && (d.ended || d.by.is_some()))
+        .filter(|_| !claim.approach.creates())
+    {
+        // Displaced, with no Sid held there now: an Update writes nothing (CONTRACT 11),
+        // keeping what it declares for a hand-back.
+        if entry.ended {
+            return Ok(displaced_whole_update(
+                claim, policy, force, live, record, now_ms,
+            ));
+        }
+        let taker = entry.by.clone().unwrap_or_default();
+        return Ok(displaced_update(
+            after,
+            me,
+            policy,
+            force,
+            &taker,
+            "the policy is",
+        ));
     } else {
         match (&effective, claim.approach.creates()) {
             (None, _) => {}
