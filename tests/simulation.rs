@@ -933,16 +933,15 @@ impl Model {
         Expect::Statements(held)
     }
 
-    /// Whether a failed whole-policy Create whose Delete failed too claims `t`: its write
-    /// may have replaced the policy, and no later request put it right, so nothing there is
-    /// promised.
+    /// Whether a resource whose Delete failed claims `t` (a failed Create's write may have
+    /// replaced the policy; the record may or may not still hold what it held, which decides
+    /// how others' writes merge), or a failed Create's take is announced there: nothing on
+    /// `t` is promised then.
     fn unsettled(&self, t: usize) -> bool {
-        self.loose.iter().any(|l| {
-            l.orphan
-                && l.deployed.seq == 0
-                && l.deployed.spec.kind == Kind::Whole
-                && l.deployed.spec.target == t
-        })
+        self.loose
+            .iter()
+            .any(|l| l.orphan && l.deployed.spec.target == t)
+            || self.announced.iter().any(|(target, _)| *target == t)
     }
 
     /// Whether what `m` names was taken from `d` by a resource that still lives.
@@ -1989,7 +1988,7 @@ impl Sim {
             match model.expect(spec.target) {
                 // Nobody holds a Sid there: the record now knows it as the owner, and its
                 // policy replaces everything (CONTRACT 4 and 11).
-                Expect::Statements(held) if held.is_empty() => {
+                Expect::Statements(held) if held.values().all(|h| h.orphan) => {
                     now.dethroned = false;
                     now.seq = model.next_seq();
                     model.console[spec.target].clear();
