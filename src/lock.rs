@@ -168,6 +168,9 @@ pub struct Displaced {
     /// A whole policy whose ownership a statement ended: it is never handed back whole, and
     /// gets back only the Sids of its policy whose holders are deleted.
     pub ended: bool,
+    /// What the whole policy's Create replaced, with nobody holding it (the statements its
+    /// Create adopted): put back if that Create failed and its Delete comes.
+    pub prior: Option<Prior>,
 }
 
 /// The record of one target (CONTRACT 11).

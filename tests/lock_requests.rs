@@ -101,6 +101,7 @@ fn record() -> Record {
             ..holder.clone()
         }),
         ended: false,
+        prior: None,
     });
     record.displaced.push(Displaced {
         holder: holder.clone(),
@@ -109,6 +110,10 @@ fn record() -> Record {
         force: true,
         by: Some(holder),
         ended: true,
+        prior: Some(Prior {
+            holder: None,
+            text: r#"{"Statement":[{"Sid":"Console"}]}"#.into(),
+        }),
     });
     record.written_ms = Some(1_796_000_000_002);
     record

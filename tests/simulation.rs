@@ -737,6 +737,9 @@ struct Deployed {
     /// Its last request was answered FAILED (an Update, or its rollback): it promised
     /// nothing until one is answered SUCCESS again.
     unsure: bool,
+    /// What the Update answered FAILED asked for: its write may have landed (a replacement's
+    /// Sids, left until a rollback takes them out).
+    pending: Option<Spec>,
     /// A whole policy a statement resource took a Sid out of: the target is managed by
     /// statements from then on, and this resource owns it no more (it still gets back the
     /// Sids it declares when their taker goes first).
@@ -942,6 +945,18 @@ impl Model {
             .iter()
             .any(|l| l.orphan && l.deployed.spec.target == t)
             || self.announced.iter().any(|(target, _)| *target == t)
+    }
+
+    /// Whether an Update answered FAILED asked for `sid` on `t` (its write may have landed,
+    /// as a replacement's, until a rollback answered SUCCESS takes it out).
+    fn pending_on(&self, t: usize, sid: &str) -> bool {
+        let stacked = self.stacks.iter().flat_map(|s| s.resources.values());
+        let loose = self.loose.iter().map(|l| &l.deployed);
+        stacked.chain(loose).any(|d| {
+            d.pending
+                .as_ref()
+                .is_some_and(|p| p.target == t && p.version_of(sid).is_some())
+        })
     }
 
     /// Whether what `m` names was taken from `d` by a resource that still lives.
@@ -1535,11 +1550,13 @@ impl Sim {
                     if held.contains_key(sid) || console.contains_key(sid) {
                         continue;
                     }
-                    let orphaned = claims.iter().any(|c| {
-                        c.deployed.spec.version_of(sid).is_some()
-                            && (c.orphan
-                                || model.taken_by_orphan(&c.deployed, &Mark::Sid(sid.clone())))
-                    });
+                    let pending = model.pending_on(t, sid);
+                    let orphaned = pending
+                        || claims.iter().any(|c| {
+                            c.deployed.spec.version_of(sid).is_some()
+                                && (c.orphan
+                                    || model.taken_by_orphan(&c.deployed, &Mark::Sid(sid.clone())))
+                        });
                     let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
                         || model.marks[t].contains_key(&Mark::Whole);
                     let console_removed = model.console_removed[t].contains(sid);
@@ -1795,7 +1812,7 @@ impl Sim {
                         } else if a.success {
                             self.updated(stack_id, logical, before, spec);
                         } else {
-                            self.unsure(stack_id, logical, &before.physical);
+                            self.unsure(stack_id, logical, &before.physical, spec);
                         }
                         done.borrow_mut().push(Done::Updated {
                             logical,
@@ -1867,6 +1884,8 @@ impl Sim {
                 .await;
             if a.success {
                 self.updated(stack_ref, logical, &before, &before.spec);
+            } else {
+                self.unsure(stack_ref, logical, &before.physical, &spec);
             }
         }))
         .await;
@@ -1877,6 +1896,7 @@ impl Sim {
             seq: 0,
             recorded: true,
             unsure: false,
+            pending: None,
             dethroned: false,
             displaced: BTreeMap::new(),
         };
@@ -1960,6 +1980,7 @@ impl Sim {
             seq,
             recorded: !self.without_lock_table.get(),
             unsure: false,
+            pending: None,
             dethroned: false,
             displaced: BTreeMap::new(),
         };
@@ -2014,13 +2035,14 @@ impl Sim {
                 spec: spec.clone(),
                 recorded,
                 unsure: false,
+                pending: None,
                 ..now
             },
         );
     }
 
     /// A resource's Update answered FAILED: what it holds is no longer promised.
-    fn unsure(&self, stack_id: &str, logical: &'static str, physical: &str) {
+    fn unsure(&self, stack_id: &str, logical: &'static str, physical: &str, asked: &Spec) {
         let mut model = self.model.borrow_mut();
         let stack = model
             .stacks
@@ -2030,6 +2052,9 @@ impl Sim {
             && d.physical == physical
         {
             d.unsure = true;
+            if d.pending.is_none() {
+                d.pending = Some(asked.clone());
+            }
         }
     }
 

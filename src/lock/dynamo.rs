@@ -371,6 +371,7 @@ pub fn record_of(item: Option<&Item>) -> Record {
                 force: flag(entry, attr::FORCE),
                 by: map(entry, attr::BY).and_then(holder_of),
                 ended: flag(entry, attr::ENDED),
+                prior: prior_of(entry),
             })
         })
         .collect();
@@ -437,6 +438,9 @@ fn record_values(record: &Record) -> Values {
             }
             if entry.ended {
                 item.insert(attr::ENDED.to_owned(), AttributeValue::Bool(true));
+            }
+            if let Some(prior) = &entry.prior {
+                item.insert(attr::PRIOR.to_owned(), prior_item(prior));
             }
             AttributeValue::M(item)
         })

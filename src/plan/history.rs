@@ -151,6 +151,7 @@ pub fn displace(
         force,
         by: Some(by.clone()),
         ended,
+        prior: None,
     });
 }
 

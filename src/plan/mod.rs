@@ -301,6 +301,15 @@ pub fn plan(
                 .filter_map(|d| Policy::from_live(&d.text))
                 .flat_map(|p| p.statements().to_vec())
                 .collect();
+            // What that whole policy's write replaced, nobody holding it: put back.
+            let replaced: Vec<Value> = record
+                .displaced
+                .iter()
+                .filter(|d| d.sid.is_none() && d.holder.tag == *tag)
+                .filter_map(|d| d.prior.as_ref())
+                .filter_map(|p| Policy::from_live(&p.text))
+                .flat_map(|p| p.statements().to_vec())
+                .collect();
             history::forget_displaced(&mut record, |h| h.tag == *tag);
             // A whole policy whose ownership it ended (its record was stored, its outcome
             // unknown) was never ended for CloudFormation: it is owned again once nobody
@@ -310,13 +319,14 @@ pub fn plan(
                     entry.ended = false;
                 }
             }
-            match statements::failed_create(tag, live.as_ref(), &record, now_ms) {
+            let plan = match statements::failed_create(tag, live.as_ref(), &record, now_ms) {
                 Some(plan) => plan,
                 None if !left.is_empty() => {
                     statements::remove_unheld(&left, live.as_ref(), &record, now_ms)
                 }
                 None => Plan::new(Next::Keep, record),
-            }
+            };
+            statements::put_back(plan, &replaced, live.as_ref(), now_ms)
         }
     };
     // A taker's Delete: what it took over that nobody holds now goes back (CONTRACT 11).

@@ -114,6 +114,9 @@ pub(super) fn apply(
                         owned.force,
                         Taker::Ended(me),
                     );
+                    if let Some(entry) = after.displaced.last_mut() {
+                        entry.prior = owned.prior.clone().filter(|p| p.holder.is_none());
+                    }
                     after.owner = None;
                     let owned_doc = Policy::from_live(&owned.policy);
                     let doc = owned_doc.as_ref().map(Policy::document);
@@ -395,6 +398,40 @@ pub(super) fn remove_unheld(
     let text = Value::Object(with_statements(None, gone)).to_string();
     history::remove_policy(&mut after, &text, &[], now_ms);
     Plan::new(decided(live, statements, true), after)
+}
+
+/// `plan`, with the statements nobody holds of `replaced` (what a failed Create's write
+/// replaced) put back where the planned document lacks them; nothing where a whole policy
+/// is owned.
+pub(super) fn put_back(
+    mut plan: Plan,
+    replaced: &[Value],
+    live: Option<&Policy>,
+    now_ms: u64,
+) -> Plan {
+    if replaced.is_empty() || plan.record.owner.is_some() {
+        return plan;
+    }
+    let base = match &plan.next {
+        Next::Write(text) => Policy::from_live(text),
+        Next::Delete => None,
+        Next::Keep => live.cloned(),
+    };
+    let mut statements = from_record(base.as_ref().map(Policy::document), &plan.record, now_ms);
+    let missing: Vec<Value> = replaced
+        .iter()
+        .filter(|r| {
+            let held = sid_of(r).is_some_and(|sid| plan.record.statements.contains_key(sid));
+            !held && !statements.iter().any(|s| statement_equivalent(s, r))
+        })
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return plan;
+    }
+    statements.extend(missing);
+    plan.next = decided(live, statements, true);
+    plan
 }
 
 /// A statement resource's Delete: its Sids out (or handed back), except those another

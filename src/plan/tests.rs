@@ -1159,3 +1159,47 @@ fn a_failed_whole_create_puts_back_what_nobody_held_beside_the_sids_it_hands_bac
     assert_eq!(after.statements["S"].holder, b);
     assert!(after.owner.is_none());
 }
+
+#[test]
+fn a_failed_whole_create_whose_ownership_a_statement_ended_puts_back_what_it_replaced() {
+    // The console's C was there; a whole-policy Create (Adopt) replaced it and failed with
+    // its outcome unknown; a statement resource then ended its ownership. The failed
+    // create's Delete takes out its statement and puts C back beside the statement.
+    let before = doc(&[grant("C", "9")]);
+    let failed = me("f");
+    let created = decide(
+        &Approach::Create,
+        &whole(true),
+        Some(&before),
+        &Record::default(),
+        &failed,
+        NOW,
+    )
+    .expect("planned");
+    let Next::Write(whole_text) = &created.next else {
+        panic!("a write")
+    };
+    let taker = holder("s", OTHER_STACK, "Pull");
+    let joined = decide(
+        &Approach::Create,
+        &statements(json!([grant("S", "2")]), true),
+        Some(whole_text),
+        &created.record,
+        &taker,
+        NOW,
+    )
+    .expect("planned");
+    let Next::Write(joined_text) = &joined.next else {
+        panic!("a write")
+    };
+    let (next, after) =
+        after_failed_create(Some(joined_text), &joined.record, "f", NOW).expect("held");
+    let Next::Write(text) = next else {
+        panic!("a write: {next:?}")
+    };
+    let policy = Policy::from_live(&text).expect("policy");
+    let mut sids: Vec<&str> = policy.statements().iter().filter_map(sid_of).collect();
+    sids.sort_unstable();
+    assert_eq!(sids, ["C", "S"]);
+    assert!(after.displaced.is_empty());
+}
