@@ -236,7 +236,7 @@ pub fn hand_back_sid(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandBack {
     /// The whole policy, to the whole-policy resource it displaced last.
-    Whole(Displaced),
+    Whole(Box<Displaced>),
     /// Sids, to the statement resources it displaced (the latest for each Sid).
     Statements(Vec<Displaced>),
 }
@@ -248,7 +248,7 @@ pub fn hand_back_whole(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> 
     let mine = |d: &Displaced| !is_me(&d.holder) && taken_by(d, &is_me);
     let last = record.displaced.iter().rposition(mine)?;
     if record.displaced[last].sid.is_none() {
-        return Some(HandBack::Whole(record.displaced.remove(last)));
+        return Some(HandBack::Whole(Box::new(record.displaced.remove(last))));
     }
     let mut chosen: Vec<usize> = Vec::new();
     for (index, entry) in record.displaced.iter().enumerate().rev() {
