@@ -487,11 +487,12 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
             let (result, (lock_calls, lock_time)) = match &self.lock {
                 Some(lock) => {
                     let lock = Timed::new(lock);
-                    let work = drift::run(
+                    let work = lifecycle::arrivals::run(
                         &ecr,
                         &lock,
                         shape,
                         settings,
+                        &self.config.settings,
                         &self.config.clock,
                         invocation_id,
                         until,
@@ -502,11 +503,12 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                     (result, lock.stats())
                 }
                 None => (
-                    drift::run(
+                    lifecycle::arrivals::run(
                         &ecr,
                         &NoLock,
                         shape,
                         settings,
+                        &self.config.settings,
                         &self.config.clock,
                         invocation_id,
                         until,
