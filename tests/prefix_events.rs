@@ -38,6 +38,14 @@ fn root_statement() -> Value {
     json!({"Sid": ROOT_SID, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["ecr:BatchGetImage"]})
 }
 
+/// The prefix statement's PhysicalResourceId.
+fn physical_id() -> String {
+    format!(
+        "ecr-policy-statements/{TAG}/{SID}/repository-prefix:us-east-1:{}:team/",
+        ecr_policy_provider::ecr::memory::ACCOUNT_ID
+    )
+}
+
 fn template(prefix: &str) -> Target {
     Target::Template {
         region: "us-east-1".into(),
@@ -97,11 +105,7 @@ impl Harness {
         let mut e = event(CREATE, &self.recorder.url);
         e["RequestType"] = "Delete".into();
         e["RequestId"] = "delete-1".into();
-        e["PhysicalResourceId"] = format!(
-            "ecr-policy-statements/{TAG}/{SID}/repository-prefix:us-east-1:{}:team/",
-            ecr_policy_provider::ecr::memory::ACCOUNT_ID
-        )
-        .into();
+        e["PhysicalResourceId"] = physical_id().into();
         let r = self.send(e).await;
         assert_eq!(r["Status"], "SUCCESS", "{r}");
     }
@@ -385,4 +389,77 @@ async fn the_index_holds_the_statement_while_the_resource_lives() {
             .record(&index_key("us-east-1", "team"))
             .holds_anything()
     );
+}
+
+#[tokio::test]
+async fn an_update_in_place_changes_what_a_new_repository_gets() {
+    let h = Harness::new().await;
+    let mut changed = own_statement();
+    changed["Action"] = json!(["ecr:BatchGetImage"]);
+    let mut e = event(CREATE, &h.recorder.url);
+    e["RequestType"] = "Update".into();
+    e["RequestId"] = "update-1".into();
+    e["PhysicalResourceId"] = physical_id().into();
+    e["OldResourceProperties"] = e["ResourceProperties"].clone();
+    e["ResourceProperties"]["Statement"] = json!([changed.clone()]);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    h.store.create_repository("us-east-1", "team/new");
+    h.repository_created("team/new").await;
+    assert_eq!(h.statements(&repo("team/new")), [changed]);
+    assert_eq!(h.holder_of(&repo("team/new"), SID).as_deref(), Some(TAG));
+}
+
+#[tokio::test]
+async fn a_failed_create_leaves_nothing_for_a_new_repository() {
+    let h = Harness::new().await;
+    let mut theirs = root_statement();
+    theirs["Sid"] = "Conflicting".into();
+    let mut other = own_statement();
+    other["Sid"] = "Conflicting".into();
+    h.store.create_repository("us-east-1", "other/app");
+    h.seed(&repo("other/app"), &[theirs]);
+    let mut e = event(CREATE, &h.recorder.url);
+    e["RequestId"] = "failing-create".into();
+    e["LogicalResourceId"] = "OtherPull".into();
+    e["ResourceProperties"]["RepositoryPrefix"] = "other".into();
+    e["ResourceProperties"]["Statement"] = json!([other]);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(
+        !h.lock
+            .record(&index_key("us-east-1", "other"))
+            .holds_anything()
+    );
+    h.store.create_repository("us-east-1", "other/new");
+    let summary = h.repository_created("other/new").await;
+    assert_eq!(summary.targets, 0, "{summary:?}");
+    assert!(h.statements(&repo("other/new")).is_empty());
+}
+
+#[tokio::test]
+async fn a_new_repository_a_request_holds_all_the_while_fails_the_event_for_its_redelivery() {
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    let held = key(&repo("team/new"));
+    h.lock.hold(
+        &held,
+        "req-deploy/lambda",
+        ecr_policy_provider::retry::epoch_ms() + 60_000,
+    );
+    let result = h
+        .provider(Action::Report)
+        .invoke(
+            &created_repository("team/new").to_string(),
+            deadline_in(Duration::from_secs(3)),
+            "inv-1",
+        )
+        .await;
+    let error = result.expect_err("failed, for Lambda to deliver it again");
+    assert!(error.to_string().contains("lease"), "{error}");
+    assert!(h.statements(&repo("team/new")).is_empty());
+    // Delivered again once the lease is given back.
+    h.lock.hold(&held, "req-deploy/lambda", 0);
+    h.repository_created("team/new").await;
+    assert_eq!(h.statements(&repo("team/new")), [own_statement()]);
 }

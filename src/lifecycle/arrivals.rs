@@ -56,6 +56,9 @@ pub const NOT_YET_PAUSES: [Duration; 5] = [
 
 /// How many targets the sweep applies prefix statements to at once.
 const SWEEP_CONCURRENCY: usize = 4;
+/// How long the sweep waits for a target's lease a request holds, before it leaves the
+/// target to the next sweep (`busy`).
+const SWEEP_LEASE_WAIT: Duration = Duration::from_secs(10);
 
 /// The index item of the prefix statements on `prefix` in `region`: `team` and `team/`
 /// share one.
@@ -306,6 +309,8 @@ pub enum Arrived {
     },
     /// The target is gone (or never showed).
     Gone,
+    /// A request held the target's lease all the while.
+    Busy,
 }
 
 /// The prefix statements the index holds that reach `target`.
@@ -322,14 +327,16 @@ async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Inde
     Ok(found)
 }
 
-/// Writes `indexed` on `target` as its Create there would have, under the target's lease;
-/// `wait`: a target ECR does not show yet is read again after [`NOT_YET_PAUSES`].
+/// Writes `indexed` on `target` as its Create there would have, under the target's lease,
+/// by `deadline`; `wait`: a target ECR does not show yet is read again after
+/// [`NOT_YET_PAUSES`].
 async fn apply_on<S: PolicyStore, L: LockStore>(
     store: &S,
     on: &Arrivals<'_, L>,
     indexed: &Indexed,
     target: &Target,
     wait: bool,
+    deadline: Instant,
 ) -> Arrived {
     let holder = &indexed.holder;
     let sids = indexed.sids();
@@ -348,7 +355,7 @@ async fn apply_on<S: PolicyStore, L: LockStore>(
         request_id: &holder.tag,
         lease_owner: on.owner.clone(),
         settings: on.settings,
-        deadline: on.until,
+        deadline,
         clock: on.clock,
         lease_until_ms: on.lease_until_ms,
         lock: Some(on.lock),
@@ -385,12 +392,13 @@ async fn apply_on<S: PolicyStore, L: LockStore>(
                 };
             }
             Err(Failure::Ecr(gone)) if gone.target_gone() => match pauses.next() {
-                Some(pause) if Instant::now() + *pause < on.until => {
+                Some(pause) if Instant::now() + *pause < deadline => {
                     tracing::info!(target_key = %lock::key(target), pause_ms = pause.as_millis() as u64, "a new target ECR does not show yet: read again");
                     tokio::time::sleep(*pause).await;
                 }
                 _ => return Arrived::Gone,
             },
+            Err(Failure::Busy { .. }) => return Arrived::Busy,
             Err(failure) => return left(failure.to_string()),
         }
     }
@@ -425,6 +433,10 @@ fn report(target: &Target, arrived: &Arrived, by: Option<&str>) -> Option<Findin
             tracing::info!(target_key = %key, "the new target is gone; skipped");
             None
         }
+        Arrived::Busy => {
+            tracing::info!(target_key = %key, "a request holds the target's lease; left for later");
+            None
+        }
     }
 }
 
@@ -450,12 +462,15 @@ async fn created<S: PolicyStore, L: LockStore + RecordReader>(
         ..Summary::default()
     };
     for indexed in &found {
-        let arrived = apply_on(store, on, indexed, &call.target, true).await;
+        let arrived = apply_on(store, on, indexed, &call.target, true, on.until).await;
         summary
             .findings
             .extend(report(&call.target, &arrived, call.by.as_deref()));
-        if arrived == Arrived::Gone {
-            break;
+        match arrived {
+            Arrived::Gone => break,
+            // As for a drift event: failed, so that Lambda delivers it again.
+            Arrived::Busy => return Err(DriftError::Leased { target: key }),
+            Arrived::Applied { .. } | Arrived::Left { .. } => {}
         }
     }
     Ok(summary)
@@ -473,12 +488,15 @@ fn only_prefix_statements(record: &Record, indexed: &[Indexed]) -> bool {
 }
 
 /// A deleted repository that only prefix statements held is forgotten (its record cleared,
-/// under its lease, once ECR confirms it is gone): not drift (CONTRACT 15). Whether it was.
+/// under its lease, once ECR confirms it is gone): not drift (CONTRACT 15). `wait`: ECR's
+/// read may lag the deletion a CloudTrail event reports, so it is read again after
+/// [`NOT_YET_PAUSES`] while it still shows the repository. Whether it was forgotten.
 async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     on: &Arrivals<'_, L>,
     target: &Target,
     indexed: &[Indexed],
+    wait: bool,
 ) -> Result<bool, LockError> {
     let key = lock::key(target);
     let Some(snapshot) = on.lock.read(&key).await? else {
@@ -486,6 +504,14 @@ async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
     };
     if !only_prefix_statements(&snapshot.record, indexed) {
         return Ok(false);
+    }
+    let gone = |read: Result<Option<crate::ecr::LivePolicy>, crate::ecr::EcrError>| matches!(read, Err(e) if e.target_gone());
+    let mut pauses = NOT_YET_PAUSES.iter().filter(|_| wait);
+    while !gone(store.get(target).await) {
+        match pauses.next() {
+            Some(pause) if Instant::now() + *pause < on.until => tokio::time::sleep(*pause).await,
+            _ => return Ok(false),
+        }
     }
     let now = on.clock.now_ms();
     let record = match on
@@ -497,8 +523,7 @@ async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
         Err(LockError::Busy) => return Ok(false),
         Err(error) => return Err(error),
     };
-    let gone = only_prefix_statements(&record, indexed)
-        && matches!(store.get(target).await, Err(e) if e.target_gone());
+    let gone = only_prefix_statements(&record, indexed) && gone(store.get(target).await);
     if gone {
         on.lock.store(&key, &on.owner, &Record::default()).await?;
         tracing::info!(target_key = %key, "a deleted repository only prefix statements held: forgotten");
@@ -521,15 +546,9 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
         .filter(|(_, _, record)| !record.statements.is_empty())
         .collect();
     let regions: BTreeSet<&str> = index.iter().map(|(r, _, _)| r.as_str()).collect();
-    let mut work: Vec<(Target, Indexed)> = Vec::new();
+    let mut work: Vec<(Target, Vec<Indexed>)> = Vec::new();
     let mut summary = Summary::default();
     for region in regions {
-        let listed = |names: Vec<String>, kind: fn(&str, String) -> Target| {
-            names
-                .into_iter()
-                .map(move |name| kind(region, name))
-                .collect::<Vec<Target>>()
-        };
         let (repositories, templates) = match (
             store.repositories(region).await,
             store.templates(region).await,
@@ -542,29 +561,28 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
                 continue;
             }
         };
-        let repository = |region: &str, name| Target::Repository {
-            region: region.to_owned(),
-            name,
-        };
-        let template = |region: &str, prefix| Target::Template {
-            region: region.to_owned(),
-            prefix,
-        };
         let live: BTreeSet<String> = repositories.iter().cloned().collect();
-        let targets = listed(repositories, repository)
+        let region_name = region.to_owned();
+        let targets = repositories
             .into_iter()
-            .chain(listed(templates, template));
+            .map(|name| Target::Repository {
+                region: region_name.clone(),
+                name,
+            })
+            .chain(templates.into_iter().map(|prefix| Target::Template {
+                region: region_name.clone(),
+                prefix,
+            }));
         for target in targets {
             let record = items.get(&lock::key(&target)).map(|s| &s.record);
-            for (r, prefix, index_record) in &index {
-                if r != region {
-                    continue;
-                }
-                for indexed in indexed_in(prefix, index_record, &target) {
-                    if !record.is_some_and(|rec| plan::holds_under(rec, &indexed.holder.tag)) {
-                        work.push((target.clone(), indexed));
-                    }
-                }
+            let missing: Vec<Indexed> = index
+                .iter()
+                .filter(|(r, _, _)| r == region)
+                .flat_map(|(_, prefix, index_record)| indexed_in(prefix, index_record, &target))
+                .filter(|i| !record.is_some_and(|rec| plan::holds_under(rec, &i.holder.tag)))
+                .collect();
+            if !missing.is_empty() {
+                work.push((target, missing));
             }
         }
         // Repositories the record knows that ECR no longer lists.
@@ -579,30 +597,42 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
                 && !live.contains(&name)
             {
                 let target = Target::Repository { region: r, name };
-                forget_if_gone(store, on, &target, &all).await?;
+                forget_if_gone(store, on, &target, &all, false).await?;
             }
         }
     }
+    // One target's prefix statements one after the other (they share its lease owner);
+    // targets a few at once, none waiting long for a lease a request holds.
     let results = futures_util::stream::iter(work)
-        .map(|(target, indexed)| async move {
-            if Instant::now() >= on.until {
-                return (target, None);
+        .map(|(target, missing)| async move {
+            let mut done = Vec::new();
+            for indexed in &missing {
+                if Instant::now() >= on.until {
+                    done.push(None);
+                    continue;
+                }
+                let deadline = on.until.min(Instant::now() + SWEEP_LEASE_WAIT);
+                done.push(Some(
+                    apply_on(store, on, indexed, &target, false, deadline).await,
+                ));
             }
-            let arrived = apply_on(store, on, &indexed, &target, false).await;
-            (target, Some(arrived))
+            (target, done)
         })
         .buffer_unordered(SWEEP_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
     let mut applied = 0;
-    for (target, arrived) in results {
-        match arrived {
-            None => summary.unchecked += 1,
-            Some(arrived) => {
-                if matches!(arrived, Arrived::Applied { .. }) {
-                    applied += 1;
+    for (target, done) in results {
+        for arrived in done {
+            match arrived {
+                None => summary.unchecked += 1,
+                Some(Arrived::Busy) => summary.busy += 1,
+                Some(arrived) => {
+                    if matches!(arrived, Arrived::Applied { .. }) {
+                        applied += 1;
+                    }
+                    summary.findings.extend(report(&target, &arrived, None));
                 }
-                summary.findings.extend(report(&target, &arrived, None));
             }
         }
     }
@@ -658,7 +688,7 @@ where
         Shape::Call(call) if call.creates() => created(ecr, &on, call).await,
         Shape::Call(call) if call.name == "DeleteRepository" => {
             let indexed = covering(lock, &call.target).await?;
-            if forget_if_gone(ecr, &on, &call.target, &indexed).await? {
+            if forget_if_gone(ecr, &on, &call.target, &indexed, true).await? {
                 return Ok(Summary::default());
             }
             check().await
@@ -668,6 +698,7 @@ where
             let mut summary = check().await?;
             summary.findings.extend(prefixes.findings);
             summary.unchecked += prefixes.unchecked;
+            summary.busy += prefixes.busy;
             summary.failed.extend(prefixes.failed);
             if !summary.failed.is_empty() {
                 return Err(DriftError::Targets {
