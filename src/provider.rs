@@ -503,12 +503,12 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                     (result, lock.stats())
                 }
                 None => (
-                    lifecycle::arrivals::run(
+                    // No lock table, no prefix statements (they need its record and index).
+                    drift::run(
                         &ecr,
                         &NoLock,
                         shape,
                         settings,
-                        &self.config.settings,
                         &self.config.clock,
                         invocation_id,
                         until,
