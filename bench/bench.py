@@ -29,6 +29,10 @@ and the policies of tests/access-cases.json, in microseconds per event (median a
 Then drift (issue 17): a sweep over 1,000 recorded targets (one in ten drifted) seeded in moto,
 its time and peak RSS, and CloudTrail events for one drifted target (own time, ECR reads).
 
+Then a prefix statement's new repositories (issue 25, bench/prefix_events.py): 100
+`CreateRepository` events, each from its hand-out to the statement being live in moto, median
+and p99.
+
 Prints one table (medians with min and max, ratio to the floor, target, pass/fail) and
 writes the raw figures as JSON. Exit status: 1 when the provider made the wrong ECR calls or
 answered wrongly (correctness); timing targets are shown, never asserted. 2 on set-up
@@ -75,6 +79,8 @@ from rig.interface import INTERFACE
 from rig.policies import compact, rewritten
 from rig.procs import RigError
 from rig.runtimes import Emulator
+
+import prefix_events
 
 MIB = 1024 * 1024
 ROOT = Path(__file__).resolve().parent.parent
@@ -509,6 +515,7 @@ def report(
     bursts: list[dict],
     analysis: dict[str, Any] | None,
     drift: dict[str, Any] | None = None,
+    prefix: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
     """The table, and whether the ECR call counts were right."""
     o = lambda f: Stat([f(r) for r in ours])  # noqa: E731
@@ -600,6 +607,14 @@ def report(
             row("    reading the record (ms)", Stat([c["lock_ms"] for c in ct]), None, 2),
             row("    ECR reads", Stat([c["ecr_reads"] for c in ct]), None, 0),
         ]
+    if prefix:
+        rows.append(["prefix statements (issue 25)", "", "", "", "", ""])
+        for what, figure in prefix_events.summary_rows(prefix):
+            target, verdict = "", ""
+            if what.startswith("  p99"):
+                target = f"< {prefix_events.P99_MAX_MS:g} ms"
+                verdict = "pass" if prefix["live_p99_ms"] < prefix_events.P99_MAX_MS else "FAIL"
+            rows.append([f"  {what}", figure, "", "", target, verdict])
     calls = lambda e: (e["reads"], e["writes"], e["deletes"])  # noqa: E731
     creates = {calls(r["first"]) for r in ours + no_lock}
     updates = {calls(w) for r in ours + no_lock for w in r["warm"]}
@@ -659,6 +674,10 @@ def main() -> int:
         "--drift-targets", type=int, default=SWEEP_TARGETS,
         help=f"recorded targets the drift sweep checks ({SWEEP_TARGETS}; 0: no drift runs)",
     )
+    parser.add_argument(
+        "--prefix-events", type=int, default=prefix_events.EVENTS,
+        help=f"CreateRepository events under a prefix statement ({prefix_events.EVENTS}; 0: none)",
+    )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args()
     optional = [p for p in (args.zip, args.analysis) if p]
@@ -679,6 +698,7 @@ def main() -> int:
     no_lock: list[dict] = []
     bursts: list[dict] = []
     drift: dict[str, Any] | None = None
+    prefix: dict[str, Any] | None = None
     started = time.monotonic()
     try:
         # One run of each, not counted: page cache, moto's first requests.
@@ -703,13 +723,19 @@ def main() -> int:
         if args.drift_targets:
             drift = bench.drift(args.drift_targets)
             print(f"drift: sweep of {args.drift_targets} targets", file=sys.stderr)
+        if args.prefix_events:
+            try:
+                prefix = prefix_events.measure(bench.cloud, bench.ours, args.prefix_events)
+            except prefix_events.Wrong as e:
+                raise CheckFailed(f"prefix events: {e}") from e
+            print(f"prefix statements: {args.prefix_events} CreateRepository events", file=sys.stderr)
     except CheckFailed as e:
         print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
         return 1
     finally:
         bench.stop()
     text, counts_ok = report(
-        args, bench, ours, floor, doomed, no_lock, bursts, analysis, drift
+        args, bench, ours, floor, doomed, no_lock, bursts, analysis, drift, prefix
     )
     print(text)
     if args.json:
@@ -721,6 +747,7 @@ def main() -> int:
             "ours_no_lock_table": no_lock,
             "bursts": bursts,
             "drift": drift,
+            "prefix_events": prefix,
             "analysis": analysis,
         }
         args.json.write_text(json.dumps({**figures, "table": text}, indent=1))

@@ -487,11 +487,12 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
             let (result, (lock_calls, lock_time)) = match &self.lock {
                 Some(lock) => {
                     let lock = Timed::new(lock);
-                    let work = drift::run(
+                    let work = lifecycle::arrivals::run(
                         &ecr,
                         &lock,
                         shape,
                         settings,
+                        &self.config.settings,
                         &self.config.clock,
                         invocation_id,
                         until,
@@ -502,6 +503,7 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
                     (result, lock.stats())
                 }
                 None => (
+                    // No lock table, no prefix statements (they need its record and index).
                     drift::run(
                         &ecr,
                         &NoLock,

@@ -455,7 +455,8 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
     );
     code.addResourceMetadata(this.providerFunction, 'Code');
 
-    // Drift (docs/drift.md): ECR's policy calls through CloudTrail, and the scheduled sweep.
+    // Drift (docs/drift.md): ECR's policy calls through CloudTrail (and the creations that
+    // bring a prefix statement's new targets, docs/properties.md), and the scheduled sweep.
     this.rule('FunctionPolicyCalls', {
       eventPattern: {
         'source': ['aws.ecr'],
@@ -468,6 +469,9 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
             'PutRegistryPolicy',
             'DeleteRegistryPolicy',
             'DeleteRepository',
+            'CreateRepository',
+            'CreateRepositoryCreationTemplate',
+            'UpdateRepositoryCreationTemplate',
           ],
         },
       },

@@ -1,6 +1,7 @@
 //! Which kind of event an invocation carries (CONTRACT 13): a custom-resource request, one
-//! of ECR's policy calls as CloudTrail records them, or the scheduled sweep. Decided here
-//! once, from the event's shape, before anything else reads it.
+//! of ECR's policy calls as CloudTrail records them (or a creation that brings a prefix
+//! statement a new target, CONTRACT 15), or the scheduled sweep. Decided here once, from the
+//! event's shape, before anything else reads it.
 
 use crate::identity::Target;
 use serde_json::Value;
@@ -17,6 +18,15 @@ pub const POLICY_CALLS: [&str; 5] = [
     "PutRegistryPolicy",
     "DeleteRegistryPolicy",
     "DeleteRepository",
+];
+
+/// ECR's calls that bring a new target a prefix statement may reach (CONTRACT 15): a new
+/// repository or creation template gets the statements that cover it; a template's update is
+/// a drift check of that template. Routed here by the same rule.
+pub const CREATION_CALLS: [&str; 3] = [
+    "CreateRepository",
+    "CreateRepositoryCreationTemplate",
+    "UpdateRepositoryCreationTemplate",
 ];
 
 /// What an invocation is for.
@@ -45,6 +55,16 @@ pub struct Call {
     /// What the call left, as the record says: the policy it set, or none; `None` when the
     /// record does not say (a call that failed, or a set without its text).
     pub after: Option<After>,
+    /// Whether the call failed (the record has an `errorCode`).
+    pub failed: bool,
+}
+
+impl Call {
+    /// A call that created the target (a repository, a creation template): the prefix
+    /// statements that cover it are applied there, rather than a drift check.
+    pub fn creates(&self) -> bool {
+        self.name == "CreateRepository" || self.name == "CreateRepositoryCreationTemplate"
+    }
 }
 
 /// What a policy call left in place.
@@ -70,8 +90,10 @@ impl After {
 #[error(
     "unknown event: {what}; the function takes CloudFormation custom-resource requests, \
      ECR's policy calls from CloudTrail (detail-type \"AWS API Call via CloudTrail\", source \
-     aws.ecr, eventName one of {}) and its scheduled sweep (detail-type \"Scheduled Event\")",
-    POLICY_CALLS.join(", ")
+     aws.ecr, eventName one of {}, {}) and its scheduled sweep (detail-type \"Scheduled \
+     Event\")",
+    POLICY_CALLS.join(", "),
+    CREATION_CALLS.join(", ")
 )]
 pub struct UnknownShape {
     pub what: String,
@@ -112,7 +134,7 @@ fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape>
         text(value)
     };
     let name = field(&["eventName"]).unwrap_or_default();
-    if !POLICY_CALLS.contains(&name.as_str()) {
+    if !POLICY_CALLS.contains(&name.as_str()) && !CREATION_CALLS.contains(&name.as_str()) {
         return Err(UnknownShape {
             what: format!("an ECR call {name:?} that changes no policy"),
         });
@@ -125,6 +147,13 @@ fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape>
         })?;
     let target = if name.contains("Registry") {
         Target::Registry { region }
+    } else if name.contains("CreationTemplate") {
+        let prefix = field(&["requestParameters", "prefix"])
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| UnknownShape {
+                what: format!("a {name} record without requestParameters.prefix"),
+            })?;
+        Target::Template { region, prefix }
     } else {
         let repository = field(&["requestParameters", "repositoryName"])
             .filter(|n| !n.is_empty())
@@ -136,10 +165,13 @@ fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape>
             name: repository,
         }
     };
-    let after = if field(&["errorCode"]).is_some() {
+    let failed = field(&["errorCode"]).is_some();
+    let after = if failed || name.starts_with("Create") {
         None
     } else if name.starts_with("Delete") {
         Some(After::Nothing)
+    } else if name == "UpdateRepositoryCreationTemplate" {
+        field(&["requestParameters", "repositoryPolicy"]).map(After::Policy)
     } else {
         field(&["requestParameters", "policyText"]).map(After::Policy)
     };
@@ -149,6 +181,7 @@ fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape>
         by: caller(detail.and_then(|d| d.get("userIdentity"))),
         role: field(&["userIdentity", "sessionContext", "sessionIssuer", "arn"]),
         after,
+        failed,
     })
 }
 
@@ -333,6 +366,69 @@ mod tests {
                 .expect_err("no region")
                 .what
                 .contains("awsRegion")
+        );
+    }
+
+    #[test]
+    fn a_creation_names_the_new_repository_or_template() {
+        // CloudTrail's records of these calls (requestParameters as ECR takes them).
+        let repository = record(
+            "CreateRepository",
+            json!({"repositoryName": "team/app", "imageTagMutability": "MUTABLE"}),
+        );
+        let Ok(Shape::Call(call)) = shape_of(&repository) else {
+            panic!("a call")
+        };
+        assert!(call.creates());
+        assert_eq!(
+            call.target,
+            Target::Repository {
+                region: "us-east-1".into(),
+                name: "team/app".into()
+            }
+        );
+        assert_eq!(call.after, None);
+        let template = record(
+            "CreateRepositoryCreationTemplate",
+            json!({"prefix": "team/", "appliedFor": ["PULL_THROUGH_CACHE"]}),
+        );
+        let Ok(Shape::Call(call)) = shape_of(&template) else {
+            panic!("a call")
+        };
+        assert!(call.creates());
+        assert_eq!(
+            call.target,
+            Target::Template {
+                region: "us-east-1".into(),
+                prefix: "team/".into()
+            }
+        );
+        let update = record(
+            "UpdateRepositoryCreationTemplate",
+            json!({"prefix": "team/", "repositoryPolicy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"}),
+        );
+        let Ok(Shape::Call(call)) = shape_of(&update) else {
+            panic!("a call")
+        };
+        assert!(!call.creates());
+        assert_eq!(
+            call.after,
+            Some(After::Policy(
+                "{\"Version\":\"2012-10-17\",\"Statement\":[]}".into()
+            ))
+        );
+        let mut failed = record("CreateRepository", json!({"repositoryName": "team/app"}));
+        failed["detail"]["errorCode"] = "RepositoryAlreadyExistsException".into();
+        let Ok(Shape::Call(call)) = shape_of(&failed) else {
+            panic!("a call")
+        };
+        assert!(call.failed);
+        let prefixless = record("UpdateRepositoryCreationTemplate", json!({}));
+        assert!(
+            shape_of(&prefixless)
+                .expect_err("no prefix")
+                .what
+                .contains("prefix")
         );
     }
 

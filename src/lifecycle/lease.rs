@@ -104,7 +104,19 @@ pub async fn take<L: LockStore>(
             Ok(None)
         };
     };
-    let key = lock::key(target);
+    take_key(lock::key(target), &target.describe(), lock, cx)
+        .await
+        .map(Some)
+}
+
+/// Takes the lease on the lock item `key` (`what` names it in a refusal), waiting while
+/// another request holds it, until the deadline.
+pub async fn take_key<L: LockStore>(
+    key: String,
+    what: &str,
+    lock: &L,
+    cx: &Context<'_, L>,
+) -> Result<Taken, Failure> {
     let owner = cx.lease_owner.as_str();
     let started = Instant::now();
     let backoff = Backoff {
@@ -131,17 +143,17 @@ pub async fn take<L: LockStore>(
         .await
         .map_err(|gave_up| match gave_up.error {
             LockError::Busy => Failure::Busy {
-                target: target.describe(),
+                target: what.to_owned(),
                 waited: started.elapsed(),
             },
             other => Failure::Lock(other),
         })?;
     cx.held.set(&key, owner);
-    Ok(Some(Taken {
+    Ok(Taken {
         key,
         owner: owner.to_owned(),
         record,
-    }))
+    })
 }
 
 /// Stores the record under the lease, before ECR is written. Nothing to store without a

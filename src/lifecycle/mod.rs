@@ -7,6 +7,7 @@
 //! undo of a Create's unclear write), puts the record back if ECR refused, and gives the
 //! lease back.
 
+pub mod arrivals;
 pub mod judge;
 pub mod lease;
 mod prefix;
@@ -119,7 +120,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
                     plan::fits(apply(store, &approach, desired, &me, findings, cx).await?)
                 }
                 Wanted::Prefix(prefixed) => {
-                    prefix::apply(store, &approach, prefixed, &me, cx).await
+                    arrivals::apply(store, &approach, prefixed, &me, cx).await
                 }
             }
         }
@@ -151,7 +152,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
                     apply(store, &approach, desired, &me, findings, cx).await?
                 }
                 Wanted::Prefix(prefixed) => {
-                    prefix::apply(store, &approach, prefixed, &me, cx).await?
+                    arrivals::apply(store, &approach, prefixed, &me, cx).await?
                 }
             };
             match approach {
@@ -200,7 +201,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
                     prefix,
                     tag,
                     sids,
-                } => prefix::delete(store, &region, &prefix, &cx.me(&tag), &sids, cx).await?,
+                } => arrivals::delete(store, &region, &prefix, &cx.me(&tag), &sids, cx).await?,
                 DeletePlan::FailedCreate { request_id } => {
                     // The properties name the target (the id names only the request); ones
                     // that no longer read mean nothing was ever written. Without a lock
@@ -212,7 +213,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
                             remove(store, &desired.target, None, &intent, true, cx).await?
                         }
                         Ok(Wanted::Prefix(prefixed)) if cx.lock.is_some() => {
-                            prefix::failed_create(store, &prefixed, &tag, cx).await?
+                            arrivals::failed_create(store, &prefixed, &tag, cx).await?
                         }
                         _ => (false, Vec::new()),
                     }

@@ -241,7 +241,7 @@ def test_every_drift_sample_is_taken(start, cloud):
     drift event (never a custom-resource request), and finds nothing."""
     function = start()
     names = [f"drift/{path.name}" for path in drift_samples()]
-    assert len(names) == 6, names
+    assert len(names) == 9, names
     for name in names:
         result, found = drift(function, load_event(name))
         assert result == {"targets": 0, "drifted": 0, "restored": 0}, name

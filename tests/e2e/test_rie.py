@@ -127,6 +127,10 @@ def test_a_drift_life_through_the_rie(cloud, start_rie):
     touching_app = {"targets": 1, "drifted": 1, "restored": 0}
     elsewhere = {"targets": 0, "drifted": 0, "restored": 0}
     assert results == {
+        # A repository and a template under `team/`, where no prefix statement is.
+        "create-repository": elsewhere,
+        "create-repository-creation-template": elsewhere,
+        "update-repository-creation-template": elsewhere,
         "delete-registry-policy": elsewhere,
         "delete-repository": touching_app,
         "delete-repository-policy": touching_app,

@@ -146,7 +146,8 @@ ACCESS_DENIED_MESSAGE = (
 class Fault:
     """What to do with a matching request instead of forwarding it."""
 
-    # "status" | "throttle" | "access_denied" | "invalid_policy" | "answer" | "hang" | "reset"
+    # "status" | "throttle" | "access_denied" | "invalid_policy" | "not_found" | "answer"
+    # | "hang" | "reset"
     # | "lag" | "stale" | "delay" | "late"
     kind: str
     status: int = 0
@@ -173,6 +174,12 @@ class Fault:
     def access_denied() -> "Fault":
         """ECR's AccessDeniedException: HTTP 400, as IAM denies an action."""
         return Fault("access_denied", status=400)
+
+    @staticmethod
+    def not_found() -> "Fault":
+        """ECR's RepositoryNotFoundException (HTTP 400) for the repository the request
+        names: what a read of a repository just created can answer while ECR's reads lag."""
+        return Fault("not_found", status=400)
 
     @staticmethod
     def invalid_policy() -> "Fault":
@@ -786,6 +793,16 @@ def _fault_answer(
         )
         error_type = "AccessDeniedException"
         message = ACCESS_DENIED_MESSAGE.format(operation=kind, resource=resource)
+    elif fault.kind == "not_found":
+        try:
+            repository = json.loads(request_body or b"{}").get("repositoryName")
+        except (ValueError, AttributeError):
+            repository = None
+        error_type = "RepositoryNotFoundException"
+        message = (
+            f"The repository with name '{repository}' does not exist in the registry with id "
+            "'123456789012'"
+        )
     elif fault.kind == "invalid_policy":
         which = "registry" if "Registry" in kind else "repository"
         error_type = "InvalidParameterException"

@@ -1,0 +1,778 @@
+//! Prefix statements and the targets that appear after them (CONTRACT 15).
+//!
+//! **The index.** A prefix statement's Create or Update writes its statements, under its
+//! holder (tag, stack, logical id), into the lock table's item `prefix/<region>/<prefix>`
+//! (the prefix without its trailing `/`, or `ROOT`), a record like any target's: Sid →
+//! holder, statement and `Force`; its Delete (and its failed Create's Delete) takes them out.
+//! The item is taken, stored and given back under its own lease, like a target's.
+//!
+//! **A new target.** CloudTrail's `CreateRepository` (or `CreateRepositoryCreationTemplate`)
+//! names the new repository (or template). The prefixes that can cover it are its parents
+//! (`a`, `a/b` for `a/b/c`; and `a/b` itself for a template `a/b/`) and `ROOT`: one read of
+//! each of their index items finds every prefix statement that covers it, with no `Scan`. Each
+//! is written there as its Create would have, under the target's lease, with the record,
+//! under the same holder, so that the statement resource's later Update and Delete reach it.
+//! A repository that answers `RepositoryNotFoundException` at first (ECR's reads lag its
+//! writes) is tried again with backoff. One whose policy already has the Sid with other
+//! content (or held by another resource) is left as it is and reported like drift.
+//!
+//! **The sweep** applies what an event missed: every repository and template under an
+//! indexed prefix whose record does not know the statement gets it, whatever `DRIFT_ACTION`
+//! says (it is the statement's own promise, not a restore). It also forgets a deleted
+//! repository that only prefix statements held (as the `DeleteRepository` event does), which
+//! is not drift.
+
+use super::judge;
+use super::lease;
+use super::{Context, HeldLease, Settings, apply_leased, finish};
+use crate::drift::compare::Difference;
+use crate::drift::{self, Call, DriftError, Finding, Shape, Summary};
+use crate::ecr::PolicyStore;
+use crate::error::Failure;
+use crate::event::{Content, Desired, Prefixed};
+use crate::identity::{ROOT_PREFIX, Target, prefix_matches, template_matches};
+use crate::lock::{self, Held, Holder, LockError, LockStore, Record, RecordReader, Snapshot};
+use crate::plan::{self, Applied, Approach};
+use crate::policy::{Statements, sid_of};
+use crate::retry::Clock;
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The start of every index item's key.
+pub const INDEX_KEY_PREFIX: &str = "prefix/";
+
+/// Pauses between reads of a target just created that ECR does not show yet
+/// (`RepositoryNotFoundException`): 15.5 s in all, while the invocation has time.
+pub const NOT_YET_PAUSES: [Duration; 5] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
+
+/// How many targets the sweep applies prefix statements to at once.
+const SWEEP_CONCURRENCY: usize = 4;
+/// How long the sweep waits for a target's lease a request holds, before it leaves the
+/// target to the next sweep (`busy`).
+const SWEEP_LEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// The index item of the prefix statements on `prefix` in `region`: `team` and `team/`
+/// share one.
+pub fn index_key(region: &str, prefix: &str) -> String {
+    let prefix = if prefix == ROOT_PREFIX {
+        prefix
+    } else {
+        prefix.strip_suffix('/').unwrap_or(prefix)
+    };
+    format!("{INDEX_KEY_PREFIX}{region}/{prefix}")
+}
+
+/// The region and prefix an index key names: the inverse of [`index_key`].
+pub fn index_of(key: &str) -> Option<(String, String)> {
+    let (region, prefix) = key.strip_prefix(INDEX_KEY_PREFIX)?.split_once('/')?;
+    (!region.is_empty() && !prefix.is_empty()).then(|| (region.to_owned(), prefix.to_owned()))
+}
+
+/// Whether a prefix statement on `prefix` reaches `target` (CONTRACT 15).
+pub fn covers(prefix: &str, target: &Target) -> bool {
+    match target {
+        Target::Repository { name, .. } => prefix_matches(prefix, name),
+        Target::Template {
+            prefix: template, ..
+        } => template_matches(prefix, template),
+        Target::Registry { .. } => false,
+    }
+}
+
+/// The index items that may hold a prefix statement reaching `target`: its parents' (and,
+/// for a template, its own prefix's), and `ROOT`'s.
+pub fn covering_keys(target: &Target) -> Vec<String> {
+    let (region, path, itself) = match target {
+        Target::Repository { region, name } => (region, name.as_str(), false),
+        Target::Template { region, prefix } if prefix == ROOT_PREFIX => {
+            return vec![index_key(region, ROOT_PREFIX)];
+        }
+        Target::Template { region, prefix } => {
+            (region, prefix.strip_suffix('/').unwrap_or(prefix), true)
+        }
+        Target::Registry { .. } => return Vec::new(),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let last = if itself { parts.len() } else { parts.len() - 1 };
+    let mut keys: Vec<String> = (1..=last)
+        .map(|n| index_key(region, &parts[..n].join("/")))
+        .collect();
+    keys.push(index_key(region, ROOT_PREFIX));
+    keys
+}
+
+/// A prefix statement as the index holds it: its holder and its statements, by Sid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexed {
+    pub holder: Holder,
+    pub statements: Vec<(String, Held)>,
+}
+
+impl Indexed {
+    fn sids(&self) -> Vec<String> {
+        self.statements.iter().map(|(sid, _)| sid.clone()).collect()
+    }
+
+    /// The statement resource it is on one target: no `Adopt` (a differing Sid there is
+    /// left as it is), its `Force`; judged for public access when it was created.
+    fn on(&self, target: &Target) -> Option<Desired> {
+        let items: Vec<Value> = self
+            .statements
+            .iter()
+            .filter_map(|(_, held)| serde_json::from_str(held.statement.as_deref()?).ok())
+            .collect();
+        let statements = Statements::from_property(&Value::Array(items)).ok()?;
+        Some(Desired {
+            target: target.clone(),
+            content: Content::Statements(statements),
+            adopt: false,
+            force: self.statements.iter().any(|(_, held)| held.force),
+            allow_public: true,
+        })
+    }
+}
+
+/// The prefix statements of an index record, by holder, for the targets they cover.
+fn indexed_in(prefix: &str, record: &Record, target: &Target) -> Vec<Indexed> {
+    if covers(prefix, target) {
+        by_holder(record)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Every prefix statement of an index record, by holder.
+fn by_holder(record: &Record) -> Vec<Indexed> {
+    let mut by_tag: BTreeMap<String, Indexed> = BTreeMap::new();
+    for (sid, held) in &record.statements {
+        by_tag
+            .entry(held.holder.tag.clone())
+            .or_insert_with(|| Indexed {
+                holder: held.holder.clone(),
+                statements: Vec::new(),
+            })
+            .statements
+            .push((sid.clone(), held.clone()));
+    }
+    by_tag.into_values().collect()
+}
+
+/// Writes a prefix statement's statements into its index item (replacing what it held
+/// there), under the item's lease.
+async fn register<L: LockStore>(
+    prefixed: &Prefixed,
+    me: &Holder,
+    cx: &Context<'_, L>,
+) -> Result<(), Failure> {
+    let statements = prefixed
+        .each
+        .statements()
+        .map(|s| s.items().to_vec())
+        .unwrap_or_default();
+    let force = prefixed.each.force;
+    change_index(prefixed.region(), &prefixed.prefix, &me.tag, cx, |record| {
+        for statement in &statements {
+            if let Some(sid) = sid_of(statement) {
+                record.statements.insert(
+                    sid.to_owned(),
+                    Held {
+                        holder: me.clone(),
+                        statement: Some(statement.to_string()),
+                        force,
+                        ..Held::default()
+                    },
+                );
+            }
+        }
+    })
+    .await
+}
+
+/// Takes what the resource of `tag` holds out of the index item of `prefix`.
+async fn unregister<L: LockStore>(
+    region: &str,
+    prefix: &str,
+    tag: &str,
+    cx: &Context<'_, L>,
+) -> Result<(), Failure> {
+    change_index(region, prefix, tag, cx, |_| {}).await
+}
+
+/// The index item of `prefix` with the entries of `tag` taken out and `add` done, under its
+/// lease.
+async fn change_index<L: LockStore>(
+    region: &str,
+    prefix: &str,
+    tag: &str,
+    cx: &Context<'_, L>,
+    add: impl FnOnce(&mut Record),
+) -> Result<(), Failure> {
+    let Some(lock) = cx.lock else {
+        return Err(Failure::NoLockTable);
+    };
+    let key = index_key(region, prefix);
+    let what = format!("the index of the prefix statements on {prefix:?} in {region}");
+    let taken = lease::take_key(key, &what, lock, cx).await?;
+    let mut record = taken.record.clone();
+    record.statements.retain(|_, held| held.holder.tag != tag);
+    add(&mut record);
+    let stored = lease::store(Some(&taken), &record, cx).await;
+    finish(Some(&taken), stored.map(|()| ((), record)), cx).await
+}
+
+/// A prefix statement's Create or Update: indexed first (so that a repository created while
+/// it runs gets it by its event), then applied to every match; a Create that fails takes
+/// its index entry out again.
+pub(super) async fn apply<S: PolicyStore, L: LockStore>(
+    store: &S,
+    approach: &Approach,
+    prefixed: &Prefixed,
+    me: &Holder,
+    cx: &Context<'_, L>,
+) -> Result<Applied, Failure> {
+    if cx.lock.is_none() {
+        return Err(Failure::NoLockTable);
+    }
+    register(prefixed, me, cx).await?;
+    let result = super::prefix::apply(store, approach, prefixed, me, cx).await;
+    if result.is_err()
+        && approach.creates()
+        && let Err(error) = unregister(prefixed.region(), &prefixed.prefix, &me.tag, cx).await
+    {
+        tracing::warn!(error = %error, "could not take the failed prefix statement out of the index; its Delete does");
+    }
+    result
+}
+
+/// A prefix statement's Delete: out of the index, then out of every target it holds.
+pub(super) async fn delete<S: PolicyStore, L: LockStore>(
+    store: &S,
+    region: &str,
+    prefix: &str,
+    me: &Holder,
+    sids: &[String],
+    cx: &Context<'_, L>,
+) -> Result<(bool, Vec<String>), Failure> {
+    if cx.lock.is_some() {
+        unregister(region, prefix, &me.tag, cx).await?;
+    }
+    super::prefix::delete(store, region, prefix, me, sids, cx).await
+}
+
+/// A failed prefix Create's Delete: out of the index, then out of every target.
+pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
+    store: &S,
+    prefixed: &Prefixed,
+    tag: &str,
+    cx: &Context<'_, L>,
+) -> Result<(bool, Vec<String>), Failure> {
+    unregister(prefixed.region(), &prefixed.prefix, tag, cx).await?;
+    super::prefix::failed_create(store, prefixed, tag, cx).await
+}
+
+/// What an event or a sweep needs to write under a target's lease.
+pub struct Arrivals<'a, L> {
+    pub lock: &'a L,
+    pub settings: &'a Settings,
+    pub clock: Clock,
+    /// No work starts after this.
+    pub until: Instant,
+    /// Until when a lease lasts (ms since the epoch).
+    pub lease_until_ms: u64,
+    /// Who takes the leases: unique to the invocation.
+    pub owner: String,
+}
+
+/// What became of one prefix statement on a new target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arrived {
+    /// It holds the statements now (`changed`: they were written).
+    Applied {
+        holder: Holder,
+        sids: Vec<String>,
+        changed: bool,
+    },
+    /// Left as it was, with why (a differing Sid, one another resource holds, ECR refused).
+    Left {
+        holder: Holder,
+        sids: Vec<String>,
+        why: String,
+    },
+    /// The target is gone (or never showed).
+    Gone,
+    /// A request held the target's lease all the while.
+    Busy,
+}
+
+/// The prefix statements the index holds that reach `target`.
+async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Indexed>, LockError> {
+    let mut found = Vec::new();
+    for key in covering_keys(target) {
+        let Some(snapshot) = lock.read(&key).await? else {
+            continue;
+        };
+        if let Some((_, prefix)) = index_of(&key) {
+            found.extend(indexed_in(&prefix, &snapshot.record, target));
+        }
+    }
+    Ok(found)
+}
+
+/// Writes `indexed` on `target` as its Create there would have, under the target's lease,
+/// by `deadline`; `wait`: a target ECR does not show yet is read again after
+/// [`NOT_YET_PAUSES`].
+async fn apply_on<S: PolicyStore, L: LockStore>(
+    store: &S,
+    on: &Arrivals<'_, L>,
+    indexed: &Indexed,
+    target: &Target,
+    wait: bool,
+    deadline: Instant,
+) -> Arrived {
+    let holder = &indexed.holder;
+    let sids = indexed.sids();
+    let left = |why: String| Arrived::Left {
+        holder: holder.clone(),
+        sids: sids.clone(),
+        why,
+    };
+    let Some(desired) = indexed.on(target) else {
+        return left("the index holds statements that no longer read".into());
+    };
+    let held = HeldLease::default();
+    let cx = Context {
+        stack_id: &holder.stack,
+        logical_id: &holder.logical,
+        request_id: &holder.tag,
+        lease_owner: on.owner.clone(),
+        settings: on.settings,
+        deadline,
+        clock: on.clock,
+        lease_until_ms: on.lease_until_ms,
+        lock: Some(on.lock),
+        held: &held,
+    };
+    let mut pauses = NOT_YET_PAUSES.iter().filter(|_| wait);
+    loop {
+        let mut findings = judge::judge(&desired, &holder.stack, on.settings);
+        if let Some(refusal) = findings.refusal.take() {
+            return left(refusal.to_string());
+        }
+        let result = match lease::take(target, true, &cx).await {
+            Ok(taken) => {
+                let result = apply_leased(
+                    store,
+                    &Approach::Create,
+                    &desired,
+                    holder,
+                    taken.as_ref(),
+                    findings,
+                    &cx,
+                )
+                .await;
+                finish(taken.as_ref(), result, &cx).await
+            }
+            Err(failure) => Err(failure),
+        };
+        match result {
+            Ok(applied) => {
+                return Arrived::Applied {
+                    holder: holder.clone(),
+                    sids,
+                    changed: applied.changed,
+                };
+            }
+            Err(Failure::Ecr(gone)) if gone.target_gone() => match pauses.next() {
+                Some(pause) if Instant::now() + *pause < deadline => {
+                    tracing::info!(target_key = %lock::key(target), pause_ms = pause.as_millis() as u64, "a new target ECR does not show yet: read again");
+                    tokio::time::sleep(*pause).await;
+                }
+                _ => return Arrived::Gone,
+            },
+            Err(Failure::Busy { .. }) => return Arrived::Busy,
+            Err(failure) => return left(failure.to_string()),
+        }
+    }
+}
+
+/// Logs what became of `indexed` on `target`; a statement left as it was is a finding.
+fn report(target: &Target, arrived: &Arrived, by: Option<&str>) -> Option<Finding> {
+    let key = lock::key(target);
+    match arrived {
+        Arrived::Applied {
+            holder,
+            sids,
+            changed,
+        } => {
+            tracing::info!(target_key = %key, stack = %holder.stack, logical = %holder.logical, sids = %sids.join(","), changed, "prefix statement applied");
+            None
+        }
+        Arrived::Left { holder, sids, why } => {
+            tracing::warn!(target_key = %key, stack = %holder.stack, logical = %holder.logical, sids = %sids.join(","), reason = %why, "prefix statement not applied");
+            Some(Finding {
+                target: target.clone(),
+                difference: Difference {
+                    missing: sids.clone(),
+                    ..Difference::default()
+                },
+                by: by.map(str::to_owned),
+                restored: false,
+                not_restored: Some(why.clone()),
+            })
+        }
+        Arrived::Gone => {
+            tracing::info!(target_key = %key, "the new target is gone; skipped");
+            None
+        }
+        Arrived::Busy => {
+            tracing::info!(target_key = %key, "a request holds the target's lease; left for later");
+            None
+        }
+    }
+}
+
+/// A `CreateRepository` or `CreateRepositoryCreationTemplate` event: every prefix statement
+/// that covers the new target, applied there.
+async fn created<S: PolicyStore, L: LockStore + RecordReader>(
+    store: &S,
+    on: &Arrivals<'_, L>,
+    call: &Call,
+) -> Result<Summary, DriftError> {
+    let key = lock::key(&call.target);
+    if call.failed {
+        tracing::info!(target_key = %key, event = %call.name, "the call failed: nothing was created");
+        return Ok(Summary::default());
+    }
+    let found = covering(on.lock, &call.target).await?;
+    if found.is_empty() {
+        tracing::info!(target_key = %key, event = %call.name, "no prefix statement covers the new target");
+        return Ok(Summary::default());
+    }
+    let mut summary = Summary {
+        targets: 1,
+        ..Summary::default()
+    };
+    for indexed in &found {
+        let arrived = apply_on(store, on, indexed, &call.target, true, on.until).await;
+        summary
+            .findings
+            .extend(report(&call.target, &arrived, call.by.as_deref()));
+        match arrived {
+            Arrived::Gone => break,
+            // As for a drift event: failed, so that Lambda delivers it again.
+            Arrived::Busy => return Err(DriftError::Leased { target: key }),
+            Arrived::Applied { .. } | Arrived::Left { .. } => {}
+        }
+    }
+    Ok(summary)
+}
+
+/// Whether the record holds nothing but what prefix statements of `index` hold.
+fn only_prefix_statements(record: &Record, indexed: &[Indexed]) -> bool {
+    record.owner.is_none()
+        && record.displaced.is_empty()
+        && !record.statements.is_empty()
+        && record
+            .statements
+            .values()
+            .all(|held| indexed.iter().any(|i| i.holder.same_resource(&held.holder)))
+}
+
+/// A deleted repository that only prefix statements held is forgotten (its record cleared,
+/// under its lease, once ECR confirms it is gone): not drift (CONTRACT 15). `wait`: ECR's
+/// read may lag the deletion a CloudTrail event reports, so it is read again after
+/// [`NOT_YET_PAUSES`] while it still shows the repository. Whether it was forgotten.
+async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
+    store: &S,
+    on: &Arrivals<'_, L>,
+    target: &Target,
+    indexed: &[Indexed],
+    wait: bool,
+) -> Result<bool, LockError> {
+    let key = lock::key(target);
+    let Some(snapshot) = on.lock.read(&key).await? else {
+        return Ok(false);
+    };
+    if !only_prefix_statements(&snapshot.record, indexed) {
+        return Ok(false);
+    }
+    let gone = |read: Result<Option<crate::ecr::LivePolicy>, crate::ecr::EcrError>| matches!(read, Err(e) if e.target_gone());
+    let mut pauses = NOT_YET_PAUSES.iter().filter(|_| wait);
+    while !gone(store.get(target).await) {
+        match pauses.next() {
+            Some(pause) if Instant::now() + *pause < on.until => tokio::time::sleep(*pause).await,
+            _ => return Ok(false),
+        }
+    }
+    let now = on.clock.now_ms();
+    let record = match on
+        .lock
+        .acquire(&key, &on.owner, now, on.lease_until_ms)
+        .await
+    {
+        Ok(record) => record,
+        Err(LockError::Busy) => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let gone = only_prefix_statements(&record, indexed) && gone(store.get(target).await);
+    if gone {
+        on.lock.store(&key, &on.owner, &Record::default()).await?;
+        tracing::info!(target_key = %key, "a deleted repository only prefix statements held: forgotten");
+    }
+    on.lock.release(&key, &on.owner, gone).await?;
+    Ok(gone)
+}
+
+/// The sweep's part for prefix statements: forgets deleted repositories only they held,
+/// and applies each to every repository and template under its prefix whose record does
+/// not know it. Findings for those left as they were.
+async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
+    store: &S,
+    on: &Arrivals<'_, L>,
+) -> Result<Summary, DriftError> {
+    let items: BTreeMap<String, Snapshot> = on.lock.scan().await?.into_iter().collect();
+    let index: Vec<(String, String, &Record)> = items
+        .iter()
+        .filter_map(|(key, s)| index_of(key).map(|(region, prefix)| (region, prefix, &s.record)))
+        .filter(|(_, _, record)| !record.statements.is_empty())
+        .collect();
+    let regions: BTreeSet<&str> = index.iter().map(|(r, _, _)| r.as_str()).collect();
+    let mut work: Vec<(Target, Vec<Indexed>)> = Vec::new();
+    let mut summary = Summary::default();
+    for region in regions {
+        let (repositories, templates) = match (
+            store.repositories(region).await,
+            store.templates(region).await,
+        ) {
+            (Ok(r), Ok(t)) => (r, t),
+            (Err(error), _) | (_, Err(error)) => {
+                summary
+                    .failed
+                    .push((format!("prefix statements in {region}"), error.to_string()));
+                continue;
+            }
+        };
+        let live: BTreeSet<String> = repositories.iter().cloned().collect();
+        let region_name = region.to_owned();
+        let targets = repositories
+            .into_iter()
+            .map(|name| Target::Repository {
+                region: region_name.clone(),
+                name,
+            })
+            .chain(templates.into_iter().map(|prefix| Target::Template {
+                region: region_name.clone(),
+                prefix,
+            }));
+        for target in targets {
+            let record = items.get(&lock::key(&target)).map(|s| &s.record);
+            let missing: Vec<Indexed> = index
+                .iter()
+                .filter(|(r, _, _)| r == region)
+                .flat_map(|(_, prefix, index_record)| indexed_in(prefix, index_record, &target))
+                .filter(|i| !record.is_some_and(|rec| plan::holds_under(rec, &i.holder.tag)))
+                .collect();
+            if !missing.is_empty() {
+                work.push((target, missing));
+            }
+        }
+        // Repositories the record knows that ECR no longer lists.
+        let all: Vec<Indexed> = index
+            .iter()
+            .filter(|(r, _, _)| r == region)
+            .flat_map(|(_, _, rec)| by_holder(rec))
+            .collect();
+        for key in items.keys() {
+            if let Some(Target::Repository { region: r, name }) = lock::target_of(key)
+                && r == region
+                && !live.contains(&name)
+            {
+                let target = Target::Repository { region: r, name };
+                forget_if_gone(store, on, &target, &all, false).await?;
+            }
+        }
+    }
+    // One target's prefix statements one after the other (they share its lease owner);
+    // targets a few at once, none waiting long for a lease a request holds.
+    let results = futures_util::stream::iter(work)
+        .map(|(target, missing)| async move {
+            let mut done = Vec::new();
+            for indexed in &missing {
+                if Instant::now() >= on.until {
+                    done.push(None);
+                    continue;
+                }
+                let deadline = on.until.min(Instant::now() + SWEEP_LEASE_WAIT);
+                done.push(Some(
+                    apply_on(store, on, indexed, &target, false, deadline).await,
+                ));
+            }
+            (target, done)
+        })
+        .buffer_unordered(SWEEP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let mut applied = 0;
+    for (target, done) in results {
+        for arrived in done {
+            match arrived {
+                None => summary.unchecked += 1,
+                Some(Arrived::Busy) => summary.busy += 1,
+                Some(arrived) => {
+                    if matches!(arrived, Arrived::Applied { .. }) {
+                        applied += 1;
+                    }
+                    summary.findings.extend(report(&target, &arrived, None));
+                }
+            }
+        }
+    }
+    tracing::info!(
+        applied,
+        left = summary.findings.len(),
+        unchecked = summary.unchecked,
+        "prefix statements swept"
+    );
+    Ok(summary)
+}
+
+/// Handles an EventBridge event (CONTRACT 13 and 15): a creation applies the prefix
+/// statements that cover the new target; a `DeleteRepository` of a repository that only
+/// prefix statements held forgets it; the sweep also applies what events missed; every other
+/// call is a drift check ([`drift::run`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn run<E, L>(
+    ecr: &E,
+    lock: &L,
+    shape: &Shape,
+    drift_settings: &drift::Settings,
+    settings: &Settings,
+    clock: &Clock,
+    invocation_id: &str,
+    until: Instant,
+) -> Result<Summary, DriftError>
+where
+    E: PolicyStore,
+    L: LockStore + RecordReader,
+{
+    let left = until.saturating_duration_since(Instant::now());
+    let on = Arrivals {
+        lock,
+        settings,
+        clock: *clock,
+        until,
+        lease_until_ms: clock.now_ms() + (left + settings.lease_margin).as_millis() as u64,
+        owner: format!("prefix/{invocation_id}"),
+    };
+    let check = || {
+        drift::run(
+            ecr,
+            lock,
+            shape,
+            drift_settings,
+            clock,
+            invocation_id,
+            until,
+        )
+    };
+    match shape {
+        Shape::Call(call) if call.creates() => created(ecr, &on, call).await,
+        Shape::Call(call) if call.name == "DeleteRepository" => {
+            let indexed = covering(lock, &call.target).await?;
+            if forget_if_gone(ecr, &on, &call.target, &indexed, true).await? {
+                return Ok(Summary::default());
+            }
+            check().await
+        }
+        Shape::Sweep => {
+            let prefixes = sweep(ecr, &on).await?;
+            let mut summary = check().await?;
+            summary.findings.extend(prefixes.findings);
+            summary.unchecked += prefixes.unchecked;
+            summary.busy += prefixes.busy;
+            summary.failed.extend(prefixes.failed);
+            if !summary.failed.is_empty() {
+                return Err(DriftError::Targets {
+                    targets: summary.targets,
+                    failed: summary.failed,
+                });
+            }
+            Ok(summary)
+        }
+        _ => check().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repository(name: &str) -> Target {
+        Target::Repository {
+            region: "us-east-1".into(),
+            name: name.into(),
+        }
+    }
+
+    fn template(prefix: &str) -> Target {
+        Target::Template {
+            region: "us-east-1".into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    #[test]
+    fn team_and_team_slash_share_one_index_item_and_root_has_its_own() {
+        assert_eq!(index_key("us-east-1", "team"), "prefix/us-east-1/team");
+        assert_eq!(index_key("us-east-1", "team/"), "prefix/us-east-1/team");
+        assert_eq!(index_key("us-east-1", "ROOT"), "prefix/us-east-1/ROOT");
+        assert_eq!(
+            index_of("prefix/us-east-1/team/a"),
+            Some(("us-east-1".into(), "team/a".into()))
+        );
+        assert_eq!(index_of("repository/us-east-1/team"), None);
+    }
+
+    #[test]
+    fn a_repository_is_covered_by_its_parents_and_root_never_by_itself() {
+        assert_eq!(
+            covering_keys(&repository("team/a/app")),
+            [
+                "prefix/us-east-1/team",
+                "prefix/us-east-1/team/a",
+                "prefix/us-east-1/ROOT"
+            ]
+        );
+        assert_eq!(covering_keys(&repository("app")), ["prefix/us-east-1/ROOT"]);
+        for key in covering_keys(&repository("team/a/app")) {
+            let (_, prefix) = index_of(&key).expect("an index key");
+            assert!(covers(&prefix, &repository("team/a/app")), "{prefix}");
+        }
+        assert!(!covers("team", &repository("team-x/app")));
+    }
+
+    #[test]
+    fn a_template_is_covered_by_its_own_prefix_and_its_parents_and_root_only_by_root() {
+        assert_eq!(
+            covering_keys(&template("team/a/")),
+            [
+                "prefix/us-east-1/team",
+                "prefix/us-east-1/team/a",
+                "prefix/us-east-1/ROOT"
+            ]
+        );
+        assert_eq!(covering_keys(&template("ROOT")), ["prefix/us-east-1/ROOT"]);
+        assert!(covers("ROOT", &template("ROOT")));
+        assert!(!covers("team", &template("ROOT")));
+        assert!(covers("team/", &template("team")));
+    }
+}

@@ -1,0 +1,465 @@
+//! Prefix statements and targets that appear after them (CONTRACT 15), over the in-memory
+//! ECR and lock table: GIVEN a prefix statement created by CloudFormation, WHEN a repository
+//! or a repository creation template is created (its CloudTrail event through the drift
+//! rule, or missed and found by the daily sweep), THEN it holds the statements as the
+//! Create would have written them, under the same holder, and nothing it does not cover is
+//! touched.
+
+mod support;
+
+use ecr_policy_provider::drift::{self, Action};
+use ecr_policy_provider::ecr::EcrError;
+use ecr_policy_provider::ecr::memory::MemoryEcr;
+use ecr_policy_provider::identity::Target;
+use ecr_policy_provider::lifecycle::arrivals::index_key;
+use ecr_policy_provider::lock::key;
+use ecr_policy_provider::lock::memory::MemoryLock;
+use ecr_policy_provider::provider::{Invoked, Provider};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{Recorder, deadline_in, event, provider_with, repo, sample, send_one};
+
+const CREATE: &str = "repository-prefix-statement-create.json";
+const TAG: &str = "6a2f0c4e-9b1d-4e7a-8c3f-2d5b7e9a1c02";
+const SID: &str = "PullForTeamConsumers";
+const ROOT_TAG: &str = "7b3e1d5f-0c2e-4f8b-9d4a-3e6c8f0b2d13";
+const ROOT_SID: &str = "ScanEverywhere";
+
+fn console() -> Value {
+    json!({"Sid": "ConsoleAddedPull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": ["ecr:BatchGetImage"]})
+}
+
+fn own_statement() -> Value {
+    event(CREATE, "https://unused")["ResourceProperties"]["Statement"][0].clone()
+}
+
+fn root_statement() -> Value {
+    json!({"Sid": ROOT_SID, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": ["ecr:BatchGetImage"]})
+}
+
+/// The prefix statement's PhysicalResourceId.
+fn physical_id() -> String {
+    format!(
+        "ecr-policy-statements/{TAG}/{SID}/repository-prefix:us-east-1:{}:team/",
+        ecr_policy_provider::ecr::memory::ACCOUNT_ID
+    )
+}
+
+fn template(prefix: &str) -> Target {
+    Target::Template {
+        region: "us-east-1".into(),
+        prefix: prefix.into(),
+    }
+}
+
+struct Harness {
+    store: Arc<MemoryEcr>,
+    lock: Arc<MemoryLock>,
+    recorder: Recorder,
+}
+
+impl Harness {
+    /// `team/app` exists; the prefix statement on `team/` is created.
+    async fn new() -> Self {
+        let store = Arc::new(MemoryEcr::new());
+        store.create_repository("us-east-1", "team/app");
+        let h = Self {
+            store,
+            lock: Arc::new(MemoryLock::new()),
+            recorder: Recorder::start(Vec::new()).await,
+        };
+        let r = h.send(event(CREATE, &h.recorder.url)).await;
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+        h
+    }
+
+    fn provider(&self, action: Action) -> Provider<Arc<MemoryEcr>, Arc<MemoryLock>> {
+        let mut config = support::config(&self.recorder);
+        config.drift = drift::Settings {
+            action,
+            own_write_lag: Duration::ZERO,
+            reads_per_second: 0,
+            ..drift::Settings::default()
+        };
+        provider_with(self.store.clone(), config).with_lock(Some(self.lock.clone()))
+    }
+
+    async fn send(&self, event: Value) -> Value {
+        send_one(&self.provider(Action::Report), &self.recorder, event).await
+    }
+
+    /// The `ROOT` prefix statement, created.
+    async fn root_statement(&self) {
+        let mut e = event(CREATE, &self.recorder.url);
+        e["RequestId"] = ROOT_TAG.into();
+        e["LogicalResourceId"] = "ScanEverywhere".into();
+        e["ResourceProperties"]["RepositoryPrefix"] = "ROOT".into();
+        e["ResourceProperties"]["Statement"] = json!([root_statement()]);
+        let r = self.send(e).await;
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+    }
+
+    /// The prefix statement's Delete.
+    async fn delete(&self) {
+        let mut e = event(CREATE, &self.recorder.url);
+        e["RequestType"] = "Delete".into();
+        e["RequestId"] = "delete-1".into();
+        e["PhysicalResourceId"] = physical_id().into();
+        let r = self.send(e).await;
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+    }
+
+    async fn invoke(&self, action: Action, event: &Value, left: Duration) -> drift::Summary {
+        match self
+            .provider(action)
+            .invoke(&event.to_string(), deadline_in(left), "inv-1")
+            .await
+            .expect("handled")
+        {
+            Invoked::Drift(summary) => summary,
+            Invoked::Request(_) => panic!("an EventBridge event answered as a request"),
+        }
+    }
+
+    /// ECR's `CreateRepository` of `name`, as CloudTrail records it, delivered.
+    async fn repository_created(&self, name: &str) -> drift::Summary {
+        self.invoke(
+            Action::Report,
+            &created_repository(name),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    async fn sweep(&self, action: Action) -> drift::Summary {
+        self.invoke(action, &sample("drift/sweep.json"), Duration::from_secs(30))
+            .await
+    }
+
+    fn seed(&self, target: &Target, statements: &[Value]) {
+        let doc = json!({"Version": "2012-10-17", "Statement": statements});
+        self.store.seed(target, &doc.to_string());
+    }
+
+    fn statements(&self, target: &Target) -> Vec<Value> {
+        let live = self.store.live(target);
+        let doc: Option<Value> = live.map(|text| serde_json::from_str(&text).expect("JSON"));
+        doc.and_then(|d| d["Statement"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    fn holder_of(&self, target: &Target, sid: &str) -> Option<String> {
+        self.lock
+            .record(&key(target))
+            .holder_of(sid)
+            .map(str::to_owned)
+    }
+}
+
+fn created_repository(name: &str) -> Value {
+    let mut e = sample("drift/create-repository.json");
+    e["detail"]["requestParameters"]["repositoryName"] = name.into();
+    e["detail"]["responseElements"]["repository"]["repositoryName"] = name.into();
+    e
+}
+
+fn template_call(sample_name: &str, prefix: &str) -> Value {
+    let mut e = sample(sample_name);
+    e["detail"]["requestParameters"]["prefix"] = prefix.into();
+    e["detail"]["responseElements"]["repositoryCreationTemplate"]["prefix"] = prefix.into();
+    e
+}
+
+#[tokio::test]
+async fn a_new_repository_gets_the_statement_by_its_event_though_its_first_read_says_not_found() {
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/a/new");
+    // ECR's reads lag its writes: the repository just created is not found at first.
+    h.store.fail_reads([EcrError::RepositoryNotFound {
+        name: "team/a/new".into(),
+        region: "us-east-1".into(),
+    }]);
+    let reads_before = h.store.calls().reads;
+
+    let summary = h.repository_created("team/a/new").await;
+
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert_eq!(h.statements(&repo("team/a/new")), [own_statement()]);
+    assert!(h.store.calls().reads > reads_before + 1, "read again");
+    // Under the Create's holder: the statement resource's Delete reaches it.
+    assert_eq!(h.holder_of(&repo("team/a/new"), SID).as_deref(), Some(TAG));
+    assert!(h.lock.lease(&key(&repo("team/a/new"))).is_none());
+    h.delete().await;
+    assert!(h.statements(&repo("team/a/new")).is_empty());
+    assert!(h.statements(&repo("team/app")).is_empty());
+    // Deleted: a repository created after it gets nothing.
+    h.store.create_repository("us-east-1", "team/later");
+    h.repository_created("team/later").await;
+    assert!(h.statements(&repo("team/later")).is_empty());
+}
+
+#[tokio::test]
+async fn a_new_repository_keeps_what_others_put_there_and_a_delivery_twice_writes_once() {
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    h.seed(&repo("team/new"), &[console()]);
+    h.repository_created("team/new").await;
+    assert_eq!(
+        h.statements(&repo("team/new")),
+        [console(), own_statement()]
+    );
+    let writes = h.store.calls().writes;
+    h.repository_created("team/new").await;
+    assert_eq!(h.store.calls().writes, writes, "nothing more to write");
+}
+
+#[tokio::test]
+async fn a_repository_outside_the_prefix_is_untouched() {
+    let h = Harness::new().await;
+    for name in ["team", "team-x", "teams/app", "other/team/app"] {
+        h.store.create_repository("us-east-1", name);
+        h.seed(&repo(name), &[console()]);
+    }
+    let writes = h.store.calls().writes;
+    for name in ["team", "team-x", "teams/app", "other/team/app"] {
+        let summary = h.repository_created(name).await;
+        assert_eq!(summary.targets, 0, "{name}");
+        assert_eq!(h.statements(&repo(name)), [console()], "{name}");
+        assert!(!h.lock.record(&key(&repo(name))).holds_anything(), "{name}");
+    }
+    assert_eq!(h.store.calls().writes, writes);
+}
+
+#[tokio::test]
+async fn a_new_template_under_the_prefix_gets_the_statement_and_one_beside_it_does_not() {
+    let h = Harness::new().await;
+    h.store.create_template("us-east-1", "team/a/");
+    h.store.create_template("us-east-1", "team-x/");
+    for prefix in ["team/a/", "team-x/"] {
+        h.invoke(
+            Action::Report,
+            &template_call("drift/create-repository-creation-template.json", prefix),
+            Duration::from_secs(30),
+        )
+        .await;
+    }
+    assert_eq!(h.statements(&template("team/a/")), [own_statement()]);
+    assert_eq!(h.holder_of(&template("team/a/"), SID).as_deref(), Some(TAG));
+    assert!(h.statements(&template("team-x/")).is_empty());
+}
+
+#[tokio::test]
+async fn root_reaches_every_new_repository_and_the_root_template_and_team_does_not_reach_root() {
+    let h = Harness::new().await;
+    h.root_statement().await;
+    for name in ["app", "team/new"] {
+        h.store.create_repository("us-east-1", name);
+        h.repository_created(name).await;
+    }
+    h.store.create_template("us-east-1", "ROOT");
+    h.invoke(
+        Action::Report,
+        &template_call("drift/create-repository-creation-template.json", "ROOT"),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(h.statements(&repo("app")), [root_statement()]);
+    let both = h.statements(&repo("team/new"));
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.contains(&own_statement()) && both.contains(&root_statement()));
+    // The ROOT template serves repositories outside `team/`: only ROOT's statement.
+    assert_eq!(h.statements(&template("ROOT")), [root_statement()]);
+}
+
+#[tokio::test]
+async fn a_new_repository_with_a_differing_sid_is_left_as_it_is_and_reported() {
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    let mut theirs = own_statement();
+    theirs["Principal"] = json!({"AWS": "arn:aws:iam::999988887777:root"});
+    h.seed(&repo("team/new"), std::slice::from_ref(&theirs));
+    let summary = h.repository_created("team/new").await;
+    assert_eq!(h.statements(&repo("team/new")), [theirs]);
+    assert_eq!(summary.drifted(), 1, "{summary:?}");
+    let finding = &summary.findings[0];
+    assert_eq!(finding.difference.missing, [SID]);
+    assert!(!finding.restored);
+    let why = finding.not_restored.as_deref().expect("why");
+    assert!(why.contains(SID), "{why}");
+    assert!(finding.by.is_some());
+}
+
+#[tokio::test]
+async fn a_repository_deleted_before_its_event_is_skipped_after_the_retries() {
+    let h = Harness::new().await;
+    // Never shows: created and deleted before the event came.
+    let started = tokio::time::Instant::now();
+    let summary = h
+        .invoke(
+            Action::Report,
+            &created_repository("team/gone"),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(started.elapsed() >= Duration::from_millis(1500), "retried");
+    assert_eq!(summary.drifted(), 0);
+    assert!(!h.lock.record(&key(&repo("team/gone"))).holds_anything());
+    assert!(h.lock.lease(&key(&repo("team/gone"))).is_none());
+}
+
+#[tokio::test]
+async fn a_deleted_repository_only_prefix_statements_held_is_forgotten_not_drift() {
+    let h = Harness::new().await;
+    h.store.delete_repository("us-east-1", "team/app");
+    let mut e = sample("drift/delete-repository.json");
+    e["detail"]["requestParameters"]["repositoryName"] = "team/app".into();
+    let summary = h.invoke(Action::Report, &e, Duration::from_secs(30)).await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert!(!h.lock.record(&key(&repo("team/app"))).holds_anything());
+}
+
+#[tokio::test]
+async fn the_sweep_applies_what_an_event_missed_and_forgets_what_was_deleted() {
+    let h = Harness::new().await;
+    // Created while no event came: a repository and a template.
+    h.store.create_repository("us-east-1", "team/missed");
+    h.store.create_template("us-east-1", "team/");
+    h.store.create_repository("us-east-1", "beside");
+    h.store.delete_repository("us-east-1", "team/app");
+    // The statement's own promise, not a restore: applied under Report.
+    let summary = h.sweep(Action::Report).await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert_eq!(h.statements(&repo("team/missed")), [own_statement()]);
+    assert_eq!(h.holder_of(&repo("team/missed"), SID).as_deref(), Some(TAG));
+    assert_eq!(h.statements(&template("team/")), [own_statement()]);
+    assert!(h.statements(&repo("beside")).is_empty());
+    assert!(!h.lock.record(&key(&repo("team/app"))).holds_anything());
+    // A second sweep finds nothing to do.
+    let writes = h.store.calls().writes;
+    h.sweep(Action::Report).await;
+    assert_eq!(h.store.calls().writes, writes);
+}
+
+#[tokio::test]
+async fn a_held_statement_removed_by_hand_is_drift_for_the_sweep_not_a_missed_repository() {
+    let h = Harness::new().await;
+    h.seed(&repo("team/app"), &[console()]);
+    let summary = h.sweep(Action::Report).await;
+    assert_eq!(summary.drifted(), 1, "{summary:?}");
+    assert!(summary.findings[0].not_restored.is_none());
+    assert_eq!(h.statements(&repo("team/app")), [console()]);
+}
+
+#[tokio::test]
+async fn a_template_update_that_drops_the_statement_is_drift_restored_only_under_restore() {
+    let h = Harness::new().await;
+    h.store.create_template("us-east-1", "team/");
+    let created = template_call("drift/create-repository-creation-template.json", "team/");
+    h.invoke(Action::Report, &created, Duration::from_secs(30))
+        .await;
+    assert_eq!(h.statements(&template("team/")), [own_statement()]);
+    // The console replaces the template's policy.
+    h.seed(&template("team/"), &[console()]);
+    let updated = template_call("drift/update-repository-creation-template.json", "team/");
+    let summary = h
+        .invoke(Action::Report, &updated, Duration::from_secs(30))
+        .await;
+    assert_eq!(summary.drifted(), 1, "{summary:?}");
+    assert_eq!(summary.findings[0].difference.missing, [SID]);
+    assert_eq!(h.statements(&template("team/")), [console()]);
+    let summary = h
+        .invoke(Action::Restore, &updated, Duration::from_secs(30))
+        .await;
+    assert_eq!(summary.restored(), 1, "{summary:?}");
+    assert_eq!(
+        h.statements(&template("team/")),
+        [console(), own_statement()]
+    );
+}
+
+#[tokio::test]
+async fn the_index_holds_the_statement_while_the_resource_lives() {
+    let h = Harness::new().await;
+    let index = h.lock.record(&index_key("us-east-1", "team"));
+    assert_eq!(index.holder_of(SID), Some(TAG));
+    h.delete().await;
+    assert!(
+        !h.lock
+            .record(&index_key("us-east-1", "team"))
+            .holds_anything()
+    );
+}
+
+#[tokio::test]
+async fn an_update_in_place_changes_what_a_new_repository_gets() {
+    let h = Harness::new().await;
+    let mut changed = own_statement();
+    changed["Action"] = json!(["ecr:BatchGetImage"]);
+    let mut e = event(CREATE, &h.recorder.url);
+    e["RequestType"] = "Update".into();
+    e["RequestId"] = "update-1".into();
+    e["PhysicalResourceId"] = physical_id().into();
+    e["OldResourceProperties"] = e["ResourceProperties"].clone();
+    e["ResourceProperties"]["Statement"] = json!([changed.clone()]);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    h.store.create_repository("us-east-1", "team/new");
+    h.repository_created("team/new").await;
+    assert_eq!(h.statements(&repo("team/new")), [changed]);
+    assert_eq!(h.holder_of(&repo("team/new"), SID).as_deref(), Some(TAG));
+}
+
+#[tokio::test]
+async fn a_failed_create_leaves_nothing_for_a_new_repository() {
+    let h = Harness::new().await;
+    let mut theirs = root_statement();
+    theirs["Sid"] = "Conflicting".into();
+    let mut other = own_statement();
+    other["Sid"] = "Conflicting".into();
+    h.store.create_repository("us-east-1", "other/app");
+    h.seed(&repo("other/app"), &[theirs]);
+    let mut e = event(CREATE, &h.recorder.url);
+    e["RequestId"] = "failing-create".into();
+    e["LogicalResourceId"] = "OtherPull".into();
+    e["ResourceProperties"]["RepositoryPrefix"] = "other".into();
+    e["ResourceProperties"]["Statement"] = json!([other]);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(
+        !h.lock
+            .record(&index_key("us-east-1", "other"))
+            .holds_anything()
+    );
+    h.store.create_repository("us-east-1", "other/new");
+    let summary = h.repository_created("other/new").await;
+    assert_eq!(summary.targets, 0, "{summary:?}");
+    assert!(h.statements(&repo("other/new")).is_empty());
+}
+
+#[tokio::test]
+async fn a_new_repository_a_request_holds_all_the_while_fails_the_event_for_its_redelivery() {
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    let held = key(&repo("team/new"));
+    h.lock.hold(
+        &held,
+        "req-deploy/lambda",
+        ecr_policy_provider::retry::epoch_ms() + 60_000,
+    );
+    let result = h
+        .provider(Action::Report)
+        .invoke(
+            &created_repository("team/new").to_string(),
+            deadline_in(Duration::from_secs(3)),
+            "inv-1",
+        )
+        .await;
+    let error = result.expect_err("failed, for Lambda to deliver it again");
+    assert!(error.to_string().contains("lease"), "{error}");
+    assert!(h.statements(&repo("team/new")).is_empty());
+    // Delivered again once the lease is given back.
+    h.lock.hold(&held, "req-deploy/lambda", 0);
+    h.repository_created("team/new").await;
+    assert_eq!(h.statements(&repo("team/new")), [own_statement()]);
+}
