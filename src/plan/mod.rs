@@ -486,7 +486,9 @@ pub fn left_by_failed_update(record: &Record, me: &Me, whole: bool) -> Vec<Strin
     let mut tags: Vec<String> = Vec::new();
     let owner = record.owner.iter().map(|o| &o.holder);
     let held = record.statements.values().map(|h| &h.holder);
-    for holder in owner.chain(held) {
+    // Displaced under that request: never to be handed back to it.
+    let displaced = record.displaced.iter().map(|d| &d.holder);
+    for holder in owner.chain(held).chain(displaced) {
         if other(holder) && !tags.contains(&holder.tag) {
             tags.push(holder.tag.clone());
         }

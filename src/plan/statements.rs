@@ -515,7 +515,9 @@ pub(super) fn failed_create(
         }
         match h.prior.as_ref().and_then(|p| history::parse(&p.text)) {
             Some(statement) => {
-                after.statements.remove(sid);
+                // What it wrote is removed lately (a lagging read must not bring it back);
+                // what it replaced goes back.
+                history::remove_sid(&mut after, sid, None, now_ms);
                 restore.push((sid.clone(), statement));
             }
             None => history::remove_sid(&mut after, sid, None, now_ms),

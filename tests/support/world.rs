@@ -148,10 +148,19 @@ fn trace_call(what: std::fmt::Arguments<'_>) {
 /// The Sids of a policy text, for [`trace_call`].
 fn sids_of(text: &str) -> String {
     let doc: Value = serde_json::from_str(text).unwrap_or_default();
-    let sids: Vec<&str> = match &doc["Statement"] {
-        Value::Array(items) => items.iter().filter_map(|s| s["Sid"].as_str()).collect(),
-        one => one["Sid"].as_str().into_iter().collect(),
+    let items: Vec<&Value> = match &doc["Statement"] {
+        Value::Array(items) => items.iter().collect(),
+        one => vec![one],
     };
+    let sids: Vec<String> = items
+        .iter()
+        .map(|s| {
+            let who = s["Principal"]["AWS"].as_str().unwrap_or_default();
+            let digits: String = who.chars().filter(char::is_ascii_digit).collect();
+            let tail = &digits[digits.len().saturating_sub(4)..];
+            format!("{}@{tail}", s["Sid"].as_str().unwrap_or("?"))
+        })
+        .collect();
     format!("[{}]", sids.join(" "))
 }
 
