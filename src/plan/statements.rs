@@ -525,7 +525,7 @@ pub(super) fn failed_create(
     }
     // What it wrote is kept out as removed lately; a statement of that Sid with other
     // content is someone else's, and stays.
-    let statements: Vec<Value> = from_record(live_doc, &after, now_ms)
+    let mut statements: Vec<Value> = from_record(live_doc, &after, now_ms)
         .into_iter()
         .map(|s| {
             let put_back = sid_of(&s)
@@ -533,15 +533,12 @@ pub(super) fn failed_create(
                 .map(|(_, statement)| statement.clone());
             put_back.unwrap_or(s)
         })
-        .chain(
-            // What it took that a lagging read does not show.
-            restore
-                .iter()
-                .filter(|(sid, _)| {
-                    live_doc.is_none_or(|doc| positions(statements_of(doc), sid).is_empty())
-                })
-                .map(|(_, s)| s.clone()),
-        )
         .collect();
+    // What it took that the merge lacks (a lagging read, or its own write kept out).
+    for (sid, statement) in &restore {
+        if positions(&statements, sid).is_empty() {
+            statements.push(statement.clone());
+        }
+    }
     Some(Plan::new(decided(live, statements, true), after))
 }
