@@ -399,6 +399,18 @@ mod tests {
         }
     }
 
+    /// `holder` displaced from `sid` (or its whole policy) by resource `x`.
+    fn taken_by_x(record: &mut Record, tag: &str, sid: Option<&str>, text: &str, force: bool) {
+        displace(
+            record,
+            &holder(tag),
+            sid,
+            text,
+            force,
+            Taker::Took(&holder("x")),
+        );
+    }
+
     fn grant(sid: &str, account: &str) -> String {
         json!({"Sid": sid, "Effect": "Allow", "Principal": {"AWS": account}, "Action": "ecr:BatchGetImage"})
             .to_string()
@@ -407,30 +419,9 @@ mod tests {
     #[test]
     fn a_sid_goes_back_to_the_latest_displaced_resource_that_declares_it() {
         let mut record = Record::default();
-        displace(
-            &mut record,
-            &holder("b"),
-            Some("S"),
-            &grant("S", "1"),
-            false,
-            Taker::Took(&holder("x")),
-        );
-        displace(
-            &mut record,
-            &holder("c"),
-            Some("S"),
-            &grant("S", "2"),
-            true,
-            Taker::Took(&holder("x")),
-        );
-        displace(
-            &mut record,
-            &holder("d"),
-            Some("T"),
-            &grant("T", "3"),
-            false,
-            Taker::Took(&holder("x")),
-        );
+        taken_by_x(&mut record, "b", Some("S"), &grant("S", "1"), false);
+        taken_by_x(&mut record, "c", Some("S"), &grant("S", "2"), true);
+        taken_by_x(&mut record, "d", Some("T"), &grant("T", "3"), false);
         let back = hand_back_sid(&mut record, "S", |h| h.tag == "x").expect("handed back");
         assert_eq!(back.holder, holder("c"));
         assert_eq!(back.statement.as_deref(), Some(grant("S", "2").as_str()));
@@ -469,43 +460,15 @@ mod tests {
     #[test]
     fn a_whole_owner_hands_back_to_the_whole_policy_it_displaced_last_or_to_the_statements() {
         let mut record = Record::default();
-        displace(
-            &mut record,
-            &holder("b"),
-            Some("S"),
-            &grant("S", "1"),
-            false,
-            Taker::Took(&holder("x")),
-        );
-        displace(
-            &mut record,
-            &holder("w"),
-            None,
-            "{}",
-            false,
-            Taker::Took(&holder("x")),
-        );
+        taken_by_x(&mut record, "b", Some("S"), &grant("S", "1"), false);
+        taken_by_x(&mut record, "w", None, "{}", false);
         assert_eq!(
             hand_back_whole(&mut record, |h| h.tag == "x")
                 .map(|b| matches!(b, HandBack::Whole(d) if d.holder == holder("w"))),
             Some(true)
         );
-        displace(
-            &mut record,
-            &holder("c"),
-            Some("S"),
-            &grant("S", "2"),
-            false,
-            Taker::Took(&holder("x")),
-        );
-        displace(
-            &mut record,
-            &holder("d"),
-            Some("T"),
-            &grant("T", "3"),
-            false,
-            Taker::Took(&holder("x")),
-        );
+        taken_by_x(&mut record, "c", Some("S"), &grant("S", "2"), false);
+        taken_by_x(&mut record, "d", Some("T"), &grant("T", "3"), false);
         let Some(HandBack::Statements(back)) = hand_back_whole(&mut record, |h| h.tag == "x")
         else {
             panic!("statements expected");
@@ -522,22 +485,8 @@ mod tests {
         let mut record = Record::default();
         // w's whole policy was taken by x (a whole policy), whose ownership statement s
         // then ended (s holds T); b's Sid S was taken by x too, and nobody holds S now.
-        displace(
-            &mut record,
-            &holder("w"),
-            None,
-            "{}",
-            false,
-            Taker::Took(&holder("x")),
-        );
-        displace(
-            &mut record,
-            &holder("b"),
-            Some("S"),
-            &grant("S", "1"),
-            true,
-            Taker::Took(&holder("x")),
-        );
+        taken_by_x(&mut record, "w", None, "{}", false);
+        taken_by_x(&mut record, "b", Some("S"), &grant("S", "1"), true);
         displace(
             &mut record,
             &holder("x"),
