@@ -1020,6 +1020,32 @@ impl Model {
         }
     }
 
+    /// The taker `stack_id`/`logical`/`physical` is deleted: a whole policy a statement ended
+    /// gets back a Sid it took only if its policy declares that Sid now (CONTRACT 11: "as
+    /// the whole policy declares it"); a Sid it does not declare now it never gets back.
+    fn settle_hand_backs(&mut self, stack_id: &str, logical: &'static str, physical: &str) {
+        let taker = Taker {
+            stack_id: stack_id.to_owned(),
+            logical,
+            physical: physical.to_owned(),
+        };
+        let stacked = self
+            .stacks
+            .iter_mut()
+            .flat_map(|s| s.resources.values_mut());
+        let loose = self.loose.iter_mut().map(|l| &mut l.deployed);
+        for d in stacked.chain(loose) {
+            if d.spec.kind != Kind::Whole || !d.dethroned {
+                continue;
+            }
+            let spec = d.spec.clone();
+            d.displaced.retain(|m, t| match m {
+                Mark::Sid(sid) if *t == taker => spec.version_of(sid).is_some(),
+                _ => true,
+            });
+        }
+    }
+
     /// `taker` took `what` from `from`: `from` holds it no more while `taker` lives.
     fn displace(&mut self, from: &Claim, what: Mark, taker: &Taker) {
         if let Some(d) = self.deployed_mut(&from.stack_id, from.logical, &from.deployed.physical) {
@@ -1380,10 +1406,10 @@ impl Sim {
                 if spec.kind == Kind::Whole {
                     model.displace(&owner, Mark::Whole, &taker);
                 } else {
+                    // Handed back as the whole policy declares it when the taker goes (if
+                    // it declares it then: its Updates keep what it declares current).
                     for (sid, _) in &spec.statements {
-                        if owner.deployed.spec.version_of(sid).is_some() {
-                            model.displace(&owner, Mark::Sid((*sid).to_owned()), &taker);
-                        }
+                        model.displace(&owner, Mark::Sid((*sid).to_owned()), &taker);
                     }
                 }
             }
@@ -1997,11 +2023,10 @@ impl Sim {
     /// An Update in place answered SUCCESS: the resource declares `spec` now. It takes
     /// nothing: what another took from it stays taken (CONTRACT 11, "Displaced holders").
     fn updated(&self, stack_id: &str, logical: &'static str, before: &Deployed, spec: &Spec) {
-        let now = self
+        let mut now = self
             .current(stack_id, logical, &before.physical)
             .unwrap_or_else(|| before.clone());
         let mut recorded = true;
-        let mut now = now;
         if spec.kind == Kind::Whole && !now.recorded {
             let mut model = self.model.borrow_mut();
             match model.expect(spec.target) {
@@ -2024,6 +2049,22 @@ impl Sim {
                     }
                 }
                 Expect::Whole(_) => {}
+            }
+        }
+        if now.dethroned && spec.kind == Kind::Whole {
+            // A Sid handed back to it that its new policy no longer declares goes for good.
+            let model = self.model.borrow();
+            let gone: Vec<Mark> = now
+                .displaced
+                .iter()
+                .filter(|(m, t)| {
+                    matches!(m, Mark::Sid(sid) if spec.version_of(sid).is_none()) && !model.lives(t)
+                })
+                .map(|(m, _)| m.clone())
+                .collect();
+            drop(model);
+            for m in gone {
+                now.displaced.remove(&m);
             }
         }
         self.put(
@@ -2093,6 +2134,9 @@ impl Sim {
                 model.announced.retain(|(_, id)| *id != d.physical);
             }
             let found = model.remove(stack_id, logical, &d.physical);
+            if a.success {
+                model.settle_hand_backs(stack_id, logical, &d.physical);
+            }
             if !a.success {
                 // A failed create whose Delete failed may hold what its write left, or not;
                 // it took nothing: it comes before every taker (seq 0), so that it neither
