@@ -242,7 +242,9 @@ pub fn capture_logs<F: std::future::Future<Output = ()>>(
     let writer = captured.clone();
     let subscriber = ecr_policy_provider::logging::subscriber(
         move || writer.clone(),
-        tracing_subscriber::EnvFilter::new(level),
+        level
+            .parse::<tracing_subscriber::filter::Targets>()
+            .expect("a level"),
     );
     tracing::subscriber::with_default(subscriber, || {
         tokio::runtime::Builder::new_current_thread()
