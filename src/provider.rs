@@ -7,6 +7,7 @@ use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
 use crate::event::{Envelope, Request, RequestError, parse_event};
 use crate::guard::{Budget, Interrupted, guarded};
+use crate::lifecycle::pace::Pace;
 use crate::lifecycle::{self, Applied, Context, HeldLease, LEASE_MARGIN, Settings};
 use crate::lock::{LockStore, NoLock, RecordReader, Timed};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
@@ -347,6 +348,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         invocation_id: &str,
     ) -> Result<Applied, Failure> {
         let held = HeldLease::default();
+        let pace = Pace::new(budget.work_until);
         let left = budget
             .respond_until
             .saturating_duration_since(tokio::time::Instant::now());
@@ -362,6 +364,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
                 + (left + self.config.settings.lease_margin).as_millis() as u64,
             lock,
             held: &held,
+            pace: &pace,
         };
         let work = async {
             let request = Request::decode(parsed?)?;

@@ -9,11 +9,12 @@
 
 pub mod judge;
 pub mod lease;
+pub mod pace;
 mod prefix;
 pub mod write;
 
 use crate::diagnosis::access::PublicAccess;
-use crate::ecr::{EcrError, LivePolicy, PolicyStore};
+use crate::ecr::{LivePolicy, PolicyStore};
 use crate::error::{Failure, Undo};
 use crate::event::{Content, Desired, PropertyError, Request, Wanted};
 use crate::identity::{PhysicalId, Target};
@@ -71,6 +72,8 @@ pub struct Context<'a, L> {
     /// The lock table, when one is configured.
     pub lock: Option<&'a L>,
     pub held: &'a HeldLease,
+    /// ECR's pace for the request: a throttled call pauses every call of it.
+    pub pace: &'a pace::Pace,
 }
 
 impl<L> Context<'_, L> {
@@ -95,7 +98,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
     request: &Request,
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
-    let store = InFlight::new(store, cx.held);
+    let store = InFlight::new(store, cx.held, cx.pace);
     let store = &store;
     match request {
         Request::Create {
@@ -499,10 +502,10 @@ fn may_have_landed(failure: &Failure) -> bool {
             undo: Undo::Unknown(_),
             ..
         } | Failure::TimedOut(_)
-            // An Update's or a Delete's write whose answer never came: it may have landed, and
-            // the rollback must not take a lagging read's word that it did not (CONTRACT 11).
-            | Failure::Ecr(EcrError::Unavailable { .. })
     )
+    // An Update's or a Delete's write whose answer never came: it may have landed, and the
+    // rollback must not take a lagging read's word that it did not (CONTRACT 11).
+    || matches!(failure, Failure::Ecr(e) if e.unanswered())
 }
 
 fn registry_of(live: Option<&LivePolicy>) -> String {

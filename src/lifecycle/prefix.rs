@@ -11,6 +11,7 @@
 //! [`Settings::prefix_concurrency`]: super::Settings::prefix_concurrency
 
 use super::judge::{self, Findings};
+use super::pace::{Pace, Pacing};
 use super::{Context, apply_leased, finish, lease, refused_unless_unchanged, remove_leased};
 use crate::ecr::PolicyStore;
 use crate::error::Failure;
@@ -87,12 +88,14 @@ fn first_failure<T>(mut failures: Vec<(Target, T)>) -> Option<(Target, T)> {
     failures.into_iter().next()
 }
 
-/// Runs `each` over `targets`, at most `concurrency` at once, logging done / total every
-/// [`PROGRESS_EVERY`]. The results, by target, in the order they finished.
+/// Runs `each` over `targets`, at most `concurrency` at once, logging done / total (and
+/// what ECR's throttling cost, `pace`) every [`PROGRESS_EVERY`]. The results, by target, in
+/// the order they finished.
 async fn fan_out<T, F, Fut>(
     work: &'static str,
     targets: Vec<Target>,
     concurrency: usize,
+    pace: &Pace,
     each: F,
 ) -> Vec<(Target, T)>
 where
@@ -101,13 +104,25 @@ where
 {
     let started = Instant::now();
     let progress = |done: usize, total: usize| {
-        tracing::info!(work, done, total, "prefix statement progress");
+        let Pacing { throttled, paused } = pace.pacing();
+        let paused_ms = paused.as_millis() as u64;
+        tracing::info!(
+            work,
+            done,
+            total,
+            throttled,
+            paused_ms,
+            "prefix statement progress"
+        );
     };
     let results = fan_out_every(PROGRESS_EVERY, targets, concurrency, each, progress).await;
+    let Pacing { throttled, paused } = pace.pacing();
     tracing::info!(
         work,
         done = results.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
+        throttled,
+        paused_ms = paused.as_millis() as u64,
         "prefix statement done"
     );
     results
@@ -206,11 +221,13 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
         &me.tag,
         cx.stack_id,
     )?;
+    cx.pace.arm();
     let targets = matching(store, prefixed.region(), &prefixed.prefix).await?;
     let total = repositories_in(&targets);
     let templates = targets.len() - total;
     let refused = AtomicBool::new(false);
-    let outcomes = fan_out("apply", targets, cx.settings.prefix_concurrency, |target| {
+    let concurrency = cx.settings.prefix_concurrency;
+    let outcomes = fan_out("apply", targets, concurrency, cx.pace, |target| {
         let refused = &refused;
         async move {
             if refused.load(Ordering::SeqCst) {
@@ -323,6 +340,7 @@ async fn take_out<S: PolicyStore, L: LockStore>(
         "take out",
         targets,
         cx.settings.prefix_concurrency,
+        cx.pace,
         |target| {
             let intent = &intent;
             async move { super::remove(store, &target, None, intent, true, cx).await }
@@ -393,6 +411,7 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
             me.tag.as_str()
         }
     };
+    cx.pace.arm();
     let targets = matching(store, region, prefix).await?;
     let total = repositories_in(&targets);
     let templates = targets.len() - total;
@@ -400,6 +419,7 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
         "delete",
         targets,
         cx.settings.prefix_concurrency,
+        cx.pace,
         |target| async move {
             let lease = lease::take(&target, true, cx).await?;
             let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
