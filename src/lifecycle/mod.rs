@@ -7,6 +7,7 @@
 //! undo of a Create's unclear write), puts the record back if ECR refused, and gives the
 //! lease back.
 
+pub mod continuation;
 pub mod judge;
 pub mod lease;
 pub mod pace;
@@ -16,6 +17,7 @@ pub mod write;
 use crate::diagnosis::access::PublicAccess;
 use crate::ecr::{LivePolicy, PolicyStore};
 use crate::error::{Failure, Undo};
+use crate::event::progress::Progress;
 use crate::event::{Content, Desired, PropertyError, Request, Wanted};
 use crate::identity::{PhysicalId, Target};
 use crate::lock::{Holder, LockStore, Record};
@@ -74,6 +76,12 @@ pub struct Context<'a, L> {
     pub held: &'a HeldLease,
     /// ECR's pace for the request: a throttled call pauses every call of it.
     pub pace: &'a pace::Pace,
+    /// How far the invocations before this one got (CONTRACT 15), when the event carries it.
+    pub progress: Option<&'a Progress>,
+    /// When a prefix statement stops starting targets and hands the rest to the next
+    /// invocation ([`continuation::stop_at`]); `None` when the function cannot invoke
+    /// itself: then it works until the deadline.
+    pub stop_at: Option<Instant>,
 }
 
 impl<L> Context<'_, L> {
