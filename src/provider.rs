@@ -398,17 +398,13 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             Err(Failure::Continues(next)) => {
                 match self.hand_over(invocation, &next, &budget).await {
                     Ok(()) => {
-                        tracing::info!(step = next.step, after = ?next.after, "continued in the next invocation");
                         if let (Some(key), Some(lock)) = (&claim, lock.as_ref()) {
                             self.settle(lock, key, &owner).await;
                         }
-                        return Ok(self.unsent(
-                            &envelope,
-                            started,
-                            &ecr,
-                            lock.as_ref(),
-                            Unsent::HandedOver,
-                        ));
+                        let why = Unsent::HandedOver;
+                        let outcome = self.unsent(&envelope, started, &ecr, lock.as_ref(), why);
+                        log_handed_over(&next, &outcome.timing);
+                        return Ok(outcome);
                     }
                     Err(error) => Err(Failure::NotContinued(error.to_string())),
                 }
@@ -823,6 +819,23 @@ fn log_sent(response: &Response, attempts: u32, timing: &Timing) {
         lock_us = timing.lock.as_micros() as u64,
         lock_calls = timing.lock_calls,
         "response sent"
+    );
+}
+
+/// The "continued in the next invocation" line: how far the work got, and what this
+/// invocation spent (the benchmark adds it up over the invocations of a request).
+fn log_handed_over(next: &Progress, timing: &Timing) {
+    tracing::info!(
+        step = next.step,
+        repositories = next.repositories,
+        total_us = timing.total.as_micros() as u64,
+        ecr_us = timing.ecr.waited.as_micros() as u64,
+        ecr_reads = timing.ecr.reads,
+        ecr_writes = timing.ecr.writes,
+        ecr_deletes = timing.ecr.deletes,
+        lock_us = timing.lock.as_micros() as u64,
+        lock_calls = timing.lock_calls,
+        "continued in the next invocation"
     );
 }
 
