@@ -156,10 +156,15 @@ where
     let mut results = Vec::with_capacity(total);
     let mut items = items.into_iter();
     {
-        // Started in order, and only while there is time.
+        // Started in order, and only while there is time; at least one, so that every
+        // invocation gets further than the one before.
+        let mut started = 0;
         let next = std::iter::from_fn(|| match stop_at {
-            Some(stop) if Instant::now() >= stop => None,
-            _ => items.next(),
+            Some(stop) if started > 0 && Instant::now() >= stop => None,
+            _ => {
+                started += 1;
+                items.next()
+            }
         });
         let mut running = futures_util::stream::iter(next)
             .map(|item| {
@@ -665,5 +670,21 @@ mod tests {
         assert_eq!(rest, names[6..]);
         // The last started finishes after the stop.
         assert_eq!(Instant::now(), stop + Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_stop_one_is_still_started() {
+        let names: Vec<String> = (0..3).map(|n| n.to_string()).collect();
+        let (results, rest) = fan_out_every(
+            Duration::from_secs(10),
+            names.clone(),
+            2,
+            Some(Instant::now()),
+            |_| async {},
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(results.len(), 1);
+        assert_eq!(rest, names[1..]);
     }
 }
