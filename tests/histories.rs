@@ -651,9 +651,7 @@ async fn h02_a_sid_a_whole_policy_took_comes_back_when_it_goes_though_a_statemen
     let access_props = adopting(whole(&[grant("Ci", "444455556666")]));
     let access_id = id(&w.create(access, &access_props).await);
     let audit = res(STACK_A, "Audit", STATEMENTS);
-    id(&w
-        .create(audit, &adopting(some(&[grant("Audit", "777788889999")])))
-        .await);
+    id(&w.create(audit, &adopting(some(&[grant("Audit", "777788889999")]))).await);
     // Access holds nothing now; its Delete gives B its Sid back, and leaves Ci (nobody's
     // since Audit ended the ownership) and Audit.
     id(&w.delete(access, &access_id, &access_props).await);
