@@ -357,6 +357,15 @@ class Bench:
             "rss_kib": rss,
         }
 
+    def prefixes(self, sizes: list[int], levels: list[int | None]) -> list[dict[str, Any]]:
+        """``prefix`` for each size, at each concurrency level."""
+        runs = []
+        for size in sizes:
+            for level in levels:
+                runs.append(self.prefix(size, level))
+                print(f"prefix over {size} repositories ({level or 'default'})", file=sys.stderr)
+        return runs
+
     def run_doomed(self) -> list[float]:
         """Milliseconds to a FAILED answer for a repository policy with a misspelt action,
         with IAM_PROPAGATION_TIMEOUT_SECONDS at 60: before the diagnosis, ECR's refusal of
@@ -789,56 +798,44 @@ def main() -> int:
     levels: list[int | None] = [
         int(c) for c in args.prefix_concurrency.split(",") if c.strip()
     ] or [None]
+    started = time.monotonic()
+    try:
+        if not args.only_prefix:
+            # One run of each, not counted: page cache, moto's first requests.
+            bench.run_ours()
+            bench.run_floor()
+            for i in range(args.runs):
+                runs = [
+                    (bench.run_ours, ours),
+                    (lambda: bench.run_ours(lock=False), no_lock),
+                    (bench.run_floor, floor),
+                ]
+                for run, into in runs if i % 2 == 0 else reversed(runs):
+                    into.append(run())
+                if sys.stderr.isatty():
+                    print(f"\rrun {i + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
+            print(f"\r{args.runs} runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
+            doomed = bench.run_doomed()
+            for i in range(args.bursts):
+                bursts.append(bench.burst())
+            if args.bursts:
+                print(f"{args.bursts} bursts", file=sys.stderr)
+            if args.drift_targets:
+                drift = bench.drift(args.drift_targets)
+                print(f"drift: sweep of {args.drift_targets} targets", file=sys.stderr)
+        prefix = bench.prefixes(sizes, levels)
+    except CheckFailed as e:
+        print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
+        return 1
+    finally:
+        bench.stop()
     if args.only_prefix:
-        try:
-            for size in sizes:
-                for level in levels:
-                    prefix.append(bench.prefix(size, level))
-                    print(f"prefix over {size} repositories ({level or 'default'})", file=sys.stderr)
-        except CheckFailed as e:
-            print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
-            return 1
-        finally:
-            bench.stop()
         print(f"{machine()}.\n\n" + table(prefix_rows(prefix)))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"prefix": prefix}, indent=1))
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
-    started = time.monotonic()
-    try:
-        # One run of each, not counted: page cache, moto's first requests.
-        bench.run_ours()
-        bench.run_floor()
-        for i in range(args.runs):
-            runs = [
-                (bench.run_ours, ours),
-                (lambda: bench.run_ours(lock=False), no_lock),
-                (bench.run_floor, floor),
-            ]
-            for run, into in runs if i % 2 == 0 else reversed(runs):
-                into.append(run())
-            if sys.stderr.isatty():
-                print(f"\rrun {i + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
-        print(f"\r{args.runs} runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
-        doomed = bench.run_doomed()
-        for i in range(args.bursts):
-            bursts.append(bench.burst())
-        if args.bursts:
-            print(f"{args.bursts} bursts", file=sys.stderr)
-        if args.drift_targets:
-            drift = bench.drift(args.drift_targets)
-            print(f"drift: sweep of {args.drift_targets} targets", file=sys.stderr)
-        for size in sizes:
-            for level in levels:
-                prefix.append(bench.prefix(size, level))
-                print(f"prefix over {size} repositories ({level or 'default'})", file=sys.stderr)
-    except CheckFailed as e:
-        print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
-        return 1
-    finally:
-        bench.stop()
     text, counts_ok = report(
         args, bench, ours, floor, doomed, no_lock, bursts, analysis, drift, prefix
     )
