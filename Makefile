@@ -1,4 +1,4 @@
-.PHONY: help test lint unit e2e templates cdk demo invoke fuzz bench package stackset sim
+.PHONY: help test lint unit e2e templates cdk demo invoke fuzz bench bench-prefix package stackset sim
 .DEFAULT_GOAL := help
 
 # A bare `make` lists the targets; it runs nothing.
@@ -14,6 +14,7 @@ help:
 	@echo "make fuzz       every fuzz target for 10 minutes (needs cargo install cargo-fuzz)"
 	@echo "make sim        simulated histories against the contract's model: make sim SEEDS=100000 [FIRST=0]"
 	@echo "make bench      cold start, latency, memory and package size against a minimal function"
+	@echo "make bench-prefix  a prefix statement over 1,000 and 10,000 repositories (about 25 minutes)"
 	@echo "make stackset   writes stackset.yaml (the StackSet edition) from template.yaml"
 	@echo "make package    builds once, uploads to each region's bucket: make package REGIONS=\"us-east-1 eu-west-1\" BUCKET_PREFIX=..."
 
@@ -81,10 +82,15 @@ sim:
 
 # Cold start, latency, memory and package size, side by side with a minimal lambda_runtime
 # function, the lock's added time, 24 concurrent statement Creates through 6 processes, and the
-# analysis's own cost per event (docs/performance.md). Builds release binaries and the package
-# first.
+# analysis's own cost per event (docs/performance.md), and a prefix statement over 1,000
+# repositories. Builds release binaries and the package first.
 bench: $(VENV)
 	scripts/bench
+
+# A prefix statement over 1,000 and over 10,000 repositories, alone: the 10,000 take too long
+# for every `make bench` (docs/performance.md).
+bench-prefix: $(VENV)
+	scripts/bench --only-prefix --prefix-repositories 1000,10000
 
 # stackset.yaml, the provider for service-managed StackSets, from template.yaml (`make
 # templates` fails while the checked-in file differs; docs/org-rollout.md).

@@ -29,6 +29,13 @@ and the policies of tests/access-cases.json, in microseconds per event (median a
 Then drift (issue 17): a sweep over 1,000 recorded targets (one in ten drifted) seeded in moto,
 its time and peak RSS, and CloudTrail events for one drifted target (own time, ECR reads).
 
+Then prefix statements (issue 25): one `RepositoryPrefix` Create over 1,000 repositories in
+moto (`--prefix-repositories 1000,10000` adds 10,000; `--only-prefix` runs nothing else, as
+`make bench-prefix` does), through the release binary with template.yaml's Timeout per
+invocation, continuing through its own Lambda Invoke (answered by the emulator): time to
+SUCCESS, invocations, ECR calls over all of them, peak RSS, and the time the fan-out paused
+for throttling. `--prefix-concurrency 1,4,16` measures each PREFIX_CONCURRENCY.
+
 Then a prefix statement's new repositories (issue 25, bench/prefix_events.py): 100
 `CreateRepository` events, each from its hand-out to the statement being live in moto, median
 and p99.
@@ -69,6 +76,7 @@ from rig.events import (
     load_event,
     pull_statement,
     policy_of,
+    prefix_create,
     registry_create,
     repository_create,
     stack_statement,
@@ -104,6 +112,12 @@ BURST_PROCESSES = 6
 BURST_MAX_SECONDS = 10.0
 # Issue 17's: a sweep over 1,000 recorded targets (one in ten drifted), and CloudTrail events.
 SWEEP_TARGETS = 1000
+PREFIX_REPOSITORIES = "1000"
+PREFIX_RSS_MAX_MIB = 64.0
+# template.yaml's Timeout: each invocation's time, as deployed.
+FUNCTION_TIMEOUT_SECONDS = 180
+# CloudFormation's longest ServiceTimeout: the most a prefix Create may take.
+SERVICE_TIMEOUT_SECONDS = 3600
 RECORD_FORMAT = 2
 SWEEP_DRIFT_EVERY = 10
 SWEEP_MAX_SECONDS = 60.0
@@ -295,6 +309,68 @@ class Bench:
             "rss_kib": rss,
             "cloudtrail": calls,
         }
+
+    def prefix(self, repositories: int, concurrency: int | None = None) -> dict[str, Any]:
+        """One prefix statement's Create over ``repositories`` repositories under `team/`
+        (and one beside it), through our release binary with the function's Timeout per
+        invocation; with ``concurrency``, PREFIX_CONCURRENCY set to it."""
+        self.cloud.prepare()
+        seeding = time.monotonic()
+        names = [f"team/r{n:05d}" for n in range(repositories)]
+        for name in names + ["team-x"]:
+            self.cloud.create_repository(name)
+        seeded_s = time.monotonic() - seeding
+        env = {} if concurrency is None else {"PREFIX_CONCURRENCY": str(concurrency)}
+        function = self.cloud.start_emulator(
+            f"prefix-{repositories}-{concurrency or 'default'}", binary=self.ours, **env
+        )
+        statement = pull_statement("TeamPull", "444455556666")
+        create = prefix_create("team", [statement], "TeamPull")
+        try:
+            out = function.send_continued(
+                create, deadline_in=FUNCTION_TIMEOUT_SECONDS, timeout=SERVICE_TIMEOUT_SECONDS
+            )
+            rss = function.runtime.peak_rss_kib()
+        finally:
+            function.stop()
+        want = str(repositories)
+        if out.response is None or out.response.get("Status") != "SUCCESS":
+            raise CheckFailed(f"prefix over {repositories}: {out.response}")
+        if out.response["Data"]["Repositories"] != want or out.response_puts != 1:
+            raise CheckFailed(
+                f"prefix over {repositories}: Repositories {out.response['Data']['Repositories']},"
+                f" {out.response_puts} response(s)"
+            )
+        # Every repository holds it (every tenth above 1,000: reading them all back takes long).
+        step = 1 if repositories <= 1000 else 10
+        for name in names[::step]:
+            wrong = failure(assert_statements, self.cloud, name, [], [statement])
+            if wrong:
+                raise CheckFailed(f"prefix over {repositories}: {name}: {wrong}")
+        if self.cloud.policy("team-x") is not None:
+            raise CheckFailed("prefix: a repository beside the prefix changed")
+        lines = out.lines("continued in the next invocation") + out.lines("response sent")
+        return {
+            "repositories": repositories,
+            "concurrency": concurrency,
+            "seeded_s": seeded_s,
+            "success_s": out.seconds,
+            "invocations": out.invocations,
+            "ecr_calls": out.ecr_calls(),
+            "lock_calls": sum(line.get("lock_calls", 0) for line in lines),
+            "throttled": out.throttled(),
+            "paused_s": out.paused_ms() / 1e3,
+            "rss_kib": rss,
+        }
+
+    def prefixes(self, sizes: list[int], levels: list[int | None]) -> list[dict[str, Any]]:
+        """``prefix`` for each size, at each concurrency level."""
+        runs = []
+        for size in sizes:
+            for level in levels:
+                runs.append(self.prefix(size, level))
+                print(f"prefix over {size} repositories ({level or 'default'})", file=sys.stderr)
+        return runs
 
     def run_doomed(self) -> list[float]:
         """Milliseconds to a FAILED answer for a repository policy with a misspelt action,
@@ -505,6 +581,28 @@ def machine() -> str:
     )
 
 
+def prefix_rows(prefix: list[dict[str, Any]]) -> list[list[str]]:
+    """The prefix statements' rows: one block per run."""
+    rows: list[list[str]] = []
+    for p in prefix:
+        concurrency = p["concurrency"] or "default"
+        rows += [
+            [f"prefix Create over {p['repositories']:,} repositories "
+             f"(PREFIX_CONCURRENCY {concurrency})", "", "", "", "", ""],
+            row("  time to SUCCESS (s)", Stat([p["success_s"]]), None, 1,
+                f"< {SERVICE_TIMEOUT_SECONDS} s",
+                lambda a, _: a < SERVICE_TIMEOUT_SECONDS),
+            row("  invocations", Stat([p["invocations"]]), None, 0),
+            row("  ECR calls, every invocation", Stat([p["ecr_calls"]]), None, 0),
+            row("  lock table calls", Stat([p["lock_calls"]]), None, 0),
+            row("  paused for throttling (s)", Stat([p["paused_s"]]), None, 1),
+            row("  throttled calls", Stat([p["throttled"]]), None, 0),
+            row("  peak RSS (MiB)", Stat([p["rss_kib"] / 1024]), None, 2,
+                f"< {PREFIX_RSS_MAX_MIB:g} MiB", lambda a, _: a < PREFIX_RSS_MAX_MIB),
+        ]
+    return rows
+
+
 def report(
     args: argparse.Namespace,
     bench: Bench,
@@ -515,7 +613,8 @@ def report(
     bursts: list[dict],
     analysis: dict[str, Any] | None,
     drift: dict[str, Any] | None = None,
-    prefix: dict[str, Any] | None = None,
+    prefix: list[dict[str, Any]] | None = None,
+    arrivals: dict[str, Any] | None = None,
 ) -> tuple[str, bool]:
     """The table, and whether the ECR call counts were right."""
     o = lambda f: Stat([f(r) for r in ours])  # noqa: E731
@@ -607,13 +706,13 @@ def report(
             row("    reading the record (ms)", Stat([c["lock_ms"] for c in ct]), None, 2),
             row("    ECR reads", Stat([c["ecr_reads"] for c in ct]), None, 0),
         ]
-    if prefix:
-        rows.append(["prefix statements (issue 25)", "", "", "", "", ""])
-        for what, figure in prefix_events.summary_rows(prefix):
+    if arrivals:
+        rows.append(["prefix statements' new repositories (issue 25)", "", "", "", "", ""])
+        for what, figure in prefix_events.summary_rows(arrivals):
             target, verdict = "", ""
             if what.startswith("  p99"):
                 target = f"< {prefix_events.P99_MAX_MS:g} ms"
-                verdict = "pass" if prefix["live_p99_ms"] < prefix_events.P99_MAX_MS else "FAIL"
+                verdict = "pass" if arrivals["live_p99_ms"] < prefix_events.P99_MAX_MS else "FAIL"
             rows.append([f"  {what}", figure, "", "", target, verdict])
     calls = lambda e: (e["reads"], e["writes"], e["deletes"])  # noqa: E731
     creates = {calls(r["first"]) for r in ours + no_lock}
@@ -633,6 +732,7 @@ def report(
     )
     if analysis:
         rows += analysis_rows(analysis)
+    rows += prefix_rows(prefix or [])
     n_warm = sum(len(r["warm"]) for r in ours)
     text = (
         f"{len(ours)} runs each, alternating; {n_warm} warm events of ours in all; "
@@ -675,8 +775,22 @@ def main() -> int:
         help=f"recorded targets the drift sweep checks ({SWEEP_TARGETS}; 0: no drift runs)",
     )
     parser.add_argument(
+        "--prefix-repositories", default=PREFIX_REPOSITORIES,
+        help=f"repositories of each prefix statement run, comma-separated ({PREFIX_REPOSITORIES};"
+        " 0: none)",
+    )
+    parser.add_argument(
+        "--prefix-concurrency", default="",
+        help="PREFIX_CONCURRENCY values to run each prefix size with, comma-separated (the"
+        " default only)",
+    )
+    parser.add_argument(
         "--prefix-events", type=int, default=prefix_events.EVENTS,
         help=f"CreateRepository events under a prefix statement ({prefix_events.EVENTS}; 0: none)",
+    )
+    parser.add_argument(
+        "--only-prefix", action="store_true",
+        help="run the prefix statements only (make bench-prefix)",
     )
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     args = parser.parse_args()
@@ -698,44 +812,61 @@ def main() -> int:
     no_lock: list[dict] = []
     bursts: list[dict] = []
     drift: dict[str, Any] | None = None
-    prefix: dict[str, Any] | None = None
+    prefix: list[dict[str, Any]] = []
+    arrivals: dict[str, Any] | None = None
+    sizes = [int(n) for n in args.prefix_repositories.split(",") if n.strip() and int(n) > 0]
+    levels: list[int | None] = [
+        int(c) for c in args.prefix_concurrency.split(",") if c.strip()
+    ] or [None]
     started = time.monotonic()
     try:
-        # One run of each, not counted: page cache, moto's first requests.
-        bench.run_ours()
-        bench.run_floor()
-        for i in range(args.runs):
-            runs = [
-                (bench.run_ours, ours),
-                (lambda: bench.run_ours(lock=False), no_lock),
-                (bench.run_floor, floor),
-            ]
-            for run, into in runs if i % 2 == 0 else reversed(runs):
-                into.append(run())
-            if sys.stderr.isatty():
-                print(f"\rrun {i + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
-        print(f"\r{args.runs} runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
-        doomed = bench.run_doomed()
-        for i in range(args.bursts):
-            bursts.append(bench.burst())
-        if args.bursts:
-            print(f"{args.bursts} bursts", file=sys.stderr)
-        if args.drift_targets:
-            drift = bench.drift(args.drift_targets)
-            print(f"drift: sweep of {args.drift_targets} targets", file=sys.stderr)
-        if args.prefix_events:
-            try:
-                prefix = prefix_events.measure(bench.cloud, bench.ours, args.prefix_events)
-            except prefix_events.Wrong as e:
-                raise CheckFailed(f"prefix events: {e}") from e
-            print(f"prefix statements: {args.prefix_events} CreateRepository events", file=sys.stderr)
+        if not args.only_prefix:
+            # One run of each, not counted: page cache, moto's first requests.
+            bench.run_ours()
+            bench.run_floor()
+            for i in range(args.runs):
+                runs = [
+                    (bench.run_ours, ours),
+                    (lambda: bench.run_ours(lock=False), no_lock),
+                    (bench.run_floor, floor),
+                ]
+                for run, into in runs if i % 2 == 0 else reversed(runs):
+                    into.append(run())
+                if sys.stderr.isatty():
+                    print(f"\rrun {i + 1}/{args.runs}", end="", file=sys.stderr, flush=True)
+            print(f"\r{args.runs} runs in {time.monotonic() - started:.0f} s", file=sys.stderr)
+            doomed = bench.run_doomed()
+            for i in range(args.bursts):
+                bursts.append(bench.burst())
+            if args.bursts:
+                print(f"{args.bursts} bursts", file=sys.stderr)
+            if args.drift_targets:
+                drift = bench.drift(args.drift_targets)
+                print(f"drift: sweep of {args.drift_targets} targets", file=sys.stderr)
+            if args.prefix_events:
+                try:
+                    arrivals = prefix_events.measure(bench.cloud, bench.ours, args.prefix_events)
+                except prefix_events.Wrong as e:
+                    raise CheckFailed(f"prefix events: {e}") from e
+                print(
+                    f"prefix statements: {args.prefix_events} CreateRepository events",
+                    file=sys.stderr,
+                )
+        prefix = bench.prefixes(sizes, levels)
     except CheckFailed as e:
         print(f"\nbench: FAILED: {e}\n(logs in {workdir})", file=sys.stderr)
         return 1
     finally:
         bench.stop()
+    if args.only_prefix:
+        print(f"{machine()}.\n\n" + table(prefix_rows(prefix)))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"prefix": prefix}, indent=1))
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0
     text, counts_ok = report(
-        args, bench, ours, floor, doomed, no_lock, bursts, analysis, drift, prefix
+        args, bench, ours, floor, doomed, no_lock, bursts, analysis, drift, prefix, arrivals
     )
     print(text)
     if args.json:
@@ -747,8 +878,9 @@ def main() -> int:
             "ours_no_lock_table": no_lock,
             "bursts": bursts,
             "drift": drift,
-            "prefix_events": prefix,
             "analysis": analysis,
+            "prefix": prefix,
+            "prefix_events": arrivals,
         }
         args.json.write_text(json.dumps({**figures, "table": text}, indent=1))
     shutil.rmtree(workdir, ignore_errors=True)

@@ -548,9 +548,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                     match self.ecr.put(target, &text, record.force()).await {
                         Ok(_) => Ok(()),
                         // The write may still land: the lease is left to expire.
-                        Err(error @ EcrError::Unavailable { .. }) => {
-                            Err((error.to_string(), false))
-                        }
+                        Err(error) if error.unanswered() => Err((error.to_string(), false)),
                         Err(error) => Err((error.to_string(), true)),
                     }
                 }

@@ -89,6 +89,16 @@ pub enum EcrError {
         operation: &'static str,
         detail: String,
     },
+    /// Throttling that outlasted the SDK's retries (and a prefix statement's backoff); it
+    /// reads as [`EcrError::Unavailable`] does.
+    #[error(
+        "ECR {operation} failed after retries: {detail}; this is usually temporary, so retry \
+         the stack operation"
+    )]
+    Throttled {
+        operation: &'static str,
+        detail: String,
+    },
     #[error("ECR {operation} failed with {}: {}", quote(.code), shorten(.message, MAX_ECR_MESSAGE))]
     Other {
         operation: &'static str,
@@ -103,6 +113,21 @@ impl EcrError {
         matches!(
             self,
             EcrError::RepositoryNotFound { .. } | EcrError::TemplateNotFound { .. }
+        )
+    }
+
+    /// ECR answered "too many requests" (after the SDK's own retries): worth another try
+    /// after a pause.
+    pub fn throttled(&self) -> bool {
+        matches!(self, EcrError::Throttled { .. })
+    }
+
+    /// No answer came that says what became of the call (a 5xx, a timeout, throttling after
+    /// an earlier attempt timed out): a write may still have landed.
+    pub fn unanswered(&self) -> bool {
+        matches!(
+            self,
+            EcrError::Unavailable { .. } | EcrError::Throttled { .. }
         )
     }
 
@@ -330,13 +355,18 @@ fn classify(operation: &'static str, answer: Answer, chain: impl FnOnce() -> Str
         | "InvalidSignatureException" => {
             Fault::Error(EcrError::AccessDenied { operation, message })
         }
-        _ if service && status.is_some_and(|s| s < 500) && !is_throttle(&code) => {
-            Fault::Error(EcrError::Other {
-                operation,
-                code,
-                message,
-            })
-        }
+        _ if is_throttle(&code) => Fault::Error(EcrError::Throttled {
+            operation,
+            detail: match status {
+                Some(status) => format!("HTTP {status}: {message}"),
+                None => chain(),
+            },
+        }),
+        _ if service && status.is_some_and(|s| s < 500) => Fault::Error(EcrError::Other {
+            operation,
+            code,
+            message,
+        }),
         _ => Fault::Error(EcrError::Unavailable {
             operation,
             detail: match status {

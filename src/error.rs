@@ -191,6 +191,20 @@ pub enum Failure {
         failure: Box<Failure>,
         outcome: String,
     },
+    /// Not a failure: the work goes on in the next invocation, which is handed this
+    /// progress (CONTRACT 15); never a Reason.
+    #[error("the work continues in the next invocation of the function")]
+    Continues(Box<crate::event::progress::Progress>),
+    /// The next invocation could not be started.
+    #[error(
+        "the work could not continue in the next invocation of the function ({0}); the \
+         function's execution role needs lambda:InvokeFunction on the function itself (see \
+         IAM permissions in the README). Retry the stack operation"
+    )]
+    NotContinued(String),
+    /// A failure an earlier invocation of the same request met, in its words.
+    #[error("{0}")]
+    Earlier(String),
     #[error(
         "internal error: the provider panicked ({0}); nothing more will be changed by this request. Please report it with the logs"
     )]

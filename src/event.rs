@@ -1,5 +1,7 @@
 //! The CloudFormation request: decoding, resource types and properties (CONTRACT 2 and 3).
 
+pub mod progress;
+
 use crate::identity::{
     ROOT_PREFIX, Target, failed_create_id, valid_region, valid_repository_name,
     valid_repository_prefix,

@@ -12,7 +12,7 @@
 //!    catalog; [`ecr`]: ECR behind a
 //!    narrow trait, and the SDK adapter; [`lock`]: the per-policy lease and record, and the
 //!    DynamoDB adapter; [`response`]: the response body and `Data`, the `ResponseURL`
-//!    allow-list and the PUT.
+//!    allow-list and the PUT; [`relay`]: the function invoking itself to continue.
 //! 3. [`event`]: the request, resource types and properties.
 //! 4. [`error`]: why a request failed, in the user's words.
 //! 5. [`plan`]: the decisions for every resource type, as plain functions.
@@ -40,6 +40,7 @@ pub mod logging;
 pub mod plan;
 pub mod policy;
 pub mod provider;
+pub mod relay;
 pub mod response;
 pub mod retry;
 pub mod text;

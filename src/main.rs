@@ -6,10 +6,12 @@ use aws_config::environment::{
 };
 use ecr_policy_provider::ecr::SdkEcr;
 use ecr_policy_provider::lock::{TABLE_VARIABLE, dynamo::DynamoLock};
-use ecr_policy_provider::provider::{Config, Provider, empty_endpoint_overrides};
+use ecr_policy_provider::provider::{Config, Invocation, Provider, empty_endpoint_overrides};
+use ecr_policy_provider::relay::LambdaRelay;
 use ecr_policy_provider::response::Sender;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -22,17 +24,21 @@ async fn main() -> Result<(), Error> {
         .ok()
         .filter(|table| !table.is_empty())
         .map(|table| DynamoLock::new(table, &sdk));
-    let provider =
-        Provider::new(SdkEcr::from_sdk_config(&sdk), Sender::new(), config).with_lock(lock);
+    let provider = Provider::new(SdkEcr::from_sdk_config(&sdk), Sender::new(), config)
+        .with_lock(lock)
+        .with_relay(Arc::new(LambdaRelay::from_sdk_config(&sdk)));
     let provider = &provider;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| async move {
+            let arn = &event.context.invoked_function_arn;
+            let invocation = Invocation {
+                payload: event.payload.get(),
+                deadline_ms: event.context.deadline,
+                invocation_id: &event.context.request_id,
+                function_arn: Some(arn).filter(|arn| !arn.is_empty()).map(String::as_str),
+            };
             provider
-                .invoke(
-                    event.payload.get(),
-                    event.context.deadline,
-                    &event.context.request_id,
-                )
+                .invoke_as(&invocation)
                 .await
                 .map(|invoked| invoked.result())
                 .map_err(lambda_runtime::Diagnostic::from)

@@ -5,15 +5,20 @@ use crate::diagnosis::access::PublicAccess;
 use crate::drift::{self, DriftError, Shape, UnknownShape};
 use crate::ecr::{CallStats, Metered, PolicyStore};
 use crate::error::Failure;
+use crate::event::progress::{PROGRESS_KEY, Progress};
 use crate::event::{Envelope, Request, RequestError, parse_event};
 use crate::guard::{Budget, Interrupted, guarded};
+use crate::lifecycle::continuation::{self, Claim};
+use crate::lifecycle::pace::Pace;
 use crate::lifecycle::{self, Applied, Context, HeldLease, LEASE_MARGIN, Settings};
 use crate::lock::{LockStore, NoLock, RecordReader, Timed};
+use crate::relay::{Relay, RelayError};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
 use crate::retry::Clock;
 use reqwest::Url;
 use serde_json::Value;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -120,9 +125,36 @@ pub enum InvocationError {
 /// What an invocation did: the response, how its delivery went and where the time went.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The response sent; when `unsent` says why none was, an empty SUCCESS that was not
+    /// sent.
     pub response: Response,
     pub attempts: u32,
     pub timing: Timing,
+    /// Why this invocation sent no response, when it did not: another invocation answers.
+    pub unsent: Option<Unsent>,
+}
+
+/// Why an invocation of a custom-resource request sent no response (CONTRACT 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsent {
+    /// The work goes on in the next invocation of the function, which answers (or hands on).
+    HandedOver,
+    /// A second delivery of a step another invocation carries (or carried).
+    Duplicate,
+}
+
+/// One invocation as the runtime hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Invocation<'a> {
+    /// The event, as the JSON text the runtime received.
+    pub payload: &'a str,
+    /// When the invocation ends, in milliseconds since the epoch (0 when unknown).
+    pub deadline_ms: u64,
+    /// Lambda's request id of the invocation.
+    pub invocation_id: &'a str,
+    /// The function's own ARN, as invoked (the context's); `None` when unknown (then work
+    /// cannot continue in another invocation).
+    pub function_arn: Option<&'a str>,
 }
 
 /// Where an invocation's time went.
@@ -159,6 +191,8 @@ pub struct Provider<S, L = NoLock> {
     lock: Option<L>,
     sender: Sender,
     config: Config,
+    /// How the function invokes itself to continue (CONTRACT 15), when it can.
+    relay: Option<Arc<dyn Relay>>,
     /// Test support: drift's log lines are left out (a simulation runs thousands of checks).
     #[cfg(feature = "test-util")]
     quiet_drift: bool,
@@ -172,6 +206,7 @@ impl<S: PolicyStore> Provider<S, NoLock> {
             lock: None,
             sender,
             config,
+            relay: None,
             #[cfg(feature = "test-util")]
             quiet_drift: false,
         }
@@ -186,9 +221,17 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             lock,
             sender: self.sender,
             config: self.config,
+            relay: self.relay,
             #[cfg(feature = "test-util")]
             quiet_drift: self.quiet_drift,
         }
+    }
+
+    /// The same provider, able to continue work in the next invocation of the function
+    /// through `relay` (CONTRACT 15).
+    pub fn with_relay(mut self, relay: Arc<dyn Relay>) -> Self {
+        self.relay = Some(relay);
+        self
     }
 
     /// The same provider without drift's log lines on stdout, for a simulation.
@@ -228,6 +271,26 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         .await
     }
 
+    /// Handles one event, given as a JSON value, as a new invocation of the function
+    /// `function_arn` would.
+    #[cfg(feature = "test-util")]
+    pub async fn handle_as(
+        &self,
+        payload: Value,
+        deadline_ms: u64,
+        invocation_id: &str,
+        function_arn: &str,
+    ) -> Result<Outcome, InvocationError> {
+        let payload = payload.to_string();
+        let invocation = Invocation {
+            payload: &payload,
+            deadline_ms,
+            invocation_id,
+            function_arn: Some(function_arn),
+        };
+        self.handle_parsed(parse_event(&payload), &invocation).await
+    }
+
     /// Handles one event, given as the JSON text the runtime received, whose invocation
     /// (`invocation_id`: Lambda's request id) ends at `deadline_ms` (milliseconds since the
     /// epoch; 0 when unknown). The text is parsed once; an event that does not parse still
@@ -238,20 +301,23 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         deadline_ms: u64,
         invocation_id: &str,
     ) -> Result<Outcome, InvocationError> {
-        self.handle_parsed(parse_event(payload), payload, deadline_ms, invocation_id)
-            .await
+        let invocation = Invocation {
+            payload,
+            deadline_ms,
+            invocation_id,
+            function_arn: None,
+        };
+        self.handle_parsed(parse_event(payload), &invocation).await
     }
 
     async fn handle_parsed(
         &self,
         parsed: Result<Value, RequestError>,
-        payload: &str,
-        deadline_ms: u64,
-        invocation_id: &str,
+        invocation: &Invocation<'_>,
     ) -> Result<Outcome, InvocationError> {
         let envelope = match &parsed {
             Ok(event) => Envelope::from_payload(event),
-            Err(_) => Envelope::from_raw(payload),
+            Err(_) => Envelope::from_raw(invocation.payload),
         };
         let span = tracing::info_span!(
             "event",
@@ -260,7 +326,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             logical_resource_id = %envelope.logical_resource_id,
             request_type = envelope.request_type.as_deref().unwrap_or(""),
         );
-        self.handle_in_span(parsed, envelope, deadline_ms, invocation_id)
+        self.handle_in_span(parsed, envelope, invocation)
             .instrument(span)
             .await
     }
@@ -269,29 +335,91 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         &self,
         parsed: Result<Value, RequestError>,
         envelope: Envelope,
-        deadline_ms: u64,
-        invocation_id: &str,
+        invocation: &Invocation<'_>,
     ) -> Result<Outcome, InvocationError> {
-        let (url, budget) = self.admit(&envelope, deadline_ms)?;
+        let (url, budget) = self.admit(&envelope, invocation.deadline_ms)?;
         let started = std::time::Instant::now();
         let ecr = Metered::new(&self.store);
         let lock = self.lock.as_ref().map(Timed::new);
+        // The progress an earlier invocation of the request handed over (CONTRACT 15).
+        let (parsed, progress) = match parsed {
+            Ok(mut event) => {
+                let progress = Progress::take_from(&mut event);
+                (Ok(event), progress)
+            }
+            Err(error) => (Err(error), Ok(None)),
+        };
+        let (parsed, progress) = match progress {
+            Ok(progress) => (parsed, progress),
+            Err(unreadable) => (Err(RequestError::Malformed(unreadable)), None),
+        };
+        let owner = format!("{}/{}", envelope.request_id, invocation.invocation_id);
+        let claim = match (&progress, lock.as_ref()) {
+            (Some(progress), Some(timed)) => {
+                let key = continuation::claim_key(&envelope.request_id, progress.step);
+                let now_ms = self.config.clock.now_ms();
+                let until_ms = now_ms + self.lease_for(&budget).as_millis() as u64;
+                match continuation::claim(timed, &key, &owner, now_ms, until_ms).await {
+                    Ok(Claim::Taken) => Some(key),
+                    Ok(Claim::Duplicate) => {
+                        tracing::info!(
+                            step = progress.step,
+                            "this step of the request is carried by another delivery of it; nothing to do"
+                        );
+                        return Ok(self.unsent(
+                            &envelope,
+                            started,
+                            &ecr,
+                            lock.as_ref(),
+                            Unsent::Duplicate,
+                        ));
+                    }
+                    Err(error) => {
+                        // Carried on unclaimed: every target is done by its record anyway.
+                        tracing::warn!(error = %error, "could not claim this step of the request");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let stop_at = (self.relay.is_some() && invocation.function_arn.is_some())
+            .then(|| continuation::stop_at(budget.work_until, tokio::time::Instant::now()));
+        let work = Work {
+            parsed,
+            progress: progress.as_ref(),
+            stop_at,
+            invocation_id: invocation.invocation_id,
+        };
         let result = self
-            .work(
-                &ecr,
-                lock.as_ref(),
-                parsed,
-                &envelope,
-                &budget,
-                invocation_id,
-            )
+            .work(&ecr, lock.as_ref(), work, &envelope, &budget)
             .await;
+        let result = match result {
+            Err(Failure::Continues(next)) => {
+                match self.hand_over(invocation, &next, &budget).await {
+                    Ok(()) => {
+                        if let (Some(key), Some(lock)) = (&claim, lock.as_ref()) {
+                            self.settle(lock, key, &owner).await;
+                        }
+                        let why = Unsent::HandedOver;
+                        let outcome = self.unsent(&envelope, started, &ecr, lock.as_ref(), why);
+                        log_handed_over(&next, &outcome.timing);
+                        return Ok(outcome);
+                    }
+                    Err(error) => Err(Failure::NotContinued(error.to_string())),
+                }
+            }
+            other => other,
+        };
         let response = self.response(&envelope, result);
         let sending = std::time::Instant::now();
         let sent = self
             .sender
             .send(&url, response.to_body(), budget.respond_until)
             .await;
+        if let (Some(key), Some(lock)) = (&claim, lock.as_ref()) {
+            self.settle(lock, key, &owner).await;
+        }
         let (lock_calls, lock_time) = lock.as_ref().map(Timed::stats).unwrap_or_default();
         let timing = Timing {
             total: started.elapsed(),
@@ -307,12 +435,85 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
                     response,
                     attempts,
                     timing,
+                    unsent: None,
                 })
             }
             Err(error) => {
                 tracing::error!(status = ?response.status, error = %error, "response not delivered");
                 Err(error.into())
             }
+        }
+    }
+
+    /// How long a lease taken now lasts: to the answer's deadline and the margin after it.
+    fn lease_for(&self, budget: &Budget) -> Duration {
+        let left = budget
+            .respond_until
+            .saturating_duration_since(tokio::time::Instant::now());
+        left + self.config.settings.lease_margin
+    }
+
+    /// Starts the next invocation with the event and `next`, before the answer's deadline.
+    async fn hand_over(
+        &self,
+        invocation: &Invocation<'_>,
+        next: &Progress,
+        budget: &Budget,
+    ) -> Result<(), RelayError> {
+        let (Some(relay), Some(arn)) = (&self.relay, invocation.function_arn) else {
+            return Err(RelayError("the function cannot invoke itself here".into()));
+        };
+        let mut event = parse_event(invocation.payload).map_err(|e| RelayError(e.to_string()))?;
+        let progress = serde_json::to_value(next).map_err(|e| RelayError(e.to_string()))?;
+        match event.as_object_mut() {
+            Some(object) => object.insert(PROGRESS_KEY.to_owned(), progress),
+            None => return Err(RelayError("the event is not a JSON object".into())),
+        };
+        let handing = relay.hand_over(arn, event.to_string());
+        match tokio::time::timeout_at(budget.respond_until, handing).await {
+            Ok(result) => result,
+            Err(_) => Err(RelayError("Lambda did not answer in time".into())),
+        }
+    }
+
+    /// Marks a claimed step done; a failure only leaves the claim to expire.
+    async fn settle<K: LockStore>(&self, lock: &K, key: &str, owner: &str) {
+        let now_ms = self.config.clock.now_ms();
+        if let Err(error) = continuation::settle(lock, key, owner, now_ms).await {
+            tracing::warn!(error = %error, "could not mark this step of the request done");
+        }
+    }
+
+    /// The outcome of an invocation that sends no response.
+    fn unsent<E: PolicyStore, K: LockStore>(
+        &self,
+        envelope: &Envelope,
+        started: std::time::Instant,
+        ecr: &Metered<'_, E>,
+        lock: Option<&Timed<'_, K>>,
+        why: Unsent,
+    ) -> Outcome {
+        let (lock_calls, lock_time) = lock.map(Timed::stats).unwrap_or_default();
+        Outcome {
+            response: Response {
+                status: Status::Success,
+                reason: None,
+                reason_tail: String::new(),
+                physical_resource_id: String::new(),
+                stack_id: envelope.stack_id.clone(),
+                request_id: envelope.request_id.clone(),
+                logical_resource_id: envelope.logical_resource_id.clone(),
+                data: Data::default(),
+            },
+            attempts: 0,
+            timing: Timing {
+                total: started.elapsed(),
+                ecr: ecr.stats(),
+                response: Duration::ZERO,
+                lock_calls,
+                lock: lock_time,
+            },
+            unsent: Some(why),
         }
     }
 
@@ -341,15 +542,18 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         &self,
         ecr: &E,
         lock: Option<&K>,
-        parsed: Result<Value, RequestError>,
+        work: Work<'_>,
         envelope: &Envelope,
         budget: &Budget,
-        invocation_id: &str,
     ) -> Result<Applied, Failure> {
+        let Work {
+            parsed,
+            progress,
+            stop_at,
+            invocation_id,
+        } = work;
         let held = HeldLease::default();
-        let left = budget
-            .respond_until
-            .saturating_duration_since(tokio::time::Instant::now());
+        let pace = Pace::new(budget.work_until);
         let cx = Context {
             stack_id: &envelope.stack_id,
             logical_id: &envelope.logical_resource_id,
@@ -358,10 +562,12 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             settings: &self.config.settings,
             deadline: budget.work_until,
             clock: self.config.clock,
-            lease_until_ms: self.config.clock.now_ms()
-                + (left + self.config.settings.lease_margin).as_millis() as u64,
+            lease_until_ms: self.config.clock.now_ms() + self.lease_for(budget).as_millis() as u64,
             lock,
             held: &held,
+            pace: &pace,
+            progress,
+            stop_at,
         };
         let work = async {
             let request = Request::decode(parsed?)?;
@@ -410,6 +616,16 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
     }
 }
 
+/// A request's work, as one invocation has it.
+struct Work<'a> {
+    parsed: Result<Value, RequestError>,
+    /// How far earlier invocations got.
+    progress: Option<&'a Progress>,
+    /// When to stop starting targets and hand over.
+    stop_at: Option<tokio::time::Instant>,
+    invocation_id: &'a str,
+}
+
 /// What one invocation did: a custom-resource request answered, or a drift check.
 #[derive(Debug)]
 pub enum Invoked {
@@ -437,6 +653,24 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
         deadline_ms: u64,
         invocation_id: &str,
     ) -> Result<Invoked, InvocationError> {
+        let invocation = Invocation {
+            payload,
+            deadline_ms,
+            invocation_id,
+            function_arn: None,
+        };
+        self.invoke_as(&invocation).await
+    }
+
+    /// [`Provider::invoke`], knowing the function's own ARN: a prefix statement's work can
+    /// then continue in the next invocation (CONTRACT 15).
+    pub async fn invoke_as(&self, invocation: &Invocation<'_>) -> Result<Invoked, InvocationError> {
+        let Invocation {
+            payload,
+            deadline_ms,
+            invocation_id,
+            ..
+        } = *invocation;
         let parsed = parse_event(payload);
         let shape = match &parsed {
             Ok(event) => drift::shape_of(event),
@@ -444,7 +678,7 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
         };
         match shape {
             Ok(Shape::CustomResource) => self
-                .handle_parsed(parsed, payload, deadline_ms, invocation_id)
+                .handle_parsed(parsed, invocation)
                 .await
                 .map(|outcome| Invoked::Request(Box::new(outcome))),
             Ok(shape) => {
@@ -587,6 +821,23 @@ fn log_sent(response: &Response, attempts: u32, timing: &Timing) {
         lock_us = timing.lock.as_micros() as u64,
         lock_calls = timing.lock_calls,
         "response sent"
+    );
+}
+
+/// The "continued in the next invocation" line: how far the work got, and what this
+/// invocation spent (the benchmark adds it up over the invocations of a request).
+fn log_handed_over(next: &Progress, timing: &Timing) {
+    tracing::info!(
+        step = next.step,
+        repositories = next.repositories,
+        total_us = timing.total.as_micros() as u64,
+        ecr_us = timing.ecr.waited.as_micros() as u64,
+        ecr_reads = timing.ecr.reads,
+        ecr_writes = timing.ecr.writes,
+        ecr_deletes = timing.ecr.deletes,
+        lock_us = timing.lock.as_micros() as u64,
+        lock_calls = timing.lock_calls,
+        "continued in the next invocation"
     );
 }
 

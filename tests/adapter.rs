@@ -200,7 +200,7 @@ async fn a_5xx_then_success_is_retried_by_the_sdk() {
 }
 
 #[tokio::test]
-async fn throttling_that_outlasts_the_retries_is_unavailable() {
+async fn throttling_that_outlasts_the_retries_is_throttled() {
     let put = mock!(Client::put_registry_policy)
         .sequence()
         .http_response(|| error(400, "ThrottlingException", "Rate exceeded"))
@@ -211,7 +211,19 @@ async fn throttling_that_outlasts_the_retries_is_unavailable() {
         .put(&registry(), "{}", false)
         .await
         .expect_err("throttled");
-    assert!(matches!(err, EcrError::Unavailable { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            EcrError::Throttled {
+                operation: "PutRegistryPolicy",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.throttled() && err.unanswered());
+    assert!(err.to_string().contains("HTTP 400: Rate exceeded"), "{err}");
+    assert!(put.num_calls() >= 2, "the SDK retried: {}", put.num_calls());
 }
 
 fn setting(value: &'static str) -> Rule {

@@ -6,8 +6,8 @@
 
 mod support;
 
-use ecr_policy_provider::ecr::PolicyStore;
 use ecr_policy_provider::ecr::memory::{ACCOUNT_ID, MemoryEcr};
+use ecr_policy_provider::ecr::{EcrError, PolicyStore};
 use ecr_policy_provider::identity::Target;
 use ecr_policy_provider::lock::key;
 use ecr_policy_provider::lock::memory::MemoryLock;
@@ -629,4 +629,28 @@ async fn a_template_deleted_meanwhile_is_skipped() {
         "nothing is recorded for the deleted template"
     );
     assert!(h.leases_free() && h.template_leases_free());
+}
+
+#[tokio::test]
+async fn throttling_beyond_the_sdk_retries_pauses_the_fan_out_and_the_create_succeeds() {
+    let h = Harness::new().await;
+    let throttle = || EcrError::Throttled {
+        operation: "GetRepositoryPolicy",
+        detail: "HTTP 400 ThrottlingException: Rate exceeded".into(),
+    };
+    // More throttled reads than one target could take without the provider's backoff.
+    h.store.fail_reads((0..3).map(|_| throttle()));
+    let started = std::time::Instant::now();
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["Data"]["Repositories"], "4");
+    for name in UNDER {
+        assert_eq!(h.statements(name), [own_statement()], "{name}");
+    }
+    assert!(h.leases_free());
+    // Three throttles one after the other: three pauses of 0.5 s at least (the step
+    // doubles with each, and halves with each call that goes through meanwhile).
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+    assert_eq!(h.store.calls().reads, 4 + 3);
 }

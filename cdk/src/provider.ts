@@ -455,6 +455,25 @@ export class EcrPolicyProvider extends EcrPolicyProviderBase {
     );
     code.addResourceMetadata(this.providerFunction, 'Code');
 
+    // A prefix statement over more repositories than one invocation reaches continues in the
+    // next invocation of this function, which it starts itself (template.yaml's ContinuePolicy):
+    // lambda:InvokeFunction on the function, its versions and aliases, nothing else.
+    new iam.CfnRolePolicy(this, 'ContinuePolicy', {
+      roleName: this.role.ref,
+      policyName: 'continue',
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'InvokeItself',
+            Effect: 'Allow',
+            Action: 'lambda:InvokeFunction',
+            Resource: [this.providerFunction.attrArn, Fn.join('', [this.providerFunction.attrArn, ':*'])],
+          },
+        ],
+      },
+    });
+
     // Drift (docs/drift.md): ECR's policy calls through CloudTrail (and the creations that
     // bring a prefix statement's new targets, docs/properties.md), and the scheduled sweep.
     this.rule('FunctionPolicyCalls', {

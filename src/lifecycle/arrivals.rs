@@ -349,6 +349,7 @@ async fn apply_on<S: PolicyStore, L: LockStore>(
         return left("the index holds statements that no longer read".into());
     };
     let held = HeldLease::default();
+    let pace = super::pace::Pace::new(deadline);
     let cx = Context {
         stack_id: &holder.stack,
         logical_id: &holder.logical,
@@ -360,6 +361,10 @@ async fn apply_on<S: PolicyStore, L: LockStore>(
         lease_until_ms: on.lease_until_ms,
         lock: Some(on.lock),
         held: &held,
+        pace: &pace,
+        // One target: nothing to continue in another invocation.
+        progress: None,
+        stop_at: None,
     };
     let mut pauses = NOT_YET_PAUSES.iter().filter(|_| wait);
     loop {

@@ -8,14 +8,17 @@
 //! lease back.
 
 pub mod arrivals;
+pub mod continuation;
 pub mod judge;
 pub mod lease;
+pub mod pace;
 mod prefix;
 pub mod write;
 
 use crate::diagnosis::access::PublicAccess;
-use crate::ecr::{EcrError, LivePolicy, PolicyStore};
+use crate::ecr::{LivePolicy, PolicyStore};
 use crate::error::{Failure, Undo};
+use crate::event::progress::Progress;
 use crate::event::{Content, Desired, PropertyError, Request, Wanted};
 use crate::identity::{PhysicalId, Target};
 use crate::lock::{Holder, LockStore, Record};
@@ -72,6 +75,14 @@ pub struct Context<'a, L> {
     /// The lock table, when one is configured.
     pub lock: Option<&'a L>,
     pub held: &'a HeldLease,
+    /// ECR's pace for the request: a throttled call pauses every call of it.
+    pub pace: &'a pace::Pace,
+    /// How far the invocations before this one got (CONTRACT 15), when the event carries it.
+    pub progress: Option<&'a Progress>,
+    /// When a prefix statement stops starting targets and hands the rest to the next
+    /// invocation ([`continuation::stop_at`]); `None` when the function cannot invoke
+    /// itself: then it works until the deadline.
+    pub stop_at: Option<Instant>,
 }
 
 impl<L> Context<'_, L> {
@@ -96,7 +107,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
     request: &Request,
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
-    let store = InFlight::new(store, cx.held);
+    let store = InFlight::new(store, cx.held, cx.pace);
     let store = &store;
     match request {
         Request::Create {
@@ -500,10 +511,10 @@ fn may_have_landed(failure: &Failure) -> bool {
             undo: Undo::Unknown(_),
             ..
         } | Failure::TimedOut(_)
-            // An Update's or a Delete's write whose answer never came: it may have landed, and
-            // the rollback must not take a lagging read's word that it did not (CONTRACT 11).
-            | Failure::Ecr(EcrError::Unavailable { .. })
     )
+    // An Update's or a Delete's write whose answer never came: it may have landed, and the
+    // rollback must not take a lagging read's word that it did not (CONTRACT 11).
+    || matches!(failure, Failure::Ecr(e) if e.unanswered())
 }
 
 fn registry_of(live: Option<&LivePolicy>) -> String {

@@ -11,11 +11,13 @@
 //! [`Settings::prefix_concurrency`]: super::Settings::prefix_concurrency
 
 use super::judge::{self, Findings};
+use super::pace::Pacing;
 use super::{Context, apply_leased, finish, lease, refused_unless_unchanged, remove_leased};
 use crate::ecr::PolicyStore;
 use crate::error::Failure;
 use crate::event::Desired;
 use crate::event::Prefixed;
+use crate::event::progress::{Phase, Progress};
 use crate::identity::{Target, prefix_matches, template_matches};
 use crate::lock::{Holder, LockStore, Record};
 use crate::plan::{self, Applied, Approach, Intent};
@@ -87,64 +89,102 @@ fn first_failure<T>(mut failures: Vec<(Target, T)>) -> Option<(Target, T)> {
     failures.into_iter().next()
 }
 
-/// Runs `each` over `targets`, at most `concurrency` at once, logging done / total every
-/// [`PROGRESS_EVERY`]. The results, by target, in the order they finished.
-async fn fan_out<T, F, Fut>(
+/// Runs `each` over `targets`, at most `concurrency` at once, in their order, logging done /
+/// total (and what ECR's throttling cost) every [`PROGRESS_EVERY`]; from `cx.stop_at` on,
+/// no more are started (the next invocation goes on with them). The results, by target,
+/// in the order they finished, and the targets not started, in order.
+async fn fan_out<T, F, Fut, L>(
     work: &'static str,
     targets: Vec<Target>,
-    concurrency: usize,
+    cx: &Context<'_, L>,
     each: F,
-) -> Vec<(Target, T)>
+) -> (Vec<(Target, T)>, Vec<Target>)
 where
     F: Fn(Target) -> Fut,
     Fut: Future<Output = T>,
 {
     let started = Instant::now();
     let progress = |done: usize, total: usize| {
-        tracing::info!(work, done, total, "prefix statement progress");
+        let Pacing { throttled, paused } = cx.pace.pacing();
+        let paused_ms = paused.as_millis() as u64;
+        tracing::info!(
+            work,
+            done,
+            total,
+            throttled,
+            paused_ms,
+            "prefix statement progress"
+        );
     };
-    let results = fan_out_every(PROGRESS_EVERY, targets, concurrency, each, progress).await;
+    let concurrency = cx.settings.prefix_concurrency;
+    let (results, rest) = fan_out_every(
+        PROGRESS_EVERY,
+        targets,
+        concurrency,
+        cx.stop_at,
+        each,
+        progress,
+    )
+    .await;
+    let Pacing { throttled, paused } = cx.pace.pacing();
     tracing::info!(
         work,
         done = results.len(),
+        left = rest.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
+        throttled,
+        paused_ms = paused.as_millis() as u64,
         "prefix statement done"
     );
-    results
+    (results, rest)
 }
 
-/// [`fan_out`], telling `progress` (done, total) every `every`.
+/// [`fan_out`], telling `progress` (done, total) every `every`, starting none from `stop_at`.
 async fn fan_out_every<K: Clone, T, F, Fut>(
     every: Duration,
     items: Vec<K>,
     concurrency: usize,
+    stop_at: Option<Instant>,
     each: F,
     progress: impl Fn(usize, usize),
-) -> Vec<(K, T)>
+) -> (Vec<(K, T)>, Vec<K>)
 where
     F: Fn(K) -> Fut,
     Fut: Future<Output = T>,
 {
     let total = items.len();
     let mut results = Vec::with_capacity(total);
-    let mut running = futures_util::stream::iter(items)
-        .map(|item| {
-            let work = each(item.clone());
-            async move { (item, work.await) }
-        })
-        .buffer_unordered(concurrency.max(1));
-    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            next = running.next() => match next {
-                Some(result) => results.push(result),
-                None => break,
-            },
-            _ = ticker.tick() => progress(results.len(), total),
+    let mut items = items.into_iter();
+    {
+        // Started in order, and only while there is time; at least one, so that every
+        // invocation gets further than the one before.
+        let mut started = 0;
+        let next = std::iter::from_fn(|| match stop_at {
+            Some(stop) if started > 0 && Instant::now() >= stop => None,
+            _ => {
+                started += 1;
+                items.next()
+            }
+        });
+        let mut running = futures_util::stream::iter(next)
+            .map(|item| {
+                let work = each(item.clone());
+                async move { (item, work.await) }
+            })
+            .buffer_unordered(concurrency.max(1));
+        let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                next = running.next() => match next {
+                    Some(result) => results.push(result),
+                    None => break,
+                },
+                _ = ticker.tick() => progress(results.len(), total),
+            }
         }
     }
-    results
+    (results, items.collect())
 }
 
 /// Whether the record knows the resource of `tag`: it holds a Sid there, or another took
@@ -206,11 +246,17 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
         &me.tag,
         cx.stack_id,
     )?;
+    cx.pace.arm();
+    let from = cx.progress.cloned().unwrap_or_default();
+    if from.phase == Phase::TakeOut {
+        return take_out_everywhere(store, prefixed, &me.tag, from, cx).await;
+    }
     let targets = matching(store, prefixed.region(), &prefixed.prefix).await?;
     let total = repositories_in(&targets);
     let templates = targets.len() - total;
+    let targets: Vec<Target> = targets.into_iter().filter(|t| !from.done(t)).collect();
     let refused = AtomicBool::new(false);
-    let outcomes = fan_out("apply", targets, cx.settings.prefix_concurrency, |target| {
+    let (outcomes, rest) = fan_out("apply", targets, cx, |target| {
         let refused = &refused;
         async move {
             if refused.load(Ordering::SeqCst) {
@@ -231,6 +277,7 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
         }
     })
     .await;
+    let visited: Vec<Target> = outcomes.iter().map(|(target, _)| target.clone()).collect();
     let mut failures: Vec<(Target, Failure)> = Vec::new();
     let mut held = Vec::new();
     let mut started = Vec::new();
@@ -249,8 +296,19 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
     }
     if let Some((target, failure)) = first_failure(failures) {
         tracing::error!(target_key = %crate::lock::key(&target), error = %failure, "a target of the prefix refused");
+        if approach.creates() && from.step > 0 {
+            // Earlier invocations wrote too: every match the record says this request holds
+            // is taken out, continuing as long as it takes.
+            let progress = Progress {
+                step: from.step,
+                phase: Phase::TakeOut,
+                refusal: Some(failure.to_string()),
+                ..Progress::default()
+            };
+            return take_out_everywhere(store, prefixed, &me.tag, progress, cx).await;
+        }
         let outcome = if approach.creates() {
-            take_out(store, &me.tag, started, cx).await
+            take_out(store, &me.tag, started, &failure, from.step, cx).await?
         } else {
             "the other repositories and templates keep what this update applied to them, and \
              CloudFormation's rollback puts the previous statements back"
@@ -264,34 +322,43 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
             outcome,
         });
     }
-    let registry_id = held
-        .iter()
-        .find_map(|(_, a)| a.data.registry_id.clone())
-        .unwrap_or_default();
-    let adopted = held
+    let mut progress = from;
+    progress.repositories += repositories_in(held.iter().map(|(target, _)| target));
+    if progress.registry_id.is_empty() {
+        progress.registry_id = held
+            .iter()
+            .find_map(|(_, a)| a.data.registry_id.clone())
+            .unwrap_or_default();
+    }
+    progress.adopted |= held
         .iter()
         .any(|(_, a)| a.data.adopted.as_deref() == Some("true"));
-    let changed = held.iter().any(|(_, a)| a.changed);
-    let warnings = distinct(held.iter().filter_map(|(_, a)| a.data.warnings.clone()));
-    let mut held_templates: Vec<String> = held
-        .iter()
-        .filter_map(|(target, _)| match target {
+    progress.changed |= held.iter().any(|(_, a)| a.changed);
+    progress
+        .warnings
+        .extend(distinct(held.iter().filter_map(|(_, a)| a.data.warnings.clone())).warnings);
+    progress
+        .templates
+        .extend(held.iter().filter_map(|(target, _)| match target {
             Target::Template { prefix, .. } => Some(prefix.clone()),
             _ => None,
-        })
-        .collect();
+        }));
+    if !rest.is_empty() {
+        return Err(Failure::Continues(Box::new(progress.handed_over(&visited))));
+    }
+    let mut held_templates = progress.templates;
     held_templates.sort();
     let mut applied = plan::answer_prefix(
         prefixed,
-        registry_id,
-        repositories_in(held.iter().map(|(target, _)| target)),
+        progress.registry_id,
+        progress.repositories,
         &held_templates,
-        adopted,
+        progress.adopted,
         &me.tag,
         cx.stack_id,
     )?;
-    applied.changed = changed;
-    applied.data.warnings = warnings.data();
+    applied.changed = progress.changed;
+    applied.data.warnings = distinct(progress.warnings.into_iter()).data();
     Ok(applied)
 }
 
@@ -309,45 +376,95 @@ fn distinct(warnings: impl Iterator<Item = String>) -> Findings {
     }
 }
 
-/// A failed Create's clean-up: what the record holds under `tag` in each target taken out
-/// again, and what it took put back (each target's failed-create Delete). What became of the
-/// other targets, for the Reason.
+/// A failed Create's clean-up, in the invocation where a target refused: what the record
+/// holds under `tag` in each target it started taken out again, and what it took put back
+/// (each target's failed-create Delete). What became of the other targets, for the Reason;
+/// or, when time runs out first, the take-out continues in the next invocation.
 async fn take_out<S: PolicyStore, L: LockStore>(
     store: &S,
     tag: &str,
     targets: Vec<Target>,
+    refusal: &Failure,
+    step: u32,
     cx: &Context<'_, L>,
-) -> String {
+) -> Result<String, Failure> {
     let intent = Intent::FailedCreate { tag };
-    let results = fan_out(
-        "take out",
-        targets,
-        cx.settings.prefix_concurrency,
-        |target| {
-            let intent = &intent;
-            async move { super::remove(store, &target, None, intent, true, cx).await }
-        },
-    )
+    let (results, rest) = fan_out("take out", targets, cx, |target| {
+        let intent = &intent;
+        async move { super::remove(store, &target, None, intent, true, cx).await }
+    })
     .await;
+    if !rest.is_empty() {
+        return Err(Failure::Continues(Box::new(
+            Progress {
+                step,
+                phase: Phase::TakeOut,
+                refusal: Some(refusal.to_string()),
+                ..Progress::default()
+            }
+            .handed_over([]),
+        )));
+    }
     let left: Vec<(Target, Failure)> = results
         .into_iter()
         .filter_map(|(target, result)| result.err().map(|e| (target, e)))
         .collect();
     let count = left.len();
-    match first_failure(left) {
-        None => "what this request wrote in the other repositories and templates was taken \
-                 out again, so they are as they were"
-            .to_owned(),
+    Ok(match first_failure(left) {
+        None => taken_out(),
         Some((target, error)) => {
             tracing::error!(target_key = %crate::lock::key(&target), error = %error, "could not take the statements out again");
-            format!(
-                "the statements could not be taken out of {count} target{} again (first {}: \
-                 {error}); CloudFormation's Delete of this failed resource tries again",
-                if count == 1 { "" } else { "s" },
-                target.describe()
-            )
+            not_taken_out(count, &format!("{}: {error}", target.describe()))
         }
-    }
+    })
+}
+
+fn taken_out() -> String {
+    "what this request wrote in the other repositories and templates was taken out again, so \
+     they are as they were"
+        .to_owned()
+}
+
+fn not_taken_out(count: usize, first: &str) -> String {
+    format!(
+        "the statements could not be taken out of {count} target{} again (first {first}); \
+         CloudFormation's Delete of this failed resource tries again",
+        if count == 1 { "" } else { "s" },
+    )
+}
+
+/// A Create that a target refused after earlier invocations wrote: what the record holds
+/// under `tag`, in every match, taken out again, continuing in the next invocation while
+/// there is more. Then FAILED, naming the target that refused.
+async fn take_out_everywhere<S: PolicyStore, L: LockStore>(
+    store: &S,
+    prefixed: &Prefixed,
+    tag: &str,
+    progress: Progress,
+    cx: &Context<'_, L>,
+) -> Result<Applied, Failure> {
+    let intent = Intent::FailedCreate { tag };
+    let refusal = progress.refusal.clone().unwrap_or_default();
+    let swept = over_matches(
+        store,
+        prefixed.region(),
+        &prefixed.prefix,
+        &intent,
+        progress,
+        cx,
+    )
+    .await?;
+    let outcome = match &swept.failure {
+        None => taken_out(),
+        Some(first) => not_taken_out(swept.failed, first),
+    };
+    Err(Failure::InPrefix {
+        prefix: prefixed.prefix.clone(),
+        total: swept.total,
+        templates: swept.templates,
+        failure: Box::new(Failure::Earlier(refusal)),
+        outcome,
+    })
 }
 
 /// A failed prefix Create's Delete: what the record holds under its request's tag, in
@@ -359,7 +476,8 @@ pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
     cx: &Context<'_, L>,
 ) -> Result<(bool, Vec<String>), Failure> {
     let intent = Intent::FailedCreate { tag };
-    over_matches(store, prefixed.region(), &prefixed.prefix, &intent, cx).await
+    let region = prefixed.region();
+    removed(over_matches(store, region, &prefixed.prefix, &intent, removing(cx), cx).await?)
 }
 
 /// A prefix statement's Delete: its Sids out of every repository under the prefix, and every
@@ -374,18 +492,60 @@ pub(super) async fn delete<S: PolicyStore, L: LockStore>(
     cx: &Context<'_, L>,
 ) -> Result<(bool, Vec<String>), Failure> {
     let intent = Intent::DeleteStatements { me, sids };
-    over_matches(store, region, prefix, &intent, cx).await
+    removed(over_matches(store, region, prefix, &intent, removing(cx), cx).await?)
 }
 
-/// A Delete's `intent` on every target of the prefix, each under its lease, where the record
-/// knows the tag. A failure in one is reported once all were tried.
+/// A Delete's progress so far.
+fn removing<L>(cx: &Context<'_, L>) -> Progress {
+    cx.progress.cloned().unwrap_or(Progress {
+        phase: Phase::Remove,
+        ..Progress::default()
+    })
+}
+
+/// What a Delete's sweep over the matches came to, over every invocation.
+struct Swept {
+    prefix: String,
+    changed: bool,
+    warnings: Vec<String>,
+    /// The matching repositories, and templates.
+    total: usize,
+    templates: usize,
+    /// Targets that failed, and the first of them.
+    failed: usize,
+    failure: Option<String>,
+}
+
+/// A Delete's answer: whether ECR changed and the warnings, or, when a target failed, the
+/// failure naming it.
+fn removed(swept: Swept) -> Result<(bool, Vec<String>), Failure> {
+    if let Some(first) = swept.failure {
+        let failed = swept.failed;
+        return Err(Failure::InPrefix {
+            prefix: swept.prefix,
+            total: swept.total,
+            templates: swept.templates,
+            failure: Box::new(Failure::Earlier(first)),
+            outcome: format!(
+                "{failed} of them failed; the statements were taken out of the others. Retry \
+                 the stack operation"
+            ),
+        });
+    }
+    Ok((swept.changed, distinct(swept.warnings.into_iter()).warnings))
+}
+
+/// A Delete's `intent` on every target of the prefix after what `progress` says is done,
+/// each under its lease, where the record knows the tag; when time runs out first, the rest
+/// continues in the next invocation. A failure in one is reported once all were tried.
 async fn over_matches<S: PolicyStore, L: LockStore>(
     store: &S,
     region: &str,
     prefix: &str,
     intent: &Intent<'_>,
+    mut progress: Progress,
     cx: &Context<'_, L>,
-) -> Result<(bool, Vec<String>), Failure> {
+) -> Result<Swept, Failure> {
     let tag = match intent {
         Intent::DeleteStatements { me, .. } => me.tag.as_str(),
         Intent::FailedCreate { tag } => tag,
@@ -393,52 +553,51 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
             me.tag.as_str()
         }
     };
+    cx.pace.arm();
     let targets = matching(store, region, prefix).await?;
     let total = repositories_in(&targets);
     let templates = targets.len() - total;
-    let results = fan_out(
-        "delete",
-        targets,
-        cx.settings.prefix_concurrency,
-        |target| async move {
-            let lease = lease::take(&target, true, cx).await?;
-            let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
-            let result = if knows(&record, tag) {
-                remove_leased(store, &target, None, intent, lease.as_ref(), cx).await
-            } else {
-                Ok(((false, Vec::new()), record))
-            };
-            finish(lease.as_ref(), result, cx).await
-        },
-    )
+    let targets: Vec<Target> = targets.into_iter().filter(|t| !progress.done(t)).collect();
+    let (results, rest) = fan_out("delete", targets, cx, |target| async move {
+        let lease = lease::take(&target, true, cx).await?;
+        let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
+        let result = if knows(&record, tag) {
+            remove_leased(store, &target, None, intent, lease.as_ref(), cx).await
+        } else {
+            Ok(((false, Vec::new()), record))
+        };
+        finish(lease.as_ref(), result, cx).await
+    })
     .await;
-    let mut changed = false;
-    let mut warnings = Vec::new();
+    let visited: Vec<Target> = results.iter().map(|(target, _)| target.clone()).collect();
     let mut failures = Vec::new();
     for (target, result) in results {
         match result {
             Ok((c, w)) => {
-                changed |= c;
-                warnings.extend(w);
+                progress.changed |= c;
+                progress.warnings.extend(w);
             }
             Err(failure) => failures.push((target, failure)),
         }
     }
-    let failed = failures.len();
+    progress.failed += failures.len();
     if let Some((target, failure)) = first_failure(failures) {
         tracing::error!(target_key = %crate::lock::key(&target), error = %failure, "a target of the prefix failed");
-        return Err(Failure::InPrefix {
-            prefix: prefix.to_owned(),
-            total,
-            templates,
-            failure: Box::new(failure),
-            outcome: format!(
-                "{failed} of them failed; the statements were taken out of the others. Retry \
-                 the stack operation"
-            ),
-        });
+        // An earlier invocation's failure comes first in the targets' order.
+        progress.failure.get_or_insert_with(|| failure.to_string());
     }
-    Ok((changed, distinct(warnings.into_iter()).warnings))
+    if !rest.is_empty() {
+        return Err(Failure::Continues(Box::new(progress.handed_over(&visited))));
+    }
+    Ok(Swept {
+        prefix: prefix.to_owned(),
+        changed: progress.changed,
+        warnings: progress.warnings,
+        total,
+        templates,
+        failed: progress.failed,
+        failure: progress.failure,
+    })
 }
 
 #[cfg(test)]
@@ -451,10 +610,11 @@ mod tests {
         let told = Mutex::new(Vec::new());
         let names: Vec<String> = (0..9).map(|n| format!("team/{n}")).collect();
         // One at a time, 3 s each: 3 done at 10 s, 6 at 20 s, all 9 at 27 s.
-        let results = fan_out_every(
+        let (results, rest) = fan_out_every(
             Duration::from_secs(10),
             names,
             1,
+            None,
             |name| async move {
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 name.len()
@@ -463,6 +623,7 @@ mod tests {
         )
         .await;
         assert_eq!(results.len(), 9);
+        assert!(rest.is_empty());
         assert_eq!(*told.lock().expect("lock"), [(3, 9), (6, 9)]);
     }
 
@@ -475,6 +636,7 @@ mod tests {
             Duration::from_secs(10),
             names,
             3,
+            None,
             |_| async {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
@@ -485,5 +647,44 @@ mod tests {
         )
         .await;
         assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn from_the_stop_none_is_started_and_those_started_finish_in_order() {
+        let names: Vec<String> = (0..10).map(|n| format!("team/{n}")).collect();
+        // Two at a time, 1 s each, stopping at 2.5 s: 0 and 1 start at 0 s, 2 and 3 at 1 s,
+        // 4 and 5 at 2 s; none from 2.5 s on.
+        let stop = Instant::now() + Duration::from_millis(2500);
+        let (results, rest) = fan_out_every(
+            Duration::from_secs(10),
+            names.clone(),
+            2,
+            Some(stop),
+            |_| tokio::time::sleep(Duration::from_secs(1)),
+            |_, _| {},
+        )
+        .await;
+        let mut done: Vec<String> = results.into_iter().map(|(name, _)| name).collect();
+        done.sort();
+        assert_eq!(done, names[..6]);
+        assert_eq!(rest, names[6..]);
+        // The last started finishes after the stop.
+        assert_eq!(Instant::now(), stop + Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_stop_one_is_still_started() {
+        let names: Vec<String> = (0..3).map(|n| n.to_string()).collect();
+        let (results, rest) = fan_out_every(
+            Duration::from_secs(10),
+            names.clone(),
+            2,
+            Some(Instant::now()),
+            |_| async {},
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(results.len(), 1);
+        assert_eq!(rest, names[1..]);
     }
 }

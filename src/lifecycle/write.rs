@@ -4,6 +4,7 @@
 //! that abandoned work knows whether one may still land.
 
 use super::HeldLease;
+use super::pace::Pace;
 use crate::diagnosis::{self};
 use crate::ecr::{Deleted, EcrError, LivePolicy, PolicyScope, PolicyStore};
 use crate::error::{Failure, Undo};
@@ -16,15 +17,17 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The store with every write and delete marked in flight until it answers.
+/// The store with every write and delete marked in flight until it answers, every call at
+/// ECR's pace ([`Pace`]: a throttled call waits and is tried again).
 pub struct InFlight<'a, S> {
     inner: &'a S,
     held: &'a HeldLease,
+    pace: &'a Pace,
 }
 
 impl<'a, S: PolicyStore> InFlight<'a, S> {
-    pub fn new(inner: &'a S, held: &'a HeldLease) -> Self {
-        Self { inner, held }
+    pub fn new(inner: &'a S, held: &'a HeldLease, pace: &'a Pace) -> Self {
+        Self { inner, held, pace }
     }
 }
 
@@ -37,7 +40,7 @@ impl<S: PolicyStore> InFlight<'_, S> {
 
 impl<S: PolicyStore> PolicyStore for InFlight<'_, S> {
     async fn get(&self, target: &Target) -> Result<Option<LivePolicy>, EcrError> {
-        self.inner.get(target).await
+        self.pace.paced(|| self.inner.get(target)).await
     }
 
     async fn put(
@@ -47,7 +50,8 @@ impl<S: PolicyStore> PolicyStore for InFlight<'_, S> {
         force: bool,
     ) -> Result<String, EcrError> {
         self.writing(target, true);
-        let result = self.inner.put(target, policy_text, force).await;
+        let put = || self.inner.put(target, policy_text, force);
+        let result = self.pace.paced(put).await;
         self.writing(target, false);
         result
     }
@@ -58,21 +62,22 @@ impl<S: PolicyStore> PolicyStore for InFlight<'_, S> {
         registry_id: Option<&str>,
     ) -> Result<Deleted, EcrError> {
         self.writing(target, true);
-        let result = self.inner.delete(target, registry_id).await;
+        let delete = || self.inner.delete(target, registry_id);
+        let result = self.pace.paced(delete).await;
         self.writing(target, false);
         result
     }
 
     async fn policy_scope(&self, region: &str) -> Result<PolicyScope, EcrError> {
-        self.inner.policy_scope(region).await
+        self.pace.paced(|| self.inner.policy_scope(region)).await
     }
 
     async fn repositories(&self, region: &str) -> Result<Vec<String>, EcrError> {
-        self.inner.repositories(region).await
+        self.pace.paced(|| self.inner.repositories(region)).await
     }
 
     async fn templates(&self, region: &str) -> Result<Vec<String>, EcrError> {
-        self.inner.templates(region).await
+        self.pace.paced(|| self.inner.templates(region)).await
     }
 }
 
@@ -99,7 +104,7 @@ pub async fn write_or_undo<S: PolicyStore>(
     let writing = write_policy(store, target, text, force, settings, write_until);
     let failure = match tokio::time::timeout_at(write_until, writing).await {
         Ok(Ok(registry_id)) => return Ok(registry_id),
-        Ok(Err(failure @ Failure::Ecr(EcrError::Unavailable { .. }))) => failure,
+        Ok(Err(Failure::Ecr(e))) if e.unanswered() => Failure::Ecr(e),
         Ok(Err(failure)) => return Err(failure),
         Err(_) => Failure::TimedOut(write_until - now),
     };

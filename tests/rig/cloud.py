@@ -36,6 +36,7 @@ import json
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -492,11 +493,86 @@ class Function:
         pending = [self.submit(event, **invoke) for event in events]
         return [p.outcome() for p in pending]
 
+    def send_continued(
+        self,
+        event: dict[str, Any],
+        *,
+        deadline_in: float,
+        timeout: float,
+    ) -> "Continued":
+        """A prefix statement's event whose work may go on in further invocations of the
+        function (CONTRACT 15; the emulator answers the function's asynchronous Invoke of
+        itself, each such invocation with ``deadline_in`` to run too): hands it over, waits
+        until CloudFormation's response is in the bucket (at most ``timeout`` seconds), then
+        for every invocation to end, and returns what came of it. Emulator only."""
+        api = self.runtime.api  # type: ignore[attr-defined]
+        api.async_deadline_in = deadline_in
+        before = len(api.async_invocations)
+        offset = self.log.size()
+        handed = time.monotonic()
+        pending = self.submit(event, deadline_in=deadline_in, timeout=timeout)
+        response = None
+        while time.monotonic() - handed < timeout:
+            response, _ = self.cloud.bucket.read(pending.key)
+            if response is not None:
+                break
+            time.sleep(0.05)
+        answered = time.monotonic() - handed
+        pending._thread.join(timeout)
+        invocations = api.async_invocations[before:]
+        for inv in invocations:
+            inv.done.wait(max(1.0, timeout - (time.monotonic() - handed)))
+        stored = self.cloud.bucket.stored().get(pending.key, m.Stored())
+        return Continued(
+            event=pending.event,
+            response=response,
+            seconds=answered,
+            invocations=1 + len(invocations),
+            unanswered=sum(1 for inv in invocations if not inv.done.is_set()),
+            response_puts=stored.puts,
+            log=self.log.json_since(offset),
+        )
+
     def alive(self) -> bool:
         return self.runtime.alive()
 
     def stop(self) -> None:
         self.runtime.stop()
+
+
+@dataclass
+class Continued:
+    """What came of an event whose work went on over several invocations."""
+
+    event: dict[str, Any]
+    # CloudFormation's response, or None if none came in time.
+    response: dict[str, Any] | None
+    # From handing the event over to the response in the bucket.
+    seconds: float
+    # Invocations of the function: the first and those it (or the next) started.
+    invocations: int
+    # Invocations still running when the wait ended.
+    unanswered: int
+    response_puts: int
+    log: list[dict[str, Any]]
+
+    def lines(self, message: str) -> list[dict[str, Any]]:
+        return [line for line in self.log if line.get("message") == message]
+
+    def ecr_calls(self) -> int:
+        """ECR calls over every invocation (handed over or answering)."""
+        lines = self.lines("continued in the next invocation") + self.lines("response sent")
+        return sum(
+            line.get("ecr_reads", 0) + line.get("ecr_writes", 0) + line.get("ecr_deletes", 0)
+            for line in lines
+        )
+
+    def paused_ms(self) -> int:
+        """Time the fan-outs paused for ECR's throttling, over every invocation."""
+        return sum(line.get("paused_ms", 0) for line in self.lines("prefix statement done"))
+
+    def throttled(self) -> int:
+        return sum(line.get("throttled", 0) for line in self.lines("prefix statement done"))
 
 
 class Pending:

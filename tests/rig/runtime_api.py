@@ -16,6 +16,13 @@ marker; the emulator stops by itself after ``lifetime`` seconds.
     inv = api.invoke(event, deadline_in=3.0, timeout=10)
     inv.response / inv.error / inv.latency
     api.stop()
+
+It also answers Lambda's own ``Invoke`` (``POST /2015-03-31/functions/<name>/invocations``)
+for an asynchronous invocation (``X-Amz-Invocation-Type: Event``), as the function's self-
+invoke sends it when it continues a prefix statement (CONTRACT 15; ``AWS_ENDPOINT_URL_LAMBDA``
+points here): the event is queued like any other, with ``async_deadline_in`` seconds to run
+(the function's Timeout), and listed in ``async_invocations``. The request's signature is
+not checked.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from rig.constants import FUNCTION, FUNCTION_ARN
 from rig.procs import MARKER_VARIABLE, QuietHandler, die_with_parent
 
 PREFIX = "/2018-06-01/runtime"
+INVOKE_PREFIX = "/2015-03-31/functions/"
 # How long a `next` request is held before the emulator answers it with nothing to do; the
 # runtime then asks again. Bounded so that the server threads end on their own.
 NEXT_POLL_SECONDS = 1.0
@@ -72,6 +80,9 @@ class RuntimeApi:
         # `next` requests waiting for an event now: the processes that are idle.
         self.polling = 0
         self._polling_changed = threading.Condition()
+        # Lambda's Invoke, asynchronous: the deadline each such event gets, and the events.
+        self.async_deadline_in = 30.0
+        self.async_invocations: list[Invocation] = []
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -129,6 +140,11 @@ class RuntimeApi:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.path.startswith(INVOKE_PREFIX) and self.path.endswith("/invocations"):
+                    if self.headers.get("X-Amz-Invocation-Type") != "Event":
+                        return self._reply(400, b'{"message":"only Event invocations here"}')
+                    api.enqueue_async(body)
+                    return self._reply(202)
                 parts = self.path[len(PREFIX) :].strip("/").split("/")
                 if parts == ["init", "error"]:
                     api.init_error = body
@@ -241,6 +257,15 @@ class RuntimeApi:
         self.pending.put(inv)
         if not inv.done.wait(timeout):
             raise TimeoutError(f"no answer within {timeout}s")
+        return inv
+
+    def enqueue_async(self, payload: bytes) -> Invocation:
+        """Queues an asynchronous invocation (Lambda's Invoke with InvocationType Event)."""
+        deadline_ms = int((time.time() + self.async_deadline_in) * 1000)
+        inv = Invocation(str(uuid.uuid4()), payload, deadline_ms)
+        self.invocations[inv.request_id] = inv
+        self.async_invocations.append(inv)
+        self.pending.put(inv)
         return inv
 
     def alive(self) -> bool:

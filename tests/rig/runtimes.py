@@ -177,11 +177,12 @@ class Emulator:
         processes: int = 1,
     ):
         _require(_binary_problems(binary), self.name)
-        self.env = env
         self.binary = binary
         self.processes = processes
         self.log = LogFile(run.workdir / f"{log_name}.log")
         self.api = RuntimeApi(run.lifetime, run.marker)
+        # The function's self-invoke (a prefix statement that continues) reaches the API.
+        self.env = {**env, "AWS_ENDPOINT_URL_LAMBDA": f"http://{self.api.address}"}
         self._log_file: Any = None
         self.init_seconds: float | None = None
 
