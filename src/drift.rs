@@ -299,9 +299,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         let mut targets = Vec::new();
         for (key, snapshot) in items {
             // The prefix statements' index (CONTRACT 15) is no target.
-            if !snapshot.record.holds_anything()
-                || key.starts_with(crate::lifecycle::arrivals::INDEX_KEY_PREFIX)
-            {
+            if !snapshot.record.holds_anything() || key.starts_with(lock::INDEX_KEY_PREFIX) {
                 continue;
             }
             match lock::target_of(&key) {

@@ -30,6 +30,11 @@ pub const REMOVED_KEPT_MS: u64 = 15 * 60 * 1000;
 /// taken for a lagging read, and read again (CONTRACT 11).
 pub const READ_LAG_MS: u64 = 60 * 1000;
 
+/// The start of every key of the prefix statements' index items (CONTRACT 15; written by
+/// `lifecycle::arrivals`), which name no target: here, below both drift and the lifecycle,
+/// which both need it.
+pub const INDEX_KEY_PREFIX: &str = "prefix/";
+
 /// The lock item's key for a target: one lock per registry policy, repository policy or
 /// creation template.
 pub fn key(target: &Target) -> String {

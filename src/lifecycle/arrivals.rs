@@ -41,8 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The start of every index item's key.
-pub const INDEX_KEY_PREFIX: &str = "prefix/";
+use crate::lock::INDEX_KEY_PREFIX;
 
 /// Pauses between reads of a target just created that ECR does not show yet
 /// (`RepositoryNotFoundException`): 15.5 s in all, while the invocation has time.
