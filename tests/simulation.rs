@@ -859,7 +859,19 @@ struct Model {
     /// (CONTRACT 11, "an outcome that cannot be known"), so another resource may join the
     /// target meanwhile as if it were managed by statements.
     announced: Vec<(usize, String)>,
+    /// Resources whose Delete is on its way (sent, not yet answered: a duplicate delivery
+    /// may still be running after the first was done): CloudFormation has let them go, so
+    /// a Create may find what they held already gone.
+    leaving: Vec<(String, &'static str, String)>,
     seq: u64,
+}
+
+impl Model {
+    fn is_leaving(&self, c: &Claim) -> bool {
+        self.leaving.iter().any(|(stack, logical, physical)| {
+            *stack == c.stack_id && *logical == c.logical && *physical == c.deployed.physical
+        })
+    }
 }
 
 impl Model {
@@ -1356,6 +1368,7 @@ impl Sim {
                 // Delete failed may or may not be owned still.
                 Expect::Whole(owner) if !owner.deployed.recorded || owner.orphan => {}
                 Expect::Whole(_) if model.announced.iter().any(|(t, _)| *t == spec.target) => {}
+                Expect::Whole(owner) if model.is_leaving(&owner) => {}
                 Expect::Whole(owner) => {
                     if !same(&owner) && !renamed(&owner, None) {
                         taken.push(format!("the policy owned by {}", owner.name()));
@@ -1366,6 +1379,7 @@ impl Sim {
                         if holder.deployed.spec.kind != Kind::Statements
                             || same(holder)
                             || holder.orphan
+                            || model.is_leaving(holder)
                         {
                             continue;
                         }
@@ -2120,6 +2134,8 @@ impl Sim {
         duplicate: bool,
     ) {
         futures_util::future::join_all(resources.into_iter().map(|(logical, d)| async move {
+            let leaving = (stack_id.to_owned(), logical, d.physical.clone());
+            self.model.borrow_mut().leaving.push(leaving.clone());
             let a = self
                 .send(
                     role,
@@ -2133,6 +2149,7 @@ impl Sim {
                 )
                 .await;
             let mut model = self.model.borrow_mut();
+            model.leaving.retain(|l| *l != leaving);
             if a.success {
                 model.announced.retain(|(_, id)| *id != d.physical);
             }
@@ -2706,7 +2723,7 @@ fn examine(seed: u64) -> Option<Found> {
     let first = run(seed, &history.setup, &history.steps);
     let rule = first.violations.first()?.rule;
     let steps = shrink(&history, rule);
-    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1") {
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2") {
         eprintln!("--- seed {seed}, shrunk: ECR's writes ---");
     }
     let shrunk = run(seed, &history.setup, &steps);

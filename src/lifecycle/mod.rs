@@ -156,6 +156,16 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
                 _ => plan::tag_of(cx.request_id),
             };
             let me = cx.me(&tag);
+            // A rollback of a failed replacement: what that replacement's write left is taken
+            // out first, so that the Update decides against the record as it was before.
+            let mut left = false;
+            if approach == Approach::UpdateInPlace
+                && let Wanted::One(desired) = &wanted
+                && let Ok(Wanted::One(old)) =
+                    self::wanted(resource_type, old_properties, cx.settings)
+            {
+                left = left_by_failed_update(store, desired, &old, &me, cx).await?;
+            }
             let applied = match &wanted {
                 Wanted::One(desired) => {
                     let findings = judge::judge(desired, cx.stack_id, cx.settings);
@@ -173,13 +183,7 @@ pub async fn execute<S: PolicyStore, L: LockStore>(
                         physical_id: physical_id.clone(),
                         ..applied
                     };
-                    if let Wanted::One(desired) = &wanted {
-                        let old = self::wanted(resource_type, old_properties, cx.settings);
-                        if let Ok(Wanted::One(old)) = old {
-                            applied.changed |=
-                                left_by_failed_update(store, desired, &old, &me, cx).await?;
-                        }
-                    }
+                    applied.changed |= left;
                     Ok(applied)
                 }
                 Approach::Create | Approach::Replace { .. } => plan::fits(applied),

@@ -169,6 +169,43 @@ pub fn forget_displaced(record: &mut Record, is_me: impl Fn(&Holder) -> bool) ->
     record.displaced.len() != before
 }
 
+/// The resource `gone` names never existed (a failed Create whose whole policy a statement
+/// ended): the Sids taken out of its policy are taken, by the same takers, out of the other
+/// ended whole policies that declare them, so that they go back there if the taker goes
+/// first (CONTRACT 11).
+pub fn take_over_ended(record: &mut Record, gone: impl Fn(&Holder) -> bool) {
+    let moved: Vec<Displaced> = record
+        .displaced
+        .iter()
+        .filter(|mine| gone(&mine.holder) && !mine.ended)
+        .filter_map(|mine| Some((mine.sid.clone()?, mine.by.clone()?)))
+        .flat_map(|(sid, by)| {
+            record
+                .displaced
+                .iter()
+                .filter(|d| d.sid.is_none() && d.ended && !gone(&d.holder))
+                .filter(|d| declared(&d.text, &sid).is_some())
+                .filter(|d| {
+                    !record
+                        .displaced
+                        .iter()
+                        .any(|e| e.holder == d.holder && e.sid.as_deref() == Some(sid.as_str()))
+                })
+                .map(|d| Displaced {
+                    holder: d.holder.clone(),
+                    sid: Some(sid.clone()),
+                    text: String::new(),
+                    force: d.force,
+                    by: Some(by.clone()),
+                    ended: false,
+                    prior: None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    record.displaced.extend(moved);
+}
+
 /// Brings a displaced resource's entry for `sid` up to date with what it declares now
 /// (its Update came); whether it had one.
 pub fn update_displaced(
@@ -187,6 +224,22 @@ pub fn update_displaced(
         }
     }
     found
+}
+
+/// What goes back to a displaced entry's resource: its statement; for a Sid a statement
+/// took out of a whole policy (whose ownership it ended), that Sid as the policy declares
+/// it now (its Updates keep the whole entry current), `None` if it declares it no more.
+pub fn back_text(record: &Record, entry: &Displaced) -> Option<String> {
+    let sid = entry.sid.as_deref()?;
+    match record
+        .displaced
+        .iter()
+        .rev()
+        .find(|d| d.sid.is_none() && d.holder == entry.holder)
+    {
+        Some(whole) => declared(&whole.text, sid).map(|s| s.to_string()),
+        None => Some(entry.text.clone()).filter(|t| !t.is_empty()),
+    }
 }
 
 /// The statement with Sid `sid` that a whole policy text declares.
@@ -210,13 +263,14 @@ pub fn hand_back_sid(
     let index = record.displaced.iter().rposition(|d| {
         !is_me(&d.holder)
             && match &d.sid {
-                Some(s) => s == sid && taken_by(d, &is_me),
-                None => (d.ended || d.by.is_none()) && declared(&d.text, sid).is_some(),
+                Some(s) => s == sid && taken_by(d, &is_me) && back_text(record, d).is_some(),
+                // An entry stored before takers were recorded.
+                None => d.by.is_none() && !d.ended && declared(&d.text, sid).is_some(),
             }
     })?;
     let entry = &record.displaced[index];
     let statement = match &entry.sid {
-        Some(_) => entry.text.clone(),
+        Some(_) => back_text(record, entry)?,
         None => declared(&entry.text, sid)?.to_string(),
     };
     let held = Held {
@@ -245,7 +299,8 @@ pub enum HandBack {
 /// latest displaced resource decides. A whole policy goes back whole; statement resources
 /// displaced since the last whole-policy one get their Sids back.
 pub fn hand_back_whole(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Option<HandBack> {
-    let mine = |d: &Displaced| !is_me(&d.holder) && taken_by(d, &is_me);
+    let owed = |d: &Displaced| d.sid.is_none() || back_text(record, d).is_some();
+    let mine = |d: &Displaced| !is_me(&d.holder) && taken_by(d, &is_me) && owed(d);
     let last = record.displaced.iter().rposition(mine)?;
     if record.displaced[last].sid.is_none() {
         return Some(HandBack::Whole(Box::new(record.displaced.remove(last))));
@@ -264,9 +319,15 @@ pub fn hand_back_whole(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> 
         }
     }
     chosen.sort_unstable();
+    let texts: Vec<Option<String>> = chosen
+        .iter()
+        .map(|i| back_text(record, &record.displaced[*i]))
+        .collect();
     let mut back = Vec::new();
-    for index in chosen.into_iter().rev() {
-        back.push(record.displaced.remove(index));
+    for (index, text) in chosen.into_iter().zip(texts).rev() {
+        let mut entry = record.displaced.remove(index);
+        entry.text = text.unwrap_or_default();
+        back.push(entry);
     }
     back.reverse();
     Some(HandBack::Statements(back))
@@ -304,6 +365,11 @@ pub fn release(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Released
             Some(sid) => {
                 let now =
                     holder_now.or_else(|| record.statements.get(&sid).map(|h| h.holder.clone()));
+                let Some(text) = back_text(record, &record.displaced[index]) else {
+                    // A whole policy that declares the Sid no more: nothing to give back.
+                    record.displaced.remove(index);
+                    continue;
+                };
                 match now {
                     Some(now) => record.displaced[index].by = Some(now),
                     None => {
@@ -313,7 +379,7 @@ pub fn release(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Released
                             sid.clone(),
                             Held {
                                 holder: entry.holder,
-                                statement: Some(entry.text),
+                                statement: Some(text),
                                 prior: None,
                                 force: entry.force,
                                 earlier: Vec::new(),
@@ -436,25 +502,64 @@ mod tests {
     }
 
     #[test]
-    fn a_whole_policy_hands_a_sid_back_as_it_declares_it_and_stays_displaced() {
+    fn a_whole_policy_gets_back_only_the_sids_taken_out_of_it_as_it_declares_them_now() {
         let mut record = Record::default();
-        let policy = json!({"Version": "2012-10-17", "Statement": [serde_json::from_str::<Value>(&grant("S", "1")).unwrap()]}).to_string();
+        let policy = |statements: &[&str]| {
+            let items: Vec<Value> = statements.iter().map(|s| parse(s).unwrap()).collect();
+            json!({"Version": "2012-10-17", "Statement": items}).to_string()
+        };
+        // Statement x ended w's ownership, taking S; T of w's policy became nobody's.
         displace(
             &mut record,
             &holder("w"),
             None,
-            &policy,
+            &policy(&[&grant("S", "1"), &grant("T", "1")]),
             false,
             Taker::Ended(&holder("x")),
         );
-        let back = hand_back_sid(&mut record, "S", |_| false).expect("handed back");
+        displace(
+            &mut record,
+            &holder("w"),
+            Some("S"),
+            &grant("S", "1"),
+            false,
+            Taker::Took(&holder("x")),
+        );
+        // w's Update changed S since: it gets S back as it declares it now.
+        update_displaced(
+            &mut record,
+            |h| *h == holder("w"),
+            None,
+            &policy(&[&grant("S", "2"), &grant("T", "1")]),
+            false,
+        );
+        assert_eq!(hand_back_sid(&mut record, "T", |h| h.tag == "x"), None);
+        let back = hand_back_sid(&mut record, "S", |h| h.tag == "x").expect("handed back");
         assert_eq!(back.holder, holder("w"));
         assert_eq!(
             parse(back.statement.as_deref().unwrap()),
-            parse(&grant("S", "1"))
+            parse(&grant("S", "2"))
         );
+        // Still displaced as a whole; the Sid's entry ended.
         assert_eq!(record.displaced.len(), 1);
-        assert_eq!(hand_back_sid(&mut record, "Other", |_| false), None);
+        assert_eq!(record.displaced[0].sid, None);
+        // A policy that declares the Sid no more gets nothing back.
+        displace(
+            &mut record,
+            &holder("w"),
+            Some("S"),
+            &grant("S", "1"),
+            false,
+            Taker::Took(&holder("x")),
+        );
+        update_displaced(
+            &mut record,
+            |h| *h == holder("w"),
+            None,
+            &policy(&[&grant("T", "1")]),
+            false,
+        );
+        assert_eq!(hand_back_sid(&mut record, "S", |h| h.tag == "x"), None);
     }
 
     #[test]

@@ -252,7 +252,7 @@ pub fn plan(
                 }
             }?
         }
-        Intent::DeleteWhole { me } => whole::delete(me, live, record, now_ms),
+        Intent::DeleteWhole { me } => whole::delete(me, live, record, false, now_ms),
         Intent::DeleteStatements { me, sids } => {
             let live = live.and_then(Policy::from_live);
             statements::delete(me, sids, live.as_ref(), record, now_ms)
@@ -310,15 +310,38 @@ pub fn plan(
                 .filter_map(|p| Policy::from_live(&p.text))
                 .flat_map(|p| p.statements().to_vec())
                 .collect();
+            // Its whole policy's ownership, ended by a statement since, never was for
+            // CloudFormation: the Sids that statement took came out of the whole policies it
+            // had ended before, where they declare them (as if it had never been there).
+            let ended_here = record
+                .displaced
+                .iter()
+                .any(|d| d.sid.is_none() && d.ended && d.holder.tag == *tag);
+            if ended_here {
+                history::take_over_ended(&mut record, |h| h.tag == *tag);
+            }
             history::forget_displaced(&mut record, |h| h.tag == *tag);
             // A whole policy whose ownership it ended (its record was stored, its outcome
             // unknown) was never ended for CloudFormation: it is owned again once nobody
             // holds a Sid there ([`release`] below), or when the last holder goes.
-            for entry in record.displaced.iter_mut() {
-                if entry.ended && entry.by.as_ref().is_some_and(|b| b.tag == *tag) {
+            let revived: Vec<Holder> = record
+                .displaced
+                .iter_mut()
+                .filter(|e| e.ended && e.by.as_ref().is_some_and(|b| b.tag == *tag))
+                .map(|entry| {
                     entry.ended = false;
-                }
-            }
+                    entry.holder.clone()
+                })
+                .collect();
+            // That policy is displaced as a whole again: the Sids taken out of it (by this
+            // request, or by statements that joined since) come back with it as a whole.
+            // Whatever else it took there was that policy's too (the target was owned whole
+            // when it came): nothing of it goes back to a statement resource.
+            record.displaced.retain(|e| {
+                let by_it = e.by.as_ref().is_some_and(|b| b.tag == *tag);
+                !(e.sid.is_some()
+                    && (revived.contains(&e.holder) || (by_it && !revived.is_empty())))
+            });
             let plan = match statements::failed_create(tag, live.as_ref(), &record, now_ms) {
                 Some(plan) => plan,
                 None if !left.is_empty() => {

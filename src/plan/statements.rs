@@ -117,6 +117,22 @@ pub(super) fn apply(
                     if let Some(entry) = after.displaced.last_mut() {
                         entry.prior = owned.prior.clone().filter(|p| p.holder.is_none());
                     }
+                    // Its Sids are taken from the whole policy's resource: each goes back
+                    // to it, as its policy declares it then, if this one goes first.
+                    for statement in ours {
+                        let sid = sid_of(statement).unwrap_or_default();
+                        let text = history::declared(&owned.policy, sid)
+                            .map(|s| compact(&s))
+                            .unwrap_or_default();
+                        history::displace(
+                            &mut after,
+                            &owned.holder,
+                            Some(sid),
+                            &text,
+                            owned.force,
+                            Taker::Took(me),
+                        );
+                    }
                     after.owner = None;
                     let owned_doc = Policy::from_live(&owned.policy);
                     let doc = owned_doc.as_ref().map(Policy::document);
@@ -230,6 +246,19 @@ pub(super) fn apply(
                 held_by.push((sid.to_owned(), h.holder.clone()));
                 continue;
             }
+            // Displaced from it, its taker still there (a taker's Delete hands it back and
+            // ends the entry), though nobody holds the Sid now (the taker's own ownership
+            // ended, say): it holds nothing here.
+            None if !claim.approach.creates()
+                && let Some(taker) = displaced_by(record, is_me, sid) =>
+            {
+                history::update_displaced(&mut after, is_me, Some(sid), &compact(statement), force);
+                warnings.push(left_to(
+                    &format!("Sid {} is", crate::text::quote(sid)),
+                    &taker,
+                ));
+                continue;
+            }
             None => match &there {
                 None => record_equal = false,
                 Some(t) if same => {
@@ -254,6 +283,28 @@ pub(super) fn apply(
                     continue;
                 }
             },
+        }
+        if held.is_none() && claim.approach.creates() && record.owner.is_none() {
+            // A Sid nobody holds that a whole policy (whose ownership a statement ended)
+            // still declares is taken out of that policy too: it goes back to it if this
+            // one goes first (CONTRACT 11).
+            let wholes: Vec<(Holder, bool)> = record
+                .displaced
+                .iter()
+                .filter(|d| d.sid.is_none() && d.ended && !is_me(&d.holder))
+                .filter(|d| history::declared(&d.text, sid).is_some())
+                .map(|d| (d.holder.clone(), d.force))
+                .collect();
+            for (whole, whole_force) in wholes {
+                history::displace(
+                    &mut after,
+                    &whole,
+                    Some(sid),
+                    "",
+                    whole_force,
+                    Taker::Took(me),
+                );
+            }
         }
         match present.split_first() {
             None => statements.push(statement.clone()),
@@ -302,6 +353,17 @@ pub(super) fn apply(
         adopted,
         warnings,
     })
+}
+
+/// Who took `sid` from the resource `is_me` names, if the record still says it is displaced
+/// from it.
+fn displaced_by(record: &Record, is_me: impl Fn(&Holder) -> bool, sid: &str) -> Option<Holder> {
+    record
+        .displaced
+        .iter()
+        .rev()
+        .find(|d| is_me(&d.holder) && d.sid.as_deref() == Some(sid) && !d.ended)
+        .and_then(|d| d.by.clone())
 }
 
 /// Takes `sids` (those `is_me` holds) out of a target nobody owns whole: each goes back to
@@ -489,7 +551,7 @@ pub(super) fn failed_create(
     }
     if let Some(owned) = owned {
         let me = owned.holder.clone();
-        let mut plan = super::whole::delete(&me, live.map(Policy::compact), record, now_ms);
+        let mut plan = super::whole::delete(&me, live.map(Policy::compact), record, true, now_ms);
         // What it replaced without a holder (a policy it adopted, the statements nobody held)
         // is put back, beside the Sids handed back to the resources it displaced.
         if plan.record.owner.is_none()
@@ -513,7 +575,10 @@ pub(super) fn failed_create(
             after.statements.insert(sid.clone(), back);
             continue;
         }
-        match h.prior.as_ref().and_then(|p| history::parse(&p.text)) {
+        // What it replaced goes back only if nobody held it: a holder it took the Sid from
+        // got it back above, or was deleted since and holds nothing.
+        let replaced = h.prior.as_ref().filter(|p| p.holder.is_none());
+        match replaced.and_then(|p| history::parse(&p.text)) {
             Some(statement) => {
                 // What it wrote is removed lately (a lagging read must not bring it back);
                 // what it replaced goes back.

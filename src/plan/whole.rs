@@ -4,7 +4,7 @@
 use super::history::{self, HandBack, Taker};
 use super::statements;
 use super::{Claim, Me, Next, Plan, Refusal, Verdict, equivalent, left_to, with_statements};
-use crate::lock::{Held, Holder, Owned, Prior, Record};
+use crate::lock::{Held, Holder, Owned, Prior, Record, Version};
 use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of, statement_equivalent, statements_of};
 use serde_json::{Map, Value};
 
@@ -392,12 +392,33 @@ fn displaced_update(
 }
 
 /// A whole-policy resource's Delete: the policy, or what it hands back; nothing that another
-/// resource holds or owns.
-pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) -> Plan {
+/// resource holds or owns. `put_back`: a failed Create's Delete, which puts back what that
+/// Create replaced.
+pub(super) fn delete(
+    me: &Me,
+    live: Option<&str>,
+    record: &Record,
+    put_back: bool,
+    now_ms: u64,
+) -> Plan {
     let is_me = |h: &Holder| h.same_resource(me);
     let mut after = record.clone();
     if let Some(owned) = record.owner.as_ref().filter(|o| is_me(&o.holder)) {
         after.owner = None;
+        // What its Create replaced, nobody holding it (a policy it adopted), was removed by
+        // the provider too: a read lagging behind that Create may still show it. (A failed
+        // Create's Delete puts it back instead.)
+        let mut earlier = owned.earlier.clone();
+        if let Some(prior) = owned
+            .prior
+            .as_ref()
+            .filter(|p| p.holder.is_none() && !put_back)
+        {
+            earlier.push(Version {
+                text: prior.text.clone(),
+                at_ms: now_ms,
+            });
+        }
         history::forget_displaced(&mut after, is_me);
         let back = history::hand_back_whole(&mut after, is_me);
         let next = match back {
@@ -414,7 +435,7 @@ pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) 
                 return plan;
             }
             Some(HandBack::Statements(entries)) => {
-                history::remove_policy(&mut after, &owned.policy, &owned.earlier, now_ms);
+                history::remove_policy(&mut after, &owned.policy, &earlier, now_ms);
                 let mut statements = Vec::new();
                 for entry in entries {
                     let Some(sid) = entry.sid.clone() else {
@@ -444,7 +465,7 @@ pub(super) fn delete(me: &Me, live: Option<&str>, record: &Record, now_ms: u64) 
                 Next::Write(Value::Object(document).to_string())
             }
             None => {
-                history::remove_policy(&mut after, &owned.policy, &owned.earlier, now_ms);
+                history::remove_policy(&mut after, &owned.policy, &earlier, now_ms);
                 Next::Delete
             }
         };

@@ -140,8 +140,43 @@ impl FaultyEcr {
 /// With `SIM_TRACE=1`, every write and delete the provider sends, at its virtual instant
 /// (for reading one replayed history closely).
 fn trace_call(what: std::fmt::Arguments<'_>) {
-    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1") {
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2") {
         eprintln!("      [ecr {:?}] {what}", tokio::time::Instant::now());
+    }
+}
+
+/// With `SIM_TRACE=2`, also every record the provider stores (who holds which Sid, who
+/// owns the policy, who is displaced by whom).
+fn trace_record(key: &str, record: &Record) {
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "2") {
+        let who = |h: &ecr_policy_provider::lock::Holder| {
+            let stack = h.stack.split('/').nth(1).unwrap_or_default();
+            let tag = &h.tag;
+            format!("{stack}/{}#{tag}", h.logical)
+        };
+        let holders: Vec<String> = record
+            .statements
+            .iter()
+            .map(|(sid, held)| format!("{sid}:{}", who(&held.holder)))
+            .collect();
+        let owner = record.owner.as_ref().map(|o| who(&o.holder));
+        let displaced: Vec<String> = record
+            .displaced
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}/{}{}<-{}",
+                    who(&d.holder),
+                    d.sid.as_deref().unwrap_or("*"),
+                    if d.ended { "(ended)" } else { "" },
+                    d.by.as_ref().map(who).unwrap_or_default()
+                )
+            })
+            .collect();
+        eprintln!(
+            "      [lock {:?}] store {key}: held {holders:?} owner {owner:?} displaced {displaced:?}",
+            tokio::time::Instant::now()
+        );
     }
 }
 
@@ -317,9 +352,14 @@ impl LockStore for FaultyLock {
             Some(ThrottleStore) => Err(lock_unavailable("UpdateItem")),
             Some(_) => {
                 self.inner.store(key, owner, record).await?;
+                trace_record(key, record);
                 Err(lock_unavailable("UpdateItem"))
             }
-            None => self.inner.store(key, owner, record).await,
+            None => {
+                self.inner.store(key, owner, record).await?;
+                trace_record(key, record);
+                Ok(())
+            }
         }
     }
 
