@@ -63,8 +63,15 @@ struct Harness {
 impl Harness {
     /// `team/app` exists; the prefix statement on `team/` is created.
     async fn new() -> Self {
+        Self::over(&["team/app"]).await
+    }
+
+    /// `repositories` exist; the prefix statement on `team/` is created.
+    async fn over(repositories: &[&str]) -> Self {
         let store = Arc::new(MemoryEcr::new());
-        store.create_repository("us-east-1", "team/app");
+        for name in repositories {
+            store.create_repository("us-east-1", name);
+        }
         let h = Self {
             store,
             lock: Arc::new(MemoryLock::new()),
@@ -722,4 +729,146 @@ async fn an_arrival_that_wrote_before_a_delete_is_taken_out_by_it() {
     // THEN it finds the statement in the new repository's record and takes it out too
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     h.nothing_left(&["team/app", "team/new"]);
+}
+
+/// The index item of `prefix`: who holds each Sid there.
+fn indexed(h: &Harness, prefix: &str) -> Option<String> {
+    h.lock
+        .record(&index_key("us-east-1", prefix))
+        .holder_of(SID)
+        .map(str::to_owned)
+}
+
+impl Harness {
+    /// As a release before the index left it: the targets' records, no index item.
+    fn forget_the_index(&self) {
+        self.lock
+            .set_record(&index_key("us-east-1", "team"), Record::default());
+        assert_eq!(indexed(self, "team"), None);
+    }
+
+    /// A new repository `name`, by its event.
+    async fn new_repository(&self, name: &str) {
+        self.store.create_repository("us-east-1", name);
+        self.repository_created(name).await;
+    }
+
+    fn holds(&self, name: &str) -> bool {
+        self.statements(&repo(name)).iter().any(|s| s["Sid"] == SID)
+    }
+}
+
+#[tokio::test]
+async fn a_prefix_statement_from_before_the_index_is_indexed_by_the_sweep_and_reaches_new_repositories()
+ {
+    // GIVEN a prefix statement on `team/` held by two repositories whose common parent is
+    // `team`, and no index item (as a release before the index wrote it)
+    let h = Harness::over(&["team/app", "team/b/x"]).await;
+    h.forget_the_index();
+    h.new_repository("team/early").await;
+    assert!(
+        !h.holds("team/early"),
+        "without the index, an event finds nothing"
+    );
+    // WHEN the daily sweep runs
+    let summary = h.sweep(Action::Report).await;
+    // THEN it is indexed again, under its holder, and applied where the event missed it
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert_eq!(indexed(&h, "team").as_deref(), Some(TAG));
+    assert!(h.holds("team/early"));
+    assert_eq!(h.holder_of(&repo("team/early"), SID).as_deref(), Some(TAG));
+    // and new repositories under it get it by their events, those beside it do not
+    h.new_repository("team/later").await;
+    assert_eq!(h.statements(&repo("team/later")), [own_statement()]);
+    h.new_repository("teams/x").await;
+    assert!(h.statements(&repo("teams/x")).is_empty());
+    // and its Delete leaves nothing, in ECR or the index
+    h.delete().await;
+    for name in ["team/app", "team/b/x", "team/early", "team/later"] {
+        assert!(!h.holds(name), "{name}");
+    }
+    assert_eq!(indexed(&h, "team"), None);
+    h.new_repository("team/after").await;
+    assert!(!h.holds("team/after"));
+}
+
+#[tokio::test]
+async fn a_prefix_statement_indexed_under_a_narrower_prefix_moves_to_its_own_at_its_update() {
+    // GIVEN a prefix statement on `team/` from before the index whose repositories are all
+    // under `team/a/`: its records cannot tell `team` from `team/a`
+    let h = Harness::over(&["team/a/x", "team/a/y"]).await;
+    h.forget_the_index();
+    h.sweep(Action::Report).await;
+    // THEN the sweep indexes it under the narrowest prefix that covers them, never broader
+    // than its own
+    assert_eq!(indexed(&h, "team/a").as_deref(), Some(TAG));
+    assert_eq!(indexed(&h, "team"), None);
+    h.new_repository("team/a/z").await;
+    assert!(h.holds("team/a/z"));
+    h.new_repository("team/b/new").await;
+    assert!(!h.holds("team/b/new"), "not until its Update");
+    // WHEN its Update in place runs
+    let mut changed = own_statement();
+    changed["Action"] = json!(["ecr:BatchGetImage"]);
+    let mut e = event(CREATE, &h.recorder.url);
+    e["RequestType"] = "Update".into();
+    e["RequestId"] = "update-1".into();
+    e["PhysicalResourceId"] = physical_id().into();
+    e["OldResourceProperties"] = e["ResourceProperties"].clone();
+    e["ResourceProperties"]["Statement"] = json!([changed.clone()]);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // THEN it is indexed under its own prefix only, with its new statement
+    assert_eq!(indexed(&h, "team").as_deref(), Some(TAG));
+    assert_eq!(indexed(&h, "team/a"), None, "the narrower entry is gone");
+    assert_eq!(h.statements(&repo("team/b/new")), [changed.clone()]);
+    h.new_repository("team/a/after-update").await;
+    assert_eq!(h.statements(&repo("team/a/after-update")), [changed]);
+    // and its Delete leaves nothing anywhere
+    h.delete().await;
+    assert_eq!(indexed(&h, "team"), None);
+    assert_eq!(indexed(&h, "team/a"), None);
+    h.new_repository("team/a/after-delete").await;
+    assert!(!h.holds("team/a/after-delete"));
+}
+
+#[tokio::test]
+async fn a_delete_takes_out_what_a_sweep_indexed_under_a_narrower_prefix() {
+    let h = Harness::over(&["team/a/x", "team/a/y"]).await;
+    h.forget_the_index();
+    h.sweep(Action::Report).await;
+    assert_eq!(indexed(&h, "team/a").as_deref(), Some(TAG));
+    h.delete().await;
+    assert_eq!(indexed(&h, "team/a"), None);
+    h.new_repository("team/a/after-delete").await;
+    assert!(!h.holds("team/a/after-delete"));
+}
+
+#[tokio::test]
+async fn a_statement_on_one_repository_is_never_taken_for_a_prefix_statement() {
+    // GIVEN a statement resource on the one repository `team/app` (RepositoryName), and no
+    // prefix statement
+    let store = Arc::new(MemoryEcr::new());
+    store.create_repository("us-east-1", "team/app");
+    let h = Harness {
+        store,
+        lock: Arc::new(MemoryLock::new()),
+        recorder: Recorder::start(Vec::new()).await,
+    };
+    let mut e = event("repository-statement-create.json", &h.recorder.url);
+    e["ResourceProperties"]["RepositoryName"] = "team/app".into();
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // WHEN the sweep runs, and a repository beside it is created
+    h.sweep(Action::Report).await;
+    h.new_repository("team/new").await;
+    // THEN no index item names it, and the new repository gets nothing
+    let index_items = h.lock.scan().await.expect("scan");
+    assert!(
+        !index_items
+            .iter()
+            .any(|(key, s)| key.starts_with("prefix/") && s.record.holds_anything()),
+        "{index_items:?}"
+    );
+    assert!(h.statements(&repo("team/new")).is_empty());
 }

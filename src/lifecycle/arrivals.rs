@@ -219,6 +219,20 @@ async fn change_index<L: LockStore>(
     cx: &Context<'_, L>,
     add: impl FnOnce(&mut Record),
 ) -> Result<(), Failure> {
+    edit_index(region, prefix, cx, |record| {
+        record.statements.retain(|_, held| held.holder.tag != tag);
+        add(record);
+    })
+    .await
+}
+
+/// The index item of `prefix` with `edit` done, under its lease.
+async fn edit_index<L: LockStore>(
+    region: &str,
+    prefix: &str,
+    cx: &Context<'_, L>,
+    edit: impl FnOnce(&mut Record),
+) -> Result<(), Failure> {
     let Some(lock) = cx.lock else {
         return Err(Failure::NoLockTable);
     };
@@ -226,8 +240,7 @@ async fn change_index<L: LockStore>(
     let what = format!("the index of the prefix statements on {prefix:?} in {region}");
     let taken = lease::take_key(key, &what, lock, cx).await?;
     let mut record = taken.record.clone();
-    record.statements.retain(|_, held| held.holder.tag != tag);
-    add(&mut record);
+    edit(&mut record);
     let stored = lease::store(Some(&taken), &record, cx).await;
     finish(Some(&taken), stored.map(|()| ((), record)), cx).await
 }
@@ -792,8 +805,12 @@ async fn rebuild_index<S: PolicyStore, L: LockStore + RecordReader>(
         });
         let result = if still_held {
             let statements = entry.statements.clone();
-            change_index(&entry.region, &prefix, &entry.holder.tag, &cx, |record| {
-                record.statements.extend(statements);
+            let tag = entry.holder.tag.as_str();
+            // An Update that indexed it meanwhile under this same prefix is not undone.
+            edit_index(&entry.region, &prefix, &cx, |record| {
+                if !record.statements.values().any(|h| h.holder.tag == tag) {
+                    record.statements.extend(statements);
+                }
             })
             .await
         } else {
@@ -828,28 +845,33 @@ async fn rebuild_index<S: PolicyStore, L: LockStore + RecordReader>(
 }
 
 /// After an Update or a Delete of the prefix statement of `tag` on `prefix`, once it passed
-/// over every one of `targets` (its matches): its entries taken out of every other index
-/// item under its prefix that covers one of them, where a sweep may have indexed it from
-/// its targets' records ([`rebuild_index`], under a narrower prefix); its own item is
-/// `register`'s and `unregister`'s.
+/// over every one of `targets` (its matches): its entries taken out of every index item
+/// under its prefix that covers one of them, where a sweep may have indexed it from its
+/// targets' records ([`rebuild_index`], under a narrower prefix); and, for a Delete
+/// (`own`), out of its own item again (a sweep may have indexed it there after the Delete
+/// took it out, before the Delete passed over the sweep's witness).
 pub(super) async fn forget_elsewhere<L: LockStore>(
     region: &str,
     prefix: &str,
     tag: &str,
     targets: &[Target],
+    own: bool,
     cx: &Context<'_, L>,
 ) -> Result<(), Failure> {
-    let own = index_key(region, prefix);
+    let own_key = index_key(region, prefix);
     let under = |key: &str| {
         index_of(key).is_some_and(|(_, k)| {
             k != ROOT_PREFIX && (prefix == ROOT_PREFIX || prefix_matches(prefix, &k))
         })
     };
-    let keys: BTreeSet<String> = targets
+    let mut keys: BTreeSet<String> = targets
         .iter()
         .flat_map(covering_keys)
-        .filter(|key| *key != own && under(key))
+        .filter(|key| *key != own_key && under(key))
         .collect();
+    if own {
+        keys.insert(own_key);
+    }
     for key in keys {
         if let Some((region, prefix)) = index_of(&key) {
             change_index(&region, &prefix, tag, cx, |_| {}).await?;
@@ -1084,6 +1106,74 @@ mod tests {
             region: "us-east-1".into(),
             prefix: prefix.into(),
         }
+    }
+
+    #[test]
+    fn the_narrowest_prefix_covers_every_target_and_is_root_only_when_nothing_narrower_does() {
+        let cases: [(&[Target], &str); 7] = [
+            (&[repository("team/a/x"), repository("team/a/y")], "team/a"),
+            (&[repository("team/a/x"), repository("team/b")], "team"),
+            (&[repository("team/a/x"), template("team/a/")], "team/a"),
+            (&[template("team/")], "team"),
+            (&[repository("team/x"), repository("other/y")], "ROOT"),
+            (&[repository("app"), repository("team/x")], "ROOT"),
+            (&[repository("team/x"), template("ROOT")], "ROOT"),
+        ];
+        for (targets, expected) in cases {
+            let prefix = narrowest_prefix(targets);
+            assert_eq!(prefix, expected, "{targets:?}");
+            assert!(targets.iter().all(|t| covers(&prefix, t)), "{targets:?}");
+        }
+    }
+
+    fn holding(tag: &str, sid: &str, statement: &str) -> Snapshot {
+        let mut record = Record::default();
+        record.statements.insert(
+            sid.into(),
+            Held {
+                holder: Holder {
+                    tag: tag.into(),
+                    stack: "stack".into(),
+                    logical: tag.into(),
+                },
+                statement: Some(statement.into()),
+                ..Held::default()
+            },
+        );
+        Snapshot {
+            record,
+            leased_until_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_what_a_prefix_statement_alone_can_hold_is_taken_for_one() {
+        let mut items: BTreeMap<String, Snapshot> = BTreeMap::new();
+        let mut put = |target: Target, snapshot: Snapshot| {
+            items.insert(lock::key(&target), snapshot);
+        };
+        // Two repositories under one tag: a prefix statement.
+        put(repository("team/a/x"), holding("p1", "A", "{}"));
+        put(repository("team/a/y"), holding("p1", "A", "{}"));
+        // One template: a prefix statement.
+        put(template("ops/"), holding("p2", "B", "{}"));
+        // One repository: a repository statement, or a prefix statement; not taken.
+        put(repository("solo/x"), holding("r1", "C", "{}"));
+        // Two repositories that hold different statements: not taken.
+        put(repository("mixed/x"), holding("p3", "D", "{\"a\":1}"));
+        put(repository("mixed/y"), holding("p3", "D", "{\"a\":2}"));
+        // Indexed already: not taken.
+        put(repository("known/x"), holding("p4", "E", "{}"));
+        put(repository("known/y"), holding("p4", "E", "{}"));
+        items.insert(index_key("us-east-1", "known"), holding("p4", "E", "{}"));
+        let found: Vec<(String, String)> = unindexed(&items)
+            .into_iter()
+            .map(|(prefix, entry)| (entry.holder.tag, prefix))
+            .collect();
+        assert_eq!(
+            found,
+            [("p1".into(), "team/a".into()), ("p2".into(), "ops".into())]
+        );
     }
 
     #[test]

@@ -351,7 +351,7 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
         // gets the statements from its own prefix's item first (`arrivals::covering`).
         let region = prefixed.region();
         let forgotten =
-            super::arrivals::forget_elsewhere(region, &prefixed.prefix, &me.tag, &all, cx);
+            super::arrivals::forget_elsewhere(region, &prefixed.prefix, &me.tag, &all, false, cx);
         if let Err(error) = forgotten.await {
             tracing::warn!(error = %error, "could not take the prefix statement out of a narrower index item; its Delete does");
         }
@@ -600,7 +600,7 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
         return Err(Failure::Continues(Box::new(progress.handed_over(&visited))));
     }
     if cx.lock.is_some() {
-        super::arrivals::forget_elsewhere(region, prefix, tag, &all, cx).await?;
+        super::arrivals::forget_elsewhere(region, prefix, tag, &all, true, cx).await?;
     }
     Ok(Swept {
         prefix: prefix.to_owned(),
