@@ -872,3 +872,42 @@ async fn a_statement_on_one_repository_is_never_taken_for_a_prefix_statement() {
     );
     assert!(h.statements(&repo("team/new")).is_empty());
 }
+
+#[tokio::test]
+async fn a_delete_during_the_sweeps_indexing_leaves_no_index_entry() {
+    // GIVEN a prefix statement from before the index, and a sweep that holds the lease of
+    // the repository it checked (its witness) and stops before writing the index item
+    let h = Harness::over(&["team/app", "team/b/x"]).await;
+    h.forget_the_index();
+    let index = index_key("us-east-1", "team");
+    let sweep_gate = Gate::new(Call::Acquire, &index, "prefix/", 0);
+    // and the statement's Delete, out of the index already, which stops at its first try
+    // to take that repository's lease
+    let delete_gate = Gate::new(Call::Acquire, &key(&repo("team/app")), "delete-1/", 0);
+    let provider = h.gated(&[&sweep_gate, &delete_gate]);
+    let sweep_event = sample("drift/sweep.json").to_string();
+    let sweep = provider.invoke(&sweep_event, deadline_in(Duration::from_secs(30)), "inv-1");
+    tokio::pin!(sweep);
+    until_stopped(sweep.as_mut(), &sweep_gate).await;
+    let delete = support::send_one(&provider, &h.recorder, h.delete_event());
+    tokio::pin!(delete);
+    tokio::select! {
+        r = delete.as_mut() => panic!("the Delete ended before the repository: {r}"),
+        () = delete_gate.reached.notified() => {}
+    }
+    // WHEN the sweep writes the index item, and then the Delete goes on
+    sweep_gate.go.notify_one();
+    sweep.await.expect("swept");
+    assert_eq!(
+        indexed(&h, "team").as_deref(),
+        Some(TAG),
+        "indexed by the sweep"
+    );
+    delete_gate.go.notify_one();
+    let r = delete.await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // THEN nothing is left: not in the repositories, not in the index
+    h.nothing_left(&["team/app", "team/b/x"]);
+    h.new_repository("team/after").await;
+    assert!(!h.holds("team/after"));
+}
