@@ -461,7 +461,6 @@ fn a_source_with_a_renamed_field_or_message_no_longer_matches_its_pin() {
 mod operations {
     use super::*;
     use ecr_policy_provider::ecr::EcrError;
-    use ecr_policy_provider::lifecycle::Settings;
     use ecr_policy_provider::lock::memory::MemoryLock;
     use ecr_policy_provider::provider::{Config, Provider};
     use ecr_policy_provider::relay::{Handing, Relay};
@@ -520,14 +519,7 @@ mod operations {
         let (sender, _capture) = Sender::capturing();
         let config = Config {
             urls: UrlPolicy::default(),
-            settings: Settings {
-                default_region: Some("us-east-1".into()),
-                iam_propagation_timeout: Duration::from_secs(2),
-                iam_retry_base: Duration::from_millis(10),
-                lease_margin: ecr_policy_provider::lifecycle::LEASE_MARGIN,
-                public_access: Default::default(),
-                prefix_concurrency: ecr_policy_provider::lifecycle::DEFAULT_PREFIX_CONCURRENCY,
-            },
+            settings: support::world::settings(),
             default_budget: Duration::from_secs(180),
             logs: None,
             drift: Default::default(),

@@ -110,10 +110,18 @@ impl Harness {
 
     /// The prefix statement's Delete.
     async fn delete(&self) {
+        let r = self.send(self.delete_event()).await;
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+    }
+
+    /// The prefix statement's Update in place to `statement`.
+    async fn update(&self, statement: &Value) {
         let mut e = event(CREATE, &self.recorder.url);
-        e["RequestType"] = "Delete".into();
-        e["RequestId"] = "delete-1".into();
+        e["RequestType"] = "Update".into();
+        e["RequestId"] = "update-1".into();
         e["PhysicalResourceId"] = physical_id().into();
+        e["OldResourceProperties"] = e["ResourceProperties"].clone();
+        e["ResourceProperties"]["Statement"] = json!([statement]);
         let r = self.send(e).await;
         assert_eq!(r["Status"], "SUCCESS", "{r}");
     }
@@ -404,14 +412,7 @@ async fn an_update_in_place_changes_what_a_new_repository_gets() {
     let h = Harness::new().await;
     let mut changed = own_statement();
     changed["Action"] = json!(["ecr:BatchGetImage"]);
-    let mut e = event(CREATE, &h.recorder.url);
-    e["RequestType"] = "Update".into();
-    e["RequestId"] = "update-1".into();
-    e["PhysicalResourceId"] = physical_id().into();
-    e["OldResourceProperties"] = e["ResourceProperties"].clone();
-    e["ResourceProperties"]["Statement"] = json!([changed.clone()]);
-    let r = h.send(e).await;
-    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    h.update(&changed).await;
     h.store.create_repository("us-east-1", "team/new");
     h.repository_created("team/new").await;
     assert_eq!(h.statements(&repo("team/new")), [changed]);
@@ -753,6 +754,29 @@ impl Harness {
         self.repository_created(name).await;
     }
 
+    /// GIVEN a prefix statement on `team/` from before the index whose repositories are all
+    /// under `team/a/` (its records cannot tell `team` from `team/a`), WHEN the sweep runs,
+    /// THEN it is indexed under the narrowest prefix that covers them, never broader than its
+    /// own.
+    async fn indexed_under_team_a() -> Self {
+        let h = Self::over(&["team/a/x", "team/a/y"]).await;
+        h.forget_the_index();
+        h.sweep(Action::Report).await;
+        assert_eq!(indexed(&h, "team/a").as_deref(), Some(TAG));
+        assert_eq!(indexed(&h, "team"), None);
+        h
+    }
+
+    /// The prefix statement's Delete: no index item holds it after, and a new repository
+    /// under `team/a/` gets nothing.
+    async fn deleted_leaves_no_index_entry(&self) {
+        self.delete().await;
+        assert_eq!(indexed(self, "team"), None);
+        assert_eq!(indexed(self, "team/a"), None);
+        self.new_repository("team/a/after-delete").await;
+        assert!(!self.holds("team/a/after-delete"));
+    }
+
     fn holds(&self, name: &str) -> bool {
         self.statements(&repo(name)).iter().any(|s| s["Sid"] == SID)
     }
@@ -794,15 +818,7 @@ async fn a_prefix_statement_from_before_the_index_is_indexed_by_the_sweep_and_re
 
 #[tokio::test]
 async fn a_prefix_statement_indexed_under_a_narrower_prefix_moves_to_its_own_at_its_update() {
-    // GIVEN a prefix statement on `team/` from before the index whose repositories are all
-    // under `team/a/`: its records cannot tell `team` from `team/a`
-    let h = Harness::over(&["team/a/x", "team/a/y"]).await;
-    h.forget_the_index();
-    h.sweep(Action::Report).await;
-    // THEN the sweep indexes it under the narrowest prefix that covers them, never broader
-    // than its own
-    assert_eq!(indexed(&h, "team/a").as_deref(), Some(TAG));
-    assert_eq!(indexed(&h, "team"), None);
+    let h = Harness::indexed_under_team_a().await;
     h.new_repository("team/a/z").await;
     assert!(h.holds("team/a/z"));
     h.new_repository("team/b/new").await;
@@ -810,14 +826,7 @@ async fn a_prefix_statement_indexed_under_a_narrower_prefix_moves_to_its_own_at_
     // WHEN its Update in place runs
     let mut changed = own_statement();
     changed["Action"] = json!(["ecr:BatchGetImage"]);
-    let mut e = event(CREATE, &h.recorder.url);
-    e["RequestType"] = "Update".into();
-    e["RequestId"] = "update-1".into();
-    e["PhysicalResourceId"] = physical_id().into();
-    e["OldResourceProperties"] = e["ResourceProperties"].clone();
-    e["ResourceProperties"]["Statement"] = json!([changed.clone()]);
-    let r = h.send(e).await;
-    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    h.update(&changed).await;
     // THEN it is indexed under its own prefix only, with its new statement
     assert_eq!(indexed(&h, "team").as_deref(), Some(TAG));
     assert_eq!(indexed(&h, "team/a"), None, "the narrower entry is gone");
@@ -825,23 +834,13 @@ async fn a_prefix_statement_indexed_under_a_narrower_prefix_moves_to_its_own_at_
     h.new_repository("team/a/after-update").await;
     assert_eq!(h.statements(&repo("team/a/after-update")), [changed]);
     // and its Delete leaves nothing anywhere
-    h.delete().await;
-    assert_eq!(indexed(&h, "team"), None);
-    assert_eq!(indexed(&h, "team/a"), None);
-    h.new_repository("team/a/after-delete").await;
-    assert!(!h.holds("team/a/after-delete"));
+    h.deleted_leaves_no_index_entry().await;
 }
 
 #[tokio::test]
 async fn a_delete_takes_out_what_a_sweep_indexed_under_a_narrower_prefix() {
-    let h = Harness::over(&["team/a/x", "team/a/y"]).await;
-    h.forget_the_index();
-    h.sweep(Action::Report).await;
-    assert_eq!(indexed(&h, "team/a").as_deref(), Some(TAG));
-    h.delete().await;
-    assert_eq!(indexed(&h, "team/a"), None);
-    h.new_repository("team/a/after-delete").await;
-    assert!(!h.holds("team/a/after-delete"));
+    let h = Harness::indexed_under_team_a().await;
+    h.deleted_leaves_no_index_entry().await;
 }
 
 #[tokio::test]
