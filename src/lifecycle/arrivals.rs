@@ -366,7 +366,9 @@ async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Inde
     let mut keys = covering_keys(target);
     // The broadest first: a holder found under two prefixes (its own, and a narrower one a
     // sweep indexed it under before its Update) is taken from its own.
-    keys.rotate_right(1);
+    if let Some(root) = keys.pop() {
+        keys.insert(0, root);
+    }
     for key in keys {
         let Some(snapshot) = lock.read(&key).await? else {
             continue;
