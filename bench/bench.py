@@ -349,7 +349,8 @@ class Bench:
                 raise CheckFailed(f"prefix over {repositories}: {name}: {wrong}")
         if self.cloud.policy("team-x") is not None:
             raise CheckFailed("prefix: a repository beside the prefix changed")
-        lines = out.lines("continued in the next invocation") + out.lines("response sent")
+        lines = out.lines(interface.message("continued"))
+        lines += out.lines(INTERFACE.response_sent_message)
         return {
             "repositories": repositories,
             "concurrency": concurrency,

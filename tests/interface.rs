@@ -286,3 +286,382 @@ fn the_drift_line_metric_and_result_are_the_ones_the_rig_reads() {
         .collect();
     assert_eq!(result, names(&i["result"]));
 }
+
+/// The pinned log lines of prefix statements (`operations_log`), by name.
+fn operations_lines() -> BTreeMap<String, Value> {
+    interface()["operations_log"]["lines"]
+        .as_object()
+        .expect("lines by name")
+        .iter()
+        .map(|(name, line)| (name.clone(), line.clone()))
+        .collect()
+}
+
+/// A line as pinned or as found in the source: message, level, fields.
+type Pinned = (String, String, BTreeSet<String>);
+
+fn pinned(line: &Value) -> Pinned {
+    (
+        line["message"].as_str().expect("message").to_owned(),
+        line["level"].as_str().expect("level").to_owned(),
+        names(&line["fields"]),
+    )
+}
+
+/// Every `tracing::<level>!(...)` call of a Rust source: its message (the last argument, a
+/// string literal), its level as the JSON line writes it, and its field names (`name = …`,
+/// or `name`, `%name`, `?name` alone).
+fn logged_in(source: &str) -> Vec<Pinned> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("tracing::") {
+        rest = &rest[at + "tracing::".len()..];
+        let Some((level, after)) = rest.split_once("!(") else {
+            break;
+        };
+        if !["trace", "debug", "info", "warn", "error"].contains(&level) {
+            continue;
+        }
+        // The arguments, split at the commas outside brackets and strings.
+        let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+        let mut args = vec![String::new()];
+        let mut end = after.len();
+        for (i, c) in after.char_indices() {
+            if in_string {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => in_string = false,
+                    _ => {}
+                }
+                args.last_mut().expect("an argument").push(c);
+                continue;
+            }
+            match c {
+                '"' => in_string = true,
+                '(' | '[' | '{' => depth += 1,
+                ')' if depth == 0 => {
+                    end = i;
+                    break;
+                }
+                ')' | ']' | '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    args.push(String::new());
+                    continue;
+                }
+                _ => {}
+            }
+            args.last_mut().expect("an argument").push(c);
+        }
+        rest = &after[end..];
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let Some((message, fields)) = args.split_last() else {
+            continue;
+        };
+        let message = message
+            .strip_prefix('"')
+            .and_then(|m| m.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("a message literal: {message}"));
+        let fields = fields
+            .iter()
+            .map(|f| {
+                let name = f.split('=').next().expect("a name").trim();
+                name.trim_start_matches(['%', '?']).to_owned()
+            })
+            .collect();
+        found.push((message.to_owned(), level.to_ascii_uppercase(), fields));
+    }
+    found
+}
+
+#[test]
+fn the_prefix_log_lines_are_logged_as_pinned_and_every_one_is_pinned() {
+    let i = interface();
+    let lines = operations_lines();
+    assert!(lines.len() >= 20, "{} lines", lines.len());
+    let complete: BTreeSet<String> = names(&i["operations_log"]["complete_sources"]);
+    let sources: BTreeSet<String> = lines
+        .values()
+        .map(|l| l["source"].as_str().expect("source").to_owned())
+        .chain(complete.iter().cloned())
+        .collect();
+    for source in sources {
+        let path = format!("{}/{source}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let logged: BTreeSet<Pinned> = logged_in(&text).into_iter().collect();
+        let here: BTreeSet<Pinned> = lines
+            .values()
+            .filter(|l| l["source"] == source.as_str())
+            .map(pinned)
+            .collect();
+        let missing: Vec<&Pinned> = here.difference(&logged).collect();
+        assert!(
+            missing.is_empty(),
+            "pinned but not logged in {source}: {missing:?}"
+        );
+        if complete.contains(&source) {
+            let unpinned: Vec<&Pinned> = logged.difference(&here).collect();
+            assert!(
+                unpinned.is_empty(),
+                "logged in {source} but not pinned: {unpinned:?}"
+            );
+        }
+    }
+    // The operators' list names every one, with its level and fields.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/troubleshooting.md");
+    let docs = std::fs::read_to_string(path).expect("docs/troubleshooting.md");
+    for (name, line) in &lines {
+        let (message, level, _) = pinned(line);
+        let fields: Vec<String> = line["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| format!("`{}`", f.as_str().expect("a name")))
+            .collect();
+        let row = format!("| `{message}` | {level} | {} |", fields.join(", "));
+        assert!(
+            docs.contains(&row),
+            "{name}: docs/troubleshooting.md lacks {row}"
+        );
+    }
+}
+
+#[test]
+fn a_source_with_a_renamed_field_or_message_no_longer_matches_its_pin() {
+    let source = r#"tracing::info!(work, done = n, paused_ms = p.as_millis() as u64, "prefix statement progress");
+        tracing::error!(target_key = %crate::lock::key(&t), error = %f, "a target (of the prefix), refused");"#;
+    let logged = logged_in(source);
+    let set = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| (*n).to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(
+        logged,
+        [
+            (
+                "prefix statement progress".to_owned(),
+                "INFO".to_owned(),
+                set(&["work", "done", "paused_ms"])
+            ),
+            (
+                "a target (of the prefix), refused".to_owned(),
+                "ERROR".to_owned(),
+                set(&["target_key", "error"])
+            ),
+        ]
+    );
+}
+
+mod operations {
+    use super::*;
+    use ecr_policy_provider::ecr::EcrError;
+    use ecr_policy_provider::lock::memory::MemoryLock;
+    use ecr_policy_provider::provider::{Config, Provider};
+    use ecr_policy_provider::relay::{Handing, Relay};
+    use ecr_policy_provider::response::{Sender, UrlPolicy};
+    use ecr_policy_provider::retry::Clock;
+    use serde_json::json;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:ecr-policy-provider";
+    const URL: &str = "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/r?X-Amz-Signature=0";
+    /// Repositories under `team/`: more than one 40 s invocation reaches at a read a second.
+    const UNDER: usize = 200;
+
+    /// The self-invoke's stand-in: the events handed over, in order.
+    #[derive(Default)]
+    struct Queue(Mutex<VecDeque<String>>);
+
+    impl Relay for Queue {
+        fn hand_over<'a>(&'a self, _: &'a str, payload: String) -> Handing<'a> {
+            self.0.lock().expect("lock").push_back(payload);
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    impl Queue {
+        fn next(&self) -> Option<String> {
+            self.0.lock().expect("lock").pop_front()
+        }
+    }
+
+    fn denied() -> EcrError {
+        support::denied("DeleteRepositoryPolicy", "not allowed")
+    }
+
+    /// A prefix statement's life on tokio's paused clock, through every path that logs:
+    /// a fan-out over 200 repositories at a read a second (progress lines, a throttled
+    /// read, a repository deleted meanwhile, continued in the next invocation, a step
+    /// delivered twice), a Create refused by one repository whose take-out fails, a new
+    /// repository's event (first not found), one no prefix covers, the sweep, and a Delete
+    /// failing on one repository.
+    async fn life() {
+        let clock = Clock::starting_at(1_795_392_000_000);
+        let store = Arc::new(MemoryEcr::new());
+        for n in 0..UNDER {
+            store.create_repository("us-east-1", &format!("team/r{n:03}"));
+        }
+        for name in ["other/x", "other/y", "beside"] {
+            store.create_repository("us-east-1", name);
+        }
+        let theirs = json!({"Sid": "OtherPull", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": ["ecr:BatchGetImage"]});
+        let doc = json!({"Version": "2012-10-17", "Statement": [theirs]});
+        store.seed(&support::repo("other/x"), &doc.to_string());
+        store.delay_reads(Duration::from_secs(1));
+        let lock = Arc::new(MemoryLock::with_clock(clock));
+        let (sender, _capture) = Sender::capturing();
+        let config = Config {
+            urls: UrlPolicy::default(),
+            settings: support::world::settings(),
+            default_budget: Duration::from_secs(180),
+            logs: None,
+            drift: Default::default(),
+            clock,
+        };
+        let queue = Arc::new(Queue::default());
+        let provider = Provider::new(store.clone(), sender, config)
+            .with_lock(Some(lock))
+            .with_relay(queue.clone());
+        let within = |seconds: u64| clock.now_ms() + seconds * 1000;
+        let request = |event: Value| {
+            let mut event = event;
+            event["ResponseURL"] = URL.into();
+            event
+        };
+
+        // The Create over `team/`: one read throttled, one repository deleted meanwhile.
+        store.fail_reads([EcrError::Throttled {
+            operation: "GetRepositoryPolicy",
+            detail: "Rate exceeded".into(),
+        }]);
+        store.delete_after_listing("us-east-1", "team/r007");
+        let create = request(support::sample("repository-prefix-statement-create.json"));
+        provider
+            .handle_as(create.clone(), within(40), "inv-0", ARN)
+            .await
+            .expect("handed over");
+        let mut n = 1;
+        let mut first = true;
+        while let Some(next) = queue.next() {
+            let next: Value = serde_json::from_str(&next).expect("JSON");
+            provider
+                .handle_as(next.clone(), within(40), &format!("inv-{n}"), ARN)
+                .await
+                .expect("handled");
+            if first {
+                // Lambda delivers it once more.
+                provider
+                    .handle_as(next, within(40), &format!("inv-{n}-again"), ARN)
+                    .await
+                    .expect("a duplicate");
+                first = false;
+            }
+            n += 1;
+        }
+
+        // A Create on `other/`, refused by `other/x`; taking it out of `other/y` fails.
+        let mut other = create.clone();
+        other["RequestId"] = "other-create".into();
+        other["LogicalResourceId"] = "OtherPull".into();
+        other["ResourceProperties"]["RepositoryPrefix"] = "other".into();
+        other["ResourceProperties"]["Statement"][0]["Sid"] = "OtherPull".into();
+        store.fail_deletes([denied()]);
+        provider
+            .handle_as(other, within(40), "inv-other", ARN)
+            .await
+            .expect("answered");
+        store.delay_reads(Duration::ZERO);
+
+        // A new repository under `team/` (not found at first), and one beside every prefix.
+        for name in ["team/new", "beside/new"] {
+            store.create_repository("us-east-1", name);
+            let mut e = support::sample("drift/create-repository.json");
+            e["detail"]["requestParameters"]["repositoryName"] = name.into();
+            e["detail"]["responseElements"]["repository"]["repositoryName"] = name.into();
+            store.fail_reads([EcrError::RepositoryNotFound {
+                name: name.into(),
+                region: "us-east-1".into(),
+            }]);
+            provider
+                .invoke(&e.to_string(), within(60), "inv-event")
+                .await
+                .expect("handled");
+        }
+        store.fail_reads([]);
+        provider
+            .invoke(
+                &support::sample("drift/sweep.json").to_string(),
+                within(120),
+                "inv-sweep",
+            )
+            .await
+            .expect("swept");
+
+        // The Delete of `team/`, failing on one repository.
+        let mut delete = create;
+        delete["RequestType"] = "Delete".into();
+        delete["RequestId"] = "delete-1".into();
+        delete["PhysicalResourceId"] = format!(
+            "ecr-policy-statements/6a2f0c4e-9b1d-4e7a-8c3f-2d5b7e9a1c02/PullForTeamConsumers/repository-prefix:us-east-1:{}:team/",
+            ecr_policy_provider::ecr::memory::ACCOUNT_ID
+        )
+        .into();
+        store.fail_deletes([denied()]);
+        provider
+            .handle_as(delete, within(120), "inv-delete", ARN)
+            .await
+            .expect("answered");
+    }
+
+    #[test]
+    fn the_prefix_log_lines_carry_their_pinned_level_and_fields() {
+        let text = support::capture_logs_paused("info", life);
+        let lines = operations_lines();
+        let mut seen = BTreeSet::new();
+        for line in text.lines() {
+            let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let Some((name, pin)) = lines.iter().find(|(_, p)| p["message"] == line["message"])
+            else {
+                continue;
+            };
+            let own: BTreeSet<String> = line
+                .as_object()
+                .expect("object")
+                .keys()
+                .filter(|k| !["timestamp", "level", "message", "span"].contains(&k.as_str()))
+                .cloned()
+                .collect();
+            assert_eq!(own, names(&pin["fields"]), "{name}: {line}");
+            assert_eq!(line["level"], pin["level"], "{name}: {line}");
+            seen.insert(name.clone());
+        }
+        let expected = [
+            "prefix_progress",
+            "prefix_done",
+            "prefix_target_gone",
+            "prefix_target_refused",
+            "prefix_not_taken_out",
+            "prefix_target_failed",
+            "ecr_throttled",
+            "continued",
+            "step_duplicate",
+            "arrival_applied",
+            "arrival_not_yet",
+            "arrival_not_covered",
+            "swept",
+        ];
+        let missing: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|name| !seen.contains(*name))
+            .collect();
+        assert!(missing.is_empty(), "never logged: {missing:?}\n{text}");
+    }
+}

@@ -12,13 +12,14 @@ use ecr_policy_provider::ecr::EcrError;
 use ecr_policy_provider::ecr::memory::MemoryEcr;
 use ecr_policy_provider::identity::Target;
 use ecr_policy_provider::lifecycle::arrivals::index_key;
-use ecr_policy_provider::lock::key;
 use ecr_policy_provider::lock::memory::MemoryLock;
+use ecr_policy_provider::lock::{LockError, LockStore, Record, RecordReader, Snapshot, key};
 use ecr_policy_provider::provider::{Invoked, Provider};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{Recorder, deadline_in, event, provider_with, repo, sample, send_one};
+use tokio::sync::Notify;
 
 const CREATE: &str = "repository-prefix-statement-create.json";
 const TAG: &str = "6a2f0c4e-9b1d-4e7a-8c3f-2d5b7e9a1c02";
@@ -62,8 +63,15 @@ struct Harness {
 impl Harness {
     /// `team/app` exists; the prefix statement on `team/` is created.
     async fn new() -> Self {
+        Self::over(&["team/app"]).await
+    }
+
+    /// `repositories` exist; the prefix statement on `team/` is created.
+    async fn over(repositories: &[&str]) -> Self {
         let store = Arc::new(MemoryEcr::new());
-        store.create_repository("us-east-1", "team/app");
+        for name in repositories {
+            store.create_repository("us-east-1", name);
+        }
         let h = Self {
             store,
             lock: Arc::new(MemoryLock::new()),
@@ -102,10 +110,18 @@ impl Harness {
 
     /// The prefix statement's Delete.
     async fn delete(&self) {
+        let r = self.send(self.delete_event()).await;
+        assert_eq!(r["Status"], "SUCCESS", "{r}");
+    }
+
+    /// The prefix statement's Update in place to `statement`.
+    async fn update(&self, statement: &Value) {
         let mut e = event(CREATE, &self.recorder.url);
-        e["RequestType"] = "Delete".into();
-        e["RequestId"] = "delete-1".into();
+        e["RequestType"] = "Update".into();
+        e["RequestId"] = "update-1".into();
         e["PhysicalResourceId"] = physical_id().into();
+        e["OldResourceProperties"] = e["ResourceProperties"].clone();
+        e["ResourceProperties"]["Statement"] = json!([statement]);
         let r = self.send(e).await;
         assert_eq!(r["Status"], "SUCCESS", "{r}");
     }
@@ -396,14 +412,7 @@ async fn an_update_in_place_changes_what_a_new_repository_gets() {
     let h = Harness::new().await;
     let mut changed = own_statement();
     changed["Action"] = json!(["ecr:BatchGetImage"]);
-    let mut e = event(CREATE, &h.recorder.url);
-    e["RequestType"] = "Update".into();
-    e["RequestId"] = "update-1".into();
-    e["PhysicalResourceId"] = physical_id().into();
-    e["OldResourceProperties"] = e["ResourceProperties"].clone();
-    e["ResourceProperties"]["Statement"] = json!([changed.clone()]);
-    let r = h.send(e).await;
-    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    h.update(&changed).await;
     h.store.create_repository("us-east-1", "team/new");
     h.repository_created("team/new").await;
     assert_eq!(h.statements(&repo("team/new")), [changed]);
@@ -462,4 +471,442 @@ async fn a_new_repository_a_request_holds_all_the_while_fails_the_event_for_its_
     h.lock.hold(&held, "req-deploy/lambda", 0);
     h.repository_created("team/new").await;
     assert_eq!(h.statements(&repo("team/new")), [own_statement()]);
+}
+
+/// Which call of the lock table a [`Gate`] stops at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// Taking the lease on the item, by an owner whose name starts with the gate's.
+    Acquire,
+    /// Reading the item without the lease (an arrival reading the index).
+    Read,
+}
+
+/// A point where one invocation stops until the test lets it go: the `skip + 1`-th call
+/// `call` on `key` (by an owner starting with `owner`, for a lease).
+struct Gate {
+    call: Call,
+    key: String,
+    owner: String,
+    skip: Mutex<usize>,
+    reached: Notify,
+    go: Notify,
+}
+
+impl Gate {
+    fn new(call: Call, key: &str, owner: &str, skip: usize) -> Arc<Self> {
+        Arc::new(Self {
+            call,
+            key: key.to_owned(),
+            owner: owner.to_owned(),
+            skip: Mutex::new(skip),
+            reached: Notify::new(),
+            go: Notify::new(),
+        })
+    }
+
+    /// Whether this call is the one to stop at (each gate stops once).
+    fn stops(&self, call: Call, key: &str, owner: &str) -> bool {
+        if call != self.call || key != self.key || !owner.starts_with(&self.owner) {
+            return false;
+        }
+        let mut skip = self.skip.lock().expect("lock");
+        match *skip {
+            0 => {
+                *skip = usize::MAX;
+                true
+            }
+            usize::MAX => false,
+            n => {
+                *skip = n - 1;
+                false
+            }
+        }
+    }
+
+    async fn pass(&self, call: Call, key: &str, owner: &str) {
+        if self.stops(call, key, owner) {
+            self.reached.notify_one();
+            self.go.notified().await;
+        }
+    }
+}
+
+/// The in-memory lock table, stopping at the gates: the interleavings of two invocations
+/// staged call by call, without sleeps.
+struct Gated {
+    inner: Arc<MemoryLock>,
+    gates: Vec<Arc<Gate>>,
+}
+
+impl Gated {
+    async fn pass(&self, call: Call, key: &str, owner: &str) {
+        for gate in &self.gates {
+            gate.pass(call, key, owner).await;
+        }
+    }
+}
+
+impl LockStore for Gated {
+    async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<Record, LockError> {
+        self.pass(Call::Acquire, key, owner).await;
+        self.inner.acquire(key, owner, now_ms, until_ms).await
+    }
+    async fn store(&self, key: &str, owner: &str, record: &Record) -> Result<(), LockError> {
+        self.inner.store(key, owner, record).await
+    }
+    async fn release(&self, key: &str, owner: &str, idle: bool) -> Result<(), LockError> {
+        self.inner.release(key, owner, idle).await
+    }
+}
+
+impl RecordReader for Gated {
+    async fn read(&self, key: &str) -> Result<Option<Snapshot>, LockError> {
+        self.pass(Call::Read, key, "").await;
+        self.inner.read(key).await
+    }
+    async fn scan(&self) -> Result<Vec<(String, Snapshot)>, LockError> {
+        self.inner.scan().await
+    }
+}
+
+impl Harness {
+    /// The provider over the same ECR and lock table, stopping at `gates`.
+    fn gated(&self, gates: &[&Arc<Gate>]) -> Provider<Arc<MemoryEcr>, Arc<Gated>> {
+        let lock = Gated {
+            inner: self.lock.clone(),
+            gates: gates.iter().map(|g| Arc::clone(g)).collect(),
+        };
+        let mut config = support::config(&self.recorder);
+        config.drift = drift::Settings {
+            own_write_lag: Duration::ZERO,
+            reads_per_second: 0,
+            ..drift::Settings::default()
+        };
+        provider_with(self.store.clone(), config).with_lock(Some(Arc::new(lock)))
+    }
+
+    fn delete_event(&self) -> Value {
+        let mut e = event(CREATE, &self.recorder.url);
+        e["RequestType"] = "Delete".into();
+        e["RequestId"] = "delete-1".into();
+        e["PhysicalResourceId"] = physical_id().into();
+        e
+    }
+
+    /// Nothing of the prefix statement is left: not in ECR, its records, its index item.
+    fn nothing_left(&self, names: &[&str]) {
+        for name in names {
+            assert!(
+                !self.statements(&repo(name)).iter().any(|s| s["Sid"] == SID),
+                "{name} still holds the statement: {:?}",
+                self.statements(&repo(name))
+            );
+            assert_eq!(self.holder_of(&repo(name), SID), None, "{name}");
+            assert!(self.lock.lease(&key(&repo(name))).is_none(), "{name}");
+        }
+        assert!(
+            !self
+                .lock
+                .record(&index_key("us-east-1", "team"))
+                .holds_anything()
+        );
+    }
+}
+
+/// Runs `work` until `gate` stops it; panics if it ends first.
+async fn until_stopped<F: std::future::Future>(work: std::pin::Pin<&mut F>, gate: &Gate) {
+    tokio::select! {
+        _ = work => panic!("the work ended before it reached the gate"),
+        () = gate.reached.notified() => {}
+    }
+}
+
+#[tokio::test]
+async fn an_arrival_that_read_the_index_before_a_delete_writes_nothing_after_the_deletes_pass() {
+    // GIVEN the prefix statement on `team/`, and a new repository whose CreateRepository
+    // event read the index (the statement is there) and stops before taking the new
+    // repository's lease
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    let arrival_gate = Gate::new(Call::Acquire, &key(&repo("team/new")), "prefix/", 0);
+    let arrivals = h.gated(&[&arrival_gate]);
+    let event = created_repository("team/new").to_string();
+    let arrival = arrivals.invoke(&event, deadline_in(Duration::from_secs(30)), "inv-1");
+    tokio::pin!(arrival);
+    until_stopped(arrival.as_mut(), &arrival_gate).await;
+    // WHEN the statement's Delete runs to its end meanwhile (out of the index, then over
+    // every repository, the new one included, whose record does not know it yet)
+    let r = h.send(h.delete_event()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let writes = h.store.calls().writes;
+    // and then the arrival goes on
+    arrival_gate.go.notify_one();
+    let summary = match arrival.await.expect("handled") {
+        Invoked::Drift(summary) => summary,
+        Invoked::Request(_) => panic!("answered as a request"),
+    };
+    // THEN it writes nothing: no statement that nobody holds
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert_eq!(
+        h.store.calls().writes,
+        writes,
+        "nothing written after the Delete"
+    );
+    h.nothing_left(&["team/app", "team/new"]);
+}
+
+#[tokio::test]
+async fn an_arrival_holding_the_lease_when_the_delete_unregisters_writes_nothing() {
+    // GIVEN an arrival that read the index, took the new repository's lease, and stops as
+    // it reads the index again before writing
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    let index = index_key("us-east-1", "team");
+    let arrival_gate = Gate::new(Call::Read, &index, "", 1);
+    // and the Delete, which stops at its first try to take that same repository's lease
+    let delete_gate = Gate::new(Call::Acquire, &key(&repo("team/new")), "delete-1/", 0);
+    let provider = h.gated(&[&arrival_gate, &delete_gate]);
+    let event = created_repository("team/new").to_string();
+    let arrival = provider.invoke(&event, deadline_in(Duration::from_secs(30)), "inv-1");
+    tokio::pin!(arrival);
+    until_stopped(arrival.as_mut(), &arrival_gate).await;
+    assert!(
+        h.lock.lease(&key(&repo("team/new"))).is_some(),
+        "the arrival holds the lease"
+    );
+    // WHEN the Delete takes the statement out of the index and reaches the new repository
+    let delete = support::send_one(&provider, &h.recorder, h.delete_event());
+    tokio::pin!(delete);
+    tokio::select! {
+        r = delete.as_mut() => panic!("the Delete ended before the new repository: {r}"),
+        () = delete_gate.reached.notified() => {}
+    }
+    assert!(!h.lock.record(&index).holds_anything(), "out of the index");
+    // and the arrival goes on first
+    let writes = h.store.calls().writes;
+    arrival_gate.go.notify_one();
+    arrival.await.expect("handled");
+    assert_eq!(h.store.calls().writes, writes, "the arrival wrote nothing");
+    delete_gate.go.notify_one();
+    let r = delete.await;
+    // THEN the arrival wrote nothing, and the Delete found nothing to take out there
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert!(h.statements(&repo("team/new")).is_empty());
+    h.nothing_left(&["team/app", "team/new"]);
+}
+
+#[tokio::test]
+async fn an_arrival_that_wrote_before_a_delete_is_taken_out_by_it() {
+    // GIVEN the statement's Delete, stopped before it takes the statement out of the index
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    let delete_gate = Gate::new(
+        Call::Acquire,
+        &index_key("us-east-1", "team"),
+        "delete-1/",
+        0,
+    );
+    let deletes = h.gated(&[&delete_gate]);
+    let delete = support::send_one(&deletes, &h.recorder, h.delete_event());
+    tokio::pin!(delete);
+    tokio::select! {
+        r = delete.as_mut() => panic!("the Delete ended before the gate: {r}"),
+        () = delete_gate.reached.notified() => {}
+    }
+    // WHEN a new repository's event is handled meanwhile (the index still holds it)
+    h.repository_created("team/new").await;
+    assert_eq!(h.statements(&repo("team/new")), [own_statement()]);
+    assert_eq!(h.holder_of(&repo("team/new"), SID).as_deref(), Some(TAG));
+    // and the Delete goes on
+    delete_gate.go.notify_one();
+    let r = delete.await;
+    // THEN it finds the statement in the new repository's record and takes it out too
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    h.nothing_left(&["team/app", "team/new"]);
+}
+
+/// The index item of `prefix`: who holds each Sid there.
+fn indexed(h: &Harness, prefix: &str) -> Option<String> {
+    h.lock
+        .record(&index_key("us-east-1", prefix))
+        .holder_of(SID)
+        .map(str::to_owned)
+}
+
+impl Harness {
+    /// As a release before the index left it: the targets' records, no index item.
+    fn forget_the_index(&self) {
+        self.lock
+            .set_record(&index_key("us-east-1", "team"), Record::default());
+        assert_eq!(indexed(self, "team"), None);
+    }
+
+    /// A new repository `name`, by its event.
+    async fn new_repository(&self, name: &str) {
+        self.store.create_repository("us-east-1", name);
+        self.repository_created(name).await;
+    }
+
+    /// GIVEN a prefix statement on `team/` from before the index whose repositories are all
+    /// under `team/a/` (its records cannot tell `team` from `team/a`), WHEN the sweep runs,
+    /// THEN it is indexed under the narrowest prefix that covers them, never broader than its
+    /// own.
+    async fn indexed_under_team_a() -> Self {
+        let h = Self::over(&["team/a/x", "team/a/y"]).await;
+        h.forget_the_index();
+        h.sweep(Action::Report).await;
+        assert_eq!(indexed(&h, "team/a").as_deref(), Some(TAG));
+        assert_eq!(indexed(&h, "team"), None);
+        h
+    }
+
+    /// The prefix statement's Delete: no index item holds it after, and a new repository
+    /// under `team/a/` gets nothing.
+    async fn deleted_leaves_no_index_entry(&self) {
+        self.delete().await;
+        assert_eq!(indexed(self, "team"), None);
+        assert_eq!(indexed(self, "team/a"), None);
+        self.new_repository("team/a/after-delete").await;
+        assert!(!self.holds("team/a/after-delete"));
+    }
+
+    fn holds(&self, name: &str) -> bool {
+        self.statements(&repo(name)).iter().any(|s| s["Sid"] == SID)
+    }
+}
+
+#[tokio::test]
+async fn a_prefix_statement_from_before_the_index_is_indexed_by_the_sweep_and_reaches_new_repositories()
+ {
+    // GIVEN a prefix statement on `team/` held by two repositories whose common parent is
+    // `team`, and no index item (as a release before the index wrote it)
+    let h = Harness::over(&["team/app", "team/b/x"]).await;
+    h.forget_the_index();
+    h.new_repository("team/early").await;
+    assert!(
+        !h.holds("team/early"),
+        "without the index, an event finds nothing"
+    );
+    // WHEN the daily sweep runs
+    let summary = h.sweep(Action::Report).await;
+    // THEN it is indexed again, under its holder, and applied where the event missed it
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert_eq!(indexed(&h, "team").as_deref(), Some(TAG));
+    assert!(h.holds("team/early"));
+    assert_eq!(h.holder_of(&repo("team/early"), SID).as_deref(), Some(TAG));
+    // and new repositories under it get it by their events, those beside it do not
+    h.new_repository("team/later").await;
+    assert_eq!(h.statements(&repo("team/later")), [own_statement()]);
+    h.new_repository("teams/x").await;
+    assert!(h.statements(&repo("teams/x")).is_empty());
+    // and its Delete leaves nothing, in ECR or the index
+    h.delete().await;
+    for name in ["team/app", "team/b/x", "team/early", "team/later"] {
+        assert!(!h.holds(name), "{name}");
+    }
+    assert_eq!(indexed(&h, "team"), None);
+    h.new_repository("team/after").await;
+    assert!(!h.holds("team/after"));
+}
+
+#[tokio::test]
+async fn a_prefix_statement_indexed_under_a_narrower_prefix_moves_to_its_own_at_its_update() {
+    let h = Harness::indexed_under_team_a().await;
+    h.new_repository("team/a/z").await;
+    assert!(h.holds("team/a/z"));
+    h.new_repository("team/b/new").await;
+    assert!(!h.holds("team/b/new"), "not until its Update");
+    // WHEN its Update in place runs
+    let mut changed = own_statement();
+    changed["Action"] = json!(["ecr:BatchGetImage"]);
+    h.update(&changed).await;
+    // THEN it is indexed under its own prefix only, with its new statement
+    assert_eq!(indexed(&h, "team").as_deref(), Some(TAG));
+    assert_eq!(indexed(&h, "team/a"), None, "the narrower entry is gone");
+    assert_eq!(h.statements(&repo("team/b/new")), [changed.clone()]);
+    h.new_repository("team/a/after-update").await;
+    assert_eq!(h.statements(&repo("team/a/after-update")), [changed]);
+    // and its Delete leaves nothing anywhere
+    h.deleted_leaves_no_index_entry().await;
+}
+
+#[tokio::test]
+async fn a_delete_takes_out_what_a_sweep_indexed_under_a_narrower_prefix() {
+    let h = Harness::indexed_under_team_a().await;
+    h.deleted_leaves_no_index_entry().await;
+}
+
+#[tokio::test]
+async fn a_statement_on_one_repository_is_never_taken_for_a_prefix_statement() {
+    // GIVEN a statement resource on the one repository `team/app` (RepositoryName), and no
+    // prefix statement
+    let store = Arc::new(MemoryEcr::new());
+    store.create_repository("us-east-1", "team/app");
+    let h = Harness {
+        store,
+        lock: Arc::new(MemoryLock::new()),
+        recorder: Recorder::start(Vec::new()).await,
+    };
+    let mut e = event("repository-statement-create.json", &h.recorder.url);
+    e["ResourceProperties"]["RepositoryName"] = "team/app".into();
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // WHEN the sweep runs, and a repository beside it is created
+    h.sweep(Action::Report).await;
+    h.new_repository("team/new").await;
+    // THEN no index item names it, and the new repository gets nothing
+    let index_items = h.lock.scan().await.expect("scan");
+    assert!(
+        !index_items
+            .iter()
+            .any(|(key, s)| key.starts_with("prefix/") && s.record.holds_anything()),
+        "{index_items:?}"
+    );
+    assert!(h.statements(&repo("team/new")).is_empty());
+}
+
+#[tokio::test]
+async fn a_delete_during_the_sweeps_indexing_leaves_no_index_entry() {
+    // GIVEN a prefix statement from before the index, and a sweep that holds the lease of
+    // the repository it checked (its witness) and stops before writing the index item
+    let h = Harness::over(&["team/app", "team/b/x"]).await;
+    h.forget_the_index();
+    let index = index_key("us-east-1", "team");
+    let sweep_gate = Gate::new(Call::Acquire, &index, "prefix/", 0);
+    // and the statement's Delete, out of the index already, which stops at its first try
+    // to take that repository's lease
+    let delete_gate = Gate::new(Call::Acquire, &key(&repo("team/app")), "delete-1/", 0);
+    let provider = h.gated(&[&sweep_gate, &delete_gate]);
+    let sweep_event = sample("drift/sweep.json").to_string();
+    let sweep = provider.invoke(&sweep_event, deadline_in(Duration::from_secs(30)), "inv-1");
+    tokio::pin!(sweep);
+    until_stopped(sweep.as_mut(), &sweep_gate).await;
+    let delete = support::send_one(&provider, &h.recorder, h.delete_event());
+    tokio::pin!(delete);
+    tokio::select! {
+        r = delete.as_mut() => panic!("the Delete ended before the repository: {r}"),
+        () = delete_gate.reached.notified() => {}
+    }
+    // WHEN the sweep writes the index item, and then the Delete goes on
+    sweep_gate.go.notify_one();
+    sweep.await.expect("swept");
+    assert_eq!(
+        indexed(&h, "team").as_deref(),
+        Some(TAG),
+        "indexed by the sweep"
+    );
+    delete_gate.go.notify_one();
+    let r = delete.await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // THEN nothing is left: not in the repositories, not in the index
+    h.nothing_left(&["team/app", "team/b/x"]);
+    h.new_repository("team/after").await;
+    assert!(!h.holds("team/after"));
 }

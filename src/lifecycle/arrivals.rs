@@ -109,9 +109,11 @@ pub fn covering_keys(target: &Target) -> Vec<String> {
     keys
 }
 
-/// A prefix statement as the index holds it: its holder and its statements, by Sid.
+/// A prefix statement as the index holds it: the index item it was read from, its holder
+/// and its statements, by Sid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Indexed {
+    pub key: String,
     pub holder: Holder,
     pub statements: Vec<(String, Held)>,
 }
@@ -140,22 +142,24 @@ impl Indexed {
     }
 }
 
-/// The prefix statements of an index record, by holder, for the targets they cover.
-fn indexed_in(prefix: &str, record: &Record, target: &Target) -> Vec<Indexed> {
+/// The prefix statements of the index item `key` (on `prefix`), by holder, for the targets
+/// they cover.
+fn indexed_in(key: &str, prefix: &str, record: &Record, target: &Target) -> Vec<Indexed> {
     if covers(prefix, target) {
-        by_holder(record)
+        by_holder(key, record)
     } else {
         Vec::new()
     }
 }
 
-/// Every prefix statement of an index record, by holder.
-fn by_holder(record: &Record) -> Vec<Indexed> {
+/// Every prefix statement of the index item `key`, by holder.
+fn by_holder(key: &str, record: &Record) -> Vec<Indexed> {
     let mut by_tag: BTreeMap<String, Indexed> = BTreeMap::new();
     for (sid, held) in &record.statements {
         by_tag
             .entry(held.holder.tag.clone())
             .or_insert_with(|| Indexed {
+                key: key.to_owned(),
                 holder: held.holder.clone(),
                 statements: Vec::new(),
             })
@@ -215,6 +219,20 @@ async fn change_index<L: LockStore>(
     cx: &Context<'_, L>,
     add: impl FnOnce(&mut Record),
 ) -> Result<(), Failure> {
+    edit_index(region, prefix, cx, |record| {
+        record.statements.retain(|_, held| held.holder.tag != tag);
+        add(record);
+    })
+    .await
+}
+
+/// The index item of `prefix` with `edit` done, under its lease.
+async fn edit_index<L: LockStore>(
+    region: &str,
+    prefix: &str,
+    cx: &Context<'_, L>,
+    edit: impl FnOnce(&mut Record),
+) -> Result<(), Failure> {
     let Some(lock) = cx.lock else {
         return Err(Failure::NoLockTable);
     };
@@ -222,8 +240,7 @@ async fn change_index<L: LockStore>(
     let what = format!("the index of the prefix statements on {prefix:?} in {region}");
     let taken = lease::take_key(key, &what, lock, cx).await?;
     let mut record = taken.record.clone();
-    record.statements.retain(|_, held| held.holder.tag != tag);
-    add(&mut record);
+    edit(&mut record);
     let stored = lease::store(Some(&taken), &record, cx).await;
     finish(Some(&taken), stored.map(|()| ((), record)), cx).await
 }
@@ -291,6 +308,34 @@ pub struct Arrivals<'a, L> {
     pub owner: String,
 }
 
+impl<L: LockStore> Arrivals<'_, L> {
+    /// The context of work for `holder` under this invocation's leases, by `deadline`.
+    fn context<'c>(
+        &'c self,
+        holder: &'c Holder,
+        held: &'c HeldLease,
+        pace: &'c super::pace::Pace,
+        deadline: Instant,
+    ) -> Context<'c, L> {
+        Context {
+            stack_id: &holder.stack,
+            logical_id: &holder.logical,
+            request_id: &holder.tag,
+            lease_owner: self.owner.clone(),
+            settings: self.settings,
+            deadline,
+            clock: self.clock,
+            lease_until_ms: self.lease_until_ms,
+            lock: Some(self.lock),
+            held,
+            pace,
+            // A target or an index item at a time: nothing to continue in another invocation.
+            progress: None,
+            stop_at: None,
+        }
+    }
+}
+
 /// What became of one prefix statement on a new target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arrived {
@@ -308,19 +353,32 @@ pub enum Arrived {
     },
     /// The target is gone (or never showed).
     Gone,
+    /// The statement left the index before it was written (its resource was deleted, or
+    /// its Create failed, meanwhile): nothing written.
+    Withdrawn { holder: Holder, sids: Vec<String> },
     /// A request held the target's lease all the while.
     Busy,
 }
 
 /// The prefix statements the index holds that reach `target`.
 async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Indexed>, LockError> {
-    let mut found = Vec::new();
-    for key in covering_keys(target) {
+    let mut found: Vec<Indexed> = Vec::new();
+    let mut keys = covering_keys(target);
+    // The broadest first: a holder found under two prefixes (its own, and a narrower one a
+    // sweep indexed it under before its Update) is taken from its own.
+    if let Some(root) = keys.pop() {
+        keys.insert(0, root);
+    }
+    for key in keys {
         let Some(snapshot) = lock.read(&key).await? else {
             continue;
         };
         if let Some((_, prefix)) = index_of(&key) {
-            found.extend(indexed_in(&prefix, &snapshot.record, target));
+            for indexed in indexed_in(&key, &prefix, &snapshot.record, target) {
+                if !found.iter().any(|f| f.holder.tag == indexed.holder.tag) {
+                    found.push(indexed);
+                }
+            }
         }
     }
     Ok(found)
@@ -329,7 +387,7 @@ async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Inde
 /// Writes `indexed` on `target` as its Create there would have, under the target's lease,
 /// by `deadline`; `wait`: a target ECR does not show yet is read again after
 /// [`NOT_YET_PAUSES`].
-async fn apply_on<S: PolicyStore, L: LockStore>(
+async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     on: &Arrivals<'_, L>,
     indexed: &Indexed,
@@ -349,22 +407,7 @@ async fn apply_on<S: PolicyStore, L: LockStore>(
     };
     let held = HeldLease::default();
     let pace = super::pace::Pace::new(deadline);
-    let cx = Context {
-        stack_id: &holder.stack,
-        logical_id: &holder.logical,
-        request_id: &holder.tag,
-        lease_owner: on.owner.clone(),
-        settings: on.settings,
-        deadline,
-        clock: on.clock,
-        lease_until_ms: on.lease_until_ms,
-        lock: Some(on.lock),
-        held: &held,
-        pace: &pace,
-        // One target: nothing to continue in another invocation.
-        progress: None,
-        stop_at: None,
-    };
+    let cx = on.context(holder, &held, &pace, deadline);
     let mut pauses = NOT_YET_PAUSES.iter().filter(|_| wait);
     loop {
         let mut findings = judge::judge(&desired, &holder.stack, on.settings);
@@ -373,22 +416,40 @@ async fn apply_on<S: PolicyStore, L: LockStore>(
         }
         let result = match lease::take(target, true, &cx).await {
             Ok(taken) => {
-                let result = apply_leased(
-                    store,
-                    &Approach::Create,
-                    &desired,
-                    holder,
-                    taken.as_ref(),
-                    findings,
-                    &cx,
-                )
-                .await;
+                // Under the target's lease, and just before the write: a Delete that took
+                // the statement out of the index since it was read passes over this target
+                // after this lease (and finds what is written here in its record), or
+                // already did (and this writes nothing).
+                let result = match still_indexed(on.lock, indexed).await {
+                    Ok(true) => apply_leased(
+                        store,
+                        &Approach::Create,
+                        &desired,
+                        holder,
+                        taken.as_ref(),
+                        findings,
+                        &cx,
+                    )
+                    .await
+                    .map(|(applied, record)| (Some(applied), record)),
+                    Ok(false) => Ok((
+                        None,
+                        taken.as_ref().map(|t| t.record.clone()).unwrap_or_default(),
+                    )),
+                    Err(error) => Err(Failure::Lock(error)),
+                };
                 finish(taken.as_ref(), result, &cx).await
             }
             Err(failure) => Err(failure),
         };
         match result {
-            Ok(applied) => {
+            Ok(None) => {
+                return Arrived::Withdrawn {
+                    holder: holder.clone(),
+                    sids,
+                };
+            }
+            Ok(Some(applied)) => {
                 return Arrived::Applied {
                     holder: holder.clone(),
                     sids,
@@ -406,6 +467,17 @@ async fn apply_on<S: PolicyStore, L: LockStore>(
             Err(failure) => return left(failure.to_string()),
         }
     }
+}
+
+/// Whether the index item `indexed` was read from still holds its statements, as they were
+/// read, under its holder.
+async fn still_indexed<L: RecordReader>(lock: &L, indexed: &Indexed) -> Result<bool, LockError> {
+    let record = lock
+        .read(&indexed.key)
+        .await?
+        .map(|snapshot| snapshot.record)
+        .unwrap_or_default();
+    Ok(by_holder(&indexed.key, &record).contains(indexed))
 }
 
 /// Logs what became of `indexed` on `target`; a statement left as it was is a finding.
@@ -435,6 +507,10 @@ fn report(target: &Target, arrived: &Arrived, by: Option<&str>) -> Option<Findin
         }
         Arrived::Gone => {
             tracing::info!(target_key = %key, "the new target is gone; skipped");
+            None
+        }
+        Arrived::Withdrawn { holder, sids } => {
+            tracing::info!(target_key = %key, stack = %holder.stack, logical = %holder.logical, sids = %sids.join(","), "prefix statement withdrawn meanwhile; not applied");
             None
         }
         Arrived::Busy => {
@@ -474,7 +550,7 @@ async fn created<S: PolicyStore, L: LockStore + RecordReader>(
             Arrived::Gone => break,
             // As for a drift event: failed, so that Lambda delivers it again.
             Arrived::Busy => return Err(DriftError::Leased { target: key }),
-            Arrived::Applied { .. } | Arrived::Left { .. } => {}
+            Arrived::Applied { .. } | Arrived::Left { .. } | Arrived::Withdrawn { .. } => {}
         }
     }
     Ok(summary)
@@ -536,6 +612,307 @@ async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
     Ok(gone)
 }
 
+/// A prefix statement that targets' records hold and no index item names: written before
+/// the index existed (or its index entry lost). Its holder, its statements (as every target
+/// holding it holds them), and those targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unindexed {
+    pub region: String,
+    pub holder: Holder,
+    pub statements: BTreeMap<String, Held>,
+    pub targets: Vec<Target>,
+}
+
+/// The prefix statements that targets' records hold and no index item of their region
+/// names, with the narrowest prefix that covers every target each holds.
+///
+/// A record does not say which resource kind holds a Sid, so only what no other kind can
+/// hold counts: a creation template (only prefix statements reach one), or one resource,
+/// by its tag, holding Sids in two targets or more (a statement resource on one repository
+/// or registry holds one target; a move to another is a new resource, with a new tag). A
+/// holder whose targets hold different statements, or statements no longer readable, is
+/// left to its next Update. The prefix is the narrowest one that covers every target it
+/// holds, never broader than the one its resource names (which covers them all), so that
+/// no repository outside that prefix gets the grant; a repository under the resource's
+/// prefix but outside the narrowest one still gets it at the resource's next Update, which
+/// indexes it under its own prefix.
+pub fn unindexed(items: &BTreeMap<String, Snapshot>) -> Vec<(String, Unindexed)> {
+    let indexed: BTreeSet<(String, String)> = items
+        .iter()
+        .filter_map(|(key, s)| index_of(key).map(|(region, _)| (region, &s.record)))
+        .flat_map(|(region, record)| {
+            record
+                .statements
+                .values()
+                .map(move |held| (region.clone(), held.holder.tag.clone()))
+        })
+        .collect();
+    let mut found: BTreeMap<(String, String), (Unindexed, bool)> = BTreeMap::new();
+    let mut sids_on: BTreeMap<(String, String), Vec<BTreeSet<&str>>> = BTreeMap::new();
+    for (key, snapshot) in items {
+        let target = match lock::target_of(key) {
+            Some(target @ (Target::Repository { .. } | Target::Template { .. })) => target,
+            _ => continue,
+        };
+        let region = target.region().to_owned();
+        let mut here: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for (sid, held) in &snapshot.record.statements {
+            let id = (region.clone(), held.holder.tag.clone());
+            if indexed.contains(&id) {
+                continue;
+            }
+            here.entry(held.holder.tag.clone())
+                .or_default()
+                .insert(sid.as_str());
+            let (entry, consistent) = found.entry(id).or_insert_with(|| {
+                let entry = Unindexed {
+                    region: region.clone(),
+                    holder: held.holder.clone(),
+                    statements: BTreeMap::new(),
+                    targets: Vec::new(),
+                };
+                (entry, true)
+            });
+            if entry.targets.last() != Some(&target) {
+                entry.targets.push(target.clone());
+            }
+            let as_indexed = Held {
+                holder: held.holder.clone(),
+                statement: held.statement.clone(),
+                force: held.force,
+                ..Held::default()
+            };
+            match entry.statements.get(sid) {
+                _ if held.statement.is_none() => *consistent = false,
+                Some(other) if *other != as_indexed => *consistent = false,
+                Some(_) => {}
+                None => {
+                    entry.statements.insert(sid.clone(), as_indexed);
+                }
+            }
+        }
+        for (tag, sids) in here {
+            sids_on.entry((region.clone(), tag)).or_default().push(sids);
+        }
+    }
+    found
+        .into_iter()
+        .filter(|(id, (entry, consistent))| {
+            let same_sids = sids_on.get(id).is_some_and(|all| {
+                all.iter().all(|sids| {
+                    sids.iter()
+                        .copied()
+                        .eq(entry.statements.keys().map(String::as_str))
+                })
+            });
+            let only_a_prefix_holds = entry.targets.len() >= 2
+                || entry
+                    .targets
+                    .iter()
+                    .any(|t| matches!(t, Target::Template { .. }));
+            *consistent && same_sids && only_a_prefix_holds
+        })
+        .map(|(_, (entry, _))| (narrowest_prefix(&entry.targets), entry))
+        .collect()
+}
+
+/// The narrowest prefix that covers every one of `targets` ([`covers`]): their deepest
+/// common parent, or `ROOT` when they have none (or one is the `ROOT` template).
+pub fn narrowest_prefix(targets: &[Target]) -> String {
+    let mut common: Option<Vec<&str>> = None;
+    for target in targets {
+        let parents: Vec<&str> = match target {
+            Target::Repository { name, .. } => {
+                let mut parts: Vec<&str> = name.split('/').collect();
+                parts.pop();
+                parts
+            }
+            Target::Template { prefix, .. } if prefix == ROOT_PREFIX => {
+                return ROOT_PREFIX.to_owned();
+            }
+            Target::Template { prefix, .. } => prefix
+                .strip_suffix('/')
+                .unwrap_or(prefix)
+                .split('/')
+                .collect(),
+            Target::Registry { .. } => return ROOT_PREFIX.to_owned(),
+        };
+        common = Some(match common {
+            None => parents,
+            Some(common) => common
+                .into_iter()
+                .zip(parents)
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    match common {
+        Some(parts) if !parts.is_empty() => parts.join("/"),
+        _ => ROOT_PREFIX.to_owned(),
+    }
+}
+
+/// The sweep's first step: every prefix statement the index does not know ([`unindexed`])
+/// written into the index item of the narrowest prefix covering its targets, so that new
+/// repositories get it by their events from now on, and this sweep applies it to those an
+/// event missed. Written under the lease of a target that holds it and that ECR still lists
+/// (its witness), after checking that target still holds it: a Delete of the resource
+/// passes over that target (under its lease) before it takes the resource out of the index
+/// items under its prefix ([`forget_elsewhere`]), so either this finds it gone, or that
+/// finds it indexed.
+async fn rebuild_index<S: PolicyStore, L: LockStore + RecordReader>(
+    store: &S,
+    on: &Arrivals<'_, L>,
+    items: &mut BTreeMap<String, Snapshot>,
+) -> Result<(), DriftError> {
+    let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (prefix, entry) in unindexed(items) {
+        if Instant::now() >= on.until {
+            break;
+        }
+        if !listed.contains_key(&entry.region) {
+            let region = entry.region.as_str();
+            let (Ok(repositories), Ok(templates)) = (
+                store.repositories(region).await,
+                store.templates(region).await,
+            ) else {
+                continue;
+            };
+            let keys = targets_in(region, repositories, templates)
+                .map(|t| lock::key(&t))
+                .collect();
+            listed.insert(entry.region.clone(), keys);
+        }
+        let live = &listed[&entry.region];
+        let Some(witness) = entry.targets.iter().find(|t| live.contains(&lock::key(t))) else {
+            continue;
+        };
+        let held = HeldLease::default();
+        let pace = super::pace::Pace::new(on.until);
+        let cx = on.context(&entry.holder, &held, &pace, on.until);
+        let what = witness.describe();
+        let taken = match lease::take_key(lock::key(witness), &what, on.lock, &cx).await {
+            Ok(taken) => taken,
+            Err(Failure::Busy { .. }) => continue,
+            Err(Failure::Lock(error)) => return Err(error.into()),
+            Err(_) => continue,
+        };
+        let still_held = entry.statements.iter().all(|(sid, held)| {
+            taken
+                .record
+                .statements
+                .get(sid)
+                .is_some_and(|h| h.holder == held.holder && h.statement == held.statement)
+        });
+        let result = if still_held {
+            let statements = entry.statements.clone();
+            let tag = entry.holder.tag.as_str();
+            // An Update that indexed it meanwhile under this same prefix is not undone.
+            edit_index(&entry.region, &prefix, &cx, |record| {
+                if !record.statements.values().any(|h| h.holder.tag == tag) {
+                    record.statements.extend(statements);
+                }
+            })
+            .await
+        } else {
+            Ok(())
+        };
+        finish(Some(&taken), Ok(((), taken.record.clone())), &cx)
+            .await
+            .ok();
+        match result {
+            Ok(()) if still_held => {
+                let key = index_key(&entry.region, &prefix);
+                tracing::warn!(
+                    index = %key,
+                    stack = %entry.holder.stack,
+                    logical = %entry.holder.logical,
+                    sids = %entry.statements.keys().cloned().collect::<Vec<_>>().join(","),
+                    targets = entry.targets.len(),
+                    "a prefix statement the index did not know: indexed from its targets' records"
+                );
+                if let Some(snapshot) = on.lock.read(&key).await? {
+                    items.insert(key, snapshot);
+                }
+            }
+            Ok(()) => {}
+            Err(Failure::Lock(error)) => return Err(error.into()),
+            Err(failure) => {
+                tracing::warn!(error = %failure, stack = %entry.holder.stack, logical = %entry.holder.logical, "could not index a prefix statement the index did not know; the next sweep tries again");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After an Update or a Delete of the prefix statement of `tag` on `prefix`, once it passed
+/// over every one of `targets` (its matches): its entries taken out of every index item
+/// under its prefix that covers one of them, where a sweep may have indexed it from its
+/// targets' records ([`rebuild_index`], under a narrower prefix); and, for a Delete
+/// (`own`), out of its own item again (a sweep may have indexed it there after the Delete
+/// took it out, before the Delete passed over the sweep's witness).
+pub(super) async fn forget_elsewhere<L: LockStore>(
+    region: &str,
+    prefix: &str,
+    tag: &str,
+    targets: &[Target],
+    own: bool,
+    cx: &Context<'_, L>,
+) -> Result<(), Failure> {
+    let own_key = index_key(region, prefix);
+    let under = |key: &str| {
+        index_of(key).is_some_and(|(_, k)| {
+            k != ROOT_PREFIX && (prefix == ROOT_PREFIX || prefix_matches(prefix, &k))
+        })
+    };
+    let mut keys: BTreeSet<String> = targets
+        .iter()
+        .flat_map(covering_keys)
+        .filter(|key| *key != own_key && under(key))
+        .collect();
+    if own {
+        keys.insert(own_key);
+    }
+    for key in keys {
+        if let Some((region, prefix)) = index_of(&key) {
+            change_index(&region, &prefix, tag, cx, |_| {}).await?;
+        }
+    }
+    Ok(())
+}
+
+/// An index item the sweep read.
+struct IndexItem<'a> {
+    key: &'a str,
+    region: String,
+    prefix: String,
+    record: &'a Record,
+}
+
+/// The repositories and creation templates ECR lists in `region`, as targets.
+fn targets_in(
+    region: &str,
+    repositories: Vec<String>,
+    templates: Vec<String>,
+) -> impl Iterator<Item = Target> {
+    let repositories = repositories.into_iter().map({
+        let region = region.to_owned();
+        move |name| Target::Repository {
+            region: region.clone(),
+            name,
+        }
+    });
+    let templates = templates.into_iter().map({
+        let region = region.to_owned();
+        move |prefix| Target::Template {
+            region: region.clone(),
+            prefix,
+        }
+    });
+    repositories.chain(templates)
+}
+
 /// The sweep's part for prefix statements: forgets deleted repositories only they held,
 /// and applies each to every repository and template under its prefix whose record does
 /// not know it. Findings for those left as they were.
@@ -543,16 +920,25 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     on: &Arrivals<'_, L>,
 ) -> Result<Summary, DriftError> {
-    let items: BTreeMap<String, Snapshot> = on.lock.scan().await?.into_iter().collect();
-    let index: Vec<(String, String, &Record)> = items
+    let mut items: BTreeMap<String, Snapshot> = on.lock.scan().await?.into_iter().collect();
+    rebuild_index(store, on, &mut items).await?;
+    let index: Vec<IndexItem<'_>> = items
         .iter()
-        .filter_map(|(key, s)| index_of(key).map(|(region, prefix)| (region, prefix, &s.record)))
-        .filter(|(_, _, record)| !record.statements.is_empty())
+        .filter_map(|(key, s)| {
+            index_of(key).map(|(region, prefix)| IndexItem {
+                key,
+                region,
+                prefix,
+                record: &s.record,
+            })
+        })
+        .filter(|item| !item.record.statements.is_empty())
         .collect();
-    let regions: BTreeSet<&str> = index.iter().map(|(r, _, _)| r.as_str()).collect();
+    let regions: BTreeSet<&str> = index.iter().map(|item| item.region.as_str()).collect();
     let mut work: Vec<(Target, Vec<Indexed>)> = Vec::new();
     let mut summary = Summary::default();
     for region in regions {
+        let in_region = || index.iter().filter(|item| item.region == region);
         let (repositories, templates) = match (
             store.repositories(region).await,
             store.templates(region).await,
@@ -566,34 +952,24 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
             }
         };
         let live: BTreeSet<String> = repositories.iter().cloned().collect();
-        let region_name = region.to_owned();
-        let targets = repositories
-            .into_iter()
-            .map(|name| Target::Repository {
-                region: region_name.clone(),
-                name,
-            })
-            .chain(templates.into_iter().map(|prefix| Target::Template {
-                region: region_name.clone(),
-                prefix,
-            }));
-        for target in targets {
+        for target in targets_in(region, repositories, templates) {
             let record = items.get(&lock::key(&target)).map(|s| &s.record);
-            let missing: Vec<Indexed> = index
-                .iter()
-                .filter(|(r, _, _)| r == region)
-                .flat_map(|(_, prefix, index_record)| indexed_in(prefix, index_record, &target))
+            let mut missing: Vec<Indexed> = Vec::new();
+            for indexed in in_region()
+                .flat_map(|item| indexed_in(item.key, &item.prefix, item.record, &target))
                 .filter(|i| !record.is_some_and(|rec| plan::holds_under(rec, &i.holder.tag)))
-                .collect();
+            {
+                if !missing.iter().any(|m| m.holder.tag == indexed.holder.tag) {
+                    missing.push(indexed);
+                }
+            }
             if !missing.is_empty() {
                 work.push((target, missing));
             }
         }
         // Repositories the record knows that ECR no longer lists.
-        let all: Vec<Indexed> = index
-            .iter()
-            .filter(|(r, _, _)| r == region)
-            .flat_map(|(_, _, rec)| by_holder(rec))
+        let all: Vec<Indexed> = in_region()
+            .flat_map(|item| by_holder(item.key, item.record))
             .collect();
         for key in items.keys() {
             if let Some(Target::Repository { region: r, name }) = lock::target_of(key)
@@ -732,6 +1108,74 @@ mod tests {
             region: "us-east-1".into(),
             prefix: prefix.into(),
         }
+    }
+
+    #[test]
+    fn the_narrowest_prefix_covers_every_target_and_is_root_only_when_nothing_narrower_does() {
+        let cases: [(&[Target], &str); 7] = [
+            (&[repository("team/a/x"), repository("team/a/y")], "team/a"),
+            (&[repository("team/a/x"), repository("team/b")], "team"),
+            (&[repository("team/a/x"), template("team/a/")], "team/a"),
+            (&[template("team/")], "team"),
+            (&[repository("team/x"), repository("other/y")], "ROOT"),
+            (&[repository("app"), repository("team/x")], "ROOT"),
+            (&[repository("team/x"), template("ROOT")], "ROOT"),
+        ];
+        for (targets, expected) in cases {
+            let prefix = narrowest_prefix(targets);
+            assert_eq!(prefix, expected, "{targets:?}");
+            assert!(targets.iter().all(|t| covers(&prefix, t)), "{targets:?}");
+        }
+    }
+
+    fn holding(tag: &str, sid: &str, statement: &str) -> Snapshot {
+        let mut record = Record::default();
+        record.statements.insert(
+            sid.into(),
+            Held {
+                holder: Holder {
+                    tag: tag.into(),
+                    stack: "stack".into(),
+                    logical: tag.into(),
+                },
+                statement: Some(statement.into()),
+                ..Held::default()
+            },
+        );
+        Snapshot {
+            record,
+            leased_until_ms: None,
+        }
+    }
+
+    #[test]
+    fn only_what_a_prefix_statement_alone_can_hold_is_taken_for_one() {
+        let mut items: BTreeMap<String, Snapshot> = BTreeMap::new();
+        let mut put = |target: Target, snapshot: Snapshot| {
+            items.insert(lock::key(&target), snapshot);
+        };
+        // Two repositories under one tag: a prefix statement.
+        put(repository("team/a/x"), holding("p1", "A", "{}"));
+        put(repository("team/a/y"), holding("p1", "A", "{}"));
+        // One template: a prefix statement.
+        put(template("ops/"), holding("p2", "B", "{}"));
+        // One repository: a repository statement, or a prefix statement; not taken.
+        put(repository("solo/x"), holding("r1", "C", "{}"));
+        // Two repositories that hold different statements: not taken.
+        put(repository("mixed/x"), holding("p3", "D", "{\"a\":1}"));
+        put(repository("mixed/y"), holding("p3", "D", "{\"a\":2}"));
+        // Indexed already: not taken.
+        put(repository("known/x"), holding("p4", "E", "{}"));
+        put(repository("known/y"), holding("p4", "E", "{}"));
+        items.insert(index_key("us-east-1", "known"), holding("p4", "E", "{}"));
+        let found: Vec<(String, String)> = unindexed(&items)
+            .into_iter()
+            .map(|(prefix, entry)| (entry.holder.tag, prefix))
+            .collect();
+        assert_eq!(
+            found,
+            [("p1".into(), "team/a".into()), ("p2".into(), "ops".into())]
+        );
     }
 
     #[test]

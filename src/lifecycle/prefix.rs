@@ -251,10 +251,10 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
     if from.phase == Phase::TakeOut {
         return take_out_everywhere(store, prefixed, &me.tag, from, cx).await;
     }
-    let targets = matching(store, prefixed.region(), &prefixed.prefix).await?;
-    let total = repositories_in(&targets);
-    let templates = targets.len() - total;
-    let targets: Vec<Target> = targets.into_iter().filter(|t| !from.done(t)).collect();
+    let all = matching(store, prefixed.region(), &prefixed.prefix).await?;
+    let total = repositories_in(&all);
+    let templates = all.len() - total;
+    let targets: Vec<Target> = all.iter().filter(|t| !from.done(t)).cloned().collect();
     let refused = AtomicBool::new(false);
     let (outcomes, rest) = fan_out("apply", targets, cx, |target| {
         let refused = &refused;
@@ -345,6 +345,16 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
         }));
     if !rest.is_empty() {
         return Err(Failure::Continues(Box::new(progress.handed_over(&visited))));
+    }
+    if *approach == Approach::UpdateInPlace {
+        // Where a sweep indexed it under a narrower prefix; a new repository there still
+        // gets the statements from its own prefix's item first (`arrivals::covering`).
+        let region = prefixed.region();
+        let forgotten =
+            super::arrivals::forget_elsewhere(region, &prefixed.prefix, &me.tag, &all, false, cx);
+        if let Err(error) = forgotten.await {
+            tracing::warn!(error = %error, "could not take the prefix statement out of a narrower index item; its Delete does");
+        }
     }
     let mut held_templates = progress.templates;
     held_templates.sort();
@@ -554,10 +564,10 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
         }
     };
     cx.pace.arm();
-    let targets = matching(store, region, prefix).await?;
-    let total = repositories_in(&targets);
-    let templates = targets.len() - total;
-    let targets: Vec<Target> = targets.into_iter().filter(|t| !progress.done(t)).collect();
+    let all = matching(store, region, prefix).await?;
+    let total = repositories_in(&all);
+    let templates = all.len() - total;
+    let targets: Vec<Target> = all.iter().filter(|t| !progress.done(t)).cloned().collect();
     let (results, rest) = fan_out("delete", targets, cx, |target| async move {
         let lease = lease::take(&target, true, cx).await?;
         let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
@@ -588,6 +598,9 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
     }
     if !rest.is_empty() {
         return Err(Failure::Continues(Box::new(progress.handed_over(&visited))));
+    }
+    if cx.lock.is_some() {
+        super::arrivals::forget_elsewhere(region, prefix, tag, &all, true, cx).await?;
     }
     Ok(Swept {
         prefix: prefix.to_owned(),

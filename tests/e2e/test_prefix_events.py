@@ -15,7 +15,7 @@ from typing import Any
 from rig.asserts import assert_statements, assert_success
 from rig.events import follow_up, load_event, prefix_create, prefix_data, prefix_id, stack_statement
 from rig.faultproxy import Fault
-from rig.interface import TEMPLATE
+from rig.interface import TEMPLATE, message
 
 UNDER = ["team/app", "team/web"]
 
@@ -44,7 +44,8 @@ def deliver(function, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict[
 
 
 def applied(lines: list[dict[str, Any]]) -> list[str]:
-    return [line["target_key"] for line in lines if line.get("message") == "prefix statement applied"]
+    applied = message("arrival_applied")
+    return [line["target_key"] for line in lines if line.get("message") == applied]
 
 
 def test_new_repositories_and_templates_get_the_prefix_statement_by_their_events(cloud, start):

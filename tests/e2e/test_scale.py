@@ -11,6 +11,7 @@ from __future__ import annotations
 from rig.asserts import assert_statements
 from rig.events import follow_up, prefix_create, prefix_data, prefix_id, stack_statement
 from rig.faultproxy import Fault
+from rig.interface import message
 
 UNDER = [f"team/r{n:03d}" for n in range(240)]
 BESIDE = ["team-x"]
@@ -34,7 +35,7 @@ def test_a_prefix_over_hundreds_of_repositories_continues_in_further_invocations
     assert out.invocations >= 2, "the work went on in another invocation"
     assert out.unanswered == 0
     assert out.response_puts == 1, "exactly one response"
-    handed = out.lines("continued in the next invocation")
+    handed = out.lines(message("continued"))
     assert len(handed) == out.invocations - 1
     assert [line["step"] for line in handed] == list(range(1, out.invocations))
     for name in UNDER:
@@ -63,6 +64,6 @@ def test_throttling_beyond_the_sdk_retries_pauses_the_fan_out(cloud, start):
     out = provider.send_continued(created, deadline_in=30.0, timeout=60.0)
     assert out.response is not None and out.response["Status"] == "SUCCESS", out.response
     assert out.response["Data"]["Repositories"] == str(len(names))
-    assert out.throttled() == 1 and out.paused_ms() >= 500, out.lines("prefix statement done")
+    assert out.throttled() == 1 and out.paused_ms() >= 500, out.lines(message("prefix_done"))
     for name in names:
         assert_statements(cloud, name, [], [mine])

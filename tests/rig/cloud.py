@@ -561,7 +561,8 @@ class Continued:
 
     def ecr_calls(self) -> int:
         """ECR calls over every invocation (handed over or answering)."""
-        lines = self.lines("continued in the next invocation") + self.lines("response sent")
+        lines = self.lines(interface.message("continued"))
+        lines += self.lines(INTERFACE.response_sent_message)
         return sum(
             line.get("ecr_reads", 0) + line.get("ecr_writes", 0) + line.get("ecr_deletes", 0)
             for line in lines
@@ -569,10 +570,10 @@ class Continued:
 
     def paused_ms(self) -> int:
         """Time the fan-outs paused for ECR's throttling, over every invocation."""
-        return sum(line.get("paused_ms", 0) for line in self.lines("prefix statement done"))
+        return sum(line.get("paused_ms", 0) for line in self.lines(interface.message("prefix_done")))
 
     def throttled(self) -> int:
-        return sum(line.get("throttled", 0) for line in self.lines("prefix statement done"))
+        return sum(line.get("throttled", 0) for line in self.lines(interface.message("prefix_done")))
 
 
 class Pending:

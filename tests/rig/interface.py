@@ -38,6 +38,9 @@ class Interface:
     drift_fields: tuple[str, ...]  # its fields, always there
     drift_metric: tuple[str, str]  # the embedded metric's namespace and name
     drift_result: tuple[str, ...]  # the keys of a drift invocation's result
+    # The prefix statements' log lines (fan-out, pacing, continuation, new targets): name to
+    # message ("prefix_done", "continued", "arrival_applied", ...)
+    log_lines: dict[str, str]
 
 
 def load(path: Path = FILE) -> Interface:
@@ -61,6 +64,9 @@ def load(path: Path = FILE) -> Interface:
         drift_fields=tuple(raw["drift"]["fields"]),
         drift_metric=(raw["drift"]["metric_namespace"], raw["drift"]["metric_name"]),
         drift_result=tuple(raw["drift"]["result"]),
+        log_lines={
+            name: line["message"] for name, line in raw["operations_log"]["lines"].items()
+        },
     )
 
 
@@ -89,6 +95,12 @@ def response_sent(log: Iterable[dict[str, Any]]) -> list[Any]:
             )
         found.append(ResponseSent(**{f: line[f] for f in INTERFACE.response_sent_fields}))
     return found
+
+
+def message(name: str) -> str:
+    """The message of the log line ``name`` of ``operations_log`` (a name interface.json does
+    not declare is a KeyError, not a silent miss)."""
+    return INTERFACE.log_lines[name]
 
 
 # How the rig names a repository creation template as a target: this, then its prefix (no

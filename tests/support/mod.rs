@@ -238,6 +238,23 @@ pub fn capture_logs<F: std::future::Future<Output = ()>>(
     level: &str,
     work: impl FnOnce() -> F,
 ) -> String {
+    capture_logs_on(level, false, work)
+}
+
+/// As [`capture_logs`], on tokio's paused clock (its timers run at once when nothing else
+/// can).
+pub fn capture_logs_paused<F: std::future::Future<Output = ()>>(
+    level: &str,
+    work: impl FnOnce() -> F,
+) -> String {
+    capture_logs_on(level, true, work)
+}
+
+fn capture_logs_on<F: std::future::Future<Output = ()>>(
+    level: &str,
+    paused: bool,
+    work: impl FnOnce() -> F,
+) -> String {
     let captured = Captured::default();
     let writer = captured.clone();
     let subscriber = ecr_policy_provider::logging::subscriber(
@@ -249,6 +266,7 @@ pub fn capture_logs<F: std::future::Future<Output = ()>>(
     tracing::subscriber::with_default(subscriber, || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .start_paused(paused)
             .build()
             .expect("runtime")
             .block_on(work())
