@@ -193,6 +193,16 @@ pub struct Record {
     pub displaced: Vec<Displaced>,
     /// When the provider last wrote (or deleted) the target's policy.
     pub written_ms: Option<u64>,
+    /// Displaced resources whose Delete came lately: a duplicate delivery of that Delete
+    /// does what the first did (nothing for them), not a Delete without a record.
+    pub gone: Vec<Gone>,
+}
+
+/// A displaced resource whose Delete came, and when (milliseconds since the epoch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gone {
+    pub holder: Holder,
+    pub at_ms: u64,
 }
 
 impl Record {

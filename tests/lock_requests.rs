@@ -13,8 +13,8 @@ use aws_smithy_runtime_api::http::{Response as HttpResponse, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use ecr_policy_provider::lock::dynamo::{DynamoLock, record_of};
 use ecr_policy_provider::lock::{
-    Displaced, Held, Holder, LockError, LockStore, Owned, Prior, Record, RecordReader, Removed,
-    Version,
+    Displaced, Gone, Held, Holder, LockError, LockStore, Owned, Prior, Record, RecordReader,
+    Removed, Version,
 };
 use std::collections::HashMap;
 
@@ -116,6 +116,14 @@ fn record() -> Record {
         }),
     });
     record.written_ms = Some(1_796_000_000_002);
+    record.gone.push(Gone {
+        holder: Holder {
+            tag: "7c6d".into(),
+            stack: "arn:aws:cloudformation:us-east-1:123456789012:stack/other/1".into(),
+            logical: "Old".into(),
+        },
+        at_ms: 1_796_000_000_003,
+    });
     record
 }
 
@@ -227,7 +235,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                     == Some(
                         "SET #format = :format, #statements = :statements, #removed = :removed, \
                          #displaced = :displaced, #owner = :whole, \
-                         #removed_policy = :removed_policy, #written = :written \
+                         #removed_policy = :removed_policy, #written = :written, #gone = :gone \
                          REMOVE #holders, #digest",
                     )
                 && req.condition_expression() == Some("lease_owner = :owner")
@@ -241,6 +249,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                             ("#owner", "owner"),
                             ("#removed_policy", "removed_policy"),
                             ("#written", "written_at"),
+                            ("#gone", "gone"),
                             ("#holders", "holders"),
                             ("#digest", "digest"),
                         ]
@@ -267,6 +276,15 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                     .and_then(|d| d.get("ended"))
                     == Some(&AttributeValue::Bool(true))
                 && value(req, ":written") == Some(&n(1_796_000_000_002))
+                && value(req, ":gone")
+                    .and_then(|v| v.as_l().ok())
+                    .and_then(|l| l.first())
+                    .and_then(|v| v.as_m().ok())
+                    .is_some_and(|g| {
+                        g.get("holder") == Some(&s("7c6d"))
+                            && g.get("logical") == Some(&s("Old"))
+                            && g.get("at") == Some(&n(1_796_000_000_003))
+                    })
                 && value(req, ":removed_policy")
                     .and_then(|v| v.as_m().ok())
                     .and_then(|m| m.get("policy"))
@@ -296,7 +314,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                 == Some(
                     "SET #format = :format, #statements = :statements, #removed = :removed, \
                      #displaced = :displaced REMOVE #holders, #digest, #owner, \
-                     #removed_policy, #written",
+                     #removed_policy, #written, #gone",
                 )
                 && value(req, ":whole").is_none()
                 && value(req, ":written").is_none()
@@ -307,6 +325,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
         owner: None,
         removed_policy: None,
         written_ms: None,
+        gone: Vec::new(),
         ..expected
     };
     assert_eq!(lock.store(KEY, OWNER, &without_owner).await, Ok(()));
@@ -368,6 +387,7 @@ async fn a_stored_record_reads_back_as_it_was_and_a_format_1_item_still_reads() 
                 ("removed_policy", ":removed_policy"),
                 ("displaced", ":displaced"),
                 ("written_at", ":written"),
+                ("gone", ":gone"),
             ] {
                 if let Some(v) = values.get(value) {
                     item.insert(attr.to_owned(), v.clone());

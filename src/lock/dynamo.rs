@@ -5,7 +5,7 @@
 //! it. The item's format is pinned in `tests/interface.json` (`record`).
 
 use super::{
-    Displaced, Held, Holder, LockError, LockStore, Owned, Prior, RECORD_FORMAT, Record,
+    Displaced, Gone, Held, Holder, LockError, LockStore, Owned, Prior, RECORD_FORMAT, Record,
     RecordReader, Removed, Snapshot, Version,
 };
 use aws_sdk_dynamodb::Client;
@@ -41,6 +41,9 @@ pub mod attr {
     pub const REMOVED_POLICY: &str = "removed_policy";
     pub const DISPLACED: &str = "displaced";
     pub const WRITTEN_AT: &str = "written_at";
+    /// Format 3: displaced resources whose Delete came lately, a list of `{holder, stack,
+    /// logical, at}` (absent when empty).
+    pub const GONE: &str = "gone";
     /// Format 3, in an entry: `Force`, stored only when true.
     pub const FORCE: &str = "force";
     /// Format 3, in an entry: earlier versions, a list of `{text, at}`.
@@ -72,10 +75,11 @@ pub mod expr {
         #removed = :removed, #displaced = :displaced";
     pub const STORE_REMOVE: &str = "#holders, #digest";
     /// The optional attributes: (name placeholder, value placeholder).
-    pub const STORE_OPTIONAL: [(&str, &str); 3] = [
+    pub const STORE_OPTIONAL: [(&str, &str); 4] = [
         ("#owner", ":whole"),
         ("#removed_policy", ":removed_policy"),
         ("#written", ":written"),
+        ("#gone", ":gone"),
     ];
     pub const HELD_CONDITION: &str = "lease_owner = :owner";
     pub const RELEASE_UPDATE: &str = "REMOVE lease_owner, lease_until";
@@ -376,6 +380,16 @@ pub fn record_of(item: Option<&Item>) -> Record {
         })
         .collect();
     record.written_ms = number_of(item, attr::WRITTEN_AT);
+    record.gone = list(item, attr::GONE)
+        .iter()
+        .filter_map(|entry| entry.as_m().ok())
+        .filter_map(|entry| {
+            Some(Gone {
+                holder: holder_of(entry)?,
+                at_ms: number_of(entry, attr::REMOVED_AT)?,
+            })
+        })
+        .collect();
     record
 }
 
@@ -385,7 +399,7 @@ struct Values {
     removed: AttributeValue,
     displaced: AttributeValue,
     /// The optional ones, in the order of [`expr::STORE_OPTIONAL`].
-    optional: [Option<AttributeValue>; 3],
+    optional: [Option<AttributeValue>; 4],
 }
 
 fn record_values(record: &Record) -> Values {
@@ -456,13 +470,26 @@ fn record_values(record: &Record) -> Values {
                 .as_ref()
                 .map(|gone| removed_item(gone, attr::POLICY)),
             record.written_ms.map(number),
+            (!record.gone.is_empty()).then(|| {
+                AttributeValue::L(
+                    record
+                        .gone
+                        .iter()
+                        .map(|gone| {
+                            let mut item = holder_item(&gone.holder);
+                            item.insert(attr::REMOVED_AT.to_owned(), number(gone.at_ms));
+                            AttributeValue::M(item)
+                        })
+                        .collect(),
+                )
+            }),
         ],
     }
 }
 
 /// The store's update expression for a record: the optional attributes it has set, the
 /// others removed.
-pub fn store_expression(has: [bool; 3]) -> String {
+pub fn store_expression(has: [bool; 4]) -> String {
     let mut set = vec![expr::STORE_SET.to_owned()];
     let mut remove = vec![expr::STORE_REMOVE.to_owned()];
     for ((name, value), present) in expr::STORE_OPTIONAL.iter().zip(has) {
@@ -511,6 +538,7 @@ impl LockStore for DynamoLock {
             .expression_attribute_names("#owner", attr::OWNER)
             .expression_attribute_names("#removed_policy", attr::REMOVED_POLICY)
             .expression_attribute_names("#written", attr::WRITTEN_AT)
+            .expression_attribute_names("#gone", attr::GONE)
             .expression_attribute_names("#holders", attr::LEGACY_HOLDERS)
             .expression_attribute_names("#digest", attr::LEGACY_DIGEST)
             .expression_attribute_values(":owner", string(owner))

@@ -3,7 +3,7 @@
 //! wrote and removed lately (a lagging read may still show them), and when it last wrote.
 
 use crate::lock::{
-    Displaced, Held, Holder, Owned, READ_LAG_MS, REMOVED_KEPT_MS, Record, Removed, Version,
+    Displaced, Gone, Held, Holder, Owned, READ_LAG_MS, REMOVED_KEPT_MS, Record, Removed, Version,
 };
 use crate::policy::{Policy, sid_of, statement_equivalent, statements_of};
 use serde_json::Value;
@@ -61,6 +61,30 @@ pub fn forget_old(record: &mut Record, now_ms: u64) {
     if let Some(owned) = record.owner.as_mut() {
         owned.earlier.retain(|v| lately(v.at_ms, now_ms));
     }
+    record.gone.retain(|g| lately(g.at_ms, now_ms));
+}
+
+/// A displaced resource's Delete: forgets its entries (see [`forget_displaced`]) and
+/// remembers that its Delete came, so that a duplicate delivery of it does the same; whether
+/// it was displaced (now, or by the Delete that came first).
+pub fn depart(
+    record: &mut Record,
+    me: &Holder,
+    is_me: impl Fn(&Holder) -> bool,
+    now_ms: u64,
+) -> bool {
+    if forget_displaced(record, &is_me) {
+        record.gone.retain(|g| !is_me(&g.holder));
+        record.gone.push(Gone {
+            holder: me.clone(),
+            at_ms: now_ms,
+        });
+        return true;
+    }
+    record
+        .gone
+        .iter()
+        .any(|g| is_me(&g.holder) && lately(g.at_ms, now_ms))
 }
 
 /// The versions to remember once `old` is replaced by `new` at `now_ms`: `earlier`, and
@@ -114,6 +138,38 @@ pub fn remove_policy(record: &mut Record, policy: &str, earlier: &[Version], now
         at_ms: now_ms,
         also,
     });
+}
+
+/// A statement the provider puts back is not removed any more: a read that shows it is not
+/// lagging behind a removal.
+pub fn unremove(record: &mut Record, statement: &Value) {
+    if let Some(sid) = sid_of(statement)
+        && record
+            .removed
+            .get(sid)
+            .is_some_and(|gone| gone.versions().any(|v| same_statement(v, statement)))
+    {
+        record.removed.remove(sid);
+    }
+    let Some(gone) = record.removed_policy.as_mut() else {
+        return;
+    };
+    let without = |text: &str| -> String {
+        let Some(policy) = Policy::from_live(text) else {
+            return text.to_owned();
+        };
+        let kept: Vec<Value> = policy
+            .statements()
+            .iter()
+            .filter(|s| !statement_equivalent(s, statement))
+            .cloned()
+            .collect();
+        let mut document = policy.document().clone();
+        document.insert("Statement".into(), Value::Array(kept));
+        Value::Object(document).to_string()
+    };
+    gone.statement = without(&gone.statement);
+    gone.also = gone.also.iter().map(|t| without(t)).collect();
 }
 
 /// Who took a displaced resource's Sid or policy: a resource that took it over, or a

@@ -230,6 +230,12 @@ pub fn plan(
             desired,
             me,
         } => {
+            // Created again (the same logical id back in its stack): its Deletes are its own.
+            let mut record = record.clone();
+            record
+                .gone
+                .retain(|g| !(g.holder.tag == me.tag || g.holder.same_resource(me)));
+            let record = &record;
             let claim = Claim {
                 approach,
                 adopt: desired.adopt,

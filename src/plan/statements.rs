@@ -491,6 +491,9 @@ pub(super) fn put_back(
     if missing.is_empty() {
         return plan;
     }
+    for statement in &missing {
+        history::unremove(&mut plan.record, statement);
+    }
     statements.extend(missing);
     plan.next = decided(live, statements, true);
     plan
@@ -507,7 +510,7 @@ pub(super) fn delete(
 ) -> Plan {
     let is_me = |h: &Holder| h.tag == me.tag;
     let mut after = record.clone();
-    let was_displaced = history::forget_displaced(&mut after, is_me);
+    let was_displaced = history::depart(&mut after, me, is_me, now_ms);
     if let Some(owner) = &record.owner {
         let mut plan = Plan::new(Next::Keep, after);
         plan.warnings.push(left_to("the policy is", &owner.holder));

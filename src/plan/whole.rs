@@ -471,7 +471,7 @@ pub(super) fn delete(
         };
         return Plan::new(next, after);
     }
-    let was_displaced = history::forget_displaced(&mut after, is_me);
+    let was_displaced = history::depart(&mut after, me, is_me, now_ms);
     // Sids handed back to it (a statement that took one out of its policy was deleted).
     let mine: Vec<String> = record
         .statements
