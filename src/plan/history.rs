@@ -140,6 +140,26 @@ pub fn remove_policy(record: &mut Record, policy: &str, earlier: &[Version], now
     });
 }
 
+/// The provider deletes the policy a read showed as `text`: that text is removed by the
+/// provider too (whatever the record says was there), so a read lagging behind the delete
+/// that still shows it is never taken for a policy someone else put there.
+pub fn deleted_as_read(record: &mut Record, text: &str, now_ms: u64) {
+    match record.removed_policy.as_mut() {
+        Some(gone) if lately(gone.at_ms, now_ms) => {
+            if !gone.versions().any(|v| v == text) {
+                gone.also.push(text.to_owned());
+            }
+        }
+        _ => {
+            record.removed_policy = Some(Removed {
+                statement: text.to_owned(),
+                at_ms: now_ms,
+                also: Vec::new(),
+            });
+        }
+    }
+}
+
 /// A statement the provider puts back is not removed any more: a read that shows it is not
 /// lagging behind a removal.
 pub fn unremove(record: &mut Record, statement: &Value) {

@@ -371,6 +371,11 @@ pub fn plan(
     if plan.next != Next::Keep {
         plan.record.written_ms = Some(now_ms);
     }
+    if plan.next == Next::Delete
+        && let Some(text) = live
+    {
+        history::deleted_as_read(&mut plan.record, text, now_ms);
+    }
     history::forget_old(&mut plan.record, now_ms);
     Ok(plan)
 }

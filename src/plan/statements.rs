@@ -560,6 +560,12 @@ pub(super) fn failed_create(
         if plan.record.owner.is_none()
             && let Some(prior) = owned.prior.as_ref().filter(|p| p.holder.is_none())
         {
+            // What goes back is not removed (its own policy may have repeated some of it).
+            if let Some(base) = Policy::from_live(&prior.text) {
+                for statement in base.statements() {
+                    history::unremove(&mut plan.record, statement);
+                }
+            }
             plan.next = if plan.record.statements.is_empty() {
                 Next::Write(prior.text.clone())
             } else {
