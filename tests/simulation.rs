@@ -2057,8 +2057,12 @@ impl Sim {
                 Expect::Statements(held) => {
                     // A whole policy the record never knew, on a target statement resources
                     // share: its statements are written beside theirs, still nobody's to the
-                    // record (CONTRACT 4), so they may stay or go.
+                    // record (CONTRACT 4), so they may stay or go. It manages what nobody
+                    // holds there, as its Delete would: the console's statements may go.
                     recorded = false;
+                    for keep in model.console[spec.target].values_mut() {
+                        *keep = Keep::No;
+                    }
                     for (sid, _) in &spec.statements {
                         if !held.contains_key(*sid) {
                             model.console[spec.target].insert((*sid).to_owned(), Keep::No);
@@ -2111,6 +2115,14 @@ impl Sim {
             if d.pending.is_none() {
                 d.pending = Some(asked.clone());
             }
+            if d.spec.kind == Kind::Whole && !d.recorded {
+                // A whole policy the record never knew manages what nobody holds: its
+                // write, if it landed, may have replaced the console's statements.
+                let target = d.spec.target;
+                for keep in model.console[target].values_mut() {
+                    *keep = Keep::No;
+                }
+            }
         }
     }
 
@@ -2156,6 +2168,17 @@ impl Sim {
             let found = model.remove(stack_id, logical, &d.physical);
             if a.success {
                 model.settle_hand_backs(stack_id, logical, &d.physical);
+            }
+            if a.success
+                && let Some(gone) = found
+                    .as_ref()
+                    .filter(|f| f.spec.kind == Kind::Whole && !f.recorded)
+            {
+                // A whole policy the record never knew: its Delete removes what nobody
+                // holds (CONTRACT 4, 11), the console's statements too.
+                for keep in model.console[gone.spec.target].values_mut() {
+                    *keep = Keep::No;
+                }
             }
             if !a.success {
                 // A failed create whose Delete failed may hold what its write left, or not;
