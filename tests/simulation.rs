@@ -1061,6 +1061,44 @@ impl Model {
         }
     }
 
+    /// A taker deleted while what it took was taken from it in turn: those it displaced
+    /// are displaced by its own taker from now on, and get their part back when that one
+    /// goes (CONTRACT 11: "a taker hands back to the latest one that still exists").
+    fn pass_on(&mut self, stack_id: &str, logical: &'static str, gone: &Deployed) {
+        let was = Taker {
+            stack_id: stack_id.to_owned(),
+            logical,
+            physical: gone.physical.clone(),
+        };
+        let successors: Vec<(Mark, Taker)> = gone
+            .displaced
+            .iter()
+            .filter(|(_, t)| self.lives(t))
+            .map(|(m, t)| (m.clone(), t.clone()))
+            .collect();
+        let next = |m: &Mark| {
+            successors
+                .iter()
+                .find(|(sm, _)| sm == m)
+                .or_else(|| successors.iter().find(|(sm, _)| *sm == Mark::Whole))
+                .map(|(_, t)| t.clone())
+        };
+        let stacked = self
+            .stacks
+            .iter_mut()
+            .flat_map(|s| s.resources.values_mut());
+        let loose = self.loose.iter_mut().map(|l| &mut l.deployed);
+        for d in stacked.chain(loose) {
+            for (m, t) in d.displaced.iter_mut() {
+                if *t == was
+                    && let Some(successor) = next(m)
+                {
+                    *t = successor;
+                }
+            }
+        }
+    }
+
     /// `taker` took `what` from `from`: `from` holds it no more while `taker` lives.
     fn displace(&mut self, from: &Claim, what: Mark, taker: &Taker) {
         if let Some(d) = self.deployed_mut(&from.stack_id, from.logical, &from.deployed.physical) {
@@ -2168,6 +2206,9 @@ impl Sim {
             let found = model.remove(stack_id, logical, &d.physical);
             if a.success {
                 model.settle_hand_backs(stack_id, logical, &d.physical);
+                if let Some(gone) = &found {
+                    model.pass_on(stack_id, logical, gone);
+                }
             }
             if a.success
                 && let Some(gone) = found
