@@ -140,6 +140,24 @@ pub(super) fn apply(
         after.statements.clear();
         adopted = true;
         record_equal = false;
+        // What a failed Create's Delete puts back is what nobody held: the held statements
+        // go back to their holders (if they still exist), or nowhere.
+        if let Some(Some(replaced)) = prior.as_mut() {
+            let unheld: Vec<Value> = Policy::from_live(&replaced.text)
+                .map(|p| p.statements().to_vec())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|s| !sid_of(s).is_some_and(|sid| record.statements.contains_key(sid)))
+                .collect();
+            let base = Policy::from_live(&replaced.text);
+            match (unheld.is_empty(), base) {
+                (false, Some(base)) => {
+                    replaced.text =
+                        Value::Object(with_statements(Some(base.document()), unheld)).to_string();
+                }
+                _ => prior = Some(None),
+            }
+        }
     } else if let Some(entry) = record
         .displaced
         .iter()
