@@ -779,3 +779,197 @@ async fn h07_a_whole_policy_from_before_the_lock_table_leaves_the_rest_of_a_poli
     id(&w.delete(A, &legacy, &legacy_props).await);
     assert_eq!(w.truth_sids(), ["Audit", "Shared"]);
 }
+
+/// A statement resource displaced by a whole policy (`Adopt`), whose own ownership a later
+/// statement (`Adopt`) ended: nobody holds the displaced Sid now, yet the displaced
+/// resource's Update in place writes nothing and names its taker (CONTRACT 11: displaced
+/// holders' Updates write nothing; seeds 1648, 1923).
+#[tokio::test]
+async fn h08_a_displaced_statements_update_writes_nothing_after_its_takers_ownership_ended() {
+    let w = World::new().await;
+    let pull = res(STACK_B, "Pull", STATEMENTS);
+    let pull_props = some(&[grant("Deploy", "111122223333")]);
+    let p = id(&w.create(pull, &pull_props).await);
+    let access = res(STACK_A, "Access", WHOLE);
+    id(&w
+        .create(access, &adopting(whole(&[grant("Audit", "444455556666")])))
+        .await);
+    let mirror = res(STACK_A, "Mirror", STATEMENTS);
+    id(&w
+        .create(mirror, &adopting(some(&[grant("Shared", "777788889999")])))
+        .await);
+    assert!(w.record(&app()).owner.is_none(), "Access's ownership ended");
+    // Deploy is nobody's now, but Pull was displaced from it: its Update writes nothing.
+    let changed = some(&[grant("Deploy", "222233334444")]);
+    let (r, (_, writes)) = w.calls_of(w.update(pull, &p, &pull_props, &changed)).await;
+    assert!(warnings(&r).contains("Access"), "{r}");
+    assert_eq!(writes, 0, "nothing written for a displaced resource");
+    assert_eq!(w.truth_sids(), ["Audit", "Shared"]);
+}
+
+/// Whole policy A declares Ci; statement S takes Ci out of it (`Adopt`, ending A's
+/// ownership); whole policy W (`Adopt`) takes S's Sids; S is deleted, then W: A, which
+/// still exists, gets Ci back as it declares it (CONTRACT 11: a taker deleted before the
+/// one it displaced hands back; seed 1467).
+#[tokio::test]
+async fn h09_a_sid_taken_from_an_ended_whole_policy_and_taken_again_goes_back_to_it() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("Ci", "111122223333")]);
+    id(&w.create(A, &a_props).await);
+    let s = res(STACK_B, "Pull", STATEMENTS);
+    let s_props = adopting(some(&[grant("Ci", "444455556666")]));
+    let s_id = id(&w.create(s, &s_props).await);
+    let taker = res(STACK_B, "Access", WHOLE);
+    let taker_props = adopting(whole(&[grant("Audit", "777788889999")]));
+    let t = id(&w.create(taker, &taker_props).await);
+    id(&w.delete(s, &s_id, &s_props).await);
+    assert_eq!(w.truth_sids(), ["Audit"]);
+    id(&w.delete(taker, &t, &taker_props).await);
+    same(&w.truth(), &[grant("Ci", "111122223333")]);
+    assert_eq!(w.record(&app()).statements["Ci"].holder.logical, A.logical);
+}
+
+/// Whole policy A declares Ci; statement M takes it (`Adopt`, ending A's ownership); P of
+/// the same stack, a renamed M, takes it over with equivalent content; whole policy W
+/// (`Adopt`) takes P's Sids; P is deleted, then W: Ci goes back to the latest displaced
+/// resource that still exists, M as it declares it, not to the older A (CONTRACT 11:
+/// displaced resources are remembered in order; seed 1774).
+#[tokio::test]
+async fn h10_a_hand_back_goes_to_the_latest_displaced_resource_that_still_exists() {
+    let w = World::new().await;
+    id(&w.create(A, &whole(&[grant("Ci", "111122223333")])).await);
+    let mirror = res(STACK_A, "Mirror", STATEMENTS);
+    let mirror_props = adopting(some(&[grant("Ci", "444455556666")]));
+    id(&w.create(mirror, &mirror_props).await);
+    let renamed = res(STACK_A, "Policy", STATEMENTS);
+    let renamed_props = some(&[grant("Ci", "444455556666")]);
+    let r_id = id(&w.create(renamed, &renamed_props).await);
+    let taker = res(STACK_A, "Shared", WHOLE);
+    let taker_props = adopting(whole(&[grant("Audit", "777788889999")]));
+    let t = id(&w.create(taker, &taker_props).await);
+    id(&w.delete(renamed, &r_id, &renamed_props).await);
+    id(&w.delete(taker, &t, &taker_props).await);
+    same(&w.truth(), &[grant("Ci", "444455556666")]);
+    assert_eq!(
+        w.record(&app()).statements["Ci"].holder.logical,
+        mirror.logical
+    );
+}
+
+/// Statement resource P holds S; F's Create (`Adopt`) takes S, its write lands and its
+/// answer is lost (FAILED, the outcome unknown); P is deleted; F's failed-create Delete
+/// then takes out what F wrote and puts back nothing of P, which is gone (CONTRACT 11: a
+/// failed Create's Delete removes what it wrote, and nothing else; seed 1691).
+#[tokio::test]
+async fn h11_a_failed_creates_delete_does_not_bring_back_a_deleted_resources_statement() {
+    let w = World::new().await;
+    let p = res(STACK_A, "Grant", STATEMENTS);
+    let p_props = some(&[grant("S", "111122223333")]);
+    let p_id = id(&w.create(p, &p_props).await);
+    w.lag_from_now().await;
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let f_props = adopting(some(&[grant("S", "444455556666")]));
+    let r = w.create_within(B, &f_props, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    same(&w.truth(), &[grant("S", "444455556666")]);
+    // P, displaced, goes: it writes nothing. (Each Delete has the time to read again
+    // until its read shows F's write.)
+    id(&w.delete(p, &p_id, &p_props).await);
+    id_of_delete(&w.delete(B, &failed, &f_props).await);
+    assert_eq!(w.store.live(&app()), None);
+    assert!(w.record(&app()).statements.is_empty());
+}
+
+/// Whole policy A declares S1 and S2; statement B takes S1 (`Adopt`, ending A's
+/// ownership: S2 is nobody's); A's Delete is delivered twice: the duplicate does what the
+/// first did and keeps S2 (CONTRACT 11: a duplicate delivery is the same owner; the
+/// record's `gone`; seed 1736).
+#[tokio::test]
+async fn h12_a_duplicate_delete_of_a_displaced_whole_policy_keeps_the_rest_of_its_policy() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("S1", "111122223333"), grant("S2", "444455556666")]);
+    let a = id(&w.create(A, &a_props).await);
+    id(&w
+        .create(B, &adopting(some(&[grant("S1", "777788889999")])))
+        .await);
+    let delete = w.request(A, "Delete", Some(&a), &a_props, None);
+    id(&w.send(delete.clone()).await);
+    assert_eq!(w.truth_sids(), ["S1", "S2"]);
+    id(&w.send(delete).await);
+    assert_eq!(w.truth_sids(), ["S1", "S2"]);
+    assert_eq!(w.record(&app()).statements["S1"].holder.logical, B.logical);
+}
+
+/// Statement resource B changes Sid S (c1) to S (c2) and T: a replacement, whose write
+/// lands and whose answer is lost; the rollback (an Update in place back to S c1) takes
+/// out the replacement's leftovers before it applies, so S c1 is written and T goes
+/// (CONTRACT 11: a rollback must always complete and decide against the record; seed 863).
+#[tokio::test]
+async fn h13_a_rollback_takes_out_a_failed_replacements_leftovers_before_it_applies() {
+    let w = World::new().await;
+    let old = some(&[grant("S", "111122223333")]);
+    let new = some(&[grant("S", "444455556666"), grant("T", "777788889999")]);
+    let b = id(&w.create(B, &old).await);
+    w.lag_from_now().await;
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let r = w.update_within(B, &b, &old, &new, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    assert_eq!(w.truth_sids(), ["S", "T"]);
+    id(&w.update_within(B, &b, &new, &old, SHORT).await);
+    same(&w.truth(), &[grant("S", "111122223333")]);
+    assert_eq!(w.record(&app()).statements["S"].holder.logical, B.logical);
+}
+
+/// A console statement C; whole policy W's Create (`Adopt`) stores its record and loses
+/// the answer (FAILED); statement S (`Adopt`) ends W's ownership; W's failed-create Delete
+/// puts back C, which it replaced; S's Delete then keeps C (CONTRACT 11: statements nobody
+/// holds are kept; a statement put back is not removed lately; seed 751).
+#[tokio::test]
+async fn h14_a_statement_a_failed_whole_create_put_back_survives_a_later_statement_delete() {
+    use support::world::LockFault;
+    let w = World::new().await;
+    let console = grant("Console", "123456789012");
+    w.seed(&app(), std::slice::from_ref(&console));
+    w.lock.arm([LockFault::LoseStoreAnswer]);
+    let w_props = adopting(whole(&[grant("Own", "111122223333")]));
+    let r = w.create(A, &w_props).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    let s_props = adopting(some(&[grant("Taken", "444455556666")]));
+    let s = id(&w.create(B, &s_props).await);
+    id_of_delete(&w.delete(A, &failed, &w_props).await);
+    assert!(
+        w.truth_sids().contains(&"Console".to_owned()),
+        "{:?}",
+        w.truth_sids()
+    );
+    id(&w.delete(B, &s, &s_props).await);
+    same(&w.truth(), &[console]);
+}
+
+/// A whole policy P set by the console; W's Create (`Adopt`) replaces it, W is deleted;
+/// reads still lag behind W's Create and show P: a new whole policy's Create is not FAILED
+/// "already has a policy" because of it (CONTRACT 11: what the provider removed stays
+/// removed, and never makes a conflict; seed 1831's kind).
+#[tokio::test]
+async fn h15_a_policy_an_owner_adopted_and_deleted_is_no_conflict_through_a_lagging_read() {
+    let w = World::new().await;
+    w.seed(&app(), &[grant("Console", "123456789012")]);
+    let lag = Duration::from_secs(10);
+    w.store.lag_reads(lag);
+    let w_props = adopting(whole(&[grant("Own", "111122223333")]));
+    let owner = id(&w.create(A, &w_props).await);
+    id(&w.delete_within(A, &owner, &w_props, SHORT).await);
+    let again = res(STACK_A_AGAIN, "RepositoryPolicy", WHOLE);
+    let new_props = whole(&[grant("New", "444455556666")]);
+    let r = w.create_within(again, &new_props, SHORT).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(w.truth_sids(), ["New"]);
+}
