@@ -904,10 +904,12 @@ async fn h12_a_duplicate_delete_of_a_displaced_whole_policy_keeps_the_rest_of_it
     assert_eq!(w.record(&app()).statements["S1"].holder.logical, B.logical);
 }
 
-/// Statement resource B changes Sid S (c1) to S (c2) and T: a replacement, whose write
-/// lands and whose answer is lost; the rollback (an Update in place back to S c1) takes
-/// out the replacement's leftovers before it applies, so S c1 is written and T goes
-/// (CONTRACT 11: a rollback must always complete and decide against the record; seed 863).
+/// Statement resource B changes S (c1) to S (c2) and T: a replacement, whose write lands
+/// and whose answer is lost (FAILED, the outcome unknown); whole policy C (`Adopt`) takes
+/// what the replacement holds, and statement D (`Adopt`) ends C's ownership; the rollback
+/// (an Update in place back to S c1) first takes out what the failed replacement left, so
+/// it is not displaced by its own replacement: it holds S c1 again and names nobody
+/// (CONTRACT 11: a rollback is the same owner, not a second one; seed 863).
 #[tokio::test]
 async fn h13_a_rollback_takes_out_a_failed_replacements_leftovers_before_it_applies() {
     let w = World::new().await;
@@ -922,9 +924,22 @@ async fn h13_a_rollback_takes_out_a_failed_replacements_leftovers_before_it_appl
     let r = w.update_within(B, &b, &old, &new, SHORT).await;
     assert!(reason(&r).contains("could not be checked"), "{r}");
     assert_eq!(w.truth_sids(), ["S", "T"]);
-    id(&w.update_within(B, &b, &new, &old, SHORT).await);
-    same(&w.truth(), &[grant("S", "111122223333")]);
-    assert_eq!(w.record(&app()).statements["S"].holder.logical, B.logical);
+    w.store.lag_reads(Duration::ZERO);
+    let c = res(STACK_A, "Access", WHOLE);
+    id(&w
+        .create(c, &adopting(whole(&[grant("X", "123412341234")])))
+        .await);
+    let d = res(STACK_A, "Mirror", STATEMENTS);
+    id(&w
+        .create(d, &adopting(some(&[grant("Y", "432143214321")])))
+        .await);
+    let r = w.update(B, &b, &new, &old).await;
+    assert_eq!(warnings(&r), "", "{r}");
+    assert_eq!(w.truth_sids(), ["S", "X", "Y"]);
+    same(&w.truth()[2..], &[grant("S", "111122223333")]);
+    let record = w.record(&app());
+    assert_eq!(record.statements["S"].holder.logical, B.logical);
+    assert!(!record.statements.contains_key("T"));
 }
 
 /// A console statement C; whole policy W's Create (`Adopt`) stores its record and loses
