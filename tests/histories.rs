@@ -942,10 +942,11 @@ async fn h13_a_rollback_takes_out_a_failed_replacements_leftovers_before_it_appl
     assert!(!record.statements.contains_key("T"));
 }
 
-/// A console statement C; whole policy W's Create (`Adopt`) stores its record and loses
-/// the answer (FAILED); statement S (`Adopt`) ends W's ownership; W's failed-create Delete
-/// puts back C, which it replaced; S's Delete then keeps C (CONTRACT 11: statements nobody
-/// holds are kept; a statement put back is not removed lately; seed 751).
+/// A console statement C; whole policy W's Create (`Adopt`, declaring C and Own) stores
+/// its record and loses the answer (FAILED); statement S (`Adopt`) ends W's ownership; W's
+/// failed-create Delete removes W's policy and puts back C, which it replaced; S's Delete
+/// then keeps C (CONTRACT 11: statements nobody holds are kept; a statement put back is
+/// not removed lately; seed 751).
 #[tokio::test]
 async fn h14_a_statement_a_failed_whole_create_put_back_survives_a_later_statement_delete() {
     use support::world::LockFault;
@@ -953,7 +954,7 @@ async fn h14_a_statement_a_failed_whole_create_put_back_survives_a_later_stateme
     let console = grant("Console", "123456789012");
     w.seed(&app(), std::slice::from_ref(&console));
     w.lock.arm([LockFault::LoseStoreAnswer]);
-    let w_props = adopting(whole(&[grant("Own", "111122223333")]));
+    let w_props = adopting(whole(&[console.clone(), grant("Own", "111122223333")]));
     let r = w.create(A, &w_props).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
