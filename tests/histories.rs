@@ -808,24 +808,30 @@ async fn h08_a_displaced_statements_update_writes_nothing_after_its_takers_owner
 }
 
 /// Whole policy A declares Ci; statement S takes Ci out of it (`Adopt`, ending A's
-/// ownership); whole policy W (`Adopt`) takes S's Sids; S is deleted, then W: A, which
-/// still exists, gets Ci back as it declares it (CONTRACT 11: a taker deleted before the
-/// one it displaced hands back; seed 1467).
+/// ownership); A's Update changes Ci (writing nothing: S holds it); whole policy W
+/// (`Adopt`) takes S's Sids; S is deleted, then W: A, which still exists, gets Ci back as
+/// it declares it now (CONTRACT 11: a taker deleted before the one it displaced hands
+/// back; a statement that took a Sid out of a whole policy hands it back as that policy
+/// declares it; seed 1467).
 #[tokio::test]
 async fn h09_a_sid_taken_from_an_ended_whole_policy_and_taken_again_goes_back_to_it() {
     let w = World::new().await;
     let a_props = whole(&[grant("Ci", "111122223333")]);
-    id(&w.create(A, &a_props).await);
+    let a = id(&w.create(A, &a_props).await);
     let s = res(STACK_B, "Pull", STATEMENTS);
     let s_props = adopting(some(&[grant("Ci", "444455556666")]));
     let s_id = id(&w.create(s, &s_props).await);
+    let a_changed = whole(&[grant("Ci", "222233334444")]);
+    let r = w.update(A, &a, &a_props, &a_changed).await;
+    assert!(warnings(&r).contains("Pull"), "{r}");
+    same(&w.truth(), &[grant("Ci", "444455556666")]);
     let taker = res(STACK_B, "Access", WHOLE);
     let taker_props = adopting(whole(&[grant("Audit", "777788889999")]));
     let t = id(&w.create(taker, &taker_props).await);
     id(&w.delete(s, &s_id, &s_props).await);
     assert_eq!(w.truth_sids(), ["Audit"]);
     id(&w.delete(taker, &t, &taker_props).await);
-    same(&w.truth(), &[grant("Ci", "111122223333")]);
+    same(&w.truth(), &[grant("Ci", "222233334444")]);
     assert_eq!(w.record(&app()).statements["Ci"].holder.logical, A.logical);
 }
 
