@@ -305,6 +305,21 @@ impl World {
         self.store.lag_reads(LONG_LAG);
     }
 
+    /// Reads lag from now on ([`World::lag_from_now`]), and the next write lands with its
+    /// answer lost: the request cannot know its outcome.
+    async fn lose_the_next_answer_while_reads_lag(&self) {
+        self.lag_from_now().await;
+        self.store.lose_write_answers([Some(EcrError::Unavailable {
+            operation: "SetRepositoryPolicy",
+            detail: "connection reset".into(),
+        })]);
+    }
+
+    /// The logical id of the resource the record says holds `sid`.
+    fn holder_of(&self, sid: &str) -> String {
+        self.record(&app()).statements[sid].holder.logical.clone()
+    }
+
     /// `r` created with `properties`; then, reads lagging from now on, deleted with `left`
     /// to run (both answered SUCCESS).
     async fn deleted_while_reads_lag(&self, r: Res, properties: &Value, left: Duration) {
@@ -407,11 +422,7 @@ async fn s12_a_stack_recreated_under_its_name_writes_its_policy_whatever_a_stale
 #[tokio::test]
 async fn s13_a_write_whose_answer_was_lost_is_unknown_and_its_failed_create_delete_removes_it() {
     let w = World::new().await;
-    w.lag_from_now().await;
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let props = some(&[grant("S", "111122223333")]);
     let r = w.create_within(B, &props, SHORT).await;
     let why = reason(&r);
@@ -595,12 +606,8 @@ async fn s10_a_whole_policys_rollback_after_a_lost_answer_writes_what_it_asks_wh
     let p1 = whole(&[grant("S", "111122223333")]);
     let p2 = whole(&[grant("S", "444455556666")]);
     let a = id(&w.create(A, &p1).await);
-    w.lag_from_now().await;
     // The Update's write lands, its answer is lost (all three tries of the SDK).
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let r = w.update_within(A, &a, &p1, &p2, SHORT).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     assert_eq!(w.truth_sids(), ["S"]);
@@ -658,10 +665,7 @@ async fn h02_a_sid_a_whole_policy_took_comes_back_when_it_goes_though_a_statemen
     // since Audit ended the ownership) and Audit.
     id(&w.delete(access, &access_id, &access_props).await);
     assert_eq!(w.truth_sids(), ["Audit", "Ci", "Shared"]);
-    assert_eq!(
-        w.record(&app()).statements["Shared"].holder.logical,
-        B.logical
-    );
+    assert_eq!(w.holder_of("Shared"), B.logical);
 }
 
 #[tokio::test]
@@ -670,12 +674,8 @@ async fn h03_a_rollback_takes_out_the_sids_a_failed_replacement_left_behind() {
     let old = some(&[grant("Shared", "111122223333")]);
     let new = some(&[grant("Deploy", "444455556666")]);
     let b = id(&w.create(B, &old).await);
-    w.lag_from_now().await;
     // The replacement's write lands; its answer is lost: FAILED, the outcome unknown.
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let r = w.update_within(B, &b, &old, &new, SHORT).await;
     assert!(reason(&r).contains("could not be checked"), "{r}");
     assert_eq!(w.truth_sids(), ["Deploy", "Shared"]);
@@ -692,11 +692,7 @@ async fn h04_a_rollback_of_a_failed_move_takes_out_what_its_write_left_on_the_ot
     let mut on_web = on_app.clone();
     on_web["RepositoryName"] = "web".into();
     let b = id(&w.create(B, &on_app).await);
-    w.lag_from_now().await;
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let r = w.update_within(B, &b, &on_app, &on_web, SHORT).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     assert_eq!(w.sids(&repo("web")), ["Shared"], "the write landed");
@@ -832,7 +828,7 @@ async fn h09_a_sid_taken_from_an_ended_whole_policy_and_taken_again_goes_back_to
     assert_eq!(w.truth_sids(), ["Audit"]);
     id(&w.delete(taker, &t, &taker_props).await);
     same(&w.truth(), &[grant("Ci", "222233334444")]);
-    assert_eq!(w.record(&app()).statements["Ci"].holder.logical, A.logical);
+    assert_eq!(w.holder_of("Ci"), A.logical);
 }
 
 /// Whole policy A declares Ci; statement M takes it (`Adopt`, ending A's ownership); P of
@@ -856,10 +852,7 @@ async fn h10_a_hand_back_goes_to_the_latest_displaced_resource_that_still_exists
     id(&w.delete(renamed, &r_id, &renamed_props).await);
     id(&w.delete(taker, &t, &taker_props).await);
     same(&w.truth(), &[grant("Ci", "444455556666")]);
-    assert_eq!(
-        w.record(&app()).statements["Ci"].holder.logical,
-        mirror.logical
-    );
+    assert_eq!(w.holder_of("Ci"), mirror.logical);
 }
 
 /// Statement resource P holds S; F's Create (`Adopt`) takes S, its write lands and its
@@ -872,11 +865,7 @@ async fn h11_a_failed_creates_delete_does_not_bring_back_a_deleted_resources_sta
     let p = res(STACK_A, "Grant", STATEMENTS);
     let p_props = some(&[grant("S", "111122223333")]);
     let p_id = id(&w.create(p, &p_props).await);
-    w.lag_from_now().await;
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let f_props = adopting(some(&[grant("S", "444455556666")]));
     let r = w.create_within(B, &f_props, SHORT).await;
     assert!(reason(&r).contains("could not be checked"), "{r}");
@@ -907,7 +896,7 @@ async fn h12_a_duplicate_delete_of_a_displaced_whole_policy_keeps_the_rest_of_it
     assert_eq!(w.truth_sids(), ["S1", "S2"]);
     id(&w.send(delete).await);
     assert_eq!(w.truth_sids(), ["S1", "S2"]);
-    assert_eq!(w.record(&app()).statements["S1"].holder.logical, B.logical);
+    assert_eq!(w.holder_of("S1"), B.logical);
 }
 
 /// Statement resource B changes S (c1) to S (c2) and T: a replacement, whose write lands
@@ -922,11 +911,7 @@ async fn h13_a_rollback_takes_out_a_failed_replacements_leftovers_before_it_appl
     let old = some(&[grant("S", "111122223333")]);
     let new = some(&[grant("S", "444455556666"), grant("T", "777788889999")]);
     let b = id(&w.create(B, &old).await);
-    w.lag_from_now().await;
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let r = w.update_within(B, &b, &old, &new, SHORT).await;
     assert!(reason(&r).contains("could not be checked"), "{r}");
     assert_eq!(w.truth_sids(), ["S", "T"]);
