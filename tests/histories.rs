@@ -305,6 +305,21 @@ impl World {
         self.store.lag_reads(LONG_LAG);
     }
 
+    /// Reads lag from now on ([`World::lag_from_now`]), and the next write lands with its
+    /// answer lost: the request cannot know its outcome.
+    async fn lose_the_next_answer_while_reads_lag(&self) {
+        self.lag_from_now().await;
+        self.store.lose_write_answers([Some(EcrError::Unavailable {
+            operation: "SetRepositoryPolicy",
+            detail: "connection reset".into(),
+        })]);
+    }
+
+    /// The logical id of the resource the record says holds `sid`.
+    fn holder_of(&self, sid: &str) -> String {
+        self.record(&app()).statements[sid].holder.logical.clone()
+    }
+
     /// `r` created with `properties`; then, reads lagging from now on, deleted with `left`
     /// to run (both answered SUCCESS).
     async fn deleted_while_reads_lag(&self, r: Res, properties: &Value, left: Duration) {
@@ -407,11 +422,7 @@ async fn s12_a_stack_recreated_under_its_name_writes_its_policy_whatever_a_stale
 #[tokio::test]
 async fn s13_a_write_whose_answer_was_lost_is_unknown_and_its_failed_create_delete_removes_it() {
     let w = World::new().await;
-    w.lag_from_now().await;
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let props = some(&[grant("S", "111122223333")]);
     let r = w.create_within(B, &props, SHORT).await;
     let why = reason(&r);
@@ -595,12 +606,8 @@ async fn s10_a_whole_policys_rollback_after_a_lost_answer_writes_what_it_asks_wh
     let p1 = whole(&[grant("S", "111122223333")]);
     let p2 = whole(&[grant("S", "444455556666")]);
     let a = id(&w.create(A, &p1).await);
-    w.lag_from_now().await;
     // The Update's write lands, its answer is lost (all three tries of the SDK).
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let r = w.update_within(A, &a, &p1, &p2, SHORT).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     assert_eq!(w.truth_sids(), ["S"]);
@@ -658,10 +665,7 @@ async fn h02_a_sid_a_whole_policy_took_comes_back_when_it_goes_though_a_statemen
     // since Audit ended the ownership) and Audit.
     id(&w.delete(access, &access_id, &access_props).await);
     assert_eq!(w.truth_sids(), ["Audit", "Ci", "Shared"]);
-    assert_eq!(
-        w.record(&app()).statements["Shared"].holder.logical,
-        B.logical
-    );
+    assert_eq!(w.holder_of("Shared"), B.logical);
 }
 
 #[tokio::test]
@@ -670,12 +674,8 @@ async fn h03_a_rollback_takes_out_the_sids_a_failed_replacement_left_behind() {
     let old = some(&[grant("Shared", "111122223333")]);
     let new = some(&[grant("Deploy", "444455556666")]);
     let b = id(&w.create(B, &old).await);
-    w.lag_from_now().await;
     // The replacement's write lands; its answer is lost: FAILED, the outcome unknown.
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let r = w.update_within(B, &b, &old, &new, SHORT).await;
     assert!(reason(&r).contains("could not be checked"), "{r}");
     assert_eq!(w.truth_sids(), ["Deploy", "Shared"]);
@@ -692,11 +692,7 @@ async fn h04_a_rollback_of_a_failed_move_takes_out_what_its_write_left_on_the_ot
     let mut on_web = on_app.clone();
     on_web["RepositoryName"] = "web".into();
     let b = id(&w.create(B, &on_app).await);
-    w.lag_from_now().await;
-    w.store.lose_write_answers([Some(EcrError::Unavailable {
-        operation: "SetRepositoryPolicy",
-        detail: "connection reset".into(),
-    })]);
+    w.lose_the_next_answer_while_reads_lag().await;
     let r = w.update_within(B, &b, &on_app, &on_web, SHORT).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     assert_eq!(w.sids(&repo("web")), ["Shared"], "the write landed");
@@ -778,4 +774,209 @@ async fn h07_a_whole_policy_from_before_the_lock_table_leaves_the_rest_of_a_poli
     // what nobody holds and no ended whole policy declares.
     id(&w.delete(A, &legacy, &legacy_props).await);
     assert_eq!(w.truth_sids(), ["Audit", "Shared"]);
+}
+
+/// A statement resource displaced by a whole policy (`Adopt`), whose own ownership a later
+/// statement (`Adopt`) ended: nobody holds the displaced Sid now, yet the displaced
+/// resource's Update in place writes nothing and names its taker (CONTRACT 11: displaced
+/// holders' Updates write nothing; seeds 1648, 1923).
+#[tokio::test]
+async fn h08_a_displaced_statements_update_writes_nothing_after_its_takers_ownership_ended() {
+    let w = World::new().await;
+    let pull = res(STACK_B, "Pull", STATEMENTS);
+    let pull_props = some(&[grant("Deploy", "111122223333")]);
+    let p = id(&w.create(pull, &pull_props).await);
+    let access = res(STACK_A, "Access", WHOLE);
+    id(&w
+        .create(access, &adopting(whole(&[grant("Audit", "444455556666")])))
+        .await);
+    let mirror = res(STACK_A, "Mirror", STATEMENTS);
+    id(&w
+        .create(mirror, &adopting(some(&[grant("Shared", "777788889999")])))
+        .await);
+    assert!(w.record(&app()).owner.is_none(), "Access's ownership ended");
+    // Deploy is nobody's now, but Pull was displaced from it: its Update writes nothing.
+    let changed = some(&[grant("Deploy", "222233334444")]);
+    let (r, (_, writes)) = w.calls_of(w.update(pull, &p, &pull_props, &changed)).await;
+    assert!(warnings(&r).contains("Access"), "{r}");
+    assert_eq!(writes, 0, "nothing written for a displaced resource");
+    assert_eq!(w.truth_sids(), ["Audit", "Shared"]);
+}
+
+/// Whole policy A declares Ci; statement S takes Ci out of it (`Adopt`, ending A's
+/// ownership); A's Update changes Ci (writing nothing: S holds it); whole policy W
+/// (`Adopt`) takes S's Sids; S is deleted, then W: A, which still exists, gets Ci back as
+/// it declares it now (CONTRACT 11: a taker deleted before the one it displaced hands
+/// back; a statement that took a Sid out of a whole policy hands it back as that policy
+/// declares it; seed 1467).
+#[tokio::test]
+async fn h09_a_sid_taken_from_an_ended_whole_policy_and_taken_again_goes_back_to_it() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("Ci", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    let s = res(STACK_B, "Pull", STATEMENTS);
+    let s_props = adopting(some(&[grant("Ci", "444455556666")]));
+    let s_id = id(&w.create(s, &s_props).await);
+    let a_changed = whole(&[grant("Ci", "222233334444")]);
+    let r = w.update(A, &a, &a_props, &a_changed).await;
+    assert!(warnings(&r).contains("Pull"), "{r}");
+    same(&w.truth(), &[grant("Ci", "444455556666")]);
+    let taker = res(STACK_B, "Access", WHOLE);
+    let taker_props = adopting(whole(&[grant("Audit", "777788889999")]));
+    let t = id(&w.create(taker, &taker_props).await);
+    id(&w.delete(s, &s_id, &s_props).await);
+    assert_eq!(w.truth_sids(), ["Audit"]);
+    id(&w.delete(taker, &t, &taker_props).await);
+    same(&w.truth(), &[grant("Ci", "222233334444")]);
+    assert_eq!(w.holder_of("Ci"), A.logical);
+}
+
+/// Whole policy A declares Ci; statement M takes it (`Adopt`, ending A's ownership); P of
+/// the same stack, a renamed M, takes it over with equivalent content; whole policy W
+/// (`Adopt`) takes P's Sids; P is deleted, then W: Ci goes back to the latest displaced
+/// resource that still exists, M as it declares it, not to the older A (CONTRACT 11:
+/// displaced resources are remembered in order; seed 1774).
+#[tokio::test]
+async fn h10_a_hand_back_goes_to_the_latest_displaced_resource_that_still_exists() {
+    let w = World::new().await;
+    id(&w.create(A, &whole(&[grant("Ci", "111122223333")])).await);
+    let mirror = res(STACK_A, "Mirror", STATEMENTS);
+    let mirror_props = adopting(some(&[grant("Ci", "444455556666")]));
+    id(&w.create(mirror, &mirror_props).await);
+    let renamed = res(STACK_A, "Policy", STATEMENTS);
+    let renamed_props = some(&[grant("Ci", "444455556666")]);
+    let r_id = id(&w.create(renamed, &renamed_props).await);
+    let taker = res(STACK_A, "Shared", WHOLE);
+    let taker_props = adopting(whole(&[grant("Audit", "777788889999")]));
+    let t = id(&w.create(taker, &taker_props).await);
+    id(&w.delete(renamed, &r_id, &renamed_props).await);
+    id(&w.delete(taker, &t, &taker_props).await);
+    same(&w.truth(), &[grant("Ci", "444455556666")]);
+    assert_eq!(w.holder_of("Ci"), mirror.logical);
+}
+
+/// Statement resource P holds S; F's Create (`Adopt`) takes S, its write lands and its
+/// answer is lost (FAILED, the outcome unknown); P is deleted; F's failed-create Delete
+/// then takes out what F wrote and puts back nothing of P, which is gone (CONTRACT 11: a
+/// failed Create's Delete removes what it wrote, and nothing else; seed 1691).
+#[tokio::test]
+async fn h11_a_failed_creates_delete_does_not_bring_back_a_deleted_resources_statement() {
+    let w = World::new().await;
+    let p = res(STACK_A, "Grant", STATEMENTS);
+    let p_props = some(&[grant("S", "111122223333")]);
+    let p_id = id(&w.create(p, &p_props).await);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let f_props = adopting(some(&[grant("S", "444455556666")]));
+    let r = w.create_within(B, &f_props, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    same(&w.truth(), &[grant("S", "444455556666")]);
+    // P, displaced, goes: it writes nothing. (Each Delete has the time to read again
+    // until its read shows F's write.)
+    id(&w.delete(p, &p_id, &p_props).await);
+    id_of_delete(&w.delete(B, &failed, &f_props).await);
+    assert_eq!(w.store.live(&app()), None);
+    assert!(w.record(&app()).statements.is_empty());
+}
+
+/// Whole policy A declares S1 and S2; statement B takes S1 (`Adopt`, ending A's
+/// ownership: S2 is nobody's); A's Delete is delivered twice: the duplicate does what the
+/// first did and keeps S2 (CONTRACT 11: a duplicate delivery is the same owner; the
+/// record's `gone`; seed 1736).
+#[tokio::test]
+async fn h12_a_duplicate_delete_of_a_displaced_whole_policy_keeps_the_rest_of_its_policy() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("S1", "111122223333"), grant("S2", "444455556666")]);
+    let a = id(&w.create(A, &a_props).await);
+    id(&w
+        .create(B, &adopting(some(&[grant("S1", "777788889999")])))
+        .await);
+    let delete = w.request(A, "Delete", Some(&a), &a_props, None);
+    id(&w.send(delete.clone()).await);
+    assert_eq!(w.truth_sids(), ["S1", "S2"]);
+    id(&w.send(delete).await);
+    assert_eq!(w.truth_sids(), ["S1", "S2"]);
+    assert_eq!(w.holder_of("S1"), B.logical);
+}
+
+/// Statement resource B changes S (c1) to S (c2) and T: a replacement, whose write lands
+/// and whose answer is lost (FAILED, the outcome unknown); whole policy C (`Adopt`) takes
+/// what the replacement holds, and statement D (`Adopt`) ends C's ownership; the rollback
+/// (an Update in place back to S c1) first takes out what the failed replacement left, so
+/// it is not displaced by its own replacement: it holds S c1 again and names nobody
+/// (CONTRACT 11: a rollback is the same owner, not a second one; seed 863).
+#[tokio::test]
+async fn h13_a_rollback_takes_out_a_failed_replacements_leftovers_before_it_applies() {
+    let w = World::new().await;
+    let old = some(&[grant("S", "111122223333")]);
+    let new = some(&[grant("S", "444455556666"), grant("T", "777788889999")]);
+    let b = id(&w.create(B, &old).await);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let r = w.update_within(B, &b, &old, &new, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    assert_eq!(w.truth_sids(), ["S", "T"]);
+    w.store.lag_reads(Duration::ZERO);
+    let c = res(STACK_A, "Access", WHOLE);
+    id(&w
+        .create(c, &adopting(whole(&[grant("X", "123412341234")])))
+        .await);
+    let d = res(STACK_A, "Mirror", STATEMENTS);
+    id(&w
+        .create(d, &adopting(some(&[grant("Y", "432143214321")])))
+        .await);
+    let r = w.update(B, &b, &new, &old).await;
+    assert_eq!(warnings(&r), "", "{r}");
+    assert_eq!(w.truth_sids(), ["S", "X", "Y"]);
+    same(&w.truth()[2..], &[grant("S", "111122223333")]);
+    let record = w.record(&app());
+    assert_eq!(record.statements["S"].holder.logical, B.logical);
+    assert!(!record.statements.contains_key("T"));
+}
+
+/// A console statement C; whole policy W's Create (`Adopt`, declaring C and Own) stores
+/// its record and loses the answer (FAILED); statement S (`Adopt`) ends W's ownership; W's
+/// failed-create Delete removes W's policy and puts back C, which it replaced; S's Delete
+/// then keeps C (CONTRACT 11: statements nobody holds are kept; a statement put back is
+/// not removed lately; seed 751).
+#[tokio::test]
+async fn h14_a_statement_a_failed_whole_create_put_back_survives_a_later_statement_delete() {
+    use support::world::LockFault;
+    let w = World::new().await;
+    let console = grant("Console", "123456789012");
+    w.seed(&app(), std::slice::from_ref(&console));
+    w.lock.arm([LockFault::LoseStoreAnswer]);
+    let w_props = adopting(whole(&[console.clone(), grant("Own", "111122223333")]));
+    let r = w.create(A, &w_props).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    let s_props = adopting(some(&[grant("Taken", "444455556666")]));
+    let s = id(&w.create(B, &s_props).await);
+    id_of_delete(&w.delete(A, &failed, &w_props).await);
+    assert!(
+        w.truth_sids().contains(&"Console".to_owned()),
+        "{:?}",
+        w.truth_sids()
+    );
+    id(&w.delete(B, &s, &s_props).await);
+    same(&w.truth(), &[console]);
+}
+
+/// A whole policy P set by the console; W's Create (`Adopt`) replaces it, W is deleted;
+/// reads still lag behind W's Create and show P: a new whole policy's Create is not FAILED
+/// "already has a policy" because of it (CONTRACT 11: what the provider removed stays
+/// removed, and never makes a conflict; seed 1831's kind).
+#[tokio::test]
+async fn h15_a_policy_an_owner_adopted_and_deleted_is_no_conflict_through_a_lagging_read() {
+    let w = World::new().await;
+    w.seed(&app(), &[grant("Console", "123456789012")]);
+    let lag = Duration::from_secs(10);
+    w.store.lag_reads(lag);
+    let w_props = adopting(whole(&[grant("Own", "111122223333")]));
+    let owner = id(&w.create(A, &w_props).await);
+    id(&w.delete_within(A, &owner, &w_props, SHORT).await);
+    let again = res(STACK_A_AGAIN, "RepositoryPolicy", WHOLE);
+    let new_props = whole(&[grant("New", "444455556666")]);
+    let r = w.create_within(again, &new_props, SHORT).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(w.truth_sids(), ["New"]);
 }
