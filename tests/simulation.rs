@@ -1581,6 +1581,9 @@ impl Sim {
                 let want = owner.deployed.spec.as_iam_reads_it();
                 if live == want {
                     model.marks[t].clear();
+                    // Owned whole again (handed back), and ECR holds exactly its policy:
+                    // nothing of what nobody held is left to keep.
+                    model.console[t].clear();
                 } else if model.marks[t].is_empty() && !owner.orphan && !unsettled {
                     problems.push((
                         Rule::HeldIsLive,
