@@ -472,6 +472,13 @@ pub fn release(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Released
                     Some(now) => record.displaced[index].by = Some(now),
                     None => {
                         let entry = record.displaced.remove(index);
+                        // Written again: what of it the provider removed lately is live now.
+                        for statement in Policy::from_live(&entry.text)
+                            .map(|p| p.statements().to_vec())
+                            .unwrap_or_default()
+                        {
+                            unremove(record, &statement);
+                        }
                         whole = Some((entry.text.clone(), entry.force));
                         record.owner = Some(Owned {
                             holder: entry.holder,

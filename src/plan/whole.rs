@@ -441,6 +441,13 @@ pub(super) fn delete(
         let back = history::hand_back_whole(&mut after, is_me);
         let next = match back {
             Some(HandBack::Whole(entry)) => {
+                // Written again: what of it the provider removed lately is live now.
+                for statement in Policy::from_live(&entry.text)
+                    .map(|p| p.statements().to_vec())
+                    .unwrap_or_default()
+                {
+                    history::unremove(&mut after, &statement);
+                }
                 after.owner = Some(Owned {
                     holder: entry.holder,
                     policy: entry.text.clone(),
