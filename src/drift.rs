@@ -405,6 +405,12 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             if !snapshot.record.holds_anything() {
                 return Checked::Clean;
             }
+            // A call made before the provider's last write left a policy that says nothing
+            // of that write: the target is judged by what a read shows, as a sweep judges it.
+            let before_write = call
+                .zip(snapshot.record.written_ms)
+                .is_some_and(|(c, w)| c.came_before(w));
+            let after = after.filter(|_| !before_write);
             let (live, difference) = match self.judge(target, key, &snapshot, after).await {
                 Ok(judged) => judged,
                 Err(error) => return Checked::Failed(error),
@@ -434,16 +440,17 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         };
         let now_ms = self.clock.now_ms();
         let window = self.settings.own_write_lag.as_millis() as u64;
-        if call.is_none()
-            && let Some(written) = snapshot.record.written_ms
+        if let Some(written) = snapshot.record.written_ms
+            && call.is_none_or(|c| c.came_before(written))
             && now_ms.saturating_sub(written) < window
             && plan::read_lags(&snapshot.record, live.as_deref(), now_ms)
         {
-            // A sweep (no call known to have changed anything) whose read lacks what the
-            // provider wrote moments ago: a read lagging behind the provider's own write is
-            // not drift (CONTRACT 11 and 13). Looked at again once that time has passed, or
-            // left to the next sweep. (A CloudTrail event is itself the evidence of a change
-            // made out of band, and is judged at once.)
+            // A sweep (no call known to have changed anything), or a call made before the
+            // provider's last write, whose read lacks what the provider wrote moments ago: a
+            // read lagging behind the provider's own write is not drift (CONTRACT 11 and 13).
+            // Looked at again once that time has passed, or left to the next sweep. (A
+            // CloudTrail event of a later call is itself the evidence of a change made out of
+            // band, and is judged at once.)
             tracing::info!(target_key = %key, "the read lacks the provider's own write of moments ago: looked at again once a read can have caught up");
             let wait = Duration::from_millis(window - now_ms.saturating_sub(written));
             let until = self.until.min(tokio::time::Instant::now() + wait);

@@ -14,7 +14,7 @@ use ecr_policy_provider::retry::{Clock, epoch_ms};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::world::FaultyLock;
+use support::world::{FaultyLock, event_time};
 use support::{Harness, deadline_in, denied, grant, registry, repo, sample};
 
 const OWN_ROLE: &str = "arn:aws:iam::123456789012:role/provider-FunctionRole-1A2B3C";
@@ -230,15 +230,29 @@ fn found_missing(summary: &drift::Summary, missing: &[&str]) {
     assert_eq!(summary.findings[0].difference.missing, missing);
 }
 
-/// A sample CloudTrail event from `events/`, for repository `repository`. The sample's
-/// `policyText` (what a set left) is taken out: the tests that set it say what it is.
+/// A sample CloudTrail event from `events/`, for repository `repository`, made now. The
+/// sample's `policyText` (what a set left) is taken out: the tests that set it say what it is.
 fn cloudtrail(name: &str, repository: &str) -> Value {
     let mut e = sample(name);
+    e["detail"]["eventTime"] = event_time(epoch_ms()).into();
     if let Some(parameters) = e["detail"]["requestParameters"].as_object_mut() {
         parameters.insert("repositoryName".into(), repository.into());
         parameters.remove("policyText");
     }
     e
+}
+
+/// The console sets `statements` as app's policy: the text, and the call's CloudTrail
+/// record, made now.
+async fn console_sets(h: &Harness, statements: Vec<Value>) -> (String, Value) {
+    let console = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+    h.store
+        .put(&repo("app"), &console, false)
+        .await
+        .expect("the console's write");
+    let mut event = cloudtrail("drift/set-repository-policy.json", "app");
+    event["detail"]["requestParameters"]["policyText"] = console.clone().into();
+    (console, event)
 }
 
 fn sweep() -> Value {
@@ -858,14 +872,7 @@ async fn a_lagging_read_does_not_hide_what_the_cloudtrail_record_says() {
     // The console's write, which reads show only 0.8 s later (ECR's reads can lag).
     h.store.lag_reads(Duration::from_millis(800));
     tokio::time::sleep(Duration::from_millis(900)).await; // the grant's own write shows by now
-    let console = json!({"Version": "2012-10-17", "Statement": [grant("Console", "777788889999")]})
-        .to_string();
-    h.store
-        .put(&repo("app"), &console, false)
-        .await
-        .expect("the console's write");
-    let mut event = cloudtrail("drift/set-repository-policy.json", "app");
-    event["detail"]["requestParameters"]["policyText"] = console.clone().into();
+    let (_, event) = console_sets(&h, vec![grant("Console", "777788889999")]).await;
     let (summary, (reads, _)) = h.calls_of(h.drift(Action::Report, &event)).await;
 
     found_missing(&summary.expect("checked"), &["PullA"]);
@@ -880,22 +887,57 @@ async fn a_console_edit_that_leaves_the_held_statements_is_not_drift_whatever_a_
     // the read that lacks the grant is lagging, not drift, and Restore writes nothing.
     let h = granted(&[("app", "PullA", "111122223333")]).await;
     h.store.lag_reads(Duration::from_secs(30));
-    let console = json!({"Version": "2012-10-17", "Statement": [
-        grant("PullA", "111122223333"),
-        grant("Console", "777788889999"),
-    ]})
-    .to_string();
-    h.store
-        .put(&repo("app"), &console, false)
-        .await
-        .expect("the console's write");
-    let mut event = cloudtrail("drift/set-repository-policy.json", "app");
-    event["detail"]["requestParameters"]["policyText"] = console.clone().into();
+    let (console, event) = console_sets(
+        &h,
+        vec![
+            grant("PullA", "111122223333"),
+            grant("Console", "777788889999"),
+        ],
+    )
+    .await;
     let (summary, (_, writes)) = h.calls_of(h.drift(Action::Restore, &event)).await;
 
     counts(&summary.expect("checked"), (1, 0, 0));
     assert_eq!(writes, 0, "nothing to put right");
     assert_eq!(h.store.live(&repo("app")), Some(console));
+}
+
+#[tokio::test]
+async fn a_call_made_before_the_providers_write_says_nothing_of_that_write() {
+    // The console sets its own statement; five seconds later the provider grants PullA;
+    // reads still lag behind the grant when the console call's CloudTrail record comes. The
+    // record's policy lacks PullA because it is older than the grant, not because anything
+    // took PullA out: the target is judged by a read once reads can show the grant.
+    let h = harness().await;
+    let (_, mut event) = console_sets(&h, vec![grant("Console", "777788889999")]).await;
+    event["detail"]["eventTime"] = event_time(epoch_ms() - 5_000).into();
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.store.lag_reads(Duration::from_millis(1_500));
+    let mut config = h.config.clone();
+    config.drift = drift::Settings {
+        own_write_lag: Duration::from_secs(3),
+        ..unpaced(Action::Restore)
+    };
+    let provider = h.provider_with(config);
+    let started = std::time::Instant::now();
+
+    let invoked = h
+        .calls_of(provider.invoke(
+            &event.to_string(),
+            deadline_in(Duration::from_secs(30)),
+            "inv-1",
+        ))
+        .await;
+
+    let (Ok(Invoked::Drift(summary)), (_, writes)) = invoked else {
+        panic!("a drift check");
+    };
+    counts(&summary, (1, 0, 0));
+    assert_eq!(writes, 0, "nothing to put right");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "judged once reads can show the grant"
+    );
 }
 
 #[tokio::test]

@@ -1696,15 +1696,18 @@ impl Sim {
         if reportable.is_empty() {
             return false;
         }
+        // A holder whose Delete (or last request) failed since the edit may or may not hold
+        // still: its statements' drift need not be reported, as at the edit.
         match model.expect(t) {
             Expect::Whole(owner) => {
                 let want = owner.deployed.spec.as_iam_reads_it();
-                live != want
+                !owner.orphan && live != want
             }
             Expect::Statements(held) => reportable.iter().any(|m| match m {
                 Mark::Sid(sid) => held.get(sid).is_some_and(|h| {
                     let v = h.deployed.spec.version_of(sid).unwrap_or(0);
                     h.deployed.spec.kind == Kind::Statements
+                        && !h.orphan
                         && live.get(sid) != Some(&normal(&statement(t, sid, v)))
                 }),
                 Mark::Whole => false,
@@ -2386,7 +2389,7 @@ impl Sim {
             }
         };
         if trail {
-            let event = world::cloudtrail(&tgt, text.as_deref());
+            let event = world::cloudtrail(&tgt, text.as_deref(), self.world.clock.now_ms());
             self.drift_event(event, Some((t, reportable))).await;
         }
     }

@@ -4,6 +4,8 @@
 //! event's shape, before anything else reads it.
 
 use crate::identity::Target;
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 use serde_json::Value;
 
 /// The `detail-type` EventBridge gives a CloudTrail record of an API call.
@@ -57,6 +59,9 @@ pub struct Call {
     pub after: Option<After>,
     /// Whether the call failed (the record has an `errorCode`).
     pub failed: bool,
+    /// When it was made (`eventTime`), in milliseconds since the epoch; CloudTrail gives it
+    /// to the second, so the call came within the second that follows.
+    pub at_ms: Option<u64>,
 }
 
 impl Call {
@@ -64,6 +69,13 @@ impl Call {
     /// statements that cover it are applied there, rather than a drift check.
     pub fn creates(&self) -> bool {
         self.name == "CreateRepository" || self.name == "CreateRepositoryCreationTemplate"
+    }
+
+    /// Whether the call was surely made before `written_ms`, when the provider last stored
+    /// the record, and so before its write: what the call left says nothing of that write
+    /// (CONTRACT 13). A call without a time, or within the same second, may have come after.
+    pub fn came_before(&self, written_ms: u64) -> bool {
+        self.at_ms.is_some_and(|at| at + 1000 <= written_ms)
     }
 }
 
@@ -182,7 +194,14 @@ fn call_of(event: &serde_json::Map<String, Value>) -> Result<Call, UnknownShape>
         role: field(&["userIdentity", "sessionContext", "sessionIssuer", "arn"]),
         after,
         failed,
+        at_ms: field(&["eventTime"]).as_deref().and_then(epoch_ms_of),
     })
+}
+
+/// CloudTrail's `eventTime` (`2026-11-23T09:14:03Z`), in milliseconds since the epoch.
+fn epoch_ms_of(time: &str) -> Option<u64> {
+    let parsed = DateTime::from_str(time, Format::DateTime).ok()?;
+    u64::try_from(parsed.to_millis().ok()?).ok()
 }
 
 /// Who made a call, from CloudTrail's `userIdentity`: its `arn`; for a caller without one,
@@ -231,6 +250,28 @@ mod tests {
                 "requestParameters": parameters
             }
         })
+    }
+
+    #[test]
+    fn a_call_is_dated_to_the_second_cloudtrail_gives() {
+        let mut event = record("SetRepositoryPolicy", json!({"repositoryName": "app"}));
+        let undated = |event: &Value| match shape_of(event) {
+            Ok(Shape::Call(call)) => call,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(undated(&event).at_ms, None);
+        assert!(
+            !undated(&event).came_before(u64::MAX),
+            "no time: maybe after"
+        );
+        event["detail"]["eventTime"] = "2026-11-23T09:14:03Z".into();
+        let call = undated(&event);
+        assert_eq!(call.at_ms, Some(1_795_425_243_000));
+        // Made within 09:14:03: surely before 09:14:04, maybe after anything earlier.
+        assert!(call.came_before(1_795_425_244_000));
+        assert!(!call.came_before(1_795_425_243_999));
+        event["detail"]["eventTime"] = "yesterday".into();
+        assert_eq!(undated(&event).at_ms, None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ import copy
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import Any
 
 from rig.asserts import assert_success
@@ -37,9 +38,10 @@ OWN_ROLE = "arn:aws:iam::123456789012:role/ecr-policy-provider-FunctionRole-1A2B
 
 
 def cloudtrail(sample: str, repository: str = APP, policy_text: str | None = None) -> dict[str, Any]:
-    """A CloudTrail sample of events/drift/ for ``repository``; a set's ``policyText`` is
-    what the console set (the sample's own is taken out when none is given)."""
+    """A CloudTrail sample of events/drift/ for ``repository``, made now; a set's
+    ``policyText`` is what the console set (the sample's own is taken out when none is given)."""
     event = load_event(sample)
+    event["detail"]["eventTime"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     parameters = event["detail"].get("requestParameters")
     if isinstance(parameters, dict):
         parameters["repositoryName"] = repository

@@ -601,8 +601,9 @@ impl Request<'_> {
 }
 
 /// ECR's policy call as CloudTrail records it and EventBridge delivers it: `text` set, or
-/// the policy deleted (`None`), by a person at the console.
-pub fn cloudtrail(target: &Target, text: Option<&str>) -> Value {
+/// the policy deleted (`None`), by a person at the console, at `at_ms` (recorded, as
+/// CloudTrail does, to the second).
+pub fn cloudtrail(target: &Target, text: Option<&str>, at_ms: u64) -> Value {
     let (name, mut parameters) = match (target, text) {
         (Target::Registry { .. }, Some(_)) => ("PutRegistryPolicy", json!({})),
         (Target::Registry { .. }, None) => ("DeleteRegistryPolicy", Value::Null),
@@ -637,11 +638,19 @@ pub fn cloudtrail(target: &Target, text: Option<&str>) -> Value {
                 "sessionContext": {"sessionIssuer": {"type": "Role", "arn": format!("arn:aws:iam::{ACCOUNT}:role/Admin")}}
             },
             "eventSource": "ecr.amazonaws.com",
+            "eventTime": event_time(at_ms),
             "eventName": name,
             "awsRegion": REGION,
             "requestParameters": parameters,
         }
     })
+}
+
+/// A time as CloudTrail's `eventTime` gives it: `2026-11-23T09:14:03Z`, to the second.
+pub fn event_time(at_ms: u64) -> String {
+    aws_smithy_types::DateTime::from_secs((at_ms / 1000) as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .expect("a time CloudTrail can give")
 }
 
 /// The daily scheduled sweep.
