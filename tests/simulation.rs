@@ -23,6 +23,7 @@ mod support;
 
 use ecr_policy_provider::drift::{self, Action};
 use ecr_policy_provider::identity::Target;
+use ecr_policy_provider::lock::REMOVED_KEPT_MS;
 use ecr_policy_provider::provider::Invoked;
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
@@ -854,6 +855,8 @@ struct Model {
     /// back, and the contract does not forbid it (only what the provider removed stays
     /// removed).
     console_removed: Vec<BTreeSet<String>>,
+    /// Which of each target's writes (in the in-memory ECR's order) were the console's.
+    console_writes: Vec<BTreeSet<usize>>,
     /// Creates with `Adopt` answered FAILED in a step where a fault fired, by target and
     /// failed-create id, until their Delete is answered: the record may announce their take
     /// (CONTRACT 11, "an outcome that cannot be known"), so another resource may join the
@@ -2319,7 +2322,34 @@ impl Sim {
             doc["Statement"] = Value::Array(list);
             Some(doc.to_string())
         };
+        // A statement put back exactly as the provider took it out less than 15 minutes ago
+        // looks, to the provider, like a read lagging behind its removal: CONTRACT 11 keeps
+        // it out ("what the provider removed stays removed"), so the model cannot ask for it.
+        let removed_lately = match edit {
+            Edit::Add(sid, v) => {
+                let now = tokio::time::Instant::now();
+                let since = now
+                    .checked_sub(Duration::from_millis(REMOVED_KEPT_MS))
+                    .unwrap_or(now);
+                let was = Some(normal(&statement(t, sid, *v)));
+                let writes = self.world.memory().writes(&tgt);
+                let held = |text: Option<&str>| statements_of(text).get(*sid).cloned() == was;
+                let model = self.model.borrow();
+                writes.iter().enumerate().any(|(i, (at, before))| {
+                    let after = writes
+                        .get(i + 1)
+                        .map_or(live.as_deref(), |w| w.1.as_deref());
+                    *at >= since
+                        && held(before.as_deref())
+                        && !held(after)
+                        && !model.console_writes[t].contains(&i)
+                })
+            }
+            _ => false,
+        };
+        let index = self.world.memory().writes(&tgt).len();
         self.world.memory().write_out_of_band(&tgt, text.as_deref());
+        self.model.borrow_mut().console_writes[t].insert(index);
         self.model.borrow_mut().console_at[t] = Some(tokio::time::Instant::now());
         // The model: what the edit touched, and whether the contract calls it drift.
         let reportable = {
@@ -2332,7 +2362,7 @@ impl Sim {
                 matches!(&expect, Expect::Whole(owner) if !owner.orphan && owner.deployed.recorded);
             match (edit, &touched) {
                 (Edit::Add(sid, _), _) => {
-                    let keep = if whole_owned {
+                    let keep = if whole_owned || removed_lately {
                         Keep::No
                     } else {
                         Keep::From(tokio::time::Instant::now() + self.lag.get())
@@ -2602,6 +2632,7 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             seen: vec![BTreeSet::new(); setup.targets],
             gone: vec![BTreeSet::new(); setup.targets],
             console_removed: vec![BTreeSet::new(); setup.targets],
+            console_writes: vec![BTreeSet::new(); setup.targets],
             ..Model::default()
         };
         for (t, sid, _) in &setup.seeded {

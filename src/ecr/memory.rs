@@ -141,6 +141,16 @@ impl MemoryEcr {
         }
     }
 
+    /// Each write made to the target, oldest first: when, and what the target held before it.
+    pub fn writes(&self, target: &Target) -> Vec<(tokio::time::Instant, Option<String>)> {
+        self.state()
+            .history
+            .iter()
+            .filter(|(t, _, _)| t == target)
+            .map(|(_, at, before)| (*at, before.clone()))
+            .collect()
+    }
+
     /// The live policy text, read without counting a call.
     pub fn live(&self, target: &Target) -> Option<String> {
         self.state().current(target)
