@@ -980,3 +980,27 @@ async fn h15_a_policy_an_owner_adopted_and_deleted_is_no_conflict_through_a_lagg
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     assert_eq!(w.truth_sids(), ["New"]);
 }
+
+/// Whole policy A declares S; statement B's Create (`Adopt`) takes S out of it, ending A's
+/// ownership, and its write lands with its answer lost (FAILED, the outcome unknown); A is
+/// deleted (displaced, it writes nothing); B's failed-create Delete then takes out what B
+/// wrote and puts back nothing of A, which is gone: what B took from A's policy was A's,
+/// not a statement nobody held (CONTRACT 11: a failed Create's Delete removes what it
+/// wrote, and nothing else; seeds 1204, 3604).
+#[tokio::test]
+async fn h16_a_failed_creates_delete_does_not_bring_back_what_it_took_from_a_deleted_whole_policy()
+{
+    let w = World::new().await;
+    let a_props = whole(&[grant("S", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let b_props = adopting(some(&[grant("S", "444455556666")]));
+    let r = w.create_within(B, &b_props, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    same(&w.truth(), &[grant("S", "444455556666")]);
+    id(&w.delete(A, &a, &a_props).await);
+    id_of_delete(&w.delete(B, &failed, &b_props).await);
+    assert_eq!(w.store.live(&app()), None);
+    assert!(w.record(&app()).statements.is_empty());
+}

@@ -97,6 +97,13 @@ pub(super) fn apply(
     let mut adopted = false;
     let mut warnings = Vec::new();
     let live_doc = live.map(Policy::document);
+    // The whole policy whose ownership this Create ends: what it takes from that policy was
+    // that owner's, not a statement nobody held.
+    let ended = record
+        .owner
+        .as_ref()
+        .filter(|owned| claim.judge(&owned.holder, false) == Verdict::Adopted)
+        .map(|owned| owned.holder.clone());
     // The document the merge starts from, and the base of its other keys.
     let (base, mut statements) = match &record.owner {
         None => (live_doc.cloned(), from_record(live_doc, record, now_ms)),
@@ -264,7 +271,7 @@ pub(super) fn apply(
                 Some(t) if same => {
                     adopted |= claim.adopt && *claim.approach == super::Approach::Create;
                     prior = claim.approach.creates().then(|| Prior {
-                        holder: None,
+                        holder: ended.clone(),
                         text: compact(t),
                     });
                 }
@@ -274,7 +281,7 @@ pub(super) fn apply(
                     adopted = true;
                     record_equal = false;
                     prior = Some(Prior {
-                        holder: None,
+                        holder: ended.clone(),
                         text: compact(t),
                     });
                 }
