@@ -196,6 +196,10 @@ pub struct Record {
     /// Displaced resources whose Delete came lately: a duplicate delivery of that Delete
     /// does what the first did (nothing for them), not a Delete without a record.
     pub gone: Vec<Gone>,
+    /// Creates answered FAILED lately whose write may have landed (the record still
+    /// announces it, for their Delete to take out): they took nothing over by the rename
+    /// exception, so an equivalent statement of their stack is not theirs to take.
+    pub failed: Vec<Gone>,
 }
 
 /// A displaced resource whose Delete came, and when (milliseconds since the epoch).
@@ -206,6 +210,12 @@ pub struct Gone {
 }
 
 impl Record {
+    /// Whether the request tagged `tag` is a Create answered FAILED whose write may have
+    /// landed.
+    pub fn failed_create(&self, tag: &str) -> bool {
+        self.failed.iter().any(|f| f.holder.tag == tag)
+    }
+
     /// The tag of the resource holding `sid`, if any.
     pub fn holder_of(&self, sid: &str) -> Option<&str> {
         self.statements.get(sid).map(|h| h.holder.tag.as_str())

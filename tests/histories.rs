@@ -1004,3 +1004,35 @@ async fn h16_a_failed_creates_delete_does_not_bring_back_what_it_took_from_a_del
     assert_eq!(w.store.live(&app()), None);
     assert!(w.record(&app()).statements.is_empty());
 }
+
+/// Statement resource M (stack B) holds S; in stack A, Access's Create (`Adopt`) takes S,
+/// its write lands and its answer is lost (FAILED, the outcome unknown); Grant, in the same
+/// stack, asks for S exactly as Access wrote it, without `Adopt`: it is refused, for M holds
+/// S. Access never existed for CloudFormation, so Grant is no rename of it (CONTRACT 11:
+/// ownership moves only by `Adopt`; the record's `failed`; seed 4653).
+#[tokio::test]
+async fn h17_a_failed_create_is_no_resource_a_rename_takes_over_from() {
+    let w = World::new().await;
+    let m_props = some(&[grant("S", "111122223333")]);
+    id(&w.create(B, &m_props).await);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let access = res(STACK_A, "Access", STATEMENTS);
+    let r = w
+        .create_within(
+            access,
+            &adopting(some(&[grant("S", "444455556666")])),
+            SHORT,
+        )
+        .await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    assert_eq!(
+        w.record(&app()).failed.len(),
+        1,
+        "the record says it failed"
+    );
+    let grant_res = res(STACK_A, "Grant", STATEMENTS);
+    let r = w
+        .create_within(grant_res, &some(&[grant("S", "444455556666")]), SHORT)
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+}

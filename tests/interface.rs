@@ -137,6 +137,7 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
             ("displaced", attr::DISPLACED),
             ("written_at_ms", attr::WRITTEN_AT),
             ("gone", attr::GONE),
+            ("failed", attr::FAILED),
         ])
     );
     assert_eq!(

@@ -116,6 +116,14 @@ fn record() -> Record {
         }),
     });
     record.written_ms = Some(1_796_000_000_002);
+    record.failed.push(Gone {
+        holder: Holder {
+            tag: "5e4f".into(),
+            stack: "arn:aws:cloudformation:us-east-1:123456789012:stack/other/1".into(),
+            logical: "Failed".into(),
+        },
+        at_ms: 1_796_000_000_004,
+    });
     record.gone.push(Gone {
         holder: Holder {
             tag: "7c6d".into(),
@@ -235,8 +243,8 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                     == Some(
                         "SET #format = :format, #statements = :statements, #removed = :removed, \
                          #displaced = :displaced, #owner = :whole, \
-                         #removed_policy = :removed_policy, #written = :written, #gone = :gone \
-                         REMOVE #holders, #digest",
+                         #removed_policy = :removed_policy, #written = :written, #gone = :gone, \
+                         #failed = :failed REMOVE #holders, #digest",
                     )
                 && req.condition_expression() == Some("lease_owner = :owner")
                 && names
@@ -250,6 +258,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                             ("#removed_policy", "removed_policy"),
                             ("#written", "written_at"),
                             ("#gone", "gone"),
+                            ("#failed", "failed"),
                             ("#holders", "holders"),
                             ("#digest", "digest"),
                         ]
@@ -285,6 +294,15 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                             && g.get("logical") == Some(&s("Old"))
                             && g.get("at") == Some(&n(1_796_000_000_003))
                     })
+                && value(req, ":failed")
+                    .and_then(|v| v.as_l().ok())
+                    .and_then(|l| l.first())
+                    .and_then(|v| v.as_m().ok())
+                    .is_some_and(|f| {
+                        f.get("holder") == Some(&s("5e4f"))
+                            && f.get("logical") == Some(&s("Failed"))
+                            && f.get("at") == Some(&n(1_796_000_000_004))
+                    })
                 && value(req, ":removed_policy")
                     .and_then(|v| v.as_m().ok())
                     .and_then(|m| m.get("policy"))
@@ -314,7 +332,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                 == Some(
                     "SET #format = :format, #statements = :statements, #removed = :removed, \
                      #displaced = :displaced REMOVE #holders, #digest, #owner, \
-                     #removed_policy, #written, #gone",
+                     #removed_policy, #written, #gone, #failed",
                 )
                 && value(req, ":whole").is_none()
                 && value(req, ":written").is_none()
@@ -326,6 +344,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
         removed_policy: None,
         written_ms: None,
         gone: Vec::new(),
+        failed: Vec::new(),
         ..expected
     };
     assert_eq!(lock.store(KEY, OWNER, &without_owner).await, Ok(()));
@@ -388,6 +407,7 @@ async fn a_stored_record_reads_back_as_it_was_and_a_format_1_item_still_reads() 
                 ("displaced", ":displaced"),
                 ("written_at", ":written"),
                 ("gone", ":gone"),
+                ("failed", ":failed"),
             ] {
                 if let Some(v) = values.get(value) {
                     item.insert(attr.to_owned(), v.clone());

@@ -174,6 +174,18 @@ pub async fn store<L: LockStore>(
         .map_err(Failure::Lock)
 }
 
+/// Stores the record under the lease once the request has failed: a failure is logged, and
+/// the record stays as it was.
+pub async fn store_or_log<L: LockStore>(
+    lease: Option<&Taken>,
+    record: &Record,
+    cx: &Context<'_, L>,
+) {
+    if let Err(error) = store(lease, record, cx).await {
+        tracing::warn!(error = %error, "could not note in the record that the request failed");
+    }
+}
+
 /// Puts the record back as it was when the lease was taken, after ECR refused the write
 /// that the stored record announced. A failure is logged: the record then says more than
 /// ECR holds, which the next change on the target writes again.

@@ -44,6 +44,9 @@ pub mod attr {
     /// Format 3: displaced resources whose Delete came lately, a list of `{holder, stack,
     /// logical, at}` (absent when empty).
     pub const GONE: &str = "gone";
+    /// Format 3: Creates answered FAILED lately whose write may have landed, a list of
+    /// `{holder, stack, logical, at}` (absent when empty).
+    pub const FAILED: &str = "failed";
     /// Format 3, in an entry: `Force`, stored only when true.
     pub const FORCE: &str = "force";
     /// Format 3, in an entry: earlier versions, a list of `{text, at}`.
@@ -75,11 +78,12 @@ pub mod expr {
         #removed = :removed, #displaced = :displaced";
     pub const STORE_REMOVE: &str = "#holders, #digest";
     /// The optional attributes: (name placeholder, value placeholder).
-    pub const STORE_OPTIONAL: [(&str, &str); 4] = [
+    pub const STORE_OPTIONAL: [(&str, &str); 5] = [
         ("#owner", ":whole"),
         ("#removed_policy", ":removed_policy"),
         ("#written", ":written"),
         ("#gone", ":gone"),
+        ("#failed", ":failed"),
     ];
     pub const HELD_CONDITION: &str = "lease_owner = :owner";
     pub const RELEASE_UPDATE: &str = "REMOVE lease_owner, lease_until";
@@ -380,7 +384,14 @@ pub fn record_of(item: Option<&Item>) -> Record {
         })
         .collect();
     record.written_ms = number_of(item, attr::WRITTEN_AT);
-    record.gone = list(item, attr::GONE)
+    record.gone = dated_holders(item, attr::GONE);
+    record.failed = dated_holders(item, attr::FAILED);
+    record
+}
+
+/// A list of `{holder, stack, logical, at}`.
+fn dated_holders(item: &Item, name: &str) -> Vec<Gone> {
+    list(item, name)
         .iter()
         .filter_map(|entry| entry.as_m().ok())
         .filter_map(|entry| {
@@ -389,8 +400,22 @@ pub fn record_of(item: Option<&Item>) -> Record {
                 at_ms: number_of(entry, attr::REMOVED_AT)?,
             })
         })
-        .collect();
-    record
+        .collect()
+}
+
+fn dated_holders_item(entries: &[Gone]) -> Option<AttributeValue> {
+    (!entries.is_empty()).then(|| {
+        AttributeValue::L(
+            entries
+                .iter()
+                .map(|gone| {
+                    let mut item = holder_item(&gone.holder);
+                    item.insert(attr::REMOVED_AT.to_owned(), number(gone.at_ms));
+                    AttributeValue::M(item)
+                })
+                .collect(),
+        )
+    })
 }
 
 /// The attribute values of a record, in the item's format.
@@ -399,7 +424,7 @@ struct Values {
     removed: AttributeValue,
     displaced: AttributeValue,
     /// The optional ones, in the order of [`expr::STORE_OPTIONAL`].
-    optional: [Option<AttributeValue>; 4],
+    optional: [Option<AttributeValue>; 5],
 }
 
 fn record_values(record: &Record) -> Values {
@@ -470,26 +495,15 @@ fn record_values(record: &Record) -> Values {
                 .as_ref()
                 .map(|gone| removed_item(gone, attr::POLICY)),
             record.written_ms.map(number),
-            (!record.gone.is_empty()).then(|| {
-                AttributeValue::L(
-                    record
-                        .gone
-                        .iter()
-                        .map(|gone| {
-                            let mut item = holder_item(&gone.holder);
-                            item.insert(attr::REMOVED_AT.to_owned(), number(gone.at_ms));
-                            AttributeValue::M(item)
-                        })
-                        .collect(),
-                )
-            }),
+            dated_holders_item(&record.gone),
+            dated_holders_item(&record.failed),
         ],
     }
 }
 
 /// The store's update expression for a record: the optional attributes it has set, the
 /// others removed.
-pub fn store_expression(has: [bool; 4]) -> String {
+pub fn store_expression(has: [bool; 5]) -> String {
     let mut set = vec![expr::STORE_SET.to_owned()];
     let mut remove = vec![expr::STORE_REMOVE.to_owned()];
     for ((name, value), present) in expr::STORE_OPTIONAL.iter().zip(has) {
@@ -539,6 +553,7 @@ impl LockStore for DynamoLock {
             .expression_attribute_names("#removed_policy", attr::REMOVED_POLICY)
             .expression_attribute_names("#written", attr::WRITTEN_AT)
             .expression_attribute_names("#gone", attr::GONE)
+            .expression_attribute_names("#failed", attr::FAILED)
             .expression_attribute_names("#holders", attr::LEGACY_HOLDERS)
             .expression_attribute_names("#digest", attr::LEGACY_DIGEST)
             .expression_attribute_values(":owner", string(owner))

@@ -62,6 +62,7 @@ pub fn forget_old(record: &mut Record, now_ms: u64) {
         owned.earlier.retain(|v| lately(v.at_ms, now_ms));
     }
     record.gone.retain(|g| lately(g.at_ms, now_ms));
+    record.failed.retain(|f| lately(f.at_ms, now_ms));
 }
 
 /// A displaced resource's Delete: forgets its entries (see [`forget_displaced`]) and

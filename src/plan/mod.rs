@@ -298,6 +298,7 @@ pub fn plan(
             // The failed Create's resource never existed for CloudFormation: where another
             // took something over from it, it has nothing to be handed back.
             let mut record = record.clone();
+            record.failed.retain(|f| f.holder.tag != *tag);
             // A whole policy it wrote whose ownership a statement ended since: the rest of
             // it, left as statements nobody holds, came from this request alone, and goes.
             let left: Vec<Value> = record

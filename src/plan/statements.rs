@@ -189,7 +189,8 @@ pub(super) fn apply(
         let recorded = held.and_then(|h| h.statement.clone());
         let mut prior = None;
         let mut earlier = Vec::new();
-        match held.map(|h| (h, claim.judge(&h.holder, same))) {
+        let settled = |h: &Held| !record.failed_create(&h.holder.tag);
+        match held.map(|h| (h, claim.judge(&h.holder, same && settled(h)))) {
             Some((h, Verdict::Ours)) => {
                 prior = h.prior.clone();
                 earlier = history::superseded(

@@ -57,7 +57,10 @@ pub(super) fn apply(
     let mut record_equal = true;
     if let Some(owned) = &record.owner {
         let same = equivalent(policy, &owned.policy);
-        match claim.judge(&owned.holder, same) {
+        match claim.judge(
+            &owned.holder,
+            same && !record.failed_create(&owned.holder.tag),
+        ) {
             Verdict::Ours => {
                 tag = owned.holder.tag.clone();
                 prior = Some(owned.prior.clone());
