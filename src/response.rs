@@ -399,8 +399,9 @@ impl Sender {
         self
     }
 
-    /// PUTs the body, retrying network errors and 5xx with exponential backoff and jitter
-    /// until `deadline`. Returns the number of attempts.
+    /// PUTs the body, retrying network errors and 5xx (any status but 2xx and 4xx: redirects
+    /// are not followed) with exponential backoff and jitter until `deadline`. Returns the
+    /// number of attempts.
     pub async fn send(
         &self,
         url: &Url,
