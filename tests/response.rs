@@ -1,6 +1,6 @@
 //! The response PUT against a recording loopback server: exact headers and body, retries
-//! on 5xx and transport errors, none on 4xx, a hang bounded by the deadline, https spoken in
-//! TLS, and messages that never show the presigned query.
+//! on 5xx and transport errors, none on 4xx, no redirect followed, a hang bounded by the
+//! deadline, https spoken in TLS, and messages that never show the presigned query.
 
 mod support;
 
@@ -59,6 +59,26 @@ async fn a_4xx_is_not_retried() {
         .expect_err("403");
     assert!(matches!(err, SendError::Refused(403)), "{err}");
     assert_eq!(recorder.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_is_retried_where_the_url_points_and_never_followed() {
+    // GIVEN a response URL that first redirects elsewhere, then takes the response
+    let elsewhere = Recorder::start(Vec::new()).await;
+    let recorder = Recorder::start(vec![Answer::RedirectTo(elsewhere.url.clone().leak())]).await;
+    // WHEN the response is sent
+    let attempts = send_within(&recorder.url, Duration::from_secs(10))
+        .await
+        .expect("delivered on the second attempt");
+    // THEN the body went to the URL that was checked, twice, and never where the redirect
+    // pointed
+    assert_eq!(attempts, 2);
+    assert_eq!(recorder.requests().len(), 2);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
 }
 
 #[tokio::test]
