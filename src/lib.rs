@@ -6,7 +6,8 @@
 //!
 //! 1. [`identity`]: targets, ECR's naming rules, ARNs and PhysicalResourceIds;
 //!    [`retry`]: the one backoff-until-a-deadline; [`guard`]: deadline and panic safety;
-//!    [`logging`]: JSON log lines; [`text`]: values quoted in a `Reason`, shortened.
+//!    [`logging`]: JSON log lines; [`text`]: values quoted in a `Reason`, shortened;
+//!    [`http`]: the provider's own HTTP calls, through the AWS SDK's connector.
 //! 2. [`policy`]: policy documents, limits and equivalence; [`diagnosis`]: the checks that
 //!    refuse a policy that can never work, who gets in (public access), and the ECR action
 //!    catalog; [`ecr`]: ECR behind a
@@ -33,6 +34,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod guard;
+pub mod http;
 pub mod identity;
 pub mod lifecycle;
 pub mod lock;

@@ -15,12 +15,12 @@ use crate::lock::{LockStore, NoLock, RecordReader, Timed};
 use crate::relay::{Relay, RelayError};
 use crate::response::{Data, Response, SendError, Sender, Status, UrlPolicy, UrlRefused, redact};
 use crate::retry::Clock;
-use reqwest::Url;
 use serde_json::Value;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
+use url::Url;
 
 /// The budget used when the invocation's deadline is missing or implausible (local
 /// emulators).

@@ -28,7 +28,7 @@ pub trait Relay: Send + Sync {
 pub struct LambdaRelay {
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     endpoint: Option<String>,
-    http: std::sync::OnceLock<reqwest::Client>,
+    http: std::sync::OnceLock<aws_smithy_runtime_api::client::http::SharedHttpConnector>,
 }
 
 /// How long Lambda may take to queue an event.
@@ -102,28 +102,31 @@ impl LambdaRelay {
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| RelayError(e.to_string()))?
             .into_parts();
-        let http = self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(INVOKE_TIMEOUT)
-                .build()
-                .unwrap_or_default()
-        });
-        let mut request = http.post(&url).body(payload);
-        for (name, value) in headers.iter().copied().chain(instructions.headers()) {
-            request = request.header(name, value);
-        }
-        let response = request
-            .send()
+        let http = self.http.get_or_init(|| crate::http::connector(None));
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .copied()
+            .chain(instructions.headers())
+            .collect();
+        // INVOKE_TIMEOUT bounds the whole exchange, the body of a refusal included.
+        let exchange = async {
+            let response =
+                crate::http::call(http, "POST", &url, &headers, payload.into_bytes()).await?;
+            let status = response.status().as_u16();
+            let body = match status {
+                202 => String::new(),
+                _ => crate::http::body_text(response).await,
+            };
+            Ok((status, body))
+        };
+        let (status, body) = crate::http::within(INVOKE_TIMEOUT, exchange)
             .await
-            .map_err(|e| RelayError(crate::text::error_chain(&e)))?;
-        let status = response.status();
-        if status.as_u16() == 202 {
+            .map_err(|e| RelayError(e.to_string()))?;
+        if status == 202 {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
         Err(RelayError(format!(
-            "Lambda answered HTTP {}: {}",
-            status.as_u16(),
+            "Lambda answered HTTP {status}: {}",
             crate::text::shorten(&body, 300)
         )))
     }

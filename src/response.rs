@@ -1,13 +1,18 @@
 //! The answer to CloudFormation (CONTRACT 6): the body, its 4,096-byte limit, the
 //! `ResponseURL` allow-list, and the PUT with retries.
 
+use crate::http;
 use crate::identity::{Target, repository_arn, valid_region};
 use crate::retry::{self, Attempt, Backoff};
-use reqwest::Url;
+use aws_smithy_runtime_api::client::http::SharedHttpConnector;
 use serde::Serialize;
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::time::Instant;
+use url::Url;
+
+/// How long connecting to the response URL (TCP and TLS) may take, per attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest body CloudFormation accepts.
 pub const MAX_BODY_BYTES: usize = 4096;
@@ -318,18 +323,16 @@ pub fn redact(url: &Url) -> String {
 pub enum SendError {
     #[error("the response URL answered HTTP {0}; not retried")]
     Refused(u16),
-    #[error("the HTTP client could not be set up: {0}")]
-    Client(String),
     #[error("no time left to answer after {attempts} attempt(s); last error: {last}")]
     OutOfTime { attempts: u32, last: String },
 }
 
-/// Sends responses. Built once per process; its HTTP client is made on the first send and
+/// Sends responses. Built once per process; its HTTP connector is made on the first send and
 /// reused: making it loads the platform's TLS roots, which would otherwise cost every cold
 /// start several milliseconds before the first event even arrives.
 #[derive(Debug)]
 pub struct Sender {
-    client: OnceLock<reqwest::Client>,
+    connector: OnceLock<SharedHttpConnector>,
     base_pause: Duration,
     /// Where a capturing sender keeps what it would have sent, instead of sending it.
     #[cfg(feature = "test-util")]
@@ -365,7 +368,7 @@ impl Default for Sender {
 impl Sender {
     pub fn new() -> Self {
         Self {
-            client: OnceLock::new(),
+            connector: OnceLock::new(),
             base_pause: Duration::from_millis(200),
             #[cfg(feature = "test-util")]
             capture: None,
@@ -384,15 +387,9 @@ impl Sender {
         (sender, capture)
     }
 
-    fn client(&self) -> Result<&reqwest::Client, SendError> {
-        if let Some(client) = self.client.get() {
-            return Ok(client);
-        }
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| SendError::Client(e.to_string()))?;
-        Ok(self.client.get_or_init(|| client))
+    fn connector(&self) -> &SharedHttpConnector {
+        self.connector
+            .get_or_init(|| http::connector(Some(CONNECT_TIMEOUT)))
     }
 
     /// A shorter first pause between attempts, for tests.
@@ -402,8 +399,9 @@ impl Sender {
         self
     }
 
-    /// PUTs the body, retrying network errors and 5xx with exponential backoff and jitter
-    /// until `deadline`. Returns the number of attempts.
+    /// PUTs the body, retrying network errors and 5xx (any status but 2xx and 4xx: redirects
+    /// are not followed) with exponential backoff and jitter until `deadline`. Returns the
+    /// number of attempts.
     pub async fn send(
         &self,
         url: &Url,
@@ -419,7 +417,7 @@ impl Sender {
                 .push((url.to_string(), body));
             return Ok(1);
         }
-        let client = self.client()?;
+        let connector = self.connector();
         let backoff = Backoff {
             first: self.base_pause,
             max: Duration::from_secs(5),
@@ -435,14 +433,11 @@ impl Sender {
                         last: "deadline reached".into(),
                     });
                 }
-                let sent = client
-                    .put(url.clone())
-                    // CloudFormation's presigned URLs are signed for an empty content type.
-                    .header(reqwest::header::CONTENT_TYPE, "")
-                    .body(body)
-                    .timeout(left)
-                    .send()
-                    .await;
+                // CloudFormation's presigned URLs are signed for an empty content type.
+                let headers = [("content-type", "")];
+                let put = http::call(connector, "PUT", url.as_str(), &headers, body);
+                let sent = http::within(left, put).await;
+                // A transport error's text never holds the URL, whose query is a credential.
                 let last = match sent {
                     Ok(response) if response.status().is_success() => {
                         return Attempt::Done(attempt);
@@ -451,7 +446,7 @@ impl Sender {
                         return Attempt::Stop(SendError::Refused(response.status().as_u16()));
                     }
                     Ok(response) => format!("HTTP {}", response.status().as_u16()),
-                    Err(e) => e.without_url().to_string(),
+                    Err(e) => e.to_string(),
                 };
                 Attempt::Retry(SendError::OutOfTime {
                     attempts: attempt,

@@ -47,6 +47,10 @@ impl Recorded {
 #[derive(Debug, Clone, Copy)]
 pub enum Answer {
     Status(u16),
+    /// A status with a body, as a service's refusal carries its message.
+    StatusWith(u16, &'static str),
+    /// 307 Temporary Redirect to this URL.
+    RedirectTo(&'static str),
     /// Accept the connection and never answer.
     Hang,
 }
@@ -146,10 +150,12 @@ async fn serve(
         body.extend_from_slice(&chunk[..n]);
     }
     let answer = answers.lock().expect("lock").next();
-    let status = match answer {
-        Some(Answer::Hang) => None,
-        Some(Answer::Status(status)) => Some(status),
-        None => Some(200),
+    let (status, reply_body, location) = match answer {
+        Some(Answer::Hang) => (None, "", None),
+        Some(Answer::Status(status)) => (Some(status), "", None),
+        Some(Answer::StatusWith(status, body)) => (Some(status), body, None),
+        Some(Answer::RedirectTo(url)) => (Some(307), "", Some(url)),
+        None => (Some(200), "", None),
     };
     seen.lock().expect("lock").push(Recorded {
         request_line,
@@ -161,7 +167,11 @@ async fn serve(
         tokio::time::sleep(Duration::from_secs(3600)).await;
         return Ok(());
     };
-    let reply = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    let location = location.map_or(String::new(), |url| format!("location: {url}\r\n"));
+    let reply = format!(
+        "HTTP/1.1 {status} X\r\n{location}content-length: {}\r\nconnection: close\r\n\r\n{reply_body}",
+        reply_body.len()
+    );
     stream.write_all(reply.as_bytes()).await?;
     stream.shutdown().await
 }
