@@ -3222,6 +3222,10 @@ fn short_id(id: &str) -> String {
     if let Some(rest) = id.strip_prefix("failed-create:") {
         return format!("failed-create:{}", &rest[..rest.len().min(8)]);
     }
+    // A prefix statement's id ends with its prefix, `team/` say: kept whole.
+    if let Some((_, prefix)) = id.split_once("repository-prefix:") {
+        return format!("prefix:{}", prefix.rsplit(':').next().unwrap_or(prefix));
+    }
     let mut short = id.rsplit([':', '/']).next().unwrap_or(id).to_owned();
     short.truncate(60);
     short
