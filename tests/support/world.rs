@@ -646,6 +646,28 @@ pub fn cloudtrail(target: &Target, text: Option<&str>, at_ms: u64) -> Value {
     })
 }
 
+/// ECR's `CreateRepository` or `DeleteRepository` of repository `name`, as CloudTrail
+/// records it and EventBridge delivers it, at `at_ms`.
+pub fn repository_call(event_name: &str, name: &str, at_ms: u64) -> Value {
+    let mut event = cloudtrail(
+        &Target::Repository {
+            region: REGION.into(),
+            name: name.into(),
+        },
+        None,
+        at_ms,
+    );
+    event["detail"]["eventName"] = event_name.into();
+    if event_name == "CreateRepository" {
+        event["detail"]["responseElements"] = json!({"repository": {
+            "repositoryArn": format!("arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{name}"),
+            "registryId": ACCOUNT,
+            "repositoryName": name,
+        }});
+    }
+    event
+}
+
 /// A time as CloudTrail's `eventTime` gives it: `2026-11-23T09:14:03Z`, to the second.
 pub fn event_time(at_ms: u64) -> String {
     aws_smithy_types::DateTime::from_secs((at_ms / 1000) as i64)
