@@ -34,6 +34,7 @@ from rig.events import (
     follow_up,
     in_stack,
     load_event,
+    made_now,
     new_id,
     policy_of,
     replication_statement,
@@ -238,7 +239,7 @@ def drift(demo: Demo, cloud: Cloud) -> None:
     demo.step += 1
     title = "CloudTrail's record of that SetRepositoryPolicy reaches the provider (EventBridge)"
     print(f"\n=== {demo.step}. {title} ===")
-    invocation, lines = demo.provider.invoke_event(load_event("drift/set-repository-policy.json"))
+    invocation, lines = demo.provider.invoke_event(made_now(load_event("drift/set-repository-policy.json")))
     print(f"  Result: {json.dumps(invocation.result or invocation.error)}")
     drifted = [line for line in lines if line.get("message") == "policy drift"]
     for line in drifted:

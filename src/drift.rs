@@ -194,6 +194,14 @@ pub enum DriftError {
          is checked when Lambda delivers it again"
     )]
     Leased { target: String },
+    /// The target's read still lagged behind the provider's own write of moments ago when
+    /// the invocation's time was up: delivered again by Lambda, it is checked then.
+    #[error(
+        "the read of {target} still lacked what the provider wrote there less than \
+         DRIFT_READ_LAG_SECONDS ago when this invocation's time was up; the event is checked \
+         when Lambda delivers it again"
+    )]
+    Lagging { target: String },
     #[error(
         "{} of {targets} targets could not be checked; the first, {}: {}",
         .failed.len(), .failed[0].0, .failed[0].1
@@ -255,6 +263,8 @@ struct Checker<'a, E, L> {
 enum Checked {
     Clean,
     Busy,
+    /// The read lacked the provider's own write of moments ago: looked at again later.
+    Lagging,
     /// Not reached before the invocation's time was up.
     Unchecked,
     Drift(Finding),
@@ -286,9 +296,13 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                 )
                 .await
             {
-                // A request took the lease while the target was read: wait for it again.
-                Checked::Busy if tokio::time::Instant::now() < self.until => continue,
+                // A request took the lease while the target was read, or the read lagged the
+                // provider's own write: look again.
+                Checked::Busy | Checked::Lagging if tokio::time::Instant::now() < self.until => {
+                    continue;
+                }
                 Checked::Busy => return Err(DriftError::Leased { target: key }),
+                Checked::Lagging => return Err(DriftError::Lagging { target: key }),
                 checked => return Ok(summarise(vec![(key, checked)])),
             }
         }
@@ -330,7 +344,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
         // are left to the next sweep (or to their CloudTrail event).
         let (busy, mut results): (Vec<_>, Vec<_>) = results
             .into_iter()
-            .partition(|(_, checked)| matches!(checked, Checked::Busy));
+            .partition(|(_, checked)| matches!(checked, Checked::Busy | Checked::Lagging));
         for (key, _) in busy {
             if tokio::time::Instant::now() >= self.until {
                 results.push((key, Checked::Busy));
@@ -455,7 +469,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
             let wait = Duration::from_millis(window - now_ms.saturating_sub(written));
             let until = self.until.min(tokio::time::Instant::now() + wait);
             tokio::time::sleep_until(until).await;
-            return Checked::Busy;
+            return Checked::Lagging;
         }
         let mut finding = Finding {
             target: target.clone(),
@@ -577,7 +591,7 @@ fn summarise(results: Vec<(String, Checked)>) -> Summary {
     for (key, checked) in results {
         match checked {
             Checked::Clean => summary.targets += 1,
-            Checked::Busy => {
+            Checked::Busy | Checked::Lagging => {
                 summary.targets += 1;
                 summary.busy += 1;
             }

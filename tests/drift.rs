@@ -941,6 +941,28 @@ async fn a_call_made_before_the_providers_write_says_nothing_of_that_write() {
 }
 
 #[tokio::test]
+async fn a_call_before_the_providers_write_whose_read_still_lags_is_delivered_again() {
+    let h = harness().await;
+    let (_, mut event) = console_sets(&h, vec![grant("Console", "777788889999")]).await;
+    event["detail"]["eventTime"] = event_time(epoch_ms() - 5_000).into();
+    h.grant("app", "PullA", "PullA", "111122223333").await;
+    h.store.lag_reads(Duration::from_secs(60));
+    let mut config = h.config.clone();
+    config.drift = drift::Settings {
+        own_write_lag: Duration::from_secs(60),
+        ..unpaced(Action::Report)
+    };
+    let provider = h.provider_with(config);
+
+    let (message, _) = check_failed(&provider, &event, Duration::from_secs(2)).await;
+
+    assert!(
+        message.contains("still lacked what the provider wrote"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_change_already_put_right_is_believed_after_the_pauses() {
     let h = granted(&[("app", "PullA", "111122223333")]).await;
     // The record says the call left only the console's statement; the read, now, shows the

@@ -12,7 +12,6 @@ import copy
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
 
 from rig.asserts import assert_success
@@ -23,6 +22,7 @@ from rig.events import (
     drift_samples,
     follow_up,
     load_event,
+    made_now,
     pull_statement,
     repository_create,
     statement_create,
@@ -40,8 +40,7 @@ OWN_ROLE = "arn:aws:iam::123456789012:role/ecr-policy-provider-FunctionRole-1A2B
 def cloudtrail(sample: str, repository: str = APP, policy_text: str | None = None) -> dict[str, Any]:
     """A CloudTrail sample of events/drift/ for ``repository``, made now; a set's
     ``policyText`` is what the console set (the sample's own is taken out when none is given)."""
-    event = load_event(sample)
-    event["detail"]["eventTime"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = made_now(load_event(sample))
     parameters = event["detail"].get("requestParameters")
     if isinstance(parameters, dict):
         parameters["repositoryName"] = repository

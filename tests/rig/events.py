@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,13 @@ def load_event(name: str) -> dict[str, Any]:
     """A sample event from events/, as CloudFormation would send it."""
     with open(EVENTS / name, encoding="utf-8") as f:
         return json.load(f)
+
+
+def made_now(event: dict[str, Any]) -> dict[str, Any]:
+    """A CloudTrail record from events/drift/ dated now, as CloudTrail dates a call it
+    delivers (``eventTime``, to the second): the provider compares it with its own last write."""
+    event["detail"]["eventTime"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return event
 
 
 def sample_events() -> list[Path]:
