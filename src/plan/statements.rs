@@ -99,11 +99,7 @@ pub(super) fn apply(
     let live_doc = live.map(Policy::document);
     // The whole policy whose ownership this Create ends: what it takes from that policy was
     // that owner's, not a statement nobody held.
-    let ended = record
-        .owner
-        .as_ref()
-        .filter(|owned| claim.judge(&owned.holder, false) == Verdict::Adopted)
-        .map(|owned| owned.holder.clone());
+    let mut ended = None;
     // The document the merge starts from, and the base of its other keys.
     let (base, mut statements) = match &record.owner {
         None => (live_doc.cloned(), from_record(live_doc, record, now_ms)),
@@ -113,6 +109,7 @@ pub(super) fn apply(
                     // The statement ends the whole-policy ownership: the rest of that policy,
                     // as the record holds it, becomes statements nobody holds.
                     adopted = true;
+                    ended = Some(owned.holder.clone());
                     history::displace(
                         &mut after,
                         &owned.holder,
