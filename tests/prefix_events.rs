@@ -446,6 +446,74 @@ async fn a_failed_create_leaves_nothing_for_a_new_repository() {
     assert!(h.statements(&repo("other/new")).is_empty());
 }
 
+/// Another stack's prefix statement Create on the same prefix and Sid, with `other`
+/// changes to its statement; its RequestId tags it.
+fn rival_create(h: &Harness, tag: &str, adopt: bool) -> Value {
+    let mut e = event(CREATE, &h.recorder.url);
+    e["RequestId"] = tag.into();
+    e["StackId"] = "arn:aws:cloudformation:us-east-1:123456789012:stack/rival/1".into();
+    e["LogicalResourceId"] = "RivalPull".into();
+    let mut statement = own_statement();
+    statement["Action"] = json!(["ecr:BatchGetImage"]);
+    e["ResourceProperties"]["Statement"] = json!([statement]);
+    if adopt {
+        e["ResourceProperties"]["Adopt"] = "true".into();
+    }
+    e
+}
+
+#[tokio::test]
+async fn a_refused_create_on_a_held_sid_leaves_its_holder_for_new_repositories() {
+    let h = Harness::new().await;
+    let r = h.send(rival_create(&h, "rival-create", false)).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    // CloudFormation's rollback: the failed Create's Delete.
+    let mut delete = rival_create(&h, "rival-delete", false);
+    delete["RequestType"] = "Delete".into();
+    delete["PhysicalResourceId"] = r["PhysicalResourceId"].clone();
+    let d = h.send(delete).await;
+    assert_eq!(d["Status"], "SUCCESS", "{d}");
+    assert_eq!(
+        h.lock
+            .record(&index_key("us-east-1", "team"))
+            .holder_of(SID),
+        Some(TAG)
+    );
+    h.store.create_repository("us-east-1", "team/new");
+    h.repository_created("team/new").await;
+    assert_eq!(h.statements(&repo("team/new")), [own_statement()]);
+    assert_eq!(h.holder_of(&repo("team/new"), SID).as_deref(), Some(TAG));
+}
+
+#[tokio::test]
+async fn a_taker_by_adopt_deleted_hands_the_sid_back_on_a_repository_created_after_it() {
+    let h = Harness::new().await;
+    let r = h.send(rival_create(&h, "rival-create", true)).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let theirs = rival_create(&h, "unused", true)["ResourceProperties"]["Statement"][0].clone();
+    // A repository created while the rival holds the Sid gets the rival's statement...
+    h.store.create_repository("us-east-1", "team/new");
+    h.repository_created("team/new").await;
+    assert_eq!(
+        h.statements(&repo("team/new")),
+        std::slice::from_ref(&theirs)
+    );
+    // ...and the first holder's Update changes nothing there while the rival holds it.
+    let mut changed = own_statement();
+    changed["Action"] = json!(["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]);
+    h.update(&changed).await;
+    assert_eq!(h.statements(&repo("team/new")), [theirs]);
+    // The rival's Delete hands the Sid back there, as the first holder declares it now.
+    let mut delete = rival_create(&h, "rival-delete", true);
+    delete["RequestType"] = "Delete".into();
+    delete["PhysicalResourceId"] = r["PhysicalResourceId"].clone();
+    let d = h.send(delete).await;
+    assert_eq!(d["Status"], "SUCCESS", "{d}");
+    assert_eq!(h.statements(&repo("team/new")), [changed.clone()]);
+    assert_eq!(h.holder_of(&repo("team/new"), SID).as_deref(), Some(TAG));
+    assert_eq!(h.statements(&repo("team/app")), [changed]);
+}
+
 #[tokio::test]
 async fn a_new_repository_a_request_holds_all_the_while_fails_the_event_for_its_redelivery() {
     let h = Harness::new().await;

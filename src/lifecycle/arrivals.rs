@@ -31,7 +31,9 @@ use crate::ecr::PolicyStore;
 use crate::error::Failure;
 use crate::event::{Content, Desired, Prefixed};
 use crate::identity::{ROOT_PREFIX, Target, prefix_matches, template_matches};
-use crate::lock::{self, Held, Holder, LockError, LockStore, Record, RecordReader, Snapshot};
+use crate::lock::{
+    self, Displaced, Held, Holder, LockError, LockStore, Record, RecordReader, Snapshot,
+};
 use crate::plan::{self, Applied, Approach};
 use crate::policy::{Statements, sid_of};
 use crate::retry::Clock;
@@ -52,6 +54,10 @@ pub const NOT_YET_PAUSES: [Duration; 5] = [
     Duration::from_secs(4),
     Duration::from_secs(8),
 ];
+
+/// How many times a `CreateRepository` event reads the index, when a statement it found
+/// left the index before it was written.
+const WITHDRAWN_ROUNDS: usize = 3;
 
 /// How many targets the sweep applies prefix statements to at once.
 const SWEEP_CONCURRENCY: usize = 4;
@@ -110,12 +116,14 @@ pub fn covering_keys(target: &Target) -> Vec<String> {
 }
 
 /// A prefix statement as the index holds it: the index item it was read from, its holder
-/// and its statements, by Sid.
+/// and its statements, by Sid, and the resources it took those Sids from there (each gets
+/// its Sid back if this one goes first, on every target this one reaches later too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Indexed {
     pub key: String,
     pub holder: Holder,
     pub statements: Vec<(String, Held)>,
+    pub displaced: Vec<Displaced>,
 }
 
 impl Indexed {
@@ -162,17 +170,31 @@ fn by_holder(key: &str, record: &Record) -> Vec<Indexed> {
                 key: key.to_owned(),
                 holder: held.holder.clone(),
                 statements: Vec::new(),
+                displaced: Vec::new(),
             })
             .statements
             .push((sid.clone(), held.clone()));
     }
+    for entry in &record.displaced {
+        let taker = entry.by.as_ref().map(|by| by.tag.as_str());
+        let sid = entry.sid.as_deref();
+        if let Some(indexed) = taker.and_then(|tag| by_tag.get_mut(tag))
+            && indexed
+                .statements
+                .iter()
+                .any(|(s, _)| Some(s.as_str()) == sid)
+        {
+            indexed.displaced.push(entry.clone());
+        }
+    }
     by_tag.into_values().collect()
 }
 
-/// Writes a prefix statement's statements into its index item (replacing what it held
-/// there), under the item's lease.
+/// Writes a prefix statement's statements into its index item, under the item's lease
+/// ([`declare`]).
 async fn register<L: LockStore>(
     prefixed: &Prefixed,
+    approach: &Approach,
     me: &Holder,
     cx: &Context<'_, L>,
 ) -> Result<(), Failure> {
@@ -182,48 +204,93 @@ async fn register<L: LockStore>(
         .map(|s| s.items().to_vec())
         .unwrap_or_default();
     let force = prefixed.each.force;
-    change_index(prefixed.region(), &prefixed.prefix, &me.tag, cx, |record| {
-        for statement in &statements {
-            if let Some(sid) = sid_of(statement) {
-                record.statements.insert(
-                    sid.to_owned(),
-                    Held {
-                        holder: me.clone(),
-                        statement: Some(statement.to_string()),
-                        force,
-                        ..Held::default()
-                    },
-                );
-            }
-        }
+    let statements: Vec<(String, Held)> = statements
+        .iter()
+        .filter_map(|statement| {
+            let held = Held {
+                holder: me.clone(),
+                statement: Some(statement.to_string()),
+                force,
+                ..Held::default()
+            };
+            Some((sid_of(statement)?.to_owned(), held))
+        })
+        .collect();
+    edit_index(prefixed.region(), &prefixed.prefix, cx, |record| {
+        declare(record, me, approach.creates(), statements);
     })
     .await
 }
 
-/// Takes what the resource of `tag` holds out of the index item of `prefix`.
+/// Takes what the resource of `tag` holds out of the index item of `prefix`, handing back
+/// what it took over ([`withdraw`]).
 async fn unregister<L: LockStore>(
     region: &str,
     prefix: &str,
     tag: &str,
     cx: &Context<'_, L>,
 ) -> Result<(), Failure> {
-    change_index(region, prefix, tag, cx, |_| {}).await
+    edit_index(region, prefix, cx, |record| withdraw(record, tag)).await
 }
 
-/// The index item of `prefix` with the entries of `tag` taken out and `add` done, under its
-/// lease.
-async fn change_index<L: LockStore>(
-    region: &str,
-    prefix: &str,
-    tag: &str,
-    cx: &Context<'_, L>,
-    add: impl FnOnce(&mut Record),
-) -> Result<(), Failure> {
-    edit_index(region, prefix, cx, |record| {
-        record.statements.retain(|_, held| held.holder.tag != tag);
-        add(record);
-    })
-    .await
+/// An index item once the prefix statement `me` declares `statements` there (its Create,
+/// `creates`, or its Update), as a target's record would be (CONTRACT 11): a Sid another
+/// resource holds there is taken over by a Create (or the same resource's replacement),
+/// which gives it back if it goes first; an Update in place takes nothing over (a Sid
+/// another took from it stays theirs, its declaration kept for the hand-back). A Create the
+/// targets refuse takes its entries out again ([`withdraw`]), which hands back what it took:
+/// the index never loses a holder to a Create that did not happen.
+fn declare(record: &mut Record, me: &Holder, creates: bool, statements: Vec<(String, Held)>) {
+    let is_me = |h: &Holder| h.tag == me.tag;
+    let declared: BTreeSet<String> = statements.iter().map(|(sid, _)| sid.clone()).collect();
+    record
+        .statements
+        .retain(|sid, held| !is_me(&held.holder) || declared.contains(sid));
+    record
+        .displaced
+        .retain(|d| !is_me(&d.holder) || d.sid.as_ref().is_some_and(|sid| declared.contains(sid)));
+    for (sid, held) in statements {
+        match record.statements.get(&sid) {
+            Some(there) if is_me(&there.holder) => {}
+            Some(there) if creates || there.holder.same_resource(me) => {
+                let (holder, text, force) = (
+                    there.holder.clone(),
+                    there.statement.clone().unwrap_or_default(),
+                    there.force,
+                );
+                plan::history::displace(
+                    record,
+                    &holder,
+                    Some(&sid),
+                    &text,
+                    force,
+                    plan::history::Taker::Took(me),
+                );
+            }
+            Some(_) => {
+                let text = held.statement.as_deref().unwrap_or_default();
+                plan::history::update_displaced(record, is_me, Some(&sid), text, held.force);
+                continue;
+            }
+            None => {}
+        }
+        record
+            .displaced
+            .retain(|d| !(is_me(&d.holder) && d.sid.as_deref() == Some(sid.as_str())));
+        record.statements.insert(sid, held);
+    }
+    // The Sids it declares no more go back to those it took them from.
+    plan::history::release(record, is_me);
+}
+
+/// An index item once the prefix statement of `tag` leaves it (its Delete, its failed
+/// Create's Delete): its entries out, and every Sid it took over back with the resource it
+/// took it from (the latest that still declares it).
+fn withdraw(record: &mut Record, tag: &str) {
+    let is_me = |h: &Holder| h.tag == tag;
+    record.statements.retain(|_, held| !is_me(&held.holder));
+    plan::history::forget_displaced(record, is_me);
+    plan::history::release(record, is_me);
 }
 
 /// The index item of `prefix` with `edit` done, under its lease.
@@ -258,7 +325,7 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
     if cx.lock.is_none() {
         return Err(Failure::NoLockTable);
     }
-    register(prefixed, me, cx).await?;
+    register(prefixed, approach, me, cx).await?;
     let result = super::prefix::apply(store, approach, prefixed, me, cx).await;
     if result.is_err()
         && approach.creates()
@@ -420,13 +487,14 @@ async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
                 // the statement out of the index since it was read passes over this target
                 // after this lease (and finds what is written here in its record), or
                 // already did (and this writes nothing).
+                let seeded = taken.as_ref().map(|t| seeded(t, indexed));
                 let result = match still_indexed(on.lock, indexed).await {
                     Ok(true) => apply_leased(
                         store,
                         &Approach::Create,
                         &desired,
                         holder,
-                        taken.as_ref(),
+                        seeded.as_ref(),
                         findings,
                         &cx,
                     )
@@ -467,6 +535,28 @@ async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
             Err(failure) => return left(failure.to_string()),
         }
     }
+}
+
+/// The target's record as the lease took it, remembering, for each Sid `indexed` brings
+/// that nobody holds there yet, the resources it took that Sid from in the index: on this
+/// target as on the others, its Delete hands the Sid back to them, and their Updates change
+/// nothing here while it holds it (CONTRACT 11).
+fn seeded(taken: &lease::Taken, indexed: &Indexed) -> lease::Taken {
+    let mut taken = taken.clone();
+    let record = &mut taken.record;
+    for entry in &indexed.displaced {
+        let Some(sid) = entry.sid.as_deref() else {
+            continue;
+        };
+        let known = record
+            .displaced
+            .iter()
+            .any(|d| d.holder.same_resource(&entry.holder) && d.sid.as_deref() == Some(sid));
+        if !record.statements.contains_key(sid) && !known {
+            record.displaced.push(entry.clone());
+        }
+    }
+    taken
 }
 
 /// Whether the index item `indexed` was read from still holds its statements, as they were
@@ -532,7 +622,7 @@ async fn created<S: PolicyStore, L: LockStore + RecordReader>(
         tracing::info!(target_key = %key, event = %call.name, "the call failed: nothing was created");
         return Ok(Summary::default());
     }
-    let found = covering(on.lock, &call.target).await?;
+    let mut found = covering(on.lock, &call.target).await?;
     if found.is_empty() {
         tracing::info!(target_key = %key, event = %call.name, "no prefix statement covers the new target");
         return Ok(Summary::default());
@@ -541,30 +631,48 @@ async fn created<S: PolicyStore, L: LockStore + RecordReader>(
         targets: 1,
         ..Summary::default()
     };
-    for indexed in &found {
-        let arrived = apply_on(store, on, indexed, &call.target, true, on.until).await;
-        summary
-            .findings
-            .extend(report(&call.target, &arrived, call.by.as_deref()));
-        match arrived {
-            Arrived::Gone => break,
-            // As for a drift event: failed, so that Lambda delivers it again.
-            Arrived::Busy => return Err(DriftError::Leased { target: key }),
-            Arrived::Applied { .. } | Arrived::Left { .. } | Arrived::Withdrawn { .. } => {}
+    let mut done: Vec<Indexed> = Vec::new();
+    for round in 1..=WITHDRAWN_ROUNDS {
+        let mut withdrawn = false;
+        let fresh: Vec<Indexed> = found.into_iter().filter(|i| !done.contains(i)).collect();
+        for indexed in fresh {
+            let arrived = apply_on(store, on, &indexed, &call.target, true, on.until).await;
+            summary
+                .findings
+                .extend(report(&call.target, &arrived, call.by.as_deref()));
+            match arrived {
+                Arrived::Gone => return Ok(summary),
+                // As for a drift event: failed, so that Lambda delivers it again.
+                Arrived::Busy => return Err(DriftError::Leased { target: key }),
+                Arrived::Withdrawn { .. } => withdrawn = true,
+                Arrived::Applied { .. } | Arrived::Left { .. } => {}
+            }
+            done.push(indexed);
         }
+        // A statement that left the index meanwhile (its Create failed, its resource was
+        // deleted) handed its Sids back to those it had taken them from: read again.
+        if !withdrawn || round == WITHDRAWN_ROUNDS {
+            break;
+        }
+        found = covering(on.lock, &call.target).await?;
     }
     Ok(summary)
 }
 
-/// Whether the record holds nothing but what prefix statements of `index` hold.
+/// Whether the record holds nothing but what prefix statements of `index` hold, and
+/// remembers nothing displaced but Sids such a statement took (by `Adopt`) from another.
 fn only_prefix_statements(record: &Record, indexed: &[Indexed]) -> bool {
+    let prefixed = |holder: &Holder| indexed.iter().any(|i| i.holder.same_resource(holder));
     record.owner.is_none()
-        && record.displaced.is_empty()
+        && record
+            .displaced
+            .iter()
+            .all(|d| d.sid.is_some() && d.by.as_ref().is_some_and(prefixed))
         && !record.statements.is_empty()
         && record
             .statements
             .values()
-            .all(|held| indexed.iter().any(|i| i.holder.same_resource(&held.holder)))
+            .all(|held| prefixed(&held.holder))
 }
 
 /// A deleted repository that only prefix statements held is forgotten (its record cleared,
@@ -641,10 +749,14 @@ pub fn unindexed(items: &BTreeMap<String, Snapshot>) -> Vec<(String, Unindexed)>
         .iter()
         .filter_map(|(key, s)| index_of(key).map(|(region, _)| (region, &s.record)))
         .flat_map(|(region, record)| {
+            // A holder another took its Sids from in the index is known there too.
+            let displaced = record.displaced.iter().map(|d| &d.holder);
             record
                 .statements
                 .values()
-                .map(move |held| (region.clone(), held.holder.tag.clone()))
+                .map(|held| &held.holder)
+                .chain(displaced)
+                .map(move |holder| (region.clone(), holder.tag.clone()))
         })
         .collect();
     let mut found: BTreeMap<(String, String), (Unindexed, bool)> = BTreeMap::new();
@@ -810,8 +922,11 @@ async fn rebuild_index<S: PolicyStore, L: LockStore + RecordReader>(
             let tag = entry.holder.tag.as_str();
             // An Update that indexed it meanwhile under this same prefix is not undone.
             edit_index(&entry.region, &prefix, &cx, |record| {
+                // Nor is a Sid another resource holds there taken from it.
                 if !record.statements.values().any(|h| h.holder.tag == tag) {
-                    record.statements.extend(statements);
+                    for (sid, held) in statements {
+                        record.statements.entry(sid).or_insert(held);
+                    }
                 }
             })
             .await
@@ -876,7 +991,7 @@ pub(super) async fn forget_elsewhere<L: LockStore>(
     }
     for key in keys {
         if let Some((region, prefix)) = index_of(&key) {
-            change_index(&region, &prefix, tag, cx, |_| {}).await?;
+            unregister(&region, &prefix, tag, cx).await?;
         }
     }
     Ok(())
@@ -1222,5 +1337,144 @@ mod tests {
         assert!(covers("ROOT", &template("ROOT")));
         assert!(!covers("team", &template("ROOT")));
         assert!(covers("team/", &template("team")));
+    }
+
+    fn holder(tag: &str, stack: &str) -> Holder {
+        Holder {
+            tag: tag.into(),
+            stack: stack.into(),
+            logical: format!("L{tag}"),
+        }
+    }
+
+    /// The index item once `me` declares `statements` there, by its Create (`creates`) or
+    /// its Update.
+    fn declares(record: &mut Record, me: &Holder, creates: bool, statements: &[(&str, &str)]) {
+        let statements = statements
+            .iter()
+            .map(|(sid, text)| {
+                let held = Held {
+                    holder: me.clone(),
+                    statement: Some((*text).into()),
+                    ..Held::default()
+                };
+                ((*sid).to_owned(), held)
+            })
+            .collect();
+        declare(record, me, creates, statements);
+    }
+
+    /// Who holds each Sid of the index item, by tag, with the statement.
+    fn holders(record: &Record) -> Vec<(String, String, String)> {
+        record
+            .statements
+            .iter()
+            .map(|(sid, held)| {
+                let text = held.statement.clone().unwrap_or_default();
+                (sid.clone(), held.holder.tag.clone(), text)
+            })
+            .collect()
+    }
+
+    fn entry(sid: &str, tag: &str, text: &str) -> (String, String, String) {
+        (sid.into(), tag.into(), text.into())
+    }
+
+    #[test]
+    fn a_create_that_takes_a_sid_and_then_goes_hands_it_back() {
+        let a = holder("a", "stack-a");
+        let b = holder("b", "stack-b");
+        let mut record = Record::default();
+        declares(&mut record, &a, true, &[("S", "a1"), ("T", "a2")]);
+        // B's Create on S (refused in the targets, adopting, or alone): it holds S now.
+        declares(&mut record, &b, true, &[("S", "b1")]);
+        assert_eq!(
+            holders(&record),
+            [entry("S", "b", "b1"), entry("T", "a", "a2")]
+        );
+        // Its Create fails (or its Delete comes): S is A's again, as A declares it.
+        withdraw(&mut record, "b");
+        assert_eq!(
+            holders(&record),
+            [entry("S", "a", "a1"), entry("T", "a", "a2")]
+        );
+        assert!(record.displaced.is_empty());
+    }
+
+    #[test]
+    fn a_displaced_resources_update_keeps_its_declaration_for_the_hand_back() {
+        let a = holder("a", "stack-a");
+        let b = holder("b", "stack-b");
+        let mut record = Record::default();
+        declares(&mut record, &a, true, &[("S", "a1")]);
+        declares(&mut record, &b, true, &[("S", "b1")]);
+        // A's Update in place takes nothing back, but S comes back as A declares it now.
+        declares(&mut record, &a, false, &[("S", "a2")]);
+        assert_eq!(holders(&record), [entry("S", "b", "b1")]);
+        withdraw(&mut record, "b");
+        assert_eq!(holders(&record), [entry("S", "a", "a2")]);
+    }
+
+    #[test]
+    fn a_sid_the_taker_declares_no_more_goes_back_and_the_displaced_ones_delete_ends_its_claim() {
+        let a = holder("a", "stack-a");
+        let b = holder("b", "stack-b");
+        let c = holder("c", "stack-c");
+        let mut record = Record::default();
+        declares(&mut record, &a, true, &[("S", "a1")]);
+        declares(&mut record, &b, true, &[("S", "b1"), ("T", "b2")]);
+        // B's Update drops S: back with A.
+        declares(&mut record, &b, false, &[("T", "b2")]);
+        assert_eq!(
+            holders(&record),
+            [entry("S", "a", "a1"), entry("T", "b", "b2")]
+        );
+        // C takes T; B is deleted meanwhile: T stays C's, and nothing goes back to B.
+        declares(&mut record, &c, true, &[("T", "c1")]);
+        withdraw(&mut record, "b");
+        withdraw(&mut record, "c");
+        assert_eq!(holders(&record), [entry("S", "a", "a1")]);
+        assert!(record.displaced.is_empty());
+    }
+
+    #[test]
+    fn a_replacement_takes_over_from_the_resource_it_replaces_and_a_rollback_hands_back() {
+        let old = holder("old", "stack");
+        let new = Holder {
+            tag: "new".into(),
+            ..old.clone()
+        };
+        let mut record = Record::default();
+        declares(&mut record, &old, true, &[("S", "v1")]);
+        declares(&mut record, &new, true, &[("S", "v2")]);
+        assert_eq!(holders(&record), [entry("S", "new", "v2")]);
+        // The rollback deletes the new resource: the old one holds S again.
+        withdraw(&mut record, "new");
+        assert_eq!(holders(&record), [entry("S", "old", "v1")]);
+        // Or the update completes and the old one's cleanup Delete comes: the new one keeps S.
+        declares(&mut record, &new, true, &[("S", "v2")]);
+        withdraw(&mut record, "old");
+        assert_eq!(holders(&record), [entry("S", "new", "v2")]);
+    }
+
+    #[test]
+    fn a_deleted_repository_whose_record_remembers_a_prefix_adopt_is_only_prefix_statements() {
+        let a = holder("a", "stack-a");
+        let b = holder("b", "stack-b");
+        let mut index = Record::default();
+        declares(&mut index, &a, true, &[("S", "a1")]);
+        declares(&mut index, &b, true, &[("S", "b1")]);
+        let key = index_key("us-east-1", "team");
+        let indexed = by_holder(&key, &index);
+        // The repository's record: B took S from A there too.
+        let mut record = index.clone();
+        assert!(only_prefix_statements(&record, &indexed));
+        // A statement resource on the repository that B took S from: gone with the
+        // repository too (nothing is left to hand back to it).
+        record.displaced[0].holder = holder("r", "stack-r");
+        assert!(only_prefix_statements(&record, &indexed));
+        // Taken by a resource that is not a prefix statement: the record is kept.
+        record.displaced[0].by = Some(holder("r2", "stack-r"));
+        assert!(!only_prefix_statements(&record, &indexed));
     }
 }
