@@ -336,6 +336,25 @@ async fn a_deleted_repository_only_prefix_statements_held_is_forgotten_not_drift
 }
 
 #[tokio::test]
+async fn a_deleted_repository_ecr_still_shows_is_not_drift_and_the_sweep_forgets_it() {
+    let h = Harness::new().await;
+    // ECR's reads lag the deletion (and the Create's own write, moments ago).
+    h.store.lag_reads(Duration::from_secs(60));
+    h.store.delete_repository("us-east-1", "team/app");
+    let mut e = sample("drift/delete-repository.json");
+    e["detail"]["requestParameters"]["repositoryName"] = "team/app".into();
+    // Time for two reads of the repository only: it still shows when the time is up.
+    let summary = h.invoke(Action::Report, &e, Duration::from_secs(2)).await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert!(h.lock.record(&key(&repo("team/app"))).holds_anything());
+    // Once reads catch up, the sweep (ECR no longer lists it) forgets it: not drift either.
+    h.store.lag_reads(Duration::ZERO);
+    let summary = h.sweep(Action::Report).await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert!(!h.lock.record(&key(&repo("team/app"))).holds_anything());
+}
+
+#[tokio::test]
 async fn the_sweep_applies_what_an_event_missed_and_forgets_what_was_deleted() {
     let h = Harness::new().await;
     // Created while no event came: a repository and a template.

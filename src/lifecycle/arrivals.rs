@@ -675,30 +675,44 @@ fn only_prefix_statements(record: &Record, indexed: &[Indexed]) -> bool {
             .all(|held| prefixed(&held.holder))
 }
 
+/// What became of a repository a CloudTrail event or the sweep says is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forgot {
+    /// Only prefix statements held it, and ECR says it is gone: its record is cleared.
+    Forgotten,
+    /// Only prefix statements held it, but ECR's read still shows it (a read lagging the
+    /// deletion, or a repository created again under the name): nothing changed, the
+    /// sweep looks again.
+    StillShown,
+    /// Its record holds more than prefix statements (or none, or a request holds its
+    /// lease): a drift check judges it.
+    Kept,
+}
+
 /// A deleted repository that only prefix statements held is forgotten (its record cleared,
 /// under its lease, once ECR confirms it is gone): not drift (CONTRACT 15). `wait`: ECR's
 /// read may lag the deletion a CloudTrail event reports, so it is read again after
-/// [`NOT_YET_PAUSES`] while it still shows the repository. Whether it was forgotten.
+/// [`NOT_YET_PAUSES`] while it still shows the repository.
 async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     on: &Arrivals<'_, L>,
     target: &Target,
     indexed: &[Indexed],
     wait: bool,
-) -> Result<bool, LockError> {
+) -> Result<Forgot, LockError> {
     let key = lock::key(target);
     let Some(snapshot) = on.lock.read(&key).await? else {
-        return Ok(false);
+        return Ok(Forgot::Kept);
     };
     if !only_prefix_statements(&snapshot.record, indexed) {
-        return Ok(false);
+        return Ok(Forgot::Kept);
     }
     let gone = |read: Result<Option<crate::ecr::LivePolicy>, crate::ecr::EcrError>| matches!(read, Err(e) if e.target_gone());
     let mut pauses = NOT_YET_PAUSES.iter().filter(|_| wait);
     while !gone(store.get(target).await) {
         match pauses.next() {
             Some(pause) if Instant::now() + *pause < on.until => tokio::time::sleep(*pause).await,
-            _ => return Ok(false),
+            _ => return Ok(Forgot::StillShown),
         }
     }
     let now = on.clock.now_ms();
@@ -708,7 +722,7 @@ async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
         .await
     {
         Ok(record) => record,
-        Err(LockError::Busy) => return Ok(false),
+        Err(LockError::Busy) => return Ok(Forgot::Kept),
         Err(error) => return Err(error),
     };
     let gone = only_prefix_statements(&record, indexed) && gone(store.get(target).await);
@@ -717,7 +731,39 @@ async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
         tracing::info!(target_key = %key, "a deleted repository only prefix statements held: forgotten");
     }
     on.lock.release(&key, &on.owner, gone).await?;
-    Ok(gone)
+    Ok(if gone {
+        Forgot::Forgotten
+    } else {
+        Forgot::Kept
+    })
+}
+
+/// The drift check's findings, without those on deleted repositories that only prefix
+/// statements held: such a repository is forgotten, not drift (CONTRACT 15). ECR's reads
+/// may show a deleted repository for a while: the check, which waits for a read to catch
+/// up with the provider's own writes, may see it gone only after the event's own wait for
+/// the deletion ([`NOT_YET_PAUSES`]) or the sweep's listing.
+async fn without_deleted<S: PolicyStore, L: LockStore + RecordReader>(
+    store: &S,
+    on: &Arrivals<'_, L>,
+    mut summary: Summary,
+) -> Result<Summary, DriftError> {
+    let mut kept = Vec::with_capacity(summary.findings.len());
+    for finding in std::mem::take(&mut summary.findings) {
+        if matches!(finding.target, Target::Repository { .. })
+            && !finding.difference.missing.is_empty()
+        {
+            let indexed = covering(on.lock, &finding.target).await?;
+            if forget_if_gone(store, on, &finding.target, &indexed, false).await?
+                == Forgot::Forgotten
+            {
+                continue;
+            }
+        }
+        kept.push(finding);
+    }
+    summary.findings = kept;
+    Ok(summary)
 }
 
 /// A prefix statement that targets' records hold and no index item names: written before
@@ -1168,8 +1214,9 @@ where
         lease_until_ms: clock.now_ms() + (left + settings.lease_margin).as_millis() as u64,
         owner: format!("prefix/{invocation_id}"),
     };
-    let check = || {
-        drift::run(
+    let on = &on;
+    let check = || async move {
+        let summary = drift::run(
             ecr,
             lock,
             shape,
@@ -1178,18 +1225,27 @@ where
             invocation_id,
             until,
         )
+        .await?;
+        without_deleted(ecr, on, summary).await
     };
     match shape {
-        Shape::Call(call) if call.creates() => created(ecr, &on, call).await,
+        Shape::Call(call) if call.creates() => created(ecr, on, call).await,
         Shape::Call(call) if call.name == "DeleteRepository" => {
             let indexed = covering(lock, &call.target).await?;
-            if forget_if_gone(ecr, &on, &call.target, &indexed, true).await? {
-                return Ok(Summary::default());
+            match forget_if_gone(ecr, on, &call.target, &indexed, true).await? {
+                Forgot::Forgotten => Ok(Summary::default()),
+                // A deletion changes no statement: judged from a read that still shows
+                // the repository, it would be a read older than the provider's own
+                // writes there. The sweep forgets it once ECR no longer lists it.
+                Forgot::StillShown => {
+                    tracing::info!(target_key = %lock::key(&call.target), "ECR still shows the deleted repository; the sweep forgets it once ECR no longer lists it");
+                    Ok(Summary::default())
+                }
+                Forgot::Kept => check().await,
             }
-            check().await
         }
         Shape::Sweep => {
-            let prefixes = sweep(ecr, &on).await?;
+            let prefixes = sweep(ecr, on).await?;
             let mut summary = check().await?;
             summary.findings.extend(prefixes.findings);
             summary.unchecked += prefixes.unchecked;
