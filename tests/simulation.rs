@@ -2593,7 +2593,9 @@ impl Sim {
     }
 
     /// A prefix statement's Create or Update answered SUCCESS: every repository under its
-    /// prefix that existed when the request was sent holds its statements now (CONTRACT 15).
+    /// prefix that existed before the request was sent holds its statements now (CONTRACT
+    /// 15). One created at the same instant, beside it, may come after its listing: its
+    /// event or the sweep brings it the statements.
     fn reach(&self, physical: &str, spec: &Spec, answer: &Answer) {
         let Some(prefix) = spec.prefix else { return };
         let mut model = self.model.borrow_mut();
@@ -2601,7 +2603,7 @@ impl Sim {
             .px
             .exists
             .iter()
-            .filter(|(r, at)| prefix_matches(prefix, r) && **at <= answer.sent_at)
+            .filter(|(r, at)| prefix_matches(prefix, r) && **at < answer.sent_at)
             .map(|(r, _)| *r)
             .collect();
         for r in repos {
@@ -3297,10 +3299,12 @@ fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
         let world = World::new(&TARGETS[1..setup.targets.max(1)], settings);
         let mut px = PrefixModel::default();
         if let Some(prefix) = &setup.prefix {
+            // Before anything the history sends.
             let now = tokio::time::Instant::now();
+            let before = now.checked_sub(Duration::from_millis(1)).unwrap_or(now);
             for r in &prefix.repos {
                 world.memory().create_repository(REGION, r);
-                px.exists.insert(*r, now);
+                px.exists.insert(*r, before);
             }
             for (r, sid, v) in &prefix.seeded {
                 let doc = json!({"Version": "2012-10-17", "Statement": [statement(1, sid, *v)]});
