@@ -423,14 +423,22 @@ impl Sender {
             max: Duration::from_secs(5),
             jitter: 0.5..1.5,
         };
+        // What the last attempt that ran failed with: the message names it, not the
+        // deadline that stopped the next one.
+        let failed_with = std::sync::Mutex::new(String::from("deadline reached"));
+        let failed_with = &failed_with;
         let put = |attempt: u32| {
             let body = body.clone();
             async move {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
+                    let last = failed_with
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
                     return Attempt::Stop(SendError::OutOfTime {
                         attempts: attempt - 1,
-                        last: "deadline reached".into(),
+                        last,
                     });
                 }
                 // CloudFormation's presigned URLs are signed for an empty content type.
@@ -448,6 +456,11 @@ impl Sender {
                     Ok(response) => format!("HTTP {}", response.status().as_u16()),
                     Err(e) => e.to_string(),
                 };
+                last.clone_into(
+                    &mut failed_with
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
                 Attempt::Retry(SendError::OutOfTime {
                     attempts: attempt,
                     last,
