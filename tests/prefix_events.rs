@@ -465,8 +465,8 @@ async fn a_failed_create_leaves_nothing_for_a_new_repository() {
     assert!(h.statements(&repo("other/new")).is_empty());
 }
 
-/// Another stack's prefix statement Create on the same prefix and Sid, with `other`
-/// changes to its statement; its RequestId tags it.
+/// Another stack's prefix statement Create on the same prefix and Sid, granting less
+/// (`ecr:BatchGetImage` only); its RequestId tags it.
 fn rival_create(h: &Harness, tag: &str, adopt: bool) -> Value {
     let mut e = event(CREATE, &h.recorder.url);
     e["RequestId"] = tag.into();
@@ -481,16 +481,22 @@ fn rival_create(h: &Harness, tag: &str, adopt: bool) -> Value {
     e
 }
 
+/// The Delete of the rival resource whose Create answered `created` (CloudFormation's
+/// rollback of a failed Create, or the rival stack's deletion).
+fn rival_delete(h: &Harness, created: &Value, adopt: bool) -> Value {
+    let mut delete = rival_create(h, "rival-delete", adopt);
+    delete["RequestType"] = "Delete".into();
+    delete["PhysicalResourceId"] = created["PhysicalResourceId"].clone();
+    delete
+}
+
 #[tokio::test]
 async fn a_refused_create_on_a_held_sid_leaves_its_holder_for_new_repositories() {
     let h = Harness::new().await;
     let r = h.send(rival_create(&h, "rival-create", false)).await;
     assert_eq!(r["Status"], "FAILED", "{r}");
     // CloudFormation's rollback: the failed Create's Delete.
-    let mut delete = rival_create(&h, "rival-delete", false);
-    delete["RequestType"] = "Delete".into();
-    delete["PhysicalResourceId"] = r["PhysicalResourceId"].clone();
-    let d = h.send(delete).await;
+    let d = h.send(rival_delete(&h, &r, false)).await;
     assert_eq!(d["Status"], "SUCCESS", "{d}");
     assert_eq!(
         h.lock
@@ -523,10 +529,7 @@ async fn a_taker_by_adopt_deleted_hands_the_sid_back_on_a_repository_created_aft
     h.update(&changed).await;
     assert_eq!(h.statements(&repo("team/new")), [theirs]);
     // The rival's Delete hands the Sid back there, as the first holder declares it now.
-    let mut delete = rival_create(&h, "rival-delete", true);
-    delete["RequestType"] = "Delete".into();
-    delete["PhysicalResourceId"] = r["PhysicalResourceId"].clone();
-    let d = h.send(delete).await;
+    let d = h.send(rival_delete(&h, &r, true)).await;
     assert_eq!(d["Status"], "SUCCESS", "{d}");
     assert_eq!(h.statements(&repo("team/new")), [changed.clone()]);
     assert_eq!(h.holder_of(&repo("team/new"), SID).as_deref(), Some(TAG));
