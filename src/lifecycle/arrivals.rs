@@ -55,10 +55,6 @@ pub const NOT_YET_PAUSES: [Duration; 5] = [
     Duration::from_secs(8),
 ];
 
-/// How many times a `CreateRepository` event reads the index, when a statement it found
-/// left the index before it was written.
-const WITHDRAWN_ROUNDS: usize = 3;
-
 /// How many targets the sweep applies prefix statements to at once.
 const SWEEP_CONCURRENCY: usize = 4;
 /// How long the sweep waits for a target's lease a request holds, before it leaves the
@@ -622,7 +618,7 @@ async fn created<S: PolicyStore, L: LockStore + RecordReader>(
         tracing::info!(target_key = %key, event = %call.name, "the call failed: nothing was created");
         return Ok(Summary::default());
     }
-    let mut found = covering(on.lock, &call.target).await?;
+    let found = covering(on.lock, &call.target).await?;
     if found.is_empty() {
         tracing::info!(target_key = %key, event = %call.name, "no prefix statement covers the new target");
         return Ok(Summary::default());
@@ -631,30 +627,19 @@ async fn created<S: PolicyStore, L: LockStore + RecordReader>(
         targets: 1,
         ..Summary::default()
     };
-    let mut done: Vec<Indexed> = Vec::new();
-    for round in 1..=WITHDRAWN_ROUNDS {
-        let mut withdrawn = false;
-        let fresh: Vec<Indexed> = found.into_iter().filter(|i| !done.contains(i)).collect();
-        for indexed in fresh {
-            let arrived = apply_on(store, on, &indexed, &call.target, true, on.until).await;
-            summary
-                .findings
-                .extend(report(&call.target, &arrived, call.by.as_deref()));
-            match arrived {
-                Arrived::Gone => return Ok(summary),
-                // As for a drift event: failed, so that Lambda delivers it again.
-                Arrived::Busy => return Err(DriftError::Leased { target: key }),
-                Arrived::Withdrawn { .. } => withdrawn = true,
-                Arrived::Applied { .. } | Arrived::Left { .. } => {}
-            }
-            done.push(indexed);
+    for indexed in &found {
+        let arrived = apply_on(store, on, indexed, &call.target, true, on.until).await;
+        summary
+            .findings
+            .extend(report(&call.target, &arrived, call.by.as_deref()));
+        match arrived {
+            Arrived::Gone => break,
+            // As for a drift event: failed, so that Lambda delivers it again.
+            Arrived::Busy => return Err(DriftError::Leased { target: key }),
+            // Withdrawn: what its Delete (or failed Create's) handed back to another
+            // resource reaches this target by the sweep.
+            Arrived::Applied { .. } | Arrived::Left { .. } | Arrived::Withdrawn { .. } => {}
         }
-        // A statement that left the index meanwhile (its Create failed, its resource was
-        // deleted) handed its Sids back to those it had taken them from: read again.
-        if !withdrawn || round == WITHDRAWN_ROUNDS {
-            break;
-        }
-        found = covering(on.lock, &call.target).await?;
     }
     Ok(summary)
 }
