@@ -1036,3 +1036,30 @@ async fn h17_a_failed_create_is_no_resource_a_rename_takes_over_from() {
         .await;
     assert_eq!(r["Status"], "FAILED", "{r}");
 }
+
+/// Whole policy A (S) is created; statement resource B's Create (`Adopt`, stack B) adds T,
+/// which ends A's ownership; its write lands and its answer is lost (FAILED, the outcome
+/// unknown). A is deleted (displaced, as the record has it) before B's failed-create
+/// Delete. B's Create never ended anything for CloudFormation, so A's Delete takes its
+/// policy out as an owner's would, and B's Delete takes out T: nothing is left (CONTRACT 11:
+/// a failed Create never ended anything; seeds 19411, 10310, 5449).
+#[tokio::test]
+async fn h18_a_whole_policy_a_failed_create_ended_goes_with_its_delete() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("S", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let b_props = adopting(some(&[grant("T", "444455556666")]));
+    let r = w.create_within(B, &b_props, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    same(
+        &w.truth(),
+        &[grant("S", "111122223333"), grant("T", "444455556666")],
+    );
+    id(&w.delete(A, &a, &a_props).await);
+    same(&w.truth(), &[grant("T", "444455556666")]);
+    id_of_delete(&w.delete(B, &failed, &b_props).await);
+    assert_eq!(w.store.live(&app()), None);
+    assert!(w.record(&app()).statements.is_empty());
+}

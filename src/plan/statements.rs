@@ -443,12 +443,28 @@ pub(super) fn remove_unheld(
     record: &Record,
     now_ms: u64,
 ) -> Plan {
-    let mut after = record.clone();
-    if record.owner.is_some() {
-        return Plan::new(Next::Keep, after);
+    remove_unheld_after(Plan::new(Next::Keep, record.clone()), left, live, now_ms)
+}
+
+/// `plan`, with the statements nobody holds that are one of `left` taken out of the
+/// document it plans; nothing where a whole policy is owned.
+pub(super) fn remove_unheld_after(
+    mut plan: Plan,
+    left: &[Value],
+    live: Option<&Policy>,
+    now_ms: u64,
+) -> Plan {
+    if plan.record.owner.is_some() {
+        return plan;
     }
+    let base = match &plan.next {
+        Next::Write(text) => Policy::from_live(text),
+        Next::Delete => None,
+        Next::Keep => live.cloned(),
+    };
+    let record = &plan.record;
     let mut gone = Vec::new();
-    let statements: Vec<Value> = from_record(live.map(Policy::document), record, now_ms)
+    let statements: Vec<Value> = from_record(base.as_ref().map(Policy::document), record, now_ms)
         .into_iter()
         .filter(|s| {
             let held = sid_of(s).is_some_and(|sid| record.statements.contains_key(sid));
@@ -460,11 +476,12 @@ pub(super) fn remove_unheld(
         })
         .collect();
     if gone.is_empty() {
-        return Plan::new(Next::Keep, after);
+        return plan;
     }
     let text = Value::Object(with_statements(None, gone)).to_string();
-    history::remove_policy(&mut after, &text, &[], now_ms);
-    Plan::new(decided(live, statements, true), after)
+    history::remove_policy(&mut plan.record, &text, &[], now_ms);
+    plan.next = decided(live, statements, true);
+    plan
 }
 
 /// `plan`, with the statements nobody holds of `replaced` (what a failed Create's write

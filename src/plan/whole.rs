@@ -499,6 +499,17 @@ pub(super) fn delete(
         };
         return Plan::new(next, after);
     }
+    // Its ownership ended by a Create answered FAILED (whose write landed, its Delete to
+    // come): never ended for CloudFormation, so the rest of its policy, left as statements
+    // nobody holds, goes with it as with an owner's Delete.
+    let unended: Vec<Value> = record
+        .displaced
+        .iter()
+        .filter(|d| d.sid.is_none() && d.ended && is_me(&d.holder))
+        .filter(|d| d.by.as_ref().is_some_and(|b| record.failed_create(&b.tag)))
+        .filter_map(|d| Policy::from_live(&d.text))
+        .flat_map(|p| p.statements().to_vec())
+        .collect();
     let was_displaced = history::depart(&mut after, me, is_me, now_ms);
     // Sids handed back to it (a statement that took one out of its policy was deleted).
     let mine: Vec<String> = record
@@ -518,6 +529,9 @@ pub(super) fn delete(
         // statements nobody holds, as it has since a statement took a Sid out of it
         // (CONTRACT 11: a displaced resource's Delete writes nothing for it).
         let mut plan = statements::remove(&mine, is_me, live_policy.as_ref(), &after, now_ms);
+        if !unended.is_empty() {
+            plan = statements::remove_unheld_after(plan, &unended, live_policy.as_ref(), now_ms);
+        }
         if let Some(holder) = plan
             .record
             .statements
