@@ -1443,18 +1443,34 @@ impl Model {
             logical,
             physical: gone.physical.clone(),
         };
-        let successors: Vec<(Mark, Taker)> = gone
+        // Each successor, with the Sids it does not declare once a statement ended its
+        // ownership as a whole policy (it holds none of those: they are nobody's).
+        let successors: Vec<(Mark, Taker, Option<Spec>)> = gone
             .displaced
             .iter()
             .filter(|(_, t)| self.lives(t))
-            .map(|(m, t)| (m.clone(), t.clone()))
+            .map(|(m, t)| {
+                let ended = self
+                    .find(t)
+                    .filter(|d| d.spec.kind == Kind::Whole && d.dethroned)
+                    .map(|d| d.spec.clone());
+                (m.clone(), t.clone(), ended)
+            })
             .collect();
-        let next = |m: &Mark| {
-            successors
+        // `None`: the mark stays with the taker that is gone, so it goes back at once (the
+        // taker's own taker was a whole policy whose ownership a statement ended since, and
+        // it does not declare that Sid: the Sid is nobody's, so the taker's Delete hands it
+        // back, as the record's `by` does).
+        let next = |m: &Mark| -> Option<Option<Taker>> {
+            let (_, t, ended) = successors
                 .iter()
-                .find(|(sm, _)| sm == m)
-                .or_else(|| successors.iter().find(|(sm, _)| *sm == Mark::Whole))
-                .map(|(_, t)| t.clone())
+                .find(|(sm, _, _)| sm == m)
+                .or_else(|| successors.iter().find(|(sm, _, _)| *sm == Mark::Whole))?;
+            let undeclared = match (m, ended) {
+                (Mark::Sid(sid), Some(spec)) => spec.version_of(sid).is_none(),
+                _ => false,
+            };
+            Some((!undeclared).then(|| t.clone()))
         };
         let stacked = self
             .stacks
@@ -1464,12 +1480,27 @@ impl Model {
         for d in stacked.chain(loose) {
             for (m, t) in d.displaced.iter_mut() {
                 if *t == was
-                    && let Some(successor) = next(m)
+                    && let Some(Some(successor)) = next(m)
                 {
                     *t = successor;
                 }
             }
         }
+    }
+
+    /// A live resource, found by its taker's names.
+    fn find(&self, t: &Taker) -> Option<&Deployed> {
+        let stacked = self
+            .stacks
+            .iter()
+            .filter(|s| s.id.as_deref() == Some(t.stack_id.as_str()))
+            .filter_map(|s| s.resources.get(t.logical));
+        let loose = self
+            .loose
+            .iter()
+            .filter(|l| l.stack_id == t.stack_id && l.logical == t.logical)
+            .map(|l| &l.deployed);
+        stacked.chain(loose).find(|d| d.physical == t.physical)
     }
 
     /// `taker` took `what` from `from`: `from` holds it no more while `taker` lives.
