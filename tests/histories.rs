@@ -1063,3 +1063,36 @@ async fn h18_a_whole_policy_a_failed_create_ended_goes_with_its_delete() {
     assert_eq!(w.store.live(&app()), None);
     assert!(w.record(&app()).statements.is_empty());
 }
+
+/// Whole policy M's Create (S and T) is answered FAILED while a duplicate delivery of it
+/// wrote and answered SUCCESS (CloudFormation acts on the first answer); whole policy P
+/// (`Adopt`, declaring S) takes the target over; statement Q (`Adopt`) ends P's
+/// ownership, so P's S is nobody's. M's failed-create Delete takes out what M alone wrote
+/// (T is gone already) and keeps S, which P declares too; P's and Q's Deletes keep it
+/// (CONTRACT 11: a failed Create's Delete removes what it wrote, and nothing else;
+/// statements nobody holds are kept; seed 13485).
+#[tokio::test]
+async fn h19_a_failed_creates_delete_keeps_what_the_whole_policy_that_took_it_over_declares() {
+    let w = World::new().await;
+    let m = res(STACK_A, "Mirror", WHOLE);
+    let m_props = whole(&[grant("S", "111122223333"), grant("T", "444455556666")]);
+    let create = w.request(m, "Create", None, &m_props, None);
+    let request = create["RequestId"].as_str().expect("request id").to_owned();
+    id(&w.send(create).await);
+    let p = res(STACK_A, "Policy", WHOLE);
+    let p_props = adopting(whole(&[grant("S", "111122223333")]));
+    let p_id = id(&w.create(p, &p_props).await);
+    let q = res(STACK_A, "Pull", STATEMENTS);
+    let q_props = adopting(some(&[grant("Q", "777788889999")]));
+    let q_id = id(&w.create(q, &q_props).await);
+    assert_eq!(w.truth_sids(), ["Q", "S"]);
+    let failed = format!("failed-create:{request}");
+    id_of_delete(
+        &w.send(w.request(m, "Delete", Some(&failed), &m_props, None))
+            .await,
+    );
+    assert_eq!(w.truth_sids(), ["Q", "S"]);
+    id(&w.delete(p, &p_id, &p_props).await);
+    id(&w.delete(q, &q_id, &q_props).await);
+    same(&w.truth(), &[grant("S", "111122223333")]);
+}

@@ -20,7 +20,7 @@ use crate::identity::{
     MAX_PHYSICAL_ID_BYTES, PhysicalId, Target, account_of_stack, partition, valid_account,
 };
 use crate::lock::{Holder, Record};
-use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of};
+use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of, statement_equivalent};
 use crate::response::Data;
 use serde_json::{Map, Value};
 
@@ -300,13 +300,23 @@ pub fn plan(
             let mut record = record.clone();
             record.failed.retain(|f| f.holder.tag != *tag);
             // A whole policy it wrote whose ownership a statement ended since: the rest of
-            // it, left as statements nobody holds, came from this request alone, and goes.
+            // it, left as statements nobody holds, came from this request alone, and goes;
+            // except what another whole policy there declares too (one that took it over,
+            // whose own rest is nobody's now).
+            let others: Vec<Value> = record
+                .displaced
+                .iter()
+                .filter(|d| d.sid.is_none() && d.holder.tag != *tag)
+                .filter_map(|d| Policy::from_live(&d.text))
+                .flat_map(|p| p.statements().to_vec())
+                .collect();
             let left: Vec<Value> = record
                 .displaced
                 .iter()
                 .filter(|d| d.sid.is_none() && d.holder.tag == *tag)
                 .filter_map(|d| Policy::from_live(&d.text))
                 .flat_map(|p| p.statements().to_vec())
+                .filter(|s| !others.iter().any(|o| statement_equivalent(o, s)))
                 .collect();
             // What that whole policy's write replaced, nobody holding it: put back.
             let replaced: Vec<Value> = record
