@@ -1443,30 +1443,32 @@ impl Model {
             logical,
             physical: gone.physical.clone(),
         };
-        // Each successor, with the Sids it does not declare once a statement ended its
-        // ownership as a whole policy (it holds none of those: they are nobody's).
+        // Each successor, with what it declares when it holds no more than that: a
+        // statement resource, or a whole policy whose ownership a statement ended (it holds
+        // no other Sid: those are nobody's).
         let successors: Vec<(Mark, Taker, Option<Spec>)> = gone
             .displaced
             .iter()
             .filter(|(_, t)| self.lives(t))
             .map(|(m, t)| {
-                let ended = self
+                let partial = self
                     .find(t)
-                    .filter(|d| d.spec.kind == Kind::Whole && d.dethroned)
+                    .filter(|d| d.spec.kind == Kind::Statements || d.dethroned)
                     .map(|d| d.spec.clone());
-                (m.clone(), t.clone(), ended)
+                (m.clone(), t.clone(), partial)
             })
             .collect();
         // `None`: the mark stays with the taker that is gone, so it goes back at once (the
-        // taker's own taker was a whole policy whose ownership a statement ended since, and
-        // it does not declare that Sid: the Sid is nobody's, so the taker's Delete hands it
-        // back, as the record's `by` does).
+        // taker's own taker does not hold that Sid: a statement that ended the taker's
+        // ownership, or a whole policy whose ownership a statement ended since, neither
+        // declaring it; the Sid is nobody's, so the taker's Delete hands it back, as the
+        // record's `by` does).
         let next = |m: &Mark| -> Option<Option<Taker>> {
-            let (_, t, ended) = successors
+            let (_, t, partial) = successors
                 .iter()
                 .find(|(sm, _, _)| sm == m)
                 .or_else(|| successors.iter().find(|(sm, _, _)| *sm == Mark::Whole))?;
-            let undeclared = match (m, ended) {
+            let undeclared = match (m, partial) {
                 (Mark::Sid(sid), Some(spec)) => spec.version_of(sid).is_none(),
                 _ => false,
             };
@@ -1477,6 +1479,7 @@ impl Model {
             .iter_mut()
             .flat_map(|s| s.resources.values_mut());
         let loose = self.loose.iter_mut().map(|l| &mut l.deployed);
+        let mut back: Vec<(usize, String)> = Vec::new();
         for d in stacked.chain(loose) {
             for (m, t) in d.displaced.iter_mut() {
                 if *t == was
@@ -1484,7 +1487,18 @@ impl Model {
                 {
                     *t = successor;
                 }
+                if *t == was
+                    && let Mark::Sid(sid) = m
+                    && d.spec.version_of(sid).is_some()
+                {
+                    back.push((d.spec.target, sid.clone()));
+                }
             }
+        }
+        // A Sid handed back is its holder's again: no rest of a whole policy nobody holds
+        // (whose Sid it was taken by) is promised there any more.
+        for (target, sid) in back {
+            self.console[target].remove(&sid);
         }
     }
 
