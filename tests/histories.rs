@@ -1096,3 +1096,71 @@ async fn h19_a_failed_creates_delete_keeps_what_the_whole_policy_that_took_it_ov
     id(&w.delete(q, &q_id, &q_props).await);
     same(&w.truth(), &[grant("S", "111122223333")]);
 }
+
+/// A console statement C; whole policy M's Create (`Adopt`) replaces it, its answer lost
+/// (FAILED, the outcome unknown); whole policy P's Create (`Adopt`, another stack) takes
+/// the target over, its answer lost too. Both failed-create Deletes come, in either order:
+/// C comes back, for neither Create happened for CloudFormation (CONTRACT 11: a failed
+/// Create's Delete puts back what its write replaced; statements nobody holds are kept;
+/// seeds 10094, 16105, 18043).
+#[tokio::test]
+async fn h20_what_two_failed_whole_creates_replaced_comes_back_in_either_order() {
+    for m_first in [true, false] {
+        let w = World::new().await;
+        let console = grant("Console", "123456789012");
+        w.seed(&app(), std::slice::from_ref(&console));
+        let m = res(STACK_A, "Mirror", WHOLE);
+        let m_props = adopting(whole(&[grant("M", "111122223333")]));
+        w.lose_the_next_answer_while_reads_lag().await;
+        let r = w.create_within(m, &m_props, SHORT).await;
+        assert!(reason(&r).contains("could not be checked"), "{r}");
+        let m_failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+        let p = res(STACK_B, "Policy", WHOLE);
+        let p_props = adopting(whole(&[grant("P", "444455556666")]));
+        w.lose_the_next_answer_while_reads_lag().await;
+        let r = w.create_within(p, &p_props, SHORT).await;
+        assert!(reason(&r).contains("could not be checked"), "{r}");
+        let p_failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+        assert_eq!(w.truth_sids(), ["P"]);
+        w.store.lag_reads(Duration::ZERO);
+        if m_first {
+            id_of_delete(&w.delete(m, &m_failed, &m_props).await);
+            id_of_delete(&w.delete(p, &p_failed, &p_props).await);
+        } else {
+            id_of_delete(&w.delete(p, &p_failed, &p_props).await);
+            id_of_delete(&w.delete(m, &m_failed, &m_props).await);
+        }
+        same(&w.truth(), std::slice::from_ref(&console));
+    }
+}
+
+/// A console statement C; whole policy G (`Adopt`, declaring C exactly as the console
+/// wrote it) is created, its answer lost (FAILED, the outcome unknown); whole policy M (`Adopt`)
+/// takes the target over with its own C; statement S (`Adopt`) ends M's ownership, so M's
+/// C is nobody's. G's failed-create Delete puts back nothing of the console's C: M's C
+/// took its place, and a policy never gets two statements of one Sid (CONTRACT 11; seed
+/// 12712).
+#[tokio::test]
+async fn h21_a_failed_creates_delete_puts_back_no_sid_another_statement_took() {
+    let w = World::new().await;
+    let console = grant("C", "111122223333");
+    w.seed(&app(), std::slice::from_ref(&console));
+    let g = res(STACK_A, "Grant", WHOLE);
+    let g_props = adopting(whole(std::slice::from_ref(&console)));
+    w.lose_the_next_answer_while_reads_lag().await;
+    let r = w.create_within(g, &g_props, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    let g_failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    w.store.lag_reads(Duration::ZERO);
+    let m = res(STACK_B, "Mirror", WHOLE);
+    let theirs = grant("C", "444455556666");
+    id(&w
+        .create(m, &adopting(whole(std::slice::from_ref(&theirs))))
+        .await);
+    id(&w
+        .create(B, &adopting(some(&[grant("D", "777788889999")])))
+        .await);
+    id_of_delete(&w.delete(g, &g_failed, &g_props).await);
+    assert_eq!(w.truth_sids(), ["C", "D"]);
+    same(&w.truth()[..1], &[theirs]);
+}

@@ -337,6 +337,23 @@ pub fn plan(
             if ended_here {
                 history::take_over_ended(&mut record, |h| h.tag == *tag);
             }
+            // A whole policy that took it over replaced, as far as CloudFormation knows,
+            // what this request's write replaced: that goes back if its Create fails too.
+            let mine = record
+                .displaced
+                .iter()
+                .find(|d| d.sid.is_none() && d.holder.tag == *tag)
+                .map(|d| d.prior.clone());
+            if let Some(mine) = mine
+                && let Some(owner) = record.owner.as_mut()
+                && owner
+                    .prior
+                    .as_ref()
+                    .and_then(|p| p.holder.as_ref())
+                    .is_some_and(|h| h.tag == *tag)
+            {
+                owner.prior = mine;
+            }
             history::forget_displaced(&mut record, |h| h.tag == *tag);
             // A whole policy whose ownership it ended (its record was stored, its outcome
             // unknown) was never ended for CloudFormation: it is owned again once nobody

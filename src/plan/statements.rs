@@ -506,7 +506,10 @@ pub(super) fn put_back(
         .iter()
         .filter(|r| {
             let held = sid_of(r).is_some_and(|sid| plan.record.statements.contains_key(sid));
-            !held && !statements.iter().any(|s| statement_equivalent(s, r))
+            // A statement of that Sid there now (the rest of a whole policy that adopted
+            // the target since) took its place.
+            let taken = sid_of(r).is_some_and(|sid| !positions(&statements, sid).is_empty());
+            !held && !taken && !statements.iter().any(|s| statement_equivalent(s, r))
         })
         .cloned()
         .collect();

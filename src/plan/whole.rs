@@ -82,6 +82,11 @@ pub(super) fn apply(
                     owned.force,
                     Taker::Took(me),
                 );
+                // What the displaced owner's Create replaced, nobody holding it: put back
+                // if that Create failed and its Delete comes, whatever took it over since.
+                if let Some(entry) = after.displaced.last_mut() {
+                    entry.prior = owned.prior.clone().filter(|p| p.holder.is_none());
+                }
                 if let Some(Some(prior)) = prior.as_mut() {
                     prior.holder = Some(owned.holder.clone());
                 }
@@ -454,7 +459,7 @@ pub(super) fn delete(
                 after.owner = Some(Owned {
                     holder: entry.holder,
                     policy: entry.text.clone(),
-                    prior: None,
+                    prior: entry.prior,
                     force: entry.force,
                     earlier: Vec::new(),
                 });
