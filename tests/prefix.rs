@@ -654,3 +654,44 @@ async fn throttling_beyond_the_sdk_retries_pauses_the_fan_out_and_the_create_suc
     assert!(took >= Duration::from_millis(1500), "{took:?}");
     assert_eq!(h.store.calls().reads, 4 + 3);
 }
+
+/// A prefix Create refused in one repository takes its statement out of the others again;
+/// where that removal fails with an answer that cannot say whether it landed (a 500 after
+/// the SDK's retries), the record keeps announcing the statement, and CloudFormation's
+/// Delete of the failed Create takes it out (CONTRACT 11: an unknowable outcome is not
+/// called undone; CONTRACT 15: all or nothing; seeds 1000005652, 1000012780).
+#[tokio::test]
+async fn a_take_out_whose_removal_may_not_have_landed_is_finished_by_the_failed_creates_delete() {
+    let mut h = Harness::new().await;
+    h.concurrency = 1;
+    let theirs = json!({"Sid": SID, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": "ecr:BatchGetImage"});
+    h.seed("team/web", std::slice::from_ref(&theirs));
+    h.store.fail_deletes([EcrError::Unavailable {
+        operation: "DeleteRepositoryPolicy",
+        detail: "injected: a 500 after retries".into(),
+    }]);
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let reason = r["Reason"].as_str().expect("a reason");
+    assert!(reason.contains("could not be taken out"), "{reason}");
+    let left: Vec<&str> = UNDER
+        .iter()
+        .copied()
+        .filter(|name| !h.statements(name).is_empty() && *name != "team/web")
+        .collect();
+    assert_eq!(left.len(), 1, "one removal failed: {left:?}");
+    let record = h.lock.record(&key(&repo(left[0])));
+    assert_eq!(
+        record.holder_of(SID),
+        Some(TAG),
+        "the record still announces it"
+    );
+    let r = h
+        .send(h.follow_up("Delete", &format!("failed-create:{TAG}"), "d1"))
+        .await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    for name in UNDER.iter().filter(|n| **n != "team/web") {
+        assert!(h.statements(name).is_empty(), "{name}");
+    }
+    assert_eq!(h.statements("team/web"), [theirs]);
+}

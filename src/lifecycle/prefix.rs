@@ -401,7 +401,18 @@ async fn take_out<S: PolicyStore, L: LockStore>(
     let intent = Intent::FailedCreate { tag };
     let (results, rest) = fan_out("take out", targets, cx, |target| {
         let intent = &intent;
-        async move { super::remove(store, &target, None, intent, true, cx).await }
+        async move {
+            let lease = lease::take(&target, true, cx).await?;
+            let result = remove_leased(store, &target, None, intent, lease.as_ref(), cx).await;
+            if let Err(failure) = &result
+                && super::may_have_landed(failure)
+            {
+                // The removal may not have landed: the record keeps announcing what this
+                // request wrote, so that its failed-create Delete takes it out.
+                lease::put_back(lease.as_ref(), cx).await;
+            }
+            finish(lease.as_ref(), result, cx).await
+        }
     })
     .await;
     if !rest.is_empty() {
