@@ -1458,12 +1458,29 @@ impl Model {
                 (m.clone(), t.clone(), partial)
             })
             .collect();
+        // A whole policy that owns the target now holds everything there: what the gone
+        // taker took passes to it (the record's `by`: "if another resource holds it, that
+        // one becomes its taker").
+        let (owner_now, owner_seq) = match self.expect(gone.spec.target) {
+            Expect::Whole(owner) => (
+                Some(Taker {
+                    stack_id: owner.stack_id.clone(),
+                    logical: owner.logical,
+                    physical: owner.deployed.physical.clone(),
+                }),
+                Some(owner.deployed.seq),
+            ),
+            Expect::Statements(_) => (None, None),
+        };
         // `None`: the mark stays with the taker that is gone, so it goes back at once (the
         // taker's own taker does not hold that Sid: a statement that ended the taker's
         // ownership, or a whole policy whose ownership a statement ended since, neither
         // declaring it; the Sid is nobody's, so the taker's Delete hands it back, as the
         // record's `by` does).
         let next = |m: &Mark| -> Option<Option<Taker>> {
+            if let Some(owner) = &owner_now {
+                return Some(Some(owner.clone()));
+            }
             let (_, t, partial) = successors
                 .iter()
                 .find(|(sm, _, _)| sm == m)
@@ -1481,8 +1498,11 @@ impl Model {
         let loose = self.loose.iter_mut().map(|l| &mut l.deployed);
         let mut back: Vec<(usize, String)> = Vec::new();
         for d in stacked.chain(loose) {
+            // The owner itself gets back what was taken from it.
+            let owner = owner_seq == Some(d.seq);
             for (m, t) in d.displaced.iter_mut() {
                 if *t == was
+                    && !owner
                     && let Some(Some(successor)) = next(m)
                 {
                     *t = successor;
