@@ -1164,3 +1164,36 @@ async fn h21_a_failed_creates_delete_puts_back_no_sid_another_statement_took() {
     assert_eq!(w.truth_sids(), ["C", "D"]);
     same(&w.truth()[..1], &[theirs]);
 }
+
+/// Whole policy A (S c1); reads lag 4 s. A's Update to S c2 lands with its answer lost
+/// (FAILED); its rollback to c1 is refused by ECR (FAILED, the outcome unknown to the
+/// provider, which keeps announcing c1). The next Update asks for c1 again: the record says
+/// c1 and the lagging read shows c1 from before the Update, but c2 landed after that read's
+/// time: the policy is written, and ECR holds c1 (CONTRACT 11: whether to write is decided
+/// against the record, and "nothing to write" needs a read that can show it; seed 10401).
+#[tokio::test]
+async fn h22_a_read_agreeing_with_the_record_after_an_unknown_outcome_still_writes() {
+    let w = World::new().await;
+    let c1 = whole(&[grant("S", "111122223333")]);
+    let c2 = whole(&[grant("S", "444455556666")]);
+    let a = id(&w.create(A, &c1).await);
+    tokio::time::sleep(Duration::from_millis(4_100)).await;
+    w.store.lag_reads(Duration::from_secs(4));
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let r = w.update_within(A, &a, &c1, &c2, SHORT).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    same(&w.truth(), &[grant("S", "444455556666")]);
+    w.store.fail_writes([EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "a 500 after retries".into(),
+    }]);
+    let r = w.update_within(A, &a, &c2, &c1, SHORT).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    same(&w.truth(), &[grant("S", "444455556666")]);
+    let r = w.update_within(A, &a, &c2, &c1, SHORT).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    same(&w.truth(), &[grant("S", "111122223333")]);
+}

@@ -4,7 +4,7 @@
 use super::history::{self, HandBack, Taker};
 use super::statements;
 use super::{Claim, Me, Next, Plan, Refusal, Verdict, equivalent, left_to, with_statements};
-use crate::lock::{Held, Holder, Owned, Prior, Record, Version};
+use crate::lock::{Held, Holder, Owned, Prior, READ_LAG_MS, Record, Version};
 use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of, statement_equivalent, statements_of};
 use serde_json::{Map, Value};
 
@@ -200,7 +200,19 @@ pub(super) fn apply(
         }
     }
     history::forget_displaced(&mut after, is_me);
-    let next = if live_equivalent && record_equal {
+    // A version it replaced less than a minute ago may have landed after what a lagging
+    // read shows (a write whose answer was lost, then a rollback whose write was refused):
+    // that read's agreement with the record proves nothing, so the policy is written.
+    let replaced_lately = record
+        .owner
+        .as_ref()
+        .filter(|o| is_me(&o.holder))
+        .is_some_and(|o| {
+            o.earlier
+                .iter()
+                .any(|v| now_ms.saturating_sub(v.at_ms) < READ_LAG_MS)
+        });
+    let next = if live_equivalent && record_equal && !replaced_lately {
         Next::Keep
     } else {
         Next::Write(policy.compact().to_owned())
