@@ -1364,14 +1364,7 @@ impl Model {
     }
 
     fn lives(&self, t: &Taker) -> bool {
-        self.stacks.iter().any(|s| {
-            s.id.as_deref() == Some(t.stack_id.as_str())
-                && s.resources
-                    .get(t.logical)
-                    .is_some_and(|d| d.physical == t.physical)
-        }) || self.loose.iter().any(|l| {
-            l.stack_id == t.stack_id && l.logical == t.logical && l.deployed.physical == t.physical
-        })
+        self.find(t).is_some()
     }
 
     /// A live resource, found by its StackId, logical id and physical id.
