@@ -1073,6 +1073,9 @@ struct Deployed {
     /// When it took what it declares (a Create or a replacement answered SUCCESS): among
     /// live resources, the latest taker holds.
     seq: u64,
+    /// When that answer arrived (a resource the rollback deletes, or one whose failed
+    /// Create left it: never).
+    took_at: Option<tokio::time::Instant>,
     /// Whether the record knows it: not a whole policy created before the lock table
     /// existed, until a request of it runs with the table.
     recorded: bool,
@@ -1168,6 +1171,8 @@ fn world_stack_name(stack_id: &str) -> &str {
 }
 
 /// What ECR must hold on a target, by the contract.
+// A view computed for one check at a time: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Expect {
     /// Managed as a whole: exactly this resource's policy.
     Whole(Claim),
@@ -1848,9 +1853,14 @@ impl Sim {
         }
     }
 
-    /// A resource's Create, or an Update that made a new one, answered SUCCESS: check that
-    /// it took nothing another holds without Adopt (CONTRACT 11), then record it.
-    fn took(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
+    /// What a resource answered SUCCESS took without `Adopt` that another live resource
+    /// holds (CONTRACT 11): empty when it took nothing so.
+    fn taken_without_adopt(
+        &self,
+        stack_id: &str,
+        logical: &'static str,
+        spec: &Spec,
+    ) -> Vec<String> {
         let model = self.model.borrow();
         let same = |c: &Claim| c.same_resource(stack_id, logical);
         // The rename exception: the same stack, equivalent content.
@@ -1893,7 +1903,13 @@ impl Sim {
                 }
             }
         }
-        drop(model);
+        taken
+    }
+
+    /// A resource's Create, or an Update that made a new one, answered SUCCESS: check that
+    /// it took nothing another holds without Adopt (CONTRACT 11), then record it.
+    fn took(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
+        let taken = self.taken_without_adopt(stack_id, logical, spec);
         if !taken.is_empty() {
             self.violate(
                 Rule::OnlyByAdopt,
@@ -1904,6 +1920,7 @@ impl Sim {
                 ),
             );
         }
+        let same = |c: &Claim| c.same_resource(stack_id, logical);
         let mut model = self.model.borrow_mut();
         let taker = Taker {
             stack_id: stack_id.to_owned(),
@@ -2428,7 +2445,7 @@ impl Sim {
                             )
                             .await;
                         if a.success {
-                            self.created(stack_id, logical, spec, &a.physical);
+                            self.created(stack_id, logical, spec, &a);
                             self.reach(&a.physical, spec, &a);
                         } else if spec.adopt && self.fired() > self.fired_before_step.get() {
                             self.model
@@ -2466,7 +2483,7 @@ impl Sim {
                                 deployed: old_side,
                                 orphan: false,
                             });
-                            self.created(stack_id, logical, spec, &a.physical);
+                            self.created(stack_id, logical, spec, &a);
                             self.reach(&a.physical, spec, &a);
                         } else if a.success {
                             self.updated(stack_id, logical, before, spec);
@@ -2555,6 +2572,7 @@ impl Sim {
             spec: spec.clone(),
             physical: answer.physical.clone(),
             seq: 0,
+            took_at: None,
             recorded: true,
             unsure: false,
             pending: None,
@@ -2632,7 +2650,24 @@ impl Sim {
 
     /// A new resource answered SUCCESS (a Create, or an Update that made a new one): it
     /// takes what it declares.
-    fn created(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
+    ///
+    /// Requests in flight together have no order CloudFormation can see: a resource with
+    /// `Adopt` whose answer arrived while this one was on its way may have taken over from
+    /// it as well as before it. When this one took nothing without `Adopt` only in the
+    /// order the answers came, that taker's take counts after this one's (the only order in
+    /// which both answers are right), and what ECR holds must agree.
+    fn created(&self, stack_id: &str, logical: &'static str, spec: &Spec, answer: &Answer) {
+        let physical = answer.physical.as_str();
+        let mut later = Vec::new();
+        if spec.prefix.is_none() && !self.taken_without_adopt(stack_id, logical, spec).is_empty() {
+            later = self.lift_concurrent_takers(spec, answer.sent_at);
+            if !self.taken_without_adopt(stack_id, logical, spec).is_empty() {
+                // No order makes both right: the takers stay where they are.
+                for (taker_stack, taker_logical, taker) in std::mem::take(&mut later) {
+                    self.put(&taker_stack, taker_logical, taker);
+                }
+            }
+        }
         if spec.prefix.is_none() {
             self.took(stack_id, logical, spec, physical);
         }
@@ -2641,6 +2676,7 @@ impl Sim {
             spec: spec.clone(),
             physical: physical.to_owned(),
             seq,
+            took_at: Some(tokio::time::Instant::now()),
             recorded: !self.without_lock_table.get(),
             unsure: false,
             pending: None,
@@ -2648,6 +2684,56 @@ impl Sim {
             displaced: BTreeMap::new(),
         };
         self.put(stack_id, logical, deployed);
+        for (taker_stack, taker_logical, taker) in later {
+            self.took(&taker_stack, taker_logical, &taker.spec, &taker.physical);
+            let seq = self.model.borrow_mut().next_seq();
+            self.put(&taker_stack, taker_logical, Deployed { seq, ..taker });
+        }
+    }
+
+    /// Takes out of the model, in the order they took, the resources with `Adopt` on
+    /// `spec`'s target whose Create answered SUCCESS after `sent_at` and that take part of
+    /// what `spec` declares: they are put back after it.
+    fn lift_concurrent_takers(
+        &self,
+        spec: &Spec,
+        sent_at: tokio::time::Instant,
+    ) -> Vec<(String, &'static str, Deployed)> {
+        let mut model = self.model.borrow_mut();
+        let overlaps = |other: &Spec| {
+            spec.kind == Kind::Whole
+                || other.kind == Kind::Whole
+                || spec
+                    .statements
+                    .iter()
+                    .any(|(sid, _)| other.version_of(sid).is_some())
+        };
+        let mut found: Vec<(u64, String, &'static str)> = Vec::new();
+        for stack in &model.stacks {
+            let Some(id) = &stack.id else { continue };
+            for (logical, d) in &stack.resources {
+                if d.spec.adopt
+                    && d.spec.prefix.is_none()
+                    && d.spec.target == spec.target
+                    && d.took_at.is_some_and(|at| at >= sent_at)
+                    && overlaps(&d.spec)
+                {
+                    found.push((d.seq, id.clone(), logical));
+                }
+            }
+        }
+        found.sort();
+        let mut lifted = Vec::new();
+        for (_, stack_id, logical) in found {
+            let stack = model
+                .stacks
+                .iter_mut()
+                .find(|s| s.id.as_deref() == Some(stack_id.as_str()));
+            if let Some(d) = stack.and_then(|s| s.resources.remove(logical)) {
+                lifted.push((stack_id, logical, d));
+            }
+        }
+        lifted
     }
 
     /// A prefix statement's Create or Update answered SUCCESS: every repository under its
