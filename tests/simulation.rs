@@ -1863,13 +1863,19 @@ impl Sim {
     ) -> Vec<String> {
         let model = self.model.borrow();
         let same = |c: &Claim| c.same_resource(stack_id, logical);
-        // The rename exception: the same stack, equivalent content.
+        // The rename exception: the same stack, equivalent content (statement order does
+        // not matter: CONTRACT 5).
+        let sorted = |spec: &Spec| {
+            let mut statements = spec.statements.clone();
+            statements.sort();
+            statements
+        };
         let renamed = |c: &Claim, sid: Option<&str>| {
             c.stack_id == stack_id
                 && c.deployed.spec.kind == spec.kind
                 && match sid {
                     Some(sid) => c.deployed.spec.version_of(sid) == spec.version_of(sid),
-                    None => c.deployed.spec.statements == spec.statements,
+                    None => sorted(&c.deployed.spec) == sorted(spec),
                 }
         };
         let mut taken = Vec::new();
