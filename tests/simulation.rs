@@ -1520,6 +1520,23 @@ impl Model {
         }
     }
 
+    /// `taker` lets go of what `m` names while it lives: the latest resource it took that
+    /// from holds it again.
+    fn hand_back_from(&mut self, taker: &Taker, m: &Mark) {
+        let stacked = self
+            .stacks
+            .iter_mut()
+            .flat_map(|s| s.resources.values_mut());
+        let loose = self.loose.iter_mut().map(|l| &mut l.deployed);
+        let latest = stacked
+            .chain(loose)
+            .filter(|d| d.displaced.get(m) == Some(taker))
+            .max_by_key(|d| d.seq);
+        if let Some(d) = latest {
+            d.displaced.remove(m);
+        }
+    }
+
     /// A live resource, found by its taker's names.
     fn find(&self, t: &Taker) -> Option<&Deployed> {
         let stacked = self
@@ -2817,8 +2834,17 @@ impl Sim {
                 .map(|(m, _)| m.clone())
                 .collect();
             drop(model);
+            let me = Taker {
+                stack_id: stack_id.to_owned(),
+                logical,
+                physical: now.physical.clone(),
+            };
             for m in gone {
                 now.displaced.remove(&m);
+                // It held that Sid: the latest resource it took the Sid from gets it back,
+                // as a Delete would hand it back (a Sid taken and then let go is the
+                // displaced holder's again).
+                self.model.borrow_mut().hand_back_from(&me, &m);
             }
         }
         self.put(
