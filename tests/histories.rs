@@ -1197,3 +1197,26 @@ async fn h22_a_read_agreeing_with_the_record_after_an_unknown_outcome_still_writ
     assert_eq!(r["Status"], "SUCCESS", "{r}");
     same(&w.truth(), &[grant("S", "111122223333")]);
 }
+
+/// Whole policy A (Old) deleted; whole policy M of another stack (Mid) created and deleted
+/// at once after it. Statement B's Create then reads a policy from before A's Delete: Old is still a statement the provider removed, though M's policy was
+/// written since (M's write makes only its own statements live again), so it does not come
+/// back beside B's (CONTRACT 11: what the provider removed stays removed; seed 11115).
+#[tokio::test]
+async fn h23_a_whole_policy_written_after_another_was_deleted_does_not_revive_its_statements() {
+    let w = World::new().await;
+    let a_props = whole(&[grant("Old", "111122223333")]);
+    let a = id(&w.create(A, &a_props).await);
+    tokio::time::sleep(LONG_LAG + Duration::from_millis(100)).await;
+    id(&w.delete(A, &a, &a_props).await);
+    let m = res(STACK_B, "Mirror", WHOLE);
+    let m_props = whole(&[grant("Mid", "444455556666")]);
+    let m_id = id(&w.create(m, &m_props).await);
+    id(&w.delete(m, &m_id, &m_props).await);
+    // A read now shows A's policy, from before its Delete.
+    w.store.lag_reads(LONG_LAG);
+    id(&w
+        .create_within(B, &some(&[grant("New", "777788889999")]), SHORT)
+        .await);
+    assert_eq!(w.truth_sids(), ["New"]);
+}

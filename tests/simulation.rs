@@ -3026,11 +3026,11 @@ impl Sim {
             doc["Statement"] = Value::Array(list);
             Some(doc.to_string())
         };
-        // A statement put back exactly as the provider took it out less than 15 minutes ago
-        // looks, to the provider, like a read lagging behind its removal: CONTRACT 11 keeps
+        // A statement put back (added, or changed back to) exactly as the provider took it out
+        // less than 15 minutes ago looks, to the provider, like a read lagging behind its removal: CONTRACT 11 keeps
         // it out ("what the provider removed stays removed"), so the model cannot ask for it.
         let removed_lately = match edit {
-            Edit::Add(sid, v) => {
+            Edit::Add(sid, v) | Edit::Change(sid, v) => {
                 let now = tokio::time::Instant::now();
                 let since = now
                     .checked_sub(Duration::from_millis(REMOVED_KEPT_MS))
@@ -3097,6 +3097,10 @@ impl Sim {
                         && model.console[t].remove(sid).is_some()
                     {
                         model.console_removed[t].insert(sid.clone());
+                    }
+                    // Changed to a version the provider took out lately: the same as added so.
+                    if removed_lately && let Some(keep) = model.console[t].get_mut(sid) {
+                        *keep = Keep::No;
                     }
                     let held = match &expect {
                         Expect::Whole(_) => owned_surely,
@@ -3718,7 +3722,7 @@ fn examine(seed: u64) -> Option<Found> {
     let first = run(seed, &history.setup, &history.steps);
     let rule = first.violations.first()?.rule;
     let steps = shrink(&history, rule);
-    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2") {
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2" || v == "3") {
         eprintln!("--- seed {seed}, shrunk: ECR's writes ---");
     }
     let shrunk = run(seed, &history.setup, &steps);

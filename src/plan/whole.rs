@@ -218,10 +218,13 @@ pub(super) fn apply(
         Next::Write(policy.compact().to_owned())
     };
     if next != Next::Keep {
-        // What the provider deleted before is live again, or replaced by this policy: the
-        // owner's record is what a read must show from now on (CONTRACT 11); so are the
-        // statements of this policy the provider removed lately by Sid.
-        after.removed_policy = None;
+        // The statements of this policy the provider removed lately (by Sid, or with a
+        // policy it deleted) are live again. The rest of a policy it deleted stays removed:
+        // a read lagging behind that delete may still show it, and it must not come back
+        // as statements nobody holds when a statement resource joins (CONTRACT 11).
+        for statement in policy.statements() {
+            history::unremove(&mut after, statement);
+        }
         for sid in policy.statements().iter().filter_map(sid_of) {
             after.removed.remove(sid);
         }

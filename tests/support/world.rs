@@ -140,15 +140,34 @@ impl FaultyEcr {
 /// With `SIM_TRACE=1`, every write and delete the provider sends, at its virtual instant
 /// (for reading one replayed history closely).
 fn trace_call(what: std::fmt::Arguments<'_>) {
-    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2") {
+    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2" || v == "3") {
         eprintln!("      [ecr {:?}] {what}", tokio::time::Instant::now());
     }
 }
 
 /// With `SIM_TRACE=2`, also every record the provider stores (who holds which Sid, who
-/// owns the policy, who is displaced by whom).
+/// owns the policy, who is displaced by whom); with `SIM_TRACE=3`, also what it remembers
+/// removing (by Sid, and the policies it deleted).
 fn trace_record(key: &str, record: &Record) {
-    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "2") {
+    let level = std::env::var("SIM_TRACE").unwrap_or_default();
+    if level == "3" {
+        let removed: Vec<String> = record
+            .removed
+            .iter()
+            .map(|(sid, gone)| {
+                format!(
+                    "{sid}:{}",
+                    sids_of(&format!("{{\"Statement\":[{}]}}", gone.statement))
+                )
+            })
+            .collect();
+        let policy = record
+            .removed_policy
+            .as_ref()
+            .map(|gone| gone.versions().map(sids_of).collect::<Vec<_>>().join(" | "));
+        eprintln!("      [lock] removed {removed:?} policy {policy:?}");
+    }
+    if level == "2" || level == "3" {
         let who = |h: &ecr_policy_provider::lock::Holder| {
             let stack = h.stack.split('/').nth(1).unwrap_or_default();
             let tag = &h.tag;
