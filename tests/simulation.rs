@@ -1944,6 +1944,8 @@ impl Sim {
             );
         }
         let same = |c: &Claim| c.same_resource(stack_id, logical);
+        let joined_an_announced_end =
+            spec.kind == Kind::Statements && self.ended_by_an_announced_take(spec.target);
         let mut model = self.model.borrow_mut();
         let taker = Taker {
             stack_id: stack_id.to_owned(),
@@ -2019,12 +2021,14 @@ impl Sim {
             model.console_removed[spec.target].extend(replaced);
             model.console[spec.target].clear();
         } else if let Expect::Whole(owner) = model.expect(spec.target)
-            && !spec.adopt
+            && (!spec.adopt || joined_an_announced_end)
             && owner.deployed.recorded
             && model.announced.iter().any(|(t, _)| *t == spec.target)
         {
             // It joined because a failed Create's take is announced: the whole policy is
-            // owned again once the statements are gone (its rest may stay or go).
+            // owned again once the statements are gone (its rest may stay or go). With
+            // `Adopt` too, when the take was announced before it came: its Adopt found no
+            // owner to take over from.
             for (sid, _) in &owner.deployed.spec.statements {
                 if spec.version_of(sid).is_none() {
                     model.console[spec.target].insert((*sid).to_owned(), Keep::No);
@@ -2048,8 +2052,44 @@ impl Sim {
                     model.console[spec.target].insert((*sid).to_owned(), keep);
                 }
             }
+            // The rest as the record holds it: an Update answered FAILED whose write may have
+            // landed is what the record announces, so its statements may stay too.
+            let pending = (owner.deployed.pending.iter()).filter(|p| p.target == spec.target);
+            for (sid, _) in pending.flat_map(|p| &p.statements) {
+                if spec.version_of(sid).is_none() {
+                    model.console[spec.target]
+                        .entry((*sid).to_owned())
+                        .or_insert(Keep::No);
+                }
+            }
             model.dethrone(&owner);
         }
+    }
+
+    /// Whether the whole-policy ownership on `t` was ended by the take of a failed Create
+    /// whose take is announced, as the record says (CONTRACT 11's record, whose format
+    /// `tests/interface.json` pins): whether that failed Create's record was stored is
+    /// the one thing about it CloudFormation cannot know, and the record tells.
+    fn ended_by_an_announced_take(&self, t: usize) -> bool {
+        let model = self.model.borrow();
+        let Expect::Whole(owner) = model.expect(t) else {
+            return false;
+        };
+        let tags: Vec<&str> = model
+            .announced
+            .iter()
+            .filter(|(at, _)| *at == t)
+            .filter_map(|(_, id)| id.strip_prefix("failed-create:"))
+            .collect();
+        self.world.record(&target(t)).displaced.iter().any(|d| {
+            d.sid.is_none()
+                && d.ended
+                && d.holder.logical == owner.logical
+                && d.holder.stack == owner.stack_id
+                && d.by
+                    .as_ref()
+                    .is_some_and(|by| tags.contains(&by.tag.as_str()))
+        })
     }
 
     /// Checks every target against the model (CONTRACT 9 and 11), on ECR's true state.
