@@ -560,6 +560,7 @@ impl<E: PolicyStore, L: LockStore + RecordReader> Checker<'_, E, L> {
                 Next::Write(text) => {
                     let mut dated = record.clone();
                     dated.written_ms = Some(now_ms);
+                    dated.written = Some(text.clone());
                     self.lock
                         .store(key, self.owner, &dated)
                         .await

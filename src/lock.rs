@@ -193,6 +193,9 @@ pub struct Record {
     pub displaced: Vec<Displaced>,
     /// When the provider last wrote (or deleted) the target's policy.
     pub written_ms: Option<u64>,
+    /// The policy as the provider last wrote it (compact JSON; none after a delete): a read
+    /// less than a minute later that lacks one of its statements may lag behind that write.
+    pub written: Option<String>,
     /// Displaced resources whose Delete came lately: a duplicate delivery of that Delete
     /// does what the first did (nothing for them), not a Delete without a record.
     pub gone: Vec<Gone>,

@@ -1220,3 +1220,25 @@ async fn h23_a_whole_policy_written_after_another_was_deleted_does_not_revive_it
         .await);
     assert_eq!(w.truth_sids(), ["New"]);
 }
+
+/// Whole policy A (Rest); statement P with `Adopt` (Deploy) ends A's ownership, so Rest is a
+/// statement nobody holds; P is deleted. Reads lag: statement B's Create reads a
+/// policy from before A's Create (none). The record says what the provider last wrote (Rest
+/// alone): a read lacking it is read again until it shows it, so Rest, which only a read
+/// knows, is kept beside B's statement (CONTRACT 11: a read older than our last write is read
+/// again; seed 4814).
+#[tokio::test]
+async fn h24_a_read_lacking_a_statement_nobody_holds_that_was_just_written_is_read_again() {
+    let w = World::new().await;
+    let rest = grant("Rest", "111122223333");
+    id(&w.create(A, &whole(std::slice::from_ref(&rest))).await);
+    let p = res(STACK_B, "Pull", STATEMENTS);
+    let p_props = adopting(some(&[grant("Deploy", "777788889999")]));
+    let p_id = id(&w.create(p, &p_props).await);
+    id_of_delete(&w.delete(p, &p_id, &p_props).await);
+    same(&w.truth(), std::slice::from_ref(&rest));
+    // A read now shows the repository before A's Create: no policy.
+    w.store.lag_reads(LONG_LAG);
+    id(&w.create(B, &some(&[grant("New", "123412341234")])).await);
+    assert_eq!(w.truth_sids(), ["New", "Rest"]);
+}

@@ -136,6 +136,7 @@ fn the_lock_item_the_rig_reads_is_the_providers() {
             ("removed_policy", attr::REMOVED_POLICY),
             ("displaced", attr::DISPLACED),
             ("written_at_ms", attr::WRITTEN_AT),
+            ("written_policy", attr::WRITTEN_POLICY),
             ("gone", attr::GONE),
             ("failed", attr::FAILED),
         ])

@@ -116,6 +116,7 @@ fn record() -> Record {
         }),
     });
     record.written_ms = Some(1_796_000_000_002);
+    record.written = Some(WHOLE.into());
     record.failed.push(Gone {
         holder: Holder {
             tag: "5e4f".into(),
@@ -243,7 +244,8 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                     == Some(
                         "SET #format = :format, #statements = :statements, #removed = :removed, \
                          #displaced = :displaced, #owner = :whole, \
-                         #removed_policy = :removed_policy, #written = :written, #gone = :gone, \
+                         #removed_policy = :removed_policy, #written = :written, \
+                         #written_policy = :written_policy, #gone = :gone, \
                          #failed = :failed REMOVE #holders, #digest",
                     )
                 && req.condition_expression() == Some("lease_owner = :owner")
@@ -257,6 +259,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                             ("#owner", "owner"),
                             ("#removed_policy", "removed_policy"),
                             ("#written", "written_at"),
+                            ("#written_policy", "written_policy"),
                             ("#gone", "gone"),
                             ("#failed", "failed"),
                             ("#holders", "holders"),
@@ -285,6 +288,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                     .and_then(|d| d.get("ended"))
                     == Some(&AttributeValue::Bool(true))
                 && value(req, ":written") == Some(&n(1_796_000_000_002))
+                && value(req, ":written_policy") == Some(&s(WHOLE))
                 && value(req, ":gone")
                     .and_then(|v| v.as_l().ok())
                     .and_then(|l| l.first())
@@ -332,10 +336,11 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
                 == Some(
                     "SET #format = :format, #statements = :statements, #removed = :removed, \
                      #displaced = :displaced REMOVE #holders, #digest, #owner, \
-                     #removed_policy, #written, #gone, #failed",
+                     #removed_policy, #written, #written_policy, #gone, #failed",
                 )
                 && value(req, ":whole").is_none()
                 && value(req, ":written").is_none()
+                && value(req, ":written_policy").is_none()
         })
         .then_output(|| UpdateItemOutput::builder().build());
     let lock = self::lock(&[&unowned]);
@@ -343,6 +348,7 @@ async fn the_record_is_stored_under_the_lease_in_its_pinned_format() {
         owner: None,
         removed_policy: None,
         written_ms: None,
+        written: None,
         gone: Vec::new(),
         failed: Vec::new(),
         ..expected
@@ -406,6 +412,7 @@ async fn a_stored_record_reads_back_as_it_was_and_a_format_1_item_still_reads() 
                 ("removed_policy", ":removed_policy"),
                 ("displaced", ":displaced"),
                 ("written_at", ":written"),
+                ("written_policy", ":written_policy"),
                 ("gone", ":gone"),
                 ("failed", ":failed"),
             ] {

@@ -41,6 +41,9 @@ pub mod attr {
     pub const REMOVED_POLICY: &str = "removed_policy";
     pub const DISPLACED: &str = "displaced";
     pub const WRITTEN_AT: &str = "written_at";
+    /// Format 3: the policy as last written (absent after a delete, and in items stored
+    /// before it was recorded).
+    pub const WRITTEN_POLICY: &str = "written_policy";
     /// Format 3: displaced resources whose Delete came lately, a list of `{holder, stack,
     /// logical, at}` (absent when empty).
     pub const GONE: &str = "gone";
@@ -78,10 +81,11 @@ pub mod expr {
         #removed = :removed, #displaced = :displaced";
     pub const STORE_REMOVE: &str = "#holders, #digest";
     /// The optional attributes: (name placeholder, value placeholder).
-    pub const STORE_OPTIONAL: [(&str, &str); 5] = [
+    pub const STORE_OPTIONAL: [(&str, &str); 6] = [
         ("#owner", ":whole"),
         ("#removed_policy", ":removed_policy"),
         ("#written", ":written"),
+        ("#written_policy", ":written_policy"),
         ("#gone", ":gone"),
         ("#failed", ":failed"),
     ];
@@ -384,6 +388,7 @@ pub fn record_of(item: Option<&Item>) -> Record {
         })
         .collect();
     record.written_ms = number_of(item, attr::WRITTEN_AT);
+    record.written = text(item, attr::WRITTEN_POLICY);
     record.gone = dated_holders(item, attr::GONE);
     record.failed = dated_holders(item, attr::FAILED);
     record
@@ -424,7 +429,7 @@ struct Values {
     removed: AttributeValue,
     displaced: AttributeValue,
     /// The optional ones, in the order of [`expr::STORE_OPTIONAL`].
-    optional: [Option<AttributeValue>; 5],
+    optional: [Option<AttributeValue>; 6],
 }
 
 fn record_values(record: &Record) -> Values {
@@ -495,6 +500,7 @@ fn record_values(record: &Record) -> Values {
                 .as_ref()
                 .map(|gone| removed_item(gone, attr::POLICY)),
             record.written_ms.map(number),
+            record.written.as_deref().map(string),
             dated_holders_item(&record.gone),
             dated_holders_item(&record.failed),
         ],
@@ -503,7 +509,7 @@ fn record_values(record: &Record) -> Values {
 
 /// The store's update expression for a record: the optional attributes it has set, the
 /// others removed.
-pub fn store_expression(has: [bool; 5]) -> String {
+pub fn store_expression(has: [bool; 6]) -> String {
     let mut set = vec![expr::STORE_SET.to_owned()];
     let mut remove = vec![expr::STORE_REMOVE.to_owned()];
     for ((name, value), present) in expr::STORE_OPTIONAL.iter().zip(has) {
@@ -552,6 +558,7 @@ impl LockStore for DynamoLock {
             .expression_attribute_names("#owner", attr::OWNER)
             .expression_attribute_names("#removed_policy", attr::REMOVED_POLICY)
             .expression_attribute_names("#written", attr::WRITTEN_AT)
+            .expression_attribute_names("#written_policy", attr::WRITTEN_POLICY)
             .expression_attribute_names("#gone", attr::GONE)
             .expression_attribute_names("#failed", attr::FAILED)
             .expression_attribute_names("#holders", attr::LEGACY_HOLDERS)

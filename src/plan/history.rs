@@ -501,8 +501,9 @@ pub fn release(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Released
 }
 
 /// Whether the live read lacks what the record says the provider wrote less than
-/// [`READ_LAG_MS`] ago, or still shows what it removed since: a read older than the last
-/// write, to be read again (CONTRACT 11).
+/// [`READ_LAG_MS`] ago (a held statement, or any statement of the policy as last written:
+/// statements nobody holds, which only a read knows, among them), or still shows what it
+/// removed since: a read older than the last write, to be read again (CONTRACT 11).
 pub fn read_lags(record: &Record, live: Option<&str>, now_ms: u64) -> bool {
     let Some(at) = record.written_ms else {
         return false;
@@ -529,11 +530,21 @@ pub fn read_lags(record: &Record, live: Option<&str>, now_ms: u64) -> bool {
             .and_then(parse)
             .is_some_and(|ours| !shown.iter().any(|s| statement_equivalent(s, &ours)))
     });
+    let lacks_written = record
+        .written
+        .as_deref()
+        .and_then(Policy::from_live)
+        .is_some_and(|written| {
+            written.statements().iter().any(|ours| {
+                let held = sid_of(ours).is_some_and(|sid| record.statements.contains_key(sid));
+                !held && !shown.iter().any(|s| statement_equivalent(s, ours))
+            })
+        });
     let shows_removed = shown.iter().any(|s| {
         let held = sid_of(s).is_some_and(|sid| record.statements.contains_key(sid));
         !held && removed_lately(record, s, now_ms)
     });
-    lacks_held || shows_removed
+    lacks_held || lacks_written || shows_removed
 }
 
 #[cfg(test)]

@@ -398,6 +398,10 @@ pub fn plan(
     }
     if plan.next != Next::Keep {
         plan.record.written_ms = Some(now_ms);
+        plan.record.written = match &plan.next {
+            Next::Write(text) => Some(text.clone()),
+            _ => None,
+        };
     }
     if plan.next == Next::Delete
         && let Some(text) = live
