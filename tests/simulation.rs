@@ -2859,6 +2859,11 @@ impl Sim {
                         }
                     }
                 }
+                // Another whole policy that took the target over owns it: the record
+                // learns nothing of this one (to the provider it was nobody's).
+                Expect::Whole(owner) if !owner.same_resource(stack_id, logical) => {
+                    recorded = false;
+                }
                 Expect::Whole(_) => {}
             }
         }
