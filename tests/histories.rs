@@ -1242,3 +1242,26 @@ async fn h24_a_read_lacking_a_statement_nobody_holds_that_was_just_written_is_re
     id(&w.create(B, &some(&[grant("New", "123412341234")])).await);
     assert_eq!(w.truth_sids(), ["New", "Rest"]);
 }
+
+/// The console's statement C is nobody's. Statement M's Create declares C exactly as it is
+/// (so it takes it as it was) and D; its write lands with its answer lost (FAILED). Its
+/// failed-create Delete takes D out and leaves C, as it was before M. C is not a statement
+/// the provider removed: statement B's Create later keeps it (CONTRACT 11: statements nobody
+/// holds are kept; seed 11496).
+#[tokio::test]
+async fn h25_what_a_failed_create_puts_back_as_it_was_is_not_taken_for_a_removal() {
+    let w = World::new().await;
+    let console = grant("C", "111122223333");
+    w.seed(&app(), std::slice::from_ref(&console));
+    let m = res(STACK_A, "Mirror", STATEMENTS);
+    let m_props = some(&[console.clone(), grant("D", "444455556666")]);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let r = w.create_within(m, &m_props, SHORT).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    w.store.lag_reads(Duration::ZERO);
+    id_of_delete(&w.delete(m, &failed, &m_props).await);
+    same(&w.truth(), std::slice::from_ref(&console));
+    id(&w.create(B, &some(&[grant("New", "777788889999")])).await);
+    assert_eq!(w.truth_sids(), ["C", "New"]);
+}

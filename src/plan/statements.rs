@@ -638,6 +638,9 @@ pub(super) fn failed_create(
         if positions(&statements, sid).is_empty() {
             statements.push(statement.clone());
         }
+        // What goes back is not removed, though it wrote that same statement (it adopted
+        // it as it was): a later read that shows it is not lagging behind a removal.
+        history::unremove(&mut after, statement);
     }
     Some(Plan::new(decided(live, statements, true), after))
 }
