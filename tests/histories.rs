@@ -1265,3 +1265,31 @@ async fn h25_what_a_failed_create_puts_back_as_it_was_is_not_taken_for_a_removal
     id(&w.create(B, &some(&[grant("New", "777788889999")])).await);
     assert_eq!(w.truth_sids(), ["C", "New"]);
 }
+
+/// Whole policy A (Ci, Deploy); statement M with `Adopt` (Ci) ends its ownership, so Deploy
+/// is a statement nobody holds. Statement X with `Adopt` takes Deploy; its write lands with
+/// its answer lost (FAILED). For CloudFormation X never existed: its failed-create Delete
+/// leaves Deploy as it was, nobody's, not A's, and A's Delete then leaves it (CONTRACT 11: a
+/// failed Create never ended or took anything; seeds 3864, 1443, 19995).
+#[tokio::test]
+async fn h26_a_failed_create_gives_a_sid_it_took_from_an_ended_policys_rest_back_as_nobodys() {
+    let w = World::new().await;
+    let deploy = grant("Deploy", "444455556666");
+    let a_props = whole(&[grant("Ci", "111122223333"), deploy.clone()]);
+    let a = id(&w.create(A, &a_props).await);
+    let m = res(STACK_B, "Mirror", STATEMENTS);
+    id(&w
+        .create(m, &adopting(some(&[grant("Ci", "777788889999")])))
+        .await);
+    let x = res(STACK_B, "Access", STATEMENTS);
+    let x_props = adopting(some(&[grant("Deploy", "123412341234")]));
+    w.lose_the_next_answer_while_reads_lag().await;
+    let r = w.create_within(x, &x_props, SHORT).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    w.store.lag_reads(Duration::ZERO);
+    id_of_delete(&w.delete(x, &failed, &x_props).await);
+    id_of_delete(&w.delete(A, &a, &a_props).await);
+    assert_eq!(w.truth_sids(), ["Ci", "Deploy"]);
+    same(&w.truth()[1..], &[deploy]);
+}
