@@ -315,6 +315,19 @@ impl World {
         })]);
     }
 
+    /// `r`'s Create whose write lands with its answer lost while reads lag (FAILED, the
+    /// outcome unknown); reads stop lagging after it. Its failed-create id.
+    async fn create_lost(&self, r: Res, properties: &Value) -> String {
+        self.lose_the_next_answer_while_reads_lag().await;
+        let answer = self.create_within(r, properties, SHORT).await;
+        assert_eq!(answer["Status"], "FAILED", "{answer}");
+        self.store.lag_reads(Duration::ZERO);
+        answer["PhysicalResourceId"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
     /// The logical id of the resource the record says holds `sid`.
     fn holder_of(&self, sid: &str) -> String {
         self.record(&app()).statements[sid].holder.logical.clone()
@@ -1255,11 +1268,7 @@ async fn h25_what_a_failed_create_puts_back_as_it_was_is_not_taken_for_a_removal
     w.seed(&app(), std::slice::from_ref(&console));
     let m = res(STACK_A, "Mirror", STATEMENTS);
     let m_props = some(&[console.clone(), grant("D", "444455556666")]);
-    w.lose_the_next_answer_while_reads_lag().await;
-    let r = w.create_within(m, &m_props, SHORT).await;
-    assert_eq!(r["Status"], "FAILED", "{r}");
-    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
-    w.store.lag_reads(Duration::ZERO);
+    let failed = w.create_lost(m, &m_props).await;
     id_of_delete(&w.delete(m, &failed, &m_props).await);
     same(&w.truth(), std::slice::from_ref(&console));
     id(&w.create(B, &some(&[grant("New", "777788889999")])).await);
@@ -1283,11 +1292,7 @@ async fn h26_a_failed_create_gives_a_sid_it_took_from_an_ended_policys_rest_back
         .await);
     let x = res(STACK_B, "Access", STATEMENTS);
     let x_props = adopting(some(&[grant("Deploy", "123412341234")]));
-    w.lose_the_next_answer_while_reads_lag().await;
-    let r = w.create_within(x, &x_props, SHORT).await;
-    assert_eq!(r["Status"], "FAILED", "{r}");
-    let failed = r["PhysicalResourceId"].as_str().expect("id").to_owned();
-    w.store.lag_reads(Duration::ZERO);
+    let failed = w.create_lost(x, &x_props).await;
     id_of_delete(&w.delete(x, &failed, &x_props).await);
     id_of_delete(&w.delete(A, &a, &a_props).await);
     assert_eq!(w.truth_sids(), ["Ci", "Deploy"]);
