@@ -1298,3 +1298,51 @@ async fn h26_a_failed_create_gives_a_sid_it_took_from_an_ended_policys_rest_back
     assert_eq!(w.truth_sids(), ["Ci", "Deploy"]);
     same(&w.truth()[1..], &[deploy]);
 }
+
+/// Statement M of stack B holds Ci. Statement X of stack A with `Adopt` declares Ci: its
+/// record is stored, the store's answer lost (FAILED, nothing written to ECR). The record
+/// is put back as it was, so X took nothing: statement P of stack A, with the same Ci as X,
+/// is refused as held by M, not taken over from X by the rename exception (CONTRACT 11: a
+/// record that cannot be stored leaves everything as it was; seed 1464).
+#[tokio::test]
+async fn h27_a_record_store_whose_answer_was_lost_is_put_back() {
+    use support::world::LockFault;
+    let w = World::new().await;
+    let m = res(STACK_B, "Mirror", STATEMENTS);
+    let theirs = grant("Ci", "111122223333");
+    id(&w.create(m, &some(std::slice::from_ref(&theirs))).await);
+    let ours = grant("Ci", "444455556666");
+    w.lock.arm([LockFault::LoseStoreAnswer]);
+    let x = res(STACK_A, "Access", STATEMENTS);
+    let r = w
+        .create(x, &adopting(some(std::slice::from_ref(&ours))))
+        .await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(w.holder_of("Ci"), "Mirror");
+    let p = res(STACK_A, "Policy", STATEMENTS);
+    let r = w.create(p, &some(std::slice::from_ref(&ours))).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert!(reason(&r).contains("Mirror"), "{r}");
+    same(&w.truth(), &[theirs]);
+}
+
+/// The console's statement C (c1) is nobody's. Statement S with `Adopt` replaces it with
+/// c2; S's Delete then deletes the policy. Reads lag: whole policy A's Create, asking for C
+/// c1, reads the policy from before S (c1). The provider's last write deleted the policy, so
+/// a policy shown less than a minute later is read again: A writes, and ECR holds c1
+/// (CONTRACT 11: a read older than our last write is read again; seed 13878).
+#[tokio::test]
+async fn h28_a_policy_read_less_than_a_minute_after_the_provider_deleted_it_is_read_again() {
+    let w = World::new().await;
+    let c1 = grant("C", "111122223333");
+    w.seed(&app(), std::slice::from_ref(&c1));
+    tokio::time::sleep(LONG_LAG + Duration::from_millis(100)).await;
+    let s_props = adopting(some(&[grant("C", "444455556666")]));
+    let s = id(&w.create(B, &s_props).await);
+    id_of_delete(&w.delete(B, &s, &s_props).await);
+    assert!(w.truth().is_empty());
+    // A read now shows the policy from before S's Create: c1.
+    w.store.lag_reads(LONG_LAG);
+    id(&w.create(A, &whole(std::slice::from_ref(&c1))).await);
+    same(&w.truth(), &[c1]);
+}

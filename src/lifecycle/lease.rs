@@ -174,6 +174,24 @@ pub async fn store<L: LockStore>(
         .map_err(Failure::Lock)
 }
 
+/// Stores the record under the lease before ECR is written ([`store`]); when that fails,
+/// puts back the record as the lease found it: the store's answer may have been lost with
+/// the record stored, which would then announce a change that never reaches ECR (CONTRACT
+/// 11: a record that cannot be stored leaves everything as it was).
+pub async fn store_first<L: LockStore>(
+    lease: Option<&Taken>,
+    record: &Record,
+    cx: &Context<'_, L>,
+) -> Result<(), Failure> {
+    let stored = store(lease, record, cx).await;
+    // Only a store that may have landed: one refused by its condition (the lease is
+    // another's) did not, and could not be put back either.
+    if let Err(Failure::Lock(LockError::Unavailable { .. })) = &stored {
+        put_back(lease, cx).await;
+    }
+    stored
+}
+
 /// Stores the record under the lease once the request has failed: a failure is logged, and
 /// the record stays as it was.
 pub async fn store_or_log<L: LockStore>(
@@ -187,14 +205,15 @@ pub async fn store_or_log<L: LockStore>(
 }
 
 /// Puts the record back as it was when the lease was taken, after ECR refused the write
-/// that the stored record announced. A failure is logged: the record then says more than
-/// ECR holds, which the next change on the target writes again.
+/// that the stored record announced (or the store itself failed, maybe landing). A failure
+/// is logged: the record then says more than ECR holds, which the next change on the
+/// target writes again.
 pub async fn put_back<L: LockStore>(lease: Option<&Taken>, cx: &Context<'_, L>) {
     let (Some(lease), Some(lock)) = (lease, cx.lock) else {
         return;
     };
     if let Err(error) = lock.store(&lease.key, &lease.owner, &lease.record).await {
-        tracing::warn!(lock = %lease.key, error = %error, "could not put the record back after ECR refused the write");
+        tracing::warn!(lock = %lease.key, error = %error, "could not put the record back as it was");
     }
 }
 

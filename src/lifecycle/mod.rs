@@ -389,7 +389,7 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
         plan::plan(&intent, &record, live_text, cx.now_ms()).map_err(|r| refused(target, r))?;
     findings.warnings.extend(plan.warnings.iter().cloned());
     // Record first, then ECR (CONTRACT 11): a record that cannot be stored stops here.
-    lease::store(lease, &plan.record, cx).await?;
+    lease::store_first(lease, &plan.record, cx).await?;
     let carried = carry_out(store, target, None, &plan, lease, cx).await;
     if let Err(failure) = &carried
         && approach.creates()
@@ -616,7 +616,7 @@ async fn remove_leased<S: PolicyStore, L: LockStore>(
         ) {
             tracing::info!(next = ?plan.next, "taking out what a failed create left behind");
         }
-        lease::store(lease, &plan.record, cx).await?;
+        lease::store_first(lease, &plan.record, cx).await?;
         carry_out(store, target, account, &plan, lease, cx).await?;
         let changed = plan.next != Next::Keep;
         Ok(((changed, plan.warnings), plan.record))

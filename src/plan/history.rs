@@ -503,7 +503,8 @@ pub fn release(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Released
 /// Whether the live read lacks what the record says the provider wrote less than
 /// [`READ_LAG_MS`] ago (a held statement, or any statement of the policy as last written:
 /// statements nobody holds, which only a read knows, among them), or still shows what it
-/// removed since: a read older than the last write, to be read again (CONTRACT 11).
+/// removed since (a policy at all, when it last deleted the policy): a read older than the
+/// last write, to be read again (CONTRACT 11).
 pub fn read_lags(record: &Record, live: Option<&str>, now_ms: u64) -> bool {
     let Some(at) = record.written_ms else {
         return false;
@@ -544,7 +545,10 @@ pub fn read_lags(record: &Record, live: Option<&str>, now_ms: u64) -> bool {
         let held = sid_of(s).is_some_and(|sid| record.statements.contains_key(sid));
         !held && removed_lately(record, s, now_ms)
     });
-    lacks_held || lacks_written || shows_removed
+    // The last write deleted the policy: one shown since is older than that delete (or
+    // the console's, which a read a minute later still shows).
+    let shows_deleted = record.written.is_none() && record.statements.is_empty() && live.is_some();
+    lacks_held || lacks_written || shows_removed || shows_deleted
 }
 
 #[cfg(test)]
