@@ -1346,3 +1346,25 @@ async fn h28_a_policy_read_less_than_a_minute_after_the_provider_deleted_it_is_r
     id(&w.create(A, &whole(std::slice::from_ref(&c1))).await);
     same(&w.truth(), &[c1]);
 }
+
+/// Whole policy A is updated to an equivalent text (its one statement written as an object,
+/// not a list of one), and again within the minute: neither Update writes. The version the
+/// first replaced is equivalent to what is asked, so its landing late would change nothing
+/// (h22's rule writes only when a version replaced lately differs; CONTRACT 5, "write only
+/// when needed").
+#[tokio::test]
+async fn h22_an_equivalent_update_within_a_minute_of_another_writes_nothing() {
+    let s = grant("S", "111122223333");
+    let single = json!({"RepositoryName": "app",
+        "PolicyText": {"Version": "2012-10-17", "Statement": s.clone()}});
+    let listed = whole(std::slice::from_ref(&s));
+    let w = World::new().await;
+    let a = id(&w.create(A, &listed).await);
+    let (r, (_, writes)) = w.calls_of(w.update(A, &a, &listed, &single)).await;
+    id(&r);
+    assert_eq!(writes, 0, "an equivalent Update writes nothing");
+    let (r, (_, writes)) = w.calls_of(w.update(A, &a, &single, &listed)).await;
+    id(&r);
+    assert_eq!(writes, 0, "nor does the next one within the minute");
+    same(&w.truth(), &[s]);
+}

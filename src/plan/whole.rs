@@ -202,15 +202,17 @@ pub(super) fn apply(
     history::forget_displaced(&mut after, is_me);
     // A version it replaced less than a minute ago may have landed after what a lagging
     // read shows (a write whose answer was lost, then a rollback whose write was refused):
-    // that read's agreement with the record proves nothing, so the policy is written.
+    // that read's agreement with the record proves nothing, so the policy is written. A
+    // version equivalent to this one changes nothing if it lands.
     let replaced_lately = record
         .owner
         .as_ref()
         .filter(|o| is_me(&o.holder))
         .is_some_and(|o| {
-            o.earlier
-                .iter()
-                .any(|v| now_ms.saturating_sub(v.at_ms) < READ_LAG_MS)
+            o.earlier.iter().any(|v| {
+                now_ms.saturating_sub(v.at_ms) < READ_LAG_MS
+                    && Policy::from_live(&v.text).is_none_or(|p| !p.equivalent(policy))
+            })
         });
     let next = if live_equivalent && record_equal && !replaced_lately {
         Next::Keep
