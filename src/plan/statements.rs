@@ -300,6 +300,8 @@ pub(super) fn apply(
                 .filter(|d| history::declared(&d.text, sid).is_some())
                 .map(|d| (d.holder.clone(), d.force))
                 .collect();
+            // No statement of its own in the entry (the Sid was nobody's): `back_text` reads
+            // it from the whole policy, and a failed Create's Delete knows it by that.
             for (whole, whole_force) in wholes {
                 history::displace(
                     &mut after,
