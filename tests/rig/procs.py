@@ -44,6 +44,9 @@ class QuietHandler(BaseHTTPRequestHandler):
     emulator): HTTP/1.1, and no access log (each keeps its own records)."""
 
     protocol_version = "HTTP/1.1"
+    # A reply goes out as two writes (headers, body): with Nagle's algorithm the body waits
+    # for the client's delayed ACK of the headers, up to 40 ms that no AWS endpoint adds.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:
         pass
