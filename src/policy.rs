@@ -271,6 +271,17 @@ impl Statements {
         &self.items
     }
 
+    /// Those of them whose Sid `keep` accepts, in the order given; `None` when none is.
+    pub fn only(&self, keep: impl Fn(&str) -> bool) -> Option<Self> {
+        let items: Vec<Value> = self
+            .items
+            .iter()
+            .filter(|statement| sid_of(statement).is_some_and(&keep))
+            .cloned()
+            .collect();
+        (!items.is_empty()).then_some(Self { items })
+    }
+
     /// Their Sids, in the order given.
     pub fn sids(&self) -> Vec<String> {
         self.items

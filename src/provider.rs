@@ -213,7 +213,7 @@ impl<S: PolicyStore> Provider<S, NoLock> {
     }
 }
 
-impl<S: PolicyStore, L: LockStore> Provider<S, L> {
+impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
     /// The same provider with a lock table (or none, for `None`).
     pub fn with_lock<L2: LockStore>(self, lock: Option<L2>) -> Provider<S, L2> {
         Provider {
@@ -391,11 +391,20 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             stop_at,
             invocation_id: invocation.invocation_id,
         };
-        let result = self
+        let (result, mut done) = self
             .work(&ecr, lock.as_ref(), work, &envelope, &budget)
             .await;
+        // The leases of work done are given back while the answer is sent; before, when no
+        // answer is sent.
+        let give_back = |done| {
+            let left = budget
+                .respond_until
+                .saturating_duration_since(tokio::time::Instant::now());
+            lifecycle::lease::give_back_done(lock.as_ref(), done, left / 3)
+        };
         let result = match result {
             Err(Failure::Continues(next)) => {
+                give_back(std::mem::take(&mut done)).await;
                 match self.hand_over(invocation, &next, &budget).await {
                     Ok(()) => {
                         if let (Some(key), Some(lock)) = (&claim, lock.as_ref()) {
@@ -413,10 +422,10 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
         };
         let response = self.response(&envelope, result);
         let sending = std::time::Instant::now();
-        let sent = self
+        let send = self
             .sender
-            .send(&url, response.to_body(), budget.respond_until)
-            .await;
+            .send(&url, response.to_body(), budget.respond_until);
+        let (sent, ()) = tokio::join!(send, give_back(done));
         if let (Some(key), Some(lock)) = (&claim, lock.as_ref()) {
             self.settle(lock, key, &owner).await;
         }
@@ -538,14 +547,14 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
 
     /// Decodes and carries out the request within the budget, whatever it does: a hang or
     /// a panic becomes a failure.
-    async fn work<E: PolicyStore, K: LockStore>(
+    async fn work<E: PolicyStore, K: LockStore + RecordReader>(
         &self,
         ecr: &E,
         lock: Option<&K>,
         work: Work<'_>,
         envelope: &Envelope,
         budget: &Budget,
-    ) -> Result<Applied, Failure> {
+    ) -> (Result<Applied, Failure>, Vec<(String, String, bool)>) {
         let Work {
             parsed,
             progress,
@@ -584,7 +593,7 @@ impl<S: PolicyStore, L: LockStore> Provider<S, L> {
             .respond_until
             .saturating_duration_since(tokio::time::Instant::now());
         lifecycle::lease::give_back_abandoned(lock, &held, margin / 3).await;
-        result
+        (result, held.take_done())
     }
 
     fn response(&self, envelope: &Envelope, result: Result<Applied, Failure>) -> Response {

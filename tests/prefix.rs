@@ -695,3 +695,71 @@ async fn a_take_out_whose_removal_may_not_have_landed_is_finished_by_the_failed_
     }
     assert_eq!(h.statements("team/web"), [theirs]);
 }
+
+/// Another prefix statement on `team/`, with `Adopt`, whose statement has the Sid of ours
+/// and another principal.
+fn taker_event(h: &Harness, request_type: &str, request_id: &str) -> Value {
+    let mut e = h.create();
+    e["RequestType"] = request_type.into();
+    e["RequestId"] = request_id.into();
+    e["LogicalResourceId"] = "TeamPullTaker".into();
+    e["ResourceProperties"]["Adopt"] = "true".into();
+    e["ResourceProperties"]["Statement"] = json!([taker_statement()]);
+    if request_type != "Create" {
+        e["PhysicalResourceId"] = prefix_id("taker-create", "team/").into();
+        e["OldResourceProperties"] = e["ResourceProperties"].clone();
+    }
+    e
+}
+
+fn taker_statement() -> Value {
+    json!({"Sid": SID, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": "ecr:BatchGetImage"})
+}
+
+#[tokio::test]
+async fn an_updates_new_match_gets_the_statement_of_the_prefix_statement_that_took_its_sid() {
+    let h = Harness::new().await;
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let id = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    let r = h.send(taker_event(&h, "Create", "taker-create")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(r["PhysicalResourceId"], prefix_id("taker-create", "team/"));
+    for name in UNDER {
+        assert_eq!(h.statements(name), [taker_statement()], "{name}");
+    }
+    // A repository no event announced: our Update reaches it first, and brings there what
+    // the index holds, as the repository's event would have: the taker's statement.
+    h.store.create_repository("us-east-1", "team/later");
+    let r = h.send(h.follow_up("Update", &id, "u1")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.statements("team/later"), [taker_statement()]);
+    let r = h.send(taker_event(&h, "Update", "taker-u1")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.statements("team/later"), [taker_statement()]);
+    // The taker goes first: everywhere, the Sid goes back to ours, the new match included.
+    taker_deleted_hands_back_everywhere(&h).await;
+}
+
+/// The taker's Delete: every repository under the prefix, `team/later` included, holds our
+/// statement again.
+async fn taker_deleted_hands_back_everywhere(h: &Harness) {
+    let r = h.send(taker_event(h, "Delete", "taker-d1")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    for name in UNDER.iter().chain(["team/later"].iter()) {
+        assert_eq!(h.statements(name), [own_statement()], "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_taker_that_reached_a_repository_first_hands_the_sid_back_there_too() {
+    let h = Harness::new().await;
+    let r = h.send(h.create()).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // A repository no event announced: ours never reached it, the taker's Create does.
+    h.store.create_repository("us-east-1", "team/later");
+    let r = h.send(taker_event(&h, "Create", "taker-create")).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    assert_eq!(h.statements("team/later"), [taker_statement()]);
+    taker_deleted_hands_back_everywhere(&h).await;
+}

@@ -1000,3 +1000,49 @@ async fn a_delete_during_the_sweeps_indexing_leaves_no_index_entry() {
     h.new_repository("team/after").await;
     assert!(!h.holds("team/after"));
 }
+
+#[tokio::test]
+async fn the_sweep_applies_the_statements_a_repository_lacks_of_a_prefix_statement_it_partly_holds()
+{
+    let h = Harness::new().await;
+    let second = json!({"Sid": "ScanForTeamConsumers", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"}, "Action": "ecr:DescribeImages"});
+    let mut e = event(CREATE, &h.recorder.url);
+    e["RequestType"] = "Update".into();
+    e["RequestId"] = "update-1".into();
+    e["PhysicalResourceId"] = physical_id().into();
+    e["OldResourceProperties"] = e["ResourceProperties"].clone();
+    e["ResourceProperties"]["Statement"] = json!([own_statement(), second]);
+    let r = h.send(e).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    // A repository no event announced; then another prefix statement's Create naming our
+    // first Sid, without `Adopt`: it reaches the new repository first (ours never did), is
+    // refused in team/app, and its take-out hands our first Sid back in the new one.
+    h.store.create_repository("us-east-1", "team/a-missed");
+    let mut other = event(CREATE, &h.recorder.url);
+    other["RequestId"] = "other-create".into();
+    other["LogicalResourceId"] = "OtherPull".into();
+    other["ResourceProperties"]["Statement"] = json!([{"Sid": SID, "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": "ecr:BatchGetImage"}]);
+    let r = h.send(other.clone()).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let mut cleanup = other;
+    cleanup["RequestType"] = "Delete".into();
+    cleanup["RequestId"] = "other-delete".into();
+    cleanup["PhysicalResourceId"] = "failed-create:other-create".into();
+    let r = h.send(cleanup).await;
+    assert_eq!(r["Status"], "SUCCESS", "{r}");
+    let sids = |target: &Target| -> Vec<String> {
+        let mut sids: Vec<String> = h
+            .statements(target)
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        sids.sort();
+        sids
+    };
+    assert_eq!(sids(&repo("team/a-missed")), [SID]);
+    // WHEN the sweep runs, THEN the repository gets the statement it lacks.
+    let summary = h.sweep(Action::Report).await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert_eq!(sids(&repo("team/a-missed")), [SID, "ScanForTeamConsumers"]);
+    assert_eq!(sids(&repo("team/app")), [SID, "ScanForTeamConsumers"]);
+}

@@ -187,13 +187,15 @@ fn by_holder(key: &str, record: &Record) -> Vec<Indexed> {
 }
 
 /// Writes a prefix statement's statements into its index item, under the item's lease
-/// ([`declare`]).
+/// ([`declare`]); returns it as the item then holds it (an Update in place leaves another's
+/// Sid to the one that took it), with the prefix statements there that hold a Sid it
+/// declares.
 async fn register<L: LockStore>(
     prefixed: &Prefixed,
     approach: &Approach,
     me: &Holder,
     cx: &Context<'_, L>,
-) -> Result<(), Failure> {
+) -> Result<(Indexed, Vec<Indexed>), Failure> {
     let statements = prefixed
         .each
         .statements()
@@ -212,10 +214,32 @@ async fn register<L: LockStore>(
             Some((sid_of(statement)?.to_owned(), held))
         })
         .collect();
-    edit_index(prefixed.region(), &prefixed.prefix, cx, |record| {
+    let (region, prefix) = (prefixed.region(), prefixed.prefix.as_str());
+    let record = edit_index(region, prefix, cx, |record| {
         declare(record, me, approach.creates(), statements);
     })
-    .await
+    .await?;
+    let key = index_key(region, prefix);
+    let (mine, others): (Vec<Indexed>, Vec<Indexed>) = by_holder(&key, &record)
+        .into_iter()
+        .partition(|indexed| indexed.holder.tag == me.tag);
+    let declared = prefixed.statements().sids();
+    let takers = others
+        .into_iter()
+        .filter(|other| {
+            other
+                .statements
+                .iter()
+                .any(|(sid, _)| declared.contains(sid))
+        })
+        .collect();
+    let mine = mine.into_iter().next().unwrap_or_else(|| Indexed {
+        key,
+        holder: me.clone(),
+        statements: Vec::new(),
+        displaced: Vec::new(),
+    });
+    Ok((mine, takers))
 }
 
 /// Takes what the resource of `tag` holds out of the index item of `prefix`, handing back
@@ -226,7 +250,9 @@ async fn unregister<L: LockStore>(
     tag: &str,
     cx: &Context<'_, L>,
 ) -> Result<(), Failure> {
-    edit_index(region, prefix, cx, |record| withdraw(record, tag)).await
+    edit_index(region, prefix, cx, |record| withdraw(record, tag))
+        .await
+        .map(drop)
 }
 
 /// An index item once the prefix statement `me` declares `statements` there (its Create,
@@ -289,13 +315,13 @@ fn withdraw(record: &mut Record, tag: &str) {
     plan::history::release(record, is_me);
 }
 
-/// The index item of `prefix` with `edit` done, under its lease.
+/// The index item of `prefix` with `edit` done, under its lease: the record as stored.
 async fn edit_index<L: LockStore>(
     region: &str,
     prefix: &str,
     cx: &Context<'_, L>,
     edit: impl FnOnce(&mut Record),
-) -> Result<(), Failure> {
+) -> Result<Record, Failure> {
     let Some(lock) = cx.lock else {
         return Err(Failure::NoLockTable);
     };
@@ -305,13 +331,13 @@ async fn edit_index<L: LockStore>(
     let mut record = taken.record.clone();
     edit(&mut record);
     let stored = lease::store(Some(&taken), &record, cx).await;
-    finish(Some(&taken), stored.map(|()| ((), record)), cx).await
+    finish(Some(&taken), stored.map(|()| (record.clone(), record)), cx).await
 }
 
 /// A prefix statement's Create or Update: indexed first (so that a repository created while
 /// it runs gets it by its event), then applied to every match; a Create that fails takes
 /// its index entry out again.
-pub(super) async fn apply<S: PolicyStore, L: LockStore>(
+pub(super) async fn apply<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     approach: &Approach,
     prefixed: &Prefixed,
@@ -321,8 +347,8 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
     if cx.lock.is_none() {
         return Err(Failure::NoLockTable);
     }
-    register(prefixed, approach, me, cx).await?;
-    let result = super::prefix::apply(store, approach, prefixed, me, cx).await;
+    let indexed = register(prefixed, approach, me, cx).await?;
+    let result = super::prefix::apply(store, approach, prefixed, me, &indexed, cx).await;
     if result.is_err()
         && approach.creates()
         && let Err(error) = unregister(prefixed.region(), &prefixed.prefix, &me.tag, cx).await
@@ -450,7 +476,7 @@ async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Inde
 /// Writes `indexed` on `target` as its Create there would have, under the target's lease,
 /// by `deadline`; `wait`: a target ECR does not show yet is read again after
 /// [`NOT_YET_PAUSES`].
-async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
+pub(super) async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     on: &Arrivals<'_, L>,
     indexed: &Indexed,
@@ -484,23 +510,27 @@ async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
                 // after this lease (and finds what is written here in its record), or
                 // already did (and this writes nothing).
                 let seeded = taken.as_ref().map(|t| seeded(t, indexed));
-                let result = match still_indexed(on.lock, indexed).await {
-                    Ok(true) => apply_leased(
+                let as_taken = || taken.as_ref().map(|t| t.record.clone()).unwrap_or_default();
+                // A Sid another resource took from it here stays theirs.
+                let here = match &taken {
+                    Some(t) => not_taken_from(&desired, &t.record, &holder.tag),
+                    None => Some(desired.clone()),
+                };
+                let result = match (still_indexed(on.lock, indexed).await, here) {
+                    (Ok(true), Some(here)) => apply_leased(
                         store,
                         &Approach::Create,
-                        &desired,
+                        &here,
                         holder,
                         seeded.as_ref(),
                         findings,
                         &cx,
                     )
                     .await
-                    .map(|(applied, record)| (Some(applied), record)),
-                    Ok(false) => Ok((
-                        None,
-                        taken.as_ref().map(|t| t.record.clone()).unwrap_or_default(),
-                    )),
-                    Err(error) => Err(Failure::Lock(error)),
+                    .map(|(applied, record)| (Some(applied.changed), record)),
+                    (Ok(true), None) => Ok((Some(false), as_taken())),
+                    (Ok(false), _) => Ok((None, as_taken())),
+                    (Err(error), _) => Err(Failure::Lock(error)),
                 };
                 finish(taken.as_ref(), result, &cx).await
             }
@@ -513,11 +543,11 @@ async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
                     sids,
                 };
             }
-            Ok(Some(applied)) => {
+            Ok(Some(changed)) => {
                 return Arrived::Applied {
                     holder: holder.clone(),
                     sids,
-                    changed: applied.changed,
+                    changed,
                 };
             }
             Err(Failure::Ecr(gone)) if gone.target_gone() => match pauses.next() {
@@ -533,11 +563,43 @@ async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
     }
 }
 
+/// `desired` without the statements whose Sid another resource took from the resource of
+/// `tag` on the target of `record`; `None` when none is left.
+fn not_taken_from(desired: &Desired, record: &Record, tag: &str) -> Option<Desired> {
+    let taken = |sid: &str| {
+        record
+            .displaced
+            .iter()
+            .any(|d| d.holder.tag == tag && d.sid.as_deref() == Some(sid))
+    };
+    let statements = desired.statements()?.only(|sid| !taken(sid))?;
+    Some(Desired {
+        content: Content::Statements(statements),
+        ..desired.clone()
+    })
+}
+
+/// Whether `record` lacks one of the statements of `indexed`: a Sid neither held there by
+/// its resource nor taken from it by another (CONTRACT 15: the sweep applies it).
+fn lacks(record: &Record, indexed: &Indexed) -> bool {
+    let tag = indexed.holder.tag.as_str();
+    indexed.statements.iter().any(|(sid, _)| {
+        record
+            .statements
+            .get(sid)
+            .is_none_or(|held| held.holder.tag != tag)
+            && !record
+                .displaced
+                .iter()
+                .any(|d| d.holder.tag == tag && d.sid.as_deref() == Some(sid.as_str()))
+    })
+}
+
 /// The target's record as the lease took it, remembering, for each Sid `indexed` brings
 /// that nobody holds there yet, the resources it took that Sid from in the index: on this
 /// target as on the others, its Delete hands the Sid back to them, and their Updates change
 /// nothing here while it holds it (CONTRACT 11).
-fn seeded(taken: &lease::Taken, indexed: &Indexed) -> lease::Taken {
+pub(super) fn seeded(taken: &lease::Taken, indexed: &Indexed) -> lease::Taken {
     let mut taken = taken.clone();
     let record = &mut taken.record;
     for entry in &indexed.displaced {
@@ -557,7 +619,10 @@ fn seeded(taken: &lease::Taken, indexed: &Indexed) -> lease::Taken {
 
 /// Whether the index item `indexed` was read from still holds its statements, as they were
 /// read, under its holder.
-async fn still_indexed<L: RecordReader>(lock: &L, indexed: &Indexed) -> Result<bool, LockError> {
+pub(super) async fn still_indexed<L: RecordReader>(
+    lock: &L,
+    indexed: &Indexed,
+) -> Result<bool, LockError> {
     let record = lock
         .read(&indexed.key)
         .await?
@@ -567,7 +632,7 @@ async fn still_indexed<L: RecordReader>(lock: &L, indexed: &Indexed) -> Result<b
 }
 
 /// Logs what became of `indexed` on `target`; a statement left as it was is a finding.
-fn report(target: &Target, arrived: &Arrived, by: Option<&str>) -> Option<Finding> {
+pub(super) fn report(target: &Target, arrived: &Arrived, by: Option<&str>) -> Option<Finding> {
     let key = lock::key(target);
     match arrived {
         Arrived::Applied {
@@ -961,6 +1026,7 @@ async fn rebuild_index<S: PolicyStore, L: LockStore + RecordReader>(
                 }
             })
             .await
+            .map(drop)
         } else {
             Ok(())
         };
@@ -1103,7 +1169,7 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
             let mut missing: Vec<Indexed> = Vec::new();
             for indexed in in_region()
                 .flat_map(|item| indexed_in(item.key, &item.prefix, item.record, &target))
-                .filter(|i| !record.is_some_and(|rec| plan::holds_under(rec, &i.holder.tag)))
+                .filter(|i| record.is_none_or(|rec| lacks(rec, i)))
             {
                 if !missing.iter().any(|m| m.holder.tag == indexed.holder.tag) {
                     missing.push(indexed);

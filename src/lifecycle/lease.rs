@@ -29,6 +29,9 @@ pub struct HeldLease {
     /// any is, it may still land. A write abandoned mid-flight is never answered, so it
     /// counts for good.
     writing: Mutex<HashMap<String, usize>>,
+    /// Leases whose work is done, to give back while the answer is sent ([`give_back_last`]):
+    /// key, owner, and whether the record then holds nothing.
+    done: Mutex<Vec<(String, String, bool)>>,
 }
 
 impl HeldLease {
@@ -44,10 +47,23 @@ impl HeldLease {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn done(&self) -> std::sync::MutexGuard<'_, Vec<(String, String, bool)>> {
+        self.done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn set(&self, key: &str, owner: &str) {
         let mut held = self.held();
         held.retain(|(k, _)| k != key);
         held.push((key.to_owned(), owner.to_owned()));
+        // Taken again by this request: no longer done.
+        self.done().retain(|(k, _, _)| k != key);
+    }
+
+    /// Every lease whose work is done, taken out: key, owner, idle.
+    pub fn take_done(&self) -> Vec<(String, String, bool)> {
+        std::mem::take(&mut *self.done())
     }
 
     /// The lease on `key`, if still held, taken out.
@@ -220,19 +236,60 @@ pub async fn put_back<L: LockStore>(lease: Option<&Taken>, cx: &Context<'_, L>) 
 /// Gives the lease back once the work is done, unless a write of this request may still
 /// land. A failure to do so is logged: the lease expires by itself.
 pub async fn give_back<L: LockStore>(lease: Option<&Taken>, idle: bool, cx: &Context<'_, L>) {
-    let (Some(lease), Some(lock)) = (lease, cx.lock) else {
-        return;
-    };
-    if cx.held.write_in_flight(&lease.key) {
-        tracing::warn!(lock = %lease.key, "an ECR write of this request may still land; the lock is left to expire");
-        cx.held.take(&lease.key);
-        return;
-    }
-    let Some((key, owner)) = cx.held.take(&lease.key) else {
+    let (Some((key, owner)), Some(lock)) = (done_with(lease, cx), cx.lock) else {
         return;
     };
     if let Err(error) = lock.release(&key, &owner, idle).await {
         tracing::warn!(lock = %key, error = %error, "could not give the lock back; it expires by itself");
+    }
+}
+
+/// Marks the lease to be given back once the request's last work is done, while its answer
+/// is sent ([`give_back_done`]): the answer need not wait for the lock table's call. As
+/// [`give_back`], unless a write of this request may still land (then it is left to expire).
+pub async fn give_back_last<L: LockStore>(lease: Option<&Taken>, idle: bool, cx: &Context<'_, L>) {
+    if let Some((key, owner)) = done_with(lease, cx) {
+        cx.held.done().push((key, owner, idle));
+    }
+}
+
+/// The lease taken out of those held, to give back: none without a lock table, or while a
+/// write of this request to its target may still land (it is then left to expire).
+fn done_with<L: LockStore>(lease: Option<&Taken>, cx: &Context<'_, L>) -> Option<(String, String)> {
+    let (Some(lease), Some(_)) = (lease, cx.lock) else {
+        return None;
+    };
+    if cx.held.write_in_flight(&lease.key) {
+        tracing::warn!(lock = %lease.key, "an ECR write of this request may still land; the lock is left to expire");
+        cx.held.take(&lease.key);
+        return None;
+    }
+    cx.held.take(&lease.key)
+}
+
+/// Gives back the leases of work done ([`give_back_last`]), within `within`; a failure is
+/// logged: the lease expires by itself.
+pub async fn give_back_done<L: LockStore>(
+    lock: Option<&L>,
+    done: Vec<(String, String, bool)>,
+    within: Duration,
+) {
+    let Some(lock) = lock else {
+        return;
+    };
+    if done.is_empty() {
+        return;
+    }
+    let releases = done.iter().map(|(key, owner, idle)| async move {
+        if let Err(error) = lock.release(key, owner, *idle).await {
+            tracing::warn!(lock = %key, error = %error, "could not give the lock back; it expires by itself");
+        }
+    });
+    if tokio::time::timeout(within, futures_util::future::join_all(releases))
+        .await
+        .is_err()
+    {
+        tracing::warn!("giving the locks back took too long; they expire by themselves");
     }
 }
 

@@ -21,7 +21,7 @@ use crate::error::{Failure, Undo};
 use crate::event::progress::Progress;
 use crate::event::{Content, Desired, PropertyError, Request, Wanted};
 use crate::identity::{PhysicalId, Target};
-use crate::lock::{Gone, Holder, LockStore, Record};
+use crate::lock::{Gone, Holder, LockStore, Record, RecordReader};
 use crate::plan::{self, Approach, DeletePlan, Intent, Next, Plan, Refusal};
 use crate::response::Data;
 use crate::retry::{self, Attempt, Backoff, Clock};
@@ -102,7 +102,7 @@ impl<L> Context<'_, L> {
 }
 
 /// Carries out one decoded request.
-pub async fn execute<S: PolicyStore, L: LockStore>(
+pub async fn execute<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     request: &Request,
     cx: &Context<'_, L>,
@@ -333,7 +333,7 @@ async fn apply<S: PolicyStore, L: LockStore>(
     let statements = matches!(desired.content, Content::Statements(_));
     let lease = lease::take(&desired.target, statements, cx).await?;
     let result = apply_leased(store, approach, desired, me, lease.as_ref(), findings, cx).await;
-    finish(lease.as_ref(), result, cx).await
+    finish_last(lease.as_ref(), result, cx).await
 }
 
 /// An Update is judged on what it would write (CONTRACT 12): a live policy that already
@@ -571,7 +571,7 @@ async fn remove<S: PolicyStore, L: LockStore>(
 ) -> Result<(bool, Vec<String>), Failure> {
     let lease = lease::take(target, statements, cx).await?;
     let result = remove_leased(store, target, account, intent, lease.as_ref(), cx).await;
-    finish(lease.as_ref(), result, cx).await
+    finish_last(lease.as_ref(), result, cx).await
 }
 
 /// A Delete's read, plan, record and write, under the lease: whether ECR changed, the
@@ -587,7 +587,12 @@ async fn remove_leased<S: PolicyStore, L: LockStore>(
     {
         let record = lease.map(|l| l.record.clone()).unwrap_or_default();
         let nothing_left = match intent {
-            Intent::FailedCreate { tag } => !plan::holds_under(&record, tag),
+            // Where it holds nothing, it may still be remembered as displaced (a prefix
+            // statement that took its Sid in the index seeded that here): forgotten.
+            Intent::FailedCreate { tag } => {
+                !plan::holds_under(&record, tag)
+                    && !record.displaced.iter().any(|d| d.holder.tag == *tag)
+            }
             Intent::Leftovers { me, whole } => {
                 plan::left_by_failed_update(&record, me, *whole).is_empty()
             }
@@ -630,11 +635,26 @@ async fn finish<L: LockStore, T>(
     result: Result<(T, Record), Failure>,
     cx: &Context<'_, L>,
 ) -> Result<T, Failure> {
-    let idle = match (&result, lease) {
+    lease::give_back(lease, idle(lease, &result), cx).await;
+    result.map(|(value, _)| value)
+}
+
+/// As [`finish`], for the lease of a request's one target: given back while the answer is
+/// sent ([`lease::give_back_last`]).
+async fn finish_last<L: LockStore, T>(
+    lease: Option<&Taken>,
+    result: Result<(T, Record), Failure>,
+    cx: &Context<'_, L>,
+) -> Result<T, Failure> {
+    lease::give_back_last(lease, idle(lease, &result), cx).await;
+    result.map(|(value, _)| value)
+}
+
+/// Whether the record holds nothing once the work is done.
+fn idle<T>(lease: Option<&Taken>, result: &Result<(T, Record), Failure>) -> bool {
+    match (result, lease) {
         (Ok((_, record)), _) => !record.holds_anything(),
         (Err(_), Some(lease)) => !lease.record.holds_anything(),
         (Err(_), None) => false,
-    };
-    lease::give_back(lease, idle, cx).await;
-    result.map(|(value, _)| value)
+    }
 }

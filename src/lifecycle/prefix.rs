@@ -10,16 +10,16 @@
 //!
 //! [`Settings::prefix_concurrency`]: super::Settings::prefix_concurrency
 
+use super::arrivals::{self, Arrivals, Indexed};
 use super::judge::{self, Findings};
 use super::pace::Pacing;
 use super::{Context, apply_leased, finish, lease, refused_unless_unchanged, remove_leased};
 use crate::ecr::PolicyStore;
 use crate::error::Failure;
-use crate::event::Desired;
-use crate::event::Prefixed;
 use crate::event::progress::{Phase, Progress};
+use crate::event::{Content, Desired, Prefixed};
 use crate::identity::{Target, prefix_matches, template_matches};
-use crate::lock::{Holder, LockStore, Record};
+use crate::lock::{Holder, LockStore, Record, RecordReader};
 use crate::plan::{self, Applied, Approach, Intent};
 use futures_util::StreamExt;
 use std::future::Future;
@@ -36,6 +36,9 @@ enum Outcome {
     Held(Applied),
     /// Deleted meanwhile: skipped.
     Gone,
+    /// A new match of an Update, none of whose Sids the index gives this resource: nothing
+    /// written.
+    NoneOwn,
     /// Not started: another target had already refused.
     NotStarted,
     /// It refused, or ECR failed.
@@ -195,17 +198,22 @@ fn knows(record: &Record, tag: &str) -> bool {
 
 /// One target's Create or Update, as a statement resource on it: judged, leased, read,
 /// planned and written by the per-target path. In an Update in place, a target whose
-/// record does not know this resource is a new match, and is created (the `Adopt` rules
-/// apply there).
-async fn apply_one<S: PolicyStore, L: LockStore>(
+/// record does not know this resource is a new match, and gets what the index holds, as a
+/// new repository does by its event: this resource's Sids the index gives it (the `Adopt`
+/// rules apply), and the statements of each prefix statement that took one of its Sids
+/// there ([`arrivals::apply_on`]). `None`: none of its Sids is its own there, and it wrote
+/// nothing. A Create remembers on each target the Sids it took from others in the index,
+/// as an arrival does.
+async fn apply_one<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     approach: &Approach,
     prefixed: &Prefixed,
     target: Target,
     me: &Holder,
+    (own, takers): &(Indexed, Vec<Indexed>),
     cx: &Context<'_, L>,
-) -> Result<Applied, Failure> {
-    let desired = Desired {
+) -> Result<Option<Applied>, Failure> {
+    let mut desired = Desired {
         target,
         ..prefixed.each.clone()
     };
@@ -214,22 +222,70 @@ async fn apply_one<S: PolicyStore, L: LockStore>(
     let lease = lease::take(&desired.target, true, cx).await?;
     let new_match = *approach == Approach::UpdateInPlace
         && !lease.as_ref().is_some_and(|l| knows(&l.record, &me.tag));
+    let mut mine = Some(());
     let approach = if new_match {
+        let indexed = |sid: &str| own.statements.iter().any(|(s, _)| s == sid);
+        match prefixed.statements().only(indexed) {
+            Some(statements) => desired.content = Content::Statements(statements),
+            None => mine = None,
+        }
         &Approach::Create
     } else {
         approach
     };
-    let result = apply_leased(store, approach, &desired, me, lease.as_ref(), findings, cx).await;
-    finish(lease.as_ref(), result, cx).await
+    let applied = if mine.is_some() {
+        // A Create (a new match too) takes from others here what it took from them in the
+        // index, though they never reached this target: its Delete hands it back to them.
+        let mut seeded = lease
+            .as_ref()
+            .filter(|_| approach.creates())
+            .map(|taken| arrivals::seeded(taken, own))
+            .filter(|s| lease.as_ref().is_some_and(|l| s.record != l.record));
+        // Unless the index changed since it was read (one of them was deleted, its failed
+        // Create taken out): under this target's lease, a Delete that passed over the index
+        // since then comes here after this, and finds what is remembered here.
+        if seeded.is_some()
+            && let Some(lock) = cx.lock
+            && !arrivals::still_indexed(lock, own).await.unwrap_or(false)
+        {
+            seeded = None;
+        }
+        let leased = seeded.as_ref().or(lease.as_ref());
+        let result = apply_leased(store, approach, &desired, me, leased, findings, cx).await;
+        let result = result.map(|(applied, record)| (Some(applied), record));
+        finish(lease.as_ref(), result, cx).await?
+    } else {
+        let record = lease.as_ref().map(|l| l.record.clone()).unwrap_or_default();
+        finish(lease.as_ref(), Ok((None, record)), cx).await?
+    };
+    if new_match && let Some(lock) = cx.lock {
+        let on = Arrivals {
+            lock,
+            settings: cx.settings,
+            clock: cx.clock,
+            until: cx.deadline,
+            lease_until_ms: cx.lease_until_ms,
+            owner: cx.lease_owner.clone(),
+        };
+        for taker in takers {
+            let arrived =
+                arrivals::apply_on(store, &on, taker, &desired.target, false, cx.deadline).await;
+            // Logged as a new repository's event logs it; what it could not write there is
+            // the sweep's to find again.
+            let _ = arrivals::report(&desired.target, &arrived, None);
+        }
+    }
+    Ok(applied)
 }
 
 /// A prefix statement's Create or Update over every repository under its prefix and every
 /// creation template it reaches.
-pub(super) async fn apply<S: PolicyStore, L: LockStore>(
+pub(super) async fn apply<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     approach: &Approach,
     prefixed: &Prefixed,
     me: &Holder,
+    indexed: &(Indexed, Vec<Indexed>),
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
     // Statement resources hold their Sids in the record: nothing goes ahead without it.
@@ -263,8 +319,9 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
                 return Outcome::NotStarted;
             }
             let key = crate::lock::key(&target);
-            match apply_one(store, approach, prefixed, target, me, cx).await {
-                Ok(applied) => Outcome::Held(applied),
+            match apply_one(store, approach, prefixed, target, me, indexed, cx).await {
+                Ok(Some(applied)) => Outcome::Held(applied),
+                Ok(None) => Outcome::NoneOwn,
                 Err(Failure::Ecr(gone)) if gone.target_gone() => {
                     tracing::info!(target_key = %key, "deleted meanwhile; skipped");
                     Outcome::Gone
@@ -291,7 +348,7 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore>(
                 started.push(target.clone());
                 failures.push((target, failure));
             }
-            Outcome::Gone | Outcome::NotStarted => {}
+            Outcome::Gone | Outcome::NoneOwn | Outcome::NotStarted => {}
         }
     }
     if let Some((target, failure)) = first_failure(failures) {

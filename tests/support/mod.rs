@@ -9,7 +9,7 @@ use ecr_policy_provider::ecr::memory::MemoryEcr;
 use ecr_policy_provider::ecr::{EcrError, PolicyStore};
 use ecr_policy_provider::identity::Target;
 use ecr_policy_provider::lifecycle::Settings;
-use ecr_policy_provider::lock::{LockStore, Record, key};
+use ecr_policy_provider::lock::{LockStore, Record, RecordReader, key};
 use ecr_policy_provider::provider::{Config, Provider};
 use ecr_policy_provider::response::{Sender, UrlPolicy};
 use serde_json::{Value, json};
@@ -290,7 +290,7 @@ fn capture_logs_on<F: std::future::Future<Output = ()>>(
 pub async fn send_one<S, L>(provider: &Provider<S, L>, recorder: &Recorder, event: Value) -> Value
 where
     S: PolicyStore,
-    L: LockStore,
+    L: LockStore + RecordReader,
 {
     send_one_within(provider, recorder, event, Duration::from_secs(30)).await
 }
@@ -305,7 +305,7 @@ pub async fn send_one_within<S, L>(
 ) -> Value
 where
     S: PolicyStore,
-    L: LockStore,
+    L: LockStore + RecordReader,
 {
     let before = recorder.requests().len();
     provider
