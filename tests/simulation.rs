@@ -3511,6 +3511,18 @@ fn quiet_injected_panics() {
 
 /// Runs `steps` from `setup`, with the provider's randomness seeded by `seed`.
 fn run(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
+    // `SIM_LOG=info` (or any filter): the provider's own log lines, on stderr.
+    match std::env::var("SIM_LOG") {
+        Ok(level) => {
+            let filter = level.parse().expect("SIM_LOG: a filter such as info");
+            let subscriber = ecr_policy_provider::logging::subscriber(std::io::stderr, filter);
+            tracing::subscriber::with_default(subscriber, || run_quietly(seed, setup, steps))
+        }
+        Err(_) => run_quietly(seed, setup, steps),
+    }
+}
+
+fn run_quietly(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
     quiet_injected_panics();
     fastrand::seed(seed);
     let runtime = tokio::runtime::Builder::new_current_thread()
