@@ -222,18 +222,18 @@ async fn apply_one<S: PolicyStore, L: LockStore + RecordReader>(
     let lease = lease::take(&desired.target, true, cx).await?;
     let new_match = *approach == Approach::UpdateInPlace
         && !lease.as_ref().is_some_and(|l| knows(&l.record, &me.tag));
-    let mut mine = Some(());
+    let mut any_own = true;
     let approach = if new_match {
         let indexed = |sid: &str| own.statements.iter().any(|(s, _)| s == sid);
         match prefixed.statements().only(indexed) {
             Some(statements) => desired.content = Content::Statements(statements),
-            None => mine = None,
+            None => any_own = false,
         }
         &Approach::Create
     } else {
         approach
     };
-    let applied = if mine.is_some() {
+    let applied = if any_own {
         // A Create (a new match too) takes from others here what it took from them in the
         // index, though they never reached this target: its Delete hands it back to them.
         let mut seeded = lease
