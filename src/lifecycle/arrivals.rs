@@ -34,7 +34,7 @@ use crate::identity::{ROOT_PREFIX, Target, prefix_matches, template_matches};
 use crate::lock::{
     self, Displaced, Held, Holder, LockError, LockStore, Record, RecordReader, Snapshot,
 };
-use crate::plan::{self, Applied, Approach};
+use crate::plan::{self, Approach};
 use crate::policy::{Statements, sid_of};
 use crate::retry::Clock;
 use futures_util::StreamExt;
@@ -190,7 +190,7 @@ fn by_holder(key: &str, record: &Record) -> Vec<Indexed> {
 /// ([`declare`]); returns it as the item then holds it (an Update in place leaves another's
 /// Sid to the one that took it), with the prefix statements there that hold a Sid it
 /// declares.
-async fn register<L: LockStore>(
+pub(super) async fn register<L: LockStore>(
     prefixed: &Prefixed,
     approach: &Approach,
     me: &Holder,
@@ -244,7 +244,7 @@ async fn register<L: LockStore>(
 
 /// Takes what the resource of `tag` holds out of the index item of `prefix`, handing back
 /// what it took over ([`withdraw`]).
-async fn unregister<L: LockStore>(
+pub(super) async fn unregister<L: LockStore>(
     region: &str,
     prefix: &str,
     tag: &str,
@@ -332,56 +332,6 @@ async fn edit_index<L: LockStore>(
     edit(&mut record);
     let stored = lease::store(Some(&taken), &record, cx).await;
     finish(Some(&taken), stored.map(|()| (record.clone(), record)), cx).await
-}
-
-/// A prefix statement's Create or Update: indexed first (so that a repository created while
-/// it runs gets it by its event), then applied to every match; a Create that fails takes
-/// its index entry out again.
-pub(super) async fn apply<S: PolicyStore, L: LockStore + RecordReader>(
-    store: &S,
-    approach: &Approach,
-    prefixed: &Prefixed,
-    me: &Holder,
-    cx: &Context<'_, L>,
-) -> Result<Applied, Failure> {
-    if cx.lock.is_none() {
-        return Err(Failure::NoLockTable);
-    }
-    let indexed = register(prefixed, approach, me, cx).await?;
-    let result = super::prefix::apply(store, approach, prefixed, me, &indexed, cx).await;
-    if result.is_err()
-        && approach.creates()
-        && let Err(error) = unregister(prefixed.region(), &prefixed.prefix, &me.tag, cx).await
-    {
-        tracing::warn!(error = %error, "could not take the failed prefix statement out of the index; its Delete does");
-    }
-    result
-}
-
-/// A prefix statement's Delete: out of the index, then out of every target it holds.
-pub(super) async fn delete<S: PolicyStore, L: LockStore>(
-    store: &S,
-    region: &str,
-    prefix: &str,
-    me: &Holder,
-    sids: &[String],
-    cx: &Context<'_, L>,
-) -> Result<(bool, Vec<String>), Failure> {
-    if cx.lock.is_some() {
-        unregister(region, prefix, &me.tag, cx).await?;
-    }
-    super::prefix::delete(store, region, prefix, me, sids, cx).await
-}
-
-/// A failed prefix Create's Delete: out of the index, then out of every target.
-pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
-    store: &S,
-    prefixed: &Prefixed,
-    tag: &str,
-    cx: &Context<'_, L>,
-) -> Result<(bool, Vec<String>), Failure> {
-    unregister(prefixed.region(), &prefixed.prefix, tag, cx).await?;
-    super::prefix::failed_create(store, prefixed, tag, cx).await
 }
 
 /// What an event or a sweep needs to write under a target's lease.

@@ -131,7 +131,7 @@ pub async fn execute<S: PolicyStore, L: LockStore + RecordReader>(
                     plan::fits(apply(store, &approach, desired, &me, findings, cx).await?)
                 }
                 Wanted::Prefix(prefixed) => {
-                    arrivals::apply(store, &approach, prefixed, &me, cx).await
+                    prefix::apply(store, &approach, prefixed, &me, cx).await
                 }
             }
         }
@@ -173,7 +173,7 @@ pub async fn execute<S: PolicyStore, L: LockStore + RecordReader>(
                     apply(store, &approach, desired, &me, findings, cx).await?
                 }
                 Wanted::Prefix(prefixed) => {
-                    arrivals::apply(store, &approach, prefixed, &me, cx).await?
+                    prefix::apply(store, &approach, prefixed, &me, cx).await?
                 }
             };
             match approach {
@@ -216,7 +216,7 @@ pub async fn execute<S: PolicyStore, L: LockStore + RecordReader>(
                     prefix,
                     tag,
                     sids,
-                } => arrivals::delete(store, &region, &prefix, &cx.me(&tag), &sids, cx).await?,
+                } => prefix::delete(store, &region, &prefix, &cx.me(&tag), &sids, cx).await?,
                 DeletePlan::FailedCreate { request_id } => {
                     // The properties name the target (the id names only the request); ones
                     // that no longer read mean nothing was ever written. Without a lock
@@ -228,7 +228,7 @@ pub async fn execute<S: PolicyStore, L: LockStore + RecordReader>(
                             remove(store, &desired.target, None, &intent, true, cx).await?
                         }
                         Ok(Wanted::Prefix(prefixed)) if cx.lock.is_some() => {
-                            arrivals::failed_create(store, &prefixed, &tag, cx).await?
+                            prefix::failed_create(store, &prefixed, &tag, cx).await?
                         }
                         _ => (false, Vec::new()),
                     }

@@ -8,6 +8,10 @@
 //! (each target's failed-create Delete). A repository or template deleted meanwhile is
 //! skipped. The `ROOT` template is reached only by a `ROOT` statement.
 //!
+//! Before the fan-out, a Create or Update writes its statements into the prefix index, and a
+//! Delete takes them out ([`arrivals::register`], [`arrivals::unregister`]): this module
+//! uses the index and the arrivals' write on one target, and `arrivals.rs` never uses it.
+//!
 //! [`Settings::prefix_concurrency`]: super::Settings::prefix_concurrency
 
 use super::arrivals::{self, Arrivals, Indexed};
@@ -278,9 +282,69 @@ async fn apply_one<S: PolicyStore, L: LockStore + RecordReader>(
     Ok(applied)
 }
 
+/// A prefix statement's Create or Update: indexed first (so that a repository created while
+/// it runs gets it by its event), then applied to every match; a Create that fails takes
+/// its index entry out again.
+pub(super) async fn apply<S: PolicyStore, L: LockStore + RecordReader>(
+    store: &S,
+    approach: &Approach,
+    prefixed: &Prefixed,
+    me: &Holder,
+    cx: &Context<'_, L>,
+) -> Result<Applied, Failure> {
+    // Statement resources hold their Sids in the record: nothing goes ahead without it.
+    if cx.lock.is_none() {
+        return Err(Failure::NoLockTable);
+    }
+    let indexed = arrivals::register(prefixed, approach, me, cx).await?;
+    let result = apply_matches(store, approach, prefixed, me, &indexed, cx).await;
+    if result.is_err()
+        && approach.creates()
+        && let Err(error) =
+            arrivals::unregister(prefixed.region(), &prefixed.prefix, &me.tag, cx).await
+    {
+        tracing::warn!(error = %error, "could not take the failed prefix statement out of the index; its Delete does");
+    }
+    result
+}
+
+/// A prefix statement's Delete: out of the index, then its Sids out of every repository
+/// under the prefix, and every creation template it reaches, whose record knows it (a
+/// target it never reached keeps a statement of the same Sid). Whether ECR changed, and the
+/// warnings.
+pub(super) async fn delete<S: PolicyStore, L: LockStore>(
+    store: &S,
+    region: &str,
+    prefix: &str,
+    me: &Holder,
+    sids: &[String],
+    cx: &Context<'_, L>,
+) -> Result<(bool, Vec<String>), Failure> {
+    if cx.lock.is_some() {
+        arrivals::unregister(region, prefix, &me.tag, cx).await?;
+    }
+    let intent = Intent::DeleteStatements { me, sids };
+    removed(over_matches(store, region, prefix, &intent, removing(cx), cx).await?)
+}
+
+/// A failed prefix Create's Delete: out of the index, then what the record holds under its
+/// request's tag, in every repository under the prefix, taken out. Whether ECR changed, and
+/// the warnings.
+pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
+    store: &S,
+    prefixed: &Prefixed,
+    tag: &str,
+    cx: &Context<'_, L>,
+) -> Result<(bool, Vec<String>), Failure> {
+    let region = prefixed.region();
+    arrivals::unregister(region, &prefixed.prefix, tag, cx).await?;
+    let intent = Intent::FailedCreate { tag };
+    removed(over_matches(store, region, &prefixed.prefix, &intent, removing(cx), cx).await?)
+}
+
 /// A prefix statement's Create or Update over every repository under its prefix and every
 /// creation template it reaches.
-pub(super) async fn apply<S: PolicyStore, L: LockStore + RecordReader>(
+async fn apply_matches<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     approach: &Approach,
     prefixed: &Prefixed,
@@ -288,10 +352,6 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore + RecordReader>(
     indexed: &(Indexed, Vec<Indexed>),
     cx: &Context<'_, L>,
 ) -> Result<Applied, Failure> {
-    // Statement resources hold their Sids in the record: nothing goes ahead without it.
-    if cx.lock.is_none() {
-        return Err(Failure::NoLockTable);
-    }
     // Before anything is written: the id must fit (with a 12-digit account).
     plan::answer_prefix(
         prefixed,
@@ -408,7 +468,7 @@ pub(super) async fn apply<S: PolicyStore, L: LockStore + RecordReader>(
         // gets the statements from its own prefix's item first (`arrivals::covering`).
         let region = prefixed.region();
         let forgotten =
-            super::arrivals::forget_elsewhere(region, &prefixed.prefix, &me.tag, &all, false, cx);
+            arrivals::forget_elsewhere(region, &prefixed.prefix, &me.tag, &all, false, cx);
         if let Err(error) = forgotten.await {
             tracing::warn!(error = %error, "could not take the prefix statement out of a narrower index item; its Delete does");
         }
@@ -545,34 +605,6 @@ async fn take_out_everywhere<S: PolicyStore, L: LockStore>(
     })
 }
 
-/// A failed prefix Create's Delete: what the record holds under its request's tag, in
-/// every repository under the prefix, taken out. Whether ECR changed, and the warnings.
-pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
-    store: &S,
-    prefixed: &Prefixed,
-    tag: &str,
-    cx: &Context<'_, L>,
-) -> Result<(bool, Vec<String>), Failure> {
-    let intent = Intent::FailedCreate { tag };
-    let region = prefixed.region();
-    removed(over_matches(store, region, &prefixed.prefix, &intent, removing(cx), cx).await?)
-}
-
-/// A prefix statement's Delete: its Sids out of every repository under the prefix, and every
-/// creation template it reaches, whose record knows it (a target it never reached keeps a
-/// statement of the same Sid).
-pub(super) async fn delete<S: PolicyStore, L: LockStore>(
-    store: &S,
-    region: &str,
-    prefix: &str,
-    me: &Holder,
-    sids: &[String],
-    cx: &Context<'_, L>,
-) -> Result<(bool, Vec<String>), Failure> {
-    let intent = Intent::DeleteStatements { me, sids };
-    removed(over_matches(store, region, prefix, &intent, removing(cx), cx).await?)
-}
-
 /// A Delete's progress so far.
 fn removing<L>(cx: &Context<'_, L>) -> Progress {
     cx.progress.cloned().unwrap_or(Progress {
@@ -668,7 +700,7 @@ async fn over_matches<S: PolicyStore, L: LockStore>(
         return Err(Failure::Continues(Box::new(progress.handed_over(&visited))));
     }
     if cx.lock.is_some() {
-        super::arrivals::forget_elsewhere(region, prefix, tag, &all, true, cx).await?;
+        arrivals::forget_elsewhere(region, prefix, tag, &all, true, cx).await?;
     }
     Ok(Swept {
         prefix: prefix.to_owned(),
