@@ -376,7 +376,11 @@ pub fn plan(
                 !(e.sid.is_some()
                     && (revived.contains(&e.holder) || (by_it && !revived.is_empty())))
             });
-            let plan = match statements::failed_create(tag, live.as_ref(), &record, now_ms) {
+            let owned = record.owner.as_ref().filter(|o| o.holder.tag == *tag);
+            let plan = match owned
+                .map(|owned| whole::failed_create(owned, live.as_ref(), &record, now_ms))
+                .or_else(|| statements::failed_create(tag, live.as_ref(), &record, now_ms))
+            {
                 Some(plan) => plan,
                 None if !left.is_empty() => {
                     statements::remove_unheld(&left, live.as_ref(), &record, now_ms)

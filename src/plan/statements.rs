@@ -560,9 +560,10 @@ pub(super) fn delete(
     plan
 }
 
-/// A failed Create's Delete: what the record holds under that request's tag is taken out,
-/// whether its write landed or not (a read cannot tell: it may lag), and what it took put
-/// back; nothing else changes. Nothing held under the tag: `None`.
+/// A failed statement Create's Delete: the statements the record holds under that request's
+/// tag are taken out, whether its write landed or not (a read cannot tell: it may lag), and
+/// what they took put back; nothing else changes. Nothing held under the tag: `None`. (A
+/// whole policy held under the tag: [`super::whole::failed_create`].)
 pub(super) fn failed_create(
     tag: &str,
     live: Option<&Policy>,
@@ -570,38 +571,13 @@ pub(super) fn failed_create(
     now_ms: u64,
 ) -> Option<Plan> {
     let is_tag = |h: &Holder| h.tag == tag;
-    let owned = record.owner.as_ref().filter(|o| is_tag(&o.holder));
     let held: Vec<(&String, &Held)> = record
         .statements
         .iter()
         .filter(|(_, h)| is_tag(&h.holder))
         .collect();
-    if owned.is_none() && held.is_empty() {
+    if held.is_empty() {
         return None;
-    }
-    if let Some(owned) = owned {
-        let me = owned.holder.clone();
-        let mut plan = super::whole::delete(&me, live.map(Policy::compact), record, true, now_ms);
-        // What it replaced without a holder (a policy it adopted, the statements nobody held)
-        // is put back, beside the Sids handed back to the resources it displaced.
-        if plan.record.owner.is_none()
-            && let Some(prior) = owned.prior.as_ref().filter(|p| p.holder.is_none())
-        {
-            // What goes back is not removed (its own policy may have repeated some of it).
-            if let Some(base) = Policy::from_live(&prior.text) {
-                for statement in base.statements() {
-                    history::unremove(&mut plan.record, statement);
-                }
-            }
-            plan.next = if plan.record.statements.is_empty() {
-                Next::Write(prior.text.clone())
-            } else {
-                let base = Policy::from_live(&prior.text);
-                let merged = from_record(base.as_ref().map(Policy::document), &plan.record, now_ms);
-                decided(live, merged, true)
-            };
-        }
-        return Some(plan);
     }
     let mut after = record.clone();
     let live_doc = live.map(Policy::document);

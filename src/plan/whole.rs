@@ -434,6 +434,40 @@ fn displaced_update(
     plan
 }
 
+/// A failed whole-policy Create's Delete (`owned`, held under that request's tag): the
+/// policy taken out as its Delete would, whether its write landed or not, and what it
+/// replaced that nobody held put back (a policy it adopted, the statements nobody held).
+pub(super) fn failed_create(
+    owned: &Owned,
+    live: Option<&Policy>,
+    record: &Record,
+    now_ms: u64,
+) -> Plan {
+    let me = owned.holder.clone();
+    let mut plan = delete(&me, live.map(Policy::compact), record, true, now_ms);
+    // What it replaced without a holder (a policy it adopted, the statements nobody held)
+    // is put back, beside the Sids handed back to the resources it displaced.
+    if plan.record.owner.is_none()
+        && let Some(prior) = owned.prior.as_ref().filter(|p| p.holder.is_none())
+    {
+        // What goes back is not removed (its own policy may have repeated some of it).
+        if let Some(base) = Policy::from_live(&prior.text) {
+            for statement in base.statements() {
+                history::unremove(&mut plan.record, statement);
+            }
+        }
+        plan.next = if plan.record.statements.is_empty() {
+            Next::Write(prior.text.clone())
+        } else {
+            let base = Policy::from_live(&prior.text);
+            let merged =
+                statements::from_record(base.as_ref().map(Policy::document), &plan.record, now_ms);
+            statements::decided(live, merged, true)
+        };
+    }
+    plan
+}
+
 /// A whole-policy resource's Delete: the policy, or what it hands back; nothing that another
 /// resource holds or owns. `put_back`: a failed Create's Delete, which puts back what that
 /// Create replaced.
