@@ -13,8 +13,10 @@
 //! - `histories`: seeds 0..SIM_HISTORIES (default 2,000), and for every fourth seed `n` the
 //!   prefix world's history `1_000_000_000 + n` ([`PREFIX_SEEDS`]), failing on any failing seed not
 //!   listed in `tests/simulation-open-seeds.txt`; `make sim SEEDS=N` runs more, with a
-//!   progress line. `SIM_TRACE=1` prints ECR's writes as they happen; `SIM_LIST=1` prints
-//!   every failing seed with the first rule it broke.
+//!   progress line. `SIM_TRACE=1` prints ECR's writes as they happen (`2`: and each record
+//!   stored, who holds and owns what; `3`: and what it remembers removing; `4`: and each
+//!   record stored, whole); `SIM_LIST=1` prints every failing seed with the first rule it
+//!   broke.
 //! - `regressions`: every seed of `tests/simulation-seeds.txt`.
 //! - `open_seeds`: every seed of `tests/simulation-open-seeds.txt`, each of which must still
 //!   fail (a fixed one moves to the regression list).
@@ -1356,7 +1358,7 @@ impl Model {
     }
 
     /// Whether what `m` names was taken from `d` by a resource whose Delete failed: that
-    /// Delete may have handed it back, or not.
+    /// Delete may have handed it back, or not (a whole policy taken whole: all of it).
     fn taken_by_orphan(&self, d: &Deployed, m: &Mark) -> bool {
         d.displaced.get(m).is_some_and(|t| {
             self.loose.iter().any(|l| {
@@ -2269,7 +2271,9 @@ impl Sim {
                         || claims.iter().any(|c| {
                             c.deployed.spec.version_of(sid).is_some()
                                 && (c.orphan
-                                    || model.taken_by_orphan(&c.deployed, &Mark::Sid(sid.clone())))
+                                    || model.taken_by_orphan(&c.deployed, &Mark::Sid(sid.clone()))
+                                    || (c.deployed.spec.kind == Kind::Whole
+                                        && model.taken_by_orphan(&c.deployed, &Mark::Whole)))
                         });
                     let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
                         || model.marks[t].contains_key(&Mark::Whole);
@@ -3779,7 +3783,9 @@ fn examine(seed: u64) -> Option<Found> {
     let first = run(seed, &history.setup, &history.steps);
     let rule = first.violations.first()?.rule;
     let steps = shrink(&history, rule);
-    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2" || v == "3") {
+    if std::env::var_os("SIM_TRACE")
+        .is_some_and(|v| ["1", "2", "3", "4"].contains(&v.to_str().unwrap_or_default()))
+    {
         eprintln!("--- seed {seed}, shrunk: ECR's writes ---");
     }
     let shrunk = run(seed, &history.setup, &steps);

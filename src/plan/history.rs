@@ -481,10 +481,12 @@ pub fn release(record: &mut Record, is_me: impl Fn(&Holder) -> bool) -> Released
                             unremove(record, &statement);
                         }
                         whole = Some((entry.text.clone(), entry.force));
+                        // What its Create replaced, nobody holding it, goes back with
+                        // it: its failed Create's Delete puts that back.
                         record.owner = Some(Owned {
                             holder: entry.holder,
                             policy: entry.text,
-                            prior: None,
+                            prior: entry.prior,
                             force: entry.force,
                             earlier: Vec::new(),
                         });

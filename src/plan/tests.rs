@@ -1,5 +1,5 @@
 use super::*;
-use crate::lock::{Held, Owned, Prior, REMOVED_KEPT_MS, Removed};
+use crate::lock::{Displaced, Held, Owned, Prior, REMOVED_KEPT_MS, Removed};
 use crate::policy::Statements;
 use crate::policy::{sid_of, statement_equivalent};
 use proptest::prelude::*;
@@ -1202,4 +1202,44 @@ fn a_failed_whole_create_whose_ownership_a_statement_ended_puts_back_what_it_rep
     sids.sort_unstable();
     assert_eq!(sids, ["C", "S"]);
     assert!(after.displaced.is_empty());
+}
+
+#[test]
+fn a_whole_policy_owned_again_after_a_failed_statement_create_still_puts_back_what_it_adopted() {
+    // A whole policy with `Adopt` replaced a statement nobody held (`kept`), and its Create
+    // failed with its write's outcome unknown; a statement Create whose outcome is unknown
+    // too ended that ownership. The statement's failed Create's Delete makes the policy
+    // owned again; its own failed Create's Delete then puts `kept` back.
+    let kept = grant("Kept", "444455556666");
+    let deploy = grant("Deploy", "111122223333");
+    let audit = grant("Audit", "777788889999");
+    let whole = doc(std::slice::from_ref(&deploy));
+    let mut record = Record::default();
+    holding(&mut record, &audit, me("s3"));
+    record.displaced.push(Displaced {
+        holder: me("p2"),
+        sid: None,
+        text: whole.clone(),
+        by: Some(me("s3")),
+        ended: true,
+        prior: Some(Prior {
+            holder: None,
+            text: doc(std::slice::from_ref(&kept)),
+        }),
+        ..Displaced::default()
+    });
+    let live = doc(&[deploy.clone(), audit]);
+    let (_, owned_again) = after_failed_create(Some(&live), &record, "s3", NOW).expect("held");
+    assert_eq!(
+        owned_again.owner.as_ref().map(|o| o.holder.tag.as_str()),
+        Some("p2")
+    );
+    let (next, _) = after_failed_create(Some(&whole), &owned_again, "p2", NOW).expect("owned");
+    match next {
+        Next::Write(text) => {
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(v["Statement"], json!([kept]));
+        }
+        next => panic!("{next:?}"),
+    }
 }

@@ -140,16 +140,23 @@ impl FaultyEcr {
 /// With `SIM_TRACE=1`, every write and delete the provider sends, at its virtual instant
 /// (for reading one replayed history closely).
 fn trace_call(what: std::fmt::Arguments<'_>) {
-    if std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1" || v == "2" || v == "3") {
+    if std::env::var_os("SIM_TRACE")
+        .is_some_and(|v| ["1", "2", "3", "4"].contains(&v.to_str().unwrap_or_default()))
+    {
         eprintln!("      [ecr {:?}] {what}", tokio::time::Instant::now());
     }
 }
 
 /// With `SIM_TRACE=2`, also every record the provider stores (who holds which Sid, who
 /// owns the policy, who is displaced by whom); with `SIM_TRACE=3`, also what it remembers
-/// removing (by Sid, and the policies it deleted).
+/// removing (by Sid, and the policies it deleted); with `SIM_TRACE=4`, the whole record as
+/// it is stored.
 fn trace_record(key: &str, record: &Record) {
     let level = std::env::var("SIM_TRACE").unwrap_or_default();
+    if level == "4" {
+        let now = tokio::time::Instant::now();
+        eprintln!("      [lock {now:?}] store {key}: {record:?}");
+    }
     if level == "3" {
         let removed: Vec<String> = record
             .removed
