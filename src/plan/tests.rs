@@ -1243,3 +1243,63 @@ fn a_whole_policy_owned_again_after_a_failed_statement_create_still_puts_back_wh
         next => panic!("{next:?}"),
     }
 }
+
+#[test]
+fn a_whole_policy_create_neither_remembers_nor_undoes_to_what_the_provider_removed_lately() {
+    // The provider deleted `gone` less than a minute ago; a read lagging behind that delete
+    // still shows it. A whole-policy Create with `Adopt` replaces nothing, as far as the
+    // provider can trust: its failed Create's Delete and its undo must not write it back.
+    let gone = doc(&[grant("Audit", "111122223332")]);
+    let mut record = Record::default();
+    history::remove_policy(&mut record, &gone, &[], NOW - 1_000);
+    let planned = decide(
+        &Approach::Create,
+        &whole(true),
+        Some(&gone),
+        &record,
+        &me("t7"),
+        NOW,
+    )
+    .expect("adopts");
+    assert_eq!(
+        planned.record.owner.as_ref().and_then(|o| o.prior.clone()),
+        None
+    );
+    assert_eq!(planned.undo, Some(Next::Delete));
+    // Beside a statement nobody holds that the provider did not remove, only that one is
+    // what the write replaces.
+    let kept = grant("Kept", "444455556666");
+    let shown = doc(&[grant("Audit", "111122223332"), kept.clone()]);
+    let planned = decide(
+        &Approach::Create,
+        &whole(true),
+        Some(&shown),
+        &record,
+        &me("t7"),
+        NOW,
+    )
+    .expect("adopts");
+    let prior = planned.record.owner.and_then(|o| o.prior).expect("a prior");
+    let v: Value = serde_json::from_str(&prior.text).expect("JSON");
+    assert_eq!(v["Statement"], json!([kept]));
+    let Some(Next::Write(undo)) = planned.undo else {
+        panic!("{:?}", planned.undo);
+    };
+    let v: Value = serde_json::from_str(&undo).expect("JSON");
+    assert_eq!(v["Statement"], json!([kept]));
+    // Nothing removed lately: the read as it is.
+    let planned = decide(
+        &Approach::Create,
+        &whole(true),
+        Some(&shown),
+        &Record::default(),
+        &me("t7"),
+        NOW,
+    )
+    .expect("adopts");
+    assert_eq!(
+        planned.record.owner.and_then(|o| o.prior).map(|p| p.text),
+        Some(shown.clone())
+    );
+    assert_eq!(planned.undo, Some(Next::Write(shown)));
+}

@@ -30,6 +30,11 @@ pub(super) fn effective_live(live: Option<&str>, record: &Record, now_ms: u64) -
     Policy::from_document(with_statements(Some(policy.document()), kept)).ok()
 }
 
+/// How many statements the live policy `text` shows.
+fn shown_statements(text: &str) -> usize {
+    Policy::from_live(text).map_or(0, |p| p.statements().len())
+}
+
 /// A whole-policy Create or Update.
 pub(super) fn apply(
     claim: &Claim<'_>,
@@ -45,13 +50,19 @@ pub(super) fn apply(
     let is_me = |h: &Holder| h.same_resource(me);
     let mut after = record.clone();
     let mut adopted = false;
-    // What the write would replace, for a Create's undo and a failed Create's Delete.
-    let mut prior = claim.approach.creates().then(|| {
-        live.map(|text| Prior {
-            holder: None,
-            text: text.to_owned(),
-        })
-    });
+    // What the write would replace, for a Create's undo and a failed Create's Delete: what
+    // the read shows, but what the provider removed lately (a read lagging behind that
+    // removal must not bring it back by either).
+    let replaced = match (live, &effective) {
+        (Some(text), Some(trusted)) if trusted.statements().len() == shown_statements(text) => {
+            Some(text.to_owned())
+        }
+        (_, trusted) => trusted.as_ref().map(|p| p.compact().to_owned()),
+    };
+    let mut prior = claim
+        .approach
+        .creates()
+        .then(|| replaced.clone().map(|text| Prior { holder: None, text }));
     let mut tag = me.tag.clone();
     let mut earlier = Vec::new();
     let mut record_equal = true;
@@ -262,8 +273,8 @@ pub(super) fn apply(
         force,
         earlier,
     });
-    let undo = claim.approach.creates().then(|| match live {
-        Some(text) => Next::Write(text.to_owned()),
+    let undo = claim.approach.creates().then(|| match replaced {
+        Some(text) => Next::Write(text),
         None => Next::Delete,
     });
     Ok(Plan {
