@@ -299,6 +299,21 @@ pub fn plan(
             // took something over from it, it has nothing to be handed back.
             let mut record = record.clone();
             record.failed.retain(|f| f.holder.tag != *tag);
+            // A Sid nobody held that it took out of a whole policy whose ownership a
+            // statement had ended (that policy declaring it: an entry with no statement of
+            // its own) was never taken for CloudFormation: it goes back as it was (nobody's,
+            // or absent), not to that whole policy; also when a whole policy took the target
+            // over from this request since. (A statement resource that took the Sid from it
+            // since took it from that whole policy: it goes back when that one goes.)
+            record.displaced.retain(|d| {
+                let by_it = d.by.as_ref().is_some_and(|b| b.tag == *tag);
+                let taken_on = d
+                    .sid
+                    .as_ref()
+                    .and_then(|sid| record.statements.get(sid))
+                    .is_some_and(|h| h.holder.tag != *tag);
+                !(by_it && d.sid.is_some() && d.text.is_empty() && !taken_on)
+            });
             // A whole policy it wrote whose ownership a statement ended since: the rest of
             // it, left as statements nobody holds, came from this request alone, and goes;
             // except what another whole policy there declares too (one that took it over,

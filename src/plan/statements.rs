@@ -582,17 +582,8 @@ pub(super) fn failed_create(
     let mut after = record.clone();
     let live_doc = live.map(Policy::document);
     let mut restore: Vec<(String, Value)> = Vec::new();
-    // A Sid it took out of a whole policy whose ownership another statement had ended (a
-    // Sid nobody held, that policy declaring it: an entry with no statement of its own) was
-    // never taken for CloudFormation: it goes back as it was (nobody's, or absent), not to
-    // that whole policy. (One another resource holds now was taken by that one since: it
-    // goes back when that one goes, as a Sid taken out of that policy.)
-    let mine = |sid: &str| held.iter().any(|(s, _)| s.as_str() == sid);
-    after.displaced.retain(|d| {
-        let by_it = d.by.as_ref().is_some_and(is_tag);
-        let nobodys = d.text.is_empty() && d.sid.as_deref().is_some_and(mine);
-        !(by_it && nobodys)
-    });
+    // (A Sid nobody held that it took out of a whole policy whose ownership a statement had
+    // ended is out of `displaced` already: the caller drops such entries.)
     for (sid, h) in held {
         if let Some(back) = history::hand_back_sid(&mut after, sid, is_tag) {
             after.statements.insert(sid.clone(), back);

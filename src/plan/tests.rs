@@ -1303,3 +1303,91 @@ fn a_whole_policy_create_neither_remembers_nor_undoes_to_what_the_provider_remov
     );
     assert_eq!(planned.undo, Some(Next::Write(shown)));
 }
+
+#[test]
+fn a_failed_statement_creates_delete_gives_no_sid_to_an_ended_whole_policy_even_once_taken_on() {
+    // Whole policy `pull` declares Audit, but a statement resource ended its ownership
+    // before it did, and nobody held Audit since. Statement Create `b` (Adopt) took Audit
+    // out of `pull`'s policy, then failed; whole policy `sh` (Adopt) took the target over
+    // from `b` meanwhile. `b`'s failed Create's Delete: `pull` never had Audit, so `sh`'s
+    // Delete hands nothing back.
+    let pull = holder("p1", STACK, "Pull");
+    let b = holder("b", OTHER_STACK, "Policy");
+    let sh = holder("sh", OTHER_STACK, "Shared");
+    let audit = grant("Audit", "111122223332");
+    let ci = grant("Ci", "111122223333");
+    let mut record = Record::default();
+    record.displaced.push(Displaced {
+        holder: pull.clone(),
+        sid: None,
+        text: doc(&[audit.clone(), grant("Deploy", "444455556666")]),
+        by: Some(holder("p4", OTHER_STACK, "Policy")),
+        ended: true,
+        ..Displaced::default()
+    });
+    record.displaced.push(Displaced {
+        holder: pull,
+        sid: Some("Audit".into()),
+        text: String::new(),
+        by: Some(b.clone()),
+        ..Displaced::default()
+    });
+    record.displaced.push(Displaced {
+        holder: b.clone(),
+        sid: Some("Audit".into()),
+        text: audit.to_string(),
+        by: Some(sh.clone()),
+        ..Displaced::default()
+    });
+    record.owner = Some(Owned {
+        holder: sh.clone(),
+        policy: doc(std::slice::from_ref(&ci)),
+        ..Owned::default()
+    });
+    record.failed.push(crate::lock::Gone {
+        holder: b,
+        at_ms: NOW,
+    });
+    let live = doc(&[ci]);
+    let planned = plan(
+        &Intent::FailedCreate { tag: "b" },
+        &record,
+        Some(&live),
+        NOW,
+    )
+    .expect("never refused");
+    assert!(
+        !planned
+            .record
+            .displaced
+            .iter()
+            .any(|d| d.sid.as_deref() == Some("Audit")),
+        "{:?}",
+        planned.record.displaced
+    );
+    let deleted = after_whole(Some(&live), &planned.record, &sh);
+    assert_eq!(deleted.next, Next::Delete);
+    // A statement resource that took Audit from `b` took it from `pull`, which declares it:
+    // it goes back to `pull` when that one goes.
+    record.owner = None;
+    let taker = holder("st", OTHER_STACK, "Statement");
+    holding(&mut record, &audit, taker.clone());
+    record.displaced.last_mut().expect("b's entry").by = Some(taker.clone());
+    let live = doc(&[audit]);
+    let planned = plan(
+        &Intent::FailedCreate { tag: "b" },
+        &record,
+        Some(&live),
+        NOW,
+    )
+    .expect("never refused");
+    assert!(
+        planned.record.displaced.iter().any(|d| {
+            d.holder.logical == "Pull"
+                && d.sid.as_deref() == Some("Audit")
+                && d.by == Some(taker.clone())
+        }),
+        "{:?}",
+        planned.record.displaced
+    );
+}
