@@ -351,6 +351,38 @@ impl World {
     }
 }
 
+/// A statement Create whose write landed with its answer lost is undone (the undo's read
+/// shows the write: it deletes the policy, "ECR is as it was"); a read lagging behind that
+/// undo still shows the write. The next Create must not keep it as a statement nobody holds:
+/// the record remembers the undo as the provider's own last write.
+#[tokio::test]
+async fn an_undone_create_stays_out_of_the_next_merge_while_reads_lag_behind_the_undo() {
+    let w = World::new().await;
+    let undone = res(STACK_A, "Undone", STATEMENTS);
+    // Each read takes 1 s: the write lands 1 s in, its undo deletes 2 s in.
+    w.store.delay_reads(Duration::from_secs(1));
+    w.store.lose_write_answers([Some(EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "connection reset".into(),
+    })]);
+    let answer = w
+        .create_within(undone, &some(&[grant("Undone", "111122223333")]), SHORT)
+        .await;
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    assert!(
+        answer["Reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("removed again")),
+        "{answer}"
+    );
+    // A read 0.5 s behind shows the write, not its undo.
+    w.store.delay_reads(Duration::ZERO);
+    w.store.lag_reads(Duration::from_millis(500));
+    let b_props = some(&[grant("New", "444455556666")]);
+    id(&w.create_within(B, &b_props, SHORT).await);
+    assert_eq!(w.truth_sids(), ["New"]);
+}
+
 #[tokio::test]
 async fn s07_a_deleted_whole_policys_statements_do_not_come_back_beside_a_new_statement() {
     let w = World::new().await;

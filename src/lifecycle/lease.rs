@@ -225,10 +225,24 @@ pub async fn store_or_log<L: LockStore>(
 /// is logged: the record then says more than ECR holds, which the next change on the
 /// target writes again.
 pub async fn put_back<L: LockStore>(lease: Option<&Taken>, cx: &Context<'_, L>) {
+    if let Some(taken) = lease {
+        put_back_as(lease, &taken.record, cx).await;
+    }
+}
+
+/// Puts the record back as `record`: as it was when the lease was taken, with what an undo
+/// of the request's write changed since ([`plan::undone`]).
+///
+/// [`plan::undone`]: crate::plan::undone
+pub async fn put_back_as<L: LockStore>(
+    lease: Option<&Taken>,
+    record: &Record,
+    cx: &Context<'_, L>,
+) {
     let (Some(lease), Some(lock)) = (lease, cx.lock) else {
         return;
     };
-    if let Err(error) = lock.store(&lease.key, &lease.owner, &lease.record).await {
+    if let Err(error) = lock.store(&lease.key, &lease.owner, record).await {
         tracing::warn!(lock = %lease.key, error = %error, "could not put the record back as it was");
     }
 }

@@ -515,7 +515,23 @@ async fn carry_out<S: PolicyStore, L: LockStore>(
         Err(failure) => {
             // A write abandoned in flight may land yet, whatever a read said.
             if !may_have_landed(&failure) && !cx.held.write_in_flight(&crate::lock::key(target)) {
-                lease::put_back(lease, cx).await;
+                match (&failure, &plan.next, &plan.undo, lease) {
+                    // Its undo wrote: the record remembers that write, and what it took out.
+                    (
+                        Failure::Undone {
+                            undo: Undo::Removed | Undo::Restored,
+                            ..
+                        },
+                        Next::Write(written),
+                        Some(undo),
+                        Some(taken),
+                    ) => {
+                        let mut record = taken.record.clone();
+                        plan::undone(&mut record, written, undo, cx.now_ms());
+                        lease::put_back_as(lease, &record, cx).await;
+                    }
+                    _ => lease::put_back(lease, cx).await,
+                }
             }
             Err(failure)
         }

@@ -528,6 +528,35 @@ fn left_to(what: &str, holder: &Holder) -> String {
     )
 }
 
+/// The record put back after a Create's write of `written` landed and its undo took it out
+/// again (`undo`: what the undo wrote, a document or a delete): the statements it wrote that
+/// the undo's document lacks are removed by the provider, and the undo is the last write,
+/// so that a read lagging behind it is read again, never taken for what ECR holds
+/// (CONTRACT 11).
+pub fn undone(record: &mut Record, written: &str, undo: &Next, now_ms: u64) {
+    let back = match undo {
+        Next::Write(text) => Some(Policy::from_live(text)),
+        Next::Delete => Some(None),
+        Next::Keep => None,
+    };
+    let Some(back) = back else {
+        return;
+    };
+    let kept = back.as_ref().map(Policy::statements).unwrap_or_default();
+    let gone: Vec<Value> = Policy::from_live(written)
+        .map(|p| p.statements().to_vec())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !kept.iter().any(|k| statement_equivalent(k, s)))
+        .collect();
+    if !gone.is_empty() {
+        let text = Value::Object(with_statements(None, gone)).to_string();
+        history::remove_policy(record, &text, &[], now_ms);
+    }
+    record.written = back.map(|p| p.compact().to_owned());
+    record.written_ms = Some(now_ms);
+}
+
 /// Whether the live text grants what `policy` does; text that is not a JSON object never
 /// does.
 pub fn equivalent(policy: &Policy, live: &str) -> bool {
