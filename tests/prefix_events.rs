@@ -215,6 +215,29 @@ async fn a_new_repository_gets_the_statement_by_its_event_though_its_first_read_
     assert!(h.statements(&repo("team/later")).is_empty());
 }
 
+/// The event's write fails with its outcome unknown (ECR unavailable, and a read does not
+/// show it): no CloudFormation request retries it, so the arrival applies it again once,
+/// rather than leaving the record announcing a statement the next sweep reports missing.
+#[tokio::test]
+async fn a_new_repository_whose_write_outcome_is_unknown_gets_the_statement_applied_again() {
+    let h = Harness::new().await;
+    h.store.create_repository("us-east-1", "team/new");
+    h.store.fail_writes([EcrError::Unavailable {
+        operation: "SetRepositoryPolicy",
+        detail: "HTTP 503: service unavailable".into(),
+    }]);
+    let summary = h
+        .invoke(
+            Action::Report,
+            &created_repository("team/new"),
+            Duration::from_secs(4),
+        )
+        .await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert_eq!(h.statements(&repo("team/new")), [own_statement()]);
+    assert_eq!(h.sweep(Action::Report).await.drifted(), 0);
+}
+
 #[tokio::test]
 async fn a_new_repository_keeps_what_others_put_there_and_a_delivery_twice_writes_once() {
     let h = Harness::new().await;

@@ -13,8 +13,10 @@
 //! is written there as its Create would have, under the target's lease, with the record,
 //! under the same holder, so that the statement resource's later Update and Delete reach it.
 //! A repository that answers `RepositoryNotFoundException` at first (ECR's reads lag its
-//! writes) is tried again with backoff. One whose policy already has the Sid with other
-//! content (or held by another resource) is left as it is and reported like drift.
+//! writes) is tried again with backoff, and a write whose outcome is unknown is applied once
+//! more after a pause (nothing else would retry it). One whose policy already has the Sid
+//! with other content (or held by another resource) is left as it is and reported like
+//! drift.
 //!
 //! **The sweep** applies what an event missed: every repository and template under an
 //! indexed prefix whose record does not know the statement gets it, whatever `DRIFT_ACTION`
@@ -54,6 +56,9 @@ pub const NOT_YET_PAUSES: [Duration; 5] = [
     Duration::from_secs(4),
     Duration::from_secs(8),
 ];
+
+/// The pause before a write whose outcome is unknown is applied again.
+const UNKNOWN_PAUSE: Duration = Duration::from_secs(1);
 
 /// How many targets the sweep applies prefix statements to at once.
 const SWEEP_CONCURRENCY: usize = 4;
@@ -448,6 +453,9 @@ pub(super) async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
     let pace = super::pace::Pace::new(deadline);
     let cx = on.context(holder, &held, &pace, deadline);
     let mut pauses = NOT_YET_PAUSES.iter().filter(|_| wait);
+    // A write whose outcome is unknown is tried again once: no CloudFormation request
+    // retries it, and the record announcing it would leave it to the next sweep's report.
+    let mut unknown_once = true;
     loop {
         let mut findings = judge::judge(&desired, &holder.stack, on.settings);
         if let Some(refusal) = findings.refusal.take() {
@@ -508,6 +516,15 @@ pub(super) async fn apply_on<S: PolicyStore, L: LockStore + RecordReader>(
                 _ => return Arrived::Gone,
             },
             Err(Failure::Busy { .. }) => return Arrived::Busy,
+            Err(failure)
+                if unknown_once
+                    && super::may_have_landed(&failure)
+                    && Instant::now() + UNKNOWN_PAUSE < deadline =>
+            {
+                unknown_once = false;
+                tracing::info!(target_key = %lock::key(target), error = %failure, "the write's outcome is unknown: applied again");
+                tokio::time::sleep(UNKNOWN_PAUSE).await;
+            }
             Err(failure) => return left(failure.to_string()),
         }
     }

@@ -540,7 +540,7 @@ async fn carry_out<S: PolicyStore, L: LockStore>(
 
 /// Whether a failed write may still have landed: then the record keeps announcing it, so
 /// that a failed Create's Delete can take it out (CONTRACT 11).
-fn may_have_landed(failure: &Failure) -> bool {
+pub(super) fn may_have_landed(failure: &Failure) -> bool {
     matches!(
         failure,
         Failure::Undone {
