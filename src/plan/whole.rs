@@ -273,7 +273,7 @@ pub(super) fn apply(
         force,
         earlier,
     });
-    let undo = claim.approach.creates().then(|| match replaced {
+    let undo = claim.approach.creates().then_some(match replaced {
         Some(text) => Next::Write(text),
         None => Next::Delete,
     });
