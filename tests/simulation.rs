@@ -2293,8 +2293,14 @@ impl Sim {
                         ));
                     }
                 }
+                // A whole policy the record did not know whose Update answered FAILED may be
+                // known to it now (its record may have been stored): a hand-back to it then
+                // writes it whole, over what nobody holds.
+                let maybe_known = claims.iter().any(|c| {
+                    c.deployed.spec.kind == Kind::Whole && !c.deployed.recorded && c.deployed.unsure
+                });
                 for (sid, kept) in &console {
-                    if *kept == Keep::Yes && !live.contains_key(sid) && !unsettled {
+                    if *kept == Keep::Yes && !live.contains_key(sid) && !unsettled && !maybe_known {
                         problems.push((
                             Rule::UnheldKept,
                             format!(
