@@ -9,9 +9,16 @@ use crate::policy::{NEW_POLICY_VERSION, Policy, sid_of, statement_equivalent, st
 use serde_json::{Map, Value};
 
 /// The live policy as far as the provider can trust it: without the statements it removed
-/// lately, which a lagging read still shows; `None` when nothing else is left.
-pub(super) fn effective_live(live: Option<&str>, record: &Record, now_ms: u64) -> Option<Policy> {
-    let policy = Policy::from_live(live?)?;
+/// lately, which a lagging read still shows; `None` when nothing else is left. With it,
+/// whether that is the read as it is (nothing left out, or a read that does not parse).
+pub(super) fn effective_live(
+    live: Option<&str>,
+    record: &Record,
+    now_ms: u64,
+) -> (Option<Policy>, bool) {
+    let Some(policy) = live.and_then(Policy::from_live) else {
+        return (None, true);
+    };
     let shown = statements_of(policy.document());
     let kept: Vec<Value> = shown
         .iter()
@@ -22,17 +29,13 @@ pub(super) fn effective_live(live: Option<&str>, record: &Record, now_ms: u64) -
         .cloned()
         .collect();
     if kept.len() == shown.len() {
-        return Some(policy);
+        return (Some(policy), true);
     }
     if kept.is_empty() {
-        return None;
+        return (None, false);
     }
-    Policy::from_document(with_statements(Some(policy.document()), kept)).ok()
-}
-
-/// How many statements the live policy `text` shows.
-fn shown_statements(text: &str) -> usize {
-    Policy::from_live(text).map_or(0, |p| p.statements().len())
+    let trusted = Policy::from_document(with_statements(Some(policy.document()), kept)).ok();
+    (trusted, false)
 }
 
 /// A whole-policy Create or Update.
@@ -44,7 +47,7 @@ pub(super) fn apply(
     record: &Record,
     now_ms: u64,
 ) -> Result<Plan, Refusal> {
-    let effective = effective_live(live, record, now_ms);
+    let (effective, as_read) = effective_live(live, record, now_ms);
     let live_equivalent = effective.as_ref().is_some_and(|l| l.equivalent(policy));
     let me = claim.me;
     let is_me = |h: &Holder| h.same_resource(me);
@@ -53,11 +56,10 @@ pub(super) fn apply(
     // What the write would replace, for a Create's undo and a failed Create's Delete: what
     // the read shows, but what the provider removed lately (a read lagging behind that
     // removal must not bring it back by either).
-    let replaced = match (live, &effective) {
-        (Some(text), Some(trusted)) if trusted.statements().len() == shown_statements(text) => {
-            Some(text.to_owned())
-        }
-        (_, trusted) => trusted.as_ref().map(|p| p.compact().to_owned()),
+    let replaced = if as_read {
+        live.map(str::to_owned)
+    } else {
+        effective.as_ref().map(|p| p.compact().to_owned())
     };
     let mut prior = claim
         .approach
