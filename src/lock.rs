@@ -197,7 +197,9 @@ pub struct Record {
     /// less than a minute later that lacks one of its statements may lag behind that write.
     pub written: Option<String>,
     /// Displaced resources whose Delete came lately: a duplicate delivery of that Delete
-    /// does what the first did (nothing for them), not a Delete without a record.
+    /// does what the first did (nothing for them), not a Delete without a record. In a
+    /// prefix statements' index item: the prefix statements whose Delete came, kept 30 days
+    /// (`lifecycle::arrivals::end`).
     pub gone: Vec<Gone>,
     /// Creates answered FAILED lately whose write may have landed (the record still
     /// announces it, for their Delete to take out): they took nothing over by the rename

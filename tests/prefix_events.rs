@@ -359,6 +359,33 @@ async fn a_deleted_repository_only_prefix_statements_held_is_forgotten_not_drift
 }
 
 #[tokio::test]
+async fn a_repository_deleted_before_the_prefix_statements_delete_is_forgotten_not_drift_after_it()
+{
+    // Two repositories deleted while their events were late; the statement's Delete lists
+    // neither, so their records still name it.
+    let h = Harness::over(&["team/app", "team/old"]).await;
+    h.store.delete_repository("us-east-1", "team/app");
+    h.store.delete_repository("us-east-1", "team/old");
+    h.delete().await;
+    assert!(h.lock.record(&key(&repo("team/app"))).holds_anything());
+    // The late event of one: forgotten, not drift.
+    let mut e = sample("drift/delete-repository.json");
+    e["detail"]["requestParameters"]["repositoryName"] = "team/app".into();
+    let summary = h.invoke(Action::Report, &e, Duration::from_secs(30)).await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert!(!h.lock.record(&key(&repo("team/app"))).holds_anything());
+    // The other's event lost: the sweep forgets it (and indexes nothing again).
+    let summary = h.sweep(Action::Report).await;
+    assert_eq!(summary.drifted(), 0, "{summary:?}");
+    assert!(!h.lock.record(&key(&repo("team/old"))).holds_anything());
+    assert_eq!(indexed(&h, "team"), None);
+    // A repository created since gets nothing of the deleted statement.
+    h.store.create_repository("us-east-1", "team/new");
+    h.repository_created("team/new").await;
+    assert!(h.statements(&repo("team/new")).is_empty());
+}
+
+#[tokio::test]
 async fn a_deleted_repository_ecr_still_shows_is_not_drift_and_the_sweep_forgets_it() {
     let h = Harness::new().await;
     // ECR's reads lag the deletion (and the Create's own write, moments ago).

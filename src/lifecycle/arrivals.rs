@@ -34,7 +34,7 @@ use crate::error::Failure;
 use crate::event::{Content, Desired, Prefixed};
 use crate::identity::{ROOT_PREFIX, Target, prefix_matches, template_matches};
 use crate::lock::{
-    self, Displaced, Held, Holder, LockError, LockStore, Record, RecordReader, Snapshot,
+    self, Displaced, Gone, Held, Holder, LockError, LockStore, Record, RecordReader, Snapshot,
 };
 use crate::plan::{self, Approach};
 use crate::policy::{Statements, sid_of};
@@ -56,6 +56,11 @@ pub const NOT_YET_PAUSES: [Duration; 5] = [
     Duration::from_secs(4),
     Duration::from_secs(8),
 ];
+
+/// How long an index item remembers a prefix statement whose Delete came ([`end`]): as long
+/// as the lock table keeps an item that holds nothing (30 days after its last use), and
+/// many daily sweeps.
+const ENDED_KEPT_MS: u64 = 30 * 24 * 3600 * 1000;
 
 /// The pause before a write whose outcome is unknown is applied again.
 const UNKNOWN_PAUSE: Duration = Duration::from_secs(1);
@@ -260,6 +265,43 @@ pub(super) async fn unregister<L: LockStore>(
         .map(drop)
 }
 
+/// A prefix statement's Delete (or its failed Create's Delete) in the index item of its
+/// prefix: its entries taken out ([`unregister`]), and the resource remembered there as
+/// ended (the item's `gone`, for [`ENDED_KEPT_MS`]). A repository deleted before the Delete
+/// listed the prefix's matches keeps the statement in its record; remembered as a prefix
+/// statement, it is forgotten by its `DeleteRepository` event or the sweep, not reported
+/// as drift (CONTRACT 15), and the sweep never indexes it again from that record.
+pub(super) async fn end<L: LockStore>(
+    region: &str,
+    prefix: &str,
+    tag: &str,
+    cx: &Context<'_, L>,
+) -> Result<(), Failure> {
+    let now_ms = cx.clock.now_ms();
+    let holder = Holder {
+        tag: tag.to_owned(),
+        stack: cx.stack_id.to_owned(),
+        logical: cx.logical_id.to_owned(),
+    };
+    edit_index(region, prefix, cx, |record| {
+        withdraw(record, tag);
+        record
+            .gone
+            .retain(|g| g.holder.tag != tag && now_ms.saturating_sub(g.at_ms) < ENDED_KEPT_MS);
+        record.gone.push(Gone {
+            holder,
+            at_ms: now_ms,
+        });
+    })
+    .await
+    .map(drop)
+}
+
+/// The tags of the prefix statements an index item remembers as ended ([`end`]).
+fn ended_in(record: &Record) -> impl Iterator<Item = &str> {
+    record.gone.iter().map(|g| g.holder.tag.as_str())
+}
+
 /// An index item once the prefix statement `me` declares `statements` there (its Create,
 /// `creates`, or its Update), as a target's record would be (CONTRACT 11): a Sid another
 /// resource holds there is taken over by a Create (or the same resource's replacement),
@@ -406,7 +448,14 @@ pub enum Arrived {
 
 /// The prefix statements the index holds that reach `target`.
 async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Indexed>, LockError> {
+    Ok(prefixes_over(lock, target).await?.indexed)
+}
+
+/// What the index items that can cover `target` say of it: the prefix statements covering
+/// it ([`covering`]), and those whose Delete came lately under those prefixes.
+async fn prefixes_over<L: RecordReader>(lock: &L, target: &Target) -> Result<Prefixes, LockError> {
     let mut found: Vec<Indexed> = Vec::new();
+    let mut ended = BTreeSet::new();
     let mut keys = covering_keys(target);
     // The broadest first: a holder found under two prefixes (its own, and a narrower one a
     // sweep indexed it under before its Update) is taken from its own.
@@ -423,9 +472,13 @@ async fn covering<L: RecordReader>(lock: &L, target: &Target) -> Result<Vec<Inde
                     found.push(indexed);
                 }
             }
+            ended.extend(ended_in(&snapshot.record).map(str::to_owned));
         }
     }
-    Ok(found)
+    Ok(Prefixes {
+        indexed: found,
+        ended,
+    })
 }
 
 /// Writes `indexed` on `target` as its Create there would have, under the target's lease,
@@ -676,10 +729,25 @@ async fn created<S: PolicyStore, L: LockStore + RecordReader>(
     Ok(summary)
 }
 
-/// Whether the record holds nothing but what prefix statements of `index` hold, and
-/// remembers nothing displaced but Sids such a statement took (by `Adopt`) from another.
-fn only_prefix_statements(record: &Record, indexed: &[Indexed]) -> bool {
-    let prefixed = |holder: &Holder| indexed.iter().any(|i| i.holder.same_resource(holder));
+/// The prefix statements a target's record may name: those the index names, and those whose
+/// Delete came lately ([`end`]), by tag.
+#[derive(Debug, Default)]
+struct Prefixes {
+    indexed: Vec<Indexed>,
+    ended: BTreeSet<String>,
+}
+
+impl Prefixes {
+    fn holds(&self, holder: &Holder) -> bool {
+        self.indexed.iter().any(|i| i.holder.same_resource(holder))
+            || self.ended.contains(&holder.tag)
+    }
+}
+
+/// Whether the record holds nothing but what prefix statements hold (indexed, or ended),
+/// and remembers nothing displaced but Sids such a statement took (by `Adopt`) from another.
+fn only_prefix_statements(record: &Record, prefixes: &Prefixes) -> bool {
+    let prefixed = |holder: &Holder| prefixes.holds(holder);
     record.owner.is_none()
         && record
             .displaced
@@ -714,14 +782,14 @@ async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
     store: &S,
     on: &Arrivals<'_, L>,
     target: &Target,
-    indexed: &[Indexed],
+    prefixes: &Prefixes,
     wait: bool,
 ) -> Result<Forgot, LockError> {
     let key = lock::key(target);
     let Some(snapshot) = on.lock.read(&key).await? else {
         return Ok(Forgot::Kept);
     };
-    if !only_prefix_statements(&snapshot.record, indexed) {
+    if !only_prefix_statements(&snapshot.record, prefixes) {
         return Ok(Forgot::Kept);
     }
     let gone = |read: Result<Option<crate::ecr::LivePolicy>, crate::ecr::EcrError>| matches!(read, Err(e) if e.target_gone());
@@ -742,7 +810,7 @@ async fn forget_if_gone<S: PolicyStore, L: LockStore + RecordReader>(
         Err(LockError::Busy) => return Ok(Forgot::Kept),
         Err(error) => return Err(error),
     };
-    let gone = only_prefix_statements(&record, indexed) && gone(store.get(target).await);
+    let gone = only_prefix_statements(&record, prefixes) && gone(store.get(target).await);
     if gone {
         on.lock.store(&key, &on.owner, &Record::default()).await?;
         tracing::info!(target_key = %key, "a deleted repository only prefix statements held: forgotten");
@@ -770,8 +838,8 @@ async fn without_deleted<S: PolicyStore, L: LockStore + RecordReader>(
         if matches!(finding.target, Target::Repository { .. })
             && !finding.difference.missing.is_empty()
         {
-            let indexed = covering(on.lock, &finding.target).await?;
-            if forget_if_gone(store, on, &finding.target, &indexed, false).await?
+            let prefixes = prefixes_over(on.lock, &finding.target).await?;
+            if forget_if_gone(store, on, &finding.target, &prefixes, false).await?
                 == Forgot::Forgotten
             {
                 continue;
@@ -812,13 +880,16 @@ pub fn unindexed(items: &BTreeMap<String, Snapshot>) -> Vec<(String, Unindexed)>
         .iter()
         .filter_map(|(key, s)| index_of(key).map(|(region, _)| (region, &s.record)))
         .flat_map(|(region, record)| {
-            // A holder another took its Sids from in the index is known there too.
+            // A holder another took its Sids from in the index is known there too, and one
+            // whose Delete came is never indexed again.
             let displaced = record.displaced.iter().map(|d| &d.holder);
+            let ended = record.gone.iter().map(|g| &g.holder);
             record
                 .statements
                 .values()
                 .map(|held| &held.holder)
                 .chain(displaced)
+                .chain(ended)
                 .map(move |holder| (region.clone(), holder.tag.clone()))
         })
         .collect();
@@ -1111,7 +1182,8 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
                 record: &s.record,
             })
         })
-        .filter(|item| !item.record.statements.is_empty())
+        // Items that only remember ended statements too: a repository they held may be gone.
+        .filter(|item| !item.record.statements.is_empty() || !item.record.gone.is_empty())
         .collect();
     let regions: BTreeSet<&str> = index.iter().map(|item| item.region.as_str()).collect();
     let mut work: Vec<(Target, Vec<Indexed>)> = Vec::new();
@@ -1147,9 +1219,14 @@ async fn sweep<S: PolicyStore, L: LockStore + RecordReader>(
             }
         }
         // Repositories the record knows that ECR no longer lists.
-        let all: Vec<Indexed> = in_region()
-            .flat_map(|item| by_holder(item.key, item.record))
-            .collect();
+        let all = Prefixes {
+            indexed: in_region()
+                .flat_map(|item| by_holder(item.key, item.record))
+                .collect(),
+            ended: in_region()
+                .flat_map(|item| ended_in(item.record).map(str::to_owned))
+                .collect(),
+        };
         for key in items.keys() {
             if let Some(Target::Repository { region: r, name }) = lock::target_of(key)
                 && r == region
@@ -1249,8 +1326,8 @@ where
     match shape {
         Shape::Call(call) if call.creates() => created(ecr, on, call).await,
         Shape::Call(call) if call.name == "DeleteRepository" => {
-            let indexed = covering(lock, &call.target).await?;
-            match forget_if_gone(ecr, on, &call.target, &indexed, true).await? {
+            let prefixes = prefixes_over(lock, &call.target).await?;
+            match forget_if_gone(ecr, on, &call.target, &prefixes, true).await? {
                 Forgot::Forgotten => Ok(Summary::default()),
                 // A deletion changes no statement: judged from a read that still shows
                 // the repository, it would be a read older than the provider's own
@@ -1357,6 +1434,17 @@ mod tests {
         put(repository("known/x"), holding("p4", "E", "{}"));
         put(repository("known/y"), holding("p4", "E", "{}"));
         items.insert(index_key("us-east-1", "known"), holding("p4", "E", "{}"));
+        // Ended (its Delete came) where the index remembers it: never indexed again.
+        items.insert(lock::key(&repository("ended/x")), holding("p5", "F", "{}"));
+        items.insert(lock::key(&repository("ended/y")), holding("p5", "F", "{}"));
+        let mut ended = Snapshot::default();
+        ended.record.gone.push(Gone {
+            holder: holding("p5", "F", "{}").record.statements["F"]
+                .holder
+                .clone(),
+            at_ms: 1,
+        });
+        items.insert(index_key("us-east-1", "ended"), ended);
         let found: Vec<(String, String)> = unindexed(&items)
             .into_iter()
             .map(|(prefix, entry)| (entry.holder.tag, prefix))
@@ -1532,6 +1620,22 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_repository_held_by_a_prefix_statement_whose_delete_came_is_only_prefix_statements()
+    {
+        let a = holder("a", "stack-a");
+        let mut record = Record::default();
+        declares(&mut record, &a, true, &[("S", "a1")]);
+        let mut prefixes = Prefixes::default();
+        // Neither indexed nor remembered as ended: a repository statement's, perhaps.
+        assert!(!only_prefix_statements(&record, &prefixes));
+        prefixes.ended.insert("a".into());
+        assert!(only_prefix_statements(&record, &prefixes));
+        // Another resource of the same stack and logical id (a replacement) is not it.
+        record.statements.get_mut("S").unwrap().holder.tag = "a2".into();
+        assert!(!only_prefix_statements(&record, &prefixes));
+    }
+
+    #[test]
     fn a_deleted_repository_whose_record_remembers_a_prefix_adopt_is_only_prefix_statements() {
         let a = holder("a", "stack-a");
         let b = holder("b", "stack-b");
@@ -1539,7 +1643,10 @@ mod tests {
         declares(&mut index, &a, true, &[("S", "a1")]);
         declares(&mut index, &b, true, &[("S", "b1")]);
         let key = index_key("us-east-1", "team");
-        let indexed = by_holder(&key, &index);
+        let indexed = Prefixes {
+            indexed: by_holder(&key, &index),
+            ended: BTreeSet::new(),
+        };
         // The repository's record: B took S from A there too.
         let mut record = index.clone();
         assert!(only_prefix_statements(&record, &indexed));

@@ -321,7 +321,7 @@ pub(super) async fn delete<S: PolicyStore, L: LockStore>(
     cx: &Context<'_, L>,
 ) -> Result<(bool, Vec<String>), Failure> {
     if cx.lock.is_some() {
-        arrivals::unregister(region, prefix, &me.tag, cx).await?;
+        arrivals::end(region, prefix, &me.tag, cx).await?;
     }
     let intent = Intent::DeleteStatements { me, sids };
     removed(over_matches(store, region, prefix, &intent, removing(cx), cx).await?)
@@ -337,7 +337,7 @@ pub(super) async fn failed_create<S: PolicyStore, L: LockStore>(
     cx: &Context<'_, L>,
 ) -> Result<(bool, Vec<String>), Failure> {
     let region = prefixed.region();
-    arrivals::unregister(region, &prefixed.prefix, tag, cx).await?;
+    arrivals::end(region, &prefixed.prefix, tag, cx).await?;
     let intent = Intent::FailedCreate { tag };
     removed(over_matches(store, region, &prefixed.prefix, &intent, removing(cx), cx).await?)
 }

@@ -44,8 +44,9 @@ pub mod attr {
     /// Format 3: the policy as last written (absent after a delete, and in items stored
     /// before it was recorded).
     pub const WRITTEN_POLICY: &str = "written_policy";
-    /// Format 3: displaced resources whose Delete came lately, a list of `{holder, stack,
-    /// logical, at}` (absent when empty).
+    /// Format 3: displaced resources whose Delete came lately (in a prefix index item: the
+    /// prefix statements whose Delete came), a list of `{holder, stack, logical, at}`
+    /// (absent when empty).
     pub const GONE: &str = "gone";
     /// Format 3: Creates answered FAILED lately whose write may have landed, a list of
     /// `{holder, stack, logical, at}` (absent when empty).
