@@ -104,6 +104,20 @@ pub fn superseded(earlier: &[Version], old: Option<&str>, new: &str, now_ms: u64
     versions
 }
 
+/// `earlier` with the versions of `gone` (a removal of the Sid that is held again as
+/// `now`) that it lacks, dated by the removal.
+pub fn also_removed(mut earlier: Vec<Version>, gone: &Removed, now: &str) -> Vec<Version> {
+    for text in gone.versions() {
+        if text != now && !earlier.iter().any(|v| v.text == text) {
+            earlier.push(Version {
+                text: text.to_owned(),
+                at_ms: gone.at_ms,
+            });
+        }
+    }
+    earlier
+}
+
 /// Takes a held Sid out of the record and remembers it as removed (every version of it
 /// written lately); `shown`: the live statement, when the record never had its text (a
 /// format-1 record).

@@ -322,7 +322,12 @@ pub(super) fn apply(
                 }
             }
         }
-        after.removed.remove(sid);
+        // What the provider removed of this Sid lately, a read lagging behind may still
+        // show: held again, those versions are its earlier ones (and removed with it again
+        // if it goes), never a statement nobody holds.
+        if let Some(gone) = after.removed.remove(sid) {
+            earlier = history::also_removed(earlier, &gone, &compact(statement));
+        }
         after.statements.insert(
             sid.to_owned(),
             Held {

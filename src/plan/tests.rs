@@ -1378,3 +1378,52 @@ fn a_failed_statement_creates_delete_gives_no_sid_to_an_ended_whole_policy_even_
         .collect();
     assert_eq!(back_to, [("Pull".to_owned(), Some(taker))]);
 }
+
+#[test]
+fn a_sid_removed_then_held_and_removed_again_keeps_every_removed_version_from_the_next_create() {
+    // The provider removed Scan v1 (a prefix statement's Delete); another resource then
+    // held it as v2 and was deleted too. A read lagging behind both may show v1: it is
+    // the provider's own removal, not a statement nobody holds that a Create with the same
+    // content finds there (and would put back, as what it replaced, if it failed).
+    let v1 = grant("Scan", "111122223333");
+    let v2 = grant("Scan", "111122223332");
+    let mut record = Record::default();
+    holding(&mut record, &v1, me("a"));
+    history::remove_sid(&mut record, "Scan", None, NOW - 30_000);
+    let taken = decide(
+        &Approach::Create,
+        &statements(json!([v2]), false),
+        Some(&doc(&[])),
+        &record,
+        &me("b"),
+        NOW - 20_000,
+    )
+    .expect("a Sid nobody holds");
+    let earlier: Vec<&str> = taken.record.statements["Scan"]
+        .earlier
+        .iter()
+        .map(|v| v.text.as_str())
+        .collect();
+    assert_eq!(earlier, [v1.to_string()]);
+    let (_, record) = after_delete(
+        Some(&doc(std::slice::from_ref(&v2))),
+        &taken.record,
+        "b",
+        &["Scan".into()],
+        NOW - 10_000,
+    );
+    let removed: Vec<&str> = record.removed["Scan"].versions().collect();
+    assert_eq!(removed, [v2.to_string(), v1.to_string()]);
+    // The read lags: it still shows v1.
+    let planned = decide(
+        &Approach::Create,
+        &statements(json!([v1]), false),
+        Some(&doc(std::slice::from_ref(&v1))),
+        &record,
+        &me("c"),
+        NOW,
+    )
+    .expect("a Sid nobody holds");
+    assert_eq!(planned.record.statements["Scan"].prior, None);
+    assert!(matches!(planned.next, Next::Write(_)), "{:?}", planned.next);
+}
