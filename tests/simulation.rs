@@ -1084,9 +1084,9 @@ struct Deployed {
     /// Its last request was answered FAILED (an Update, or its rollback): it promised
     /// nothing until one is answered SUCCESS again.
     unsure: bool,
-    /// What the Update answered FAILED asked for: its write may have landed (a replacement's
-    /// Sids, left until a rollback takes them out).
-    pending: Option<Spec>,
+    /// What the Updates answered FAILED asked for (an Update and its rollback): each one's
+    /// write may have landed (a replacement's Sids, left until a rollback takes them out).
+    pending: Vec<Spec>,
     /// A whole policy a statement resource took a Sid out of: the target is managed by
     /// statements from then on, and this resource owns it no more (it still gets back the
     /// Sids it declares when their taker goes first).
@@ -1347,8 +1347,8 @@ impl Model {
         let loose = self.loose.iter().map(|l| &l.deployed);
         stacked.chain(loose).any(|d| {
             d.pending
-                .as_ref()
-                .is_some_and(|p| p.target == t && p.version_of(sid).is_some())
+                .iter()
+                .any(|p| p.target == t && p.version_of(sid).is_some())
         })
     }
 
@@ -2146,7 +2146,7 @@ impl Sim {
                     .collect();
                 // An Update answered FAILED may have left what it asked for.
                 let pending = claims.iter().any(|c| {
-                    c.deployed.pending.as_ref().is_some_and(|p| {
+                    c.deployed.pending.iter().any(|p| {
                         p.version_of(sid).is_some()
                             && prefix_matches(p.prefix.unwrap_or_default(), r)
                     })
@@ -2636,7 +2636,8 @@ impl Sim {
                 self.updated(stack_ref, logical, &before, &before.spec);
                 self.reach(&before.physical, &before.spec, &a);
             } else {
-                self.unsure(stack_ref, logical, &before.physical, &spec);
+                // The rollback asked for the old properties: its write may have left them.
+                self.unsure(stack_ref, logical, &before.physical, &before.spec);
             }
         }))
         .await;
@@ -2648,7 +2649,7 @@ impl Sim {
             took_at: None,
             recorded: true,
             unsure: false,
-            pending: None,
+            pending: Vec::new(),
             dethroned: false,
             displaced: BTreeMap::new(),
         };
@@ -2752,7 +2753,7 @@ impl Sim {
             took_at: Some(tokio::time::Instant::now()),
             recorded: !self.without_lock_table.get(),
             unsure: false,
-            pending: None,
+            pending: Vec::new(),
             dethroned: false,
             displaced: BTreeMap::new(),
         };
@@ -2909,7 +2910,7 @@ impl Sim {
                 spec: spec.clone(),
                 recorded,
                 unsure: false,
-                pending: None,
+                pending: Vec::new(),
                 ..now
             },
         );
@@ -2926,8 +2927,8 @@ impl Sim {
             && d.physical == physical
         {
             d.unsure = true;
-            if d.pending.is_none() {
-                d.pending = Some(asked.clone());
+            if !d.pending.contains(asked) {
+                d.pending.push(asked.clone());
             }
             if d.spec.kind == Kind::Whole && !d.recorded {
                 // A whole policy the record never knew manages what nobody holds: its
