@@ -1,5 +1,5 @@
 use super::*;
-use crate::lock::{Displaced, Held, Owned, Prior, REMOVED_KEPT_MS, Removed};
+use crate::lock::{Displaced, Held, Owned, Prior, REMOVED_KEPT_MS, Removed, Version};
 use crate::policy::Statements;
 use crate::policy::{sid_of, statement_equivalent};
 use proptest::prelude::*;
@@ -1426,4 +1426,46 @@ fn a_sid_removed_then_held_and_removed_again_keeps_every_removed_version_from_th
     .expect("a Sid nobody holds");
     assert_eq!(planned.record.statements["Scan"].prior, None);
     assert!(matches!(planned.next, Next::Write(_)), "{:?}", planned.next);
+}
+
+#[test]
+fn a_whole_policy_taking_held_statements_over_remembers_them_removed_whatever_the_read_shows() {
+    // Statement resources hold Deploy (written lately as v1, then v2) and Shared; a whole
+    // policy with `Adopt` takes the target over while reads lag behind those writes (the
+    // read shows no policy). What the record says they hold is what the write replaces: a
+    // later read still showing them is the provider's own removal, not statements nobody
+    // holds for the next merge to keep.
+    let deploy_v1 = grant("Deploy", "111122223331");
+    let deploy_v2 = grant("Deploy", "111122223332");
+    let shared = grant("Shared", "111122223333");
+    let mut record = Record::default();
+    holding(&mut record, &deploy_v2, me("s"));
+    holding(&mut record, &shared, me("s"));
+    record.statements.get_mut("Deploy").unwrap().earlier = vec![Version {
+        text: deploy_v1.to_string(),
+        at_ms: NOW - 5_000,
+    }];
+    let planned = decide(
+        &Approach::Create,
+        &whole(true),
+        None,
+        &record,
+        &me("w"),
+        NOW,
+    )
+    .expect("adopts");
+    let removed = planned.record.removed_policy.expect("removed");
+    let statements: Vec<Value> = removed
+        .versions()
+        .filter_map(history::parse)
+        .flat_map(|doc| doc["Statement"].as_array().cloned().unwrap_or_default())
+        .collect();
+    for statement in [&deploy_v2, &shared, &deploy_v1] {
+        assert!(
+            statements
+                .iter()
+                .any(|s| statement_equivalent(s, statement)),
+            "{statement} not in {statements:?}"
+        );
+    }
 }

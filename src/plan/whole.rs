@@ -244,25 +244,34 @@ pub(super) fn apply(
             after.removed.remove(sid);
         }
     }
-    if next != Next::Keep
-        && let Some(replaced) = &effective
-    {
+    if next != Next::Keep {
         // The held statements the write replaces (their holders displaced) are removed by
-        // the provider: a read that lags behind the write must not bring them back. (The
-        // statements nobody held that it replaced are not remembered: the console may add
-        // them again.)
-        let gone: Vec<Value> = replaced
-            .statements()
-            .iter()
-            .filter(|s| sid_of(s).is_some_and(|sid| record.statements.contains_key(sid)))
-            .filter(|s| {
-                !policy
-                    .statements()
-                    .iter()
-                    .any(|p| statement_equivalent(p, s))
-            })
-            .cloned()
-            .collect();
+        // the provider: a read that lags behind the write must not bring them back. The
+        // record says what they are (every version written lately), whatever the read
+        // shows; a read lagging behind an earlier write may show another version of a
+        // held Sid too. (The statements nobody held that it replaced are not remembered:
+        // the console may add them again.)
+        let from_record = record.statements.values().flat_map(|held| {
+            let earlier = held.earlier.iter().map(|v| v.text.as_str());
+            held.statement.as_deref().into_iter().chain(earlier)
+        });
+        let from_read = effective.iter().flat_map(|replaced| {
+            replaced
+                .statements()
+                .iter()
+                .filter(|s| sid_of(s).is_some_and(|sid| record.statements.contains_key(sid)))
+                .cloned()
+        });
+        let mut gone: Vec<Value> = Vec::new();
+        for statement in from_record.filter_map(history::parse).chain(from_read) {
+            let kept = policy
+                .statements()
+                .iter()
+                .any(|p| statement_equivalent(p, &statement));
+            if !kept && !gone.iter().any(|g| statement_equivalent(g, &statement)) {
+                gone.push(statement);
+            }
+        }
         if !gone.is_empty() {
             let text = Value::Object(with_statements(None, gone)).to_string();
             history::remove_policy(&mut after, &text, &[], now_ms);
