@@ -1672,6 +1672,12 @@ struct Sim {
     faulted_at: Cell<Option<tokio::time::Instant>>,
     /// Requests go to the function as deployed before the lock table existed.
     without_lock_table: Cell<bool>,
+    /// Creates with `Adopt` on their way: target and RequestId.
+    adopting: RefCell<Vec<(usize, String)>>,
+    /// SUCCESS answers that took something without `Adopt` while Creates with `Adopt` on
+    /// the same target were on their way (their RequestIds), with what they took: judged
+    /// once those are answered ([`Sim::settle_deferred`]).
+    deferred: RefCell<Vec<(Vec<String>, String)>>,
 }
 
 impl Sim {
@@ -1716,6 +1722,12 @@ impl Sim {
         self.requests.set(n + 1);
         let request_id = format!("{n:08x}-5a6b-4f3e-8a1d-2b4c6e8f0a01");
         let sent_at = tokio::time::Instant::now();
+        let adopts = request_type == "Create" && spec.adopt && spec.prefix.is_none();
+        if adopts {
+            self.adopting
+                .borrow_mut()
+                .push((spec.target, request_id.clone()));
+        }
         if spec.prefix.is_some()
             && let Some(physical) = physical
         {
@@ -1782,6 +1794,15 @@ impl Sim {
             reason: "no response".into(),
             sent_at,
         });
+        if adopts {
+            self.adopting
+                .borrow_mut()
+                .retain(|(_, id)| *id != request_id);
+            // Its take stands, or (FAILED in a step where a fault fired) the record may
+            // announce it, as for `Model::announced`.
+            let took = answer.success || self.fired() > self.fired_before_step.get();
+            self.settle_deferred(&request_id, took);
+        }
         let what = format!(
             "{} {request_type} {logical} ({spec}){}",
             world_stack_name(stack_id),
@@ -1932,18 +1953,27 @@ impl Sim {
     }
 
     /// A resource's Create, or an Update that made a new one, answered SUCCESS: check that
-    /// it took nothing another holds without Adopt (CONTRACT 11), then record it.
+    /// it took nothing another holds without Adopt (CONTRACT 11), then record it. While a
+    /// Create with `Adopt` on the target is on its way, its take may be what this one
+    /// joined (its record stored, its answer still to come, or lost and then FAILED): the
+    /// judgement waits for its answer.
     fn took(&self, stack_id: &str, logical: &'static str, spec: &Spec, physical: &str) {
         let taken = self.taken_without_adopt(stack_id, logical, spec);
         if !taken.is_empty() {
-            self.violate(
-                Rule::OnlyByAdopt,
-                format!(
-                    "{}/{logical} ({spec}) answered SUCCESS without Adopt over {}",
-                    world_stack_name(stack_id),
-                    taken.join(", ")
-                ),
+            let detail = format!(
+                "{}/{logical} ({spec}) answered SUCCESS without Adopt over {}",
+                world_stack_name(stack_id),
+                taken.join(", ")
             );
+            let beside: Vec<String> = (self.adopting.borrow().iter())
+                .filter(|(t, _)| *t == spec.target)
+                .map(|(_, id)| id.clone())
+                .collect();
+            if beside.is_empty() {
+                self.violate(Rule::OnlyByAdopt, detail);
+            } else {
+                self.deferred.borrow_mut().push((beside, detail));
+            }
         }
         let same = |c: &Claim| c.same_resource(stack_id, logical);
         let joined_an_announced_end =
@@ -2065,6 +2095,30 @@ impl Sim {
                 }
             }
             model.dethrone(&owner);
+        }
+    }
+
+    /// A Create with `Adopt` (RequestId `id`) is answered: the SUCCESS answers judged after
+    /// it are forgiven when its take stood or may be announced (`took`: they may have joined
+    /// after it), and otherwise judged once every such Create beside them is answered.
+    fn settle_deferred(&self, id: &str, took: bool) {
+        let mut due = Vec::new();
+        self.deferred.borrow_mut().retain_mut(|(ids, detail)| {
+            if !ids.iter().any(|i| i == id) {
+                return true;
+            }
+            if took {
+                return false;
+            }
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                due.push(std::mem::take(detail));
+                return false;
+            }
+            true
+        });
+        for detail in due {
+            self.violate(Rule::OnlyByAdopt, detail);
         }
     }
 
@@ -2849,11 +2903,15 @@ impl Sim {
             let mut model = self.model.borrow_mut();
             match model.expect(spec.target) {
                 // Nobody holds a Sid there: the record now knows it as the owner, and its
-                // policy replaces everything (CONTRACT 4 and 11).
+                // policy replaces everything (CONTRACT 4 and 11). A resource whose Delete
+                // failed may hold one still: then the record learns nothing of it (its
+                // statements are written beside the held ones), and it is not known to be
+                // the owner.
                 Expect::Statements(held) if held.values().all(|h| h.orphan) => {
                     now.dethroned = false;
                     now.seq = model.next_seq();
                     model.console[spec.target].clear();
+                    recorded = held.is_empty();
                 }
                 Expect::Statements(held) => {
                     // A whole policy the record never knew, on a target statement resources
@@ -3600,6 +3658,8 @@ fn run_quietly(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             lag: Cell::new(Duration::ZERO),
             faulted_at: Cell::new(None),
             without_lock_table: Cell::new(false),
+            adopting: RefCell::new(Vec::new()),
+            deferred: RefCell::new(Vec::new()),
         };
         if let Some((stack, spec)) = &setup.legacy {
             sim.note(format!(
