@@ -205,6 +205,12 @@ pub enum Failure {
     /// A failure an earlier invocation of the same request met, in its words.
     #[error("{0}")]
     Earlier(String),
+    /// Another delivery of the same Create was answered FAILED (the record says so): this
+    /// one changes nothing.
+    #[error(
+        "another delivery of this request was answered FAILED already, and CloudFormation acts on the first answer; this one changed nothing"
+    )]
+    AnsweredFailed,
     #[error(
         "internal error: the provider panicked ({0}); nothing more will be changed by this request. Please report it with the logs"
     )]

@@ -151,6 +151,7 @@ fn cases() -> Vec<(&'static str, Failure)> {
                 undo: Undo::Restored,
             },
         ),
+        ("AnsweredFailed", Failure::AnsweredFailed),
         ("Panicked", Failure::Panicked("index out of bounds".into())),
     ]
 }
@@ -240,6 +241,10 @@ const EXPECTED: &[(&str, &str)] = &[
     (
         "Undone",
         r#"ECR PutRegistryPolicy failed after retries: dispatch failure; this is usually temporary, so retry the stack operation. The new policy had landed after all and the previous one was put back: ECR is as it was."#,
+    ),
+    (
+        "AnsweredFailed",
+        r#"another delivery of this request was answered FAILED already, and CloudFormation acts on the first answer; this one changed nothing"#,
     ),
     (
         "Panicked",

@@ -173,7 +173,9 @@ async fn a_conflicting_sid_fails_without_adopt_is_taken_with_it_and_the_failed_d
         json!([console(), theirs])
     );
 
+    // The stack operation again, with Adopt: a new request.
     let mut adopt = create;
+    adopt["RequestId"] = "4c9e1a20-7b3d-4f5e-8a6b-1c2d3e4f5a02".into();
     adopt["ResourceProperties"]["Adopt"] = "true".into();
     let r = h.send(adopt.clone()).await;
     assert_eq!(r["Status"], "SUCCESS", "{r}");
@@ -357,6 +359,42 @@ async fn a_lease_held_past_the_deadline_gets_failed_in_time_and_writes_nothing()
 }
 
 #[tokio::test]
+async fn another_delivery_of_a_create_answered_failed_changes_nothing_even_after_its_delete() {
+    let h = harness().await;
+    h.seed(&registry(), &[console()]);
+    h.store.fail_writes([denied("PutRegistryPolicy", "no")]);
+    let create = h.event("registry-statement-create.json");
+    let r = h.send(create.clone()).await;
+    assert_eq!(r["Status"], "FAILED");
+    let failed_id = r["PhysicalResourceId"].as_str().expect("id").to_owned();
+    // Lambda delivers the same event again (a retry, a duplicate): ECR would take the write
+    // now, but CloudFormation has the FAILED, so nothing is written.
+    let writes = h.store.calls().writes;
+    let r = h.send(create.clone()).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(r["PhysicalResourceId"], failed_id.as_str());
+    assert!(
+        r["Reason"]
+            .as_str()
+            .expect("reason")
+            .contains("answered FAILED already"),
+        "{r}"
+    );
+    assert_eq!(h.store.calls().writes, writes);
+    // After the failed create's Delete too: no statement is left behind with no resource.
+    let mut delete = h.event("registry-statement-delete.json");
+    delete["PhysicalResourceId"] = failed_id.into();
+    assert_eq!(h.send(delete).await["Status"], "SUCCESS");
+    let r = h.send(create).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    assert_eq!(
+        h.live(&registry()).expect("policy")["Statement"],
+        json!([console()])
+    );
+    assert!(h.lease_free(&registry()));
+}
+
+#[tokio::test]
 async fn the_lease_is_given_back_after_a_failure_a_hang_and_a_panic() {
     let h = harness().await;
     h.store.fail_writes([denied("PutRegistryPolicy", "no")]);
@@ -364,19 +402,20 @@ async fn the_lease_is_given_back_after_a_failure_a_hang_and_a_panic() {
     assert_eq!(r["Status"], "FAILED");
     assert!(h.lease_free(&registry()), "after FAILED");
 
+    // Each retry of the stack operation is a new request.
+    let retry = |n: u8| {
+        let mut e = h.event("registry-statement-create.json");
+        e["RequestId"] = format!("4c9e1a20-7b3d-4f5e-8a6b-1c2d3e4f5a{n:02x}").into();
+        e
+    };
     h.store.panic_on_next_call();
-    let r = h.send(h.event("registry-statement-create.json")).await;
+    let r = h.send(retry(2)).await;
     assert_eq!(r["Status"], "FAILED");
     assert!(r["Reason"].as_str().expect("reason").contains("panicked"));
     assert!(h.lease_free(&registry()), "after a panic");
 
     h.store.hang();
-    let r = h
-        .send_within(
-            h.event("registry-statement-create.json"),
-            Duration::from_secs(2),
-        )
-        .await;
+    let r = h.send_within(retry(3), Duration::from_secs(2)).await;
     assert_eq!(r["Status"], "FAILED");
     assert!(h.lease_free(&registry()), "after a timeout");
 }

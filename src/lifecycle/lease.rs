@@ -7,7 +7,7 @@
 use super::Context;
 use crate::error::Failure;
 use crate::identity::Target;
-use crate::lock::{self, LockError, LockStore, Record};
+use crate::lock::{self, Holder, LockError, LockStore, Record};
 use crate::retry::{self, Attempt, Backoff};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -244,6 +244,38 @@ pub async fn put_back_as<L: LockStore>(
     };
     if let Err(error) = lock.store(&lease.key, &lease.owner, record).await {
         tracing::warn!(lock = %lease.key, error = %error, "could not put the record back as it was");
+    }
+}
+
+/// A Create answered FAILED: the record, as it stands under the lease now, says so (its
+/// `failed`), so that another delivery of the same request (Lambda's retry, a duplicate)
+/// changes nothing: CloudFormation acts on the first answer. A failure to store it is
+/// logged.
+pub async fn mark_failed<L: LockStore>(lease: Option<&Taken>, me: &Holder, cx: &Context<'_, L>) {
+    let (Some(lease), Some(lock)) = (lease, cx.lock) else {
+        return;
+    };
+    let now = cx.now_ms();
+    // Taken again by its own owner: the record as stored now.
+    let mut record = match lock
+        .acquire(&lease.key, &lease.owner, now, cx.lease_until_ms)
+        .await
+    {
+        Ok(record) => record,
+        Err(error) => {
+            tracing::warn!(lock = %lease.key, error = %error, "could not mark the failed create in the record");
+            return;
+        }
+    };
+    if record.failed_create(&me.tag) {
+        return;
+    }
+    record.failed.push(crate::lock::Gone {
+        holder: me.clone(),
+        at_ms: now,
+    });
+    if let Err(error) = lock.store(&lease.key, &lease.owner, &record).await {
+        tracing::warn!(lock = %lease.key, error = %error, "could not mark the failed create in the record");
     }
 }
 

@@ -332,7 +332,19 @@ async fn apply<S: PolicyStore, L: LockStore>(
     let findings = refused_unless_unchanged(store, desired, findings).await?;
     let statements = matches!(desired.content, Content::Statements(_));
     let lease = lease::take(&desired.target, statements, cx).await?;
+    if approach.creates()
+        && lease
+            .as_ref()
+            .is_some_and(|l| l.record.failed_create(&me.tag))
+    {
+        // Another delivery of this Create was answered FAILED: CloudFormation has that
+        // answer, so whatever this one did would be a change for nothing.
+        return finish_last(lease.as_ref(), Err(Failure::AnsweredFailed), cx).await;
+    }
     let result = apply_leased(store, approach, desired, me, lease.as_ref(), findings, cx).await;
+    if result.is_err() && approach.creates() {
+        lease::mark_failed(lease.as_ref(), me, cx).await;
+    }
     finish_last(lease.as_ref(), result, cx).await
 }
 
