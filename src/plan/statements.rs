@@ -218,6 +218,15 @@ pub(super) fn apply(
             }
             Some((h, verdict @ (Verdict::Adopted | Verdict::Renamed))) => {
                 adopted |= verdict == Verdict::Adopted;
+                // What the holder it takes the Sid from had written, a read lagging behind
+                // this write may still show: an earlier version of this one's, removed with
+                // it if it goes while that holder holds nothing here any more.
+                earlier = history::superseded(
+                    &h.earlier,
+                    recorded.as_deref(),
+                    &compact(statement),
+                    now_ms,
+                );
                 // The content the record holds is what is asked: only its holder changes.
                 record_equal &= recorded
                     .as_deref()

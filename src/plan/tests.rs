@@ -1469,3 +1469,30 @@ fn a_whole_policy_taking_held_statements_over_remembers_them_removed_whatever_th
         );
     }
 }
+
+#[test]
+fn a_sid_taken_by_adopt_keeps_the_version_it_replaced_as_an_earlier_one() {
+    // P holds Shared as v3; Q takes it with Adopt as v2. A read lagging behind Q's write
+    // shows v3: should P hold nothing here when Q goes (a failed Create's Delete after P's
+    // own), v3 is the provider's removal, not a statement nobody holds.
+    let v3 = grant("Shared", "111122223333");
+    let v2 = grant("Shared", "111122223332");
+    let mut record = Record::default();
+    holding(&mut record, &v3, holder("p", "other-stack", "Pull"));
+    let taken = decide(
+        &Approach::Create,
+        &statements(json!([v2]), true),
+        Some(&doc(std::slice::from_ref(&v3))),
+        &record,
+        &me("q"),
+        NOW,
+    )
+    .expect("adopts");
+    assert!(taken.adopted);
+    let earlier: Vec<&str> = taken.record.statements["Shared"]
+        .earlier
+        .iter()
+        .map(|v| v.text.as_str())
+        .collect();
+    assert_eq!(earlier, [v3.to_string()]);
+}
