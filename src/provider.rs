@@ -592,7 +592,8 @@ impl<S: PolicyStore, L: LockStore + RecordReader> Provider<S, L> {
         let margin = budget
             .respond_until
             .saturating_duration_since(tokio::time::Instant::now());
-        lifecycle::lease::give_back_abandoned(lock, &held, margin / 3).await;
+        let at = (self.config.clock.now_ms(), cx.lease_until_ms);
+        lifecycle::lease::give_back_abandoned(lock, &held, at, margin / 3).await;
         (result, held.take_done())
     }
 

@@ -358,6 +358,18 @@ async fn a_lease_held_past_the_deadline_gets_failed_in_time_and_writes_nothing()
     );
 }
 
+/// `create` delivered again: FAILED, saying another delivery was answered FAILED already,
+/// and nothing written. Its response.
+async fn failed_again_writing_nothing(h: &Harness, create: Value) -> Value {
+    let writes = h.store.calls().writes;
+    let r = h.send(create).await;
+    assert_eq!(r["Status"], "FAILED", "{r}");
+    let reason = r["Reason"].as_str().expect("reason");
+    assert!(reason.contains("answered FAILED already"), "{r}");
+    assert_eq!(h.store.calls().writes, writes);
+    r
+}
+
 #[tokio::test]
 async fn another_delivery_of_a_create_answered_failed_changes_nothing_even_after_its_delete() {
     let h = harness().await;
@@ -369,18 +381,8 @@ async fn another_delivery_of_a_create_answered_failed_changes_nothing_even_after
     let failed_id = r["PhysicalResourceId"].as_str().expect("id").to_owned();
     // Lambda delivers the same event again (a retry, a duplicate): ECR would take the write
     // now, but CloudFormation has the FAILED, so nothing is written.
-    let writes = h.store.calls().writes;
-    let r = h.send(create.clone()).await;
-    assert_eq!(r["Status"], "FAILED", "{r}");
+    let r = failed_again_writing_nothing(&h, create.clone()).await;
     assert_eq!(r["PhysicalResourceId"], failed_id.as_str());
-    assert!(
-        r["Reason"]
-            .as_str()
-            .expect("reason")
-            .contains("answered FAILED already"),
-        "{r}"
-    );
-    assert_eq!(h.store.calls().writes, writes);
     // After the failed create's Delete too: no statement is left behind with no resource.
     let mut delete = h.event("registry-statement-delete.json");
     delete["PhysicalResourceId"] = failed_id.into();
@@ -392,6 +394,28 @@ async fn another_delivery_of_a_create_answered_failed_changes_nothing_even_after
         json!([console()])
     );
     assert!(h.lease_free(&registry()));
+}
+
+/// A Create abandoned by a panic (or a timeout) is answered FAILED as well: its record says
+/// so before the lease is given back, so that another delivery of it takes nothing over.
+#[tokio::test]
+async fn another_delivery_of_a_create_that_panicked_changes_nothing() {
+    let h = harness().await;
+    h.seed(&registry(), &[console()]);
+    let create = h.event("registry-statement-create.json");
+    h.store.panic_on_next_call();
+    let r = h.send(create.clone()).await;
+    assert_eq!(r["Status"], "FAILED");
+    assert!(
+        r["Reason"].as_str().expect("reason").contains("panicked"),
+        "{r}"
+    );
+    assert!(h.lease_free(&registry()));
+    failed_again_writing_nothing(&h, create).await;
+    assert_eq!(
+        h.live(&registry()).expect("policy")["Statement"],
+        json!([console()])
+    );
 }
 
 #[tokio::test]

@@ -32,6 +32,9 @@ pub struct HeldLease {
     /// Leases whose work is done, to give back while the answer is sent ([`give_back_last`]):
     /// key, owner, and whether the record then holds nothing.
     done: Mutex<Vec<(String, String, bool)>>,
+    /// The lease a Create works under, and the resource it creates: abandoned, that Create
+    /// is answered FAILED, and the record must say so ([`give_back_abandoned`]).
+    creating: Mutex<Option<(String, Holder)>>,
 }
 
 impl HeldLease {
@@ -61,6 +64,17 @@ impl HeldLease {
         self.done().retain(|(k, _, _)| k != key);
     }
 
+    fn creates(&self) -> std::sync::MutexGuard<'_, Option<(String, Holder)>> {
+        self.creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lease on `key` is a Create's, for `me`.
+    pub fn creating(&self, key: &str, me: &Holder) {
+        *self.creates() = Some((key.to_owned(), me.clone()));
+    }
+
     /// Every lease whose work is done, taken out: key, owner, idle.
     pub fn take_done(&self) -> Vec<(String, String, bool)> {
         std::mem::take(&mut *self.done())
@@ -71,6 +85,14 @@ impl HeldLease {
         let mut held = self.held();
         let at = held.iter().position(|(k, _)| k == key)?;
         Some(held.remove(at))
+    }
+
+    /// The owner the lease on `key` was taken as, while it is held.
+    fn owner_of(&self, key: &str) -> Option<String> {
+        self.held()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, owner)| owner.clone())
     }
 
     /// Every lease still held, taken out.
@@ -255,15 +277,24 @@ pub async fn mark_failed<L: LockStore>(lease: Option<&Taken>, me: &Holder, cx: &
     let (Some(lease), Some(lock)) = (lease, cx.lock) else {
         return;
     };
-    let now = cx.now_ms();
+    let at = (cx.now_ms(), cx.lease_until_ms);
+    mark_failed_at(lock, &lease.key, &lease.owner, me, at).await;
+}
+
+/// [`mark_failed`] on the lease `key` taken as `owner`, at `now` (ms), the lease kept until
+/// `until` (ms).
+async fn mark_failed_at<L: LockStore>(
+    lock: &L,
+    key: &str,
+    owner: &str,
+    me: &Holder,
+    (now, until): (u64, u64),
+) {
     // Taken again by its own owner: the record as stored now.
-    let mut record = match lock
-        .acquire(&lease.key, &lease.owner, now, cx.lease_until_ms)
-        .await
-    {
+    let mut record = match lock.acquire(key, owner, now, until).await {
         Ok(record) => record,
         Err(error) => {
-            tracing::warn!(lock = %lease.key, error = %error, "could not mark the failed create in the record");
+            tracing::warn!(lock = %key, error = %error, "could not mark the failed create in the record");
             return;
         }
     };
@@ -274,8 +305,8 @@ pub async fn mark_failed<L: LockStore>(lease: Option<&Taken>, me: &Holder, cx: &
         holder: me.clone(),
         at_ms: now,
     });
-    if let Err(error) = lock.store(&lease.key, &lease.owner, &record).await {
-        tracing::warn!(lock = %lease.key, error = %error, "could not mark the failed create in the record");
+    if let Err(error) = lock.store(key, owner, &record).await {
+        tracing::warn!(lock = %key, error = %error, "could not mark the failed create in the record");
     }
 }
 
@@ -341,15 +372,35 @@ pub async fn give_back_done<L: LockStore>(
 
 /// Leases still held once the work has ended belong to work that was abandoned (a timeout
 /// or a panic): each given back within `within`, unless an ECR write to its target may still
-/// land.
+/// land. An abandoned Create is answered FAILED: its record says so first (as
+/// [`mark_failed`], `at` the time now and the lease's end), so that another delivery of it
+/// changes nothing.
 pub async fn give_back_abandoned<L: LockStore>(
     lock: Option<&L>,
     held: &HeldLease,
+    at: (u64, u64),
     within: Duration,
 ) {
     let Some(lock) = lock else {
         return;
     };
+    let creating = held.creates().take();
+    let work = async {
+        if let Some((key, me)) = creating
+            && let Some(owner) = held.owner_of(&key)
+        {
+            mark_failed_at(lock, &key, &owner, &me, at).await;
+        }
+        release_abandoned(lock, held).await;
+    };
+    if tokio::time::timeout(within, work).await.is_err() {
+        tracing::warn!(
+            "giving back the locks of abandoned work took too long; they expire by themselves"
+        );
+    }
+}
+
+async fn release_abandoned<L: LockStore>(lock: &L, held: &HeldLease) {
     let leases: Vec<(String, String)> = held
         .take_all()
         .into_iter()
@@ -372,14 +423,7 @@ pub async fn give_back_abandoned<L: LockStore>(
             }
         }
     });
-    if tokio::time::timeout(within, futures_util::future::join_all(releases))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "giving back the locks of abandoned work took too long; they expire by themselves"
-        );
-    }
+    futures_util::future::join_all(releases).await;
 }
 
 #[cfg(test)]

@@ -333,6 +333,11 @@ async fn apply<S: PolicyStore, L: LockStore>(
     let statements = matches!(desired.content, Content::Statements(_));
     let lease = lease::take(&desired.target, statements, cx).await?;
     if approach.creates()
+        && let Some(lease) = &lease
+    {
+        cx.held.creating(&lease.key, me);
+    }
+    if approach.creates()
         && lease
             .as_ref()
             .is_some_and(|l| l.record.failed_create(&me.tag))
