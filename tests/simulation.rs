@@ -1148,9 +1148,11 @@ struct Claim {
     stack_id: String,
     logical: &'static str,
     deployed: Deployed,
-    /// Its Delete failed: it still holds what it held, but its last answer promised
-    /// nothing.
+    /// Its Delete failed, or its last Update: it still holds what it held, but its last
+    /// answer promised nothing.
     orphan: bool,
+    /// Its Delete failed: the record may hold it no more.
+    deleted: bool,
 }
 
 impl Claim {
@@ -1266,6 +1268,7 @@ impl Model {
                         logical,
                         deployed: d.clone(),
                         orphan: d.unsure,
+                        deleted: false,
                     });
                 }
             }
@@ -1277,6 +1280,7 @@ impl Model {
                     logical: l.logical,
                     deployed: l.deployed.clone(),
                     orphan: l.orphan || l.deployed.unsure,
+                    deleted: l.orphan,
                 });
             }
         }
@@ -2906,8 +2910,8 @@ impl Sim {
                 // policy replaces everything (CONTRACT 4 and 11). A resource whose Delete
                 // failed may hold one still: then the record learns nothing of it (its
                 // statements are written beside the held ones), and it is not known to be
-                // the owner.
-                Expect::Statements(held) if held.values().all(|h| h.orphan) => {
+                // the owner. (One whose last Update failed still holds its Sids there.)
+                Expect::Statements(held) if held.values().all(|h| h.deleted) => {
                     now.dethroned = false;
                     now.seq = model.next_seq();
                     model.console[spec.target].clear();
