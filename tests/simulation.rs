@@ -1404,11 +1404,31 @@ impl Model {
             .map(|l| &mut l.deployed)
     }
 
-    /// A whole-policy resource owns its target no more.
-    fn dethrone(&mut self, owner: &Claim) {
+    /// A whole-policy resource owns its target no more. A Sid handed back to it earlier,
+    /// while it owned the target, was part of that policy: nobody's now, as the rest.
+    fn dethrone(&mut self, owner: &Claim, by: &Taker) {
+        let Some(d) = self.find(&Taker {
+            stack_id: owner.stack_id.clone(),
+            logical: owner.logical,
+            physical: owner.deployed.physical.clone(),
+        }) else {
+            return;
+        };
+        if d.dethroned {
+            return;
+        }
+        let handed_back: Vec<Mark> = d
+            .displaced
+            .iter()
+            .filter(|(m, t)| matches!(m, Mark::Sid(_)) && *t != by && !self.lives(t))
+            .map(|(m, _)| m.clone())
+            .collect();
         if let Some(d) = self.deployed_mut(&owner.stack_id, owner.logical, &owner.deployed.physical)
         {
             d.dethroned = true;
+            for m in handed_back {
+                d.displaced.remove(&m);
+            }
         }
     }
 
@@ -1995,7 +2015,7 @@ impl Sim {
             // was nobody's (CONTRACT 4), and the taker's Delete removes it.
             Expect::Whole(owner) if !same(&owner) && !owner.deployed.recorded => {
                 if spec.kind == Kind::Whole {
-                    model.dethrone(&owner);
+                    model.dethrone(&owner, &taker);
                 }
             }
             Expect::Whole(owner) if !same(&owner) => {
@@ -2055,6 +2075,15 @@ impl Sim {
             // merge (the provider never wrote them, so nothing forbids it).
             let replaced: Vec<String> = model.console[spec.target].keys().cloned().collect();
             model.console_removed[spec.target].extend(replaced);
+            // A console change its read could not see yet (reads lag behind it) may be left
+            // beside a policy the record and the read both said was there already: an
+            // out-of-band change, as if made after.
+            let now = tokio::time::Instant::now();
+            if (model.console[spec.target].values())
+                .any(|k| matches!(k, Keep::From(at) if *at > now))
+            {
+                model.marks[spec.target].insert(Mark::Whole, false);
+            }
             model.console[spec.target].clear();
         } else if let Expect::Whole(owner) = model.expect(spec.target)
             && (!spec.adopt || joined_an_announced_end)
@@ -2098,7 +2127,21 @@ impl Sim {
                         .or_insert(Keep::No);
                 }
             }
-            model.dethrone(&owner);
+            // An owner whose Delete failed may have let the record go: a whole policy whose
+            // Update answered SUCCESS since may own the target in the record instead, and
+            // its policy is then the rest, nobody's: it may stay or go.
+            if owner.deleted {
+                let others: Vec<String> = (model.claims(spec.target).iter())
+                    .filter(|c| c.deployed.spec.kind == Kind::Whole && !c.deleted)
+                    .flat_map(|c| c.deployed.spec.statements.iter())
+                    .map(|(sid, _)| (*sid).to_owned())
+                    .filter(|sid| spec.version_of(sid).is_none())
+                    .collect();
+                for sid in others {
+                    model.console[spec.target].entry(sid).or_insert(Keep::No);
+                }
+            }
+            model.dethrone(&owner, &taker);
         }
     }
 
