@@ -1400,3 +1400,26 @@ async fn h22_an_equivalent_update_within_a_minute_of_another_writes_nothing() {
     assert_eq!(writes, 0, "nor does the next one within the minute");
     same(&w.truth(), &[s]);
 }
+
+/// Statement resource B changes S to T: a replacement, whose write lands and whose answer
+/// is lost (FAILED, the outcome unknown). The rollback never takes out what it left (its
+/// own Update fails, or never comes), and the stack is deleted: B's Delete takes out T too,
+/// since no Delete of the failed replacement will come (CONTRACT 11: SUCCESS of a Delete
+/// means ECR no longer holds what the resource asked for; seed 30422).
+#[tokio::test]
+async fn h29_a_delete_takes_out_what_a_failed_replacement_left_when_its_rollback_did_not() {
+    let w = World::new().await;
+    let console = grant("Console", "123456789012");
+    w.seed(&app(), std::slice::from_ref(&console));
+    let old = some(&[grant("S", "111122223333")]);
+    let new = some(&[grant("T", "444455556666")]);
+    let b = id(&w.create(B, &old).await);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let r = w.update_within(B, &b, &old, &new, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    w.store.lag_reads(Duration::ZERO);
+    assert_eq!(w.truth_sids(), ["Console", "S", "T"]);
+    id_of_delete(&w.delete(B, &b, &old).await);
+    same(&w.truth(), &[console]);
+    assert!(w.record(&app()).statements.is_empty());
+}

@@ -260,37 +260,28 @@ pub fn plan(
         }
         Intent::DeleteWhole { me } => whole::delete(me, live, record, false, now_ms),
         Intent::DeleteStatements { me, sids } => {
-            let live = live.and_then(Policy::from_live);
-            statements::delete(me, sids, live.as_ref(), record, now_ms)
+            // An Update of this resource that replaced it and answered FAILED, whose rollback
+            // did not take out what it left (that rollback failed too): no Delete of it will
+            // come, so this one takes it out first.
+            let tags: Vec<String> = left_by_failed_update(record, me, false)
+                .into_iter()
+                .filter(|tag| record.failed_create(tag))
+                .collect();
+            let mut plan = taken_out(&tags, record, live, now_ms)?;
+            let live = plan.live.as_deref().and_then(Policy::from_live);
+            let mut deleted = statements::delete(me, sids, live.as_ref(), &plan.record, now_ms);
+            if deleted.next == Next::Keep {
+                deleted.next = plan.next;
+            }
+            plan.warnings.append(&mut deleted.warnings);
+            deleted.warnings = plan.warnings;
+            deleted
         }
         Intent::Leftovers { me, whole } => {
-            let mut record = record.clone();
-            let mut live = live.map(str::to_owned);
-            let mut next = Next::Keep;
-            let mut warnings = Vec::new();
-            for tag in left_by_failed_update(&record, me, *whole) {
-                let done = plan(
-                    &Intent::FailedCreate { tag: &tag },
-                    &record,
-                    live.as_deref(),
-                    now_ms,
-                )?;
-                match &done.next {
-                    Next::Keep => {}
-                    Next::Write(text) => {
-                        live = Some(text.clone());
-                        next = done.next.clone();
-                    }
-                    Next::Delete => {
-                        live = None;
-                        next = Next::Delete;
-                    }
-                }
-                record = done.record;
-                warnings.extend(done.warnings);
-            }
-            let mut plan = Plan::new(next, record);
-            plan.warnings = warnings;
+            let tags = left_by_failed_update(record, me, *whole);
+            let done = taken_out(&tags, record, live, now_ms)?;
+            let mut plan = Plan::new(done.next, done.record);
+            plan.warnings = done.warnings;
             plan
         }
         Intent::FailedCreate { tag } => {
@@ -588,6 +579,52 @@ pub fn holds_under(record: &Record, tag: &str) -> bool {
             .displaced
             .iter()
             .any(|d| d.holder.tag == tag || d.by.as_ref().is_some_and(|b| b.tag == tag))
+}
+
+/// What failed Creates under `tags` left, taken out one after the other as each one's
+/// Delete would: the policy to write (or [`Next::Keep`]), the live policy then, the record
+/// and the warnings.
+struct TakenOut {
+    next: Next,
+    live: Option<String>,
+    record: Record,
+    warnings: Vec<String>,
+}
+
+fn taken_out(
+    tags: &[String],
+    record: &Record,
+    live: Option<&str>,
+    now_ms: u64,
+) -> Result<TakenOut, Refusal> {
+    let mut done = TakenOut {
+        next: Next::Keep,
+        live: live.map(str::to_owned),
+        record: record.clone(),
+        warnings: Vec::new(),
+    };
+    for tag in tags {
+        let step = plan(
+            &Intent::FailedCreate { tag },
+            &done.record,
+            done.live.as_deref(),
+            now_ms,
+        )?;
+        match &step.next {
+            Next::Keep => {}
+            Next::Write(text) => {
+                done.live = Some(text.clone());
+                done.next = step.next.clone();
+            }
+            Next::Delete => {
+                done.live = None;
+                done.next = Next::Delete;
+            }
+        }
+        done.record = step.record;
+        done.warnings.extend(step.warnings);
+    }
+    Ok(done)
 }
 
 /// The tags of the requests of resource `me` other than its own whose writes the record
