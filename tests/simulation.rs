@@ -1698,6 +1698,9 @@ struct Sim {
     without_lock_table: Cell<bool>,
     /// Creates with `Adopt` on their way: target and RequestId.
     adopting: RefCell<Vec<(usize, String)>>,
+    /// Every request on its way (not a prefix statement's): RequestId, target and the Sids
+    /// it declares.
+    sending: RefCell<Vec<(String, usize, Vec<String>)>>,
     /// SUCCESS answers that took something without `Adopt` while Creates with `Adopt` on
     /// the same target were on their way (their RequestIds), with what they took: judged
     /// once those are answered ([`Sim::settle_deferred`]).
@@ -1752,6 +1755,10 @@ impl Sim {
                 .borrow_mut()
                 .push((spec.target, request_id.clone()));
         }
+        if spec.prefix.is_none() {
+            let sids = spec.statements.iter().map(|(sid, _)| (*sid).to_owned());
+            (self.sending.borrow_mut()).push((request_id.clone(), spec.target, sids.collect()));
+        }
         if spec.prefix.is_some()
             && let Some(physical) = physical
         {
@@ -1795,6 +1802,9 @@ impl Sim {
             };
             vec![sent]
         };
+        self.sending
+            .borrow_mut()
+            .retain(|(id, _, _)| *id != request_id);
         let faulted = self.world.ecr.fired() + self.world.lock.fired() > fired_before;
         let mut answer = None;
         for delivery in &sent {
@@ -3274,11 +3284,14 @@ impl Sim {
                     } else {
                         Mark::Sid(sid.clone())
                     };
+                    // Or a request on its way declares it: it may have written it already.
                     let claimed = whole_owned
                         || model
                             .claims(t)
                             .iter()
-                            .any(|c| c.deployed.spec.version_of(sid).is_some());
+                            .any(|c| c.deployed.spec.version_of(sid).is_some())
+                        || (self.sending.borrow().iter())
+                            .any(|(_, target, sids)| *target == t && sids.contains(sid));
                     if claimed {
                         model.marks[t].insert(mark, held);
                     }
@@ -3706,6 +3719,7 @@ fn run_quietly(seed: u64, setup: &Setup, steps: &[Step]) -> Run {
             faulted_at: Cell::new(None),
             without_lock_table: Cell::new(false),
             adopting: RefCell::new(Vec::new()),
+            sending: RefCell::new(Vec::new()),
             deferred: RefCell::new(Vec::new()),
         };
         if let Some((stack, spec)) = &setup.legacy {
