@@ -1423,3 +1423,23 @@ async fn h29_a_delete_takes_out_what_a_failed_replacement_left_when_its_rollback
     same(&w.truth(), &[console]);
     assert!(w.record(&app()).statements.is_empty());
 }
+
+/// As h29, but the next thing B sees is an Update in place (S to another version, the
+/// stack operation after the failed one): it takes out T first, then writes S (seed 33229).
+#[tokio::test]
+async fn h30_an_update_in_place_takes_out_what_a_failed_replacement_left() {
+    let w = World::new().await;
+    let old = some(&[grant("S", "111122223333")]);
+    let new = some(&[grant("T", "444455556666")]);
+    let b = id(&w.create(B, &old).await);
+    w.lose_the_next_answer_while_reads_lag().await;
+    let r = w.update_within(B, &b, &old, &new, SHORT).await;
+    assert!(reason(&r).contains("could not be checked"), "{r}");
+    w.store.lag_reads(Duration::ZERO);
+    assert_eq!(w.truth_sids(), ["S", "T"]);
+    let again = some(&[grant("S", "999988887777")]);
+    id(&w.update(B, &b, &old, &again).await);
+    same(&w.truth(), &[grant("S", "999988887777")]);
+    let record = w.record(&app());
+    assert_eq!(record.statements.keys().collect::<Vec<_>>(), ["S"]);
+}

@@ -1356,6 +1356,17 @@ impl Model {
         })
     }
 
+    /// Whether an Update with `Adopt` answered FAILED asked for `sid` on `t`: its write may
+    /// have taken the Sid from whoever holds it, until a rollback answered SUCCESS takes
+    /// it out (a rollback that fails too leaves it there).
+    fn adopt_pending_on(&self, t: usize, sid: &str) -> bool {
+        let stacked = self.stacks.iter().flat_map(|s| s.resources.values());
+        let loose = self.loose.iter().map(|l| &l.deployed);
+        stacked.chain(loose).any(|d| {
+            (d.pending.iter()).any(|p| p.adopt && p.target == t && p.version_of(sid).is_some())
+        })
+    }
+
     /// Whether what `m` names was taken from `d` by a resource that still lives.
     fn taken(&self, d: &Deployed, m: &Mark) -> bool {
         d.displaced.get(m).is_some_and(|t| self.lives(t))
@@ -2362,6 +2373,7 @@ impl Sim {
                         && !model.marks[t].contains_key(&Mark::Whole)
                         && !holder.orphan
                         && !unsettled
+                        && !model.adopt_pending_on(t, sid)
                     {
                         problems.push((
                             Rule::HeldIsLive,

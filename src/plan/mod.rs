@@ -245,6 +245,20 @@ pub fn plan(
                 Content::Policy(policy) => {
                     whole::apply(&claim, policy, desired.force, live, record, now_ms)
                 }
+                Content::Statements(ours) if **approach == Approach::UpdateInPlace => {
+                    // What a failed replacement of it left, first (as its Delete does).
+                    let before = failed_replacements(me, record, live, now_ms)?;
+                    let live = parse_live(before.live.as_deref())?;
+                    let applied = statements::apply(
+                        &claim,
+                        ours.items(),
+                        desired.force,
+                        live.as_ref(),
+                        &before.record,
+                        now_ms,
+                    )?;
+                    Ok(before.then(applied))
+                }
                 Content::Statements(ours) => {
                     let live = parse_live(live)?;
                     statements::apply(
@@ -260,22 +274,10 @@ pub fn plan(
         }
         Intent::DeleteWhole { me } => whole::delete(me, live, record, false, now_ms),
         Intent::DeleteStatements { me, sids } => {
-            // An Update of this resource that replaced it and answered FAILED, whose rollback
-            // did not take out what it left (that rollback failed too): no Delete of it will
-            // come, so this one takes it out first.
-            let tags: Vec<String> = left_by_failed_update(record, me, false)
-                .into_iter()
-                .filter(|tag| record.failed_create(tag))
-                .collect();
-            let mut plan = taken_out(&tags, record, live, now_ms)?;
-            let live = plan.live.as_deref().and_then(Policy::from_live);
-            let mut deleted = statements::delete(me, sids, live.as_ref(), &plan.record, now_ms);
-            if deleted.next == Next::Keep {
-                deleted.next = plan.next;
-            }
-            plan.warnings.append(&mut deleted.warnings);
-            deleted.warnings = plan.warnings;
-            deleted
+            let before = failed_replacements(me, record, live, now_ms)?;
+            let live = before.live.as_deref().and_then(Policy::from_live);
+            let deleted = statements::delete(me, sids, live.as_ref(), &before.record, now_ms);
+            before.then(deleted)
         }
         Intent::Leftovers { me, whole } => {
             let tags = left_by_failed_update(record, me, *whole);
@@ -589,6 +591,36 @@ struct TakenOut {
     live: Option<String>,
     record: Record,
     warnings: Vec<String>,
+}
+
+impl TakenOut {
+    /// `plan`, made on what is left once these are taken out: its write, or theirs.
+    fn then(self, mut plan: Plan) -> Plan {
+        if plan.next == Next::Keep {
+            plan.next = self.next;
+        }
+        let mut warnings = self.warnings;
+        warnings.append(&mut plan.warnings);
+        plan.warnings = warnings;
+        plan
+    }
+}
+
+/// What replacements of statement resource `me` answered FAILED in the last 15 minutes
+/// (the record's `failed`) left on the target, taken out: no Delete of them will come, and
+/// the rollback that should have taken it out may have failed too, or never come
+/// (CONTRACT 11). A successful replacement is never among them.
+fn failed_replacements(
+    me: &Me,
+    record: &Record,
+    live: Option<&str>,
+    now_ms: u64,
+) -> Result<TakenOut, Refusal> {
+    let tags: Vec<String> = left_by_failed_update(record, me, false)
+        .into_iter()
+        .filter(|tag| record.failed_create(tag))
+        .collect();
+    taken_out(&tags, record, live, now_ms)
 }
 
 fn taken_out(
