@@ -315,6 +315,16 @@ impl World {
         })]);
     }
 
+    /// `r` (created with `old`, id `physical_id`) updated to `new`, a replacement whose write
+    /// lands and whose answer is lost (FAILED, the outcome unknown); reads stop lagging
+    /// after it.
+    async fn replaced_lost(&self, r: Res, physical_id: &str, old: &Value, new: &Value) {
+        self.lose_the_next_answer_while_reads_lag().await;
+        let answer = self.update_within(r, physical_id, old, new, SHORT).await;
+        assert!(reason(&answer).contains("could not be checked"), "{answer}");
+        self.store.lag_reads(Duration::ZERO);
+    }
+
     /// `r`'s Create whose write lands with its answer lost while reads lag (FAILED, the
     /// outcome unknown); reads stop lagging after it. Its failed-create id.
     async fn create_lost(&self, r: Res, properties: &Value) -> String {
@@ -1414,10 +1424,7 @@ async fn h29_a_delete_takes_out_what_a_failed_replacement_left_when_its_rollback
     let old = some(&[grant("S", "111122223333")]);
     let new = some(&[grant("T", "444455556666")]);
     let b = id(&w.create(B, &old).await);
-    w.lose_the_next_answer_while_reads_lag().await;
-    let r = w.update_within(B, &b, &old, &new, SHORT).await;
-    assert!(reason(&r).contains("could not be checked"), "{r}");
-    w.store.lag_reads(Duration::ZERO);
+    w.replaced_lost(B, &b, &old, &new).await;
     assert_eq!(w.truth_sids(), ["Console", "S", "T"]);
     id_of_delete(&w.delete(B, &b, &old).await);
     same(&w.truth(), &[console]);
@@ -1432,10 +1439,7 @@ async fn h30_an_update_in_place_takes_out_what_a_failed_replacement_left() {
     let old = some(&[grant("S", "111122223333")]);
     let new = some(&[grant("T", "444455556666")]);
     let b = id(&w.create(B, &old).await);
-    w.lose_the_next_answer_while_reads_lag().await;
-    let r = w.update_within(B, &b, &old, &new, SHORT).await;
-    assert!(reason(&r).contains("could not be checked"), "{r}");
-    w.store.lag_reads(Duration::ZERO);
+    w.replaced_lost(B, &b, &old, &new).await;
     assert_eq!(w.truth_sids(), ["S", "T"]);
     let again = some(&[grant("S", "999988887777")]);
     id(&w.update(B, &b, &old, &again).await);
