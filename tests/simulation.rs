@@ -2021,8 +2021,9 @@ impl Sim {
             }
         }
         let same = |c: &Claim| c.same_resource(stack_id, logical);
-        let joined_an_announced_end =
-            spec.kind == Kind::Statements && self.ended_by_an_announced_take(spec.target);
+        let joined_an_announced_end = spec.kind == Kind::Statements
+            && (self.ended_by_an_announced_take(spec.target)
+                || self.owned_by_an_announced_take(spec.target));
         let mut model = self.model.borrow_mut();
         let taker = Taker {
             stack_id: stack_id.to_owned(),
@@ -2214,6 +2215,21 @@ impl Sim {
                     .as_ref()
                     .is_some_and(|by| tags.contains(&by.tag.as_str()))
         })
+    }
+
+    /// Whether the record says a failed whole-policy Create whose take is announced owned
+    /// `t` when a statement's `Adopt` ended an ownership there: it ended that one's, and the
+    /// resource it displaced gets the target back when the statement goes.
+    fn owned_by_an_announced_take(&self, t: usize) -> bool {
+        let model = self.model.borrow();
+        let tags: Vec<&str> = (model.announced.iter())
+            .filter(|(at, _)| *at == t)
+            .filter_map(|(_, id)| id.strip_prefix("failed-create:"))
+            .collect();
+        let record = self.world.record(&target(t));
+        let announced = |h: &ecr_policy_provider::lock::Holder| tags.contains(&h.tag.as_str());
+        record.owner.as_ref().is_some_and(|o| announced(&o.holder))
+            || (record.displaced.iter()).any(|d| d.sid.is_none() && d.ended && announced(&d.holder))
     }
 
     /// Checks every target against the model (CONTRACT 9 and 11), on ECR's true state.
