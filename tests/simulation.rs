@@ -2406,13 +2406,23 @@ impl Sim {
                         continue;
                     }
                     let pending = model.pending_on(t, sid);
+                    // While a resource whose Delete failed claims the target, a whole policy
+                    // it came after may own it again (that Delete may have landed, and what
+                    // it held gone back to that policy).
+                    let may_own = |c: &Claim| {
+                        unsettled
+                            && c.deployed.spec.kind == Kind::Whole
+                            && !c.deployed.dethroned
+                            && !model.taken(&c.deployed, &Mark::Whole)
+                    };
                     let orphaned = pending
                         || claims.iter().any(|c| {
                             c.deployed.spec.version_of(sid).is_some()
                                 && (c.orphan
                                     || model.taken_by_orphan(&c.deployed, &Mark::Sid(sid.clone()))
                                     || (c.deployed.spec.kind == Kind::Whole
-                                        && model.taken_by_orphan(&c.deployed, &Mark::Whole)))
+                                        && model.taken_by_orphan(&c.deployed, &Mark::Whole))
+                                    || may_own(c))
                         });
                     let marked = model.marks[t].contains_key(&Mark::Sid(sid.clone()))
                         || model.marks[t].contains_key(&Mark::Whole);
