@@ -2995,6 +2995,12 @@ impl Sim {
             .unwrap_or_else(|| before.clone());
         let mut recorded = true;
         if spec.kind == Kind::Whole && !now.recorded {
+            // A failed Create's statements the record announces are held, to the provider.
+            let announced = !self
+                .world
+                .record(&target(spec.target))
+                .statements
+                .is_empty();
             let mut model = self.model.borrow_mut();
             match model.expect(spec.target) {
                 // Nobody holds a Sid there: the record now knows it as the owner, and its
@@ -3002,7 +3008,9 @@ impl Sim {
                 // failed may hold one still: then the record learns nothing of it (its
                 // statements are written beside the held ones), and it is not known to be
                 // the owner. (One whose last Update failed still holds its Sids there.)
-                Expect::Statements(held) if held.values().all(|h| h.deleted) => {
+                Expect::Statements(held)
+                    if held.values().all(|h| h.deleted) && !(held.is_empty() && announced) =>
+                {
                     now.dethroned = false;
                     now.seq = model.next_seq();
                     model.console[spec.target].clear();
