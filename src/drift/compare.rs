@@ -40,9 +40,15 @@ impl Difference {
 }
 
 /// Compares the live policy text (`None`: no policy, or no repository) with the record.
+/// What a Create answered FAILED announces is no resource's (CloudFormation deletes it):
+/// neither drift nor restored.
 pub fn difference(record: &Record, live: Option<&str>) -> Difference {
     let mut out = Difference::default();
-    if let Some(owned) = &record.owner {
+    if let Some(owned) = record
+        .owner
+        .as_ref()
+        .filter(|o| !record.failed_create(&o.holder.tag))
+    {
         out.whole_policy = match live {
             None => Some(Whole::Deleted),
             Some(text) => match Policy::from_live(&owned.policy) {
@@ -51,9 +57,15 @@ pub fn difference(record: &Record, live: Option<&str>) -> Difference {
             },
         };
     }
+    let text = live;
     let live = live.and_then(Policy::from_live);
     let statements = live.as_ref().map(Policy::statements).unwrap_or_default();
-    for (sid, held) in &record.statements {
+    taken_by_failed_creates(record, text, statements, &mut out);
+    let live_resources = record
+        .statements
+        .iter()
+        .filter(|(_, held)| !record.failed_create(&held.holder.tag));
+    for (sid, held) in live_resources {
         let found: Vec<&Value> = statements
             .iter()
             .filter(|s| sid_of(s) == Some(sid.as_str()))
@@ -71,6 +83,85 @@ pub fn difference(record: &Record, live: Option<&str>) -> Difference {
         }
     }
     out
+}
+
+/// What resources held before a Create answered FAILED took it over (its take announced,
+/// its write's outcome unknown): theirs still, for CloudFormation. Drift when the live
+/// policy shows neither their version nor the failed Create's.
+fn taken_by_failed_creates(
+    record: &Record,
+    text: Option<&str>,
+    statements: &[Value],
+    out: &mut Difference,
+) {
+    let failed = |h: &crate::lock::Holder| record.failed_create(&h.tag);
+    let taken = record.displaced.iter().filter(|d| {
+        d.by.as_ref().is_some_and(failed) && !failed(&d.holder) && !d.ended && !d.text.is_empty()
+    });
+    if record.owner.as_ref().is_some_and(|o| !failed(&o.holder)) {
+        // Owned whole by a live resource since: that one is what counts.
+        return;
+    }
+    let owner = record.owner.as_ref();
+    for d in taken {
+        let Some(sid) = &d.sid else {
+            // A whole policy: as it declared it, or as the failed Create wrote it.
+            let theirs = |policy: &str| {
+                Policy::from_live(policy)
+                    .is_some_and(|p| text.is_some_and(|t| plan::equivalent(&p, t)))
+            };
+            if !theirs(&d.text) && !owner.is_some_and(|o| theirs(&o.policy)) {
+                out.whole_policy = Some(if text.is_some() {
+                    Whole::Changed
+                } else {
+                    Whole::Deleted
+                });
+            }
+            continue;
+        };
+        if record
+            .statements
+            .get(sid)
+            .is_some_and(|h| !failed(&h.holder))
+        {
+            // Held by a live resource since: compared as its.
+            continue;
+        }
+        // The failed Create's version of that Sid: in its whole policy, or held by it.
+        let written: Option<Option<Value>> = match owner {
+            Some(o) => Some(Policy::from_live(&o.policy).and_then(|p| {
+                p.statements()
+                    .iter()
+                    .find(|s| sid_of(s) == Some(sid.as_str()))
+                    .cloned()
+            })),
+            None => (record.statements.get(sid))
+                .filter(|h| failed(&h.holder))
+                .map(|h| {
+                    h.statement
+                        .as_deref()
+                        .and_then(|t| serde_json::from_str(t).ok())
+                }),
+        };
+        let found: Vec<&Value> = statements
+            .iter()
+            .filter(|s| sid_of(s) == Some(sid.as_str()))
+            .collect();
+        let declared = serde_json::from_str::<Value>(&d.text).ok();
+        let fits = |one: &Value| {
+            declared
+                .as_ref()
+                .is_some_and(|v| statement_equivalent(one, v))
+                || matches!(&written, Some(Some(v)) if statement_equivalent(one, v))
+        };
+        match found.as_slice() {
+            // Absent: the failed Create's write may have left it out.
+            [] if matches!(written, Some(None)) => {}
+            [] => out.missing.push(sid.clone()),
+            [one] if fits(one) => {}
+            _ => out.changed.push(sid.clone()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -189,5 +280,49 @@ mod tests {
         let any = policy(vec![grant("A", "111111111111")]);
         assert!(!difference(&Record::default(), Some(&any)).is_drift());
         assert!(!difference(&Record::default(), None).is_drift());
+    }
+
+    /// A whole policy a Create answered FAILED wrote (its outcome unknown), over the
+    /// statement S that resource B held: B's S, or the failed Create's, is no drift; S gone
+    /// or changed to a third version is B's drift; nothing else is.
+    #[test]
+    fn what_a_failed_create_took_over_is_its_former_holders_still() {
+        let b = Holder {
+            tag: "b".into(),
+            stack: "s".into(),
+            logical: "B".into(),
+        };
+        let failed = Holder {
+            tag: "f".into(),
+            stack: "s".into(),
+            logical: "F".into(),
+        };
+        let record = Record {
+            owner: Some(Owned {
+                holder: failed.clone(),
+                policy: policy(vec![grant("S", "222222222222"), grant("T", "333333333333")]),
+                ..Default::default()
+            }),
+            displaced: vec![crate::lock::Displaced {
+                holder: b,
+                sid: Some("S".into()),
+                text: grant("S", "111111111111").to_string(),
+                by: Some(failed.clone()),
+                ..Default::default()
+            }],
+            failed: vec![crate::lock::Gone {
+                holder: failed,
+                at_ms: 0,
+            }],
+            ..Default::default()
+        };
+        let live = |statements: Vec<Value>| difference(&record, Some(&policy(statements)));
+        assert!(!live(vec![grant("S", "111111111111")]).is_drift());
+        assert!(!live(vec![grant("S", "222222222222"), grant("T", "333333333333")]).is_drift());
+        assert!(!live(vec![grant("S", "111111111111"), grant("X", "444444444444")]).is_drift());
+        assert_eq!(live(vec![]).missing, ["S"]);
+        assert_eq!(live(vec![grant("S", "555555555555")]).changed, ["S"]);
+        assert_eq!(difference(&record, None).missing, ["S"]);
+        assert!(difference(&record, None).whole_policy.is_none());
     }
 }
