@@ -95,22 +95,42 @@ fn taken_by_failed_creates(
     out: &mut Difference,
 ) {
     let failed = |h: &crate::lock::Holder| record.failed_create(&h.tag);
-    let taken = record.displaced.iter().filter(|d| {
-        d.by.as_ref().is_some_and(failed) && !failed(&d.holder) && !d.ended && !d.text.is_empty()
-    });
+    let taken = record
+        .displaced
+        .iter()
+        .filter(|d| d.by.as_ref().is_some_and(failed) && !failed(&d.holder) && !d.text.is_empty());
+    // The statements failed Creates hold, as written.
+    let theirs: Vec<Value> = (record.statements.values())
+        .filter(|h| failed(&h.holder))
+        .filter_map(|h| h.statement.as_deref())
+        .filter_map(|t| serde_json::from_str(t).ok())
+        .collect();
     if record.owner.as_ref().is_some_and(|o| !failed(&o.holder)) {
         // Owned whole by a live resource since: that one is what counts.
         return;
     }
     let owner = record.owner.as_ref();
+    let owner_shown = owner.is_some_and(|o| {
+        Policy::from_live(&o.policy).is_some_and(|p| text.is_some_and(|t| plan::equivalent(&p, t)))
+    });
     for d in taken {
         let Some(sid) = &d.sid else {
-            // A whole policy: as it declared it, or as the failed Create wrote it.
-            let theirs = |policy: &str| {
+            // A whole policy: as it declared it, or as the failed Create wrote it (its own
+            // policy, or statements it added to this one when it ended that ownership).
+            let shows = |policy: &str| {
                 Policy::from_live(policy)
                     .is_some_and(|p| text.is_some_and(|t| plan::equivalent(&p, t)))
             };
-            if !theirs(&d.text) && !owner.is_some_and(|o| theirs(&o.policy)) {
+            let with_theirs = Policy::from_live(&d.text).map(|p| {
+                let mut statements = p.statements().to_vec();
+                statements.retain(|s| !theirs.iter().any(|t| sid_of(t) == sid_of(s)));
+                statements.extend(theirs.iter().cloned());
+                serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+            });
+            let fine = shows(&d.text)
+                || owner.is_some_and(|o| shows(&o.policy))
+                || (d.ended && with_theirs.is_some_and(|w| shows(&w)));
+            if !fine {
                 out.whole_policy = Some(if text.is_some() {
                     Whole::Changed
                 } else {
@@ -155,8 +175,8 @@ fn taken_by_failed_creates(
                 || matches!(&written, Some(Some(v)) if statement_equivalent(one, v))
         };
         match found.as_slice() {
-            // Absent: the failed Create's write may have left it out.
-            [] if matches!(written, Some(None)) => {}
+            // Absent: the failed Create's write left it out, if the live policy is that write.
+            [] if matches!(written, Some(None)) && owner_shown => {}
             [] => out.missing.push(sid.clone()),
             [one] if fits(one) => {}
             _ => out.changed.push(sid.clone()),
@@ -324,5 +344,46 @@ mod tests {
         assert_eq!(live(vec![grant("S", "555555555555")]).changed, ["S"]);
         assert_eq!(difference(&record, None).missing, ["S"]);
         assert!(difference(&record, None).whole_policy.is_none());
+    }
+
+    /// A statement Create answered FAILED ended whole policy W's ownership (its take
+    /// announced): W's policy, alone or with the failed Create's statement, is no drift;
+    /// anything else is W's drift (seed 12359).
+    #[test]
+    fn a_whole_policy_a_failed_create_ended_is_still_judged_whole() {
+        let failed = Holder {
+            tag: "f".into(),
+            stack: "s".into(),
+            logical: "F".into(),
+        };
+        let theirs = grant("A", "222222222222");
+        let mut record = holding(std::slice::from_ref(&theirs));
+        for held in record.statements.values_mut() {
+            held.holder = failed.clone();
+        }
+        record.displaced.push(crate::lock::Displaced {
+            holder: Holder {
+                tag: "w".into(),
+                stack: "s".into(),
+                logical: "W".into(),
+            },
+            text: policy(vec![grant("S", "111111111111")]),
+            by: Some(failed.clone()),
+            ended: true,
+            ..Default::default()
+        });
+        record.failed.push(crate::lock::Gone {
+            holder: failed,
+            at_ms: 0,
+        });
+        let live = |statements: Vec<Value>| difference(&record, Some(&policy(statements)));
+        assert!(!live(vec![grant("S", "111111111111")]).is_drift());
+        assert!(!live(vec![grant("S", "111111111111"), theirs.clone()]).is_drift());
+        let console = grant("C", "333333333333");
+        assert_eq!(
+            live(vec![grant("S", "111111111111"), console]).whole_policy,
+            Some(Whole::Changed)
+        );
+        assert_eq!(difference(&record, None).whole_policy, Some(Whole::Deleted));
     }
 }
