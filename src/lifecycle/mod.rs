@@ -21,7 +21,7 @@ use crate::error::{Failure, Undo};
 use crate::event::progress::Progress;
 use crate::event::{Content, Desired, PropertyError, Request, Wanted};
 use crate::identity::{PhysicalId, Target};
-use crate::lock::{Gone, Holder, LockStore, Record, RecordReader};
+use crate::lock::{Holder, LockStore, Record, RecordReader};
 use crate::plan::{self, Approach, DeletePlan, Intent, Next, Plan, Refusal};
 use crate::response::Data;
 use crate::retry::{self, Attempt, Backoff, Clock};
@@ -408,21 +408,6 @@ async fn apply_leased<S: PolicyStore, L: LockStore>(
     // Record first, then ECR (CONTRACT 11): a record that cannot be stored stops here.
     lease::store_first(lease, &plan.record, cx).await?;
     let carried = carry_out(store, target, None, &plan, lease, cx).await;
-    if let Err(failure) = &carried
-        && approach.creates()
-        && (may_have_landed(failure) || cx.held.write_in_flight(&crate::lock::key(target)))
-    {
-        // Answered FAILED, its write maybe landed: the record keeps announcing it for its
-        // Delete, and says that it failed, so that nothing takes it for a resource that
-        // exists (CONTRACT 11).
-        let mut failed = plan.record.clone();
-        failed.failed.retain(|f| f.holder.tag != me.tag);
-        failed.failed.push(Gone {
-            holder: me.clone(),
-            at_ms: cx.now_ms(),
-        });
-        lease::store_or_log(lease, &failed, cx).await;
-    }
     let registry_id = match carried? {
         Some(registry_id) => registry_id,
         None => registry_of(live.as_ref()),
